@@ -1,0 +1,249 @@
+// A lab of hosts made of network namespaces, for tests, the demo and benchmarks.
+//
+//   PREFIX-h1 .. PREFIX-hN   hosts; host i has veth u<i> with 10.0.0.<i>/24
+//   PREFIX-sw                the underlay switch: a Linux bridge joining p1..pN
+//
+// Every address lives inside these namespaces; nothing is routed anywhere else.
+// destroy() removes the namespaces (and with them veths and kernel tunnels) and
+// ends every process the lab started, by PID; call it in a finally block.
+// Offloads: TX checksumming is turned off on every veth end, or a kernel VTEP
+// sends partial inner checksums that a userspace VTEP cannot pass on (see
+// shared/notes/lab.md).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { parsePcap, type PcapRecord } from '../../src/wire/pcap.ts';
+
+const run = promisify(execFile);
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const LAB_PREFIX = 'vtl';
+const WORK = '/tmp/vtepd-lab';
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command; never throws for a non-zero exit (the caller asserts on `code`). */
+export async function sh(cmd: string, args: string[], timeoutMs = 30_000): Promise<Result> {
+  try {
+    const r = await run(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
+    return { code: typeof x.code === 'number' ? x.code : 127, stdout: x.stdout ?? '', stderr: x.stderr ?? x.message };
+  }
+}
+
+/** Like sh(), but a failure is an error: for set-up steps that must work. */
+export async function must(cmd: string, args: string[]): Promise<string> {
+  const r = await sh(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export interface KernelVxlanOptions {
+  vni: number;
+  dev?: string;
+  /** Overlay address with prefix, e.g. 192.168.100.2/24. */
+  address: string;
+  mac: string;
+  /** Head-end replication list (fdb append 00:00:00:00:00:00 ... dst). */
+  remotes?: string[];
+  /** Multicast group mode instead of remotes. */
+  group?: string;
+  port?: number;
+  mtu?: number;
+}
+
+export class Lab {
+  readonly prefix: string;
+  readonly dir: string;
+  private readonly procs: ChildProcess[] = [];
+
+  private constructor(readonly hosts: number) {
+    this.prefix = `${LAB_PREFIX}${randomBytes(3).toString('hex')}`;
+    this.dir = join(WORK, this.prefix);
+  }
+
+  static async create(hosts: number): Promise<Lab> {
+    const lab = new Lab(hosts);
+    mkdirSync(lab.dir, { recursive: true });
+    try {
+      await lab.build();
+    } catch (e) {
+      await lab.destroy();
+      throw e;
+    }
+    return lab;
+  }
+
+  ns(i: number): string {
+    return `${this.prefix}-h${i}`;
+  }
+
+  get switchNs(): string {
+    return `${this.prefix}-sw`;
+  }
+
+  underlay(i: number): string {
+    return `10.0.0.${i}`;
+  }
+
+  dev(i: number): string {
+    return `u${i}`;
+  }
+
+  private async build(): Promise<void> {
+    const sw = this.switchNs;
+    await must('ip', ['netns', 'add', sw]);
+    await must('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    await must('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
+    for (let i = 1; i <= this.hosts; i++) {
+      const ns = this.ns(i);
+      await must('ip', ['netns', 'add', ns]);
+      // No IPv6 in the lab: router solicitations and MLD reports would flood the overlay and blur captures.
+      await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      await must('ip', ['link', 'add', this.dev(i), 'netns', ns, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', sw]);
+      await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', this.dev(i)]);
+      await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      await must('ip', ['-n', ns, 'link', 'set', this.dev(i), 'up']);
+      await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', this.dev(i), 'tx', 'off']);
+      await must('ip', ['-n', sw, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
+      await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', `p${i}`, 'tx', 'off']);
+    }
+  }
+
+  /** Runs a command inside host i's namespace. */
+  exec(i: number, cmd: string, args: string[], timeoutMs?: number): Promise<Result> {
+    return sh('ip', ['netns', 'exec', this.ns(i), cmd, ...args], timeoutMs);
+  }
+
+  /** A Linux kernel VXLAN device on host i: the reference peer. */
+  async kernelVxlan(i: number, o: KernelVxlanOptions): Promise<void> {
+    const ns = this.ns(i);
+    const dev = o.dev ?? 'vx0';
+    const where = o.group !== undefined ? ['group', o.group, 'dev', this.dev(i)] : ['local', this.underlay(i), 'dev', this.dev(i)];
+    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where]);
+    await must('ip', ['-n', ns, 'link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450)]);
+    for (const r of o.remotes ?? []) await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
+    await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);
+    await must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+  }
+
+  /** Writes a vtepd config for host i and starts the daemon in its namespace. */
+  async startDaemon(i: number, config: string): Promise<DaemonProcess> {
+    const file = join(this.dir, `h${i}.yaml`);
+    writeFileSync(file, config);
+    const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.procs.push(proc);
+    const d = new DaemonProcess(proc);
+    await d.ready();
+    return d;
+  }
+
+  /** The control socket path a test should put in host i's config. */
+  socket(i: number): string {
+    return join(this.dir, `h${i}.sock`);
+  }
+
+  /** Starts tcpdump on `dev` in host i; stop() returns the packets. */
+  async capture(i: number, dev: string, filter: string[] = []): Promise<Capture> {
+    const file = join(this.dir, `cap-h${i}-${dev}-${randomBytes(2).toString('hex')}.pcap`);
+    const proc = spawn('ip', ['netns', 'exec', this.ns(i), 'tcpdump', '-i', dev, '-U', '-n', '-s', '0', '-w', file, ...filter],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.procs.push(proc);
+    const cap = new Capture(proc, file);
+    await cap.started();
+    return cap;
+  }
+
+  /** Ends every process the lab started and removes its namespaces. Safe to call twice. */
+  async destroy(): Promise<void> {
+    for (const p of this.procs) {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
+    for (let i = 1; i <= this.hosts; i++) await sh('ip', ['netns', 'del', this.ns(i)]);
+    await sh('ip', ['netns', 'del', this.switchNs]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A vtepd running in a namespace, with its log kept for the test's messages. */
+export class DaemonProcess {
+  log = '';
+  private readonly exited: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess) {
+    proc.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.exited = new Promise((res) => proc.once('exit', (code) => res(code)));
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  async ready(timeoutMs = 15_000): Promise<void> {
+    const t0 = Date.now();
+    while (!/vtepd: ready/.test(this.log)) {
+      if (this.proc.exitCode !== null) throw new Error(`vtepd exited with ${this.proc.exitCode}:\n${this.log}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`vtepd not ready after ${timeoutMs} ms:\n${this.log}`);
+      await sleep(50);
+    }
+  }
+
+  /** SIGTERM, then the exit code (SIGKILL after 5 s). */
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode !== null) return this.proc.exitCode;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+export class Capture {
+  private err = '';
+  private readonly exited: Promise<void>;
+
+  constructor(private readonly proc: ChildProcess, readonly file: string) {
+    proc.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
+    this.exited = new Promise((res) => proc.once('exit', () => res()));
+  }
+
+  async started(): Promise<void> {
+    const t0 = Date.now();
+    while (!/listening on/.test(this.err)) {
+      if (this.proc.exitCode !== null) throw new Error(`tcpdump failed: ${this.err}`);
+      if (Date.now() - t0 > 10_000) throw new Error(`tcpdump did not start: ${this.err}`);
+      await sleep(20);
+    }
+  }
+
+  async stop(): Promise<PcapRecord[]> {
+    await sleep(200); // let the last packets reach the file
+    this.proc.kill('SIGINT');
+    await this.exited;
+    const parsed = parsePcap(readFileSync(this.file));
+    if (typeof parsed === 'number') throw new Error(`tcpdump wrote an unreadable file ${this.file}`);
+    return parsed.records;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Removes namespaces that earlier runs of the lab left behind (a killed test runner). */
+export async function removeStaleLabs(): Promise<void> {
+  const list = await sh('ip', ['netns', 'list']);
+  for (const line of list.stdout.split('\n')) {
+    const name = line.split(' ')[0];
+    if (new RegExp(`^${LAB_PREFIX}[0-9a-f]{6}-(h\\d+|sw)$`).test(name)) await sh('ip', ['netns', 'del', name]);
+  }
+}

@@ -1,0 +1,256 @@
+// The daemon's configuration: a YAML file, or the flags of one network, both
+// checked by the same schema. A mistake is reported with the field's path (or
+// the flag's name) and what is expected; nothing on the system is touched
+// until the whole configuration is valid.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_AGEING_S, DEFAULT_MAX_MACS } from '../switch/fdb.ts';
+import { isMulticastIpv4, parseIpv4Address } from '../wire/ipv4.ts';
+import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
+import { MAX_VNI, VXLAN_PORT } from '../wire/vxlan.ts';
+
+export const DEFAULT_SOCKET = '/run/vtepd.sock';
+/** RFC 7348 section 5 recommends the dynamic/private range for the source port. */
+export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
+export const DEFAULT_TTL = 64;
+
+export interface VxlanSettings {
+  kind: 'vxlan';
+  vni: number;
+  port: number;
+  srcPortMin: number;
+  srcPortMax: number;
+}
+
+export type EncapSettings = VxlanSettings;
+
+export interface NetworkConfig {
+  name: string;
+  tap: string;
+  /** IPv4 address with prefix for the TAP, as `ip addr add` takes it. */
+  address?: string;
+  /** Unset: the underlay MTU minus the encapsulation overhead. */
+  mtu?: number;
+  encap: EncapSettings;
+  remotes: number[];
+  statics: { mac: Mac; remote: number }[];
+  ageing: number;
+  maxMacs: number;
+  acceptAnyRemote: boolean;
+  ttl: number;
+  /** Don't Fragment on the outer IPv4 header. */
+  df: boolean;
+}
+
+export interface Config {
+  local: number;
+  socket: string;
+  networks: NetworkConfig[];
+}
+
+/** One or more mistakes, each a line naming the field and what it expects. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+// ------------------------------------------------------------------ schema
+
+const ipv4 = z.string({ error: 'expected an IPv4 address such as 10.0.0.1' })
+  .refine((s) => parseIpv4Address(s) !== undefined, { error: 'expected an IPv4 address such as 10.0.0.1' });
+const unicastIpv4 = ipv4.refine((s) => {
+  const a = parseIpv4Address(s)!;
+  return a !== 0 && a !== 0xffffffff && !isMulticastIpv4(a);
+}, { error: 'expected a unicast IPv4 address' });
+const cidr = z.string({ error: 'expected an IPv4 address with prefix length, such as 192.168.100.1/24' })
+  .refine((s) => {
+    const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
+    return m !== null && parseIpv4Address(m[1]) !== undefined && Number(m[2]) <= 32;
+  }, { error: 'expected an IPv4 address with prefix length, such as 192.168.100.1/24' });
+const mac = z.string({ error: 'expected a MAC address such as 52:54:00:12:34:56' })
+  .refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address such as 52:54:00:12:34:56' })
+  .refine((s) => !isGroupMac(parseMac(s) ?? 0), { error: 'expected a unicast MAC address (the first octet\'s low bit is clear)' });
+const int = (min: number, max: number, what = 'an integer') =>
+  z.number({ error: `expected ${what} from ${min} to ${max}` }).int({ error: `expected ${what} from ${min} to ${max}` })
+    .min(min, { error: `expected ${what} from ${min} to ${max}` }).max(max, { error: `expected ${what} from ${min} to ${max}` });
+const udpPort = int(1, 65535, 'a UDP port');
+// IFNAMSIZ is 16 including the terminating NUL; iproute2 refuses '/', ':' and white space.
+const ifname = z.string({ error: 'expected an interface name' })
+  .regex(/^[^/:\s]{1,15}$/, { error: 'expected an interface name of 1 to 15 characters without "/", ":" or spaces' });
+
+const vxlanSchema = z.strictObject({
+  vni: int(0, MAX_VNI, 'a VNI'),
+  port: udpPort.default(VXLAN_PORT),
+  srcport: z.tuple([udpPort, udpPort], { error: 'expected [min, max] UDP source ports, such as [49152, 65535]' })
+    .refine(([a, b]) => a <= b, { error: 'the first port must not be above the second' })
+    .default(DEFAULT_SRCPORT),
+});
+
+const networkSchema = z.strictObject({
+  tap: ifname,
+  address: cidr.optional(),
+  mtu: int(68, 65000, 'an MTU').optional(),
+  vxlan: vxlanSchema,
+  remotes: z.array(unicastIpv4, { error: 'expected a list of IPv4 addresses' }).default([]),
+  ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
+  'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
+  static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), { error: 'expected a list of { mac, remote }' }).default([]),
+  'accept-any-remote': z.boolean({ error: 'expected true or false' }).default(false),
+  ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
+  df: z.boolean({ error: 'expected true or false' }).default(false),
+});
+
+const configSchema = z.strictObject({
+  local: unicastIpv4,
+  socket: z.string({ error: 'expected a path' }).min(1, { error: 'expected a path' }).default(DEFAULT_SOCKET),
+  networks: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
+    networkSchema,
+    { error: 'expected a map of network names to networks' },
+  ).refine((n) => Object.keys(n).length > 0, { error: 'at least one network is required' }),
+});
+
+type RawConfig = z.output<typeof configSchema>;
+
+// ------------------------------------------------------------------ parsing
+
+/** Reads and checks a YAML config file. Throws ConfigError. */
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`config ${path}: cannot read it: ${(e as Error).message}`]);
+  }
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `config ${path}: line ${(e.linePos?.[0].line ?? '?')}: ${e.message.split('\n')[0]}`));
+  }
+  return checkConfig(doc.toJS() ?? {}, (p) => `config ${path}: ${p.length ? p.join('.') : '(top level)'}`);
+}
+
+/** Checks a config object already read; `where` names a path for messages. */
+export function checkConfig(raw: unknown, where: (path: PropertyKey[]) => string): Config {
+  const r = configSchema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(r.error.issues.map((i) => `${where(i.path)}: ${describeIssue(i)}`));
+  }
+  const problems: string[] = [];
+  const config = normalize(r.data, (path, msg) => problems.push(`${where(path)}: ${msg}`));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function describeIssue(i: z.core.$ZodIssue): string {
+  if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return `is required: ${i.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')}`;
+  return i.message;
+}
+
+/** Cross-field rules the schema cannot express, and conversion to numbers. */
+function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) => void): Config {
+  const local = parseIpv4Address(raw.local)!;
+  const taps = new Map<string, string>();
+  const vnis = new Map<string, string>();
+  const networks: NetworkConfig[] = [];
+  for (const [name, n] of Object.entries(raw.networks)) {
+    const at = (...p: PropertyKey[]) => ['networks', name, ...p];
+    const other = taps.get(n.tap);
+    if (other !== undefined) problem(at('tap'), `TAP "${n.tap}" is already used by network "${other}"`);
+    taps.set(n.tap, name);
+    const idKey = `${n.vxlan.port}/${n.vxlan.vni}`;
+    const sameVni = vnis.get(idKey);
+    if (sameVni !== undefined) problem(at('vxlan', 'vni'), `VNI ${n.vxlan.vni} on port ${n.vxlan.port} is already used by network "${sameVni}"`);
+    vnis.set(idKey, name);
+    const remotes = n.remotes.map((s) => parseIpv4Address(s)!);
+    remotes.forEach((a, i) => {
+      if (a === local) problem(at('remotes', i), `${n.remotes[i]} is this VTEP's own address (local)`);
+      if (remotes.indexOf(a) !== i) problem(at('remotes', i), `${n.remotes[i]} is listed twice`);
+    });
+    const macs = new Set<number>();
+    const statics = n.static.map((s, i) => {
+      const m = parseMac(s.mac)!;
+      if (macs.has(m)) problem(at('static', i, 'mac'), `${s.mac} has two static entries`);
+      macs.add(m);
+      const remote = parseIpv4Address(s.remote)!;
+      if (remote === local) problem(at('static', i, 'remote'), `${s.remote} is this VTEP's own address (local)`);
+      return { mac: m, remote };
+    });
+    networks.push({
+      name,
+      tap: n.tap,
+      address: n.address,
+      mtu: n.mtu,
+      encap: { kind: 'vxlan', vni: n.vxlan.vni, port: n.vxlan.port, srcPortMin: n.vxlan.srcport[0], srcPortMax: n.vxlan.srcport[1] },
+      remotes,
+      statics,
+      ageing: n.ageing,
+      maxMacs: n['max-macs'],
+      acceptAnyRemote: n['accept-any-remote'],
+      ttl: n.ttl,
+      df: n.df,
+    });
+  }
+  return { local, socket: raw.socket, networks };
+}
+
+// ------------------------------------------------------------------ flags
+
+/** The flags that describe one network, and where each lands in the config. */
+export interface NetworkFlags {
+  local?: string;
+  tap?: string;
+  name?: string;
+  vni?: string;
+  remote?: string[];
+  address?: string;
+  mtu?: string;
+  port?: string;
+  socket?: string;
+  ageing?: string;
+  'max-macs'?: string;
+  'accept-any-remote'?: boolean;
+  ttl?: string;
+  df?: boolean;
+}
+
+const FLAG_OF_FIELD: Record<string, string> = {
+  local: '--local', socket: '--socket', tap: '--tap', address: '--address', mtu: '--mtu',
+  vni: '--vni', port: '--port', remotes: '--remote', ageing: '--ageing', 'max-macs': '--max-macs',
+  ttl: '--ttl', 'accept-any-remote': '--accept-any-remote',
+};
+
+/** Builds the same config a file would give from the flags of one network. */
+export function configFromFlags(f: NetworkFlags): Config {
+  const name = f.name ?? f.tap ?? 'default';
+  const num = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : s);
+  const network: Record<string, unknown> = {
+    tap: f.tap,
+    address: f.address,
+    mtu: num(f.mtu),
+    vxlan: { vni: num(f.vni), port: num(f.port) },
+    remotes: f.remote,
+    ageing: num(f.ageing),
+    'max-macs': num(f['max-macs']),
+    'accept-any-remote': f['accept-any-remote'],
+    ttl: num(f.ttl),
+    df: f.df,
+  };
+  const raw = { local: f.local, socket: f.socket, networks: { [name]: dropUndefined(network) } };
+  return checkConfig(dropUndefined(raw), (path) => {
+    const field = [...path].reverse().find((p) => typeof p === 'string' && p in FLAG_OF_FIELD);
+    if (path.length === 3 && path[2] === 'vxlan') return '--vni';
+    return field !== undefined ? FLAG_OF_FIELD[field as string] : path.join('.');
+  });
+}
+
+function dropUndefined<T extends Record<string, unknown>>(o: T): T {
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (v === undefined) delete o[k];
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) dropUndefined(v as Record<string, unknown>);
+  }
+  return o;
+}

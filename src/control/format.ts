@@ -1,0 +1,37 @@
+// Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
+import type { FdbRow, NetworkStats, StatsReport } from './protocol.ts';
+
+/** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS`. */
+export function formatFdb(rows: readonly FdbRow[]): string {
+  return rows.map((r) =>
+    `${r.mac} network ${r.network} ${r.remote === null ? 'local' : `dst ${r.remote}`} ${r.static ? 'static' : 'dynamic'} age ${r.age}`,
+  ).join('\n');
+}
+
+export function formatStats(s: StatsReport): string {
+  const lines: string[] = [];
+  for (const [name, n] of Object.entries(s.networks)) lines.push(...formatNetwork(name, n));
+  lines.push(`unattributed drops (before a network is known): ${formatDrops(s.drops)}`);
+  return lines.join('\n');
+}
+
+function formatNetwork(name: string, n: NetworkStats): string[] {
+  const c = n.counters;
+  const lines = [
+    `network ${name}: ${n.encap} ${n.encap === 'vxlan' ? 'vni' : 'key'} ${n.id}, tap ${n.tap}`,
+    `  tap     rx ${c['tap-rx-frames']} frames ${c['tap-rx-bytes']} bytes, tx ${c['tap-tx-frames']} frames ${c['tap-tx-bytes']} bytes`,
+    `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
+    `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies`,
+    `  macs    ${n.macs.entries} entries; learned ${n.macs.learned}, aged ${n.macs.aged}, moved ${n.macs.moved}, refused ${n.macs.refused}`,
+    `  drops   ${formatDrops(n.drops)}`,
+  ];
+  for (const [addr, r] of Object.entries(n.remotes)) {
+    lines.push(`  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes`);
+  }
+  return lines;
+}
+
+function formatDrops(drops: Record<string, number>): string {
+  const nonzero = Object.entries(drops).filter(([, v]) => v > 0);
+  return nonzero.length === 0 ? 'none' : nonzero.map(([k, v]) => `${k} ${v}`).join(', ');
+}

@@ -1,0 +1,82 @@
+// The control socket: a Unix stream socket that answers one request per line.
+// Only root can reach it (mode 0600): it reveals the network's topology.
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { MAX_REQUEST_BYTES, type Reply, type Request } from './protocol.ts';
+
+export type Handler = (req: Request) => Reply;
+
+export class ControlServer {
+  private constructor(private readonly server: Server, readonly path: string) {}
+
+  static async listen(path: string, handle: Handler): Promise<ControlServer> {
+    const server = createServer((conn) => {
+      let buffered = '';
+      conn.setEncoding('utf8');
+      conn.on('error', () => conn.destroy());
+      conn.on('data', (chunk: string) => {
+        buffered += chunk;
+        if (buffered.length > MAX_REQUEST_BYTES) {
+          conn.end(JSON.stringify({ ok: false, error: 'request too long' }) + '\n');
+          return;
+        }
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          conn.write(JSON.stringify(answer(line, handle)) + '\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o600);
+    return new ControlServer(server, path);
+  }
+
+  close(): void {
+    this.server.close();
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function answer(line: string, handle: Handler): Reply {
+  let req: Request;
+  try {
+    req = JSON.parse(line) as Request;
+  } catch {
+    return { ok: false, error: 'request is not JSON' };
+  }
+  try {
+    return handle(req);
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+/** Whether a daemon answers at `path`; a socket file nobody listens on is stale. */
+export function socketInUse(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+/** Removes a stale socket file (checked with socketInUse first). */
+export function removeStaleSocket(path: string): void {
+  if (existsSync(path)) unlinkSync(path);
+}

@@ -1,0 +1,103 @@
+// `vtepd`: parse the command line, load the configuration, run the daemon in
+// the foreground until SIGINT/SIGTERM. Exit codes: 0 after a clean stop, 2 for
+// anything the user can fix before starting (nothing was changed), 1 otherwise.
+import { parseArgs } from 'node:util';
+import { Daemon, StartupError } from '../daemon.ts';
+import { ConfigError, configFromFlags, loadConfigFile, type Config, type NetworkFlags } from './config.ts';
+import { Logger } from './log.ts';
+
+const USAGE = `usage: vtepd --config FILE [--socket PATH] [--verbose]
+       vtepd --local IP --tap NAME --vni N [--remote IP]... [--address IP/LEN] [--mtu N] [--port N]
+             [--name NAME] [--ageing S] [--max-macs N] [--accept-any-remote] [--ttl N] [--df]
+             [--socket PATH] [--verbose]
+
+Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN with
+MAC learning and head-end replication. Stop it with SIGINT or SIGTERM.`;
+
+const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'remote', 'address', 'mtu', 'port', 'ageing', 'max-macs',
+  'accept-any-remote', 'ttl', 'df'] as const;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string', short: 'c' },
+        socket: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+        local: { type: 'string' },
+        tap: { type: 'string' },
+        name: { type: 'string' },
+        vni: { type: 'string' },
+        remote: { type: 'string', multiple: true },
+        address: { type: 'string' },
+        mtu: { type: 'string' },
+        port: { type: 'string' },
+        ageing: { type: 'string' },
+        'max-macs': { type: 'string' },
+        'accept-any-remote': { type: 'boolean' },
+        ttl: { type: 'string' },
+        df: { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '')} (see vtepd --help)`);
+  }
+  if (values.help) return 'help';
+  const verbose = values.verbose === true;
+  const networkFlags = NETWORK_FLAGS.filter((f) => values[f] !== undefined);
+  if (typeof values.config === 'string') {
+    if (networkFlags.length > 0) {
+      throw new UsageError(`--config and --${networkFlags[0]} do not go together: put the network in the config file, or give it all with flags`);
+    }
+    const config = loadConfigFile(values.config);
+    if (typeof values.socket === 'string') config.socket = values.socket;
+    return { config, verbose };
+  }
+  if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni and --remote (see vtepd --help)');
+  return { config: configFromFlags(values as NetworkFlags), verbose };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      for (const line of e.message.split('\n')) process.stderr.write(`vtepd: ${line}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const log = new Logger(parsed.verbose);
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(parsed.config, log);
+  } catch (e) {
+    if (e instanceof StartupError) {
+      process.stderr.write(`vtepd: ${e.message}\n`);
+      return 2;
+    }
+    log.error(`could not start: ${(e as Error).message}`);
+    return 1;
+  }
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log.info(`${signal}: stopping`);
+      daemon.stop();
+      resolve(0);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,204 @@
+// Wiring and lifecycle. Start-up first looks (privileges, addresses, device
+// names, the control socket) and only then changes the system; every change is
+// recorded with its undo, so a failure half-way leaves nothing behind, and
+// stop() undoes the same list: TAPs we created vanish with their descriptor,
+// addresses we added to TAPs we found are removed.
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Config, NetworkConfig } from './control/config.ts';
+import type { Logger } from './control/log.ts';
+import type { FdbRow, Reply, Request, StatsReport } from './control/protocol.ts';
+import { fdbRows, statsReport, type NetworkInfo } from './control/report.ts';
+import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
+import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds } from './datapath.ts';
+import {
+  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkKind, linkMtu, setUp,
+  vethWithTxChecksum,
+} from './io/link.ts';
+import { errnoCode } from './io/native.ts';
+import { Receiver, Sender } from './io/port.ts';
+import { Tap } from './io/tap.ts';
+import { VxlanEncap } from './switch/encap.ts';
+import { Network } from './switch/network.ts';
+import { formatIpv4, IpProto } from './wire/ipv4.ts';
+import { VXLAN_OVERHEAD } from './wire/vxlan.ts';
+
+/** A reason not to start that the user can fix; vtepd exits 2 and nothing was changed. */
+export class StartupError extends Error {}
+
+const DEFAULT_UNDERLAY_MTU = 1500;
+/** Ethernet header plus one VLAN tag: the most a TAP adds to its MTU. */
+const FRAME_OVERHEAD = 18;
+const MIN_SLOT = 2048;
+const AGEING_TICK_MS = 1000;
+
+interface Planned {
+  cfg: NetworkConfig;
+  mtu: number;
+  existed: boolean;
+}
+
+export class Daemon {
+  private readonly undo: (() => void)[] = [];
+  private readonly infos: NetworkInfo[] = [];
+  private datapath!: Datapath;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(readonly config: Config, private readonly log: Logger) {}
+
+  static async start(config: Config, log: Logger): Promise<Daemon> {
+    const d = new Daemon(config, log);
+    const plan = await d.look();
+    try {
+      await d.build(plan);
+    } catch (e) {
+      d.rollback();
+      throw e;
+    }
+    return d;
+  }
+
+  /** Everything that can be checked without changing the system. */
+  private async look(): Promise<Planned[]> {
+    const { config, log } = this;
+    if (!hasCapability(CAP_NET_ADMIN) || !hasCapability(CAP_NET_RAW)) {
+      throw new StartupError('needs CAP_NET_ADMIN and CAP_NET_RAW to create TAPs and raw sockets: run it as root');
+    }
+    const local = formatIpv4(config.local);
+    const underlay = interfaceWithAddress(config.local);
+    if (underlay === undefined) {
+      throw new StartupError(`local: ${local} is not an address of this host (see \`ip -4 addr\`); give the underlay address of this VTEP`);
+    }
+    const underlayMtu = linkMtu(underlay) ?? DEFAULT_UNDERLAY_MTU;
+    const plan: Planned[] = [];
+    for (const cfg of config.networks) {
+      const kind = linkKind(cfg.tap);
+      if (kind === 'other') {
+        throw new StartupError(`networks.${cfg.name}.tap: "${cfg.tap}" is taken by a device that is not a TAP; choose another name or delete that device`);
+      }
+      if (kind === 'tun') {
+        throw new StartupError(`networks.${cfg.name}.tap: "${cfg.tap}" is a TUN (layer 3) device, not a TAP; choose another name or delete it`);
+      }
+      const fit = underlayMtu - VXLAN_OVERHEAD;
+      const mtu = cfg.mtu ?? fit;
+      if (mtu < 68) throw new StartupError(`networks.${cfg.name}.mtu: the underlay ${underlay} has MTU ${underlayMtu}, too small to carry a network; set mtu`);
+      if (mtu > fit) {
+        log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${underlay} (MTU ${underlayMtu}): larger packets will be fragmented${cfg.df ? ' or dropped (df is set)' : ''}`);
+      }
+      plan.push({ cfg, mtu, existed: kind === 'tap' });
+    }
+    if (!existsSync(dirname(config.socket))) {
+      throw new StartupError(`socket: the directory of ${config.socket} does not exist; create it or choose another path`);
+    }
+    if (await socketInUse(config.socket)) {
+      throw new StartupError(`socket: another vtepd answers on ${config.socket}; stop it or give this one another socket (--socket PATH)`);
+    }
+    if (vethWithTxChecksum(underlay)) {
+      log.warn(`underlay ${underlay} is a veth with TX checksum offload on: a kernel VTEP behind such a veth sends inner TCP/UDP packets with partial checksums that the receiving host drops (ping works, TCP does not). Run \`ethtool -K DEV tx off\` on both ends of the veth.`);
+    }
+    log.debug(`underlay ${underlay} (MTU ${underlayMtu}), local ${local}`);
+    return plan;
+  }
+
+  private async build(plan: Planned[]): Promise<void> {
+    const { config, log } = this;
+    const maxMtu = Math.max(...plan.map((p) => p.mtu));
+    const slot = Math.max(MIN_SLOT, Math.ceil((maxMtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
+    const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length));
+    const datapath = (this.datapath = new Datapath(slot, maxFlood));
+    datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
+    const now = monotonicSeconds();
+
+    // Sockets first: a port already in use must fail before any TAP appears.
+    const receivers = new Map<number, Map<number, Network>>();
+    for (const { cfg } of plan) {
+      if (!receivers.has(cfg.encap.port)) receivers.set(cfg.encap.port, new Map());
+    }
+    const opened = new Map<number, Receiver>();
+    for (const port of receivers.keys()) {
+      const rx = this.open(() => Receiver.udp(config.local, port), `UDP port ${port} on ${formatIpv4(config.local)}`);
+      this.undo.push(() => rx.close());
+      opened.set(port, rx);
+    }
+
+    for (const { cfg, mtu, existed } of plan) {
+      const sender = this.open(() => Sender.raw(IpProto.UDP, config.local, cfg.ttl, cfg.df), `a raw UDP socket for network ${cfg.name}`);
+      this.undo.push(() => sender.close());
+      const tap = this.open(() => Tap.open(cfg.tap), `TAP ${cfg.tap}`);
+      this.undo.push(() => tap.close());
+      this.configureTap(cfg, mtu, existed);
+      const encap = new VxlanEncap(cfg.encap.vni, cfg.encap.port, cfg.encap.srcPortMin, cfg.encap.srcPortMax);
+      const net = new Network({
+        name: cfg.name, encap, remotes: cfg.remotes, statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
+        ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: BATCH_SIZE,
+      }, now);
+      receivers.get(cfg.encap.port)!.set(cfg.encap.vni, net);
+      this.infos.push({ net, encap: 'vxlan', id: cfg.encap.vni, tap: cfg.tap });
+      datapath.attach({ net, tap, sender });
+      log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> VXLAN VNI ${cfg.encap.vni} port ${cfg.encap.port}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
+    }
+    for (const [port, byVni] of receivers) datapath.attachVxlan(opened.get(port)!, byVni);
+
+    removeStaleSocket(config.socket);
+    const server = await ControlServer.listen(config.socket, (req) => this.answer(req));
+    this.undo.push(() => server.close());
+
+    this.timer = setInterval(() => {
+      const t = monotonicSeconds();
+      for (const { net } of this.infos) net.fdb.run(t);
+    }, AGEING_TICK_MS);
+    this.undo.push(() => clearInterval(this.timer));
+    log.info(`ready: ${this.infos.length} network${this.infos.length > 1 ? 's' : ''}, control socket ${config.socket}`);
+  }
+
+  private configureTap(cfg: NetworkConfig, mtu: number, existed: boolean): void {
+    setUp(cfg.tap, mtu);
+    if (cfg.address !== undefined && !hasAddress(cfg.tap, cfg.address)) {
+      ip('addr', 'add', cfg.address, 'dev', cfg.tap);
+      // A TAP we created vanishes with its descriptor; on one we found, we remove only what we added.
+      if (existed) this.undo.push(() => ip('addr', 'del', cfg.address!, 'dev', cfg.tap));
+    }
+  }
+
+  /** Opens a descriptor, turning the errno users can fix into a StartupError. */
+  private open<T>(fn: () => T, what: string): T {
+    try {
+      return fn();
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'EADDRINUSE') throw new StartupError(`${what} is in use by another program (a kernel VXLAN device or another vtepd?)`);
+      if (code === 'EBUSY') throw new StartupError(`${what} is busy: another program has it open`);
+      if (code === 'EPERM' || code === 'EACCES') throw new StartupError(`${what}: permission denied; run it as root`);
+      if (code === 'EINVAL' && what.startsWith('TAP')) throw new StartupError(`${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`);
+      throw e;
+    }
+  }
+
+  private answer(req: Request): Reply<FdbRow[] | StatsReport> {
+    if (req.cmd === 'fdb') {
+      if (req.network !== undefined && !this.infos.some((i) => i.net.name === req.network)) {
+        return { ok: false, error: `no network named "${req.network}" (networks: ${this.infos.map((i) => i.net.name).join(', ')})` };
+      }
+      return { ok: true, data: fdbRows(this.infos, monotonicSeconds(), req.network) };
+    }
+    if (req.cmd === 'stats') return { ok: true, data: statsReport(this.infos, this.datapath.unattributed) };
+    return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };
+  }
+
+  private rollback(): void {
+    while (this.undo.length > 0) {
+      try {
+        this.undo.pop()!();
+      } catch (e) {
+        this.log.warn(`while cleaning up: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.rollback();
+  }
+}

@@ -1,0 +1,100 @@
+// The packet loop: io reads a batch, the switch decides and writes headers,
+// io sends. One Batch per direction and one SendQueue are shared by every
+// network: handling a batch is synchronous, so they are never in use twice.
+import { Batch, SendQueue } from './batch.ts';
+import type { Port, Receiver, Sender } from './io/port.ts';
+import type { Tap } from './io/tap.ts';
+import { C, Counters } from './switch/counters.ts';
+import { forwardFromTap, receiveVxlan } from './switch/forward.ts';
+import type { Network } from './switch/network.ts';
+import { Drop } from './wire/drop.ts';
+
+/** Frames per native call (shared/notes/fast-path.md: 64 is enough). */
+export const BATCH_SIZE = 64;
+/** Batches handled per wakeup before yielding to the event loop (the watcher is level-triggered). */
+const ROUNDS_PER_WAKEUP = 16;
+/** Room for any tunnel header we write in front of a frame (UDP+VXLAN 16, GRE up to 16). */
+export const HEADROOM = 32;
+
+export interface Attachment {
+  net: Network;
+  tap: Tap;
+  sender: Sender;
+}
+
+export function monotonicSeconds(): number {
+  return performance.now() / 1000;
+}
+
+export class Datapath {
+  private readonly fromTapBatch: Batch;
+  private readonly fromTunnelBatch: Batch;
+  private readonly toTunnel: SendQueue;
+  private readonly attachments: Attachment[] = [];
+  /** Drops that happen before a packet's network is known (bad header, unknown VNI). */
+  readonly unattributed = new Counters();
+  /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
+  onIoError: (what: string, errno: number) => void = () => {};
+
+  constructor(slotSize: number, maxFlood: number) {
+    this.fromTapBatch = new Batch(BATCH_SIZE, slotSize, HEADROOM);
+    this.fromTunnelBatch = new Batch(BATCH_SIZE, slotSize, 0);
+    this.toTunnel = new SendQueue(BATCH_SIZE * Math.max(1, maxFlood), this.fromTapBatch.arena);
+  }
+
+  attach(a: Attachment): void {
+    this.attachments.push(a);
+    a.tap.watch(() => this.fromTap(a));
+  }
+
+  attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>): void {
+    rx.watch(() => this.fromVxlan(rx, byVni));
+  }
+
+  private fromTap(a: Attachment): void {
+    const b = this.fromTapBatch;
+    const q = this.toTunnel;
+    for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
+      const n = a.tap.read(b);
+      if (n < 0) this.ioError(`read from TAP ${a.tap.name}`, -n, a.tap);
+      if (n <= 0) return;
+      q.count = 0;
+      forwardFromTap(a.net, b, q, monotonicSeconds());
+      const sent = a.sender.send(q);
+      if (sent < q.count) a.net.counters.drop(Drop.TxFailed, q.count - sent);
+      if (n < b.capacity) return;
+    }
+  }
+
+  private fromVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>): void {
+    const b = this.fromTunnelBatch;
+    for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
+      const n = rx.recv(b);
+      if (n < 0) this.ioError('receive on the VXLAN socket', -n, rx);
+      if (n <= 0) return;
+      receiveVxlan(byVni, b, this.unattributed, monotonicSeconds());
+      this.flushToTaps();
+      if (n < b.capacity) return;
+    }
+  }
+
+  private flushToTaps(): void {
+    for (const a of this.attachments) {
+      const q = a.net.toTap;
+      if (q.count === 0) continue;
+      const written = a.tap.write(q);
+      const c = a.net.counters;
+      let bytes = 0;
+      for (let i = 0; i < q.count; i++) bytes += q.len[i];
+      c.v[C.TapTxFrames] += written;
+      c.v[C.TapTxBytes] += bytes;
+      if (written < q.count) c.drop(Drop.TxFailed, q.count - written);
+      q.count = 0;
+    }
+  }
+
+  private ioError(what: string, errno: number, port: Port): void {
+    port.unwatch();
+    this.onIoError(what, errno);
+  }
+}

@@ -1,0 +1,74 @@
+// Network devices and addresses, at start-up and exit only: sysfs to look,
+// iproute2 to change (its messages are the ones users know).
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { parseIpv4Address } from '../wire/ipv4.ts';
+import { native } from './native.ts';
+
+const IFF_TUN = 0x0001;
+const IFF_TAP = 0x0002;
+
+export type LinkKind = 'absent' | 'tap' | 'tun' | 'other';
+
+export function linkKind(name: string): LinkKind {
+  if (!existsSync(`/sys/class/net/${name}`)) return 'absent';
+  let flags: number;
+  try {
+    flags = parseInt(readFileSync(`/sys/class/net/${name}/tun_flags`, 'utf8'), 16);
+  } catch {
+    return 'other';
+  }
+  if (flags & IFF_TAP) return 'tap';
+  return flags & IFF_TUN ? 'tun' : 'other';
+}
+
+export function linkMtu(name: string): number | undefined {
+  try {
+    return parseInt(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8'), 10);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The interface that holds IPv4 address `addr` in this network namespace. */
+export function interfaceWithAddress(addr: number): string | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.family === 'IPv4' && parseIpv4Address(a.address) === addr)) return name;
+  }
+  return undefined;
+}
+
+export function hasAddress(dev: string, cidr: string): boolean {
+  const [ip, prefix] = cidr.split('/');
+  return (networkInterfaces()[dev] ?? []).some((a) => a.family === 'IPv4' && a.address === ip && a.cidr === `${ip}/${prefix}`);
+}
+
+/** Runs iproute2; throws with its own message on failure. */
+export function ip(...args: string[]): void {
+  try {
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`ip ${args.join(' ')}: ${err || (e as Error).message}`);
+  }
+}
+
+export function setUp(dev: string, mtu: number): void {
+  ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
+}
+
+/** Whether the underlay looks like the veth checksum trap of shared/notes/lab.md. */
+export function vethWithTxChecksum(dev: string): boolean {
+  const info = native.ethtoolInfo(dev);
+  return info.driver === 'veth' && info.txChecksum === true;
+}
+
+/** Effective capabilities of this process, from /proc (no libcap needed). */
+export function hasCapability(bit: number): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m !== null && (BigInt(`0x${m[1]}`) & (1n << BigInt(bit))) !== 0n;
+}
+export const CAP_NET_ADMIN = 12;
+export const CAP_NET_RAW = 13;
+

@@ -1,0 +1,54 @@
+// A descriptor the data path reads or writes in batches: a TAP or a socket.
+import type { Batch, SendQueue } from '../batch.ts';
+import { native, type Watcher } from './native.ts';
+
+export abstract class Port {
+  private watcher: Watcher | undefined;
+
+  constructor(readonly fd: number) {}
+
+  /** Calls `onReadable` (level-triggered) whenever there is something to read. */
+  watch(onReadable: () => void): void {
+    this.watcher = new native.Watcher(this.fd, onReadable);
+    this.watcher.start();
+  }
+
+  /** Stops the read callbacks (the descriptor stays open). */
+  unwatch(): void {
+    this.watcher?.stop();
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    native.close(this.fd);
+  }
+}
+
+/** A socket the data path sends tunnel packets on (raw: the kernel adds the IPv4 header). */
+export class Sender extends Port {
+  /** Sends every queued packet; returns how many the kernel took. */
+  send(q: SendQueue): number {
+    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.addr, q.port, q.count);
+  }
+
+  static raw(protocol: number, local: number, ttl: number, df: boolean): Sender {
+    return new Sender(native.rawOpen(protocol, local, ttl, df, false, SOCKET_BUFFER));
+  }
+}
+
+/** A socket the data path receives tunnel packets on; fills a Batch with datagrams and their senders. */
+export class Receiver extends Port {
+  recv(b: Batch): number {
+    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port);
+    b.count = n > 0 ? n : 0;
+    return n;
+  }
+
+  static udp(local: number, port: number): Receiver {
+    return new Receiver(native.udpOpen(local, port, SOCKET_BUFFER));
+  }
+}
+
+/** Socket buffers big enough to ride out a burst of a few thousand packets. */
+const SOCKET_BUFFER = 4 * 1024 * 1024;

@@ -1,0 +1,56 @@
+// Counters as typed arrays indexed by name constants: incrementing one on the
+// hot path is a store, and `vtepctl stats` reads them by the same names.
+import { DROP_NAMES, DROP_REASONS, type Drop } from '../wire/drop.ts';
+
+/** Per-network counter slots. */
+export const C = {
+  TapRxFrames: 0,
+  TapRxBytes: 1,
+  TapTxFrames: 2,
+  TapTxBytes: 3,
+  TunnelRxPackets: 4,
+  TunnelRxBytes: 5,
+  TunnelTxPackets: 6,
+  TunnelTxBytes: 7,
+  FloodedFrames: 8,
+  FloodCopies: 9,
+} as const;
+const NETWORK_SLOTS = 10;
+
+export const COUNTER_NAMES: Record<keyof typeof C, string> = {
+  TapRxFrames: 'tap-rx-frames',
+  TapRxBytes: 'tap-rx-bytes',
+  TapTxFrames: 'tap-tx-frames',
+  TapTxBytes: 'tap-tx-bytes',
+  TunnelRxPackets: 'tunnel-rx-packets',
+  TunnelRxBytes: 'tunnel-rx-bytes',
+  TunnelTxPackets: 'tunnel-tx-packets',
+  TunnelTxBytes: 'tunnel-tx-bytes',
+  FloodedFrames: 'flooded-frames',
+  FloodCopies: 'flood-copies',
+};
+
+/** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */
+export const R = { RxPackets: 0, RxBytes: 1, TxPackets: 2, TxBytes: 3 } as const;
+export const REMOTE_SLOTS = 4;
+
+export class Counters {
+  readonly v = new Float64Array(NETWORK_SLOTS);
+  readonly drops = new Float64Array(DROP_REASONS);
+
+  drop(reason: Drop, n = 1): void {
+    this.drops[reason] += n;
+  }
+
+  dropsByName(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 1; i < DROP_REASONS; i++) out[DROP_NAMES[i]] = this.drops[i];
+    return out;
+  }
+
+  valuesByName(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of Object.keys(C) as (keyof typeof C)[]) out[COUNTER_NAMES[k]] = this.v[C[k]];
+    return out;
+  }
+}

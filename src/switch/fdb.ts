@@ -1,0 +1,137 @@
+// The MAC learning table of one network (its forwarding database).
+//
+// A MAC maps to a port: 0 is the network's TAP (a local MAC), n > 0 is remote
+// VTEP n of the network's RemoteTable. Lookups that find nothing, and group
+// (broadcast/multicast) destinations, make the caller flood.
+//
+// Complications, and how they are handled:
+// - Ageing. A learned entry that has not been seen for `ageing` seconds is
+//   removed (default 300 s, as in the Linux bridge and Open vSwitch). The Map's
+//   insertion order is the LRU list: refreshing an entry deletes and re-inserts
+//   it, so `run()` removes entries from the old end and stops at the first one
+//   still valid. To keep the per-packet cost to a read, an entry is refreshed
+//   at most once a second (as Open vSwitch does), so idleness is measured to
+//   within a second.
+// - Moves. A MAC seen on another port moves there at once (a VM migrated, or a
+//   host was re-cabled); moves are counted, since many of them mean a loop.
+// - Size. At most `maxMacs` learned entries. When full, new MACs are refused
+//   and counted rather than evicting: a flood of random source MACs must not
+//   push out the hosts that are really there.
+// - Static entries come from the configuration. They never age and never move;
+//   they live in their own Map so that they take no part in the LRU order.
+import type { Mac } from '../wire/mac.ts';
+
+export const LOCAL_PORT = 0;
+/** What lookup() returns for a MAC it does not know: flood. */
+export const UNKNOWN_PORT = -1;
+
+export const DEFAULT_AGEING_S = 300;
+export const DEFAULT_MAX_MACS = 8192;
+const REFRESH_INTERVAL_S = 1;
+
+export const Learned = { Same: 0, New: 1, Moved: 2, Refused: 3, Static: 4 } as const;
+export type Learned = (typeof Learned)[keyof typeof Learned];
+
+export interface FdbEntry {
+  port: number;
+  /** Monotonic seconds when last seen. */
+  seen: number;
+}
+
+export class Fdb {
+  private readonly dynamic = new Map<Mac, FdbEntry>();
+  private readonly statics = new Map<Mac, FdbEntry>();
+  learned = 0;
+  aged = 0;
+  moved = 0;
+  refused = 0;
+
+  constructor(
+    readonly ageing = DEFAULT_AGEING_S,
+    readonly maxMacs = DEFAULT_MAX_MACS,
+  ) {}
+
+  addStatic(mac: Mac, port: number, now: number): void {
+    this.dynamic.delete(mac);
+    this.statics.set(mac, { port, seen: now });
+  }
+
+  /** Records that `mac` was seen as a source on `port`. The caller refuses group MACs. */
+  learn(mac: Mac, port: number, now: number): Learned {
+    const fixed = this.statics.get(mac);
+    if (fixed !== undefined) {
+      fixed.seen = now;
+      return Learned.Static;
+    }
+    const e = this.dynamic.get(mac);
+    if (e === undefined) {
+      if (this.dynamic.size >= this.maxMacs) {
+        this.refused++;
+        return Learned.Refused;
+      }
+      this.dynamic.set(mac, { port, seen: now });
+      this.learned++;
+      return Learned.New;
+    }
+    if (e.port !== port) {
+      e.port = port;
+      this.touch(mac, e, now);
+      this.moved++;
+      return Learned.Moved;
+    }
+    if (now - e.seen >= REFRESH_INTERVAL_S) this.touch(mac, e, now);
+    return Learned.Same;
+  }
+
+  /** The port `mac` is behind, or UNKNOWN_PORT. */
+  lookup(mac: Mac): number {
+    const e = this.statics.get(mac) ?? this.dynamic.get(mac);
+    return e === undefined ? UNKNOWN_PORT : e.port;
+  }
+
+  /** Removes entries idle for `ageing` seconds; returns how many. */
+  run(now: number): number {
+    let n = 0;
+    for (const [mac, e] of this.dynamic) {
+      if (now - e.seen < this.ageing) break;
+      this.dynamic.delete(mac);
+      n++;
+    }
+    this.aged += n;
+    return n;
+  }
+
+  /** Seconds until the oldest learned entry expires, undefined if none. */
+  nextDeadline(now: number): number | undefined {
+    for (const e of this.dynamic.values()) return Math.max(0, e.seen + this.ageing - now);
+    return undefined;
+  }
+
+  /** Forgets learned entries (all, or those on one port); returns how many. */
+  flush(port?: number): number {
+    let n = 0;
+    for (const [mac, e] of this.dynamic) {
+      if (port === undefined || e.port === port) {
+        this.dynamic.delete(mac);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get size(): number {
+    return this.dynamic.size + this.statics.size;
+  }
+
+  /** Every entry, static ones first, for `vtepctl fdb show`. */
+  *entries(): IterableIterator<[Mac, FdbEntry, boolean]> {
+    for (const [mac, e] of this.statics) yield [mac, e, true];
+    for (const [mac, e] of this.dynamic) yield [mac, e, false];
+  }
+
+  private touch(mac: Mac, e: FdbEntry, now: number): void {
+    e.seen = now;
+    this.dynamic.delete(mac);
+    this.dynamic.set(mac, e);
+  }
+}

@@ -1,0 +1,139 @@
+// The forwarding decision, one batch at a time. Pure logic: it reads frames
+// from a Batch, learns, decides, has the network's Encap write headers in
+// place, and records what to send in SendQueues. It never does I/O.
+//
+//   TAP -> tunnel: learn the source as local; a known remote destination gets
+//   one packet; a known local one is not sent; broadcast, multicast and
+//   unknown unicast go to every remote of the flood list (head-end replication).
+//
+//   tunnel -> TAP: accept only from a known remote (or any, if the network says
+//   so), learn the source behind that remote, and deliver to the TAP only:
+//   never back into a tunnel (split horizon).
+import type { Batch, SendQueue } from '../batch.ts';
+import { Drop } from '../wire/drop.ts';
+import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
+import { readMac } from '../wire/mac.ts';
+import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
+import { C, R, REMOTE_SLOTS, type Counters } from './counters.ts';
+import { LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
+import type { Network } from './network.ts';
+
+const MAC_SRC = 6;
+/** Tunnel byte counters count the IPv4 payload; a UDP socket hands us only the UDP payload. */
+const UDP_HEADER = 8;
+
+/** Frames read from `net`'s TAP: learn, decide, encapsulate, queue on `out`. */
+export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: number): void {
+  const buf = rx.arena;
+  const c = net.counters.v;
+  const remotes = net.remotes;
+  const rc = remotes.counters;
+  const room = rx.room;
+  for (let i = 0; i < rx.count; i++) {
+    const off = rx.start(i);
+    const len = rx.len[i];
+    c[C.TapRxFrames]++;
+    c[C.TapRxBytes] += len;
+    if (len < ETH_HEADER_LEN) {
+      net.counters.drop(Drop.Truncated);
+      continue;
+    }
+    if (len >= room) {
+      net.counters.drop(Drop.Oversize);
+      continue;
+    }
+    if (buf[off + MAC_SRC] & 1) {
+      net.counters.drop(Drop.BadSourceMac);
+      continue;
+    }
+    net.fdb.learn(readMac(buf, off + MAC_SRC), LOCAL_PORT, now);
+    const port = buf[off] & 1 ? UNKNOWN_PORT : net.fdb.lookup(readMac(buf, off));
+    if (port === LOCAL_PORT) {
+      net.counters.drop(Drop.LocalDestination);
+      continue;
+    }
+    if (port === UNKNOWN_PORT && remotes.floodCount === 0) {
+      net.counters.drop(Drop.NoRemote);
+      continue;
+    }
+    const start = net.encap.write(buf, off, len);
+    const plen = len + net.encap.headerLen;
+    const first = port === UNKNOWN_PORT ? 1 : port;
+    const last = port === UNKNOWN_PORT ? remotes.floodCount : port;
+    if (port === UNKNOWN_PORT) {
+      c[C.FloodedFrames]++;
+      c[C.FloodCopies] += last;
+    }
+    for (let r = first; r <= last; r++) {
+      if (!out.push(start, plen, remotes.addr[r], 0)) {
+        net.counters.drop(Drop.TxFailed);
+        continue;
+      }
+      c[C.TunnelTxPackets]++;
+      c[C.TunnelTxBytes] += plen;
+      rc[r * REMOTE_SLOTS + R.TxPackets]++;
+      rc[r * REMOTE_SLOTS + R.TxBytes] += plen;
+    }
+  }
+}
+
+const vxlan = newVxlanRepr();
+
+/** VXLAN datagrams from one socket: find each one's network by VNI, then deliver. */
+export function receiveVxlan(byVni: ReadonlyMap<number, Network>, rx: Batch, dropped: Counters, now: number): void {
+  const buf = rx.arena;
+  const room = rx.room;
+  for (let i = 0; i < rx.count; i++) {
+    const off = rx.start(i);
+    const len = rx.len[i];
+    if (len > room) {
+      dropped.drop(Drop.Oversize);
+      continue;
+    }
+    const d = parseVxlan(buf, off, off + len, vxlan);
+    if (d !== Drop.None) {
+      dropped.drop(d);
+      continue;
+    }
+    const net = byVni.get(vxlan.vni);
+    if (net === undefined) {
+      dropped.drop(Drop.UnknownVni);
+      continue;
+    }
+    deliverFromTunnel(net, buf, off + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, rx.addr[i], len + UDP_HEADER, now);
+  }
+}
+
+/**
+ * A decapsulated frame of `net` from the VTEP at `peer`; `wireLen` is the
+ * tunnel packet's size (IPv4 payload), for the counters. Shared by every
+ * encapsulation: what happens after the tunnel header is the same.
+ */
+export function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, peer: number, wireLen: number, now: number): void {
+  const remotes = net.remotes;
+  let port = remotes.find(peer);
+  if (port < 0) {
+    if (!net.acceptAnyRemote || (port = remotes.add(peer)) < 0) {
+      net.counters.drop(Drop.UnknownRemote);
+      return;
+    }
+  }
+  const c = net.counters.v;
+  const rc = remotes.counters;
+  c[C.TunnelRxPackets]++;
+  c[C.TunnelRxBytes] += wireLen;
+  rc[port * REMOTE_SLOTS + R.RxPackets]++;
+  rc[port * REMOTE_SLOTS + R.RxBytes] += wireLen;
+  if (len < ETH_HEADER_LEN) {
+    net.counters.drop(Drop.Truncated);
+    return;
+  }
+  if (buf[off + MAC_SRC] & 1) {
+    net.counters.drop(Drop.BadSourceMac);
+    return;
+  }
+  net.fdb.learn(readMac(buf, off + MAC_SRC), port, now);
+  const q = net.toTap;
+  if (q.count === 0) q.arena = buf;
+  if (!q.push(off, len, 0, 0)) net.counters.drop(Drop.TxFailed);
+}

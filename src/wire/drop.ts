@@ -1,0 +1,45 @@
+// Why a packet was not delivered. Parsers return one of these (None = accepted);
+// the switch counts every drop by reason, so each reason names one cause.
+export const Drop = {
+  None: 0,
+  /** Shorter than the headers it claims to carry. */
+  Truncated: 1,
+  /** VXLAN flag byte other than 0x08 (only the I flag). */
+  BadFlags: 2,
+  /** A VNI that no network of this daemon uses. */
+  UnknownVni: 3,
+  /** From an underlay address that is not a remote of the network. */
+  UnknownRemote: 4,
+  /** Inner source MAC is a group (multicast/broadcast) address. */
+  BadSourceMac: 5,
+  /** Larger than a slot: the frame cannot be carried whole. */
+  Oversize: 6,
+  /** From the TAP to a MAC that is itself behind the TAP: nowhere to send it. */
+  LocalDestination: 7,
+  /** BUM frame of a network that has no remote to flood to. */
+  NoRemote: 8,
+  /** The kernel refused the send or its queue stayed full. */
+  TxFailed: 9,
+  /** An IPv4 header that is not one (version, IHL, length). */
+  Malformed: 10,
+  /** A checksum that does not verify. */
+  BadChecksum: 11,
+} as const;
+export type Drop = (typeof Drop)[keyof typeof Drop];
+
+/** Names as printed by `vtepctl stats`, indexed by Drop value. */
+export const DROP_NAMES: readonly string[] = [
+  'none',
+  'truncated',
+  'bad-flags',
+  'unknown-vni',
+  'unknown-remote',
+  'bad-src-mac',
+  'oversize',
+  'local-destination',
+  'no-remote',
+  'tx-failed',
+  'malformed',
+  'bad-checksum',
+];
+export const DROP_REASONS = DROP_NAMES.length;

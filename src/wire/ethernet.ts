@@ -1,0 +1,36 @@
+// Ethernet II header (IEEE 802.3 with EtherType): dst, src, type.
+import { Drop } from './drop.ts';
+import { readMac, writeMac, type Mac } from './mac.ts';
+
+export const ETH_HEADER_LEN = 14;
+export const EtherType = { IPv4: 0x0800, ARP: 0x0806, VLAN: 0x8100, IPv6: 0x86dd } as const;
+
+const DST = 0;
+const SRC = 6;
+const TYPE = 12;
+
+export interface EthernetRepr {
+  dst: Mac;
+  src: Mac;
+  ethertype: number;
+}
+
+export function newEthernetRepr(): EthernetRepr {
+  return { dst: 0, src: 0, ethertype: 0 };
+}
+
+export function parseEthernet(buf: Uint8Array, off: number, end: number, out: EthernetRepr): Drop {
+  if (end - off < ETH_HEADER_LEN) return Drop.Truncated;
+  out.dst = readMac(buf, off + DST);
+  out.src = readMac(buf, off + SRC);
+  out.ethertype = (buf[off + TYPE] << 8) | buf[off + TYPE + 1];
+  return Drop.None;
+}
+
+export function emitEthernet(r: EthernetRepr, buf: Uint8Array, off: number): number {
+  writeMac(r.dst, buf, off + DST);
+  writeMac(r.src, buf, off + SRC);
+  buf[off + TYPE] = r.ethertype >>> 8;
+  buf[off + TYPE + 1] = r.ethertype & 0xff;
+  return ETH_HEADER_LEN;
+}

@@ -1,0 +1,45 @@
+// A hash of an Ethernet frame's flow, for the VXLAN UDP source port (RFC 7348
+// section 5: "a hash of fields from the inner packet"), so that the underlay's
+// ECMP and RSS spread flows while every packet of one flow takes one path.
+// Fields: both MACs and the EtherType; for IPv4 also both addresses and the
+// protocol; for unfragmented TCP/UDP also both ports. No allocation.
+import { EtherType, ETH_HEADER_LEN } from './ethernet.ts';
+import { IpProto } from './ipv4.ts';
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function mix(h: number, buf: Uint8Array, off: number, len: number): number {
+  for (let i = off; i < off + len; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
+  return h;
+}
+
+export function flowHash(buf: Uint8Array, off: number, len: number): number {
+  let h = mix(FNV_OFFSET, buf, off, Math.min(len, ETH_HEADER_LEN));
+  const ip = off + ETH_HEADER_LEN;
+  if (len < ETH_HEADER_LEN + 20 || ((buf[off + 12] << 8) | buf[off + 13]) !== EtherType.IPv4 || buf[ip] >>> 4 !== 4) {
+    return avalanche(h);
+  }
+  h = mix(h, buf, ip + 9, 1); // protocol
+  h = mix(h, buf, ip + 12, 8); // source and destination address
+  const ihl = (buf[ip] & 0x0f) * 4;
+  const proto = buf[ip + 9];
+  const fragmented = ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0;
+  if ((proto === IpProto.TCP || proto === IpProto.UDP) && !fragmented && len >= ETH_HEADER_LEN + ihl + 4) {
+    h = mix(h, buf, ip + ihl, 4); // source and destination port
+  }
+  return avalanche(h);
+}
+
+// So that the high bits, which pick the port, depend on every input byte.
+function avalanche(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+/** Scales a 32-bit hash into [min, max], as the Linux kernel's udp_flow_src_port() does. */
+export function sourcePort(hash: number, min: number, max: number): number {
+  return min + Math.floor((hash * (max - min + 1)) / 0x1_0000_0000);
+}
