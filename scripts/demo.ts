@@ -46,11 +46,11 @@ networks:
 
     const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789']);
     check('arping from vtepd\'s side to the kernel VTEP h2 (broadcast request, replicated to h2 and h3)',
-      await lab.exec(1, 'arping', ['-c', '2', '-w', '1000000', '-i', 'tap-blue', overlay(2)]));
+      await lab.exec(1, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', overlay(2)]));
     check('ping h1 (vtepd) -> h2 (kernel)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(2)]));
     check('ping h1 (vtepd) -> h3 (kernel)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(3)]));
     check('ping h2 (kernel) -> h1 (vtepd)', await lab.exec(2, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(1)]));
-    check('arping from the kernel VTEP h3 to vtepd\'s side', await lab.exec(3, 'arping', ['-c', '2', '-w', '1000000', '-i', 'vx0', overlay(1)]));
+    check('arping from the kernel VTEP h3 to vtepd\'s side', await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'vx0', overlay(1)]));
     const packets = vxlanPackets(await cap.stop());
 
     console.log(`\n== what crossed h1's underlay link (${packets.length} VXLAN packets; ARP shown in full)`);

@@ -100,13 +100,13 @@ export class Lab {
   private async build(): Promise<void> {
     const sw = this.switchNs;
     await must('ip', ['netns', 'add', sw]);
+    await this.noIpv6(sw);
     await must('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     await must('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
     for (let i = 1; i <= this.hosts; i++) {
       const ns = this.ns(i);
       await must('ip', ['netns', 'add', ns]);
-      // No IPv6 in the lab: router solicitations and MLD reports would flood the overlay and blur captures.
-      await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      await this.noIpv6(ns);
       await must('ip', ['link', 'add', this.dev(i), 'netns', ns, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', sw]);
       await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', this.dev(i)]);
       await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -115,6 +115,11 @@ export class Lab {
       await must('ip', ['-n', sw, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
       await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', `p${i}`, 'tx', 'off']);
     }
+  }
+
+  // No IPv6 in the lab: router solicitations and MLD reports would flood the overlay and blur captures.
+  private async noIpv6(ns: string): Promise<void> {
+    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   }
 
   /** Runs a command inside host i's namespace. */
@@ -135,14 +140,28 @@ export class Lab {
   }
 
   /** Writes a vtepd config for host i and starts the daemon in its namespace. */
-  async startDaemon(i: number, config: string): Promise<DaemonProcess> {
-    const file = join(this.dir, `h${i}.yaml`);
-    writeFileSync(file, config);
-    const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  startDaemon(i: number, config: string): Promise<DaemonProcess> {
+    return this.startDaemonArgs(i, ['--config', this.writeConfig(i, config)]);
+  }
+
+  /** Starts vtepd with these arguments in host i's namespace and waits until it is ready. */
+  async startDaemonArgs(i: number, args: string[]): Promise<DaemonProcess> {
+    const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.push(proc);
     const d = new DaemonProcess(proc);
     await d.ready();
     return d;
+  }
+
+  /** Runs vtepd to completion (for start-up errors): its exit code and output. */
+  runDaemon(i: number, args: string[]): Promise<Result> {
+    return this.exec(i, join(ROOT, 'bin/vtepd'), args, 20_000);
+  }
+
+  writeConfig(i: number, config: string, name = `h${i}.yaml`): string {
+    const file = join(this.dir, name);
+    writeFileSync(file, config);
+    return file;
   }
 
   /** The control socket path a test should put in host i's config. */
@@ -153,7 +172,7 @@ export class Lab {
   /** Starts tcpdump on `dev` in host i; stop() returns the packets. */
   async capture(i: number, dev: string, filter: string[] = []): Promise<Capture> {
     const file = join(this.dir, `cap-h${i}-${dev}-${randomBytes(2).toString('hex')}.pcap`);
-    const proc = spawn('ip', ['netns', 'exec', this.ns(i), 'tcpdump', '-i', dev, '-U', '-n', '-s', '0', '-w', file, ...filter],
+    const proc = spawn('ip', ['netns', 'exec', this.ns(i), 'tcpdump', '--immediate-mode', '-i', dev, '-U', '-n', '-s', '0', '-w', file, ...filter],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     this.procs.push(proc);
     const cap = new Capture(proc, file);
@@ -229,6 +248,7 @@ export class Capture {
     await sleep(200); // let the last packets reach the file
     this.proc.kill('SIGINT');
     await this.exited;
+    if (process.env.LAB_DEBUG) process.stderr.write(`tcpdump ${this.file}: ${this.err}\n`);
     const parsed = parsePcap(readFileSync(this.file));
     if (typeof parsed === 'number') throw new Error(`tcpdump wrote an unreadable file ${this.file}`);
     return parsed.records;

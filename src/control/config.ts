@@ -58,32 +58,38 @@ export class ConfigError extends Error {
 
 // ------------------------------------------------------------------ schema
 
-const ipv4 = z.string({ error: 'expected an IPv4 address such as 10.0.0.1' })
-  .refine((s) => parseIpv4Address(s) !== undefined, { error: 'expected an IPv4 address such as 10.0.0.1' });
+/** A message for a wrong value that still says "is required" when the value is missing. */
+const expected = (what: string) => ({
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? `is required: ${what.replace(/^expected /, '')}` : what),
+});
+
+const ipv4 = z.string(expected('expected an IPv4 address such as 10.0.0.1'))
+  .refine((s) => parseIpv4Address(s) !== undefined, expected('expected an IPv4 address such as 10.0.0.1'));
 const unicastIpv4 = ipv4.refine((s) => {
   const a = parseIpv4Address(s)!;
   return a !== 0 && a !== 0xffffffff && !isMulticastIpv4(a);
-}, { error: 'expected a unicast IPv4 address' });
-const cidr = z.string({ error: 'expected an IPv4 address with prefix length, such as 192.168.100.1/24' })
+}, expected('expected a unicast IPv4 address'));
+const cidr = z.string(expected('expected an IPv4 address with prefix length, such as 192.168.100.1/24'))
   .refine((s) => {
     const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
     return m !== null && parseIpv4Address(m[1]) !== undefined && Number(m[2]) <= 32;
-  }, { error: 'expected an IPv4 address with prefix length, such as 192.168.100.1/24' });
-const mac = z.string({ error: 'expected a MAC address such as 52:54:00:12:34:56' })
-  .refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address such as 52:54:00:12:34:56' })
+  }, expected('expected an IPv4 address with prefix length, such as 192.168.100.1/24'));
+const mac = z.string(expected('expected a MAC address such as 52:54:00:12:34:56'))
+  .refine((s) => parseMac(s) !== undefined, expected('expected a MAC address such as 52:54:00:12:34:56'))
   .refine((s) => !isGroupMac(parseMac(s) ?? 0), { error: 'expected a unicast MAC address (the first octet\'s low bit is clear)' });
-const int = (min: number, max: number, what = 'an integer') =>
-  z.number({ error: `expected ${what} from ${min} to ${max}` }).int({ error: `expected ${what} from ${min} to ${max}` })
-    .min(min, { error: `expected ${what} from ${min} to ${max}` }).max(max, { error: `expected ${what} from ${min} to ${max}` });
+const int = (min: number, max: number, what = 'an integer') => {
+  const e = expected(`expected ${what} from ${min} to ${max}`);
+  return z.number(e).int(e).min(min, e).max(max, e);
+};
 const udpPort = int(1, 65535, 'a UDP port');
 // IFNAMSIZ is 16 including the terminating NUL; iproute2 refuses '/', ':' and white space.
-const ifname = z.string({ error: 'expected an interface name' })
-  .regex(/^[^/:\s]{1,15}$/, { error: 'expected an interface name of 1 to 15 characters without "/", ":" or spaces' });
+const ifname = z.string(expected('expected an interface name'))
+  .regex(/^[^/:\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":" or spaces'));
 
 const vxlanSchema = z.strictObject({
   vni: int(0, MAX_VNI, 'a VNI'),
   port: udpPort.default(VXLAN_PORT),
-  srcport: z.tuple([udpPort, udpPort], { error: 'expected [min, max] UDP source ports, such as [49152, 65535]' })
+  srcport: z.tuple([udpPort, udpPort], expected('expected [min, max] UDP source ports, such as [49152, 65535]'))
     .refine(([a, b]) => a <= b, { error: 'the first port must not be above the second' })
     .default(DEFAULT_SRCPORT),
 });
@@ -93,22 +99,22 @@ const networkSchema = z.strictObject({
   address: cidr.optional(),
   mtu: int(68, 65000, 'an MTU').optional(),
   vxlan: vxlanSchema,
-  remotes: z.array(unicastIpv4, { error: 'expected a list of IPv4 addresses' }).default([]),
+  remotes: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).default([]),
   ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
   'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
-  static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), { error: 'expected a list of { mac, remote }' }).default([]),
-  'accept-any-remote': z.boolean({ error: 'expected true or false' }).default(false),
+  static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), expected('expected a list of { mac, remote }')).default([]),
+  'accept-any-remote': z.boolean(expected('expected true or false')).default(false),
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
-  df: z.boolean({ error: 'expected true or false' }).default(false),
+  df: z.boolean(expected('expected true or false')).default(false),
 });
 
 const configSchema = z.strictObject({
   local: unicastIpv4,
-  socket: z.string({ error: 'expected a path' }).min(1, { error: 'expected a path' }).default(DEFAULT_SOCKET),
+  socket: z.string(expected('expected a path')).min(1, expected('expected a path')).default(DEFAULT_SOCKET),
   networks: z.record(
     z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
     networkSchema,
-    { error: 'expected a map of network names to networks' },
+    expected('expected a map of network names to networks'),
   ).refine((n) => Object.keys(n).length > 0, { error: 'at least one network is required' }),
 });
 
@@ -124,9 +130,9 @@ export function loadConfigFile(path: string): Config {
   } catch (e) {
     throw new ConfigError([`config ${path}: cannot read it: ${(e as Error).message}`]);
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `config ${path}: line ${(e.linePos?.[0].line ?? '?')}: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(doc.errors.map((e) => `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`));
   }
   return checkConfig(doc.toJS() ?? {}, (p) => `config ${path}: ${p.length ? p.join('.') : '(top level)'}`);
 }

@@ -128,8 +128,8 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   int rcvbuf = info[2].As<Napi::Number>().Int32Value();
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // No SO_REUSEADDR: on UDP it lets a second daemon bind the same port and
+  // silently take half of the packets; EADDRINUSE is the honest answer.
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   struct sockaddr_in sa;

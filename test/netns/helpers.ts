@@ -1,0 +1,72 @@
+// Shared pieces of the lab tests: a lab per test, torn down whatever happens,
+// kernel VXLAN peers, and vtepctl's JSON.
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import type { FdbRow, StatsReport } from '../../src/control/protocol.ts';
+import { Lab, ROOT, sh, type Result } from '../../scripts/lab/lab.ts';
+
+export const VNI = 42;
+export const overlay = (i: number, net = 100) => `192.168.${net}.${i}`;
+export const kernelMac = (i: number, net = 0) => `02:00:00:00:${net.toString(16).padStart(2, '0')}:0${i}`;
+
+/** Runs `fn` with a fresh lab of `hosts` hosts; the lab is destroyed even if `fn` fails. */
+export async function withLab(hosts: number, fn: (lab: Lab) => Promise<void>): Promise<void> {
+  const lab = await Lab.create(hosts);
+  try {
+    await fn(lab);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+/** Kernel VXLAN devices on `hosts`, each replicating BUM to every other host of the lab. */
+export async function kernelPeers(lab: Lab, hosts: number[], o: { vni?: number; net?: number; dev?: string } = {}): Promise<void> {
+  for (const i of hosts) {
+    await lab.kernelVxlan(i, {
+      vni: o.vni ?? VNI, dev: o.dev, address: `${overlay(i, o.net)}/24`, mac: kernelMac(i, o.net === undefined ? 0 : o.net - 100),
+      remotes: Array.from({ length: lab.hosts }, (_, k) => k + 1).filter((j) => j !== i).map((j) => lab.underlay(j)),
+    });
+  }
+}
+
+/** A one-network vtepd config for host 1 of the lab. */
+export function blueConfig(lab: Lab, extra = '', remotes = [2, 3]): string {
+  return `
+local: ${lab.underlay(1)}
+socket: ${lab.socket(1)}
+networks:
+  blue:
+    tap: tap-blue
+    address: ${overlay(1)}/24
+    vxlan: { vni: ${VNI} }
+    remotes: [${remotes.map((i) => lab.underlay(i)).join(', ')}]
+${extra}`;
+}
+
+export function vtepctl(...args: string[]): Promise<Result> {
+  return sh(join(ROOT, 'bin/vtepctl'), args);
+}
+
+export async function fdb(lab: Lab, host = 1): Promise<FdbRow[]> {
+  const r = await vtepctl('--socket', lab.socket(host), 'fdb', 'show', '--json');
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as FdbRow[];
+}
+
+export async function stats(lab: Lab, host = 1): Promise<StatsReport> {
+  const r = await vtepctl('--socket', lab.socket(host), 'stats', '--json');
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as StatsReport;
+}
+
+export function expectOk(r: Result, what: string): void {
+  expect(r.code, `${what} failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
+}
+
+export function ping(lab: Lab, from: number, to: string, count = 3): Promise<Result> {
+  return lab.exec(from, 'ping', ['-c', String(count), '-i', '0.2', '-W', '2', to]);
+}
+
+export function arping(lab: Lab, from: number, dev: string, to: string, count = 1): Promise<Result> {
+  return lab.exec(from, 'arping', ['-c', String(count), '-w', '3', '-i', dev, to]);
+}

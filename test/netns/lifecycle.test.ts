@@ -1,0 +1,72 @@
+// Starting and stopping: flags, attaching to an existing TAP, cleaning up,
+// and start-up errors that change nothing on the host.
+import { describe, expect, it } from 'vitest';
+import { sh } from '../../scripts/lab/lab.ts';
+import { blueConfig, expectOk, kernelPeers, overlay, ping, vtepctl, withLab } from './helpers.ts';
+
+async function links(lab: { exec: (i: number, c: string, a: string[]) => Promise<{ stdout: string }> }): Promise<string> {
+  return (await lab.exec(1, 'ip', ['-o', 'link', 'show'])).stdout.replace(/^\d+: /gm, '').split('\n').map((l) => l.split(':')[0]).sort().join(' ');
+}
+
+describe('vtepd lifecycle', () => {
+  it('runs one network from flags, and removes the TAP it created on SIGTERM', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    const d = await lab.startDaemonArgs(1, ['--local', lab.underlay(1), '--tap', 'tap0', '--vni', '42', '--remote', lab.underlay(2),
+      '--address', `${overlay(1)}/24`, '--socket', lab.socket(1)]);
+    expectOk(await ping(lab, 1, overlay(2)), 'ping over a network given by flags');
+    expect((await lab.exec(1, 'cat', ['/sys/class/net/tap0/mtu'])).stdout.trim()).toBe('1450');
+    expect(await d.stop()).toBe(0);
+    expect((await lab.exec(1, 'ip', ['link', 'show', 'tap0'])).code).not.toBe(0);
+  }));
+
+  it('attaches to an existing TAP and leaves it as it found it', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    expectOk(await lab.exec(1, 'ip', ['tuntap', 'add', 'dev', 'tap-blue', 'mode', 'tap']), 'ip tuntap add');
+    const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    expect(d.log).toMatch(/TAP tap-blue \(attached/);
+    expectOk(await ping(lab, 1, overlay(2)), 'ping through the attached TAP');
+    expect(await d.stop()).toBe(0);
+    const after = await lab.exec(1, 'ip', ['-o', '-4', 'addr', 'show', 'dev', 'tap-blue']);
+    expect(after.code).toBe(0);
+    expect(after.stdout).not.toContain(overlay(1));
+  }));
+
+  it('refuses a TAP name taken by another kind of device, exit 2, nothing changed', () => withLab(1, async (lab) => {
+    const before = await links(lab);
+    const r = await lab.runDaemon(1, ['--local', lab.underlay(1), '--tap', lab.dev(1), '--vni', '42', '--socket', lab.socket(1)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/"u1" is taken by a device that is not a TAP/)]);
+    expect(await links(lab)).toBe(before);
+  }));
+
+  it('refuses a local address that is not on the host, exit 2, nothing changed', () => withLab(1, async (lab) => {
+    const before = await links(lab);
+    const r = await lab.runDaemon(1, ['--local', '10.0.0.77', '--tap', 'tap0', '--vni', '42', '--socket', lab.socket(1)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/local: 10\.0\.0\.77 is not an address of this host/);
+    expect(await links(lab)).toBe(before);
+  }));
+
+  it('refuses a second daemon on the same socket or the same UDP port, exit 2, nothing changed', () => withLab(2, async (lab) => {
+    await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    const before = await links(lab);
+    const sameSocket = await lab.runDaemon(1, ['--local', lab.underlay(1), '--tap', 'tap-x', '--vni', '7', '--socket', lab.socket(1)]);
+    expect(sameSocket.code).toBe(2);
+    expect(sameSocket.stderr).toMatch(/another vtepd answers on/);
+    const samePort = await lab.runDaemon(1, ['--local', lab.underlay(1), '--tap', 'tap-x', '--vni', '7', '--socket', `${lab.dir}/other.sock`]);
+    expect(samePort.code).toBe(2);
+    expect(samePort.stderr).toMatch(/UDP port 4789 on 10\.0\.0\.1 is in use/);
+    expect(await links(lab)).toBe(before);
+  }));
+
+  it('vtepctl says so and exits 1 when no daemon answers', async () => {
+    const r = await vtepctl('--socket', '/tmp/vtepd-no-such.sock', 'stats');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no vtepd answers on \/tmp\/vtepd-no-such\.sock/);
+  });
+
+  it('vtepctl rejects a bad command line with exit 2', async () => {
+    expect((await vtepctl('fdb', 'frobnicate')).code).toBe(2);
+    expect((await sh('true', [])).code).toBe(0);
+  });
+});

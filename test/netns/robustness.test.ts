@@ -1,0 +1,63 @@
+// Bad input from the underlay: every malformed, unexpected or unauthorised
+// packet is dropped and counted by reason, and the daemon keeps forwarding.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, type Lab } from '../../scripts/lab/lab.ts';
+import { blueConfig, expectOk, kernelPeers, overlay, ping, stats, withLab } from './helpers.ts';
+
+const SEND = join(ROOT, 'scripts/lab/udp-send.mjs');
+const FRAME = 'ffffffffffff' + '02bb00000001' + '0800' + '00'.repeat(46);
+
+function send(lab: Lab, from: number, hex: string) {
+  return lab.exec(from, 'node', [SEND, lab.underlay(from), lab.underlay(1), '4789', hex]);
+}
+
+describe('bad input from the underlay', () => {
+  it('drops malformed packets and counts each by reason', () => withLab(3, async (lab) => {
+    await kernelPeers(lab, [2]);
+    await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    const cases: [number, string][] = [
+      [2, '0c000000' + '00002a00' + FRAME], // bad flags (I plus a reserved flag)
+      [2, '0800'], // truncated VXLAN header
+      [2, '08000000' + '0003e700' + FRAME], // VNI 999: no such network
+      [2, '08000000' + '00002a00' + 'ffffffffffff'], // VNI 42, inner frame truncated
+      [2, '08000000' + '00002a00' + 'ffffffffffff' + '01bb00000001' + '0800' + '00'.repeat(46)], // group source MAC
+      [3, '08000000' + '00002a00' + FRAME], // VNI 42 from 10.0.0.3, not a remote of blue
+    ];
+    for (const [from, hex] of cases) expectOk(await send(lab, from, hex), `send ${hex.slice(0, 16)}`);
+    expectOk(await ping(lab, 1, overlay(2)), 'ping after the bad packets');
+    const s = await stats(lab);
+    expect(s.drops).toMatchObject({ 'bad-flags': 1, truncated: 1, 'unknown-vni': 1 });
+    expect(s.networks.blue.drops).toMatchObject({ truncated: 1, 'bad-src-mac': 1, 'unknown-remote': 1 });
+  }));
+
+  it('survives a burst of random datagrams and still forwards', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    for (let i = 0; i < 40; i++) {
+      const junk = randomBytes(1 + (i * 37) % 300);
+      if (i % 2 === 0 && junk.length >= 4) junk.writeUInt32BE(0x08000000, 0); // half of them get past the flag check
+      if (i % 4 === 0 && junk.length >= 8) junk.writeUInt32BE(0x00002a00, 4);
+      expectOk(await send(lab, 2, junk.toString('hex')), 'send junk');
+    }
+    expectOk(await ping(lab, 1, overlay(2)), 'ping after the junk');
+    expect(d.proc.exitCode).toBeNull();
+  }));
+
+  it('learns a VTEP that is not listed only with accept-any-remote', () => withLab(3, async (lab) => {
+    await kernelPeers(lab, [2, 3]);
+    await lab.startDaemon(1, blueConfig(lab, '    accept-any-remote: true\n', [2]));
+    expectOk(await ping(lab, 3, overlay(1)), 'ping from the unlisted VTEP h3');
+    const s = await stats(lab);
+    expect(s.networks.blue.remotes[lab.underlay(3)]).toMatchObject({ kind: 'learned' });
+    expect(s.networks.blue.remotes[lab.underlay(3)]['rx-packets']).toBeGreaterThan(0);
+  }));
+
+  it('refuses an unlisted VTEP by default', () => withLab(3, async (lab) => {
+    await kernelPeers(lab, [2, 3]);
+    await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    expect((await ping(lab, 3, overlay(1), 2)).code).not.toBe(0);
+    expect((await stats(lab)).networks.blue.drops['unknown-remote']).toBeGreaterThan(0);
+  }));
+});

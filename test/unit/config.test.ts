@@ -1,0 +1,111 @@
+// Configuration: the documented example, defaults, and errors that name the field.
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configFromFlags, loadConfigFile } from '../../src/control/config.ts';
+
+function load(yaml: string) {
+  const file = join(tmpdir(), `vtepd-config-${process.pid}-${Math.random()}.yaml`);
+  writeFileSync(file, yaml);
+  return loadConfigFile(file);
+}
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const README_EXAMPLE = `
+local: 10.0.0.1                  # this VTEP's underlay IPv4 address
+socket: /run/vtepd.sock          # control socket (this is the default)
+networks:
+  blue:
+    tap: tap-blue
+    address: 192.168.100.1/24    # optional
+    mtu: 1450                    # optional
+    vxlan: { vni: 42, port: 4789 }
+    remotes: [10.0.0.2, 10.0.0.3]
+    ageing: 300
+    max-macs: 8192
+    static:
+      - { mac: "52:54:00:12:34:56", remote: 10.0.0.2 }
+`;
+
+describe('config file', () => {
+  it('accepts the example of the README', () => {
+    const c = load(README_EXAMPLE);
+    expect(c.local).toBe(0x0a000001);
+    expect(c.networks).toHaveLength(1);
+    const n = c.networks[0];
+    expect(n).toMatchObject({ name: 'blue', tap: 'tap-blue', address: '192.168.100.1/24', mtu: 1450, ageing: 300, maxMacs: 8192 });
+    expect(n.encap).toMatchObject({ kind: 'vxlan', vni: 42, port: 4789 });
+    expect(n.remotes).toEqual([0x0a000002, 0x0a000003]);
+    expect(n.statics).toEqual([{ mac: 0x525400123456, remote: 0x0a000002 }]);
+  });
+
+  it('fills in the defaults', () => {
+    const c = load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n');
+    expect(c.socket).toBe('/run/vtepd.sock');
+    expect(c.networks[0]).toMatchObject({ ageing: 300, maxMacs: 8192, remotes: [], acceptAnyRemote: false, ttl: 64, df: false });
+    expect(c.networks[0].encap).toMatchObject({ port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+    expect(c.networks[0].mtu).toBeUndefined();
+  });
+
+  it('names the path and what is expected for each mistake', () => {
+    const p = problems(() => load(`
+local: 10.0.0.1
+networks:
+  blue:
+    tap: tap-blue
+    vxlan: { vni: 16777216 }
+    remotes: [10.0.0.300]
+    max_macs: 10
+`));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.vxlan\.vni: expected a VNI from 0 to 16777215/)]));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.remotes\.0: expected an IPv4 address/)]));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue: unknown key "max_macs"/)]));
+  });
+
+  it('reports missing fields, duplicate VNIs and TAPs, and the local address used as a remote', () => {
+    expect(problems(() => load('networks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n'))).toEqual([expect.stringMatching(/local: is required/)]);
+    const p = problems(() => load(`
+local: 10.0.0.1
+networks:
+  a: { tap: t0, vxlan: { vni: 5 }, remotes: [10.0.0.1] }
+  b: { tap: t0, vxlan: { vni: 5 } }
+`));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.a\.remotes\.0: 10\.0\.0\.1 is this VTEP's own address/)]));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.tap: TAP "t0" is already used by network "a"/)]));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.vxlan\.vni: VNI 5 on port 4789 is already used by network "a"/)]));
+  });
+
+  it('reports YAML syntax errors with a line number', () => {
+    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  a: [\n'))[0]).toMatch(/line \d+/);
+  });
+
+  it('refuses a group MAC in a static entry', () => {
+    const p = problems(() => load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    static: [{ mac: "01:00:5e:00:00:01", remote: 10.0.0.2 }]\n'));
+    expect(p[0]).toMatch(/networks\.a\.static\.0\.mac: expected a unicast MAC/);
+  });
+});
+
+describe('config from flags', () => {
+  it('builds one network named after its TAP', () => {
+    const c = configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '42', remote: ['10.0.0.2', '10.0.0.3'], address: '192.168.100.1/24', mtu: '1400', port: '8472' });
+    expect(c.networks[0]).toMatchObject({ name: 'tap0', tap: 'tap0', mtu: 1400, address: '192.168.100.1/24', remotes: [0x0a000002, 0x0a000003] });
+    expect(c.networks[0].encap).toMatchObject({ vni: 42, port: 8472 });
+  });
+
+  it('names the flag in its errors', () => {
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: 'x' }))).toEqual(['--vni: expected a VNI from 0 to 16777215']);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0' }))[0]).toMatch(/^--vni: is required/);
+    expect(problems(() => configFromFlags({ tap: 'tap0', vni: '1' }))[0]).toMatch(/^--local: is required/);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', remote: ['nope'] }))[0]).toMatch(/^--remote: expected an IPv4/);
+  });
+});

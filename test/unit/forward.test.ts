@@ -1,0 +1,194 @@
+// The forwarding decision on real frames: what goes to which VTEP, what is
+// learned, what is dropped and why. No kernel involved: batches in, queues out.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Batch, SendQueue } from '../../src/batch.ts';
+import { C } from '../../src/switch/counters.ts';
+import { VxlanEncap } from '../../src/switch/encap.ts';
+import { LOCAL_PORT } from '../../src/switch/fdb.ts';
+import { forwardFromTap, receiveVxlan } from '../../src/switch/forward.ts';
+import { Network } from '../../src/switch/network.ts';
+import { Counters } from '../../src/switch/counters.ts';
+import { Drop } from '../../src/wire/drop.ts';
+import { emitVxlan } from '../../src/wire/vxlan.ts';
+
+const ip = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+const R1 = ip('10.0.0.2');
+const R2 = ip('10.0.0.3');
+const STRANGER = ip('10.0.0.9');
+const LOCAL_MAC = '020000000001';
+const REMOTE_MAC = '020000000002';
+const BCAST = 'ffffffffffff';
+
+function frame(dst: string, src: string, payload = 46): Buffer {
+  return Buffer.concat([Buffer.from(dst + src + '0800', 'hex'), Buffer.alloc(payload, 0x5a)]);
+}
+
+function network(opts: Partial<{ remotes: number[]; acceptAnyRemote: boolean; statics: { mac: number; remote: number }[] }> = {}): Network {
+  return new Network({
+    name: 'blue', encap: new VxlanEncap(42, 4789, 49152, 65535), remotes: opts.remotes ?? [R1, R2],
+    statics: opts.statics ?? [], acceptAnyRemote: opts.acceptAnyRemote ?? false, ageing: 300, maxMacs: 100, batchSize: 16,
+  }, 0);
+}
+
+class TapSide {
+  readonly rx = new Batch(16, 2048, 32);
+  readonly out = new SendQueue(64, this.rx.arena);
+  send(net: Network, ...frames: Buffer[]): void {
+    this.rx.count = frames.length;
+    frames.forEach((f, i) => {
+      f.copy(this.rx.arena, this.rx.start(i));
+      this.rx.len[i] = f.length;
+    });
+    this.out.count = 0;
+    forwardFromTap(net, this.rx, this.out, 1);
+  }
+  destinations(): number[] {
+    return Array.from(this.out.addr.subarray(0, this.out.count));
+  }
+  packet(i: number): Buffer {
+    return this.rx.arena.subarray(this.out.off[i], this.out.off[i] + this.out.len[i]);
+  }
+}
+
+class TunnelSide {
+  readonly rx = new Batch(16, 2048, 0);
+  readonly dropped = new Counters();
+  receive(byVni: Map<number, Network>, ...pkts: { from: number; vni: number; frame: Buffer; flags?: number }[]): void {
+    this.rx.count = pkts.length;
+    pkts.forEach((p, i) => {
+      const off = this.rx.start(i);
+      emitVxlan(p.vni, this.rx.arena, off);
+      if (p.flags !== undefined) this.rx.arena[off] = p.flags;
+      p.frame.copy(this.rx.arena, off + 8);
+      this.rx.len[i] = 8 + p.frame.length;
+      this.rx.addr[i] = p.from;
+    });
+    for (const n of byVni.values()) n.toTap.count = 0;
+    receiveVxlan(byVni, this.rx, this.dropped, 1);
+  }
+}
+
+describe('from the TAP', () => {
+  let tap: TapSide;
+  beforeEach(() => (tap = new TapSide()));
+
+  it('replicates a broadcast as one packet to each remote of the flood list', () => {
+    const net = network();
+    tap.send(net, frame(BCAST, LOCAL_MAC));
+    expect(tap.destinations()).toEqual([R1, R2]);
+    expect(tap.out.off[0]).toBe(tap.out.off[1]); // both copies are the same bytes, encapsulated once
+    expect(net.counters.v[C.FloodedFrames]).toBe(1);
+    expect(net.counters.v[C.FloodCopies]).toBe(2);
+  });
+
+  it('encapsulates in place: UDP to port 4789 with the right length, VXLAN with the VNI, then the frame', () => {
+    const net = network();
+    const f = frame(BCAST, LOCAL_MAC);
+    tap.send(net, f);
+    const p = tap.packet(0);
+    expect(p.length).toBe(16 + f.length);
+    expect(p.readUInt16BE(2)).toBe(4789);
+    expect(p.readUInt16BE(4)).toBe(16 + f.length);
+    expect(p.readUInt16BE(0)).toBeGreaterThanOrEqual(49152);
+    expect(p.subarray(8, 16)).toEqual(Buffer.from('080000000000' + '2a00', 'hex'));
+    expect(p.subarray(16)).toEqual(f);
+  });
+
+  it('floods unknown unicast, and sends known unicast to the one VTEP it was learned behind', () => {
+    const net = network();
+    const tunnel = new TunnelSide();
+    tap.send(net, frame(REMOTE_MAC, LOCAL_MAC));
+    expect(tap.destinations()).toEqual([R1, R2]);
+    tunnel.receive(new Map([[42, net]]), { from: R2, vni: 42, frame: frame(LOCAL_MAC, REMOTE_MAC) });
+    tap.send(net, frame(REMOTE_MAC, LOCAL_MAC));
+    expect(tap.destinations()).toEqual([R2]);
+  });
+
+  it('learns the source as local, and does not send a frame whose destination is local', () => {
+    const net = network();
+    tap.send(net, frame(BCAST, LOCAL_MAC));
+    expect(net.fdb.lookup(0x020000000001)).toBe(LOCAL_PORT);
+    tap.send(net, frame(LOCAL_MAC, '020000000099'));
+    expect(tap.out.count).toBe(0);
+    expect(net.counters.drops[Drop.LocalDestination]).toBe(1);
+  });
+
+  it('uses a static entry without flooding', () => {
+    const net = network({ statics: [{ mac: 0x020000000002, remote: R1 }] });
+    tap.send(net, frame(REMOTE_MAC, LOCAL_MAC));
+    expect(tap.destinations()).toEqual([R1]);
+    expect(net.counters.v[C.FloodedFrames]).toBe(0);
+  });
+
+  it('drops frames too short for Ethernet, with a group source MAC, or with nowhere to flood', () => {
+    const net = network();
+    tap.send(net, Buffer.alloc(10), frame(BCAST, '010000000001'));
+    expect(tap.out.count).toBe(0);
+    expect(net.counters.drops[Drop.Truncated]).toBe(1);
+    expect(net.counters.drops[Drop.BadSourceMac]).toBe(1);
+    const lonely = network({ remotes: [] });
+    tap.send(lonely, frame(BCAST, LOCAL_MAC));
+    expect(lonely.counters.drops[Drop.NoRemote]).toBe(1);
+  });
+});
+
+describe('from the tunnel', () => {
+  it('delivers to the TAP of the VNI\'s network and learns the source behind the sender', () => {
+    const blue = network();
+    const tunnel = new TunnelSide();
+    const f = frame(LOCAL_MAC, REMOTE_MAC);
+    tunnel.receive(new Map([[42, blue]]), { from: R1, vni: 42, frame: f });
+    expect(blue.toTap.count).toBe(1);
+    const q = blue.toTap;
+    expect(q.arena.subarray(q.off[0], q.off[0] + q.len[0])).toEqual(f);
+    expect(blue.remotes.addr[blue.fdb.lookup(0x020000000002)]).toBe(R1);
+  });
+
+  it('keeps networks apart: a frame goes only to its own VNI\'s network', () => {
+    const blue = network();
+    const red = network();
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue], [43, red]]), { from: R1, vni: 43, frame: frame(BCAST, REMOTE_MAC) });
+    expect(blue.toTap.count).toBe(0);
+    expect(red.toTap.count).toBe(1);
+    expect(blue.fdb.size).toBe(0);
+  });
+
+  it('drops and counts unknown VNIs, bad flags and truncated packets', () => {
+    const blue = network();
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue]]),
+      { from: R1, vni: 7, frame: frame(BCAST, REMOTE_MAC) },
+      { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC), flags: 0x0c },
+      { from: R1, vni: 42, frame: Buffer.alloc(5) });
+    expect(blue.toTap.count).toBe(0);
+    expect(tunnel.dropped.drops[Drop.UnknownVni]).toBe(1);
+    expect(tunnel.dropped.drops[Drop.BadFlags]).toBe(1);
+    expect(blue.counters.drops[Drop.Truncated]).toBe(1);
+  });
+
+  it('drops packets from a VTEP that is not a remote of the network', () => {
+    const blue = network();
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue]]), { from: STRANGER, vni: 42, frame: frame(BCAST, REMOTE_MAC) });
+    expect(blue.toTap.count).toBe(0);
+    expect(blue.counters.drops[Drop.UnknownRemote]).toBe(1);
+    expect(blue.fdb.size).toBe(0);
+  });
+
+  it('accepts and learns a new VTEP with accept-any-remote, without adding it to the flood list', () => {
+    const blue = network({ acceptAnyRemote: true });
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue]]), { from: STRANGER, vni: 42, frame: frame(BCAST, REMOTE_MAC) });
+    expect(blue.toTap.count).toBe(1);
+    expect(blue.remotes.addr[blue.fdb.lookup(0x020000000002)]).toBe(STRANGER);
+    expect(blue.remotes.floodCount).toBe(2);
+  });
+
+  it('accepts packets from the remote of a static entry', () => {
+    const blue = network({ remotes: [], statics: [{ mac: 0x020000000002, remote: R2 }] });
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue]]), { from: R2, vni: 42, frame: frame(BCAST, REMOTE_MAC) });
+    expect(blue.toTap.count).toBe(1);
+  });
+});

@@ -1,0 +1,197 @@
+// The wire codecs: each parses a known byte array and emits the same bytes back.
+import { describe, expect, it } from 'vitest';
+import { ArpOp, emitArp, newArpRepr, parseArp } from '../../src/wire/arp.ts';
+import { checksum } from '../../src/wire/checksum.ts';
+import { Drop } from '../../src/wire/drop.ts';
+import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
+import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
+import { emitIpv4, formatIpv4, newIpv4Repr, parseIpv4, parseIpv4Address } from '../../src/wire/ipv4.ts';
+import { BROADCAST_MAC, formatMac, isGroupMac, parseMac, readMac, writeMac } from '../../src/wire/mac.ts';
+import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap } from '../../src/wire/pcap.ts';
+import { emitUdp, newUdpRepr, parseUdp } from '../../src/wire/udp.ts';
+import { emitVxlan, newVxlanRepr, parseVxlan } from '../../src/wire/vxlan.ts';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+const filled = (n: number) => Buffer.alloc(n, 0xa5);
+
+describe('mac', () => {
+  it('reads, writes and formats 48-bit addresses as exact numbers', () => {
+    const b = hex('525400123456');
+    const m = readMac(b, 0);
+    expect(m).toBe(0x525400123456);
+    expect(formatMac(m)).toBe('52:54:00:12:34:56');
+    const out = filled(6);
+    writeMac(m, out, 0);
+    expect(out).toEqual(b);
+    expect(readMac(hex('ffffffffffff'), 0)).toBe(BROADCAST_MAC);
+    expect(formatMac(0x0000000000ab)).toBe('00:00:00:00:00:ab');
+  });
+
+  it('tells group addresses by the I/G bit of the first octet', () => {
+    expect(isGroupMac(parseMac('01:00:5e:00:00:01')!)).toBe(true);
+    expect(isGroupMac(BROADCAST_MAC)).toBe(true);
+    expect(isGroupMac(parseMac('02:00:00:00:00:01')!)).toBe(false);
+    expect(isGroupMac(parseMac('fe:ff:ff:ff:ff:ff')!)).toBe(false);
+  });
+
+  it('parses only well-formed text', () => {
+    expect(parseMac('52-54-00-12-34-56')).toBe(0x525400123456);
+    expect(parseMac('52:54:00:12:34')).toBeUndefined();
+    expect(parseMac('52:54:00:12:34:5g')).toBeUndefined();
+  });
+});
+
+// An ARP request 192.168.100.1 -> 192.168.100.2 from 42:ca:b1:b3:6d:86, broadcast.
+const ARP_FRAME = hex(`ffffffffffff 42cab1b36d86 0806
+  0001 0800 06 04 0001 42cab1b36d86 c0a86401 000000000000 c0a86402`);
+
+describe('ethernet and arp', () => {
+  it('parses and emits the header', () => {
+    const e = newEthernetRepr();
+    expect(parseEthernet(ARP_FRAME, 0, ARP_FRAME.length, e)).toBe(Drop.None);
+    expect(e).toEqual({ dst: BROADCAST_MAC, src: 0x42cab1b36d86, ethertype: EtherType.ARP });
+    const out = filled(14);
+    emitEthernet(e, out, 0);
+    expect(out).toEqual(ARP_FRAME.subarray(0, 14));
+    expect(parseEthernet(ARP_FRAME, 0, 13, e)).toBe(Drop.Truncated);
+  });
+
+  it('parses and emits an ARP request', () => {
+    const a = newArpRepr();
+    expect(parseArp(ARP_FRAME, 14, ARP_FRAME.length, a)).toBe(Drop.None);
+    expect(a.op).toBe(ArpOp.Request);
+    expect(formatIpv4(a.senderIp)).toBe('192.168.100.1');
+    expect(formatIpv4(a.targetIp)).toBe('192.168.100.2');
+    const out = filled(28);
+    emitArp(a, out, 0);
+    expect(out).toEqual(ARP_FRAME.subarray(14));
+    expect(parseArp(ARP_FRAME, 14, ARP_FRAME.length - 1, a)).toBe(Drop.Truncated);
+  });
+});
+
+// An outer header as the kernel sends it: 10.0.0.1 -> 10.0.0.2, UDP, TTL 64, DF clear.
+const IPV4_HEADER = hex('4500 004e 1c46 0000 4011 4a57 0a000001 0a000002');
+
+describe('ipv4', () => {
+  it('parses a real header and verifies its checksum', () => {
+    const ip = newIpv4Repr();
+    const pkt = Buffer.concat([IPV4_HEADER, Buffer.alloc(0x4e - 20)]);
+    expect(checksum(IPV4_HEADER, 0, 20)).toBe(0);
+    expect(parseIpv4(pkt, 0, pkt.length, ip)).toBe(Drop.None);
+    expect(ip).toMatchObject({ headerLen: 20, totalLen: 0x4e, ttl: 64, protocol: 17, df: false, fragment: false });
+    expect(formatIpv4(ip.src)).toBe('10.0.0.1');
+    const out = filled(20);
+    emitIpv4(ip, out, 0);
+    expect(out).toEqual(IPV4_HEADER);
+  });
+
+  it('refuses bad versions, lengths and checksums', () => {
+    const ip = newIpv4Repr();
+    const pkt = Buffer.concat([IPV4_HEADER, Buffer.alloc(0x4e - 20)]);
+    expect(parseIpv4(pkt, 0, 50, ip)).toBe(Drop.Truncated);
+    const v6 = Buffer.from(pkt);
+    v6[0] = 0x65;
+    expect(parseIpv4(v6, 0, v6.length, ip)).toBe(Drop.Malformed);
+    const bad = Buffer.from(pkt);
+    bad[8] = 63; // TTL changed, checksum not
+    expect(parseIpv4(bad, 0, bad.length, ip)).toBe(Drop.BadChecksum);
+  });
+
+  it('parses dotted quads strictly', () => {
+    expect(parseIpv4Address('10.0.0.1')).toBe(0x0a000001);
+    expect(parseIpv4Address('256.0.0.1')).toBeUndefined();
+    expect(parseIpv4Address('10.0.0')).toBeUndefined();
+  });
+});
+
+// UDP + VXLAN header for VNI 0x123456 (1193046), port 4789, 20 bytes of inner frame.
+const UDP_VXLAN = hex('d431 12b5 0024 0000 08000000 12345600');
+
+describe('udp and vxlan', () => {
+  it('emits the header bytes the RFC specifies: I flag, VNI big-endian, reserved zero', () => {
+    const out = filled(16);
+    emitUdp(0xd431, 4789, 8 + 20, out, 0);
+    emitVxlan(0x123456, out, 8);
+    expect(out).toEqual(UDP_VXLAN);
+  });
+
+  it('parses the header back', () => {
+    const pkt = Buffer.concat([UDP_VXLAN, Buffer.alloc(20)]);
+    const u = newUdpRepr();
+    expect(parseUdp(pkt, 0, pkt.length, u)).toBe(Drop.None);
+    expect(u).toEqual({ srcPort: 0xd431, dstPort: 4789, length: 36, checksum: 0 });
+    const v = newVxlanRepr();
+    expect(parseVxlan(pkt, 8, pkt.length, v)).toBe(Drop.None);
+    expect(v.vni).toBe(0x123456);
+  });
+
+  it('drops a VXLAN header with a flag byte other than 0x08, and a short one', () => {
+    const v = newVxlanRepr();
+    for (const flags of [0x00, 0x0c, 0x88, 0x09]) {
+      const b = hex('0800000000002a00');
+      b[0] = flags;
+      expect(parseVxlan(b, 0, 8, v)).toBe(Drop.BadFlags);
+    }
+    expect(parseVxlan(hex('08000000002a'), 0, 6, v)).toBe(Drop.Truncated);
+  });
+
+  it('ignores the reserved fields on receipt (RFC 7348 section 5)', () => {
+    const v = newVxlanRepr();
+    expect(parseVxlan(hex('08ffffff00002aff'), 0, 8, v)).toBe(Drop.None);
+    expect(v.vni).toBe(42);
+  });
+
+  it('refuses a UDP length beyond the datagram', () => {
+    const u = newUdpRepr();
+    expect(parseUdp(UDP_VXLAN, 0, 16, u)).toBe(Drop.Truncated);
+  });
+});
+
+describe('flow hash', () => {
+  const tcp = (sport: number) => {
+    const f = hex(`020000000002 020000000001 0800 4500 0028 0000 4000 4006 0000 c0a86401 c0a86402 ${sport.toString(16).padStart(4, '0')} 0050 00000000`);
+    return f;
+  };
+
+  it('gives every packet of a flow the same source port, in range', () => {
+    const a = sourcePort(flowHash(tcp(40000), 0, 58), 49152, 65535);
+    expect(sourcePort(flowHash(tcp(40000), 0, 58), 49152, 65535)).toBe(a);
+    expect(a).toBeGreaterThanOrEqual(49152);
+    expect(a).toBeLessThanOrEqual(65535);
+  });
+
+  it('spreads different flows over the range', () => {
+    const ports = new Set<number>();
+    for (let p = 40000; p < 40064; p++) ports.add(sourcePort(flowHash(tcp(p), 0, 58), 49152, 65535));
+    expect(ports.size).toBeGreaterThan(56);
+  });
+
+  it('maps hashes onto [min, max] inclusive', () => {
+    expect(sourcePort(0, 100, 200)).toBe(100);
+    expect(sourcePort(0xffffffff, 100, 200)).toBe(200);
+  });
+});
+
+describe('pcap', () => {
+  it('writes a file that reads back record for record', () => {
+    const file = Buffer.concat([
+      emitPcapHeader(LINKTYPE_ETHERNET),
+      emitPcapRecord(1_700_000_000_250, ARP_FRAME, 0, ARP_FRAME.length),
+      emitPcapRecord(1_700_000_001_000, ARP_FRAME, 0, 14),
+    ]);
+    const p = parsePcap(file);
+    if (typeof p === 'number') throw new Error('unreadable');
+    expect(p.linktype).toBe(LINKTYPE_ETHERNET);
+    expect(p.records).toHaveLength(2);
+    expect(p.records[0].data).toEqual(ARP_FRAME);
+    expect(p.records[0].time).toBeCloseTo(1_700_000_000.25, 5);
+    expect(p.records[1].data).toEqual(ARP_FRAME.subarray(0, 14));
+  });
+
+  it('keeps the whole records of a file cut short', () => {
+    const file = Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), emitPcapRecord(0, ARP_FRAME, 0, 42)]);
+    const p = parsePcap(file.subarray(0, file.length - 1));
+    expect(typeof p === 'number' ? p : p.records.length).toBe(0);
+    expect(parsePcap(Buffer.alloc(24))).toBe(Drop.Malformed);
+  });
+});
