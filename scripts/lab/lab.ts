@@ -12,12 +12,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parsePcap, type PcapRecord } from '../../src/wire/pcap.ts';
 
 const run = promisify(execFile);
-export const ROOT = resolve(import.meta.dirname, '../..');
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const LAB_PREFIX = 'vtl';
 const WORK = '/tmp/vtepd-lab';
 

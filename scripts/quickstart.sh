@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The quick start: installs what is missing (Debian packages, npm packages,
+# the native addon), then runs the demo or the whole test suite.
+#
+#   scripts/quickstart.sh demo    three VTEPs in namespaces: vtepd and the kernel
+#   scripts/quickstart.sh test    type check and every test (what CI runs)
+#
+# As root on Debian 12. It touches no interface of the host: the lab lives in
+# network namespaces it creates and removes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-demo}
+case "$mode" in demo|test|setup) ;; *) echo "usage: scripts/quickstart.sh demo|test|setup" >&2; exit 2 ;; esac
+if [ "$(id -u)" != 0 ]; then
+  echo "quickstart: run it as root: it creates network namespaces, TAP devices and raw sockets" >&2
+  exit 2
+fi
+
+# What the build, the daemon and the lab use, by Debian package.
+packages=(iproute2 ethtool tcpdump arping iputils-ping procps make g++ python3 libpcap-dev nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  if [ "$p" = nodejs ] || [ "$p" = npm ]; then
+    command -v "${p/nodejs/node}" >/dev/null 2>&1 && continue
+  fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "quickstart: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "quickstart: warning: Node.js $(node --version) is older than the 20 this project is built for" >&2
+fi
+
+# npm packages and the native addon (npm ci runs node-gyp through the install script).
+if [ ! -f build/Release/vtep_native.node ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "quickstart: npm ci (builds the native addon)"
+  npm ci --no-audit --no-fund
+fi
+
+case "$mode" in
+  setup) ;;
+  demo) exec npx tsx scripts/demo.ts ;;
+  test)
+    npx tsc --noEmit
+    report=$(mktemp)
+    status=0
+    npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+    # One closing line in the plain form CI reads.
+    node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))' "$report" || true
+    rm -f "$report"
+    exit $status
+    ;;
+esac
