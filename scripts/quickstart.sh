@@ -36,10 +36,13 @@ if [ "$node_major" -lt 20 ]; then
   echo "quickstart: warning: Node.js $(node --version) is older than the 20 this project is built for" >&2
 fi
 
-# npm packages and the native addon (npm ci runs node-gyp through the install script).
+# npm packages and the native addon (the install script runs node-gyp). Not
+# `npm ci`: the registry these machines reach lacks rollup's builds for other
+# platforms, so the lockfile cannot list them and `npm ci` refuses it as out of
+# sync; `npm install` installs the same locked versions.
 if [ ! -f build/Release/vtep_native.node ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "quickstart: npm ci (builds the native addon)"
-  npm ci --no-audit --no-fund
+  echo "quickstart: npm install (locked versions; builds the native addon)"
+  npm install --no-audit --no-fund
 fi
 
 case "$mode" in
