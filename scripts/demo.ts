@@ -1,13 +1,16 @@
-// The quick-start demo: three VTEPs in network namespaces on one underlay
-// switch. h1 runs vtepd; h2 and h3 run the Linux kernel's VXLAN device. They
-// ping and arping across the overlay, and the demo prints what crossed the
-// underlay and what vtepd learned. Everything is removed at the end.
+// The quick-start demo: VTEPs in network namespaces on one underlay switch.
+// h1 runs vtepd with two networks: blue over VXLAN to the Linux kernel's VXLAN
+// device on h2 and h3, red over GRE with key to Open vSwitch's userspace
+// datapath on h4. They ping and arping across the overlays, and the demo prints
+// what crossed the underlay and what vtepd learned. Everything is removed at the end.
 import { join } from 'node:path';
-import { describe, vxlanPackets } from './lab/decode.ts';
+import { describe, grePackets, vxlanPackets } from './lab/decode.ts';
 import { Lab, ROOT, sh, type Result } from './lab/lab.ts';
 
 const VNI = 42;
+const KEY = 77;
 const overlay = (i: number) => `192.168.100.${i}`;
+const red = (i: number) => `192.168.200.${i}`;
 const mac = (i: number) => `02:00:00:00:00:0${i}`;
 
 function show(title: string, r: Result): void {
@@ -18,8 +21,8 @@ function show(title: string, r: Result): void {
 }
 
 async function main(): Promise<number> {
-  console.log('Building the lab: h1 (vtepd), h2 and h3 (kernel VXLAN), one bridge as underlay...');
-  const lab = await Lab.create(3);
+  console.log('Building the lab: h1 (vtepd), h2 and h3 (kernel VXLAN), h4 (Open vSwitch GRE), one bridge as underlay...');
+  const lab = await Lab.create(4);
   let failures = 0;
   const check = (title: string, r: Result) => {
     show(title, r);
@@ -32,6 +35,7 @@ async function main(): Promise<number> {
         remotes: [1, 2, 3].filter((j) => j !== i).map((j) => lab.underlay(j)),
       });
     }
+    const ovs = await lab.ovs(4, { type: 'gre', key: KEY, remote: lab.underlay(1), address: `${red(4)}/24`, mtu: 1458 });
     const daemon = await lab.startDaemon(1, `
 local: ${lab.underlay(1)}
 socket: ${lab.socket(1)}
@@ -41,27 +45,41 @@ networks:
     address: ${overlay(1)}/24
     vxlan: { vni: ${VNI} }
     remotes: [${lab.underlay(2)}, ${lab.underlay(3)}]
+  red:
+    tap: tap-red
+    address: ${red(1)}/24
+    gre: { key: ${KEY} }
+    remotes: [${lab.underlay(4)}]
 `);
     console.log(`vtepd is running in ${lab.ns(1)} (pid ${daemon.pid}):\n${daemon.log.trim().split('\n').map((l) => `   ${l}`).join('\n')}`);
 
-    const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789']);
+    const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789', 'or', 'ip', 'proto', 'gre']);
     check('arping from vtepd\'s side to the kernel VTEP h2 (broadcast request, replicated to h2 and h3)',
       await lab.exec(1, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', overlay(2)]));
     check('ping h1 (vtepd) -> h2 (kernel)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(2)]));
     check('ping h1 (vtepd) -> h3 (kernel)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(3)]));
     check('ping h2 (kernel) -> h1 (vtepd)', await lab.exec(2, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(1)]));
     check('arping from the kernel VTEP h3 to vtepd\'s side', await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'vx0', overlay(1)]));
-    const packets = vxlanPackets(await cap.stop());
+    check('ping over GRE: h1 (vtepd) -> h4 (Open vSwitch)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', red(4)]));
+    check('ping over GRE: h4 (Open vSwitch) -> h1 (vtepd)', await lab.exec(4, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', red(1)]));
+    check('arping over GRE from Open vSwitch to vtepd\'s side', await lab.exec(4, 'arping', ['-c', '2', '-w', '3', '-i', 'br-int', red(1)]));
+    const records = await cap.stop();
+    const packets = vxlanPackets(records);
+    const gre = grePackets(records);
 
     console.log(`\n== what crossed h1's underlay link (${packets.length} VXLAN packets; ARP shown in full)`);
     for (const p of packets.filter((x) => x.arp)) console.log(`   ${describe(p)}`);
     const icmp = packets.filter((x) => x.innerProto === 1);
     console.log(`   ... and ${icmp.length} ICMP packets, each sent to one VTEP only once its MAC was learned`);
+    console.log(`\n== GRE packets on h1's underlay link (${gre.length}; ARP shown in full)`);
+    for (const p of gre.filter((x) => x.arp)) console.log(`   ${describe(p)}`);
+    console.log(`   ... and ${gre.filter((x) => x.innerProto === 1).length} ICMP packets, all with key ${KEY} and protocol 0x6558`);
 
     const ctl = join(ROOT, 'bin/vtepctl');
     show('vtepctl fdb show (what vtepd learned)', await sh(ctl, ['--socket', lab.socket(1), 'fdb', 'show']));
     show('vtepctl stats', await sh(ctl, ['--socket', lab.socket(1), 'stats']));
     show('the kernel VTEP h2 learned (bridge fdb show dev vx0)', await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vx0']));
+    show('Open vSwitch on h4 learned (ovs-appctl fdb/show br-int)', { code: 0, stdout: await ovs.appctl('fdb/show', 'br-int'), stderr: '' });
 
     const code = await daemon.stop();
     console.log(`\nvtepd stopped with exit code ${code}.`);

@@ -10,18 +10,18 @@ import type { Logger } from './control/log.ts';
 import type { FdbRow, Reply, Request, StatsReport } from './control/protocol.ts';
 import { fdbRows, statsReport, type NetworkInfo } from './control/report.ts';
 import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
-import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds } from './datapath.ts';
+import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds, type TunnelSender } from './datapath.ts';
+import { GreReceiver, GreSender } from './io/gre-socket.ts';
 import {
-  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkKind, linkMtu, setUp,
+  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkKind, linkMtu, routeSource, setUp,
   vethWithTxChecksum,
 } from './io/link.ts';
 import { errnoCode } from './io/native.ts';
 import { Receiver, Sender } from './io/port.ts';
 import { Tap } from './io/tap.ts';
-import { VxlanEncap } from './switch/encap.ts';
+import { GreEncap, VxlanEncap, type Encap } from './switch/encap.ts';
 import { Network } from './switch/network.ts';
 import { formatIpv4, IpProto } from './wire/ipv4.ts';
-import { VXLAN_OVERHEAD } from './wire/vxlan.ts';
 
 /** A reason not to start that the user can fix; vtepd exits 2 and nothing was changed. */
 export class StartupError extends Error {}
@@ -34,8 +34,19 @@ const AGEING_TICK_MS = 1000;
 
 interface Planned {
   cfg: NetworkConfig;
+  encap: Encap;
   mtu: number;
   existed: boolean;
+}
+
+function makeEncap(cfg: NetworkConfig): Encap {
+  const e = cfg.encap;
+  return e.kind === 'vxlan' ? new VxlanEncap(e.vni, e.port, e.srcPortMin, e.srcPortMax) : new GreEncap(e.key, e.csum, e.seq);
+}
+
+function describeEncap(cfg: NetworkConfig): string {
+  const e = cfg.encap;
+  return e.kind === 'vxlan' ? `VXLAN VNI ${e.vni} port ${e.port}` : `GRE key ${e.key}${e.csum ? ' csum' : ''}${e.seq ? ' seq' : ''}`;
 }
 
 export class Daemon {
@@ -80,13 +91,21 @@ export class Daemon {
       if (kind === 'tun') {
         throw new StartupError(`networks.${cfg.name}.tap: "${cfg.tap}" is a TUN (layer 3) device, not a TAP; choose another name or delete it`);
       }
-      const fit = underlayMtu - VXLAN_OVERHEAD;
+      const encap = makeEncap(cfg);
+      const fit = underlayMtu - encap.overhead;
       const mtu = cfg.mtu ?? fit;
       if (mtu < 68) throw new StartupError(`networks.${cfg.name}.mtu: the underlay ${underlay} has MTU ${underlayMtu}, too small to carry a network; set mtu`);
       if (mtu > fit) {
         log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${underlay} (MTU ${underlayMtu}): larger packets will be fragmented${cfg.df ? ' or dropped (df is set)' : ''}`);
       }
-      plan.push({ cfg, mtu, existed: kind === 'tap' });
+      plan.push({ cfg, encap, mtu, existed: kind === 'tap' });
+      if (cfg.encap.kind === 'gre') {
+        // raw-socket cannot bind a source address: the routing table chooses it.
+        for (const r of cfg.remotes.map(formatIpv4)) {
+          const src = routeSource(r);
+          if (src !== undefined && src !== local) log.warn(`network ${cfg.name}: GRE packets to ${r} leave with source ${src}, not local ${local} (the route's preferred source); that VTEP may refuse them`);
+        }
+      }
     }
     if (!existsSync(dirname(config.socket))) {
       throw new StartupError(`socket: the directory of ${config.socket} does not exist; create it or choose another path`);
@@ -111,34 +130,49 @@ export class Daemon {
     const now = monotonicSeconds();
 
     // Sockets first: a port already in use must fail before any TAP appears.
-    const receivers = new Map<number, Map<number, Network>>();
+    const byVni = new Map<number, Map<number, Network>>();
+    const byKey = new Map<number, Network>();
     for (const { cfg } of plan) {
-      if (!receivers.has(cfg.encap.port)) receivers.set(cfg.encap.port, new Map());
+      if (cfg.encap.kind === 'vxlan' && !byVni.has(cfg.encap.port)) {
+        const port = cfg.encap.port;
+        const rx = this.open(() => Receiver.udp(config.local, port), `UDP port ${port} on ${formatIpv4(config.local)}`);
+        this.undo.push(() => rx.close());
+        byVni.set(port, new Map());
+        datapath.attachVxlan(rx, byVni.get(port)!);
+      }
     }
-    const opened = new Map<number, Receiver>();
-    for (const port of receivers.keys()) {
-      const rx = this.open(() => Receiver.udp(config.local, port), `UDP port ${port} on ${formatIpv4(config.local)}`);
+    if (plan.some((p) => p.cfg.encap.kind === 'gre')) {
+      const rx = this.open(() => new GreReceiver((e) => log.error(`GRE socket: ${e.message}`)), 'a raw GRE socket');
       this.undo.push(() => rx.close());
-      opened.set(port, rx);
+      datapath.attachGre(rx, byKey, config.local);
     }
 
-    for (const { cfg, mtu, existed } of plan) {
-      const sender = this.open(() => Sender.raw(IpProto.UDP, config.local, cfg.ttl, cfg.df), `a raw UDP socket for network ${cfg.name}`);
-      this.undo.push(() => sender.close());
-      const tap = this.open(() => Tap.open(cfg.tap), `TAP ${cfg.tap}`);
-      this.undo.push(() => tap.close());
-      this.configureTap(cfg, mtu, existed);
-      const encap = new VxlanEncap(cfg.encap.vni, cfg.encap.port, cfg.encap.srcPortMin, cfg.encap.srcPortMax);
+    for (const { cfg, encap, mtu, existed } of plan) {
       const net = new Network({
         name: cfg.name, encap, remotes: cfg.remotes, statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
         ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: BATCH_SIZE,
       }, now);
-      receivers.get(cfg.encap.port)!.set(cfg.encap.vni, net);
-      this.infos.push({ net, encap: 'vxlan', id: cfg.encap.vni, tap: cfg.tap });
+      let sender: TunnelSender;
+      if (cfg.encap.kind === 'vxlan') {
+        const s = this.open(() => Sender.raw(IpProto.UDP, config.local, cfg.ttl, cfg.df), `a raw UDP socket for network ${cfg.name}`);
+        this.undo.push(() => s.close());
+        byVni.get(cfg.encap.port)!.set(cfg.encap.vni, net);
+        sender = s;
+      } else {
+        const s = this.open(() => new GreSender(cfg.ttl, cfg.df, net.counters, (e) => log.error(`network ${cfg.name}: GRE socket: ${e.message}`)),
+          `a raw GRE socket for network ${cfg.name}`);
+        this.undo.push(() => s.close());
+        byKey.set(cfg.encap.key, net);
+        sender = s;
+      }
+      const tap = this.open(() => Tap.open(cfg.tap), `TAP ${cfg.tap}`);
+      this.undo.push(() => tap.close());
+      this.configureTap(cfg, mtu, existed);
+      const id = cfg.encap.kind === 'vxlan' ? cfg.encap.vni : cfg.encap.key;
+      this.infos.push({ net, encap: cfg.encap.kind, id, tap: cfg.tap });
       datapath.attach({ net, tap, sender });
-      log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> VXLAN VNI ${cfg.encap.vni} port ${cfg.encap.port}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
+      log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${describeEncap(cfg)}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
     }
-    for (const [port, byVni] of receivers) datapath.attachVxlan(opened.get(port)!, byVni);
 
     removeStaleSocket(config.socket);
     const server = await ControlServer.listen(config.socket, (req) => this.answer(req));
@@ -169,7 +203,7 @@ export class Daemon {
       const code = errnoCode(e);
       if (code === 'EADDRINUSE') throw new StartupError(`${what} is in use by another program (a kernel VXLAN device or another vtepd?)`);
       if (code === 'EBUSY') throw new StartupError(`${what} is busy: another program has it open`);
-      if (code === 'EPERM' || code === 'EACCES') throw new StartupError(`${what}: permission denied; run it as root`);
+      if (code === 'EPERM' || code === 'EACCES' || /EPERM|Operation not permitted/.test(String(e))) throw new StartupError(`${what}: permission denied; run it as root`);
       if (code === 'EINVAL' && what.startsWith('TAP')) throw new StartupError(`${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`);
       throw e;
     }

@@ -2,10 +2,11 @@
 // io sends. One Batch per direction and one SendQueue are shared by every
 // network: handling a batch is synchronous, so they are never in use twice.
 import { Batch, SendQueue } from './batch.ts';
-import type { Port, Receiver, Sender } from './io/port.ts';
+import type { GreReceiver } from './io/gre-socket.ts';
+import type { Port, Receiver } from './io/port.ts';
 import type { Tap } from './io/tap.ts';
 import { C, Counters } from './switch/counters.ts';
-import { forwardFromTap, receiveVxlan } from './switch/forward.ts';
+import { forwardFromTap, receiveGre, receiveVxlan } from './switch/forward.ts';
 import type { Network } from './switch/network.ts';
 import { Drop } from './wire/drop.ts';
 
@@ -16,10 +17,16 @@ const ROUNDS_PER_WAKEUP = 16;
 /** Room for any tunnel header we write in front of a frame (UDP+VXLAN 16, GRE up to 16). */
 export const HEADROOM = 32;
 
+/** Whatever sends a network's tunnel packets: a raw UDP socket (VXLAN) or a raw GRE socket. */
+export interface TunnelSender {
+  /** Sends every queued packet; returns how many the kernel took. */
+  send(q: SendQueue): number;
+}
+
 export interface Attachment {
   net: Network;
   tap: Tap;
-  sender: Sender;
+  sender: TunnelSender;
 }
 
 export function monotonicSeconds(): number {
@@ -49,6 +56,14 @@ export class Datapath {
 
   attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>): void {
     rx.watch(() => this.fromVxlan(rx, byVni));
+  }
+
+  /** raw-socket hands over one packet per wakeup; it goes through the same batch path, as a batch of one. */
+  attachGre(rx: GreReceiver, byKey: ReadonlyMap<number, Network>, local: number): void {
+    rx.watch(this.fromTunnelBatch, (b) => {
+      receiveGre(byKey, b, this.unattributed, local, monotonicSeconds());
+      this.flushToTaps();
+    });
   }
 
   private fromTap(a: Attachment): void {

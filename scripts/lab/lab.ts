@@ -60,10 +60,25 @@ export interface KernelVxlanOptions {
   mtu?: number;
 }
 
+export interface OvsTunnelOptions {
+  type: 'gre' | 'vxlan';
+  /** GRE key or VNI. */
+  key: number;
+  /** The remote VTEP's underlay address. */
+  remote: string;
+  /** Overlay address with prefix, on br-int. */
+  address: string;
+  mtu: number;
+  /** Extra `options:` of the tunnel interface, e.g. { csum: 'true' }. */
+  options?: Record<string, string>;
+}
+
 export class Lab {
   readonly prefix: string;
   readonly dir: string;
   private readonly procs: ChildProcess[] = [];
+  /** Daemons that detached themselves (Open vSwitch): ended by the PID in their pidfile. */
+  private readonly pidfiles: string[] = [];
 
   private constructor(readonly hosts: number) {
     this.prefix = `${LAB_PREFIX}${randomBytes(3).toString('hex')}`;
@@ -140,6 +155,42 @@ export class Lab {
     await must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
   }
 
+  /**
+   * Open vSwitch's userspace datapath on host i (no kernel module), as in
+   * shared/notes/lab.md: br-phy carries the underlay address, br-int the
+   * overlay address and one tunnel port t0 to `remote`.
+   */
+  async ovs(i: number, t: OvsTunnelOptions): Promise<Ovs> {
+    const ns = this.ns(i);
+    const dev = this.dev(i);
+    const dir = join(this.dir, `ovs-h${i}`);
+    mkdirSync(dir, { recursive: true });
+    const env = ['env', `OVS_RUNDIR=${dir}`, `OVS_DBDIR=${dir}`, `OVS_LOGDIR=${dir}`];
+    await must('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
+    this.pidfiles.push(`${dir}/ovsdb-server.pid`, `${dir}/ovs-vswitchd.pid`);
+    await must('ip', ['netns', 'exec', ns, ...env, 'ovsdb-server', `${dir}/conf.db`, `--remote=punix:${dir}/db.sock`,
+      `--pidfile=${dir}/ovsdb-server.pid`, `--unixctl=${dir}/ovsdb-server.ctl`, `--log-file=${dir}/ovsdb-server.log`, '--detach']);
+    const ovs = new Ovs(dir);
+    await ovs.vsctl('--no-wait', 'init');
+    await must('ip', ['netns', 'exec', ns, ...env, 'ovs-vswitchd', `unix:${dir}/db.sock`, `--pidfile=${dir}/ovs-vswitchd.pid`,
+      `--unixctl=${dir}/ovs-vswitchd.ctl`, `--log-file=${dir}/ovs-vswitchd.log`, '--disable-system', '--detach']);
+    const mac = (await must('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/address`])).trim();
+    await ovs.vsctl('add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev', 'fail-mode=standalone', `other_config:hwaddr=${mac}`);
+    await ovs.vsctl('add-port', 'br-phy', dev);
+    await must('ip', ['-n', ns, 'addr', 'flush', 'dev', dev]);
+    await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', 'br-phy']);
+    await must('ip', ['-n', ns, 'link', 'set', 'br-phy', 'up']);
+    // The kernel still sees every frame OVS reads on the veth: keep it from answering them too.
+    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${dev}.rp_filter=1`, `net.ipv4.conf.${dev}.arp_ignore=8`]);
+    await ovs.vsctl('add-br', 'br-int', '--', 'set', 'bridge', 'br-int', 'datapath_type=netdev');
+    const opts = Object.entries({ remote_ip: t.remote, key: String(t.key), ...t.options }).map(([k, v]) => `options:${k}=${v}`);
+    await ovs.vsctl('add-port', 'br-int', 't0', '--', 'set', 'interface', 't0', `type=${t.type}`, ...opts);
+    await ovs.vsctl('set', 'interface', 'br-int', `mtu_request=${t.mtu}`);
+    await must('ip', ['-n', ns, 'addr', 'add', t.address, 'dev', 'br-int']);
+    await must('ip', ['-n', ns, 'link', 'set', 'br-int', 'up']);
+    return ovs;
+  }
+
   /** Writes a vtepd config for host i and starts the daemon in its namespace. */
   startDaemon(i: number, config: string): Promise<DaemonProcess> {
     return this.startDaemonArgs(i, ['--config', this.writeConfig(i, config)]);
@@ -186,9 +237,29 @@ export class Lab {
     for (const p of this.procs) {
       if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     }
+    for (const f of this.pidfiles) {
+      try {
+        process.kill(Number(readFileSync(f, 'utf8').trim()), 'SIGKILL');
+      } catch {
+        // never started, or already gone
+      }
+    }
     for (let i = 1; i <= this.hosts; i++) await sh('ip', ['netns', 'del', this.ns(i)]);
     await sh('ip', ['netns', 'del', this.switchNs]);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** An Open vSwitch instance of the lab, driven through its own database and control sockets. */
+export class Ovs {
+  constructor(readonly dir: string) {}
+
+  vsctl(...args: string[]): Promise<string> {
+    return must('ovs-vsctl', [`--db=unix:${this.dir}/db.sock`, ...args]);
+  }
+
+  appctl(...args: string[]): Promise<string> {
+    return must('ovs-appctl', ['-t', `${this.dir}/ovs-vswitchd.ctl`, ...args]);
   }
 }
 

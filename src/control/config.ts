@@ -23,7 +23,14 @@ export interface VxlanSettings {
   srcPortMax: number;
 }
 
-export type EncapSettings = VxlanSettings;
+export interface GreSettings {
+  kind: 'gre';
+  key: number;
+  csum: boolean;
+  seq: boolean;
+}
+
+export type EncapSettings = VxlanSettings | GreSettings;
 
 export interface NetworkConfig {
   name: string;
@@ -39,7 +46,7 @@ export interface NetworkConfig {
   maxMacs: number;
   acceptAnyRemote: boolean;
   ttl: number;
-  /** Don't Fragment on the outer IPv4 header. */
+  /** Don't Fragment on the outer IPv4 header (default: clear for VXLAN as the kernel, set for GRE as Open vSwitch). */
   df: boolean;
 }
 
@@ -94,18 +101,27 @@ const vxlanSchema = z.strictObject({
     .default(DEFAULT_SRCPORT),
 });
 
+const greSchema = z.strictObject({
+  key: int(0, 0xffff_ffff, 'a GRE key'),
+  csum: z.boolean(expected('expected true or false')).default(false),
+  seq: z.boolean(expected('expected true or false')).default(false),
+});
+
 const networkSchema = z.strictObject({
   tap: ifname,
   address: cidr.optional(),
   mtu: int(68, 65000, 'an MTU').optional(),
-  vxlan: vxlanSchema,
+  vxlan: vxlanSchema.optional(),
+  gre: greSchema.optional(),
   remotes: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).default([]),
   ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
   'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
   static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), expected('expected a list of { mac, remote }')).default([]),
   'accept-any-remote': z.boolean(expected('expected true or false')).default(false),
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
-  df: z.boolean(expected('expected true or false')).default(false),
+  df: z.boolean(expected('expected true or false')).optional(),
+}).refine((n) => (n.vxlan === undefined) !== (n.gre === undefined), {
+  error: 'give exactly one encapsulation: vxlan: { vni: N } or gre: { key: N }',
 });
 
 const configSchema = z.strictObject({
@@ -159,17 +175,24 @@ function describeIssue(i: z.core.$ZodIssue): string {
 function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) => void): Config {
   const local = parseIpv4Address(raw.local)!;
   const taps = new Map<string, string>();
-  const vnis = new Map<string, string>();
+  const ids = new Map<string, string>();
   const networks: NetworkConfig[] = [];
   for (const [name, n] of Object.entries(raw.networks)) {
     const at = (...p: PropertyKey[]) => ['networks', name, ...p];
     const other = taps.get(n.tap);
     if (other !== undefined) problem(at('tap'), `TAP "${n.tap}" is already used by network "${other}"`);
     taps.set(n.tap, name);
-    const idKey = `${n.vxlan.port}/${n.vxlan.vni}`;
-    const sameVni = vnis.get(idKey);
-    if (sameVni !== undefined) problem(at('vxlan', 'vni'), `VNI ${n.vxlan.vni} on port ${n.vxlan.port} is already used by network "${sameVni}"`);
-    vnis.set(idKey, name);
+    const encap: EncapSettings = n.vxlan !== undefined
+      ? { kind: 'vxlan', vni: n.vxlan.vni, port: n.vxlan.port, srcPortMin: n.vxlan.srcport[0], srcPortMax: n.vxlan.srcport[1] }
+      : { kind: 'gre', key: n.gre!.key, csum: n.gre!.csum, seq: n.gre!.seq };
+    const idKey = encap.kind === 'vxlan' ? `vxlan ${encap.port}/${encap.vni}` : `gre ${encap.key}`;
+    const sameId = ids.get(idKey);
+    if (sameId !== undefined) {
+      problem(encap.kind === 'vxlan' ? at('vxlan', 'vni') : at('gre', 'key'), encap.kind === 'vxlan'
+        ? `VNI ${encap.vni} on port ${encap.port} is already used by network "${sameId}"`
+        : `GRE key ${encap.key} is already used by network "${sameId}"`);
+    }
+    ids.set(idKey, name);
     const remotes = n.remotes.map((s) => parseIpv4Address(s)!);
     remotes.forEach((a, i) => {
       if (a === local) problem(at('remotes', i), `${n.remotes[i]} is this VTEP's own address (local)`);
@@ -189,14 +212,14 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       tap: n.tap,
       address: n.address,
       mtu: n.mtu,
-      encap: { kind: 'vxlan', vni: n.vxlan.vni, port: n.vxlan.port, srcPortMin: n.vxlan.srcport[0], srcPortMax: n.vxlan.srcport[1] },
+      encap,
       remotes,
       statics,
       ageing: n.ageing,
       maxMacs: n['max-macs'],
       acceptAnyRemote: n['accept-any-remote'],
       ttl: n.ttl,
-      df: n.df,
+      df: n.df ?? encap.kind === 'gre',
     });
   }
   return { local, socket: raw.socket, networks };
@@ -210,6 +233,9 @@ export interface NetworkFlags {
   tap?: string;
   name?: string;
   vni?: string;
+  'gre-key'?: string;
+  'gre-csum'?: boolean;
+  'gre-seq'?: boolean;
   remote?: string[];
   address?: string;
   mtu?: string;
@@ -224,19 +250,21 @@ export interface NetworkFlags {
 
 const FLAG_OF_FIELD: Record<string, string> = {
   local: '--local', socket: '--socket', tap: '--tap', address: '--address', mtu: '--mtu',
-  vni: '--vni', port: '--port', remotes: '--remote', ageing: '--ageing', 'max-macs': '--max-macs',
+  vni: '--vni', port: '--port', key: '--gre-key', csum: '--gre-csum', seq: '--gre-seq', remotes: '--remote', ageing: '--ageing', 'max-macs': '--max-macs',
   ttl: '--ttl', 'accept-any-remote': '--accept-any-remote',
 };
 
 /** Builds the same config a file would give from the flags of one network. */
 export function configFromFlags(f: NetworkFlags): Config {
+  if (f.vni !== undefined && f['gre-key'] !== undefined) throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
   const name = f.name ?? f.tap ?? 'default';
   const num = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : s);
   const network: Record<string, unknown> = {
     tap: f.tap,
     address: f.address,
     mtu: num(f.mtu),
-    vxlan: { vni: num(f.vni), port: num(f.port) },
+    vxlan: f['gre-key'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
+    gre: f['gre-key'] !== undefined ? { key: num(f['gre-key']), csum: f['gre-csum'], seq: f['gre-seq'] } : undefined,
     remotes: f.remote,
     ageing: num(f.ageing),
     'max-macs': num(f['max-macs']),
@@ -247,7 +275,7 @@ export function configFromFlags(f: NetworkFlags): Config {
   const raw = { local: f.local, socket: f.socket, networks: { [name]: dropUndefined(network) } };
   return checkConfig(dropUndefined(raw), (path) => {
     const field = [...path].reverse().find((p) => typeof p === 'string' && p in FLAG_OF_FIELD);
-    if (path.length === 3 && path[2] === 'vxlan') return '--vni';
+    if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
     return field !== undefined ? FLAG_OF_FIELD[field as string] : path.join('.');
   });
 }

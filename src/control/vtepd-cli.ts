@@ -7,14 +7,15 @@ import { ConfigError, configFromFlags, loadConfigFile, type Config, type Network
 import { Logger } from './log.ts';
 
 const USAGE = `usage: vtepd --config FILE [--socket PATH] [--verbose]
-       vtepd --local IP --tap NAME --vni N [--remote IP]... [--address IP/LEN] [--mtu N] [--port N]
-             [--name NAME] [--ageing S] [--max-macs N] [--accept-any-remote] [--ttl N] [--df]
-             [--socket PATH] [--verbose]
+       vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
+             [--remote IP]... [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
+             [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--verbose]
 
-Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN with
-MAC learning and head-end replication. Stop it with SIGINT or SIGTERM.`;
+Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
+Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
+SIGINT or SIGTERM.`;
 
-const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'remote', 'address', 'mtu', 'port', 'ageing', 'max-macs',
+const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'address', 'mtu', 'port', 'ageing', 'max-macs',
   'accept-any-remote', 'ttl', 'df'] as const;
 
 class UsageError extends Error {}
@@ -35,6 +36,9 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
         tap: { type: 'string' },
         name: { type: 'string' },
         vni: { type: 'string' },
+        'gre-key': { type: 'string' },
+        'gre-csum': { type: 'boolean' },
+        'gre-seq': { type: 'boolean' },
         remote: { type: 'string', multiple: true },
         address: { type: 'string' },
         mtu: { type: 'string' },
@@ -60,7 +64,7 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
     if (typeof values.socket === 'string') config.socket = values.socket;
     return { config, verbose };
   }
-  if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni and --remote (see vtepd --help)');
+  if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)');
   return { config: configFromFlags(values as NetworkFlags), verbose };
 }
 

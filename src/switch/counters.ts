@@ -14,8 +14,10 @@ export const C = {
   TunnelTxBytes: 7,
   FloodedFrames: 8,
   FloodCopies: 9,
+  /** GRE packets whose sequence number is not after the last one from that remote (delivered anyway). */
+  SeqOutOfOrder: 10,
 } as const;
-const NETWORK_SLOTS = 10;
+const NETWORK_SLOTS = 11;
 
 export const COUNTER_NAMES: Record<keyof typeof C, string> = {
   TapRxFrames: 'tap-rx-frames',
@@ -28,6 +30,7 @@ export const COUNTER_NAMES: Record<keyof typeof C, string> = {
   TunnelTxBytes: 'tunnel-tx-bytes',
   FloodedFrames: 'flooded-frames',
   FloodCopies: 'flood-copies',
+  SeqOutOfOrder: 'gre-seq-out-of-order',
 };
 
 /** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */

@@ -12,6 +12,8 @@
 import type { Batch, SendQueue } from '../batch.ts';
 import { Drop } from '../wire/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
+import { GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../wire/gre.ts';
+import { newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
 import { readMac } from '../wire/mac.ts';
 import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
 import { C, R, REMOTE_SLOTS, type Counters } from './counters.ts';
@@ -19,6 +21,8 @@ import { LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
 import type { Network } from './network.ts';
 
 const MAC_SRC = 6;
+/** deliverFromTunnel's `seq` when the packet carries no sequence number. */
+const NO_SEQ = -1;
 /** Tunnel byte counters count the IPv4 payload; a UDP socket hands us only the UDP payload. */
 const UDP_HEADER = 8;
 
@@ -100,16 +104,52 @@ export function receiveVxlan(byVni: ReadonlyMap<number, Network>, rx: Batch, dro
       dropped.drop(Drop.UnknownVni);
       continue;
     }
-    deliverFromTunnel(net, buf, off + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, rx.addr[i], len + UDP_HEADER, now);
+    deliverFromTunnel(net, buf, off + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, rx.addr[i], len + UDP_HEADER, now, NO_SEQ);
+  }
+}
+
+const outer = newIpv4Repr();
+const gre = newGreRepr();
+
+/**
+ * Packets from a raw GRE socket, outer IPv4 header included. A raw socket sees
+ * every GRE packet reaching the host, so anything that is not Ethernet over
+ * GRE with one of our keys, sent to our address, is dropped and counted.
+ */
+export function receiveGre(byKey: ReadonlyMap<number, Network>, rx: Batch, dropped: Counters, local: number, now: number): void {
+  const buf = rx.arena;
+  const room = rx.room;
+  for (let i = 0; i < rx.count; i++) {
+    const off = rx.start(i);
+    const len = rx.len[i];
+    if (len > room) {
+      dropped.drop(Drop.Oversize);
+      continue;
+    }
+    let d = parseIpv4(buf, off, off + len, outer);
+    if (d === Drop.None && outer.dst !== local) d = Drop.WrongDestination;
+    const g = off + outer.headerLen;
+    const end = off + outer.totalLen;
+    if (d === Drop.None) d = parseGre(buf, g, end, gre);
+    if (d === Drop.None && gre.protocol !== GRE_PROTO_TEB) d = Drop.BadProtocol;
+    const net = d === Drop.None && gre.flags & GRE_FLAG_K ? byKey.get(gre.key) : undefined;
+    if (d === Drop.None && net === undefined) d = Drop.UnknownKey;
+    if (d !== Drop.None) {
+      dropped.drop(d);
+      continue;
+    }
+    const payload = g + gre.headerLen;
+    deliverFromTunnel(net!, buf, payload, end - payload, outer.src, end - g, now, gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ);
   }
 }
 
 /**
  * A decapsulated frame of `net` from the VTEP at `peer`; `wireLen` is the
- * tunnel packet's size (IPv4 payload), for the counters. Shared by every
- * encapsulation: what happens after the tunnel header is the same.
+ * tunnel packet's size (IPv4 payload), for the counters; `seq` its GRE
+ * sequence number or NO_SEQ. Shared by every encapsulation: what happens
+ * after the tunnel header is the same.
  */
-export function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, peer: number, wireLen: number, now: number): void {
+function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, peer: number, wireLen: number, now: number, seq: number): void {
   const remotes = net.remotes;
   let port = remotes.find(peer);
   if (port < 0) {
@@ -124,6 +164,12 @@ export function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: n
   c[C.TunnelRxBytes] += wireLen;
   rc[port * REMOTE_SLOTS + R.RxPackets]++;
   rc[port * REMOTE_SLOTS + R.RxBytes] += wireLen;
+  if (seq !== NO_SEQ) {
+    // RFC 2890 section 2.2, in serial number arithmetic: not after the last one is out of order.
+    const last = remotes.lastSeq[port];
+    if (last >= 0 && ((seq - last) | 0) <= 0) c[C.SeqOutOfOrder]++;
+    else remotes.lastSeq[port] = seq;
+  }
   if (len < ETH_HEADER_LEN) {
     net.counters.drop(Drop.Truncated);
     return;

@@ -16,6 +16,8 @@ export class RemoteTable {
   /** Remotes 1..fixedCount come from the configuration; later ones were learned. */
   readonly fixedCount: number;
   counters = new Float64Array(REMOTE_SLOTS * 8);
+  /** Last GRE sequence number received from each remote; -1 before the first. */
+  lastSeq = new Float64Array(8).fill(-1);
 
   constructor(flood: readonly number[], others: readonly number[] = []) {
     for (const a of flood) this.add(a);
@@ -37,10 +39,13 @@ export class RemoteTable {
     const i = this.addr.length;
     this.addr.push(addr);
     this.index.set(addr, i);
-    if ((i + 1) * REMOTE_SLOTS > this.counters.length) {
-      const grown = new Float64Array(this.counters.length * 2);
-      grown.set(this.counters);
-      this.counters = grown;
+    if (i >= this.lastSeq.length) {
+      const counters = new Float64Array(this.counters.length * 2);
+      counters.set(this.counters);
+      this.counters = counters;
+      const lastSeq = new Float64Array(this.lastSeq.length * 2).fill(-1);
+      lastSeq.set(this.lastSeq);
+      this.lastSeq = lastSeq;
     }
     return i;
   }

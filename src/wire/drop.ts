@@ -4,7 +4,7 @@ export const Drop = {
   None: 0,
   /** Shorter than the headers it claims to carry. */
   Truncated: 1,
-  /** VXLAN flag byte other than 0x08 (only the I flag). */
+  /** VXLAN flag byte other than 0x08 (only the I flag); GRE flags other than C, K, S. */
   BadFlags: 2,
   /** A VNI that no network of this daemon uses. */
   UnknownVni: 3,
@@ -24,6 +24,16 @@ export const Drop = {
   Malformed: 10,
   /** A checksum that does not verify. */
   BadChecksum: 11,
+  /** GRE version other than 0. */
+  BadVersion: 12,
+  /** GRE routing present (R bit): RFC 1701 source routing, not ours. */
+  RoutingBit: 13,
+  /** GRE without a key, or with a key no network of this daemon uses. */
+  UnknownKey: 14,
+  /** GRE protocol type other than 0x6558 (Transparent Ethernet Bridging). */
+  BadProtocol: 15,
+  /** A tunnel packet for another address of this host than `local`. */
+  WrongDestination: 16,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -41,5 +51,10 @@ export const DROP_NAMES: readonly string[] = [
   'tx-failed',
   'malformed',
   'bad-checksum',
+  'bad-version',
+  'routing-bit',
+  'unknown-key',
+  'bad-protocol',
+  'wrong-destination',
 ];
 export const DROP_REASONS = DROP_NAMES.length;

@@ -3,13 +3,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Batch, SendQueue } from '../../src/batch.ts';
 import { C } from '../../src/switch/counters.ts';
-import { VxlanEncap } from '../../src/switch/encap.ts';
+import { GreEncap, VxlanEncap } from '../../src/switch/encap.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
-import { forwardFromTap, receiveVxlan } from '../../src/switch/forward.ts';
+import { forwardFromTap, receiveGre, receiveVxlan } from '../../src/switch/forward.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Counters } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/wire/drop.ts';
 import { emitVxlan } from '../../src/wire/vxlan.ts';
+import { emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
+import { emitIpv4, newIpv4Repr } from '../../src/wire/ipv4.ts';
 
 const ip = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
 const R1 = ip('10.0.0.2');
@@ -190,5 +192,103 @@ describe('from the tunnel', () => {
     const tunnel = new TunnelSide();
     tunnel.receive(new Map([[42, blue]]), { from: R2, vni: 42, frame: frame(BCAST, REMOTE_MAC) });
     expect(blue.toTap.count).toBe(1);
+  });
+});
+
+describe('GRE', () => {
+  const LOCAL = ip('10.0.0.1');
+
+  function greNetwork(key = 77, csum = false, seq = false): Network {
+    return new Network({
+      name: 'red', encap: new GreEncap(key, csum, seq), remotes: [R1, R2], statics: [], acceptAnyRemote: false,
+      ageing: 300, maxMacs: 100, batchSize: 16,
+    }, 0);
+  }
+
+  /** An IPv4 + GRE packet as a raw socket receives it. */
+  function grePacket(o: { from: number; to?: number; key?: number; flags?: number; proto?: number; seq?: number; frame: Buffer }): Buffer {
+    const flags = o.flags ?? GRE_FLAG_K;
+    const greLen = greHeaderLen(flags);
+    const pkt = Buffer.alloc(20 + greLen + o.frame.length);
+    emitIpv4({ ...newIpv4Repr(), totalLen: pkt.length, protocol: 47, src: o.from, dst: o.to ?? LOCAL }, pkt, 0);
+    emitGre(flags, o.proto ?? GRE_PROTO_TEB, o.key ?? 77, o.seq ?? 0, pkt, 20);
+    pkt.writeUInt16BE(flags, 20); // also the bits emitGre refuses to write (R)
+    o.frame.copy(pkt, 20 + greLen);
+    if (flags & GRE_FLAG_C) fillGreChecksum(pkt, 20, pkt.length - 20);
+    return pkt;
+  }
+
+  function receive(byKey: Map<number, Network>, ...pkts: Buffer[]): Counters {
+    const rx = new Batch(16, 2048, 0);
+    const dropped = new Counters();
+    rx.count = pkts.length;
+    pkts.forEach((p, i) => {
+      p.copy(rx.arena, rx.start(i));
+      rx.len[i] = p.length;
+    });
+    for (const n of byKey.values()) n.toTap.count = 0;
+    receiveGre(byKey, rx, dropped, LOCAL, 1);
+    return dropped;
+  }
+
+  it('encapsulates with flags 0x2000, protocol 0x6558 and the key, and floods like VXLAN', () => {
+    const tap = new TapSide();
+    const net = greNetwork();
+    const f = frame(BCAST, LOCAL_MAC);
+    tap.send(net, f);
+    expect(tap.destinations()).toEqual([R1, R2]);
+    expect(tap.packet(0)).toEqual(Buffer.concat([Buffer.from('20006558' + '0000004d', 'hex'), f]));
+  });
+
+  it('numbers frames and checksums them when asked', () => {
+    const tap = new TapSide();
+    const net = greNetwork(77, true, true);
+    tap.send(net, frame(BCAST, LOCAL_MAC), frame(BCAST, LOCAL_MAC));
+    const g = newGreRepr();
+    const first = tap.packet(0);
+    const second = tap.packet(2);
+    expect(parseGre(first, 0, first.length, g)).toBe(Drop.None);
+    expect(g.seq).toBe(0);
+    expect(parseGre(second, 0, second.length, g)).toBe(Drop.None);
+    expect(g.seq).toBe(1);
+    expect(g.flags).toBe(0xb000);
+  });
+
+  it('delivers a frame with a known key from a remote, learning the source', () => {
+    const red = greNetwork();
+    const f = frame(LOCAL_MAC, REMOTE_MAC);
+    receive(new Map([[77, red]]), grePacket({ from: R2, frame: f }));
+    expect(red.toTap.count).toBe(1);
+    expect(red.toTap.arena.subarray(red.toTap.off[0], red.toTap.off[0] + red.toTap.len[0])).toEqual(f);
+    expect(red.remotes.addr[red.fdb.lookup(0x020000000002)]).toBe(R2);
+  });
+
+  it('drops and counts what is not ours: wrong key, no key, other protocol, routing, other destination, bad checksum', () => {
+    const red = greNetwork();
+    const f = frame(BCAST, REMOTE_MAC);
+    const badCsum = grePacket({ from: R1, flags: GRE_FLAG_K | GRE_FLAG_C, frame: f });
+    badCsum[badCsum.length - 1] ^= 1;
+    const dropped = receive(new Map([[77, red]]),
+      grePacket({ from: R1, key: 78, frame: f }),
+      grePacket({ from: R1, flags: 0, frame: f }),
+      grePacket({ from: R1, proto: 0x0800, frame: f }),
+      grePacket({ from: R1, flags: GRE_FLAG_K | 0x4000, frame: f }),
+      grePacket({ from: R1, to: ip('10.0.0.99'), frame: f }),
+      badCsum);
+    expect(red.toTap.count).toBe(0);
+    expect(dropped.drops[Drop.UnknownKey]).toBe(2);
+    expect(dropped.drops[Drop.BadProtocol]).toBe(1);
+    expect(dropped.drops[Drop.RoutingBit]).toBe(1);
+    expect(dropped.drops[Drop.WrongDestination]).toBe(1);
+    expect(dropped.drops[Drop.BadChecksum]).toBe(1);
+  });
+
+  it('counts sequence numbers that step back, and still delivers those frames', () => {
+    const red = greNetwork(77, false, true);
+    const f = frame(BCAST, REMOTE_MAC);
+    const seq = (n: number) => grePacket({ from: R1, flags: GRE_FLAG_K | GRE_FLAG_S, seq: n, frame: f });
+    receive(new Map([[77, red]]), seq(5), seq(7), seq(6), seq(8));
+    expect(red.counters.v[C.SeqOutOfOrder]).toBe(1);
+    expect(red.toTap.count).toBe(4);
   });
 });

@@ -5,6 +5,7 @@ import { checksum } from '../../src/wire/checksum.ts';
 import { Drop } from '../../src/wire/drop.ts';
 import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
 import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
+import { emitGre, fillGreChecksum, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
 import { emitIpv4, formatIpv4, newIpv4Repr, parseIpv4, parseIpv4Address } from '../../src/wire/ipv4.ts';
 import { BROADCAST_MAC, formatMac, isGroupMac, parseMac, readMac, writeMac } from '../../src/wire/mac.ts';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap } from '../../src/wire/pcap.ts';
@@ -193,5 +194,49 @@ describe('pcap', () => {
     const p = parsePcap(file.subarray(0, file.length - 1));
     expect(typeof p === 'number' ? p : p.records.length).toBe(0);
     expect(parsePcap(Buffer.alloc(24))).toBe(Drop.Malformed);
+  });
+});
+
+// GRE with key 77 carrying Ethernet, as Open vSwitch sends it (flags 0x2000, protocol 0x6558).
+const GRE_KEY_77 = hex('2000 6558 0000004d');
+
+describe('gre', () => {
+  it('emits key-only GRE as Open vSwitch does', () => {
+    const out = filled(8);
+    expect(emitGre(GRE_FLAG_K, GRE_PROTO_TEB, 77, 0, out, 0)).toBe(8);
+    expect(out).toEqual(GRE_KEY_77);
+  });
+
+  it('parses the key and the payload offset', () => {
+    const pkt = Buffer.concat([GRE_KEY_77, ARP_FRAME]);
+    const g = newGreRepr();
+    expect(parseGre(pkt, 0, pkt.length, g)).toBe(Drop.None);
+    expect(g).toMatchObject({ flags: GRE_FLAG_K, protocol: 0x6558, key: 77, headerLen: 8 });
+  });
+
+  it('writes checksum, key and sequence in RFC 2890 order, and verifies the checksum', () => {
+    const flags = GRE_FLAG_C | GRE_FLAG_K | GRE_FLAG_S;
+    const pkt = filled(16 + ARP_FRAME.length);
+    expect(emitGre(flags, GRE_PROTO_TEB, 0x01020304, 0x0a0b0c0d, pkt, 0)).toBe(16);
+    ARP_FRAME.copy(pkt, 16);
+    fillGreChecksum(pkt, 0, pkt.length);
+    expect(pkt.subarray(0, 4)).toEqual(hex('b000 6558'));
+    expect(pkt.readUInt16BE(6)).toBe(0); // reserved1
+    expect(pkt.subarray(8, 16)).toEqual(hex('01020304 0a0b0c0d'));
+    expect(checksum(pkt, 0, pkt.length)).toBe(0);
+    const g = newGreRepr();
+    expect(parseGre(pkt, 0, pkt.length, g)).toBe(Drop.None);
+    expect(g).toMatchObject({ key: 0x01020304, seq: 0x0a0b0c0d, headerLen: 16 });
+    pkt[30] ^= 0xff;
+    expect(parseGre(pkt, 0, pkt.length, g)).toBe(Drop.BadChecksum);
+  });
+
+  it('refuses versions, routing and flags it does not speak, and short headers', () => {
+    const g = newGreRepr();
+    expect(parseGre(hex('2001 6558 0000004d'), 0, 8, g)).toBe(Drop.BadVersion);
+    expect(parseGre(hex('6000 6558 0000004d'), 0, 8, g)).toBe(Drop.RoutingBit);
+    expect(parseGre(hex('2800 6558 0000004d'), 0, 8, g)).toBe(Drop.BadFlags);
+    expect(parseGre(hex('2000 6558 0000'), 0, 6, g)).toBe(Drop.Truncated);
+    expect(parseGre(hex('20'), 0, 1, g)).toBe(Drop.Truncated);
   });
 });
