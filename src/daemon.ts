@@ -13,7 +13,7 @@ import { ControlServer, removeStaleSocket, socketInUse } from './control/server.
 import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds, type TunnelSender } from './datapath.ts';
 import { GreReceiver, GreSender } from './io/gre-socket.ts';
 import {
-  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkKind, linkMtu, routeSource, setUp,
+  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkIndex, linkKind, linkMtu, routeSource, setUp,
   vethWithTxChecksum,
 } from './io/link.ts';
 import { errnoCode } from './io/native.ts';
@@ -37,6 +37,8 @@ interface Planned {
   encap: Encap;
   mtu: number;
   existed: boolean;
+  /** Interface index of the multicast group's `dev`, 0 without a group. */
+  groupIfindex: number;
 }
 
 function makeEncap(cfg: NetworkConfig): Encap {
@@ -98,7 +100,13 @@ export class Daemon {
       if (mtu > fit) {
         log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${underlay} (MTU ${underlayMtu}): larger packets will be fragmented${cfg.df ? ' or dropped (df is set)' : ''}`);
       }
-      plan.push({ cfg, encap, mtu, existed: kind === 'tap' });
+      let groupIfindex = 0;
+      if (cfg.group !== undefined) {
+        const index = linkIndex(cfg.group.dev);
+        if (index === undefined) throw new StartupError(`networks.${cfg.name}.group.dev: no interface "${cfg.group.dev}" on this host (see \`ip link\`); name the underlay interface to join ${formatIpv4(cfg.group.address)} on`);
+        groupIfindex = index;
+      }
+      plan.push({ cfg, encap, mtu, existed: kind === 'tap', groupIfindex });
       if (cfg.encap.kind === 'gre') {
         // raw-socket cannot bind a source address: the routing table chooses it.
         for (const r of cfg.remotes.map(formatIpv4)) {
@@ -124,7 +132,7 @@ export class Daemon {
     const { config, log } = this;
     const maxMtu = Math.max(...plan.map((p) => p.mtu));
     const slot = Math.max(MIN_SLOT, Math.ceil((maxMtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
-    const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length));
+    const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length + (p.cfg.group ? 1 : 0)));
     const datapath = (this.datapath = new Datapath(slot, maxFlood));
     datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
     const now = monotonicSeconds();
@@ -141,21 +149,36 @@ export class Daemon {
         datapath.attachVxlan(rx, byVni.get(port)!);
       }
     }
+    // One joined socket per group, port and interface, whatever number of networks share it: the VNI picks the network.
+    const joined = new Set<string>();
+    for (const { cfg, groupIfindex } of plan) {
+      if (cfg.group === undefined || cfg.encap.kind !== 'vxlan') continue;
+      const { address } = cfg.group;
+      const port = cfg.encap.port;
+      const key = `${address}/${port}/${groupIfindex}`;
+      if (joined.has(key)) continue;
+      joined.add(key);
+      const rx = this.open(() => Receiver.group(address, port, groupIfindex), `group ${formatIpv4(address)} port ${port} on ${cfg.group.dev}`);
+      this.undo.push(() => rx.close());
+      datapath.attachVxlan(rx, byVni.get(port)!);
+    }
     if (plan.some((p) => p.cfg.encap.kind === 'gre')) {
       const rx = this.open(() => new GreReceiver((e) => log.error(`GRE socket: ${e.message}`)), 'a raw GRE socket');
       this.undo.push(() => rx.close());
       datapath.attachGre(rx, byKey, config.local);
     }
 
-    for (const { cfg, encap, mtu, existed } of plan) {
+    for (const { cfg, encap, mtu, existed, groupIfindex } of plan) {
       const net = new Network({
-        name: cfg.name, encap, remotes: cfg.remotes, statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
+        name: cfg.name, encap, remotes: cfg.remotes, floodGroup: cfg.group?.address ?? 0, allow: cfg.allow,
+        statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
         ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: BATCH_SIZE,
       }, now);
       let sender: TunnelSender;
       if (cfg.encap.kind === 'vxlan') {
         const s = this.open(() => Sender.raw(IpProto.UDP, config.local, cfg.ttl, cfg.df), `a raw UDP socket for network ${cfg.name}`);
         this.undo.push(() => s.close());
+        if (cfg.group !== undefined) s.multicast(groupIfindex, cfg.group.ttl);
         byVni.get(cfg.encap.port)!.set(cfg.encap.vni, net);
         sender = s;
       } else {
@@ -171,7 +194,7 @@ export class Daemon {
       const id = cfg.encap.kind === 'vxlan' ? cfg.encap.vni : cfg.encap.key;
       this.infos.push({ net, encap: cfg.encap.kind, id, tap: cfg.tap });
       datapath.attach({ net, tap, sender });
-      log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${describeEncap(cfg)}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
+      log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${describeEncap(cfg)}${cfg.group ? `, group ${formatIpv4(cfg.group.address)} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
     }
 
     removeStaleSocket(config.socket);

@@ -56,6 +56,8 @@ export interface KernelVxlanOptions {
   remotes?: string[];
   /** Multicast group mode instead of remotes. */
   group?: string;
+  /** Outer TTL (the kernel's default for a group is 1). */
+  ttl?: number;
   port?: number;
   mtu?: number;
 }
@@ -117,7 +119,8 @@ export class Lab {
     const sw = this.switchNs;
     await must('ip', ['netns', 'add', sw]);
     await this.noIpv6(sw);
-    await must('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    // No IGMP snooping: the lab switch floods multicast to every host, as a switch without a querier does.
+    await must('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
     await must('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
     for (let i = 1; i <= this.hosts; i++) {
       const ns = this.ns(i);
@@ -148,7 +151,8 @@ export class Lab {
     const ns = this.ns(i);
     const dev = o.dev ?? 'vx0';
     const where = o.group !== undefined ? ['group', o.group, 'dev', this.dev(i)] : ['local', this.underlay(i), 'dev', this.dev(i)];
-    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where]);
+    const ttl = o.ttl !== undefined ? ['ttl', String(o.ttl)] : [];
+    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where, ...ttl]);
     await must('ip', ['-n', ns, 'link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450)]);
     for (const r of o.remotes ?? []) await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
     await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);

@@ -32,6 +32,12 @@ export interface GreSettings {
 
 export type EncapSettings = VxlanSettings | GreSettings;
 
+export interface GroupSettings {
+  address: number;
+  dev: string;
+  ttl: number;
+}
+
 export interface NetworkConfig {
   name: string;
   tap: string;
@@ -41,9 +47,14 @@ export interface NetworkConfig {
   mtu?: number;
   encap: EncapSettings;
   remotes: number[];
+  /** Multicast group for BUM frames (VXLAN only), joined on `dev`. */
+  group?: GroupSettings;
+  /** VTEPs accepted (and learned) besides the remotes, without receiving floods. */
+  allow: number[];
   statics: { mac: Mac; remote: number }[];
   ageing: number;
   maxMacs: number;
+  /** accept-any-remote, or a group without an allow list. */
   acceptAnyRemote: boolean;
   ttl: number;
   /** Don't Fragment on the outer IPv4 header (default: clear for VXLAN as the kernel, set for GRE as Open vSwitch). */
@@ -76,6 +87,7 @@ const unicastIpv4 = ipv4.refine((s) => {
   const a = parseIpv4Address(s)!;
   return a !== 0 && a !== 0xffffffff && !isMulticastIpv4(a);
 }, expected('expected a unicast IPv4 address'));
+const multicastIpv4 = ipv4.refine((s) => isMulticastIpv4(parseIpv4Address(s)!), expected('expected an IPv4 multicast address (224.0.0.0 to 239.255.255.255)'));
 const cidr = z.string(expected('expected an IPv4 address with prefix length, such as 192.168.100.1/24'))
   .refine((s) => {
     const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
@@ -107,6 +119,12 @@ const greSchema = z.strictObject({
   seq: z.boolean(expected('expected true or false')).default(false),
 });
 
+const groupSchema = z.strictObject({
+  address: multicastIpv4,
+  dev: ifname,
+  ttl: int(1, 255, 'a multicast TTL').default(1),
+});
+
 const networkSchema = z.strictObject({
   tap: ifname,
   address: cidr.optional(),
@@ -114,6 +132,8 @@ const networkSchema = z.strictObject({
   vxlan: vxlanSchema.optional(),
   gre: greSchema.optional(),
   remotes: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).default([]),
+  group: groupSchema.optional(),
+  allow: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).optional(),
   ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
   'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
   static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), expected('expected a list of { mac, remote }')).default([]),
@@ -122,6 +142,9 @@ const networkSchema = z.strictObject({
   df: z.boolean(expected('expected true or false')).optional(),
 }).refine((n) => (n.vxlan === undefined) !== (n.gre === undefined), {
   error: 'give exactly one encapsulation: vxlan: { vni: N } or gre: { key: N }',
+}).refine((n) => n.group === undefined || n.gre === undefined, {
+  error: 'a GRE network cannot use a multicast group (group mode is VXLAN\'s); list its remotes instead',
+  path: ['group'],
 });
 
 const configSchema = z.strictObject({
@@ -207,6 +230,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       if (remote === local) problem(at('static', i, 'remote'), `${s.remote} is this VTEP's own address (local)`);
       return { mac: m, remote };
     });
+    const group = n.group === undefined ? undefined : { address: parseIpv4Address(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
     networks.push({
       name,
       tap: n.tap,
@@ -214,10 +238,13 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       mtu: n.mtu,
       encap,
       remotes,
+      group,
+      allow: (n.allow ?? []).map((a) => parseIpv4Address(a)!),
       statics,
       ageing: n.ageing,
       maxMacs: n['max-macs'],
-      acceptAnyRemote: n['accept-any-remote'],
+      // Group members are not known in advance: any VTEP sending to the group is accepted, unless `allow` lists them.
+      acceptAnyRemote: n['accept-any-remote'] || (group !== undefined && n.allow === undefined),
       ttl: n.ttl,
       df: n.df ?? encap.kind === 'gre',
     });
@@ -237,6 +264,10 @@ export interface NetworkFlags {
   'gre-csum'?: boolean;
   'gre-seq'?: boolean;
   remote?: string[];
+  group?: string;
+  dev?: string;
+  'group-ttl'?: string;
+  allow?: string[];
   address?: string;
   mtu?: string;
   port?: string;
@@ -248,10 +279,13 @@ export interface NetworkFlags {
   df?: boolean;
 }
 
-const FLAG_OF_FIELD: Record<string, string> = {
+/** Config paths (below the network, or top level) and the flags that set them. */
+const FLAG_OF_PATH: Record<string, string> = {
   local: '--local', socket: '--socket', tap: '--tap', address: '--address', mtu: '--mtu',
-  vni: '--vni', port: '--port', key: '--gre-key', csum: '--gre-csum', seq: '--gre-seq', remotes: '--remote', ageing: '--ageing', 'max-macs': '--max-macs',
-  ttl: '--ttl', 'accept-any-remote': '--accept-any-remote',
+  'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
+  'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
+  remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
+  'accept-any-remote': '--accept-any-remote', df: '--df',
 };
 
 /** Builds the same config a file would give from the flags of one network. */
@@ -266,6 +300,8 @@ export function configFromFlags(f: NetworkFlags): Config {
     vxlan: f['gre-key'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
     gre: f['gre-key'] !== undefined ? { key: num(f['gre-key']), csum: f['gre-csum'], seq: f['gre-seq'] } : undefined,
     remotes: f.remote,
+    group: f.group !== undefined || f.dev !== undefined ? { address: f.group, dev: f.dev, ttl: num(f['group-ttl']) } : undefined,
+    allow: f.allow,
     ageing: num(f.ageing),
     'max-macs': num(f['max-macs']),
     'accept-any-remote': f['accept-any-remote'],
@@ -274,9 +310,9 @@ export function configFromFlags(f: NetworkFlags): Config {
   };
   const raw = { local: f.local, socket: f.socket, networks: { [name]: dropUndefined(network) } };
   return checkConfig(dropUndefined(raw), (path) => {
-    const field = [...path].reverse().find((p) => typeof p === 'string' && p in FLAG_OF_FIELD);
     if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
-    return field !== undefined ? FLAG_OF_FIELD[field as string] : path.join('.');
+    const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');
+    return FLAG_OF_PATH[rel] ?? path.join('.');
   });
 }
 

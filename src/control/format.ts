@@ -21,7 +21,7 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
     `network ${name}: ${n.encap} ${n.encap === 'vxlan' ? 'vni' : 'key'} ${n.id}, tap ${n.tap}`,
     `  tap     rx ${c['tap-rx-frames']} frames ${c['tap-rx-bytes']} bytes, tx ${c['tap-tx-frames']} frames ${c['tap-tx-bytes']} bytes`,
     `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
-    `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies`,
+    `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,
     `  macs    ${n.macs.entries} entries; learned ${n.macs.learned}, aged ${n.macs.aged}, moved ${n.macs.moved}, refused ${n.macs.refused}`,
     `  drops   ${formatDrops(n.drops)}`,
   ];

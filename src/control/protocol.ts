@@ -31,6 +31,8 @@ export interface NetworkStats {
   encap: string;
   id: number;
   tap: string;
+  /** Multicast group of BUM frames, or null. */
+  group: string | null;
   counters: Record<string, number>;
   macs: { entries: number; learned: number; aged: number; moved: number; refused: number };
   drops: Record<string, number>;

@@ -55,6 +55,7 @@ function networkStats({ net, encap, id, tap }: NetworkInfo): NetworkStats {
     encap,
     id,
     tap,
+    group: net.floodGroup === 0 ? null : formatIpv4(net.floodGroup),
     counters: net.counters.valuesByName(),
     macs: { entries: f.size, learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },
     drops: net.counters.dropsByName(),

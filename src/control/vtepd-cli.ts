@@ -8,14 +8,15 @@ import { Logger } from './log.ts';
 
 const USAGE = `usage: vtepd --config FILE [--socket PATH] [--verbose]
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
-             [--remote IP]... [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
+             [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
+             [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
              [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--verbose]
 
 Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;
 
-const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'address', 'mtu', 'port', 'ageing', 'max-macs',
+const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'port', 'ageing', 'max-macs',
   'accept-any-remote', 'ttl', 'df'] as const;
 
 class UsageError extends Error {}
@@ -40,6 +41,10 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
         'gre-csum': { type: 'boolean' },
         'gre-seq': { type: 'boolean' },
         remote: { type: 'string', multiple: true },
+        group: { type: 'string' },
+        dev: { type: 'string' },
+        'group-ttl': { type: 'string' },
+        allow: { type: 'string', multiple: true },
         address: { type: 'string' },
         mtu: { type: 'string' },
         port: { type: 'string' },

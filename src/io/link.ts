@@ -23,6 +23,14 @@ export function linkKind(name: string): LinkKind {
   return flags & IFF_TUN ? 'tun' : 'other';
 }
 
+export function linkIndex(name: string): number | undefined {
+  try {
+    return parseInt(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8'), 10);
+  } catch {
+    return undefined;
+  }
+}
+
 export function linkMtu(name: string): number | undefined {
   try {
     return parseInt(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8'), 10);

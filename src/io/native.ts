@@ -11,6 +11,8 @@ export interface NativeAddon {
   tapOpen(name: string): { fd: number; name: string };
   udpOpen(addr: number, port: number, rcvbuf: number): number;
   rawOpen(protocol: number, addr: number, ttl: number, df: boolean, receive: boolean, sndbuf: number): number;
+  mcastOpen(group: number, port: number, ifindex: number, rcvbuf: number): number;
+  setMulticast(fd: number, ifindex: number, ttl: number, loop: boolean): void;
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number, len: Uint32Array): number;

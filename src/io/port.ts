@@ -35,6 +35,11 @@ export class Sender extends Port {
   static raw(protocol: number, local: number, ttl: number, df: boolean): Sender {
     return new Sender(native.rawOpen(protocol, local, ttl, df, false, SOCKET_BUFFER));
   }
+
+  /** Sends this socket's multicast packets out of `ifindex` with `ttl`, not looped back to this host. */
+  multicast(ifindex: number, ttl: number): void {
+    native.setMulticast(this.fd, ifindex, ttl, false);
+  }
 }
 
 /** A socket the data path receives tunnel packets on; fills a Batch with datagrams and their senders. */
@@ -47,6 +52,11 @@ export class Receiver extends Port {
 
   static udp(local: number, port: number): Receiver {
     return new Receiver(native.udpOpen(local, port, SOCKET_BUFFER));
+  }
+
+  /** Joins `group` on interface `ifindex` and receives what is sent to group:port. */
+  static group(group: number, port: number, ifindex: number): Receiver {
+    return new Receiver(native.mcastOpen(group, port, ifindex, SOCKET_BUFFER));
   }
 }
 

@@ -142,6 +142,58 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// mcastOpen(group, port, ifindex, rcvbuf) -> fd: a VXLAN receive socket for a
+// multicast group, joined (IGMP) on one interface. Bound to the group address,
+// so it receives that group only; closing it leaves the group. SO_REUSEADDR is
+// right here, unlike on a unicast socket: every listener of a group gets a copy.
+Napi::Value McastOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t group = info[0].As<Napi::Number>().Uint32Value();
+  uint16_t port = info[1].As<Napi::Number>().Uint32Value();
+  int ifindex = info[2].As<Napi::Number>().Int32Value();
+  int rcvbuf = info[3].As<Napi::Number>().Int32Value();
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
+  int one = 1, zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  struct sockaddr_in sa;
+  FillAddr(&sa, group, port);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "bind(group)", err);
+  }
+  struct ip_mreqn mreq;
+  memset(&mreq, 0, sizeof(mreq));
+  mreq.imr_multiaddr.s_addr = htonl(group);
+  mreq.imr_ifindex = ifindex;
+  if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "IP_ADD_MEMBERSHIP", err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// setMulticast(fd, ifindex, ttl, loop): where and how a sender's multicast
+// packets go. With loop off, our own group packets do not come back to us.
+Napi::Value SetMulticast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct ip_mreqn mreq;
+  memset(&mreq, 0, sizeof(mreq));
+  mreq.imr_ifindex = info[1].As<Napi::Number>().Int32Value();
+  int ttl = info[2].As<Napi::Number>().Int32Value();
+  int loop = info[3].As<Napi::Boolean>().Value() ? 1 : 0;
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof(mreq)) < 0) return ThrowErrno(env, "IP_MULTICAST_IF", errno);
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl)) < 0) return ThrowErrno(env, "IP_MULTICAST_TTL", errno);
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop)) < 0) return ThrowErrno(env, "IP_MULTICAST_LOOP", errno);
+  return env.Undefined();
+}
+
 // rawOpen(protocol, addr, ttl, df, receive, sndbuf) -> fd: a raw IPv4 socket
 // the kernel puts the IP header on. Used to send UDP with our own source
 // port (the flow hash) and, for GRE, protocol 47. A send-only socket gets a
@@ -456,6 +508,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tapOpen", Napi::Function::New(env, TapOpen));
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
+  exports.Set("mcastOpen", Napi::Function::New(env, McastOpen));
+  exports.Set("setMulticast", Napi::Function::New(env, SetMulticast));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));
   exports.Set("readFrames", Napi::Function::New(env, ReadFrames));

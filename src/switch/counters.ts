@@ -16,8 +16,11 @@ export const C = {
   FloodCopies: 9,
   /** GRE packets whose sequence number is not after the last one from that remote (delivered anyway). */
   SeqOutOfOrder: 10,
+  /** BUM frames sent to the network's multicast group (also in the tunnel and flood counters). */
+  GroupTxPackets: 11,
+  GroupTxBytes: 12,
 } as const;
-const NETWORK_SLOTS = 11;
+const NETWORK_SLOTS = 13;
 
 export const COUNTER_NAMES: Record<keyof typeof C, string> = {
   TapRxFrames: 'tap-rx-frames',
@@ -31,6 +34,8 @@ export const COUNTER_NAMES: Record<keyof typeof C, string> = {
   FloodedFrames: 'flooded-frames',
   FloodCopies: 'flood-copies',
   SeqOutOfOrder: 'gre-seq-out-of-order',
+  GroupTxPackets: 'group-tx-packets',
+  GroupTxBytes: 'group-tx-bytes',
 };
 
 /** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */

@@ -56,17 +56,30 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.LocalDestination);
       continue;
     }
-    if (port === UNKNOWN_PORT && remotes.floodCount === 0) {
+    const flood = port === UNKNOWN_PORT;
+    if (flood && remotes.floodCount === 0 && net.floodGroup === 0) {
       net.counters.drop(Drop.NoRemote);
       continue;
     }
     const start = net.encap.write(buf, off, len);
     const plen = len + net.encap.headerLen;
-    const first = port === UNKNOWN_PORT ? 1 : port;
-    const last = port === UNKNOWN_PORT ? remotes.floodCount : port;
-    if (port === UNKNOWN_PORT) {
+    const first = flood ? 1 : port;
+    const last = flood ? remotes.floodCount : port;
+    if (flood) {
       c[C.FloodedFrames]++;
       c[C.FloodCopies] += last;
+      if (net.floodGroup !== 0) {
+        // Once to the group instead of (or besides) once per remote.
+        if (out.push(start, plen, net.floodGroup, 0)) {
+          c[C.FloodCopies]++;
+          c[C.GroupTxPackets]++;
+          c[C.GroupTxBytes] += plen;
+          c[C.TunnelTxPackets]++;
+          c[C.TunnelTxBytes] += plen;
+        } else {
+          net.counters.drop(Drop.TxFailed);
+        }
+      }
     }
     for (let r = first; r <= last; r++) {
       if (!out.push(start, plen, remotes.addr[r], 0)) {

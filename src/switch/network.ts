@@ -12,6 +12,10 @@ export interface NetworkSpec {
   encap: Encap;
   /** Flood list: every BUM frame is sent to each of these (head-end replication). */
   remotes: readonly number[];
+  /** Multicast group every BUM frame is also sent to once; 0 for none. */
+  floodGroup: number;
+  /** VTEPs accepted as senders besides the remotes and static entries', without floods. */
+  allow: readonly number[];
   statics: readonly { mac: Mac; remote: number }[];
   acceptAnyRemote: boolean;
   ageing: number;
@@ -26,6 +30,7 @@ export class Network {
   readonly fdb: Fdb;
   readonly remotes: RemoteTable;
   readonly acceptAnyRemote: boolean;
+  readonly floodGroup: number;
   readonly counters = new Counters();
   /** Frames decapsulated for this network's TAP, written after each batch. */
   readonly toTap: SendQueue;
@@ -34,7 +39,8 @@ export class Network {
     this.name = spec.name;
     this.encap = spec.encap;
     this.acceptAnyRemote = spec.acceptAnyRemote;
-    this.remotes = new RemoteTable(spec.remotes, spec.statics.map((s) => s.remote));
+    this.floodGroup = spec.floodGroup;
+    this.remotes = new RemoteTable(spec.remotes, [...spec.statics.map((s) => s.remote), ...spec.allow]);
     this.fdb = new Fdb(spec.ageing, spec.maxMacs);
     for (const s of spec.statics) this.fdb.addStatic(s.mac, this.remotes.find(s.remote), now);
     this.toTap = new SendQueue(spec.batchSize, Buffer.alloc(0));

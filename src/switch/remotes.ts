@@ -1,7 +1,8 @@
 // The remote VTEPs of one network. A remote's index is its FDB port number
 // (index 0 is the local TAP and has no address). The configured `remotes` come
 // first, at 1..floodCount, and are the flood list; then the remotes named only
-// by static entries; then, with accept-any-remote, VTEPs seen sending to us.
+// by static entries or `allow`; then, with accept-any-remote (or a multicast
+// group), VTEPs seen sending to us.
 import { REMOTE_SLOTS } from './counters.ts';
 
 /** accept-any-remote learns at most this many VTEPs, so spoofed sources cannot grow the table without bound. */

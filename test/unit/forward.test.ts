@@ -25,9 +25,9 @@ function frame(dst: string, src: string, payload = 46): Buffer {
   return Buffer.concat([Buffer.from(dst + src + '0800', 'hex'), Buffer.alloc(payload, 0x5a)]);
 }
 
-function network(opts: Partial<{ remotes: number[]; acceptAnyRemote: boolean; statics: { mac: number; remote: number }[] }> = {}): Network {
+function network(opts: Partial<{ remotes: number[]; acceptAnyRemote: boolean; statics: { mac: number; remote: number }[]; group: number }> = {}): Network {
   return new Network({
-    name: 'blue', encap: new VxlanEncap(42, 4789, 49152, 65535), remotes: opts.remotes ?? [R1, R2],
+    name: 'blue', encap: new VxlanEncap(42, 4789, 49152, 65535), remotes: opts.remotes ?? [R1, R2], floodGroup: opts.group ?? 0, allow: [],
     statics: opts.statics ?? [], acceptAnyRemote: opts.acceptAnyRemote ?? false, ageing: 300, maxMacs: 100, batchSize: 16,
   }, 0);
 }
@@ -81,6 +81,18 @@ describe('from the TAP', () => {
     expect(tap.out.off[0]).toBe(tap.out.off[1]); // both copies are the same bytes, encapsulated once
     expect(net.counters.v[C.FloodedFrames]).toBe(1);
     expect(net.counters.v[C.FloodCopies]).toBe(2);
+  });
+
+  it('in group mode, sends a BUM frame once to the group, and to each listed remote besides', () => {
+    const GROUP = ip('239.1.1.1');
+    const grouped = network({ remotes: [], group: GROUP });
+    tap.send(grouped, frame(BCAST, LOCAL_MAC));
+    expect(tap.destinations()).toEqual([GROUP]);
+    const mixed = network({ remotes: [R1], group: GROUP });
+    tap.send(mixed, frame(BCAST, LOCAL_MAC));
+    expect(tap.destinations()).toEqual([GROUP, R1]);
+    expect(mixed.counters.v[C.GroupTxPackets]).toBe(1);
+    expect(mixed.counters.v[C.FloodCopies]).toBe(2);
   });
 
   it('encapsulates in place: UDP to port 4789 with the right length, VXLAN with the VNI, then the frame', () => {
@@ -200,7 +212,7 @@ describe('GRE', () => {
 
   function greNetwork(key = 77, csum = false, seq = false): Network {
     return new Network({
-      name: 'red', encap: new GreEncap(key, csum, seq), remotes: [R1, R2], statics: [], acceptAnyRemote: false,
+      name: 'red', encap: new GreEncap(key, csum, seq), remotes: [R1, R2], floodGroup: 0, allow: [], statics: [], acceptAnyRemote: false,
       ageing: 300, maxMacs: 100, batchSize: 16,
     }, 0);
   }
