@@ -4,7 +4,7 @@
 // datapath on h4. They ping and arping across the overlays, and the demo prints
 // what crossed the underlay and what vtepd learned. Everything is removed at the end.
 import { join } from 'node:path';
-import { describe, grePackets, vxlanPackets } from './lab/decode.ts';
+import { describe, grePackets, vxlanPackets } from '../src/control/dissect.ts';
 import { Lab, ROOT, sh, type Result } from './lab/lab.ts';
 
 const VNI = 42;

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, NetworkConfig } from './control/config.ts';
 import type { Logger } from './control/log.ts';
-import type { FdbRow, Reply, Request, StatsReport } from './control/protocol.ts';
+import type { FdbRow, Reply, Request, StatsReport, Streaming } from './control/protocol.ts';
+import { Mirror } from './control/capture.ts';
 import { fdbRows, statsReport, type NetworkInfo } from './control/report.ts';
 import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
 import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds, type TunnelSender } from './datapath.ts';
@@ -55,10 +56,13 @@ export class Daemon {
   private readonly undo: (() => void)[] = [];
   private readonly infos: NetworkInfo[] = [];
   private datapath!: Datapath;
+  private readonly mirror: Mirror;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  private constructor(readonly config: Config, private readonly log: Logger) {}
+  private constructor(readonly config: Config, private readonly log: Logger) {
+    this.mirror = new Mirror(config.local);
+  }
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
     const d = new Daemon(config, log);
@@ -133,7 +137,7 @@ export class Daemon {
     const maxMtu = Math.max(...plan.map((p) => p.mtu));
     const slot = Math.max(MIN_SLOT, Math.ceil((maxMtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
     const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length + (p.cfg.group ? 1 : 0)));
-    const datapath = (this.datapath = new Datapath(slot, maxFlood));
+    const datapath = (this.datapath = new Datapath(slot, maxFlood, this.mirror));
     datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
     const now = monotonicSeconds();
 
@@ -146,7 +150,7 @@ export class Daemon {
         const rx = this.open(() => Receiver.udp(config.local, port), `UDP port ${port} on ${formatIpv4(config.local)}`);
         this.undo.push(() => rx.close());
         byVni.set(port, new Map());
-        datapath.attachVxlan(rx, byVni.get(port)!);
+        datapath.attachVxlan(rx, byVni.get(port)!, config.local, port);
       }
     }
     // One joined socket per group, port and interface, whatever number of networks share it: the VNI picks the network.
@@ -160,7 +164,7 @@ export class Daemon {
       joined.add(key);
       const rx = this.open(() => Receiver.group(address, port, groupIfindex), `group ${formatIpv4(address)} port ${port} on ${cfg.group.dev}`);
       this.undo.push(() => rx.close());
-      datapath.attachVxlan(rx, byVni.get(port)!);
+      datapath.attachVxlan(rx, byVni.get(port)!, address, port);
     }
     if (plan.some((p) => p.cfg.encap.kind === 'gre')) {
       const rx = this.open(() => new GreReceiver((e) => log.error(`GRE socket: ${e.message}`)), 'a raw GRE socket');
@@ -194,6 +198,7 @@ export class Daemon {
       const id = cfg.encap.kind === 'vxlan' ? cfg.encap.vni : cfg.encap.key;
       this.infos.push({ net, encap: cfg.encap.kind, id, tap: cfg.tap });
       datapath.attach({ net, tap, sender });
+      this.mirror.register(net, { protocol: cfg.encap.kind === 'vxlan' ? IpProto.UDP : IpProto.GRE, ttl: cfg.ttl, df: cfg.df });
       log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${describeEncap(cfg)}${cfg.group ? `, group ${formatIpv4(cfg.group.address)} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
     }
 
@@ -232,12 +237,24 @@ export class Daemon {
     }
   }
 
-  private answer(req: Request): Reply<FdbRow[] | StatsReport> {
-    if (req.cmd === 'fdb') {
-      if (req.network !== undefined && !this.infos.some((i) => i.net.name === req.network)) {
-        return { ok: false, error: `no network named "${req.network}" (networks: ${this.infos.map((i) => i.net.name).join(', ')})` };
-      }
-      return { ok: true, data: fdbRows(this.infos, monotonicSeconds(), req.network) };
+  private answer(req: Request): Reply<FdbRow[] | StatsReport> | Streaming {
+    if ((req.cmd === 'fdb' || req.cmd === 'capture') && req.network !== undefined && !this.infos.some((i) => i.net.name === req.network)) {
+      return { ok: false, error: `no network named "${req.network}" (networks: ${this.infos.map((i) => i.net.name).join(', ')})` };
+    }
+    if (req.cmd === 'fdb') return { ok: true, data: fdbRows(this.infos, monotonicSeconds(), req.network) };
+    if (req.cmd === 'capture') {
+      const side = req.side ?? 'both';
+      if (!['tap', 'tunnel', 'both'].includes(side)) return { ok: false, error: `side must be tap, tunnel or both, not ${JSON.stringify(side)}` };
+      if (req.count !== undefined && !(Number.isInteger(req.count) && req.count > 0)) return { ok: false, error: 'count must be a positive integer' };
+      return {
+        stream: (send, end) => {
+          send({ ok: true, data: { capturing: true } });
+          return this.mirror.start({ network: req.network, side, count: req.count }, (packet) => {
+            send({ packet });
+            return true;
+          }, () => end({ end: true }));
+        },
+      };
     }
     if (req.cmd === 'stats') return { ok: true, data: statsReport(this.infos, this.datapath.unattributed) };
     return { ok: false, error: `unknown command ${JSON.stringify((req as { cmd?: unknown }).cmd)}` };

@@ -2,6 +2,7 @@
 // io sends. One Batch per direction and one SendQueue are shared by every
 // network: handling a batch is synchronous, so they are never in use twice.
 import { Batch, SendQueue } from './batch.ts';
+import type { Mirror } from './control/capture.ts';
 import type { GreReceiver } from './io/gre-socket.ts';
 import type { Port, Receiver } from './io/port.ts';
 import type { Tap } from './io/tap.ts';
@@ -9,6 +10,9 @@ import { C, Counters } from './switch/counters.ts';
 import { forwardFromTap, receiveGre, receiveVxlan } from './switch/forward.ts';
 import type { Network } from './switch/network.ts';
 import { Drop } from './wire/drop.ts';
+import { GRE_FLAG_K, newGreRepr, parseGre } from './wire/gre.ts';
+import { newIpv4Repr, parseIpv4 } from './wire/ipv4.ts';
+import { newVxlanRepr, parseVxlan } from './wire/vxlan.ts';
 
 /** Frames per native call (shared/notes/fast-path.md: 64 is enough). */
 export const BATCH_SIZE = 64;
@@ -29,6 +33,10 @@ export interface Attachment {
   sender: TunnelSender;
 }
 
+const vxlanScratch = newVxlanRepr();
+const ipScratch = newIpv4Repr();
+const greScratch = newGreRepr();
+
 export function monotonicSeconds(): number {
   return performance.now() / 1000;
 }
@@ -43,7 +51,7 @@ export class Datapath {
   /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
   onIoError: (what: string, errno: number) => void = () => {};
 
-  constructor(slotSize: number, maxFlood: number) {
+  constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror) {
     this.fromTapBatch = new Batch(BATCH_SIZE, slotSize, HEADROOM);
     this.fromTunnelBatch = new Batch(BATCH_SIZE, slotSize, 0);
     this.toTunnel = new SendQueue(BATCH_SIZE * Math.max(1, maxFlood), this.fromTapBatch.arena);
@@ -54,13 +62,15 @@ export class Datapath {
     a.tap.watch(() => this.fromTap(a));
   }
 
-  attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>): void {
-    rx.watch(() => this.fromVxlan(rx, byVni));
+  /** `dst` and `port`: the address and port `rx` is bound to (for captures). */
+  attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
+    rx.watch(() => this.fromVxlan(rx, byVni, dst, port));
   }
 
   /** raw-socket hands over one packet per wakeup; it goes through the same batch path, as a batch of one. */
   attachGre(rx: GreReceiver, byKey: ReadonlyMap<number, Network>, local: number): void {
     rx.watch(this.fromTunnelBatch, (b) => {
+      if (this.mirror.active) this.mirrorGre(b, byKey);
       receiveGre(byKey, b, this.unattributed, local, monotonicSeconds());
       this.flushToTaps();
     });
@@ -74,19 +84,22 @@ export class Datapath {
       if (n < 0) this.ioError(`read from TAP ${a.tap.name}`, -n, a.tap);
       if (n <= 0) return;
       q.count = 0;
+      if (this.mirror.active) this.mirror.tapRx(a.net, b);
       forwardFromTap(a.net, b, q, monotonicSeconds());
+      if (this.mirror.active) this.mirror.tunnelTx(a.net, q);
       const sent = a.sender.send(q);
       if (sent < q.count) a.net.counters.drop(Drop.TxFailed, q.count - sent);
       if (n < b.capacity) return;
     }
   }
 
-  private fromVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>): void {
+  private fromVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
     const b = this.fromTunnelBatch;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
       const n = rx.recv(b);
       if (n < 0) this.ioError('receive on the VXLAN socket', -n, rx);
       if (n <= 0) return;
+      if (this.mirror.active) this.mirrorVxlan(b, byVni, dst, port);
       receiveVxlan(byVni, b, this.unattributed, monotonicSeconds());
       this.flushToTaps();
       if (n < b.capacity) return;
@@ -97,6 +110,7 @@ export class Datapath {
     for (const a of this.attachments) {
       const q = a.net.toTap;
       if (q.count === 0) continue;
+      if (this.mirror.active) this.mirror.tapTx(a.net, q);
       const written = a.tap.write(q);
       const c = a.net.counters;
       let bytes = 0;
@@ -105,6 +119,27 @@ export class Datapath {
       c.v[C.TapTxBytes] += bytes;
       if (written < q.count) c.drop(Drop.TxFailed, q.count - written);
       q.count = 0;
+    }
+  }
+
+  /** Captures need each packet's network before the switch has found it; only while one runs. */
+  private mirrorVxlan(b: Batch, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
+    for (let i = 0; i < b.count; i++) {
+      const off = b.start(i);
+      if (parseVxlan(b.arena, off, off + Math.min(b.len[i], b.room), vxlanScratch) !== Drop.None) continue;
+      const net = byVni.get(vxlanScratch.vni);
+      if (net !== undefined) this.mirror.tunnelRxVxlan(net, b, i, dst, port);
+    }
+  }
+
+  private mirrorGre(b: Batch, byKey: ReadonlyMap<number, Network>): void {
+    for (let i = 0; i < b.count; i++) {
+      const off = b.start(i);
+      const end = off + Math.min(b.len[i], b.room);
+      if (parseIpv4(b.arena, off, end, ipScratch) !== Drop.None) continue;
+      if (parseGre(b.arena, off + ipScratch.headerLen, off + ipScratch.totalLen, greScratch) !== Drop.None) continue;
+      const net = greScratch.flags & GRE_FLAG_K ? byKey.get(greScratch.key) : undefined;
+      if (net !== undefined) this.mirror.tunnelRxGre(net, b, i);
     }
   }
 

@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parsePcap, type PcapRecord } from '../../src/wire/pcap.ts';
+import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap, type PcapRecord } from '../../src/wire/pcap.ts';
 
 const run = promisify(execFile);
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -231,9 +231,30 @@ export class Lab {
     const proc = spawn('ip', ['netns', 'exec', this.ns(i), 'tcpdump', '--immediate-mode', '-i', dev, '-U', '-n', '-s', '0', '-w', file, ...filter],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     this.procs.push(proc);
-    const cap = new Capture(proc, file);
+    const cap = new Capture(proc, file, 'SIGINT', /listening on/);
+    proc.stderr!.on('data', (d: Buffer) => cap.noteOutput(d.toString()));
     await cap.started();
     return cap;
+  }
+
+  /** Starts a libpcap capture (the `cap` package) on `dev` in host i; stop() returns the packets. */
+  async libpcap(i: number, dev: string, filter: string): Promise<Capture> {
+    const file = join(this.dir, `libpcap-h${i}-${dev}-${randomBytes(2).toString('hex')}.pcap`);
+    const proc = spawn('ip', ['netns', 'exec', this.ns(i), process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab/cap-tool.ts'), 'capture', dev, filter, file],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.procs.push(proc);
+    const cap = new Capture(proc, file, 'SIGTERM', /ready/);
+    proc.stdout!.on('data', (d: Buffer) => cap.noteOutput(d.toString()));
+    await cap.started();
+    return cap;
+  }
+
+  /** Sends the frames of a pcap file out of `dev` in host i (into a TAP: as if a VM sent them). */
+  async inject(i: number, dev: string, frames: Buffer[]): Promise<void> {
+    const file = join(this.dir, `inject-${randomBytes(2).toString('hex')}.pcap`);
+    writeFileSync(file, Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), ...frames.map((f) => emitPcapRecord(0, f, 0, f.length))]));
+    const r = await sh('ip', ['netns', 'exec', this.ns(i), process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab/cap-tool.ts'), 'inject', dev, file]);
+    if (r.code !== 0) throw new Error(`inject into ${dev} failed: ${r.stderr}`);
   }
 
   /** Ends every process the lab started and removes its namespaces. Safe to call twice. */
@@ -303,30 +324,33 @@ export class DaemonProcess {
 }
 
 export class Capture {
-  private err = '';
+  private out = '';
   private readonly exited: Promise<void>;
 
-  constructor(private readonly proc: ChildProcess, readonly file: string) {
-    proc.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
+  constructor(private readonly proc: ChildProcess, readonly file: string, private readonly stopSignal: NodeJS.Signals, private readonly readyLine: RegExp) {
     this.exited = new Promise((res) => proc.once('exit', () => res()));
+  }
+
+  noteOutput(text: string): void {
+    this.out += text;
   }
 
   async started(): Promise<void> {
     const t0 = Date.now();
-    while (!/listening on/.test(this.err)) {
-      if (this.proc.exitCode !== null) throw new Error(`tcpdump failed: ${this.err}`);
-      if (Date.now() - t0 > 10_000) throw new Error(`tcpdump did not start: ${this.err}`);
+    while (!this.readyLine.test(this.out)) {
+      if (this.proc.exitCode !== null) throw new Error(`capture failed: ${this.out}`);
+      if (Date.now() - t0 > 10_000) throw new Error(`capture did not start: ${this.out}`);
       await sleep(20);
     }
   }
 
   async stop(): Promise<PcapRecord[]> {
-    await sleep(200); // let the last packets reach the file
-    this.proc.kill('SIGINT');
+    await sleep(200); // let the last packets reach the capture
+    this.proc.kill(this.stopSignal);
     await this.exited;
-    if (process.env.LAB_DEBUG) process.stderr.write(`tcpdump ${this.file}: ${this.err}\n`);
+    if (process.env.LAB_DEBUG) process.stderr.write(`capture ${this.file}: ${this.out}\n`);
     const parsed = parsePcap(readFileSync(this.file));
-    if (typeof parsed === 'number') throw new Error(`tcpdump wrote an unreadable file ${this.file}`);
+    if (typeof parsed === 'number') throw new Error(`the capture wrote an unreadable file ${this.file}`);
     return parsed.records;
   }
 }

@@ -37,3 +37,53 @@ export function request<T>(path: string, req: Request, timeoutMs = 5000): Promis
     });
   });
 }
+
+/**
+ * A streaming request: `onLine` gets every line after the first reply; resolves
+ * with the last line (`{ end: true, dropped }`) or undefined if we hung up first.
+ * `stop()` on the returned handle hangs up.
+ */
+export function streamRequest(path: string, req: Request, onLine: (line: Record<string, unknown>) => void):
+  { done: Promise<Record<string, unknown> | undefined>; stop: () => void } {
+  const c = createConnection(path);
+  let stopped = false;
+  const done = new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
+    let buffered = '';
+    let first = true;
+    let last: Record<string, unknown> | undefined;
+    c.setEncoding('utf8');
+    c.on('connect', () => c.write(JSON.stringify(req) + '\n'));
+    c.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+        buffered = buffered.slice(nl + 1);
+        if (first) {
+          first = false;
+          if (line.ok === false) {
+            c.destroy();
+            reject(new Error(String(line.error)));
+            return;
+          }
+          continue;
+        }
+        if (line.end) last = line;
+        else onLine(line);
+      }
+    });
+    c.on('close', () => resolve(last));
+    c.on('error', (e: NodeJS.ErrnoException) => {
+      if (stopped) return resolve(last);
+      const why = e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
+      reject(new NoDaemonError(`no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`));
+    });
+  });
+  return {
+    done,
+    stop: () => {
+      stopped = true;
+      c.destroy();
+    },
+  };
+}

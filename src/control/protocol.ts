@@ -3,7 +3,16 @@
 
 export type Request =
   | { cmd: 'fdb'; network?: string }
-  | { cmd: 'stats' };
+  | { cmd: 'stats' }
+  | { cmd: 'capture'; network?: string; side?: 'tap' | 'tunnel' | 'both'; count?: number };
+
+/**
+ * A request answered by a stream: after its first reply line, one line per
+ * event, until `{ "end": ... }` or the client hangs up.
+ */
+export interface Streaming {
+  stream(send: (line: object) => void, end: (last: object) => void): () => void;
+}
 
 export type Reply<T = unknown> = { ok: true; data: T } | { ok: false; error: string };
 

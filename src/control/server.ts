@@ -2,9 +2,12 @@
 // Only root can reach it (mode 0600): it reveals the network's topology.
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
-import { MAX_REQUEST_BYTES, type Reply, type Request } from './protocol.ts';
+import { MAX_REQUEST_BYTES, type Reply, type Request, type Streaming } from './protocol.ts';
 
-export type Handler = (req: Request) => Reply;
+export type Handler = (req: Request) => Reply | Streaming;
+
+/** Output a slow stream client may leave unread before lines are dropped (and counted). */
+const STREAM_BUFFER_LIMIT = 16 * 1024 * 1024;
 
 export class ControlServer {
   private constructor(private readonly server: Server, readonly path: string) {}
@@ -24,7 +27,21 @@ export class ControlServer {
         while ((nl = buffered.indexOf('\n')) >= 0) {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
-          conn.write(JSON.stringify(answer(line, handle)) + '\n');
+          const a = answer(line, handle);
+          if (!('stream' in a)) {
+            conn.write(JSON.stringify(a) + '\n');
+            continue;
+          }
+          let dropped = 0;
+          const cancel = a.stream(
+            (obj) => {
+              if (conn.writableLength > STREAM_BUFFER_LIMIT) dropped++;
+              else conn.write(JSON.stringify(obj) + '\n');
+            },
+            (last) => conn.end(JSON.stringify({ ...last, dropped }) + '\n'),
+          );
+          conn.once('close', cancel);
+          return; // a stream owns its connection
         }
       });
     });
@@ -49,7 +66,7 @@ export class ControlServer {
   }
 }
 
-function answer(line: string, handle: Handler): Reply {
+function answer(line: string, handle: Handler): Reply | Streaming {
   let req: Request;
   try {
     req = JSON.parse(line) as Request;

@@ -1,14 +1,15 @@
-// Decodes captured underlay frames into tunnel packets, with our own wire
-// codecs, for tests and the demo to assert on and print.
-import { newArpRepr, parseArp, type ArpRepr } from '../../src/wire/arp.ts';
-import { Drop } from '../../src/wire/drop.ts';
-import { EtherType, ETH_HEADER_LEN, newEthernetRepr, parseEthernet, type EthernetRepr } from '../../src/wire/ethernet.ts';
-import { newGreRepr, parseGre, type GreRepr } from '../../src/wire/gre.ts';
-import { formatIpv4, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../../src/wire/ipv4.ts';
-import { formatMac } from '../../src/wire/mac.ts';
-import type { PcapRecord } from '../../src/wire/pcap.ts';
-import { newUdpRepr, parseUdp, UDP_HEADER_LEN, type UdpRepr } from '../../src/wire/udp.ts';
-import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../../src/wire/vxlan.ts';
+// Decodes captured frames with our own wire codecs: underlay frames into
+// tunnel packets (for tests, the demo and `vtepctl capture`), and one-line
+// summaries of any frame.
+import { newArpRepr, parseArp, type ArpRepr } from '../wire/arp.ts';
+import { Drop } from '../wire/drop.ts';
+import { EtherType, ETH_HEADER_LEN, newEthernetRepr, parseEthernet, type EthernetRepr } from '../wire/ethernet.ts';
+import { newGreRepr, parseGre, type GreRepr } from '../wire/gre.ts';
+import { formatIpv4, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
+import { formatMac } from '../wire/mac.ts';
+import type { PcapRecord } from '../wire/pcap.ts';
+import { newUdpRepr, parseUdp, UDP_HEADER_LEN, type UdpRepr } from '../wire/udp.ts';
+import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
 
 export interface TunnelPacket {
   src: string;
@@ -91,13 +92,44 @@ function withInner(p: Omit<TunnelPacket, 'inner' | 'eth'>, inner: Buffer): Tunne
   return t;
 }
 
-/** One line a packet, for logs and the demo. */
+/** One line for a tunnel packet: outer addresses and tunnel header, then the inner frame. */
 export function describe(p: TunnelPacket): string {
-  const what = p.arp
-    ? `ARP ${p.arp.op === 1 ? 'request' : 'reply'} ${formatIpv4(p.arp.senderIp)} -> ${formatIpv4(p.arp.targetIp)}`
-    : p.innerProto === IpProto.ICMP ? 'ICMP' : `ethertype 0x${p.eth.ethertype.toString(16)}`;
   const tunnel = p.gre
     ? `${p.src} > ${p.dst} ttl ${p.ip.ttl}${p.ip.df ? ' DF' : ''} GRE flags 0x${p.gre.flags.toString(16)} proto 0x${p.gre.protocol.toString(16)} key ${p.vni}`
     : `${p.src}:${p.udp.srcPort} > ${p.dst}:${p.udp.dstPort} ttl ${p.ip.ttl} VXLAN vni ${p.vni}`;
-  return `${tunnel}: ${formatMac(p.eth.src)} > ${formatMac(p.eth.dst)} ${what}`;
+  return `${tunnel}: ${describeFrame(p.inner)}`;
+}
+
+/** One line for an Ethernet frame: MACs, then ARP or IPv4 (with TCP/UDP ports) or the EtherType. */
+export function describeFrame(frame: Buffer): string {
+  const eth = newEthernetRepr();
+  if (parseEthernet(frame, 0, frame.length, eth) !== Drop.None) return `${frame.length} bytes, too short for Ethernet`;
+  const macs = `${formatMac(eth.src)} > ${formatMac(eth.dst)}`;
+  if (eth.ethertype === EtherType.ARP) {
+    const arp = newArpRepr();
+    if (parseArp(frame, ETH_HEADER_LEN, frame.length, arp) !== Drop.None) return `${macs} ARP, malformed`;
+    return arp.op === 1
+      ? `${macs} ARP who-has ${formatIpv4(arp.targetIp)} tell ${formatIpv4(arp.senderIp)}`
+      : `${macs} ARP reply ${formatIpv4(arp.senderIp)} is-at ${formatMac(arp.senderMac)}`;
+  }
+  if (eth.ethertype === EtherType.IPv4) {
+    const ip = newIpv4Repr();
+    if (parseIpv4(frame, ETH_HEADER_LEN, frame.length, ip) !== Drop.None) return `${macs} IPv4, malformed`;
+    const l4 = ETH_HEADER_LEN + ip.headerLen;
+    const ports = (ip.protocol === IpProto.TCP || ip.protocol === IpProto.UDP) && !ip.fragment && frame.length >= l4 + 4
+      ? [frame.readUInt16BE(l4), frame.readUInt16BE(l4 + 2)] : undefined;
+    const proto = ip.protocol === IpProto.ICMP ? 'ICMP' : ip.protocol === IpProto.TCP ? 'TCP' : ip.protocol === IpProto.UDP ? 'UDP'
+      : ip.protocol === IpProto.GRE ? 'GRE' : `proto ${ip.protocol}`;
+    const from = ports ? `${formatIpv4(ip.src)}.${ports[0]}` : formatIpv4(ip.src);
+    const to = ports ? `${formatIpv4(ip.dst)}.${ports[1]}` : formatIpv4(ip.dst);
+    return `${macs} IPv4 ${from} > ${to} ${proto} length ${ip.totalLen}`;
+  }
+  if (eth.ethertype === EtherType.IPv6) return `${macs} IPv6 length ${frame.length - ETH_HEADER_LEN}`;
+  return `${macs} ethertype 0x${eth.ethertype.toString(16).padStart(4, '0')} length ${frame.length}`;
+}
+
+/** A tunnel packet if it is one (VXLAN on `port`, or GRE), else the frame itself. */
+export function summarize(frame: Buffer, port = 4789): string {
+  const p = decodeVxlan(frame, port) ?? decodeGre(frame);
+  return p !== undefined ? describe(p) : describeFrame(frame);
 }

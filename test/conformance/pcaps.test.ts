@@ -1,0 +1,189 @@
+// Conformance with the reference captures in pcaps/ (see pcaps/README.md): the
+// inner frames h1 sent there are handed to vtepd's TAP, vtepd's underlay
+// packets are captured with libpcap (the `cap` package), and every header
+// field is compared with what the Linux kernel or Open vSwitch put on the wire.
+//
+// Fields that legitimately differ are listed in LEGITIMATE_DIFFERENCES, with
+// the reason, and checked for validity instead of equality.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeFrame, grePackets, vxlanPackets, type TunnelPacket } from '../../src/control/dissect.ts';
+import { checksum } from '../../src/wire/checksum.ts';
+import { GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S } from '../../src/wire/gre.ts';
+import { IpProto, pseudoHeaderSum } from '../../src/wire/ipv4.ts';
+import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap, type PcapRecord } from '../../src/wire/pcap.ts';
+import { Lab, ROOT, sh } from '../../scripts/lab/lab.ts';
+
+/** Where vtepd may differ from the reference, and why. Each is checked for validity instead. */
+export const LEGITIMATE_DIFFERENCES = {
+  'outer IPv4 identification': 'each IP stack numbers its own packets',
+  'outer IPv4 header checksum': 'covers the identification; must verify',
+  'UDP source port': 'flow entropy (RFC 7348 section 5): each implementation hashes and scales differently; must be in vtepd\'s range and the same for every packet of a flow',
+  'UDP checksum': 'the Linux kernel computes one, Open vSwitch and vtepd leave it zero as IPv4 allows (RFC 768); a non-zero one must verify',
+} as const;
+
+interface Reference {
+  name: string;
+  kind: 'vxlan' | 'gre';
+  /** The network vtepd runs to reproduce it. */
+  network: string;
+}
+
+const REFERENCES: Reference[] = [
+  { name: 'kernel-vxlan', kind: 'vxlan', network: 'vxlan: { vni: 42 }' },
+  { name: 'ovs-vxlan', kind: 'vxlan', network: 'vxlan: { vni: 42 }\n    df: true' },
+  { name: 'ovs-gre', kind: 'gre', network: 'gre: { key: 77 }' },
+  { name: 'ovs-gre-csum', kind: 'gre', network: 'gre: { key: 77, csum: true }' },
+];
+
+const H1 = '10.0.0.1';
+const SRCPORT_MIN = 49152;
+
+function tunnelPackets(kind: 'vxlan' | 'gre', records: PcapRecord[]): TunnelPacket[] {
+  return kind === 'vxlan' ? vxlanPackets(records) : grePackets(records);
+}
+
+async function tsharkProblems(records: PcapRecord[], file: string): Promise<string> {
+  writeFileSync(file, Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), ...records.map((r) => emitPcapRecord(r.time * 1000, r.data, 0, r.data.length))]));
+  const r = await sh('tshark', ['-r', file, '-Y', '_ws.malformed || _ws.expert.severity == error']);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+for (const ref of REFERENCES) {
+  describe(`vtepd against pcaps/${ref.name}.pcap`, () => {
+    let lab: Lab;
+    let reference: TunnelPacket[] = [];
+    let ours: TunnelPacket[] = [];
+    let oursRecords: PcapRecord[] = [];
+    let pairs: { ref: TunnelPacket; ours: TunnelPacket }[] = [];
+
+    beforeAll(async () => {
+      const file = parsePcap(readFileSync(join(ROOT, 'pcaps', `${ref.name}.pcap`)));
+      if (typeof file === 'number') throw new Error(`pcaps/${ref.name}.pcap is unreadable`);
+      reference = tunnelPackets(ref.kind, file.records).filter((p) => p.src === H1);
+      lab = await Lab.create(2);
+      await lab.startDaemon(1, `
+local: ${lab.underlay(1)}
+socket: ${lab.socket(1)}
+networks:
+  net:
+    tap: tap0
+    ${ref.network}
+    remotes: [${lab.underlay(2)}]
+`);
+      await lab.exec(1, 'ping', ['-c', '1', '-W', '2', lab.underlay(2)]); // underlay ARP out of the way
+      const cap = await lab.libpcap(1, lab.dev(1), `src host ${H1} and (udp dst port 4789 or ip proto 47)`);
+      await lab.inject(1, 'tap0', reference.map((p) => p.inner));
+      oursRecords = await cap.stop();
+      ours = tunnelPackets(ref.kind, oursRecords);
+      const unmatched = [...ours];
+      pairs = reference.flatMap((r) => {
+        const i = unmatched.findIndex((o) => o.inner.equals(r.inner));
+        return i < 0 ? [] : [{ ref: r, ours: unmatched.splice(i, 1)[0] }];
+      });
+    }, 60_000);
+
+    afterAll(async () => lab?.destroy());
+
+    /** One named comparison: the field of every vtepd packet equals the reference's. */
+    const same = (name: string, get: (p: TunnelPacket) => unknown) =>
+      it(name, () => {
+        expect(pairs.length).toBeGreaterThan(0);
+        for (const { ref: r, ours: o } of pairs) expect(get(o), `${name} of ${describeFrame(r.inner)}`).toEqual(get(r));
+      });
+
+    it('sends each reference frame exactly once, and nothing else', () => {
+      expect(reference.length).toBeGreaterThanOrEqual(6);
+      expect(pairs.length).toBe(reference.length);
+      expect(ours.length).toBe(reference.length);
+    });
+    same('inner frame, byte for byte', (p) => p.inner.toString('hex'));
+    same('outer IPv4 version and IHL', (p) => p.ip.headerLen);
+    same('outer IPv4 DSCP/ECN', (p) => p.ip.tos);
+    same('outer IPv4 DF', (p) => p.ip.df);
+    same('outer IPv4 TTL', (p) => p.ip.ttl);
+    same('outer IPv4 protocol', (p) => p.ip.protocol);
+    same('outer IPv4 total length', (p) => p.ip.totalLen);
+    same('outer IPv4 addresses', (p) => [p.src, p.dst]);
+    same('outer IPv4 not fragmented', (p) => p.ip.fragment);
+    it('outer IPv4 identification and header checksum: valid (legitimately different)', () => {
+      for (const { ours: o } of pairs) {
+        expect(o.ip.ident).toBeGreaterThanOrEqual(0);
+        expect(o.ip.ident).toBeLessThanOrEqual(0xffff);
+      }
+      // dissect() decodes only headers whose checksum verifies, so every pair has a valid one.
+      expect(pairs.length).toBe(reference.length);
+    });
+
+    if (ref.kind === 'vxlan') {
+      same('UDP destination port', (p) => p.udp.dstPort);
+      same('UDP length', (p) => p.udp.length);
+      it('UDP checksum: zero or valid on both sides (legitimately different)', () => {
+        for (const { ref: r, ours: o } of pairs) {
+          for (const p of [r, o]) {
+            if (p.udp.checksum !== 0) expect(udpChecksumOk(p), `UDP checksum of ${describeFrame(p.inner)}`).toBe(true);
+          }
+        }
+      });
+      same('VXLAN flags, reserved bits and VNI (the 8 header bytes)', (p) => vxlanHeader(p).toString('hex'));
+      same('VXLAN VNI', (p) => p.vni);
+      it('UDP source port: in range and stable per flow (legitimately different)', () => {
+        const byFlow = new Map<string, number>();
+        for (const { ours: o } of pairs) {
+          expect(o.udp.srcPort).toBeGreaterThanOrEqual(SRCPORT_MIN);
+          const flow = flowOf(o);
+          if (byFlow.has(flow)) expect(o.udp.srcPort, flow).toBe(byFlow.get(flow));
+          byFlow.set(flow, o.udp.srcPort);
+        }
+      });
+    } else {
+      same('GRE flags (C, K, S) and version', (p) => p.gre!.flags);
+      same('GRE protocol type', (p) => p.gre!.protocol);
+      same('GRE key', (p) => p.vni);
+      same('GRE header length', (p) => p.gre!.headerLen);
+      it('GRE checksum present and valid exactly where the reference has one', () => {
+        for (const { ref: r, ours: o } of pairs) {
+          expect(o.gre!.flags & GRE_FLAG_C).toBe(r.gre!.flags & GRE_FLAG_C);
+          expect(r.gre!.flags & (GRE_FLAG_K | GRE_FLAG_S)).toBe(GRE_FLAG_K);
+          if (o.gre!.flags & GRE_FLAG_C) expect(checksum(greBytes(o), 0, greBytes(o).length)).toBe(0);
+        }
+      });
+    }
+
+    it('tshark dissects every vtepd packet without a malformed-packet warning (and the reference too)', async () => {
+      expect(oursRecords.length).toBeGreaterThan(0);
+      expect(await tsharkProblems(oursRecords, join(lab.dir, 'ours.pcap'))).toBe('');
+      const file = parsePcap(readFileSync(join(ROOT, 'pcaps', `${ref.name}.pcap`)));
+      expect(await tsharkProblems(typeof file === 'number' ? [] : file.records, join(lab.dir, 'reference.pcap'))).toBe('');
+    });
+  });
+}
+
+/** The 8 VXLAN header bytes, just before the inner frame in the captured packet. */
+function vxlanHeader(p: TunnelPacket): Buffer {
+  return Buffer.from(p.inner.buffer, p.inner.byteOffset - 8, 8);
+}
+
+/** Whether a non-zero UDP checksum verifies over the pseudo-header, UDP header and payload. */
+function udpChecksumOk(p: TunnelPacket): boolean {
+  const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16, p.udp.length);
+  return checksum(udp, 0, udp.length, pseudoHeaderSum(p.ip.src, p.ip.dst, IpProto.UDP, p.udp.length)) === 0;
+}
+
+/** The GRE header and payload: the outer IPv4 payload. */
+function greBytes(p: TunnelPacket): Buffer {
+  return Buffer.from(p.inner.buffer, p.inner.byteOffset - p.gre!.headerLen, p.gre!.headerLen + p.inner.length);
+}
+
+/** What the flow hash covers, to tell whether two packets are of one flow. */
+function flowOf(p: TunnelPacket): string {
+  const f = p.inner;
+  const ethertype = f.readUInt16BE(12);
+  if (ethertype !== 0x0800) return f.subarray(0, 14).toString('hex');
+  const ihl = (f[14] & 0x0f) * 4;
+  const proto = f[23];
+  const ports = proto === IpProto.TCP || proto === IpProto.UDP ? f.subarray(14 + ihl, 14 + ihl + 4).toString('hex') : '';
+  return `${f.subarray(0, 14).toString('hex')} ${proto} ${f.subarray(26, 34).toString('hex')} ${ports}`;
+}
