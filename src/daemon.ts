@@ -11,10 +11,9 @@ import type { FdbRow, Reply, Request, StatsReport, Streaming } from './control/p
 import { Mirror } from './control/capture.ts';
 import { fdbRows, statsReport, type NetworkInfo } from './control/report.ts';
 import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
-import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds, type TunnelSender } from './datapath.ts';
-import { GreReceiver, GreSender } from './io/gre-socket.ts';
+import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds } from './datapath.ts';
 import {
-  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkIndex, linkKind, linkMtu, routeSource, setUp,
+  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkIndex, linkKind, linkMtu, setUp,
   vethWithTxChecksum,
 } from './io/link.ts';
 import { errnoCode } from './io/native.ts';
@@ -111,13 +110,6 @@ export class Daemon {
         groupIfindex = index;
       }
       plan.push({ cfg, encap, mtu, existed: kind === 'tap', groupIfindex });
-      if (cfg.encap.kind === 'gre') {
-        // raw-socket cannot bind a source address: the routing table chooses it.
-        for (const r of cfg.remotes.map(formatIpv4)) {
-          const src = routeSource(r);
-          if (src !== undefined && src !== local) log.warn(`network ${cfg.name}: GRE packets to ${r} leave with source ${src}, not local ${local} (the route's preferred source); that VTEP may refuse them`);
-        }
-      }
     }
     if (!existsSync(dirname(config.socket))) {
       throw new StartupError(`socket: the directory of ${config.socket} does not exist; create it or choose another path`);
@@ -167,7 +159,7 @@ export class Daemon {
       datapath.attachVxlan(rx, byVni.get(port)!, address, port);
     }
     if (plan.some((p) => p.cfg.encap.kind === 'gre')) {
-      const rx = this.open(() => new GreReceiver((e) => log.error(`GRE socket: ${e.message}`)), 'a raw GRE socket');
+      const rx = this.open(() => Receiver.raw(IpProto.GRE, config.local), 'a raw GRE socket');
       this.undo.push(() => rx.close());
       datapath.attachGre(rx, byKey, config.local);
     }
@@ -178,19 +170,14 @@ export class Daemon {
         statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
         ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: BATCH_SIZE,
       }, now);
-      let sender: TunnelSender;
+      const protocol = cfg.encap.kind === 'vxlan' ? IpProto.UDP : IpProto.GRE;
+      const sender = this.open(() => Sender.raw(protocol, config.local, cfg.ttl, cfg.df), `a raw ${cfg.encap.kind === 'vxlan' ? 'UDP' : 'GRE'} socket for network ${cfg.name}`);
+      this.undo.push(() => sender.close());
       if (cfg.encap.kind === 'vxlan') {
-        const s = this.open(() => Sender.raw(IpProto.UDP, config.local, cfg.ttl, cfg.df), `a raw UDP socket for network ${cfg.name}`);
-        this.undo.push(() => s.close());
-        if (cfg.group !== undefined) s.multicast(groupIfindex, cfg.group.ttl);
+        if (cfg.group !== undefined) sender.multicast(groupIfindex, cfg.group.ttl);
         byVni.get(cfg.encap.port)!.set(cfg.encap.vni, net);
-        sender = s;
       } else {
-        const s = this.open(() => new GreSender(cfg.ttl, cfg.df, net.counters, (e) => log.error(`network ${cfg.name}: GRE socket: ${e.message}`)),
-          `a raw GRE socket for network ${cfg.name}`);
-        this.undo.push(() => s.close());
         byKey.set(cfg.encap.key, net);
-        sender = s;
       }
       const tap = this.open(() => Tap.open(cfg.tap), `TAP ${cfg.tap}`);
       this.undo.push(() => tap.close());
@@ -198,7 +185,7 @@ export class Daemon {
       const id = cfg.encap.kind === 'vxlan' ? cfg.encap.vni : cfg.encap.key;
       this.infos.push({ net, encap: cfg.encap.kind, id, tap: cfg.tap });
       datapath.attach({ net, tap, sender });
-      this.mirror.register(net, { protocol: cfg.encap.kind === 'vxlan' ? IpProto.UDP : IpProto.GRE, ttl: cfg.ttl, df: cfg.df });
+      this.mirror.register(net, { protocol, ttl: cfg.ttl, df: cfg.df });
       log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${describeEncap(cfg)}${cfg.group ? `, group ${formatIpv4(cfg.group.address)} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
     }
 
@@ -231,7 +218,7 @@ export class Daemon {
       const code = errnoCode(e);
       if (code === 'EADDRINUSE') throw new StartupError(`${what} is in use by another program (a kernel VXLAN device or another vtepd?)`);
       if (code === 'EBUSY') throw new StartupError(`${what} is busy: another program has it open`);
-      if (code === 'EPERM' || code === 'EACCES' || /EPERM|Operation not permitted/.test(String(e))) throw new StartupError(`${what}: permission denied; run it as root`);
+      if (code === 'EPERM' || code === 'EACCES') throw new StartupError(`${what}: permission denied; run it as root`);
       if (code === 'EINVAL' && what.startsWith('TAP')) throw new StartupError(`${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`);
       throw e;
     }

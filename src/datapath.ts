@@ -3,8 +3,7 @@
 // network: handling a batch is synchronous, so they are never in use twice.
 import { Batch, SendQueue } from './batch.ts';
 import type { Mirror } from './control/capture.ts';
-import type { GreReceiver } from './io/gre-socket.ts';
-import type { Port, Receiver } from './io/port.ts';
+import type { Port, Receiver, Sender } from './io/port.ts';
 import type { Tap } from './io/tap.ts';
 import { C, Counters } from './switch/counters.ts';
 import { forwardFromTap, receiveGre, receiveVxlan } from './switch/forward.ts';
@@ -21,16 +20,11 @@ const ROUNDS_PER_WAKEUP = 16;
 /** Room for any tunnel header we write in front of a frame (UDP+VXLAN 16, GRE up to 16). */
 export const HEADROOM = 32;
 
-/** Whatever sends a network's tunnel packets: a raw UDP socket (VXLAN) or a raw GRE socket. */
-export interface TunnelSender {
-  /** Sends every queued packet; returns how many the kernel took. */
-  send(q: SendQueue): number;
-}
-
 export interface Attachment {
   net: Network;
   tap: Tap;
-  sender: TunnelSender;
+  /** A raw socket of the network's protocol (UDP for VXLAN, GRE): the kernel adds the IPv4 header. */
+  sender: Sender;
 }
 
 const vxlanScratch = newVxlanRepr();
@@ -64,16 +58,17 @@ export class Datapath {
 
   /** `dst` and `port`: the address and port `rx` is bound to (for captures). */
   attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
-    rx.watch(() => this.fromVxlan(rx, byVni, dst, port));
+    rx.watch(() => this.fromTunnel(rx, 'the VXLAN socket', (b, now) => {
+      if (this.mirror.active) this.mirrorVxlan(b, byVni, dst, port);
+      receiveVxlan(byVni, b, this.unattributed, now);
+    }));
   }
 
-  /** raw-socket hands over one packet per wakeup; it goes through the same batch path, as a batch of one. */
-  attachGre(rx: GreReceiver, byKey: ReadonlyMap<number, Network>, local: number): void {
-    rx.watch(this.fromTunnelBatch, (b) => {
+  attachGre(rx: Receiver, byKey: ReadonlyMap<number, Network>, local: number): void {
+    rx.watch(() => this.fromTunnel(rx, 'the GRE socket', (b, now) => {
       if (this.mirror.active) this.mirrorGre(b, byKey);
-      receiveGre(byKey, b, this.unattributed, local, monotonicSeconds());
-      this.flushToTaps();
-    });
+      receiveGre(byKey, b, this.unattributed, local, now);
+    }));
   }
 
   private fromTap(a: Attachment): void {
@@ -93,14 +88,13 @@ export class Datapath {
     }
   }
 
-  private fromVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
+  private fromTunnel(rx: Receiver, what: string, receive: (b: Batch, now: number) => void): void {
     const b = this.fromTunnelBatch;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
       const n = rx.recv(b);
-      if (n < 0) this.ioError('receive on the VXLAN socket', -n, rx);
+      if (n < 0) this.ioError(`receive on ${what}`, -n, rx);
       if (n <= 0) return;
-      if (this.mirror.active) this.mirrorVxlan(b, byVni, dst, port);
-      receiveVxlan(byVni, b, this.unattributed, monotonicSeconds());
+      receive(b, monotonicSeconds());
       this.flushToTaps();
       if (n < b.capacity) return;
     }

@@ -81,12 +81,3 @@ export const CAP_NET_ADMIN = 12;
 export const CAP_NET_RAW = 13;
 
 
-/** The source address the routing table picks to reach `addr`, as `ip route get` says. */
-export function routeSource(addr: string): string | undefined {
-  try {
-    const out = execFileSync('ip', ['-j', 'route', 'get', addr], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-    return (JSON.parse(out) as { prefsrc?: string }[])[0]?.prefsrc;
-  } catch {
-    return undefined;
-  }
-}

@@ -54,6 +54,14 @@ export class Receiver extends Port {
     return new Receiver(native.udpOpen(local, port, SOCKET_BUFFER));
   }
 
+  /**
+   * A raw IPv4 socket receiving `protocol` (GRE) sent to `local`, IPv4 header
+   * included. The kernel hands it every such packet: the switch drops what is not ours.
+   */
+  static raw(protocol: number, local: number): Receiver {
+    return new Receiver(native.rawOpen(protocol, local, 64, false, true, SOCKET_BUFFER));
+  }
+
   /** Joins `group` on interface `ifindex` and receives what is sent to group:port. */
   static group(group: number, port: number, ifindex: number): Receiver {
     return new Receiver(native.mcastOpen(group, port, ifindex, SOCKET_BUFFER));

@@ -1,0 +1,180 @@
+// `npm run bench`: vtepd side by side with the Linux kernel's VXLAN device and
+// Open vSwitch's userspace datapath, in one run and the same conditions. Not a
+// test: it prints figures. As root.
+//
+// Each setup is a fresh two-host lab (TX checksum offload off on the veths, as
+// shared/notes/lab.md says is fair): h1 runs the implementation under test,
+// h2 the peer. Measured from h1: TCP h1 -> h2 and h2 -> h1 (iperf3), 64-byte
+// frames h1 -> h2 (iperf3 UDP, 18-byte payloads: 60-byte frames + FCS), and
+// the ping round-trip time. Ratios are to the kernel-to-kernel row; GRE is
+// also compared with vtepd's own VXLAN and with Open vSwitch GRE.
+//
+//   npx tsx scripts/bench.ts [--seconds N] [--only NAME,...] [--vtepd-args "--no-offload"]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, release } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Lab, ROOT, sleep, type Result } from './lab/lab.ts';
+
+const A1 = '192.168.100.1';
+const A2 = '192.168.100.2';
+
+interface Setup {
+  name: string;
+  label: string;
+  encap: 'vxlan' | 'gre';
+  build(lab: Lab, vtepdArgs: string[]): Promise<void>;
+}
+
+interface Figures {
+  tcpOut: number;
+  tcpIn: number;
+  pps64: number;
+  rttMedianUs: number;
+}
+
+const kernel = (lab: Lab, i: number, peer: number) =>
+  lab.kernelVxlan(i, { vni: 42, address: `192.168.100.${i}/24`, mac: `02:00:00:00:00:0${i}`, remotes: [lab.underlay(peer)] });
+const ovs = (lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre') =>
+  lab.ovs(i, { type, key: type === 'vxlan' ? 42 : 77, remote: lab.underlay(peer), address: `192.168.100.${i}/24`, mtu: type === 'vxlan' ? 1450 : 1458 });
+const vtepd = async (lab: Lab, encap: string, args: string[]) => {
+  await lab.startDaemonArgs(1, ['--local', lab.underlay(1), '--tap', 'tap0', ...encap.split(' '), '--remote', lab.underlay(2),
+    '--address', `${A1}/24`, '--socket', lab.socket(1), ...args]);
+};
+
+const SETUPS: Setup[] = [
+  { name: 'kernel', label: 'kernel VXLAN <-> kernel VXLAN', encap: 'vxlan', build: async (lab) => { await kernel(lab, 1, 2); await kernel(lab, 2, 1); } },
+  { name: 'vtepd', label: 'vtepd VXLAN <-> kernel VXLAN', encap: 'vxlan', build: async (lab, a) => { await kernel(lab, 2, 1); await vtepd(lab, '--vni 42', a); } },
+  { name: 'ovs', label: 'OVS userspace VXLAN <-> kernel VXLAN', encap: 'vxlan', build: async (lab) => { await kernel(lab, 2, 1); await ovs(lab, 1, 2, 'vxlan'); } },
+  { name: 'vtepd-gre', label: 'vtepd GRE <-> OVS GRE', encap: 'gre', build: async (lab, a) => { await ovs(lab, 2, 1, 'gre'); await vtepd(lab, '--gre-key 77', a); } },
+  { name: 'ovs-gre', label: 'OVS userspace GRE <-> OVS GRE', encap: 'gre', build: async (lab) => { await ovs(lab, 2, 1, 'gre'); await ovs(lab, 1, 2, 'gre'); } },
+];
+
+function iperfJson(r: Result): { end: Record<string, Record<string, number>> } {
+  try {
+    return JSON.parse(r.stdout) as { end: Record<string, Record<string, number>> };
+  } catch {
+    throw new Error(`iperf3 failed (${r.code}): ${r.stderr || r.stdout.slice(0, 500)}`);
+  }
+}
+
+async function iperf(lab: Lab, args: string[], seconds: number): Promise<{ end: Record<string, Record<string, number>> }> {
+  const server = lab.exec(2, 'iperf3', ['-s', '-1', '-B', A2], (seconds + 20) * 1000);
+  await sleep(300);
+  const r = await lab.exec(1, 'iperf3', ['-c', A2, '-t', String(seconds), '-J', ...args], (seconds + 20) * 1000);
+  await server;
+  return iperfJson(r);
+}
+
+async function measure(lab: Lab, seconds: number): Promise<Figures> {
+  const out = await iperf(lab, [], seconds);
+  const back = await iperf(lab, ['-R'], seconds);
+  const udp = await iperf(lab, ['-u', '-b', '0', '-l', '18'], seconds);
+  const ping = await lab.exec(1, 'ping', ['-c', '200', '-i', '0.005', '-W', '1', A2], 30_000);
+  const times = [...ping.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
+  const sum = udp.end.sum;
+  return {
+    tcpOut: out.end.sum_received.bits_per_second / 1e9,
+    tcpIn: back.end.sum_received.bits_per_second / 1e9,
+    pps64: (sum.packets - sum.lost_packets) / sum.seconds,
+    rttMedianUs: times.length ? times[Math.floor(times.length / 2)] : NaN,
+  };
+}
+
+async function run(s: Setup, seconds: number, vtepdArgs: string[]): Promise<Figures> {
+  const lab = await Lab.create(2);
+  try {
+    await s.build(lab, vtepdArgs);
+    await lab.exec(1, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', A2]); // warm up: ARP, OVS underlay resolution
+    return await measure(lab, seconds);
+  } finally {
+    await lab.destroy();
+  }
+}
+
+function fmt(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '—';
+}
+
+function table(results: Record<string, Figures>): string {
+  const k = results.kernel;
+  const lines = [
+    '| setup | TCP h1→h2 Gb/s | TCP h2→h1 Gb/s | 64-byte pps h1→h2 | ping RTT median µs | TCP out × kernel | TCP in × kernel | pps × kernel | added RTT µs |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of SETUPS) {
+    const r = results[s.name];
+    if (!r) continue;
+    lines.push(`| ${s.label} | ${fmt(r.tcpOut)} | ${fmt(r.tcpIn)} | ${fmt(r.pps64 / 1000, 0)}k | ${fmt(r.rttMedianUs, 0)} | ` +
+      `${k ? fmt(r.tcpOut / k.tcpOut) : '—'} | ${k ? fmt(r.tcpIn / k.tcpIn) : '—'} | ${k ? fmt(r.pps64 / k.pps64) : '—'} | ${k ? fmt(r.rttMedianUs - k.rttMedianUs, 0) : '—'} |`);
+  }
+  const v = results.vtepd;
+  const g = results['vtepd-gre'];
+  if (v && g) lines.push('', `vtepd GRE / vtepd VXLAN: TCP out ${fmt(g.tcpOut / v.tcpOut)}, TCP in ${fmt(g.tcpIn / v.tcpIn)}, 64-byte pps ${fmt(g.pps64 / v.pps64)}`);
+  return lines.join('\n');
+}
+
+/** A grouped bar chart of every figure relative to the kernel, as SVG (no dependency). */
+function chart(results: Record<string, Figures>, title: string): string {
+  const k = results.kernel;
+  const metrics: [keyof Figures, string][] = [['tcpOut', 'TCP h1→h2'], ['tcpIn', 'TCP h2→h1'], ['pps64', '64-byte pps']];
+  const setups = SETUPS.filter((s) => results[s.name]);
+  const colors = ['#555', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
+  const W = 760, H = 360, left = 60, bottom = 300, top = 50;
+  const max = Math.max(1.2, ...setups.flatMap((s) => metrics.map(([m]) => (k ? results[s.name][m] / k[m] : 0))));
+  const groupW = (W - left - 20) / metrics.length;
+  const barW = (groupW - 30) / setups.length;
+  const y = (v: number) => bottom - ((bottom - top) * v) / max;
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${left}" y="24" font-size="15">${title}</text>`,
+    `<line x1="${left}" y1="${y(1)}" x2="${W - 10}" y2="${y(1)}" stroke="#999" stroke-dasharray="4"/>`,
+    `<text x="${left - 8}" y="${y(1) + 4}" text-anchor="end">1.0×</text>`, `<text x="${left - 8}" y="${bottom + 4}" text-anchor="end">0</text>`];
+  metrics.forEach(([m, label], gi) => {
+    const gx = left + gi * groupW + 15;
+    setups.forEach((s, si) => {
+      const v = k ? results[s.name][m] / k[m] : 0;
+      const x = gx + si * barW;
+      parts.push(`<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${bottom - y(v)}" fill="${colors[si % colors.length]}"><title>${s.label}: ${fmt(v)}×</title></rect>`);
+      parts.push(`<text x="${x + (barW - 4) / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="10">${fmt(v)}</text>`);
+    });
+    parts.push(`<text x="${gx + (setups.length * barW) / 2}" y="${bottom + 18}" text-anchor="middle">${label}</text>`);
+  });
+  setups.forEach((s, si) => {
+    parts.push(`<rect x="${left + si * 140}" y="${H - 28}" width="10" height="10" fill="${colors[si % colors.length]}"/>`,
+      `<text x="${left + si * 140 + 14}" y="${H - 19}" font-size="10">${s.label.replace(/ <-> .*/, '')}${s.encap === 'gre' ? ' (GRE)' : ''}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, only: { type: 'string' }, 'vtepd-args': { type: 'string', default: '' } } });
+  const seconds = Number(values.seconds);
+  const only = values.only?.split(',');
+  const vtepdArgs = values['vtepd-args']!.split(' ').filter(Boolean);
+  const results: Record<string, Figures> = {};
+  for (const s of SETUPS) {
+    if (only && !only.includes(s.name)) continue;
+    process.stderr.write(`bench: ${s.label}...\n`);
+    try {
+      results[s.name] = await run(s, seconds, vtepdArgs);
+    } catch (e) {
+      process.stderr.write(`bench: ${s.label} failed: ${(e as Error).message}\n`);
+    }
+  }
+  const when = new Date().toISOString();
+  const machine = `${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Linux ${release()}, Node ${process.version}`;
+  const text = table(results);
+  console.log(`\n${when} on ${machine}${vtepdArgs.length ? ` (vtepd ${vtepdArgs.join(' ')})` : ''}\n\n${text}`);
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = when.replace(/[:.]/g, '-');
+  const json = JSON.stringify({ when, machine, seconds, vtepdArgs, results, table: text }, null, 2);
+  writeFileSync(join(dir, `${stamp}.json`), json);
+  writeFileSync(join(dir, 'latest.json'), json);
+  writeFileSync(join(dir, 'latest.svg'), chart(results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${when.slice(0, 10)}`));
+  writeFileSync(join(dir, 'latest.md'), `${when} on ${machine}\n\n${text}\n`);
+  console.log(`\nwrote bench/results/${stamp}.json, latest.json, latest.md and latest.svg`);
+}
+
+await main();
