@@ -43,6 +43,8 @@ export class SendQueue {
   readonly len: Uint32Array;
   readonly addr: Uint32Array;
   readonly port: Uint16Array;
+  /** Which of the sender's sockets each entry goes out of (its source port, with UDP lanes). */
+  readonly lane: Uint8Array;
   count = 0;
   arena: Buffer;
 
@@ -52,16 +54,18 @@ export class SendQueue {
     this.len = new Uint32Array(capacity);
     this.addr = new Uint32Array(capacity);
     this.port = new Uint16Array(capacity);
+    this.lane = new Uint8Array(capacity);
   }
 
   /** False when full: the caller counts the packet as dropped. */
-  push(off: number, len: number, addr: number, port: number): boolean {
+  push(off: number, len: number, addr: number, port: number, lane = 0): boolean {
     const i = this.count;
     if (i === this.capacity) return false;
     this.off[i] = off;
     this.len[i] = len;
     this.addr[i] = addr;
     this.port[i] = port;
+    this.lane[i] = lane;
     this.count = i + 1;
     return true;
   }

@@ -17,7 +17,7 @@ import {
   vethWithTxChecksum,
 } from './io/link.ts';
 import { errnoCode } from './io/native.ts';
-import { Receiver, Sender } from './io/port.ts';
+import { LaneSender, Receiver, Sender, type TunnelSender } from './io/port.ts';
 import { Tap } from './io/tap.ts';
 import { GreEncap, VxlanEncap, type Encap } from './switch/encap.ts';
 import { Network } from './switch/network.ts';
@@ -34,16 +34,19 @@ const AGEING_TICK_MS = 1000;
 
 interface Planned {
   cfg: NetworkConfig;
-  encap: Encap;
   mtu: number;
   existed: boolean;
   /** Interface index of the multicast group's `dev`, 0 without a group. */
   groupIfindex: number;
 }
 
-function makeEncap(cfg: NetworkConfig): Encap {
+/** UDP sockets (source ports) a VXLAN network sends on with offloads: each flow keeps one. */
+const VXLAN_LANES = 16;
+
+/** `lanes`: VXLAN on that many UDP sockets; 0 on a raw socket. */
+function makeEncap(cfg: NetworkConfig, lanes: number): Encap {
   const e = cfg.encap;
-  return e.kind === 'vxlan' ? new VxlanEncap(e.vni, e.port, e.srcPortMin, e.srcPortMax) : new GreEncap(e.key, e.csum, e.seq);
+  return e.kind === 'vxlan' ? new VxlanEncap(e.vni, e.port, e.srcPortMin, e.srcPortMax, lanes) : new GreEncap(e.key, e.csum, e.seq);
 }
 
 function describeEncap(cfg: NetworkConfig): string {
@@ -96,8 +99,7 @@ export class Daemon {
       if (kind === 'tun') {
         throw new StartupError(`networks.${cfg.name}.tap: "${cfg.tap}" is a TUN (layer 3) device, not a TAP; choose another name or delete it`);
       }
-      const encap = makeEncap(cfg);
-      const fit = underlayMtu - encap.overhead;
+      const fit = underlayMtu - makeEncap(cfg, 0).overhead;
       const mtu = cfg.mtu ?? fit;
       if (mtu < 68) throw new StartupError(`networks.${cfg.name}.mtu: the underlay ${underlay} has MTU ${underlayMtu}, too small to carry a network; set mtu`);
       if (mtu > fit) {
@@ -109,7 +111,7 @@ export class Daemon {
         if (index === undefined) throw new StartupError(`networks.${cfg.name}.group.dev: no interface "${cfg.group.dev}" on this host (see \`ip link\`); name the underlay interface to join ${formatIpv4(cfg.group.address)} on`);
         groupIfindex = index;
       }
-      plan.push({ cfg, encap, mtu, existed: kind === 'tap', groupIfindex });
+      plan.push({ cfg, mtu, existed: kind === 'tap', groupIfindex });
     }
     if (!existsSync(dirname(config.socket))) {
       throw new StartupError(`socket: the directory of ${config.socket} does not exist; create it or choose another path`);
@@ -129,7 +131,7 @@ export class Daemon {
     const maxMtu = Math.max(...plan.map((p) => p.mtu));
     const slot = Math.max(MIN_SLOT, Math.ceil((maxMtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
     const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length + (p.cfg.group ? 1 : 0)));
-    const datapath = (this.datapath = new Datapath(slot, maxFlood, this.mirror));
+    const datapath = (this.datapath = new Datapath(slot, maxFlood, this.mirror, config.offload));
     datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
     const now = monotonicSeconds();
 
@@ -164,28 +166,33 @@ export class Daemon {
       datapath.attachGre(rx, byKey, config.local);
     }
 
-    for (const { cfg, encap, mtu, existed, groupIfindex } of plan) {
+    for (const { cfg, mtu, existed, groupIfindex } of plan) {
+      const protocol = cfg.encap.kind === 'vxlan' ? IpProto.UDP : IpProto.GRE;
+      const e = cfg.encap;
+      const sender: TunnelSender = e.kind === 'vxlan' && config.offload
+        ? this.open(() => LaneSender.open(config.local, VXLAN_LANES, e.srcPortMin, e.srcPortMax, e.port, cfg.ttl, cfg.df),
+          `UDP source ports ${e.srcPortMin}-${e.srcPortMax} on ${formatIpv4(config.local)} for network ${cfg.name}`)
+        : this.open(() => Sender.raw(protocol, config.local, cfg.ttl, cfg.df), `a raw ${e.kind === 'vxlan' ? 'UDP' : 'GRE'} socket for network ${cfg.name}`);
+      this.undo.push(() => sender.close());
+      const encap = makeEncap(cfg, sender instanceof LaneSender ? sender.lanes : 0);
       const net = new Network({
         name: cfg.name, encap, remotes: cfg.remotes, floodGroup: cfg.group?.address ?? 0, allow: cfg.allow,
         statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
         ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: BATCH_SIZE,
       }, now);
-      const protocol = cfg.encap.kind === 'vxlan' ? IpProto.UDP : IpProto.GRE;
-      const sender = this.open(() => Sender.raw(protocol, config.local, cfg.ttl, cfg.df), `a raw ${cfg.encap.kind === 'vxlan' ? 'UDP' : 'GRE'} socket for network ${cfg.name}`);
-      this.undo.push(() => sender.close());
       if (cfg.encap.kind === 'vxlan') {
         if (cfg.group !== undefined) sender.multicast(groupIfindex, cfg.group.ttl);
         byVni.get(cfg.encap.port)!.set(cfg.encap.vni, net);
       } else {
         byKey.set(cfg.encap.key, net);
       }
-      const tap = this.open(() => Tap.open(cfg.tap), `TAP ${cfg.tap}`);
+      const tap = this.open(() => Tap.open(cfg.tap, config.offload), `TAP ${cfg.tap}`);
       this.undo.push(() => tap.close());
       this.configureTap(cfg, mtu, existed);
       const id = cfg.encap.kind === 'vxlan' ? cfg.encap.vni : cfg.encap.key;
       this.infos.push({ net, encap: cfg.encap.kind, id, tap: cfg.tap });
       datapath.attach({ net, tap, sender });
-      this.mirror.register(net, { protocol, ttl: cfg.ttl, df: cfg.df });
+      this.mirror.register(net, { protocol, ttl: cfg.ttl, df: cfg.df, lanePorts: sender instanceof LaneSender ? sender.ports : undefined });
       log.info(`network ${cfg.name}: TAP ${cfg.tap} (${existed ? 'attached' : 'created'}, MTU ${mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${describeEncap(cfg)}${cfg.group ? `, group ${formatIpv4(cfg.group.address)} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.map(formatIpv4).join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
     }
 
@@ -198,7 +205,7 @@ export class Daemon {
       for (const { net } of this.infos) net.fdb.run(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(this.timer));
-    log.info(`ready: ${this.infos.length} network${this.infos.length > 1 ? 's' : ''}, control socket ${config.socket}`);
+    log.info(`ready: ${this.infos.length} network${this.infos.length > 1 ? 's' : ''}, control socket ${config.socket}, ${config.offload ? 'TSO and checksum offload on the TAPs' : 'offloads off'}`);
   }
 
   private configureTap(cfg: NetworkConfig, mtu: number, existed: boolean): void {

@@ -3,7 +3,7 @@
 // network: handling a batch is synchronous, so they are never in use twice.
 import { Batch, SendQueue } from './batch.ts';
 import type { Mirror } from './control/capture.ts';
-import type { Port, Receiver, Sender } from './io/port.ts';
+import type { Port, Receiver, TunnelSender } from './io/port.ts';
 import type { Tap } from './io/tap.ts';
 import { C, Counters } from './switch/counters.ts';
 import { forwardFromTap, receiveGre, receiveVxlan } from './switch/forward.ts';
@@ -15,6 +15,13 @@ import { newVxlanRepr, parseVxlan } from './wire/vxlan.ts';
 
 /** Frames per native call (shared/notes/fast-path.md: 64 is enough). */
 export const BATCH_SIZE = 64;
+/** TSO frames per read from an offloading TAP: each may become ~47 segments, all of which must fit FRAMES_PER_OFFLOAD_BATCH. */
+const OFFLOAD_READ_BATCH = 16;
+const FRAMES_PER_OFFLOAD_BATCH = 1024;
+/** A TSO frame: up to 64 KB of IP packet, an Ethernet header and the virtio_net_hdr. */
+const OFFLOAD_SLOT = 65536 + 128;
+/** Room in front of a received datagram, for the virtio_net_hdr written before the inner frame. */
+const TUNNEL_HEADROOM = 16;
 /** Batches handled per wakeup before yielding to the event loop (the watcher is level-triggered). */
 const ROUNDS_PER_WAKEUP = 16;
 /** Room for any tunnel header we write in front of a frame (UDP+VXLAN 16, GRE up to 16). */
@@ -23,8 +30,8 @@ export const HEADROOM = 32;
 export interface Attachment {
   net: Network;
   tap: Tap;
-  /** A raw socket of the network's protocol (UDP for VXLAN, GRE): the kernel adds the IPv4 header. */
-  sender: Sender;
+  /** Raw socket of the network's protocol (UDP for VXLAN, GRE), or VXLAN's UDP lanes: the kernel adds the IPv4 header. */
+  sender: TunnelSender;
 }
 
 const vxlanScratch = newVxlanRepr();
@@ -37,6 +44,8 @@ export function monotonicSeconds(): number {
 
 export class Datapath {
   private readonly fromTapBatch: Batch;
+  /** What an offloading TAP gives, before toFrames() (only with offloads). */
+  private readonly fromTapRaw: Batch | undefined;
   private readonly fromTunnelBatch: Batch;
   private readonly toTunnel: SendQueue;
   private readonly attachments: Attachment[] = [];
@@ -45,10 +54,11 @@ export class Datapath {
   /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
   onIoError: (what: string, errno: number) => void = () => {};
 
-  constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror) {
-    this.fromTapBatch = new Batch(BATCH_SIZE, slotSize, HEADROOM);
-    this.fromTunnelBatch = new Batch(BATCH_SIZE, slotSize, 0);
-    this.toTunnel = new SendQueue(BATCH_SIZE * Math.max(1, maxFlood), this.fromTapBatch.arena);
+  constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror, offload: boolean) {
+    this.fromTapRaw = offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
+    this.fromTapBatch = new Batch(offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE, slotSize, HEADROOM);
+    this.fromTunnelBatch = new Batch(BATCH_SIZE, slotSize, TUNNEL_HEADROOM);
+    this.toTunnel = new SendQueue(this.fromTapBatch.capacity * Math.max(1, maxFlood), this.fromTapBatch.arena);
   }
 
   attach(a: Attachment): void {
@@ -73,18 +83,20 @@ export class Datapath {
 
   private fromTap(a: Attachment): void {
     const b = this.fromTapBatch;
+    const raw = a.tap.offload ? this.fromTapRaw! : b;
     const q = this.toTunnel;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
-      const n = a.tap.read(b);
+      const n = a.tap.read(raw);
       if (n < 0) this.ioError(`read from TAP ${a.tap.name}`, -n, a.tap);
       if (n <= 0) return;
+      if (raw !== b) this.toFrames(a, raw, b);
       q.count = 0;
       if (this.mirror.active) this.mirror.tapRx(a.net, b);
       forwardFromTap(a.net, b, q, monotonicSeconds());
       if (this.mirror.active) this.mirror.tunnelTx(a.net, q);
       const sent = a.sender.send(q);
       if (sent < q.count) a.net.counters.drop(Drop.TxFailed, q.count - sent);
-      if (n < b.capacity) return;
+      if (n < raw.capacity) return;
     }
   }
 
@@ -114,6 +126,15 @@ export class Datapath {
       if (written < q.count) c.drop(Drop.TxFailed, q.count - written);
       q.count = 0;
     }
+  }
+
+  /** TSO frames into segments, partial checksums completed; what could not be done is counted. */
+  private toFrames(a: Attachment, raw: Batch, b: Batch): void {
+    a.tap.toFrames(raw, b);
+    const s = a.tap.offloadStats;
+    if (s[0] !== 0) a.net.counters.drop(Drop.Malformed, s[0]);
+    if (s[1] !== 0) a.net.counters.drop(Drop.Oversize, s[1]);
+    s[0] = s[1] = 0;
   }
 
   /** Captures need each packet's network before the switch has found it; only while one runs. */

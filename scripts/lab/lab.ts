@@ -200,9 +200,14 @@ export class Lab {
     return this.startDaemonArgs(i, ['--config', this.writeConfig(i, config)]);
   }
 
-  /** Starts vtepd with these arguments in host i's namespace and waits until it is ready. */
+  /**
+   * Starts vtepd with these arguments in host i's namespace and waits until it
+   * is ready. VTEPD_TEST_ARGS (e.g. "--no-offload") is appended: the test
+   * command runs the lab suites once with offloads and once without.
+   */
   async startDaemonArgs(i: number, args: string[]): Promise<DaemonProcess> {
-    const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const extra = (process.env.VTEPD_TEST_ARGS ?? '').split(' ').filter(Boolean);
+    const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), ...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.push(proc);
     const d = new DaemonProcess(proc);
     await d.ready();

@@ -37,6 +37,8 @@ export interface TunnelLook {
   protocol: number;
   ttl: number;
   df: boolean;
+  /** VXLAN sent on UDP sockets: the source port of each lane (the kernel writes the UDP header). */
+  lanePorts?: readonly number[];
 }
 
 interface Session {
@@ -82,10 +84,12 @@ export class Mirror {
   tunnelTx(net: Network, q: SendQueue): void {
     const look = this.looks.get(net);
     if (look === undefined || !this.wants(net, 'tunnel')) return;
+    const udp = look.lanePorts !== undefined ? UDP_HEADER_LEN : 0;
     for (let i = 0; i < q.count; i++) {
-      const len = this.outer(look.protocol, look.ttl, look.df, this.local, q.addr[i], q.len[i]);
-      q.arena.copy(scratch, len, q.off[i], q.off[i] + q.len[i]);
-      this.offer(net, 'tunnel', 'tx', scratch, 0, len + q.len[i]);
+      let at = this.outer(look.protocol, look.ttl, look.df, this.local, q.addr[i], udp + q.len[i]);
+      if (look.lanePorts !== undefined) at += emitUdp(look.lanePorts[q.lane[i]], q.port[i], q.len[i], scratch, at);
+      q.arena.copy(scratch, at, q.off[i], q.off[i] + q.len[i]);
+      this.offer(net, 'tunnel', 'tx', scratch, 0, at + q.len[i]);
     }
   }
 

@@ -64,6 +64,8 @@ export interface NetworkConfig {
 export interface Config {
   local: number;
   socket: string;
+  /** TSO and checksum offload on the TAPs (where the kernel has them). */
+  offload: boolean;
   networks: NetworkConfig[];
 }
 
@@ -150,6 +152,7 @@ const networkSchema = z.strictObject({
 const configSchema = z.strictObject({
   local: unicastIpv4,
   socket: z.string(expected('expected a path')).min(1, expected('expected a path')).default(DEFAULT_SOCKET),
+  offload: z.boolean(expected('expected true or false')).default(true),
   networks: z.record(
     z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
     networkSchema,
@@ -249,7 +252,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       df: n.df ?? encap.kind === 'gre',
     });
   }
-  return { local, socket: raw.socket, networks };
+  return { local, socket: raw.socket, offload: raw.offload, networks };
 }
 
 // ------------------------------------------------------------------ flags
@@ -281,7 +284,7 @@ export interface NetworkFlags {
 
 /** Config paths (below the network, or top level) and the flags that set them. */
 const FLAG_OF_PATH: Record<string, string> = {
-  local: '--local', socket: '--socket', tap: '--tap', address: '--address', mtu: '--mtu',
+  local: '--local', socket: '--socket', offload: '--no-offload', tap: '--tap', address: '--address', mtu: '--mtu',
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',

@@ -6,11 +6,11 @@ import { Daemon, StartupError } from '../daemon.ts';
 import { ConfigError, configFromFlags, loadConfigFile, type Config, type NetworkFlags } from './config.ts';
 import { Logger } from './log.ts';
 
-const USAGE = `usage: vtepd --config FILE [--socket PATH] [--verbose]
+const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--verbose]
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
-             [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--verbose]
+             [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--no-offload] [--verbose]
 
 Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
@@ -32,6 +32,7 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
         config: { type: 'string', short: 'c' },
         socket: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
+        'no-offload': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         local: { type: 'string' },
         tap: { type: 'string' },
@@ -67,10 +68,13 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
     }
     const config = loadConfigFile(values.config);
     if (typeof values.socket === 'string') config.socket = values.socket;
+    if (values['no-offload']) config.offload = false;
     return { config, verbose };
   }
   if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)');
-  return { config: configFromFlags(values as NetworkFlags), verbose };
+  const config = configFromFlags(values as NetworkFlags);
+  if (values['no-offload']) config.offload = false;
+  return { config, verbose };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -8,15 +8,21 @@ export interface Watcher {
 }
 
 export interface NativeAddon {
-  tapOpen(name: string): { fd: number; name: string };
+  tapOpen(name: string, offload: boolean): { fd: number; name: string };
   udpOpen(addr: number, port: number, rcvbuf: number): number;
   rawOpen(protocol: number, addr: number, ttl: number, df: boolean, receive: boolean, sndbuf: number): number;
   mcastOpen(group: number, port: number, ifindex: number, rcvbuf: number): number;
+  udpSenderOpen(addr: number, port: number, ttl: number, df: boolean, sndbuf: number): number;
+  sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array, port: Uint16Array,
+    lane: Uint8Array, n: number): number;
   setMulticast(fd: number, ifindex: number, ttl: number, loop: boolean): void;
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number, len: Uint32Array): number;
-  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number): number;
+  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number): number;
+  tapFrames(input: Buffer, inSlot: number, inHeadroom: number, n: number, inLen: Uint32Array,
+    out: Buffer, outSlot: number, outHeadroom: number, outMax: number, outLen: Uint32Array, stats: Uint32Array): number;
+  vnetHdrLen: number;
   recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number,
     len: Uint32Array, addr: Uint32Array, port: Uint16Array): number;
   sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array,

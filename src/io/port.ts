@@ -25,8 +25,17 @@ export abstract class Port {
   }
 }
 
-/** A socket the data path sends tunnel packets on (raw: the kernel adds the IPv4 header). */
-export class Sender extends Port {
+/** Whatever sends a network's tunnel packets. */
+export interface TunnelSender {
+  /** Sends every queued packet; returns how many the kernel took. */
+  send(q: SendQueue): number;
+  /** Sends multicast out of `ifindex` with `ttl`, not looped back to this host. */
+  multicast(ifindex: number, ttl: number): void;
+  close(): void;
+}
+
+/** A raw socket the data path sends tunnel packets on (the kernel adds the IPv4 header). */
+export class Sender extends Port implements TunnelSender {
   /** Sends every queued packet; returns how many the kernel took. */
   send(q: SendQueue): number {
     return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.addr, q.port, q.count);
@@ -39,6 +48,59 @@ export class Sender extends Port {
   /** Sends this socket's multicast packets out of `ifindex` with `ttl`, not looped back to this host. */
   multicast(ifindex: number, ttl: number): void {
     native.setMulticast(this.fd, ifindex, ttl, false);
+  }
+}
+
+/**
+ * UDP sockets bound to ports of a VXLAN network's source range, one per lane:
+ * runs of equal-size datagrams of one flow go out as one UDP GSO send.
+ */
+export class LaneSender implements TunnelSender {
+  private constructor(private readonly fds: Int32Array, readonly ports: number[]) {}
+
+  /**
+   * Binds `lanes` sockets to local ports spread over [min, max], skipping
+   * `avoid` and ports in use. Fewer lanes if the range is short.
+   */
+  static open(local: number, lanes: number, min: number, max: number, avoid: number, ttl: number, df: boolean): LaneSender {
+    const fds: number[] = [];
+    const ports: number[] = [];
+    const span = max - min + 1;
+    for (let k = 0; k < lanes && k < span; k++) {
+      for (let tries = 0, port = min + Math.floor((k * span) / lanes); tries < 32 && port <= max; tries++, port++) {
+        if (port === avoid || ports.includes(port)) continue;
+        try {
+          fds.push(native.udpSenderOpen(local, port, ttl, df, SOCKET_BUFFER));
+          ports.push(port);
+          break;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'EADDRINUSE') {
+            for (const fd of fds) native.close(fd);
+            throw e;
+          }
+        }
+      }
+    }
+    if (fds.length === 0) {
+      throw Object.assign(new Error(`no free UDP port in ${min}-${max}`), { code: 'EADDRINUSE' });
+    }
+    return new LaneSender(Int32Array.from(fds), ports);
+  }
+
+  get lanes(): number {
+    return this.fds.length;
+  }
+
+  send(q: SendQueue): number {
+    return q.count === 0 ? 0 : native.sendLanes(this.fds, q.arena, q.off, q.len, q.addr, q.port, q.lane, q.count);
+  }
+
+  multicast(ifindex: number, ttl: number): void {
+    for (const fd of this.fds) native.setMulticast(fd, ifindex, ttl, false);
+  }
+
+  close(): void {
+    for (const fd of this.fds) native.close(fd);
   }
 }
 

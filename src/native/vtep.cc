@@ -29,6 +29,7 @@
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -93,26 +94,78 @@ bool WaitWritable(int fd) {
   return poll(&p, 1, kSendWaitMs) > 0;
 }
 
+// ---------------------------------------------------------------- checksums
+//
+// The Internet checksum over large buffers, 32 bits at a time into a 64-bit
+// accumulator: the byte-wise loop in JavaScript is fine for headers, not for
+// every payload byte of a TSO frame.
+
+uint64_t Sum(const uint8_t* p, size_t len, uint64_t acc) {
+  while (len >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    acc += ntohl(w);
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    acc += (p[0] << 8) | p[1];
+    p += 2;
+    len -= 2;
+  }
+  if (len) acc += p[0] << 8;
+  return acc;
+}
+
+uint16_t Fold(uint64_t acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return static_cast<uint16_t>(~acc & 0xffff);
+}
+
+void PutU16(uint8_t* p, uint16_t v) {
+  p[0] = v >> 8;
+  p[1] = v & 0xff;
+}
+
+uint16_t GetU16(const uint8_t* p) { return (p[0] << 8) | p[1]; }
+
+uint32_t GetU32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
+
+void PutU32(uint8_t* p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = (v >> 16) & 0xff;
+  p[2] = (v >> 8) & 0xff;
+  p[3] = v & 0xff;
+}
+
 // ---------------------------------------------------------------- set-up
 
-// tapOpen(name) -> { fd, name }: attach to (or create) TAP `name`, no packet
-// info header, non-blocking. A TAP created here is not persistent: it
-// disappears when the descriptor is closed.
+// tapOpen(name, offload) -> { fd, name, offload }: attach to (or create) TAP
+// `name`, no packet info header, non-blocking. A TAP created here is not
+// persistent: it disappears when the descriptor is closed. With `offload`, the
+// TAP carries a virtio_net_hdr in front of every frame and may hand us TCP
+// frames up to 64 KB (TSO) and frames with partial checksums; `offload` in the
+// result says whether the kernel accepted that.
 Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) return ThrowType(env, "tapOpen(name)");
+  if (!info[0].IsString()) return ThrowType(env, "tapOpen(name, offload)");
   std::string name = info[0].As<Napi::String>();
+  bool offload = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   if (name.size() >= IFNAMSIZ) return ThrowType(env, "interface name too long");
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, "open /dev/net/tun", errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return ThrowErrno(env, "TUNSETIFF", err);
+  }
+  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
+    // The header stays (it is part of the device now), but frames come whole and checksummed.
+    ioctl(fd, TUNSETOFFLOAD, 0);
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", fd);
@@ -235,6 +288,36 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// udpSenderOpen(addr, port, ttl, df, sndbuf) -> fd: a UDP socket that only
+// sends, from addr:port (one "lane" of a VXLAN network's source ports). It
+// refuses every packet it would receive, so nothing queues on it.
+Napi::Value UdpSenderOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t addr = info[0].As<Napi::Number>().Uint32Value();
+  uint16_t port = info[1].As<Napi::Number>().Uint32Value();
+  int ttl = info[2].As<Napi::Number>().Int32Value();
+  bool df = info[3].As<Napi::Boolean>().Value();
+  int sndbuf = info[4].As<Napi::Number>().Int32Value();
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
+  struct sock_filter drop_all = BPF_STMT(BPF_RET | BPF_K, 0);
+  struct sock_fprog prog = {1, &drop_all};
+  setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+  struct sockaddr_in sa;
+  FillAddr(&sa, addr, port);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "bind(udp sender)", err);
+  }
+  int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
+  setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  return Napi::Number::New(env, fd);
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   return Napi::Number::New(info.Env(), close(fd) < 0 ? -errno : 0);
@@ -293,7 +376,10 @@ Napi::Value ReadFrames(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, n);
 }
 
-// writeFrames(fd, arena, off, len, n) -> frames written; len[i] = 0 for each frame not written
+// writeFrames(fd, arena, off, len, n, vnetHdrLen) -> frames written; len[i] = 0
+// for each frame not written. With vnetHdrLen > 0 (an offloading TAP), a zeroed
+// virtio_net_hdr is put in the vnetHdrLen bytes before each frame: a plain
+// frame, checksums complete. Those bytes must be free (headroom).
 Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -302,20 +388,24 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
   uint32_t *offs, *lens;
   if (!GetBuffer(info[1], &arena, &arenaLen) || !GetTyped(info[2], &offs, &offCap) ||
       !GetTyped(info[3], &lens, &lenCap))
-    return ThrowType(env, "writeFrames(fd, arena, off, len, n)");
+    return ThrowType(env, "writeFrames(fd, arena, off, len, n, vnetHdrLen)");
   uint32_t n = info[4].As<Napi::Number>().Uint32Value();
+  uint32_t vnet = info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
   if (n > offCap || n > lenCap) return ThrowType(env, "writeFrames: n exceeds the arrays");
   uint32_t done = 0;
   bool waited = false;
   for (uint32_t i = 0; i < n; i++) {
-    if (static_cast<size_t>(offs[i]) + lens[i] > arenaLen) {
+    if (offs[i] < vnet || static_cast<size_t>(offs[i]) + lens[i] > arenaLen) {
       lens[i] = 0;
       continue;
     }
-    ssize_t w = write(fd, arena + offs[i], lens[i]);
+    uint8_t* p = arena + offs[i] - vnet;
+    size_t len = lens[i] + vnet;
+    if (vnet) memset(p, 0, vnet);
+    ssize_t w = write(fd, p, len);
     if (w < 0 && errno == EAGAIN && !waited) {
       waited = true;
-      if (WaitWritable(fd)) w = write(fd, arena + offs[i], lens[i]);
+      if (WaitWritable(fd)) w = write(fd, p, len);
     }
     if (w >= 0)
       done++;
@@ -409,6 +499,270 @@ Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
     next++;  // this one datagram was refused; go on with the others
   }
   return Napi::Number::New(env, sent);
+}
+
+
+
+// sendLanes(fds, arena, off, len, addr, port, lane, n) -> datagrams sent
+//
+// Sends queued datagrams on UDP sockets: entry i goes out of fds[lane[i]] to
+// addr[i]:port[i]. A run of entries with the same socket and destination and
+// the same length (the last may be shorter) becomes one UDP_SEGMENT send: the
+// kernel carries it as one GSO packet and cuts it into datagrams as late as it
+// can, which is what makes bulk TCP through a userspace VTEP fast. Runs on one
+// socket go out together in one sendmmsg.
+constexpr uint32_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65000;
+
+struct GsoMsg {
+  struct msghdr hdr;
+  char control[CMSG_SPACE(sizeof(uint16_t))];
+};
+GsoMsg g_gso[kMaxBatch];
+struct iovec g_gso_iov[kMaxBatch * 4];
+struct mmsghdr g_gso_mm[kMaxBatch];
+
+Napi::Value SendLanes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t* fds;
+  uint8_t *arena, *lanes;
+  size_t fdCap, arenaLen, offCap, lenCap, addrCap, portCap, laneCap;
+  uint32_t *offs, *lens, *addrs;
+  uint16_t* ports;
+  if (!GetTyped(info[0], &fds, &fdCap) || !GetBuffer(info[1], &arena, &arenaLen) || !GetTyped(info[2], &offs, &offCap) ||
+      !GetTyped(info[3], &lens, &lenCap) || !GetTyped(info[4], &addrs, &addrCap) || !GetTyped(info[5], &ports, &portCap) ||
+      !GetTyped(info[6], &lanes, &laneCap))
+    return ThrowType(env, "sendLanes(fds, arena, off, len, addr, port, lane, n)");
+  uint32_t n = info[7].As<Napi::Number>().Uint32Value();
+  if (n > offCap || n > lenCap || n > addrCap || n > portCap || n > laneCap) return ThrowType(env, "sendLanes: n exceeds the arrays");
+  uint32_t sent = 0, i = 0;
+  while (i < n) {
+    // Build up to kMaxBatch messages that all go out of one socket.
+    uint8_t lane = lanes[i];
+    if (lane >= fdCap) {
+      i++;
+      continue;
+    }
+    uint32_t msgs = 0, iovs = 0, first = i;
+    uint32_t datagrams[kMaxBatch];
+    while (i < n && lanes[i] == lane && msgs < kMaxBatch && iovs < kMaxBatch * 4 - kMaxGsoSegments) {
+      uint32_t seg = lens[i], count = 0;
+      size_t total = 0;
+      struct iovec* iov = &g_gso_iov[iovs];
+      // A run: same lane and destination, equal lengths, the last one may be shorter.
+      while (i < n && lanes[i] == lane && addrs[i] == addrs[first] && ports[i] == ports[first] && count < kMaxGsoSegments &&
+             total + lens[i] <= kMaxGsoBytes && lens[i] <= seg && static_cast<size_t>(offs[i]) + lens[i] <= arenaLen) {
+        iov[count].iov_base = arena + offs[i];
+        iov[count].iov_len = lens[i];
+        total += lens[i];
+        count++;
+        bool shorter = lens[i] < seg;
+        i++;
+        if (shorter) break;
+      }
+      if (count == 0) {  // an entry outside the arena: skip it
+        i++;
+        first = i;
+        continue;
+      }
+      GsoMsg& m = g_gso[msgs];
+      memset(&m.hdr, 0, sizeof(m.hdr));
+      FillAddr(&g_addr[msgs], addrs[first], ports[first]);
+      m.hdr.msg_name = &g_addr[msgs];
+      m.hdr.msg_namelen = sizeof(g_addr[msgs]);
+      m.hdr.msg_iov = iov;
+      m.hdr.msg_iovlen = count;
+      if (count > 1) {
+        m.hdr.msg_control = m.control;
+        m.hdr.msg_controllen = sizeof(m.control);
+        struct cmsghdr* c = CMSG_FIRSTHDR(&m.hdr);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gso = static_cast<uint16_t>(seg);
+        memcpy(CMSG_DATA(c), &gso, sizeof(gso));
+      }
+      g_gso_mm[msgs].msg_hdr = m.hdr;
+      datagrams[msgs] = count;
+      iovs += count;
+      msgs++;
+      first = i;
+    }
+    uint32_t done = 0;
+    bool waited = false;
+    while (done < msgs) {
+      int r = sendmmsg(fds[lane], g_gso_mm + done, msgs - done, MSG_DONTWAIT);
+      if (r > 0) {
+        for (int k = 0; k < r; k++) sent += datagrams[done + k];
+        done += r;
+        continue;
+      }
+      if (r < 0 && errno == EAGAIN && !waited) {
+        waited = true;
+        if (WaitWritable(fds[lane])) continue;
+      }
+      if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) break;
+      done++;  // refused (no route, too big): skip this message
+    }
+  }
+  return Napi::Number::New(env, sent);
+}
+
+// ---------------------------------------------------------------- offloads
+//
+// tapFrames(in, inSlot, inHeadroom, n, inLen, out, outSlot, outHeadroom, outMax, outLen, stats) -> m
+//
+// Turns frames read from an offloading TAP (each behind a virtio_net_hdr) into
+// plain frames the wire can carry: a TSO frame (TCP over IPv4 or IPv6, up to
+// 64 KB) is cut into MSS-sized segments with their own IP length, ID and
+// checksum and TCP sequence number, flags and checksum, as the kernel's GSO
+// would; a frame whose checksum was left partial (NEEDS_CSUM) gets it
+// completed. Output frames land at out[j * outSlot + outHeadroom]. Frames
+// that cannot be handled (unknown GSO type, inconsistent headers) are
+// dropped and counted in stats[0]; output that did not fit in stats[1].
+constexpr size_t kVnetHdrLen = 10;
+// From linux/virtio_net.h, which C++ cannot include (a field is named `class`).
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
+
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+
+// Completes a checksum whose field holds the pseudo-header sum (the kernel's CHECKSUM_PARTIAL).
+void CompleteChecksum(uint8_t* frame, size_t len, size_t start, size_t offset) {
+  if (start + offset + 2 > len) return;
+  PutU16(frame + start + offset, Fold(Sum(frame + start, len - start, 0)));
+}
+
+// Pseudo-header sum for TCP over IPv4 or IPv6 at frame+14.
+uint64_t PseudoSum(const uint8_t* ip, bool v6, size_t l4len) {
+  if (v6) return Sum(ip + 8, 32, 0) + 6 + l4len;
+  return Sum(ip + 12, 8, 0) + 6 + l4len;
+}
+
+Napi::Value TapFrames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t *in, *out;
+  size_t inLen, outLen, inLenCap, outLenCap, statsCap;
+  uint32_t *inLens, *outLens, *stats;
+  if (!GetBuffer(info[0], &in, &inLen) || !GetTyped(info[4], &inLens, &inLenCap) || !GetBuffer(info[5], &out, &outLen) ||
+      !GetTyped(info[9], &outLens, &outLenCap) || !GetTyped(info[10], &stats, &statsCap) || statsCap < 2)
+    return ThrowType(env, "tapFrames(in, inSlot, inHeadroom, n, inLen, out, outSlot, outHeadroom, outMax, outLen, stats)");
+  uint32_t inSlot = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t inHead = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
+  uint32_t outSlot = info[6].As<Napi::Number>().Uint32Value();
+  uint32_t outHead = info[7].As<Napi::Number>().Uint32Value();
+  uint32_t outMax = info[8].As<Napi::Number>().Uint32Value();
+  if (n > inLenCap || static_cast<size_t>(n) * inSlot > inLen || outMax > outLenCap ||
+      static_cast<size_t>(outMax) * outSlot > outLen || outHead >= outSlot)
+    return ThrowType(env, "tapFrames: batches do not fit their arenas");
+  const size_t room = outSlot - outHead;
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t* src = in + static_cast<size_t>(i) * inSlot + inHead;
+    size_t len = inLens[i];
+    if (len < kVnetHdrLen + 14) {
+      stats[0]++;
+      continue;
+    }
+    VnetHdr h;
+    h.flags = src[0];
+    h.gso_type = src[1];
+    memcpy(&h.hdr_len, src + 2, 2);  // virtio_net_hdr fields are in host order on a legacy TAP
+    memcpy(&h.gso_size, src + 4, 2);
+    memcpy(&h.csum_start, src + 6, 2);
+    memcpy(&h.csum_offset, src + 8, 2);
+    const uint8_t* frame = src + kVnetHdrLen;
+    len -= kVnetHdrLen;
+    uint8_t gso = h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+    if (gso == VIRTIO_NET_HDR_GSO_NONE) {
+      if (m == outMax || len > room) {
+        stats[1]++;
+        continue;
+      }
+      uint8_t* dst = out + static_cast<size_t>(m) * outSlot + outHead;
+      memcpy(dst, frame, len);
+      if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) CompleteChecksum(dst, len, h.csum_start, h.csum_offset);
+      outLens[m++] = len;
+      continue;
+    }
+    if (gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6) {
+      stats[0]++;
+      continue;
+    }
+    // Headers: Ethernet (maybe one VLAN tag), IPv4 or IPv6 without extension headers, TCP.
+    size_t l3 = 14;
+    uint16_t ethertype = GetU16(frame + 12);
+    if (ethertype == 0x8100 && len > 18) {
+      l3 = 18;
+      ethertype = GetU16(frame + 16);
+    }
+    bool v6 = gso == VIRTIO_NET_HDR_GSO_TCPV6;
+    if ((v6 && ethertype != 0x86dd) || (!v6 && ethertype != 0x0800) || len < l3 + (v6 ? 40 : 20) + 20) {
+      stats[0]++;
+      continue;
+    }
+    const uint8_t* ip = frame + l3;
+    size_t ipHdr = v6 ? 40 : (ip[0] & 0x0f) * 4;
+    if ((v6 && ip[6] != 6) || (!v6 && (ip[9] != 6 || ipHdr < 20))) {
+      stats[0]++;
+      continue;
+    }
+    size_t l4 = l3 + ipHdr;
+    size_t tcpHdr = (frame[l4 + 12] >> 4) * 4;
+    size_t hdrs = l4 + tcpHdr;
+    size_t mss = h.gso_size;
+    if (tcpHdr < 20 || hdrs > len || mss == 0 || hdrs + mss > room) {
+      stats[0]++;
+      continue;
+    }
+    size_t payload = len - hdrs;
+    uint32_t seq = GetU32(frame + l4 + 4);
+    uint16_t ident = v6 ? 0 : GetU16(ip + 4);
+    uint8_t flags = frame[l4 + 13];
+    for (size_t done = 0; done < payload || (payload == 0 && done == 0); done += mss) {
+      if (m == outMax) {
+        stats[1]++;
+        break;
+      }
+      size_t chunk = payload - done < mss ? payload - done : mss;
+      bool first = done == 0, last = done + chunk >= payload;
+      uint8_t* dst = out + static_cast<size_t>(m) * outSlot + outHead;
+      memcpy(dst, frame, hdrs);
+      memcpy(dst + hdrs, frame + hdrs + done, chunk);
+      uint8_t* dip = dst + l3;
+      uint8_t* tcp = dst + l4;
+      size_t l4len = tcpHdr + chunk;
+      if (v6) {
+        PutU16(dip + 4, static_cast<uint16_t>(l4len));
+      } else {
+        PutU16(dip + 2, static_cast<uint16_t>(ipHdr + l4len));
+        PutU16(dip + 4, static_cast<uint16_t>(ident + done / mss));
+        PutU16(dip + 10, 0);
+        PutU16(dip + 10, Fold(Sum(dip, ipHdr, 0)));
+      }
+      PutU32(tcp + 4, seq + static_cast<uint32_t>(done));
+      uint8_t f = flags;
+      if (!last) f &= ~(0x01 | 0x08);  // FIN and PSH only on the last segment
+      if (!first) f &= ~0x80;           // CWR only on the first
+      tcp[13] = f;
+      PutU16(tcp + 16, 0);
+      PutU16(tcp + 16, Fold(Sum(tcp, l4len, PseudoSum(dip, v6, l4len))));
+      outLens[m++] = static_cast<uint32_t>(hdrs + chunk);
+      if (payload == 0) break;
+    }
+  }
+  return Napi::Number::New(env, m);
 }
 
 // ---------------------------------------------------------------- readiness
@@ -509,6 +863,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
   exports.Set("mcastOpen", Napi::Function::New(env, McastOpen));
+  exports.Set("udpSenderOpen", Napi::Function::New(env, UdpSenderOpen));
+  exports.Set("sendLanes", Napi::Function::New(env, SendLanes));
   exports.Set("setMulticast", Napi::Function::New(env, SetMulticast));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));
@@ -516,6 +872,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeFrames", Napi::Function::New(env, WriteFrames));
   exports.Set("recvDatagrams", Napi::Function::New(env, RecvDatagrams));
   exports.Set("sendDatagrams", Napi::Function::New(env, SendDatagrams));
+  exports.Set("tapFrames", Napi::Function::New(env, TapFrames));
+  exports.Set("vnetHdrLen", Napi::Number::New(env, kVnetHdrLen));
   exports.Set("Watcher", Watcher::Init(env));
   exports.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   return exports;

@@ -11,29 +11,54 @@ import { emitVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
 export interface Encap {
   /** Bytes written in front of the frame. */
   readonly headerLen: number;
-  /** What the TAP's MTU gives up to fit the underlay's: outer IPv4, this header, inner Ethernet. */
+  /** Bytes of tunnel header the kernel adds besides the IPv4 header (a UDP socket's UDP header). */
+  readonly kernelHeaderLen: number;
+  /** What the TAP's MTU gives up to fit the underlay's: outer IPv4, the tunnel header, inner Ethernet. */
   readonly overhead: number;
+  /** Destination port for a UDP socket; 0 for a raw socket. */
+  readonly dstPort: number;
+  /** The sender socket the packet last written goes out of (0 with one socket). */
+  lane: number;
   /** Writes the header before buf[off, off+len); returns the packet's offset. */
   write(buf: Buffer, off: number, len: number): number;
 }
 
-/** UDP + VXLAN, sent on a raw UDP socket so the source port can carry the flow hash. */
+/**
+ * VXLAN. On a raw UDP socket (lanes = 0) it writes the UDP header too, with
+ * a source port from the flow hash, as the kernel does. On `lanes` UDP
+ * sockets bound to ports of the source range (for UDP GSO, which raw sockets
+ * lack) it writes the VXLAN header only, and the flow hash picks the socket:
+ * one flow, one source port, either way.
+ */
 export class VxlanEncap implements Encap {
-  readonly headerLen = UDP_HEADER_LEN + VXLAN_HEADER_LEN;
-  readonly overhead = IPV4_MIN_HEADER_LEN + this.headerLen + ETH_HEADER_LEN;
+  readonly headerLen: number;
+  readonly kernelHeaderLen: number;
+  readonly overhead = IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
+  readonly dstPort: number;
+  lane = 0;
 
   constructor(
     readonly vni: number,
-    readonly dstPort: number,
+    readonly port: number,
     readonly srcPortMin: number,
     readonly srcPortMax: number,
-  ) {}
+    readonly lanes = 0,
+  ) {
+    this.headerLen = lanes > 0 ? VXLAN_HEADER_LEN : UDP_HEADER_LEN + VXLAN_HEADER_LEN;
+    this.kernelHeaderLen = lanes > 0 ? UDP_HEADER_LEN : 0;
+    this.dstPort = lanes > 0 ? port : 0;
+  }
 
   write(buf: Buffer, off: number, len: number): number {
     const start = off - this.headerLen;
-    const src = sourcePort(flowHash(buf, off, len), this.srcPortMin, this.srcPortMax);
-    emitUdp(src, this.dstPort, VXLAN_HEADER_LEN + len, buf, start);
-    emitVxlan(this.vni, buf, start + UDP_HEADER_LEN);
+    const hash = flowHash(buf, off, len);
+    if (this.lanes > 0) {
+      this.lane = sourcePort(hash, 0, this.lanes - 1);
+      emitVxlan(this.vni, buf, start);
+    } else {
+      emitUdp(sourcePort(hash, this.srcPortMin, this.srcPortMax), this.port, VXLAN_HEADER_LEN + len, buf, start);
+      emitVxlan(this.vni, buf, start + UDP_HEADER_LEN);
+    }
     return start;
   }
 }
@@ -46,7 +71,10 @@ export class VxlanEncap implements Encap {
  */
 export class GreEncap implements Encap {
   readonly headerLen: number;
+  readonly kernelHeaderLen = 0;
   readonly overhead: number;
+  readonly dstPort = 0;
+  lane = 0;
   private readonly flags: number;
   private seq = 0;
 

@@ -61,8 +61,10 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.NoRemote);
       continue;
     }
-    const start = net.encap.write(buf, off, len);
-    const plen = len + net.encap.headerLen;
+    const encap = net.encap;
+    const start = encap.write(buf, off, len);
+    const plen = len + encap.headerLen;
+    const wire = plen + encap.kernelHeaderLen;
     const first = flood ? 1 : port;
     const last = flood ? remotes.floodCount : port;
     if (flood) {
@@ -70,26 +72,26 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       c[C.FloodCopies] += last;
       if (net.floodGroup !== 0) {
         // Once to the group instead of (or besides) once per remote.
-        if (out.push(start, plen, net.floodGroup, 0)) {
+        if (out.push(start, plen, net.floodGroup, encap.dstPort, encap.lane)) {
           c[C.FloodCopies]++;
           c[C.GroupTxPackets]++;
-          c[C.GroupTxBytes] += plen;
+          c[C.GroupTxBytes] += wire;
           c[C.TunnelTxPackets]++;
-          c[C.TunnelTxBytes] += plen;
+          c[C.TunnelTxBytes] += wire;
         } else {
           net.counters.drop(Drop.TxFailed);
         }
       }
     }
     for (let r = first; r <= last; r++) {
-      if (!out.push(start, plen, remotes.addr[r], 0)) {
+      if (!out.push(start, plen, remotes.addr[r], encap.dstPort, encap.lane)) {
         net.counters.drop(Drop.TxFailed);
         continue;
       }
       c[C.TunnelTxPackets]++;
-      c[C.TunnelTxBytes] += plen;
+      c[C.TunnelTxBytes] += wire;
       rc[r * REMOTE_SLOTS + R.TxPackets]++;
-      rc[r * REMOTE_SLOTS + R.TxBytes] += plen;
+      rc[r * REMOTE_SLOTS + R.TxBytes] += wire;
     }
   }
 }

@@ -3,16 +3,24 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { sleep, sh } from '../../scripts/lab/lab.ts';
+import { sleep, sh, type Lab } from '../../scripts/lab/lab.ts';
 import { decodeVxlan } from '../../src/control/dissect.ts';
 import { parsePcap } from '../../src/wire/pcap.ts';
 import { blueConfig, expectOk, kernelPeers, overlay, ping, vtepctl, withLab } from './helpers.ts';
+
+/** Both hosts know each other's overlay MAC for good: no ARP or neighbour probe joins the captured pings. */
+async function quietNeighbours(lab: Lab): Promise<void> {
+  expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up ping');
+  const mac = (i: number, dev: string) => lab.exec(i, 'cat', [`/sys/class/net/${dev}/address`]).then((r) => r.stdout.trim());
+  expectOk(await lab.exec(1, 'ip', ['neigh', 'replace', overlay(2), 'lladdr', await mac(2, 'vx0'), 'dev', 'tap-blue', 'nud', 'permanent']), 'neigh h1');
+  expectOk(await lab.exec(2, 'ip', ['neigh', 'replace', overlay(1), 'lladdr', await mac(1, 'tap-blue'), 'dev', 'vx0', 'nud', 'permanent']), 'neigh h2');
+}
 
 describe('vtepctl capture', () => {
   it('writes a pcap of both sides that tshark reads: each ping as TAP frame and VXLAN packet', () => withLab(2, async (lab) => {
     await kernelPeers(lab, [2]);
     await lab.startDaemon(1, blueConfig(lab, '', [2]));
-    expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up ping'); // ARP done: the capture holds ICMP only
+    await quietNeighbours(lab);
     const file = join(lab.dir, 'capture.pcap');
     const cap = vtepctl('--socket', lab.socket(1), 'capture', '--network', 'blue', '--count', '8', '-w', file);
     await sleep(1000);
@@ -43,7 +51,7 @@ describe('vtepctl capture', () => {
   it('prints one line a packet without -w, and captures one side only with --side', () => withLab(2, async (lab) => {
     await kernelPeers(lab, [2]);
     await lab.startDaemon(1, blueConfig(lab, '', [2]));
-    expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up ping');
+    await quietNeighbours(lab);
     const cap = vtepctl('--socket', lab.socket(1), 'capture', '--side', 'tunnel', '--count', '4');
     await sleep(1000);
     expectOk(await ping(lab, 1, overlay(2), 2), 'ping');
