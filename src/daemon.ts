@@ -11,7 +11,7 @@ import type { FdbRow, Reply, Request, StatsReport, Streaming } from './control/p
 import { Mirror } from './control/capture.ts';
 import { fdbRows, statsReport, type NetworkInfo } from './control/report.ts';
 import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
-import { BATCH_SIZE, Datapath, HEADROOM, monotonicSeconds } from './datapath.ts';
+import { BATCH_SIZE, Datapath, FRAMES_PER_OFFLOAD_BATCH, HEADROOM, monotonicSeconds } from './datapath.ts';
 import {
   CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkIndex, linkKind, linkMtu, setUp,
   vethWithTxChecksum,
@@ -131,7 +131,7 @@ export class Daemon {
     const maxMtu = Math.max(...plan.map((p) => p.mtu));
     const slot = Math.max(MIN_SLOT, Math.ceil((maxMtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
     const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length + (p.cfg.group ? 1 : 0)));
-    const datapath = (this.datapath = new Datapath(slot, maxFlood, this.mirror, config.offload));
+    const datapath = (this.datapath = new Datapath(slot, maxFlood, this.mirror, config.offload, config.busyPoll));
     datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
     const now = monotonicSeconds();
 
@@ -143,6 +143,7 @@ export class Daemon {
         const port = cfg.encap.port;
         const rx = this.open(() => Receiver.udp(config.local, port), `UDP port ${port} on ${formatIpv4(config.local)}`);
         this.undo.push(() => rx.close());
+        if (config.offload) rx.enableGro();
         byVni.set(port, new Map());
         datapath.attachVxlan(rx, byVni.get(port)!, config.local, port);
       }
@@ -178,7 +179,7 @@ export class Daemon {
       const net = new Network({
         name: cfg.name, encap, remotes: cfg.remotes, floodGroup: cfg.group?.address ?? 0, allow: cfg.allow,
         statics: cfg.statics, acceptAnyRemote: cfg.acceptAnyRemote,
-        ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: BATCH_SIZE,
+        ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: config.offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE,
       }, now);
       if (cfg.encap.kind === 'vxlan') {
         if (cfg.group !== undefined) sender.multicast(groupIfindex, cfg.group.ttl);

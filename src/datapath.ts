@@ -3,6 +3,7 @@
 // network: handling a batch is synchronous, so they are never in use twice.
 import { Batch, SendQueue } from './batch.ts';
 import type { Mirror } from './control/capture.ts';
+import { native } from './io/native.ts';
 import type { Port, Receiver, TunnelSender } from './io/port.ts';
 import type { Tap } from './io/tap.ts';
 import { C, Counters } from './switch/counters.ts';
@@ -17,11 +18,14 @@ import { newVxlanRepr, parseVxlan } from './wire/vxlan.ts';
 export const BATCH_SIZE = 64;
 /** TSO frames per read from an offloading TAP: each may become ~47 segments, all of which must fit FRAMES_PER_OFFLOAD_BATCH. */
 const OFFLOAD_READ_BATCH = 16;
-const FRAMES_PER_OFFLOAD_BATCH = 1024;
+/** Frames of one batch with offloads: TSO frames cut up, or UDP GRO reads cut apart (16 reads of up to 64). */
+export const FRAMES_PER_OFFLOAD_BATCH = 1024;
 /** A TSO frame: up to 64 KB of IP packet, an Ethernet header and the virtio_net_hdr. */
 const OFFLOAD_SLOT = 65536 + 128;
 /** Room in front of a received datagram, for the virtio_net_hdr written before the inner frame. */
 const TUNNEL_HEADROOM = 16;
+/** Longest busy-polling stretch before the event loop gets its turn (timers, control socket). */
+const MAX_SPIN_US = 2000;
 /** Batches handled per wakeup before yielding to the event loop (the watcher is level-triggered). */
 const ROUNDS_PER_WAKEUP = 16;
 /** Room for any tunnel header we write in front of a frame (UDP+VXLAN 16, GRE up to 16). */
@@ -54,28 +58,34 @@ export class Datapath {
   /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
   onIoError: (what: string, errno: number) => void = () => {};
 
-  constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror, offload: boolean) {
+  /** Every data-path descriptor and what to do when it is readable, for busy polling. */
+  private spinFds = new Int32Array(0);
+  private readonly spinHandlers: (() => void)[] = [];
+  private spinning = false;
+
+  /** `busyPollUs`: how long to keep polling after traffic before sleeping in the event loop; 0 never. */
+  constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror, offload: boolean, private readonly busyPollUs = 0) {
     this.fromTapRaw = offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
     this.fromTapBatch = new Batch(offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE, slotSize, HEADROOM);
-    this.fromTunnelBatch = new Batch(BATCH_SIZE, slotSize, TUNNEL_HEADROOM);
+    this.fromTunnelBatch = new Batch(offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE, slotSize, TUNNEL_HEADROOM);
     this.toTunnel = new SendQueue(this.fromTapBatch.capacity * Math.max(1, maxFlood), this.fromTapBatch.arena);
   }
 
   attach(a: Attachment): void {
     this.attachments.push(a);
-    a.tap.watch(() => this.fromTap(a));
+    this.watch(a.tap, () => this.fromTap(a));
   }
 
   /** `dst` and `port`: the address and port `rx` is bound to (for captures). */
   attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
-    rx.watch(() => this.fromTunnel(rx, 'the VXLAN socket', (b, now) => {
+    this.watch(rx, () => this.fromTunnel(rx, 'the VXLAN socket', (b, now) => {
       if (this.mirror.active) this.mirrorVxlan(b, byVni, dst, port);
       receiveVxlan(byVni, b, this.unattributed, now);
     }));
   }
 
   attachGre(rx: Receiver, byKey: ReadonlyMap<number, Network>, local: number): void {
-    rx.watch(() => this.fromTunnel(rx, 'the GRE socket', (b, now) => {
+    this.watch(rx, () => this.fromTunnel(rx, 'the GRE socket', (b, now) => {
       if (this.mirror.active) this.mirrorGre(b, byKey);
       receiveGre(byKey, b, this.unattributed, local, now);
     }));
@@ -126,6 +136,27 @@ export class Datapath {
       if (written < q.count) c.drop(Drop.TxFailed, q.count - written);
       q.count = 0;
     }
+  }
+
+  /** Watches a descriptor; with busy polling, also spins on every descriptor after handling it. */
+  private watch(port: Port, handle: () => void): void {
+    this.spinFds = Int32Array.from([...this.spinFds, port.fd]);
+    this.spinHandlers.push(handle);
+    port.watch(() => {
+      handle();
+      if (this.busyPollUs > 0 && !this.spinning) this.spin();
+    });
+  }
+
+  private spin(): void {
+    this.spinning = true;
+    const start = performance.now();
+    let i: number;
+    while ((i = native.spinPoll(this.spinFds, this.busyPollUs)) >= 0) {
+      this.spinHandlers[i]();
+      if ((performance.now() - start) * 1000 > MAX_SPIN_US) break;
+    }
+    this.spinning = false;
   }
 
   /** TSO frames into segments, partial checksums completed; what could not be done is counted. */

@@ -130,7 +130,8 @@ export class Lab {
       await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', this.dev(i)]);
       await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       await must('ip', ['-n', ns, 'link', 'set', this.dev(i), 'up']);
-      await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', this.dev(i), 'tx', 'off']);
+      // TX checksum off (see above); GRO on, as on real NICs: it lets UDP GRO merge tunnel datagrams.
+      await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', this.dev(i), 'tx', 'off', 'gro', 'on']);
       await must('ip', ['-n', sw, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
       await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', `p${i}`, 'tx', 'off']);
     }

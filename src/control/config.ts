@@ -14,6 +14,8 @@ export const DEFAULT_SOCKET = '/run/vtepd.sock';
 /** RFC 7348 section 5 recommends the dynamic/private range for the source port. */
 export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
 export const DEFAULT_TTL = 64;
+/** Busy polling after traffic, as SO_BUSY_POLL does in the kernel: saves a wake-up per reply. */
+export const DEFAULT_BUSY_POLL_US = 200;
 
 export interface VxlanSettings {
   kind: 'vxlan';
@@ -66,6 +68,8 @@ export interface Config {
   socket: string;
   /** TSO and checksum offload on the TAPs (where the kernel has them). */
   offload: boolean;
+  /** Microseconds to keep polling after traffic before sleeping (0: never busy-poll). */
+  busyPoll: number;
   networks: NetworkConfig[];
 }
 
@@ -153,6 +157,7 @@ const configSchema = z.strictObject({
   local: unicastIpv4,
   socket: z.string(expected('expected a path')).min(1, expected('expected a path')).default(DEFAULT_SOCKET),
   offload: z.boolean(expected('expected true or false')).default(true),
+  'busy-poll': int(0, 100_000, 'microseconds').default(DEFAULT_BUSY_POLL_US),
   networks: z.record(
     z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
     networkSchema,
@@ -252,7 +257,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       df: n.df ?? encap.kind === 'gre',
     });
   }
-  return { local, socket: raw.socket, offload: raw.offload, networks };
+  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], networks };
 }
 
 // ------------------------------------------------------------------ flags
@@ -275,6 +280,7 @@ export interface NetworkFlags {
   mtu?: string;
   port?: string;
   socket?: string;
+  'busy-poll'?: string;
   ageing?: string;
   'max-macs'?: string;
   'accept-any-remote'?: boolean;
@@ -284,7 +290,7 @@ export interface NetworkFlags {
 
 /** Config paths (below the network, or top level) and the flags that set them. */
 const FLAG_OF_PATH: Record<string, string> = {
-  local: '--local', socket: '--socket', offload: '--no-offload', tap: '--tap', address: '--address', mtu: '--mtu',
+  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', tap: '--tap', address: '--address', mtu: '--mtu',
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
@@ -311,7 +317,7 @@ export function configFromFlags(f: NetworkFlags): Config {
     ttl: num(f.ttl),
     df: f.df,
   };
-  const raw = { local: f.local, socket: f.socket, networks: { [name]: dropUndefined(network) } };
+  const raw = { local: f.local, socket: f.socket, 'busy-poll': num(f['busy-poll']), networks: { [name]: dropUndefined(network) } };
   return checkConfig(dropUndefined(raw), (path) => {
     if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
     const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');

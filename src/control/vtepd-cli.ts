@@ -6,11 +6,11 @@ import { Daemon, StartupError } from '../daemon.ts';
 import { ConfigError, configFromFlags, loadConfigFile, type Config, type NetworkFlags } from './config.ts';
 import { Logger } from './log.ts';
 
-const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--verbose]
+const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
-             [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--no-offload] [--verbose]
+             [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
 
 Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
@@ -33,6 +33,7 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
         socket: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         'no-offload': { type: 'boolean' },
+        'busy-poll': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         local: { type: 'string' },
         tap: { type: 'string' },
@@ -69,6 +70,10 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
     const config = loadConfigFile(values.config);
     if (typeof values.socket === 'string') config.socket = values.socket;
     if (values['no-offload']) config.offload = false;
+    if (typeof values['busy-poll'] === 'string') {
+      if (!/^\d+$/.test(values['busy-poll']) || Number(values['busy-poll']) > 100_000) throw new UsageError('--busy-poll: expected microseconds from 0 to 100000');
+      config.busyPoll = Number(values['busy-poll']);
+    }
     return { config, verbose };
   }
   if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)');

@@ -19,12 +19,14 @@ export interface NativeAddon {
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number, len: Uint32Array): number;
-  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number): number;
+  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean): number;
   tapFrames(input: Buffer, inSlot: number, inHeadroom: number, n: number, inLen: Uint32Array,
     out: Buffer, outSlot: number, outHeadroom: number, outMax: number, outLen: Uint32Array, stats: Uint32Array): number;
   vnetHdrLen: number;
+  spinPoll(fds: Int32Array, usec: number): number;
   recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number,
-    len: Uint32Array, addr: Uint32Array, port: Uint16Array): number;
+    len: Uint32Array, addr: Uint32Array, port: Uint16Array, gro: boolean): number;
+  udpGroEnable(fd: number): boolean;
   sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array,
     port: Uint16Array, n: number): number;
   Watcher: new (fd: number, onReadable: () => void) => Watcher;

@@ -106,10 +106,19 @@ export class LaneSender implements TunnelSender {
 
 /** A socket the data path receives tunnel packets on; fills a Batch with datagrams and their senders. */
 export class Receiver extends Port {
+  /** Whether the kernel merges datagrams of a flow (UDP GRO); recv() cuts them apart again. */
+  private gro = false;
+
   recv(b: Batch): number {
-    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port);
+    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port, this.gro);
     b.count = n > 0 ? n : 0;
     return n;
+  }
+
+  /** Asks for UDP GRO (with offloads): fewer, larger reads; the batch must hold 64 datagrams per merged one. */
+  enableGro(): boolean {
+    this.gro = native.udpGroEnable(this.fd);
+    return this.gro;
   }
 
   static udp(local: number, port: number): Receiver {

@@ -38,8 +38,11 @@ export class Tap extends Port {
     return out.count;
   }
 
-  /** Writes every queued frame; returns how many the kernel took. */
+  /**
+   * Writes every queued frame; returns how many the kernel took. An offloading
+   * TAP gets runs of TCP segments of one flow merged into one large frame.
+   */
   write(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.offload ? VNET_HDR_LEN : 0);
+    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.offload ? VNET_HDR_LEN : 0, this.offload);
   }
 }
