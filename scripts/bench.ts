@@ -9,8 +9,8 @@
 // the ping round-trip time. Ratios are to the kernel-to-kernel row; GRE is
 // also compared with vtepd's own VXLAN and with Open vSwitch GRE.
 //
-//   npx tsx scripts/bench.ts [--seconds N] [--only NAME,...] [--vtepd-args "--no-offload"]
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   npx tsx scripts/bench.ts [--seconds N] [--only NAME,...] [--vtepd-args="--no-offload"] [--redraw]
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -114,19 +114,23 @@ function table(results: Record<string, Figures>): string {
   return lines.join('\n');
 }
 
+function xml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** A grouped bar chart of every figure relative to the kernel, as SVG (no dependency). */
 function chart(results: Record<string, Figures>, title: string): string {
   const k = results.kernel;
   const metrics: [keyof Figures, string][] = [['tcpOut', 'TCP h1→h2'], ['tcpIn', 'TCP h2→h1'], ['pps64', '64-byte pps']];
   const setups = SETUPS.filter((s) => results[s.name]);
   const colors = ['#555', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'];
-  const W = 760, H = 360, left = 60, bottom = 300, top = 50;
+  const W = 820, H = 360, left = 40, bottom = 300, top = 50;
   const max = Math.max(1.2, ...setups.flatMap((s) => metrics.map(([m]) => (k ? results[s.name][m] / k[m] : 0))));
   const groupW = (W - left - 20) / metrics.length;
   const barW = (groupW - 30) / setups.length;
   const y = (v: number) => bottom - ((bottom - top) * v) / max;
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${left}" y="24" font-size="15">${title}</text>`,
+    `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${left}" y="24" font-size="15">${xml(title)}</text>`,
     `<line x1="${left}" y1="${y(1)}" x2="${W - 10}" y2="${y(1)}" stroke="#999" stroke-dasharray="4"/>`,
     `<text x="${left - 8}" y="${y(1) + 4}" text-anchor="end">1.0×</text>`, `<text x="${left - 8}" y="${bottom + 4}" text-anchor="end">0</text>`];
   metrics.forEach(([m, label], gi) => {
@@ -134,21 +138,32 @@ function chart(results: Record<string, Figures>, title: string): string {
     setups.forEach((s, si) => {
       const v = k ? results[s.name][m] / k[m] : 0;
       const x = gx + si * barW;
-      parts.push(`<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${bottom - y(v)}" fill="${colors[si % colors.length]}"><title>${s.label}: ${fmt(v)}×</title></rect>`);
+      parts.push(`<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${bottom - y(v)}" fill="${colors[si % colors.length]}"><title>${xml(s.label)}: ${fmt(v)}×</title></rect>`);
       parts.push(`<text x="${x + (barW - 4) / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="10">${fmt(v)}</text>`);
     });
     parts.push(`<text x="${gx + (setups.length * barW) / 2}" y="${bottom + 18}" text-anchor="middle">${label}</text>`);
   });
   setups.forEach((s, si) => {
-    parts.push(`<rect x="${left + si * 140}" y="${H - 28}" width="10" height="10" fill="${colors[si % colors.length]}"/>`,
-      `<text x="${left + si * 140 + 14}" y="${H - 19}" font-size="10">${s.label.replace(/ <-> .*/, '')}${s.encap === 'gre' ? ' (GRE)' : ''}</text>`);
+    const step = (W - left) / setups.length;
+    parts.push(`<rect x="${left + si * step}" y="${H - 28}" width="10" height="10" fill="${colors[si % colors.length]}"/>`,
+      `<text x="${left + si * step + 14}" y="${H - 19}" font-size="10">${xml(s.label.replace(/ <-> .*/, ''))}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, only: { type: 'string' }, 'vtepd-args': { type: 'string', default: '' } } });
+  const { values } = parseArgs({ options: {
+    seconds: { type: 'string', default: '5' }, only: { type: 'string' }, 'vtepd-args': { type: 'string', default: '' }, redraw: { type: 'boolean' },
+  } });
+  const dir = join(ROOT, 'bench', 'results');
+  if (values.redraw) {
+    // The chart and table again from the last run's figures, without measuring.
+    const last = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { when: string; machine: string; results: Record<string, Figures> };
+    writeFileSync(join(dir, 'latest.svg'), chart(last.results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${last.when.slice(0, 10)}`));
+    writeFileSync(join(dir, 'latest.md'), `${last.when} on ${last.machine}\n\n${table(last.results)}\n`);
+    return;
+  }
   const seconds = Number(values.seconds);
   const only = values.only?.split(',');
   const vtepdArgs = values['vtepd-args']!.split(' ').filter(Boolean);
@@ -166,7 +181,6 @@ async function main(): Promise<void> {
   const machine = `${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Linux ${release()}, Node ${process.version}`;
   const text = table(results);
   console.log(`\n${when} on ${machine}${vtepdArgs.length ? ` (vtepd ${vtepdArgs.join(' ')})` : ''}\n\n${text}`);
-  const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = when.replace(/[:.]/g, '-');
   const json = JSON.stringify({ when, machine, seconds, vtepdArgs, results, table: text }, null, 2);

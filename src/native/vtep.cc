@@ -142,6 +142,33 @@ void PutU32(uint8_t* p, uint32_t v) {
 
 // ---------------------------------------------------------------- set-up
 
+// A socket that only sends would still queue a copy of what it may receive: refuse it all.
+bool RefuseAll(int fd) {
+  struct sock_filter drop_all = BPF_STMT(BPF_RET | BPF_K, 0);
+  struct sock_fprog prog = {1, &drop_all};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0;
+}
+
+// Binds fd to addr:port; on failure closes it and throws (returns false).
+bool BindOrThrow(Napi::Env env, int fd, uint32_t addr, uint16_t port, const char* what) {
+  struct sockaddr_in sa;
+  FillAddr(&sa, addr, port);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) == 0) return true;
+  int err = errno;
+  close(fd);
+  ThrowErrno(env, what, err);
+  return false;
+}
+
+// What every tunnel sender sets: outer TTL, DF (set without enforcing a cached path MTU), send buffer.
+void ConfigureSender(int fd, int ttl, bool df, int sndbuf) {
+  int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
+  setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+}
+
 // tapOpen(name, offload) -> { fd, name, offload }: attach to (or create) TAP
 // `name`, no packet info header, non-blocking. A TAP created here is not
 // persistent: it disappears when the descriptor is closed. With `offload`, the
@@ -187,13 +214,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   // silently take half of the packets; EADDRINUSE is the honest answer.
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  struct sockaddr_in sa;
-  FillAddr(&sa, addr, port);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "bind(udp)", err);
-  }
+  if (!BindOrThrow(env, fd, addr, port, "bind(udp)")) return env.Undefined();
   return Napi::Number::New(env, fd);
 }
 
@@ -214,13 +235,7 @@ Napi::Value McastOpen(const Napi::CallbackInfo& info) {
   setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  struct sockaddr_in sa;
-  FillAddr(&sa, group, port);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "bind(group)", err);
-  }
+  if (!BindOrThrow(env, fd, group, port, "bind(group)")) return env.Undefined();
   struct ip_mreqn mreq;
   memset(&mreq, 0, sizeof(mreq));
   mreq.imr_multiaddr.s_addr = htonl(group);
@@ -264,29 +279,13 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
   int sndbuf = info[5].As<Napi::Number>().Int32Value();
   int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd < 0) return ThrowErrno(env, "socket(raw)", errno);
-  if (!receive) {
-    struct sock_filter drop_all = BPF_STMT(BPF_RET | BPF_K, 0);
-    struct sock_fprog prog = {1, &drop_all};
-    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
-      int err = errno;
-      close(fd);
-      return ThrowErrno(env, "SO_ATTACH_FILTER", err);
-    }
+  if (!receive && !RefuseAll(fd)) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "SO_ATTACH_FILTER", err);
   }
-  if (addr != 0) {
-    struct sockaddr_in sa;
-    FillAddr(&sa, addr, 0);
-    if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
-      int err = errno;
-      close(fd);
-      return ThrowErrno(env, "bind(raw)", err);
-    }
-  }
-  int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
-  setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
-  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  if (addr != 0 && !BindOrThrow(env, fd, addr, 0, "bind(raw)")) return env.Undefined();
+  ConfigureSender(fd, ttl, df, sndbuf);
   return Napi::Number::New(env, fd);
 }
 
@@ -302,21 +301,9 @@ Napi::Value UdpSenderOpen(const Napi::CallbackInfo& info) {
   int sndbuf = info[4].As<Napi::Number>().Int32Value();
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
-  struct sock_filter drop_all = BPF_STMT(BPF_RET | BPF_K, 0);
-  struct sock_fprog prog = {1, &drop_all};
-  setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
-  struct sockaddr_in sa;
-  FillAddr(&sa, addr, port);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "bind(udp sender)", err);
-  }
-  int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
-  setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
-  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  RefuseAll(fd);
+  if (!BindOrThrow(env, fd, addr, port, "bind(udp sender)")) return env.Undefined();
+  ConfigureSender(fd, ttl, df, sndbuf);
   return Napi::Number::New(env, fd);
 }
 

@@ -3,11 +3,9 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { FdbRow, StatsReport } from '../../src/control/protocol.ts';
-import { Lab, ROOT, sh, type Result } from '../../scripts/lab/lab.ts';
+import { Lab, overlay, ROOT, sh, VNI, type Result } from '../../scripts/lab/lab.ts';
 
-export const VNI = 42;
-export const overlay = (i: number, net = 100) => `192.168.${net}.${i}`;
-export const kernelMac = (i: number, net = 0) => `02:00:00:00:${net.toString(16).padStart(2, '0')}:0${i}`;
+export { kernelMac, kernelPeers, overlay, VNI } from '../../scripts/lab/lab.ts';
 
 /** Runs `fn` with a fresh lab of `hosts` hosts; the lab is destroyed even if `fn` fails. */
 export async function withLab(hosts: number, fn: (lab: Lab) => Promise<void>): Promise<void> {
@@ -16,16 +14,6 @@ export async function withLab(hosts: number, fn: (lab: Lab) => Promise<void>): P
     await fn(lab);
   } finally {
     await lab.destroy();
-  }
-}
-
-/** Kernel VXLAN devices on `hosts`, each replicating BUM to every other host of the lab. */
-export async function kernelPeers(lab: Lab, hosts: number[], o: { vni?: number; net?: number; dev?: string } = {}): Promise<void> {
-  for (const i of hosts) {
-    await lab.kernelVxlan(i, {
-      vni: o.vni ?? VNI, dev: o.dev, address: `${overlay(i, o.net)}/24`, mac: kernelMac(i, o.net === undefined ? 0 : o.net - 100),
-      remotes: Array.from({ length: lab.hosts }, (_, k) => k + 1).filter((j) => j !== i).map((j) => lab.underlay(j)),
-    });
   }
 }
 
