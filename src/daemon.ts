@@ -244,10 +244,7 @@ export class Daemon {
       return {
         stream: (send, end) => {
           send({ ok: true, data: { capturing: true } });
-          return this.mirror.start({ network: req.network, side, count: req.count }, (packet) => {
-            send({ packet });
-            return true;
-          }, () => end({ end: true }));
+          return this.mirror.start({ network: req.network, side, count: req.count }, (packet) => send({ packet }), () => end({ end: true }));
         },
       };
     }

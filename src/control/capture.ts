@@ -44,7 +44,7 @@ export interface TunnelLook {
 interface Session {
   req: CaptureRequest;
   left: number;
-  emit: (p: CapturedPacket) => boolean;
+  emit: (p: CapturedPacket) => void;
   end: () => void;
 }
 
@@ -65,7 +65,7 @@ export class Mirror {
   }
 
   /** Starts a session; returns the function that stops it. */
-  start(req: CaptureRequest, emit: (p: CapturedPacket) => boolean, end: () => void): () => void {
+  start(req: CaptureRequest, emit: (p: CapturedPacket) => void, end: () => void): () => void {
     const s: Session = { req, left: req.count ?? Infinity, emit, end };
     this.sessions.add(s);
     this.active = true;

@@ -9,7 +9,8 @@
 //   removed (default 300 s, as in the Linux bridge and Open vSwitch). The Map's
 //   insertion order is the LRU list: refreshing an entry deletes and re-inserts
 //   it, so `run()` removes entries from the old end and stops at the first one
-//   still valid. To keep the per-packet cost to a read, an entry is refreshed
+//   still valid (a once-a-second tick calls it). To keep the per-packet cost
+//   to a read, an entry is refreshed
 //   at most once a second (as Open vSwitch does), so idleness is measured to
 //   within a second.
 // - Moves. A MAC seen on another port moves there at once (a VM migrated, or a
@@ -98,24 +99,6 @@ export class Fdb {
       n++;
     }
     this.aged += n;
-    return n;
-  }
-
-  /** Seconds until the oldest learned entry expires, undefined if none. */
-  nextDeadline(now: number): number | undefined {
-    for (const e of this.dynamic.values()) return Math.max(0, e.seen + this.ageing - now);
-    return undefined;
-  }
-
-  /** Forgets learned entries (all, or those on one port); returns how many. */
-  flush(port?: number): number {
-    let n = 0;
-    for (const [mac, e] of this.dynamic) {
-      if (port === undefined || e.port === port) {
-        this.dynamic.delete(mac);
-        n++;
-      }
-    }
     return n;
   }
 
