@@ -10,9 +10,8 @@
 //   insertion order is the LRU list: refreshing an entry deletes and re-inserts
 //   it, so `run()` removes entries from the old end and stops at the first one
 //   still valid (a once-a-second tick calls it). To keep the per-packet cost
-//   to a read, an entry is refreshed
-//   at most once a second (as Open vSwitch does), so idleness is measured to
-//   within a second.
+//   to a read, an entry is refreshed at most once a second (as Open vSwitch
+//   does), so idleness is measured to within a second.
 // - Moves. A MAC seen on another port moves there at once (a VM migrated, or a
 //   host was re-cabled); moves are counted, since many of them mean a loop.
 // - Size. At most `maxMacs` learned entries. When full, new MACs are refused
