@@ -265,6 +265,7 @@ export class Daemon {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.datapath?.stopPolling();
     this.rollback();
   }
 }

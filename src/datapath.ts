@@ -62,6 +62,8 @@ export class Datapath {
   private spinFds = new Int32Array(0);
   private readonly spinHandlers: (() => void)[] = [];
   private spinning = false;
+  /** performance.now() after which, with no traffic, busy polling stops. */
+  private quietUntil = 0;
 
   /** `busyPollUs`: how long to keep polling after traffic before sleeping in the event loop; 0 never. */
   constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror, offload: boolean, private readonly busyPollUs = 0) {
@@ -144,19 +146,40 @@ export class Datapath {
     this.spinHandlers.push(handle);
     port.watch(() => {
       handle();
-      if (this.busyPollUs > 0 && !this.spinning) this.spin();
+      if (this.busyPollUs === 0) return;
+      this.quietUntil = performance.now() + this.busyPollUs / 1000;
+      if (!this.spinning) this.spin();
     });
   }
 
+  /**
+   * Polls every descriptor until none has been readable for `busyPollUs`. A
+   * sleeping daemon pays a wake-up per packet (an idle vCPU is slow to wake);
+   * spinning trades a core for that. Stretches last at most MAX_SPIN_US and
+   * resume from setImmediate, so timers and the control socket still run.
+   */
   private spin(): void {
     this.spinning = true;
-    const start = performance.now();
-    let i: number;
-    while ((i = native.spinPoll(this.spinFds, this.busyPollUs)) >= 0) {
+    const stretchEnd = performance.now() + MAX_SPIN_US / 1000;
+    for (;;) {
+      const now = performance.now();
+      const budgetMs = Math.min(this.quietUntil, stretchEnd) - now;
+      if (budgetMs <= 0) break;
+      const i = native.spinPoll(this.spinFds, Math.ceil(budgetMs * 1000));
+      if (i < 0) continue;
       this.spinHandlers[i]();
-      if ((performance.now() - start) * 1000 > MAX_SPIN_US) break;
+      this.quietUntil = performance.now() + this.busyPollUs / 1000;
     }
-    this.spinning = false;
+    if (performance.now() < this.quietUntil) setImmediate(this.resumeSpin);
+    else this.spinning = false;
+  }
+
+  private readonly resumeSpin = (): void => this.spin();
+
+  /** Before the descriptors close: a pending stretch must not poll them. */
+  stopPolling(): void {
+    this.spinFds = new Int32Array(0);
+    this.quietUntil = 0;
   }
 
   /** TSO frames into segments, partial checksums completed; what could not be done is counted. */
