@@ -368,13 +368,29 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Removes namespaces that earlier runs of the lab left behind (a killed test runner). */
+/**
+ * Removes what earlier runs of the lab left behind (a killed test runner or
+ * bench skips its clean-up): the processes still running in their namespaces
+ * (vtepd, Open vSwitch, tcpdump), the namespaces, and their working directories.
+ */
 export async function removeStaleLabs(): Promise<void> {
   const list = await sh('ip', ['netns', 'list']);
+  const prefixes = new Set<string>();
   for (const line of list.stdout.split('\n')) {
-    const name = line.split(' ')[0];
-    if (new RegExp(`^${LAB_PREFIX}[0-9a-f]{6}-(h\\d+|sw)$`).test(name)) await sh('ip', ['netns', 'del', name]);
+    const m = new RegExp(`^(${LAB_PREFIX}[0-9a-f]{6})-(h\\d+|sw)$`).exec(line.split(' ')[0]);
+    if (!m) continue;
+    const pids = await sh('ip', ['netns', 'pids', m[0]]);
+    for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await sh('ip', ['netns', 'del', m[0]]);
+    prefixes.add(m[1]);
   }
+  for (const prefix of prefixes) rmSync(join(WORK, prefix), { recursive: true, force: true });
 }
 
 /** The lab's overlay addresses: host i on 192.168.NET.i. */
