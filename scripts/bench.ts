@@ -10,7 +10,11 @@
 // kernel-to-kernel row. GRE is compared with Open vSwitch GRE, and with
 // vtepd's own VXLAN with vtepd on both ends (so that no peer is the limit).
 //
-//   npx tsx scripts/bench.ts [--seconds N] [--only NAME,...] [--vtepd-args="--no-offload"] [--redraw]
+// Figures on a shared 2-vCPU VM vary by about ±20% from one run to the next,
+// so every setup is measured in several rounds (the setups interleaved, so
+// that a slow spell of the host hits them all) and the table shows medians.
+//
+//   npx tsx scripts/bench.ts [--rounds N] [--seconds N] [--only NAME,...] [--vtepd-args="--no-offload"] [--redraw]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +29,18 @@ interface Setup {
   label: string;
   encap: 'vxlan' | 'gre';
   build(lab: Lab, vtepdArgs: string[]): Promise<void>;
+}
+
+/** What one run writes to bench/results/: medians in `results`, every round in `perRound`. */
+interface Saved {
+  when: string;
+  machine: string;
+  seconds: number;
+  rounds: number;
+  vtepdArgs: string[];
+  results: Record<string, Figures>;
+  perRound: Record<string, Figures[]>;
+  table: string;
 }
 
 interface Figures {
@@ -108,6 +124,36 @@ async function run(s: Setup, seconds: number, vtepdArgs: string[]): Promise<Figu
   }
 }
 
+function median(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Each figure's median over the rounds a setup completed. */
+function medians(rounds: Record<string, Figures[]>): Record<string, Figures> {
+  const out: Record<string, Figures> = {};
+  for (const [name, runs] of Object.entries(rounds)) {
+    if (!runs.length) continue;
+    const keys = Object.keys(runs[0]) as (keyof Figures)[];
+    out[name] = Object.fromEntries(keys.map((key) => [key, median(runs.map((r) => r[key]))])) as unknown as Figures;
+  }
+  return out;
+}
+
+/** vtepd's ratios to the kernel round by round: how far one run can be from the median. */
+function spread(rounds: Record<string, Figures[]>): string {
+  const k = rounds.kernel;
+  const v = rounds.vtepd;
+  if (!k || !v || Math.min(k.length, v.length) < 2) return '';
+  const n = Math.min(k.length, v.length);
+  const per = (f: (r: Figures) => number, digits = 2) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) / f(k[i]), digits)).join(' ');
+  const added = (f: (r: Figures) => number) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) - f(k[i]), 0)).join(' ');
+  return `vtepd VXLAN × kernel, round by round: TCP out ${per((r) => r.tcpOut)}; TCP in ${per((r) => r.tcpIn)}; ` +
+    `pps ${per((r) => r.pps64)}; added RTT µs ${added((r) => r.rttMedianUs)} (5 ms apart), ${added((r) => r.rttBusyUs)} (back to back)`;
+}
+
 function fmt(n: number, digits = 2): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '—';
 }
@@ -130,6 +176,13 @@ function table(results: Record<string, Figures>): string {
   const g = results['vtepd-gre-pair'];
   if (v && g) lines.push('', `vtepd GRE / vtepd VXLAN (vtepd on both ends): TCP out ${fmt(g.tcpOut / v.tcpOut)}, TCP in ${fmt(g.tcpIn / v.tcpIn)}, 64-byte pps ${fmt(g.pps64 / v.pps64)}`);
   return lines.join('\n');
+}
+
+/** The table of medians, then how the rounds spread. */
+function report(saved: Saved): string {
+  const head = `Medians of ${saved.rounds} round${saved.rounds === 1 ? '' : 's'}, ${saved.seconds} s per figure.\n\n`;
+  const by = spread(saved.perRound);
+  return `${head}${table(saved.results)}${by ? `\n\n${by}` : ''}`;
 }
 
 function xml(text: string): string {
@@ -174,36 +227,42 @@ function chart(results: Record<string, Figures>, title: string): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
-    seconds: { type: 'string', default: '5' }, only: { type: 'string' }, 'vtepd-args': { type: 'string', default: '' }, redraw: { type: 'boolean' },
+    rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, 'vtepd-args': { type: 'string', default: '' }, redraw: { type: 'boolean' },
   } });
   const dir = join(ROOT, 'bench', 'results');
   if (values.redraw) {
     // The chart and table again from the last run's figures, without measuring.
-    const last = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as { when: string; machine: string; results: Record<string, Figures> };
+    const last = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as Saved;
     writeFileSync(join(dir, 'latest.svg'), chart(last.results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${last.when.slice(0, 10)}`));
-    writeFileSync(join(dir, 'latest.md'), `${last.when} on ${last.machine}\n\n${table(last.results)}\n`);
+    writeFileSync(join(dir, 'latest.md'), `${last.when} on ${last.machine}\n\n${report(last)}\n`);
     return;
   }
   const seconds = Number(values.seconds);
+  const roundCount = Number(values.rounds);
+  if (!Number.isInteger(roundCount) || roundCount < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${values.rounds}`);
   const only = values.only?.split(',');
   const vtepdArgs = values['vtepd-args']!.split(' ').filter(Boolean);
-  const results: Record<string, Figures> = {};
-  for (const s of SETUPS) {
-    if (only && !only.includes(s.name)) continue;
-    process.stderr.write(`bench: ${s.label}...\n`);
-    try {
-      results[s.name] = await run(s, seconds, vtepdArgs);
-    } catch (e) {
-      process.stderr.write(`bench: ${s.label} failed: ${(e as Error).message}\n`);
+  const rounds: Record<string, Figures[]> = {};
+  for (let round = 1; round <= roundCount; round++) {
+    for (const s of SETUPS) {
+      if (only && !only.includes(s.name)) continue;
+      process.stderr.write(`bench: round ${round}/${roundCount}: ${s.label}...\n`);
+      try {
+        (rounds[s.name] ??= []).push(await run(s, seconds, vtepdArgs));
+      } catch (e) {
+        process.stderr.write(`bench: ${s.label} failed: ${(e as Error).message}\n`);
+      }
     }
   }
+  const results = medians(rounds);
   const when = new Date().toISOString();
   const machine = `${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Linux ${release()}, Node ${process.version}`;
-  const text = table(results);
+  const saved: Saved = { when, machine, seconds, rounds: roundCount, vtepdArgs, results, perRound: rounds, table: '' };
+  const text = (saved.table = report(saved));
   console.log(`\n${when} on ${machine}${vtepdArgs.length ? ` (vtepd ${vtepdArgs.join(' ')})` : ''}\n\n${text}`);
   mkdirSync(dir, { recursive: true });
   const stamp = when.replace(/[:.]/g, '-');
-  const json = JSON.stringify({ when, machine, seconds, vtepdArgs, results, table: text }, null, 2);
+  const json = JSON.stringify(saved, null, 2);
   writeFileSync(join(dir, `${stamp}.json`), json);
   if (only || vtepdArgs.length) {
     // A partial or tuned run is kept, but the README's "latest" stays a full run with the defaults.
