@@ -31,6 +31,8 @@ const DEFAULT_UNDERLAY_MTU = 1500;
 const FRAME_OVERHEAD = 18;
 const MIN_SLOT = 2048;
 const AGEING_TICK_MS = 1000;
+/** Least time between two warnings about partial inner checksums from one network's peers. */
+const PARTIAL_CHECKSUM_WARNING_INTERVAL_S = 60;
 
 interface Planned {
   cfg: NetworkConfig;
@@ -133,6 +135,16 @@ export class Daemon {
     const maxFlood = Math.max(...plan.map((p) => p.cfg.remotes.length + (p.cfg.group ? 1 : 0)));
     const datapath = (this.datapath = new Datapath(slot, maxFlood, this.mirror, config.offload, config.busyPoll));
     datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
+    // Once a minute per network at most: a misconfigured peer sends such frames continuously.
+    const lastPartialWarning = new Map<string, number>();
+    datapath.onPartialChecksum = (net, peer) => {
+      const now = monotonicSeconds();
+      if (now - (lastPartialWarning.get(net.name) ?? -Infinity) < PARTIAL_CHECKSUM_WARNING_INTERVAL_S) return;
+      lastPartialWarning.set(net.name, now);
+      log.warn(`network ${net.name}: dropped inner TCP/UDP packets from VTEP ${formatIpv4(peer)} whose checksums were left partial for a NIC to fill in ` +
+        `(counted as partial-checksum in \`vtepctl stats\`). That sender is most likely a kernel VTEP behind a veth with TX checksum offload on: ` +
+        `run \`ethtool -K DEV tx off\` on both ends of its veth.`);
+    };
     const now = monotonicSeconds();
 
     // Sockets first: a port already in use must fail before any TAP appears.

@@ -57,6 +57,8 @@ export class Datapath {
   readonly unattributed = new Counters();
   /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
   onIoError: (what: string, errno: number) => void = () => {};
+  /** Called when frames from the VTEP at `peer` (host order) were dropped for a partial inner checksum. */
+  onPartialChecksum: (net: Network, peer: number) => void = () => {};
 
   /** Every data-path descriptor and what to do when it is readable, for busy polling. */
   private spinFds = new Int32Array(0);
@@ -128,14 +130,21 @@ export class Datapath {
     for (const a of this.attachments) {
       const q = a.net.toTap;
       if (q.count === 0) continue;
-      if (this.mirror.active) this.mirror.tapTx(a.net, q);
       const written = a.tap.write(q);
+      if (this.mirror.active) this.mirror.tapTx(a.net, q);
       const c = a.net.counters;
       let bytes = 0;
-      for (let i = 0; i < q.count; i++) bytes += q.len[i];
+      for (let i = 0; i < q.count; i++) bytes += q.len[i]; // 0 for each frame not written
       c.v[C.TapTxFrames] += written;
       c.v[C.TapTxBytes] += bytes;
-      if (written < q.count) c.drop(Drop.TxFailed, q.count - written);
+      const partial = a.tap.partialChecksums;
+      const refused = partial[0];
+      if (refused !== 0) {
+        c.drop(Drop.PartialChecksum, refused);
+        this.onPartialChecksum(a.net, q.addr[partial[1] - 1]);
+        partial[0] = partial[1] = 0;
+      }
+      if (written + refused < q.count) c.drop(Drop.TxFailed, q.count - written - refused);
       q.count = 0;
     }
   }

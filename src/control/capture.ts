@@ -76,8 +76,9 @@ export class Mirror {
     for (let i = 0; i < b.count; i++) this.offer(net, 'tap', 'rx', b.arena, b.start(i), Math.min(b.len[i], b.room));
   }
 
+  /** Frames written to the TAP; called after the write, which sets len to 0 for each frame not written. */
   tapTx(net: Network, q: SendQueue): void {
-    for (let i = 0; i < q.count; i++) this.offer(net, 'tap', 'tx', q.arena, q.off[i], q.len[i]);
+    for (let i = 0; i < q.count; i++) if (q.len[i] !== 0) this.offer(net, 'tap', 'tx', q.arena, q.off[i], q.len[i]);
   }
 
   /** Packets queued for the tunnel: UDP or GRE header onwards; the IPv4 header is rebuilt. */

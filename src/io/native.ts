@@ -19,7 +19,8 @@ export interface NativeAddon {
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number, len: Uint32Array): number;
-  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean): number;
+  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean,
+    partial?: Uint32Array): number;
   tapFrames(input: Buffer, inSlot: number, inHeadroom: number, n: number, inLen: Uint32Array,
     out: Buffer, outSlot: number, outHeadroom: number, outMax: number, outLen: Uint32Array, stats: Uint32Array): number;
   vnetHdrLen: number;

@@ -14,6 +14,8 @@ export const VNET_HDR_LEN: number = native.vnetHdrLen;
 export class Tap extends Port {
   /** Frames dropped by toFrames(): unknown GSO type or inconsistent headers, and output that did not fit. */
   readonly offloadStats = new Uint32Array(2);
+  /** Frames write() refused for a partial checksum, and one more than the index of the last. */
+  readonly partialChecksums = new Uint32Array(2);
 
   constructor(fd: number, readonly name: string, readonly offload: boolean) {
     super(fd);
@@ -41,8 +43,10 @@ export class Tap extends Port {
   /**
    * Writes every queued frame; returns how many the kernel took. An offloading
    * TAP gets runs of TCP segments of one flow merged into one large frame.
+   * Frames with a partial inner checksum are not written (partialChecksums).
    */
   write(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.offload ? VNET_HDR_LEN : 0, this.offload);
+    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.offload ? VNET_HDR_LEN : 0, this.offload,
+      this.partialChecksums);
   }
 }

@@ -196,5 +196,5 @@ function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, 
   net.fdb.learn(readMac(buf, off + MAC_SRC), port, now);
   const q = net.toTap;
   if (q.count === 0) q.arena = buf;
-  if (!q.push(off, len, 0, 0)) net.counters.drop(Drop.TxFailed);
+  if (!q.push(off, len, peer, 0)) net.counters.drop(Drop.TxFailed); // the peer, to name a sender that misbehaves
 }

@@ -34,6 +34,11 @@ export const Drop = {
   BadProtocol: 15,
   /** A tunnel packet for another address of this host than `local`. */
   WrongDestination: 16,
+  /**
+   * An inner TCP or UDP checksum left partial by a sender that offloads checksums
+   * (a kernel VTEP behind a veth with TX checksum offload on): every stack drops it.
+   */
+  PartialChecksum: 17,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -56,5 +61,6 @@ export const DROP_NAMES: readonly string[] = [
   'unknown-key',
   'bad-protocol',
   'wrong-destination',
+  'partial-checksum',
 ];
 export const DROP_REASONS = DROP_NAMES.length;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, type Lab } from '../../scripts/lab/lab.ts';
+import { ROOT, sh, type Lab } from '../../scripts/lab/lab.ts';
 import { blueConfig, expectOk, kernelPeers, overlay, ping, stats, withLab } from './helpers.ts';
 
 const SEND = join(ROOT, 'scripts/lab/udp-send.mjs');
@@ -43,6 +43,27 @@ describe('bad input from the underlay', () => {
     }
     expectOk(await ping(lab, 1, overlay(2)), 'ping after the junk');
     expect(d.proc.exitCode).toBeNull();
+  }));
+
+  it('drops inner packets with partial checksums and names the VTEP that sent them', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    expectOk(await ping(lab, 1, overlay(2)), 'ping: ICMP checksums are never left partial');
+    const udp = () => lab.exec(2, 'node', [SEND, overlay(2), overlay(1), '9999', 'c0ffee']);
+    // The lab's veths run `tx off`: h2's kernel VTEP completes its checksums, nothing is refused.
+    expectOk(await udp(), 'UDP from h2 with complete checksums');
+    expectOk(await ping(lab, 2, overlay(1), 1), 'ping behind it: the datagram has been handled');
+    expect((await stats(lab)).networks.blue.drops['partial-checksum']).toBe(0);
+    // The trap: TX checksum offload on h2's veth and on the switch port to h1, so that h2's kernel
+    // VTEP leaves inner checksums to a NIC and nothing on the way fills them in.
+    expectOk(await lab.exec(2, 'ethtool', ['-K', lab.dev(2), 'tx', 'on']), 'ethtool tx on (h2)');
+    expectOk(await sh('ip', ['netns', 'exec', lab.switchNs, 'ethtool', '-K', 'p1', 'tx', 'on']), 'ethtool tx on (switch)');
+    expectOk(await udp(), 'UDP from h2 with a partial checksum');
+    expectOk(await ping(lab, 2, overlay(1), 1), 'ping behind it: the datagram has been handled');
+    const s = await stats(lab);
+    expect(s.networks.blue.drops['partial-checksum']).toBe(1);
+    expect(s.networks.blue.drops['tx-failed']).toBe(0);
+    expect(d.log).toMatch(new RegExp(`network blue: dropped inner TCP/UDP packets from VTEP ${lab.underlay(2).replace(/\./g, '\\.')} .*ethtool -K DEV tx off`));
   }));
 
   it('learns a VTEP that is not listed only with accept-any-remote', () => withLab(3, async (lab) => {
