@@ -9,6 +9,8 @@ export class Batch {
   /** Underlay peer address (host order) of each datagram; unused for TAP reads. */
   readonly addr: Uint32Array;
   readonly port: Uint16Array;
+  /** Outer TTL of each datagram from a UDP socket, filled only while a capture runs (0: unknown). */
+  readonly ttl: Uint8Array;
   count = 0;
 
   constructor(
@@ -21,6 +23,7 @@ export class Batch {
     this.len = new Uint32Array(capacity);
     this.addr = new Uint32Array(capacity);
     this.port = new Uint16Array(capacity);
+    this.ttl = new Uint8Array(capacity);
   }
 
   /** Offset in the arena where packet i begins. */

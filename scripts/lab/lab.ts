@@ -399,10 +399,10 @@ export const overlay = (i: number, net = 100) => `192.168.${net}.${i}`;
 export const kernelMac = (i: number, net = 0) => `02:00:00:00:${net.toString(16).padStart(2, '0')}:0${i}`;
 
 /** Kernel VXLAN devices on `hosts`, each replicating BUM to every other host of the lab. */
-export async function kernelPeers(lab: Lab, hosts: number[], o: { vni?: number; net?: number; dev?: string } = {}): Promise<void> {
+export async function kernelPeers(lab: Lab, hosts: number[], o: { vni?: number; net?: number; dev?: string; ttl?: number } = {}): Promise<void> {
   for (const i of hosts) {
     await lab.kernelVxlan(i, {
-      vni: o.vni ?? VNI, dev: o.dev, address: `${overlay(i, o.net)}/24`, mac: kernelMac(i, o.net === undefined ? 0 : o.net - 100),
+      vni: o.vni ?? VNI, dev: o.dev, ttl: o.ttl, address: `${overlay(i, o.net)}/24`, mac: kernelMac(i, o.net === undefined ? 0 : o.net - 100),
       remotes: Array.from({ length: lab.hosts }, (_, k) => k + 1).filter((j) => j !== i).map((j) => lab.underlay(j)),
     });
   }

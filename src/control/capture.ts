@@ -98,7 +98,7 @@ export class Mirror {
   tunnelRxVxlan(net: Network, b: Batch, i: number, dst: number, dstPort: number): void {
     if (!this.wants(net, 'tunnel')) return;
     const len = Math.min(b.len[i], b.room);
-    const head = this.outer(IpProto.UDP, 0, false, b.addr[i], dst, UDP_HEADER_LEN + len);
+    const head = this.outer(IpProto.UDP, b.ttl[i], false, b.addr[i], dst, UDP_HEADER_LEN + len);
     emitUdp(b.port[i], dstPort, len, scratch, head);
     b.arena.copy(scratch, head + UDP_HEADER_LEN, b.start(i), b.start(i) + len);
     this.offer(net, 'tunnel', 'rx', scratch, 0, head + UDP_HEADER_LEN + len);

@@ -26,7 +26,7 @@ export interface NativeAddon {
   vnetHdrLen: number;
   spinPoll(fds: Int32Array, usec: number): number;
   recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number,
-    len: Uint32Array, addr: Uint32Array, port: Uint16Array, gro: boolean): number;
+    len: Uint32Array, addr: Uint32Array, port: Uint16Array, gro: boolean, ttl?: Uint8Array): number;
   udpGroEnable(fd: number): boolean;
   sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array,
     port: Uint16Array, n: number): number;

@@ -109,8 +109,10 @@ export class Receiver extends Port {
   /** Whether the kernel merges datagrams of a flow (UDP GRO); recv() cuts them apart again. */
   private gro = false;
 
-  recv(b: Batch): number {
-    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port, this.gro);
+  /** `withTtl`: also each datagram's outer TTL into b.ttl (for captures; it costs a control message each). */
+  recv(b: Batch, withTtl = false): number {
+    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port, this.gro,
+      withTtl ? b.ttl : undefined);
     b.count = n > 0 ? n : 0;
     return n;
   }

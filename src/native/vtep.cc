@@ -203,6 +203,13 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
 }
 
 // udpOpen(addr, port, rcvbuf) -> fd: the VXLAN receive socket.
+// A UDP socket never shows the outer IPv4 header; its TTL comes with each
+// datagram (IP_TTL control message) for captures, read only while one runs.
+void RecvTtl(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
+}
+
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t addr = info[0].As<Napi::Number>().Uint32Value();
@@ -214,6 +221,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   // silently take half of the packets; EADDRINUSE is the honest answer.
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  RecvTtl(fd);
   if (!BindOrThrow(env, fd, addr, port, "bind(udp)")) return env.Undefined();
   return Napi::Number::New(env, fd);
 }
@@ -235,6 +243,7 @@ Napi::Value McastOpen(const Napi::CallbackInfo& info) {
   setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  RecvTtl(fd);
   if (!BindOrThrow(env, fd, group, port, "bind(group)")) return env.Undefined();
   struct ip_mreqn mreq;
   memset(&mreq, 0, sizeof(mreq));
@@ -719,7 +728,8 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, done);
 }
 
-// recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port) -> n | -errno
+// recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro, ttl?) -> n | -errno
+// With `ttl` (a Uint8Array), each datagram's outer TTL too (0 if the kernel gave none).
 // A datagram larger than its slot is reported with len = capacity + 1.
 //
 // On a socket with UDP_GRO (udpGroEnable), the kernel may hand over several
@@ -729,7 +739,19 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
 constexpr size_t kGroArea = 16 * 65536;
 constexpr uint32_t kGroMaxMessages = 16;
 uint8_t g_gro_area[kGroArea];
-char g_gro_control[kGroMaxMessages][CMSG_SPACE(sizeof(int))];
+constexpr size_t kRecvControl = CMSG_SPACE(sizeof(int)) * 2;  // UDP_GRO and IP_TTL
+char g_recv_control[kMaxBatch][kRecvControl];
+
+// The IP_TTL and UDP_GRO control messages of a received datagram (0 when absent).
+void ReadControl(struct msghdr* h, uint8_t* ttl, size_t* seg) {
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    int v;
+    if (c->cmsg_len < CMSG_LEN(sizeof(v))) continue;
+    memcpy(&v, CMSG_DATA(c), sizeof(v));
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) *ttl = static_cast<uint8_t>(v);
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && v > 0) *seg = static_cast<size_t>(v);
+  }
+}
 
 Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -740,12 +762,17 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   uint16_t* ports;
   if (!GetBuffer(info[1], &arena, &arenaLen) || !GetTyped(info[5], &lens, &lenCap) ||
       !GetTyped(info[6], &addrs, &addrCap) || !GetTyped(info[7], &ports, &portCap))
-    return ThrowType(env, "recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro)");
+    return ThrowType(env, "recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro, ttl)");
   uint32_t slot = info[2].As<Napi::Number>().Uint32Value();
   uint32_t headroom = info[3].As<Napi::Number>().Uint32Value();
   uint32_t max = info[4].As<Napi::Number>().Uint32Value();
   bool gro = info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
-  if (max > lenCap || max > addrCap || max > portCap) return ThrowType(env, "recvDatagrams: arrays too short");
+  uint8_t* ttls = nullptr;  // given only while a capture runs: the hot path skips the control messages
+  size_t ttlCap = 0;
+  if (info.Length() > 9 && !info[9].IsUndefined() && !GetTyped(info[9], &ttls, &ttlCap))
+    return ThrowType(env, "recvDatagrams: ttl must be a Uint8Array");
+  if (max > lenCap || max > addrCap || max > portCap || (ttls != nullptr && max > ttlCap))
+    return ThrowType(env, "recvDatagrams: arrays too short");
   if (slot == 0 || headroom >= slot || static_cast<size_t>(max) * slot > arenaLen)
     return ThrowType(env, "recvDatagrams: batch does not fit the arena");
   uint32_t cap = slot - headroom;
@@ -759,10 +786,19 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
       g_msgs[i].msg_hdr.msg_iovlen = 1;
       g_msgs[i].msg_hdr.msg_name = &g_addr[i];
       g_msgs[i].msg_hdr.msg_namelen = sizeof(g_addr[i]);
+      if (ttls != nullptr) {
+        g_msgs[i].msg_hdr.msg_control = g_recv_control[i];
+        g_msgs[i].msg_hdr.msg_controllen = kRecvControl;
+      }
     }
     int n = recvmmsg(fd, g_msgs, max, MSG_DONTWAIT, nullptr);
     if (n < 0) return Napi::Number::New(env, (errno == EAGAIN || errno == EINTR) ? 0 : -errno);
     for (int i = 0; i < n; i++) {
+      if (ttls != nullptr) {
+        size_t unused = 0;
+        ttls[i] = 0;
+        ReadControl(&g_msgs[i].msg_hdr, &ttls[i], &unused);
+      }
       lens[i] = (g_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? cap + 1 : g_msgs[i].msg_len;
       addrs[i] = ntohl(g_addr[i].sin_addr.s_addr);
       ports[i] = ntohs(g_addr[i].sin_port);
@@ -780,8 +816,8 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
     g_msgs[i].msg_hdr.msg_iovlen = 1;
     g_msgs[i].msg_hdr.msg_name = &g_addr[i];
     g_msgs[i].msg_hdr.msg_namelen = sizeof(g_addr[i]);
-    g_msgs[i].msg_hdr.msg_control = g_gro_control[i];
-    g_msgs[i].msg_hdr.msg_controllen = sizeof(g_gro_control[i]);
+    g_msgs[i].msg_hdr.msg_control = g_recv_control[i];
+    g_msgs[i].msg_hdr.msg_controllen = kRecvControl;
   }
   int n = recvmmsg(fd, g_msgs, msgs, MSG_DONTWAIT, nullptr);
   if (n < 0) return Napi::Number::New(env, (errno == EAGAIN || errno == EINTR) ? 0 : -errno);
@@ -789,13 +825,8 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   for (int i = 0; i < n && out < max; i++) {
     size_t total = g_msgs[i].msg_len;
     size_t seg = total;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&g_msgs[i].msg_hdr); c != nullptr; c = CMSG_NXTHDR(&g_msgs[i].msg_hdr, c)) {
-      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-        int v;
-        memcpy(&v, CMSG_DATA(c), sizeof(v));
-        if (v > 0) seg = static_cast<size_t>(v);
-      }
-    }
+    uint8_t ttl = 0;
+    ReadControl(&g_msgs[i].msg_hdr, &ttl, &seg);
     const uint8_t* p = g_gro_area + i * 65536;
     for (size_t done = 0; done < total && out < max; done += seg) {
       size_t len = total - done < seg ? total - done : seg;
@@ -803,6 +834,7 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
       lens[out] = len <= cap ? len : cap + 1;
       addrs[out] = ntohl(g_addr[i].sin_addr.s_addr);
       ports[out] = ntohs(g_addr[i].sin_port);
+      if (ttls != nullptr) ttls[out] = ttl;
       out++;
     }
   }

@@ -18,7 +18,7 @@ async function quietNeighbours(lab: Lab): Promise<void> {
 
 describe('vtepctl capture', () => {
   it('writes a pcap of both sides that tshark reads: each ping as TAP frame and VXLAN packet', () => withLab(2, async (lab) => {
-    await kernelPeers(lab, [2]);
+    await kernelPeers(lab, [2], { ttl: 33 }); // an outer TTL of its own, to tell the received one from a default
     await lab.startDaemon(1, blueConfig(lab, '', [2]));
     await quietNeighbours(lab);
     const file = join(lab.dir, 'capture.pcap');
@@ -38,7 +38,7 @@ describe('vtepctl capture', () => {
     expect(sent?.inner.equals(tapRx)).toBe(true);
     expect(received?.inner.equals(tapTx)).toBe(true);
     expect([sent?.src, sent?.dst, sent?.vni, sent?.ip.ttl]).toEqual([lab.underlay(1), lab.underlay(2), 42, 64]);
-    expect([received?.src, received?.dst]).toEqual([lab.underlay(2), lab.underlay(1)]);
+    expect([received?.src, received?.dst, received?.ip.ttl]).toEqual([lab.underlay(2), lab.underlay(1), 33]);
     const t = await sh('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.protocols']);
     expect(t.code, t.stderr).toBe(0);
     const protocols = t.stdout.trim().split('\n');
