@@ -2,8 +2,11 @@
 //
 // The addon opens TAP devices and sockets, moves batches of packets between
 // them and caller-owned memory, and tells JavaScript when a descriptor is
-// readable. It makes no decisions: every frame is parsed, learned and
-// forwarded in TypeScript. Each exported data-path call handles a whole batch
+// readable. It makes no forwarding decisions: every frame is parsed, learned
+// and forwarded in TypeScript. What it does do is the per-byte work that
+// JavaScript would do slowly: TSO segmentation, coalescing, and checksums
+// (completing partial ones, verifying before a merge, refusing inner ones a
+// peer left partial). Each exported data-path call handles a whole batch
 // (read()/write() in a loop, recvmmsg()/sendmmsg()), so JavaScript crosses into
 // native code once per batch, not once per packet.
 //
