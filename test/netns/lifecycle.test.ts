@@ -1,7 +1,8 @@
 // Starting and stopping: flags, attaching to an existing TAP, cleaning up,
 // and start-up errors that change nothing on the host.
 import { describe, expect, it } from 'vitest';
-import { blueConfig, expectOk, kernelPeers, overlay, ping, vtepctl, withLab } from './helpers.ts';
+import { sleep } from '../../scripts/lab/lab.ts';
+import { blueConfig, expectOk, kernelPeers, overlay, ping, stats, vtepctl, withLab } from './helpers.ts';
 
 async function links(lab: { exec: (i: number, c: string, a: string[]) => Promise<{ stdout: string }> }): Promise<string> {
   return (await lab.exec(1, 'ip', ['-o', 'link', 'show'])).stdout.replace(/^\d+: /gm, '').split('\n').map((l) => l.split(':')[0]).sort().join(' ');
@@ -56,6 +57,24 @@ describe('vtepd lifecycle', () => {
     expect(samePort.code).toBe(2);
     expect(samePort.stderr).toMatch(/UDP port 4789 on 10\.0\.0\.1 is in use/);
     expect(await links(lab)).toBe(before);
+  }));
+
+  it('answers vtepctl while traffic keeps the longest busy polling going', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    await lab.startDaemon(1, blueConfig(lab, 'busy-poll: 100000\n', [2]));
+    expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up ping');
+    // A ping every millisecond for 8 s: never 100 ms without traffic, so the daemon never stops polling.
+    let trafficDone = false;
+    const traffic = lab.exec(1, 'ping', ['-q', '-i', '0.001', '-w', '8', overlay(2)], 20_000).then((r) => {
+      trafficDone = true;
+      return r;
+    });
+    await sleep(500);
+    const first = await stats(lab);
+    const second = await stats(lab);
+    expect(trafficDone, 'both answers came while the pings were still running').toBe(false);
+    expect(second.networks.blue.counters['tap-rx-frames']).toBeGreaterThan(first.networks.blue.counters['tap-rx-frames']);
+    expectOk(await traffic, 'the pings');
   }));
 
   it('vtepctl says so and exits 1 when no daemon answers', async () => {
