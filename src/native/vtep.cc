@@ -596,12 +596,13 @@ bool WriteMerged(int fd, const Seg* segs, uint32_t count) {
   return w >= 0;
 }
 
-// Whether a frame's TCP or UDP checksum over IPv4 is a partial one: the field
-// holds only the pseudo-header sum, as a stack leaves it for a NIC that
-// offloads checksums. A kernel VTEP behind a veth with TX checksum offload on
-// sends such frames into its tunnel (shared/notes/lab.md), and every receiving
-// stack drops them: ping works, TCP does not. Only a field equal to that sum is
-// summed in full, so good traffic costs a comparison.
+// Whether a frame's TCP or UDP checksum (IPv4, or IPv6 without extension
+// headers) is a partial one: the field holds only the pseudo-header sum, as a
+// stack leaves it for a NIC that offloads checksums. A kernel VTEP behind a
+// veth with TX checksum offload on sends such frames into its tunnel
+// (shared/notes/lab.md), and every receiving stack drops them: ping works, TCP
+// does not. Only a field equal to that sum is summed in full, so good traffic
+// costs a comparison.
 bool PartialChecksum(const uint8_t* f, size_t len) {
   size_t l3 = 14;
   uint16_t ethertype = GetU16(f + 12);
@@ -609,17 +610,32 @@ bool PartialChecksum(const uint8_t* f, size_t len) {
     l3 = 18;
     ethertype = GetU16(f + 16);
   }
-  if (ethertype != 0x0800 || len < l3 + 20) return false;
   const uint8_t* ip = f + l3;
-  size_t ihl = (ip[0] & 0x0f) * 4, tot = GetU16(ip + 2);
-  if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || l3 + tot > len || (GetU16(ip + 6) & 0x3fff) != 0) return false;
-  size_t field = ip[9] == 6 ? 16 : ip[9] == 17 ? 6 : 0;
-  size_t l4 = tot - ihl;
+  size_t ipHdr, l4;
+  uint8_t proto;
+  uint64_t pseudo;
+  if (ethertype == 0x0800 && len >= l3 + 20) {
+    ipHdr = (ip[0] & 0x0f) * 4;
+    size_t tot = GetU16(ip + 2);
+    if ((ip[0] >> 4) != 4 || ipHdr < 20 || tot < ipHdr || l3 + tot > len || (GetU16(ip + 6) & 0x3fff) != 0) return false;
+    proto = ip[9];
+    l4 = tot - ipHdr;
+    pseudo = Sum(ip + 12, 8, 0);
+  } else if (ethertype == 0x86dd && len >= l3 + 40) {
+    ipHdr = 40;
+    l4 = GetU16(ip + 4);
+    if ((ip[0] >> 4) != 6 || l3 + 40 + l4 > len) return false;
+    proto = ip[6];
+    pseudo = Sum(ip + 8, 32, 0);
+  } else {
+    return false;
+  }
+  size_t field = proto == 6 ? 16 : proto == 17 ? 6 : 0;
   if (field == 0 || l4 < field + 2) return false;
-  uint16_t check = GetU16(ip + ihl + field);
-  uint64_t pseudo = Sum(ip + 12, 8, 0) + ip[9] + l4;
-  if (check == 0 || check != static_cast<uint16_t>(~Fold(pseudo))) return false;  // UDP 0: no checksum
-  return Fold(Sum(ip + ihl, l4, pseudo)) != 0;
+  pseudo += proto + l4;
+  uint16_t check = GetU16(ip + ipHdr + field);
+  if (check == 0 || check != static_cast<uint16_t>(~Fold(pseudo))) return false;  // UDP over IPv4 0: no checksum
+  return Fold(Sum(ip + ipHdr, l4, pseudo)) != 0;
 }
 
 // ---------------------------------------------------------------- data path

@@ -1,7 +1,8 @@
 // The native offload steps on crafted frames: TSO frames from a TAP cut into
-// segments (tapFrames), and TCP segments merged into one GSO frame for a TAP
-// (writeFrames with coalescing), read back through a FIFO. Every checksum is
-// verified with our own wire code.
+// segments (tapFrames), TCP segments merged into one GSO frame for a TAP
+// (writeFrames with coalescing), and inner checksums a peer left partial
+// refused (writeFrames), read back through a FIFO. Every checksum is verified
+// with our own wire code.
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,7 +99,7 @@ describe('tapFrames: TSO frames from the TAP become wire-sized segments', () => 
   it('completes a partial checksum (NEEDS_CSUM) and passes plain frames through', () => {
     const f = tcpFrame(5, payload.subarray(0, 100));
     const partial = Buffer.from(f);
-    partial.writeUInt16BE((~checksum(Buffer.alloc(0), 0, 0, pseudoHeaderSum(SRC, DST, 6, 120))) & 0xffff, 14 + 20 + 16);
+    partial.writeUInt16BE(partialOf4(6, 120), 14 + 20 + 16);
     const { out, frame } = run([Buffer.concat([vnetHdr(1, 0, 0, 0, 34, 16), partial]), Buffer.concat([vnetHdr(0, 0, 0, 0, 0, 0), f])]);
     expect(out.count).toBe(2);
     expect(frame(0)).toEqual(f);
@@ -112,28 +113,34 @@ describe('tapFrames: TSO frames from the TAP become wire-sized segments', () => 
   });
 });
 
-describe('writeFrames: TCP segments of one flow become one GSO frame for the TAP', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vtepd-fifo-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fifoDir = mkdtempSync(join(tmpdir(), 'vtepd-fifo-'));
+afterAll(() => rmSync(fifoDir, { recursive: true, force: true }));
 
-  /** Writes the frames as an offloading TAP would get them, and returns the bytes written. */
+/** Writes the frames as an offloading TAP would get them, into a FIFO; returns what writeFrames said and the bytes written. */
+function writeThroughFifo(frames: Buffer[], partial?: Uint32Array): { written: number; bytes: Buffer } {
+  const fifo = join(fifoDir, `f${Math.random()}`);
+  execFileSync('mkfifo', [fifo]);
+  const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  try {
+    const b = new Batch(16, 2048, 16);
+    const q = new SendQueue(16, b.arena);
+    frames.forEach((f, i) => {
+      f.copy(b.arena, b.start(i));
+      q.push(b.start(i), f.length, 0, 0);
+    });
+    const written = native.writeFrames(fd, q.arena, q.off, q.len, q.count, VNET, true, partial);
+    const out = Buffer.alloc(65536);
+    return { written, bytes: out.subarray(0, readSync(fd, out)) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('writeFrames: TCP segments of one flow become one GSO frame for the TAP', () => {
   function write(frames: Buffer[]): Buffer {
-    const fifo = join(dir, `f${Math.random()}`);
-    execFileSync('mkfifo', [fifo]);
-    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    try {
-      const b = new Batch(16, 2048, 16);
-      const q = new SendQueue(16, b.arena);
-      frames.forEach((f, i) => {
-        f.copy(b.arena, b.start(i));
-        q.push(b.start(i), f.length, 0, 0);
-      });
-      expect(native.writeFrames(fd, q.arena, q.off, q.len, q.count, VNET, true)).toBe(frames.length);
-      const out = Buffer.alloc(65536);
-      return out.subarray(0, readSync(fd, out));
-    } finally {
-      closeSync(fd);
-    }
+    const { written, bytes } = writeThroughFifo(frames);
+    expect(written).toBe(frames.length);
+    return bytes;
   }
 
   const stream = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff));
@@ -150,8 +157,7 @@ describe('writeFrames: TCP segments of one flow become one GSO frame for the TAP
     expect(merged[14 + 20 + 13]).toBe(0x18); // PSH of the last segment
     expect(merged.subarray(54)).toEqual(stream.subarray(0, 3000));
     // Partial checksum: the pseudo-header sum alone, which the receiving stack completes.
-    const pseudo = (~checksum(Buffer.alloc(0), 0, 0, pseudoHeaderSum(SRC, DST, 6, 3020))) & 0xffff;
-    expect(merged.readUInt16BE(14 + 20 + 16)).toBe(pseudo);
+    expect(merged.readUInt16BE(14 + 20 + 16)).toBe(partialOf4(6, 3020));
     // Then the ARP frame, behind a zeroed header.
     expect(bytes.subarray(VNET + 3054)).toEqual(Buffer.concat([Buffer.alloc(VNET), arp]));
   });
@@ -163,5 +169,85 @@ describe('writeFrames: TCP segments of one flow become one GSO frame for the TAP
     // Three plain frames, each behind a zeroed header: nothing was merged.
     expect(bytes.length).toBe(3 * (VNET + 1054));
     for (let k = 0; k < 3; k++) expect(bytes.subarray(k * (VNET + 1054), k * (VNET + 1054) + VNET)).toEqual(Buffer.alloc(VNET));
+  });
+});
+
+/** The pseudo-header sum folded, uncomplemented: what a stack that offloads the checksum leaves in the field. */
+function partialOf(pseudo: Buffer): number {
+  return (~checksum(pseudo, 0, pseudo.length)) & 0xffff;
+}
+
+/** The same for IPv4 from SRC to DST. */
+function partialOf4(protocol: number, length: number): number {
+  return (~checksum(Buffer.alloc(0), 0, 0, pseudoHeaderSum(SRC, DST, protocol, length))) & 0xffff;
+}
+
+function udp4Frame(data: Buffer): Buffer {
+  const f = Buffer.alloc(14 + 20 + 8 + data.length);
+  MACS.copy(f, 0);
+  const ip = f.subarray(14);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(28 + data.length, 2);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip.writeUInt32BE(SRC, 12);
+  ip.writeUInt32BE(DST, 16);
+  ip.writeUInt16BE(checksum(ip, 0, 20), 10);
+  const udp = ip.subarray(20);
+  udp.writeUInt16BE(40000, 0);
+  udp.writeUInt16BE(9999, 2);
+  udp.writeUInt16BE(8 + data.length, 4);
+  data.copy(udp, 8);
+  udp.writeUInt16BE(checksum(udp, 0, udp.length, pseudoHeaderSum(SRC, DST, 17, udp.length)), 6);
+  return f;
+}
+
+/** Ethernet + IPv6 + TCP with a valid checksum; `pseudo` is its pseudo-header. */
+function tcp6Frame(data: Buffer): { frame: Buffer; pseudo: Buffer } {
+  const f = Buffer.alloc(14 + 40 + 20 + data.length);
+  Buffer.from('020000000002' + '020000000001' + '86dd', 'hex').copy(f, 0);
+  const ip = f.subarray(14);
+  ip[0] = 0x60;
+  ip.writeUInt16BE(20 + data.length, 4);
+  ip[6] = 6;
+  ip[7] = 64;
+  Buffer.from('fd000000000000000000000000000001' + 'fd000000000000000000000000000002', 'hex').copy(ip, 8);
+  const tcp = ip.subarray(40);
+  tcp.writeUInt16BE(40000, 0);
+  tcp.writeUInt16BE(5001, 2);
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x10;
+  data.copy(tcp, 20);
+  const pseudo = Buffer.alloc(40);
+  ip.copy(pseudo, 0, 8, 40);
+  pseudo.writeUInt32BE(tcp.length, 32);
+  pseudo[39] = 6;
+  tcp.writeUInt16BE(checksum(Buffer.concat([pseudo, tcp]), 0, 40 + tcp.length), 16);
+  return { frame: f, pseudo };
+}
+
+describe('writeFrames: inner checksums a peer left partial are refused, and only those', () => {
+  it('refuses partial TCP and UDP checksums over IPv4 and IPv6, writes complete, absent and merely wrong ones', () => {
+    const data = Buffer.from('partial checksums from a misconfigured VTEP');
+    const goodUdp = udp4Frame(data);
+    const partialUdp = Buffer.from(goodUdp);
+    partialUdp.writeUInt16BE(partialOf4(17, 8 + data.length), 14 + 20 + 6);
+    const noUdpChecksum = Buffer.from(goodUdp);
+    noUdpChecksum.writeUInt16BE(0, 14 + 20 + 6);
+    const wrongUdp = Buffer.from(goodUdp);
+    wrongUdp[wrongUdp.length - 1] ^= 0x01; // corrupted on the way: the receiving stack's business, not a partial checksum
+    const partialTcp = tcpFrame(1, data);
+    partialTcp.writeUInt16BE(partialOf4(6, 20 + data.length), 14 + 20 + 16);
+    const { frame: goodTcp6, pseudo: pseudo6 } = tcp6Frame(data);
+    const partialTcp6 = Buffer.from(goodTcp6);
+    partialTcp6.writeUInt16BE(partialOf(pseudo6), 14 + 40 + 16);
+
+    const partial = new Uint32Array(2);
+    const frames = [goodUdp, partialUdp, noUdpChecksum, partialTcp, goodTcp6, wrongUdp, partialTcp6];
+    const { written, bytes } = writeThroughFifo(frames, partial);
+    expect(written).toBe(4);
+    expect([partial[0], partial[1]]).toEqual([3, 7]); // three refused, the last at index 6
+    const plain = (f: Buffer) => Buffer.concat([Buffer.alloc(VNET), f]);
+    expect(bytes).toEqual(Buffer.concat([goodUdp, noUdpChecksum, goodTcp6, wrongUdp].map(plain)));
   });
 });
