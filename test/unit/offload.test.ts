@@ -18,21 +18,31 @@ const MACS = Buffer.from('020000000002' + '020000000001' + '0800', 'hex');
 const SRC = 0xc0a86401;
 const DST = 0xc0a86402;
 
-/** Ethernet + IPv4 + TCP (20-byte header) with valid checksums. */
-function tcpFrame(seq: number, payload: Buffer, flags = 0x10, ident = 7): Buffer {
-  const f = Buffer.alloc(14 + 20 + 20 + payload.length);
+/**
+ * Ethernet + IPv4 (SRC -> DST) around a TCP or UDP header and payload, both
+ * checksums filled in; `checkAt` is where the L4 checksum field is.
+ */
+function ipv4Frame(protocol: number, l4: Buffer, checkAt: number, ident = 0, df = false): Buffer {
+  const f = Buffer.alloc(14 + 20 + l4.length);
   MACS.copy(f, 0);
   const ip = f.subarray(14);
   ip[0] = 0x45;
-  ip.writeUInt16BE(40 + payload.length, 2);
+  ip.writeUInt16BE(20 + l4.length, 2);
   ip.writeUInt16BE(ident, 4);
-  ip.writeUInt16BE(0x4000, 6);
+  ip.writeUInt16BE(df ? 0x4000 : 0, 6);
   ip[8] = 64;
-  ip[9] = 6;
+  ip[9] = protocol;
   ip.writeUInt32BE(SRC, 12);
   ip.writeUInt32BE(DST, 16);
   ip.writeUInt16BE(checksum(ip, 0, 20), 10);
-  const tcp = ip.subarray(20);
+  l4.copy(ip, 20);
+  ip.writeUInt16BE(checksum(ip, 20, l4.length, pseudoHeaderSum(SRC, DST, protocol, l4.length)), 20 + checkAt);
+  return f;
+}
+
+/** Ethernet + IPv4 + TCP (20-byte header) with valid checksums. */
+function tcpFrame(seq: number, payload: Buffer, flags = 0x10, ident = 7): Buffer {
+  const tcp = Buffer.alloc(20 + payload.length);
   tcp.writeUInt16BE(40000, 0);
   tcp.writeUInt16BE(5001, 2);
   tcp.writeUInt32BE(seq >>> 0, 4);
@@ -41,8 +51,7 @@ function tcpFrame(seq: number, payload: Buffer, flags = 0x10, ident = 7): Buffer
   tcp[13] = flags;
   tcp.writeUInt16BE(512, 14);
   payload.copy(tcp, 20);
-  tcp.writeUInt16BE(checksum(tcp, 0, tcp.length, pseudoHeaderSum(SRC, DST, 6, tcp.length)), 16);
-  return f;
+  return ipv4Frame(6, tcp, 16, ident, true);
 }
 
 function tcpValid(f: Buffer): boolean {
@@ -183,23 +192,12 @@ function partialOf4(protocol: number, length: number): number {
 }
 
 function udp4Frame(data: Buffer): Buffer {
-  const f = Buffer.alloc(14 + 20 + 8 + data.length);
-  MACS.copy(f, 0);
-  const ip = f.subarray(14);
-  ip[0] = 0x45;
-  ip.writeUInt16BE(28 + data.length, 2);
-  ip[8] = 64;
-  ip[9] = 17;
-  ip.writeUInt32BE(SRC, 12);
-  ip.writeUInt32BE(DST, 16);
-  ip.writeUInt16BE(checksum(ip, 0, 20), 10);
-  const udp = ip.subarray(20);
+  const udp = Buffer.alloc(8 + data.length);
   udp.writeUInt16BE(40000, 0);
   udp.writeUInt16BE(9999, 2);
-  udp.writeUInt16BE(8 + data.length, 4);
+  udp.writeUInt16BE(udp.length, 4);
   data.copy(udp, 8);
-  udp.writeUInt16BE(checksum(udp, 0, udp.length, pseudoHeaderSum(SRC, DST, 17, udp.length)), 6);
-  return f;
+  return ipv4Frame(17, udp, 6);
 }
 
 /** Ethernet + IPv6 + TCP with a valid checksum; `pseudo` is its pseudo-header. */
