@@ -508,39 +508,53 @@ Napi::Value TapFrames(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- coalescing
 //
-// The receive side of TSO: consecutive TCP/IPv4 segments of one flow, bound
-// for an offloading TAP, are written as one large frame behind a
-// virtio_net_hdr (GSO TCPv4, checksum left partial), so the host's stack
-// handles one packet where there were dozens. Merged only when Linux's own GRO
-// would merge them: same addresses, ports, TOS, TTL, ACK, window and TCP
-// options, contiguous sequence numbers, equal sizes (the last may be
-// shorter), plain ACK flags (PSH on the last), no IP options or fragments,
-// and every segment's IP and TCP checksums verified here first, so that a
-// corrupted segment is never hidden inside a merged one.
+// The receive side of TSO: consecutive TCP segments of one flow (over IPv4,
+// or IPv6 without extension headers), bound for an offloading TAP, are
+// written as one large frame behind a virtio_net_hdr (GSO TCPv4 or TCPv6,
+// checksum left partial), so the host's stack handles one packet where there
+// were dozens. Merged only when Linux's own GRO would merge them: same
+// addresses, ports, TOS or traffic class and flow label, TTL or hop limit,
+// ACK, window and TCP options, contiguous sequence numbers, equal sizes (the
+// last may be shorter), plain ACK flags (PSH on the last), no IP options or
+// fragments, and every segment's IP and TCP checksums verified here first, so
+// that a corrupted segment is never hidden inside a merged one.
 
 struct Seg {
   const uint8_t* f;
-  size_t len, tcpLen, payload;
+  const uint8_t* tcp;
+  size_t len, ipLen, tcpLen, payload;
+  bool v6;
 };
 
-// A frame that may join a merge: plain IPv4 without options, TCP, checksums verified.
+// A frame that may join a merge: plain IPv4 without options or IPv6 without
+// extension headers, TCP, checksums verified.
 bool Mergeable(const uint8_t* f, size_t len, Seg* s) {
-  if (len < 14 + 20 + 20 || GetU16(f + 12) != 0x0800) return false;
+  if (len < 14 + 40) return false;
   const uint8_t* ip = f + 14;
-  if (ip[0] != 0x45 || ip[9] != 6) return false;
-  size_t tot = GetU16(ip + 2);
-  if (tot + 14 > len || tot < 40 || (GetU16(ip + 6) & 0x3fff) != 0) return false;
-  size_t tcpLen = (ip[20 + 12] >> 4) * 4;
-  if (tcpLen < 20 || 20 + tcpLen > tot) return false;
-  uint8_t flags = ip[20 + 13];
-  if (flags & ~(0x10 | 0x08)) return false;  // only ACK, PSH
-  if (Fold(Sum(ip, 20, 0)) != 0) return false;
-  size_t l4 = tot - 20;
-  if (Fold(Sum(ip + 20, l4, PseudoSum(ip, false, l4))) != 0) return false;
-  s->f = f;
-  s->len = 14 + tot;
-  s->tcpLen = tcpLen;
-  s->payload = l4 - tcpLen;
+  uint16_t ethertype = GetU16(f + 12);
+  size_t ipLen, l4;
+  bool v6 = ethertype == 0x86dd;
+  if (ethertype == 0x0800) {
+    if (ip[0] != 0x45 || ip[9] != 6) return false;
+    size_t tot = GetU16(ip + 2);
+    if (tot + 14 > len || tot < 40 || (GetU16(ip + 6) & 0x3fff) != 0) return false;
+    if (Fold(Sum(ip, 20, 0)) != 0) return false;
+    ipLen = 20;
+    l4 = tot - 20;
+  } else if (v6) {
+    if ((ip[0] >> 4) != 6 || ip[6] != 6 || len < 14 + 40 + 20) return false;
+    l4 = GetU16(ip + 4);
+    if (14 + 40 + l4 > len) return false;
+    ipLen = 40;
+  } else {
+    return false;
+  }
+  const uint8_t* tcp = ip + ipLen;
+  size_t tcpLen = (tcp[12] >> 4) * 4;
+  if (tcpLen < 20 || tcpLen > l4) return false;
+  if (tcp[13] & ~(0x10 | 0x08)) return false;  // only ACK, PSH
+  if (Fold(Sum(tcp, l4, PseudoSum(ip, v6, l4))) != 0) return false;
+  *s = {f, tcp, 14 + ipLen + l4, ipLen, tcpLen, l4 - tcpLen, v6};
   return s->payload > 0;
 }
 
@@ -548,12 +562,16 @@ bool Mergeable(const uint8_t* f, size_t len, Seg* s) {
 bool Continues(const Seg& a, const Seg& b, uint32_t nextSeq) {
   const uint8_t* x = a.f + 14;
   const uint8_t* y = b.f + 14;
-  if (memcmp(a.f, b.f, 14) != 0) return false;
-  if (x[1] != y[1] || x[8] != y[8] || memcmp(x + 12, y + 12, 8) != 0) return false;  // TOS, TTL, addresses
-  if (a.tcpLen != b.tcpLen || memcmp(x + 20, y + 20, 4) != 0) return false;        // ports
-  if (GetU32(y + 24) != nextSeq) return false;
-  if (memcmp(x + 28, y + 28, 4) != 0 || memcmp(x + 34, y + 34, 2) != 0) return false;  // ACK, window
-  if (memcmp(x + 40, y + 40, a.tcpLen - 20) != 0) return false;                       // options
+  if (a.v6 != b.v6 || memcmp(a.f, b.f, 14) != 0) return false;
+  if (a.v6) {
+    if (memcmp(x, y, 4) != 0 || x[7] != y[7] || memcmp(x + 8, y + 8, 32) != 0) return false;  // class, flow, hops, addresses
+  } else if (x[1] != y[1] || x[8] != y[8] || memcmp(x + 12, y + 12, 8) != 0) {
+    return false;  // TOS, TTL, addresses
+  }
+  if (a.tcpLen != b.tcpLen || memcmp(a.tcp, b.tcp, 4) != 0) return false;             // ports
+  if (GetU32(b.tcp + 4) != nextSeq) return false;
+  if (memcmp(a.tcp + 8, b.tcp + 8, 4) != 0 || memcmp(a.tcp + 14, b.tcp + 14, 2) != 0) return false;  // ACK, window
+  if (memcmp(a.tcp + 20, b.tcp + 20, a.tcpLen - 20) != 0) return false;                 // options
   return true;
 }
 
@@ -563,28 +581,32 @@ uint8_t g_hdr[10 + 14 + 60 + 60];
 // Writes frames[i..j) merged; returns true if the kernel took it.
 bool WriteMerged(int fd, const Seg* segs, uint32_t count) {
   const Seg& a = segs[0];
-  size_t hdrs = 14 + 20 + a.tcpLen;
+  size_t hdrs = 14 + a.ipLen + a.tcpLen;
   size_t total = 0;
   for (uint32_t k = 0; k < count; k++) total += segs[k].payload;
   uint8_t* h = g_hdr;
   memset(h, 0, 10);
   h[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-  h[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+  h[1] = a.v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
   uint16_t v;
   v = static_cast<uint16_t>(hdrs); memcpy(h + 2, &v, 2);          // hdr_len
   v = static_cast<uint16_t>(a.payload); memcpy(h + 4, &v, 2);     // gso_size
-  v = 14 + 20; memcpy(h + 6, &v, 2);                              // csum_start
+  v = static_cast<uint16_t>(14 + a.ipLen); memcpy(h + 6, &v, 2);  // csum_start
   v = 16; memcpy(h + 8, &v, 2);                                   // csum_offset
   uint8_t* f = h + 10;
   memcpy(f, a.f, hdrs);
   uint8_t* ip = f + 14;
-  uint8_t* tcp = ip + 20;
+  uint8_t* tcp = ip + a.ipLen;
   size_t l4 = a.tcpLen + total;
-  PutU16(ip + 2, static_cast<uint16_t>(20 + l4));
-  PutU16(ip + 10, 0);
-  PutU16(ip + 10, Fold(Sum(ip, 20, 0)));
-  tcp[13] |= segs[count - 1].f[14 + 20 + 13] & 0x08;  // PSH of the last
-  PutU16(tcp + 16, static_cast<uint16_t>(~Fold(PseudoSum(ip, false, l4)) & 0xffff));  // partial: pseudo-header only
+  if (a.v6) {
+    PutU16(ip + 4, static_cast<uint16_t>(l4));
+  } else {
+    PutU16(ip + 2, static_cast<uint16_t>(20 + l4));
+    PutU16(ip + 10, 0);
+    PutU16(ip + 10, Fold(Sum(ip, 20, 0)));
+  }
+  tcp[13] |= segs[count - 1].tcp[13] & 0x08;  // PSH of the last
+  PutU16(tcp + 16, static_cast<uint16_t>(~Fold(PseudoSum(ip, a.v6, l4)) & 0xffff));  // partial: pseudo-header only
   g_wv[0].iov_base = h;
   g_wv[0].iov_len = 10 + hdrs;
   for (uint32_t k = 0; k < count; k++) {
@@ -703,10 +725,10 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
     }
     if (coalesce && Mergeable(arena + offs[i], lens[i], &segs[0])) {
       uint32_t count = 1;
-      uint32_t next = GetU32(segs[0].f + 14 + 24) + static_cast<uint32_t>(segs[0].payload);
+      uint32_t next = GetU32(segs[0].tcp + 4) + static_cast<uint32_t>(segs[0].payload);
       size_t total = segs[0].len;
       // Extend while the next frame continues the flow; the last may be shorter or carry PSH.
-      while (i + count < n && count < 64 && !(segs[count - 1].f[14 + 20 + 13] & 0x08) && segs[count - 1].payload == segs[0].payload) {
+      while (i + count < n && count < 64 && !(segs[count - 1].tcp[13] & 0x08) && segs[count - 1].payload == segs[0].payload) {
         uint32_t j = i + count;
         if (static_cast<size_t>(offs[j]) + lens[j] > arenaLen || !Mergeable(arena + offs[j], lens[j], &segs[count])) break;
         if (!Continues(segs[0], segs[count], next) || segs[count].payload > segs[0].payload) break;

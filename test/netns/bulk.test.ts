@@ -10,14 +10,14 @@ import { blueConfig, expectOk, kernelPeers, overlay, withLab } from './helpers.t
 const BLAST = join(ROOT, 'scripts/lab/tcp-blast.mjs');
 const BYTES = 8 * 1024 * 1024;
 
-async function transfer(lab: Lab, from: number, to: number): Promise<[string, string]> {
-  const server = spawn('ip', ['netns', 'exec', lab.ns(to), process.execPath, BLAST, 'serve', overlay(to), '5001'], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function transfer(lab: Lab, from: number, to: number, address = overlay): Promise<[string, string]> {
+  const server = spawn('ip', ['netns', 'exec', lab.ns(to), process.execPath, BLAST, 'serve', address(to), '5001'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let received = '';
   server.stdout.on('data', (d: Buffer) => (received += d.toString()));
   const done = new Promise<void>((res) => server.once('exit', () => res()));
   try {
     while (!received.includes('listening')) await sleep(20);
-    const sent = await lab.exec(from, process.execPath, [BLAST, 'send', overlay(to), '5001', String(BYTES)], 60_000);
+    const sent = await lab.exec(from, process.execPath, [BLAST, 'send', address(to), '5001', String(BYTES)], 60_000);
     expectOk(sent, 'sender');
     await done;
     return [sent.stdout.trim(), received.replace('listening\n', '').trim()];
@@ -33,6 +33,22 @@ describe('bulk TCP through vtepd', () => {
     const [out, outGot] = await transfer(lab, 1, 2);
     expect(outGot).toBe(out);
     const [back, backGot] = await transfer(lab, 2, 1);
+    expect(backGot).toBe(back);
+    expect(out.startsWith(`${BYTES} `)).toBe(true);
+  }));
+
+  it('carries 8 MB each way over IPv6 without a byte changed', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    // The lab keeps IPv6 off (quiet captures); the two overlay devices get it back here.
+    const v6 = (i: number) => `fd00::${i}`;
+    for (const [i, dev] of [[1, 'tap-blue'], [2, 'vx0']] as const) {
+      expectOk(await lab.exec(i, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`]), `IPv6 on ${dev}`);
+      expectOk(await lab.exec(i, 'ip', ['-6', 'addr', 'add', `${v6(i)}/64`, 'dev', dev, 'nodad']), `address on ${dev}`);
+    }
+    const [out, outGot] = await transfer(lab, 1, 2, v6);
+    expect(outGot).toBe(out);
+    const [back, backGot] = await transfer(lab, 2, 1, v6);
     expect(backGot).toBe(back);
     expect(out.startsWith(`${BYTES} `)).toBe(true);
   }));

@@ -201,7 +201,7 @@ function udp4Frame(data: Buffer): Buffer {
 }
 
 /** Ethernet + IPv6 + TCP with a valid checksum; `pseudo` is its pseudo-header. */
-function tcp6Frame(data: Buffer): { frame: Buffer; pseudo: Buffer } {
+function tcp6Frame(data: Buffer, seq = 0, flags = 0x10): { frame: Buffer; pseudo: Buffer } {
   const f = Buffer.alloc(14 + 40 + 20 + data.length);
   Buffer.from('020000000002' + '020000000001' + '86dd', 'hex').copy(f, 0);
   const ip = f.subarray(14);
@@ -213,8 +213,9 @@ function tcp6Frame(data: Buffer): { frame: Buffer; pseudo: Buffer } {
   const tcp = ip.subarray(40);
   tcp.writeUInt16BE(40000, 0);
   tcp.writeUInt16BE(5001, 2);
+  tcp.writeUInt32BE(seq >>> 0, 4);
   tcp[12] = 5 << 4;
-  tcp[13] = 0x10;
+  tcp[13] = flags;
   data.copy(tcp, 20);
   const pseudo = Buffer.alloc(40);
   ip.copy(pseudo, 0, 8, 40);
@@ -247,5 +248,31 @@ describe('writeFrames: inner checksums a peer left partial are refused, and only
     expect([partial[0], partial[1]]).toEqual([3, 7]); // three refused, the last at index 6
     const plain = (f: Buffer) => Buffer.concat([Buffer.alloc(VNET), f]);
     expect(bytes).toEqual(Buffer.concat([goodUdp, noUdpChecksum, goodTcp6, wrongUdp].map(plain)));
+  });
+});
+
+describe('writeFrames: TCP segments over IPv6 become one GSO frame too', () => {
+  const stream = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 11) & 0xff));
+  const seg6 = (k: number, flags = 0x10) => tcp6Frame(stream.subarray(k * 1000, (k + 1) * 1000), 5000 + k * 1000, flags).frame;
+
+  it('merges contiguous segments behind a virtio_net_hdr: GSO TCPv6, NEEDS_CSUM, MSS, pseudo-header checksum', () => {
+    const { written, bytes } = writeThroughFifo([seg6(0), seg6(1), seg6(2, 0x18)]);
+    expect(written).toBe(3);
+    const h = bytes.subarray(0, VNET);
+    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([1, 4, 74, 1000, 54, 16]);
+    const merged = bytes.subarray(VNET);
+    expect(merged.length).toBe(74 + 3000);
+    expect(merged.readUInt16BE(14 + 4)).toBe(20 + 3000); // payload length
+    expect(merged[14 + 40 + 13]).toBe(0x18); // PSH of the last segment
+    expect(merged.subarray(74)).toEqual(stream);
+    const pseudo = Buffer.from(tcp6Frame(Buffer.alloc(3000)).pseudo); // same addresses, the merged length
+    expect(merged.readUInt16BE(14 + 40 + 16)).toBe(partialOf(pseudo));
+  });
+
+  it('does not merge an IPv6 segment whose checksum fails', () => {
+    const bad = seg6(1);
+    bad[bad.length - 1] ^= 0xff;
+    const { bytes } = writeThroughFifo([seg6(0), bad, seg6(2)]);
+    expect(bytes.length).toBe(3 * (VNET + 1074)); // three plain frames
   });
 });
