@@ -9,8 +9,9 @@ export class Batch {
   /** Underlay peer address (host order) of each datagram; unused for TAP reads. */
   readonly addr: Uint32Array;
   readonly port: Uint16Array;
-  /** Outer TTL of each datagram from a UDP socket, filled only while a capture runs (0: unknown). */
+  /** Outer TTL and TOS of each datagram from a UDP socket (0 from a raw socket: the header is in the data). */
   readonly ttl: Uint8Array;
+  readonly tos: Uint8Array;
   count = 0;
 
   constructor(
@@ -24,6 +25,7 @@ export class Batch {
     this.addr = new Uint32Array(capacity);
     this.port = new Uint16Array(capacity);
     this.ttl = new Uint8Array(capacity);
+    this.tos = new Uint8Array(capacity);
   }
 
   /** Offset in the arena where packet i begins. */
@@ -48,6 +50,8 @@ export class SendQueue {
   readonly port: Uint16Array;
   /** Which of the sender's sockets each entry goes out of (its source port, with UDP lanes). */
   readonly lane: Uint8Array;
+  /** The outer TOS of each entry: the inner packet's ECN codepoint (RFC 6040). */
+  readonly tos: Uint8Array;
   count = 0;
   arena: Buffer;
 
@@ -58,10 +62,11 @@ export class SendQueue {
     this.addr = new Uint32Array(capacity);
     this.port = new Uint16Array(capacity);
     this.lane = new Uint8Array(capacity);
+    this.tos = new Uint8Array(capacity);
   }
 
   /** False when full: the caller counts the packet as dropped. */
-  push(off: number, len: number, addr: number, port: number, lane = 0): boolean {
+  push(off: number, len: number, addr: number, port: number, lane = 0, tos = 0): boolean {
     const i = this.count;
     if (i === this.capacity) return false;
     this.off[i] = off;
@@ -69,6 +74,7 @@ export class SendQueue {
     this.addr[i] = addr;
     this.port[i] = port;
     this.lane[i] = lane;
+    this.tos[i] = tos;
     this.count = i + 1;
     return true;
   }

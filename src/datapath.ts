@@ -117,7 +117,7 @@ export class Datapath {
   private fromTunnel(rx: Receiver, what: string, receive: (b: Batch, now: number) => void): void {
     const b = this.fromTunnelBatch;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
-      const n = rx.recv(b, this.mirror.active);
+      const n = rx.recv(b);
       if (n < 0) this.ioError(`receive on ${what}`, -n, rx);
       if (n <= 0) return;
       receive(b, monotonicSeconds());

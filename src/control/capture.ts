@@ -87,7 +87,7 @@ export class Mirror {
     if (look === undefined || !this.wants(net, 'tunnel')) return;
     const udp = look.lanePorts !== undefined ? UDP_HEADER_LEN : 0;
     for (let i = 0; i < q.count; i++) {
-      let at = this.outer(look.protocol, look.ttl, look.df, this.local, q.addr[i], udp + q.len[i]);
+      let at = this.outer(look.protocol, look.ttl, q.tos[i], look.df, this.local, q.addr[i], udp + q.len[i]);
       if (look.lanePorts !== undefined) at += emitUdp(look.lanePorts[q.lane[i]], q.port[i], q.len[i], scratch, at);
       q.arena.copy(scratch, at, q.off[i], q.off[i] + q.len[i]);
       this.offer(net, 'tunnel', 'tx', scratch, 0, at + q.len[i]);
@@ -98,7 +98,7 @@ export class Mirror {
   tunnelRxVxlan(net: Network, b: Batch, i: number, dst: number, dstPort: number): void {
     if (!this.wants(net, 'tunnel')) return;
     const len = Math.min(b.len[i], b.room);
-    const head = this.outer(IpProto.UDP, b.ttl[i], false, b.addr[i], dst, UDP_HEADER_LEN + len);
+    const head = this.outer(IpProto.UDP, b.ttl[i], b.tos[i], false, b.addr[i], dst, UDP_HEADER_LEN + len);
     emitUdp(b.port[i], dstPort, len, scratch, head);
     b.arena.copy(scratch, head + UDP_HEADER_LEN, b.start(i), b.start(i) + len);
     this.offer(net, 'tunnel', 'rx', scratch, 0, head + UDP_HEADER_LEN + len);
@@ -114,11 +114,12 @@ export class Mirror {
   }
 
   /** Writes Ethernet + IPv4 headers into scratch for `payload` bytes; returns where the payload goes. */
-  private outer(protocol: number, ttl: number, df: boolean, src: number, dst: number, payload: number): number {
+  private outer(protocol: number, ttl: number, tos: number, df: boolean, src: number, dst: number, payload: number): number {
     emitEthernet(ETHER, scratch, 0);
     ip.totalLen = IPV4_MIN_HEADER_LEN + payload;
     ip.protocol = protocol;
     ip.ttl = ttl;
+    ip.tos = tos;
     ip.df = df;
     ip.src = src;
     ip.dst = dst;

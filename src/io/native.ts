@@ -14,7 +14,7 @@ export interface NativeAddon {
   mcastOpen(group: number, port: number, ifindex: number, rcvbuf: number): number;
   udpSenderOpen(addr: number, port: number, ttl: number, df: boolean, sndbuf: number): number;
   sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array, port: Uint16Array,
-    lane: Uint8Array, n: number): number;
+    lane: Uint8Array, tos: Uint8Array, n: number): number;
   setMulticast(fd: number, ifindex: number, ttl: number, loop: boolean): void;
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
@@ -26,10 +26,10 @@ export interface NativeAddon {
   vnetHdrLen: number;
   spinPoll(fds: Int32Array, usec: number): number;
   recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number,
-    len: Uint32Array, addr: Uint32Array, port: Uint16Array, gro: boolean, ttl?: Uint8Array): number;
+    len: Uint32Array, addr: Uint32Array, port: Uint16Array, gro: boolean, ttl: Uint8Array, tos: Uint8Array): number;
   udpGroEnable(fd: number): boolean;
   sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array,
-    port: Uint16Array, n: number): number;
+    port: Uint16Array, tos: Uint8Array, n: number): number;
   Watcher: new (fd: number, onReadable: () => void) => Watcher;
   maxBatch: number;
 }

@@ -38,7 +38,7 @@ export interface TunnelSender {
 export class Sender extends Port implements TunnelSender {
   /** Sends every queued packet; returns how many the kernel took. */
   send(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.addr, q.port, q.count);
+    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.addr, q.port, q.tos, q.count);
   }
 
   static raw(protocol: number, local: number, ttl: number, df: boolean): Sender {
@@ -92,7 +92,7 @@ export class LaneSender implements TunnelSender {
   }
 
   send(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.sendLanes(this.fds, q.arena, q.off, q.len, q.addr, q.port, q.lane, q.count);
+    return q.count === 0 ? 0 : native.sendLanes(this.fds, q.arena, q.off, q.len, q.addr, q.port, q.lane, q.tos, q.count);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -109,10 +109,9 @@ export class Receiver extends Port {
   /** Whether the kernel merges datagrams of a flow (UDP GRO); recv() cuts them apart again. */
   private gro = false;
 
-  /** `withTtl`: also each datagram's outer TTL into b.ttl (for captures; it costs a control message each). */
-  recv(b: Batch, withTtl = false): number {
-    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port, this.gro,
-      withTtl ? b.ttl : undefined);
+  /** Fills `b` with datagrams, their senders and (from a UDP socket) their outer TTL and TOS. */
+  recv(b: Batch): number {
+    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port, this.gro, b.ttl, b.tos);
     b.count = n > 0 ? n : 0;
     return n;
   }

@@ -206,11 +206,12 @@ Napi::Value TapOpen(const Napi::CallbackInfo& info) {
 }
 
 // udpOpen(addr, port, rcvbuf) -> fd: the VXLAN receive socket.
-// A UDP socket never shows the outer IPv4 header; its TTL comes with each
-// datagram (IP_TTL control message) for captures, read only while one runs.
-void RecvTtl(int fd) {
+// A UDP socket never shows the outer IPv4 header: its TTL (for captures) and
+// TOS (for ECN, RFC 6040) come with each datagram as control messages.
+void RecvOuterHeader(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
 }
 
 Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
@@ -224,7 +225,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   // silently take half of the packets; EADDRINUSE is the honest answer.
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  RecvTtl(fd);
+  RecvOuterHeader(fd);
   if (!BindOrThrow(env, fd, addr, port, "bind(udp)")) return env.Undefined();
   return Napi::Number::New(env, fd);
 }
@@ -246,7 +247,7 @@ Napi::Value McastOpen(const Napi::CallbackInfo& info) {
   setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  RecvTtl(fd);
+  RecvOuterHeader(fd);
   if (!BindOrThrow(env, fd, group, port, "bind(group)")) return env.Undefined();
   struct ip_mreqn mreq;
   memset(&mreq, 0, sizeof(mreq));
@@ -769,8 +770,8 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, done);
 }
 
-// recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro, ttl?) -> n | -errno
-// With `ttl` (a Uint8Array), each datagram's outer TTL too (0 if the kernel gave none).
+// recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro, ttl, tos) -> n | -errno
+// ttl and tos: each datagram's outer TTL and TOS (0 where the kernel gave none).
 // A datagram larger than its slot is reported with len = capacity + 1.
 //
 // On a socket with UDP_GRO (udpGroEnable), the kernel may hand over several
@@ -780,12 +781,18 @@ Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
 constexpr size_t kGroArea = 16 * 65536;
 constexpr uint32_t kGroMaxMessages = 16;
 uint8_t g_gro_area[kGroArea];
-constexpr size_t kRecvControl = CMSG_SPACE(sizeof(int)) * 2;  // UDP_GRO and IP_TTL
+constexpr size_t kRecvControl = CMSG_SPACE(sizeof(int)) * 3;  // UDP_GRO, IP_TTL, IP_TOS
 char g_recv_control[kMaxBatch][kRecvControl];
 
-// The IP_TTL and UDP_GRO control messages of a received datagram (0 when absent).
-void ReadControl(struct msghdr* h, uint8_t* ttl, size_t* seg) {
+// The UDP_GRO, IP_TTL and IP_TOS control messages of a received datagram
+// (ttl and tos 0 when absent, as on a raw socket, whose header is in the data).
+void ReadControl(struct msghdr* h, size_t* seg, uint8_t* ttl, uint8_t* tos) {
+  *ttl = *tos = 0;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS && c->cmsg_len >= CMSG_LEN(1)) {
+      *tos = *CMSG_DATA(c);  // one byte, unlike the others
+      continue;
+    }
     int v;
     if (c->cmsg_len < CMSG_LEN(sizeof(v))) continue;
     memcpy(&v, CMSG_DATA(c), sizeof(v));
@@ -803,16 +810,16 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   uint16_t* ports;
   if (!GetBuffer(info[1], &arena, &arenaLen) || !GetTyped(info[5], &lens, &lenCap) ||
       !GetTyped(info[6], &addrs, &addrCap) || !GetTyped(info[7], &ports, &portCap))
-    return ThrowType(env, "recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro, ttl)");
+    return ThrowType(env, "recvDatagrams(fd, arena, slotSize, headroom, max, len, addr, port, gro, ttl, tos)");
   uint32_t slot = info[2].As<Napi::Number>().Uint32Value();
   uint32_t headroom = info[3].As<Napi::Number>().Uint32Value();
   uint32_t max = info[4].As<Napi::Number>().Uint32Value();
   bool gro = info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
-  uint8_t* ttls = nullptr;  // given only while a capture runs: the hot path skips the control messages
-  size_t ttlCap = 0;
-  if (info.Length() > 9 && !info[9].IsUndefined() && !GetTyped(info[9], &ttls, &ttlCap))
-    return ThrowType(env, "recvDatagrams: ttl must be a Uint8Array");
-  if (max > lenCap || max > addrCap || max > portCap || (ttls != nullptr && max > ttlCap))
+  uint8_t *ttls, *toss;
+  size_t ttlCap, tosCap;
+  if (!GetTyped(info[9], &ttls, &ttlCap) || !GetTyped(info[10], &toss, &tosCap))
+    return ThrowType(env, "recvDatagrams: ttl and tos must be Uint8Arrays");
+  if (max > lenCap || max > addrCap || max > portCap || max > ttlCap || max > tosCap)
     return ThrowType(env, "recvDatagrams: arrays too short");
   if (slot == 0 || headroom >= slot || static_cast<size_t>(max) * slot > arenaLen)
     return ThrowType(env, "recvDatagrams: batch does not fit the arena");
@@ -827,19 +834,14 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
       g_msgs[i].msg_hdr.msg_iovlen = 1;
       g_msgs[i].msg_hdr.msg_name = &g_addr[i];
       g_msgs[i].msg_hdr.msg_namelen = sizeof(g_addr[i]);
-      if (ttls != nullptr) {
-        g_msgs[i].msg_hdr.msg_control = g_recv_control[i];
-        g_msgs[i].msg_hdr.msg_controllen = kRecvControl;
-      }
+      g_msgs[i].msg_hdr.msg_control = g_recv_control[i];
+      g_msgs[i].msg_hdr.msg_controllen = kRecvControl;
     }
     int n = recvmmsg(fd, g_msgs, max, MSG_DONTWAIT, nullptr);
     if (n < 0) return Napi::Number::New(env, (errno == EAGAIN || errno == EINTR) ? 0 : -errno);
     for (int i = 0; i < n; i++) {
-      if (ttls != nullptr) {
-        size_t unused = 0;
-        ttls[i] = 0;
-        ReadControl(&g_msgs[i].msg_hdr, &ttls[i], &unused);
-      }
+      size_t unused = 0;
+      ReadControl(&g_msgs[i].msg_hdr, &unused, &ttls[i], &toss[i]);
       lens[i] = (g_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? cap + 1 : g_msgs[i].msg_len;
       addrs[i] = ntohl(g_addr[i].sin_addr.s_addr);
       ports[i] = ntohs(g_addr[i].sin_port);
@@ -866,8 +868,8 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   for (int i = 0; i < n && out < max; i++) {
     size_t total = g_msgs[i].msg_len;
     size_t seg = total;
-    uint8_t ttl = 0;
-    ReadControl(&g_msgs[i].msg_hdr, &ttl, &seg);
+    uint8_t ttl, tos;
+    ReadControl(&g_msgs[i].msg_hdr, &seg, &ttl, &tos);
     const uint8_t* p = g_gro_area + i * 65536;
     for (size_t done = 0; done < total && out < max; done += seg) {
       size_t len = total - done < seg ? total - done : seg;
@@ -875,7 +877,8 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
       lens[out] = len <= cap ? len : cap + 1;
       addrs[out] = ntohl(g_addr[i].sin_addr.s_addr);
       ports[out] = ntohs(g_addr[i].sin_port);
-      if (ttls != nullptr) ttls[out] = ttl;
+      ttls[out] = ttl;
+      toss[out] = tos;
       out++;
     }
   }
@@ -889,21 +892,37 @@ Napi::Value UdpGroEnable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0);
 }
 
-// sendDatagrams(fd, arena, off, len, addr, port, n) -> datagrams sent
+// Appends an IP_TOS control message (the outer TOS; its ECN bits follow the
+// inner packet's, RFC 6040) after the `used` bytes of control already in h.
+void AddTos(struct msghdr* h, char* control, size_t used, uint8_t tos) {
+  struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(control + used);
+  c->cmsg_level = IPPROTO_IP;
+  c->cmsg_type = IP_TOS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int v = tos;
+  memcpy(CMSG_DATA(c), &v, sizeof(v));
+  h->msg_control = control;
+  h->msg_controllen = used + CMSG_SPACE(sizeof(int));
+}
+
+alignas(struct cmsghdr) char g_send_control[kMaxBatch][CMSG_SPACE(sizeof(int))];
+
+// sendDatagrams(fd, arena, off, len, addr, port, tos, n) -> datagrams sent
 // A datagram the kernel refuses (no route, too big) is skipped, not retried.
 Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   uint8_t* arena;
-  size_t arenaLen, offCap, lenCap, addrCap, portCap;
+  uint8_t* toss;
+  size_t arenaLen, offCap, lenCap, addrCap, portCap, tosCap;
   uint32_t *offs, *lens, *addrs;
   uint16_t* ports;
   if (!GetBuffer(info[1], &arena, &arenaLen) || !GetTyped(info[2], &offs, &offCap) ||
       !GetTyped(info[3], &lens, &lenCap) || !GetTyped(info[4], &addrs, &addrCap) ||
-      !GetTyped(info[5], &ports, &portCap))
-    return ThrowType(env, "sendDatagrams(fd, arena, off, len, addr, port, n)");
-  uint32_t n = info[6].As<Napi::Number>().Uint32Value();
-  if (n > offCap || n > lenCap || n > addrCap || n > portCap) return ThrowType(env, "sendDatagrams: n exceeds the arrays");
+      !GetTyped(info[5], &ports, &portCap) || !GetTyped(info[6], &toss, &tosCap))
+    return ThrowType(env, "sendDatagrams(fd, arena, off, len, addr, port, tos, n)");
+  uint32_t n = info[7].As<Napi::Number>().Uint32Value();
+  if (n > offCap || n > lenCap || n > addrCap || n > portCap || n > tosCap) return ThrowType(env, "sendDatagrams: n exceeds the arrays");
   uint32_t sent = 0, next = 0;
   bool waited = false;
   while (next < n) {
@@ -919,6 +938,7 @@ Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
       g_msgs[count].msg_hdr.msg_iovlen = 1;
       g_msgs[count].msg_hdr.msg_name = &g_addr[count];
       g_msgs[count].msg_hdr.msg_namelen = sizeof(g_addr[count]);
+      if (toss[i] != 0) AddTos(&g_msgs[count].msg_hdr, g_send_control[count], 0, toss[i]);
     }
     int r = sendmmsg(fd, g_msgs, count, MSG_DONTWAIT);
     if (r > 0) {
@@ -938,11 +958,12 @@ Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
 
 
 
-// sendLanes(fds, arena, off, len, addr, port, lane, n) -> datagrams sent
+// sendLanes(fds, arena, off, len, addr, port, lane, tos, n) -> datagrams sent
 //
 // Sends queued datagrams on UDP sockets: entry i goes out of fds[lane[i]] to
-// addr[i]:port[i]. A run of entries with the same socket and destination and
-// the same length (the last may be shorter) becomes one UDP_SEGMENT send: the
+// addr[i]:port[i] with outer TOS tos[i]. A run of entries with the same socket,
+// destination and TOS and the same length (the last may be shorter) becomes
+// one UDP_SEGMENT send: the
 // kernel carries it as one GSO packet and cuts it into datagrams as late as it
 // can, which is what makes bulk TCP through a userspace VTEP fast. Runs on one
 // socket go out together in one sendmmsg.
@@ -951,7 +972,7 @@ constexpr size_t kMaxGsoBytes = 65000;
 
 struct GsoMsg {
   struct msghdr hdr;
-  char control[CMSG_SPACE(sizeof(uint16_t))];
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
 };
 GsoMsg g_gso[kMaxBatch];
 struct iovec g_gso_iov[kMaxBatch * 4];
@@ -960,16 +981,17 @@ struct mmsghdr g_gso_mm[kMaxBatch];
 Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t* fds;
-  uint8_t *arena, *lanes;
-  size_t fdCap, arenaLen, offCap, lenCap, addrCap, portCap, laneCap;
+  uint8_t *arena, *lanes, *toss;
+  size_t fdCap, arenaLen, offCap, lenCap, addrCap, portCap, laneCap, tosCap;
   uint32_t *offs, *lens, *addrs;
   uint16_t* ports;
   if (!GetTyped(info[0], &fds, &fdCap) || !GetBuffer(info[1], &arena, &arenaLen) || !GetTyped(info[2], &offs, &offCap) ||
       !GetTyped(info[3], &lens, &lenCap) || !GetTyped(info[4], &addrs, &addrCap) || !GetTyped(info[5], &ports, &portCap) ||
-      !GetTyped(info[6], &lanes, &laneCap))
-    return ThrowType(env, "sendLanes(fds, arena, off, len, addr, port, lane, n)");
-  uint32_t n = info[7].As<Napi::Number>().Uint32Value();
-  if (n > offCap || n > lenCap || n > addrCap || n > portCap || n > laneCap) return ThrowType(env, "sendLanes: n exceeds the arrays");
+      !GetTyped(info[6], &lanes, &laneCap) || !GetTyped(info[7], &toss, &tosCap))
+    return ThrowType(env, "sendLanes(fds, arena, off, len, addr, port, lane, tos, n)");
+  uint32_t n = info[8].As<Napi::Number>().Uint32Value();
+  if (n > offCap || n > lenCap || n > addrCap || n > portCap || n > laneCap || n > tosCap)
+    return ThrowType(env, "sendLanes: n exceeds the arrays");
   uint32_t sent = 0, i = 0;
   while (i < n) {
     // Build up to kMaxBatch messages that all go out of one socket.
@@ -984,8 +1006,9 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
       uint32_t seg = lens[i], count = 0;
       size_t total = 0;
       struct iovec* iov = &g_gso_iov[iovs];
-      // A run: same lane and destination, equal lengths, the last one may be shorter.
-      while (i < n && lanes[i] == lane && addrs[i] == addrs[first] && ports[i] == ports[first] && count < kMaxGsoSegments &&
+      // A run: same lane, destination and TOS, equal lengths, the last one may be shorter.
+      while (i < n && lanes[i] == lane && addrs[i] == addrs[first] && ports[i] == ports[first] && toss[i] == toss[first] &&
+             count < kMaxGsoSegments &&
              total + lens[i] <= kMaxGsoBytes && lens[i] <= seg && static_cast<size_t>(offs[i]) + lens[i] <= arenaLen) {
         iov[count].iov_base = arena + offs[i];
         iov[count].iov_len = lens[i];
@@ -1007,9 +1030,10 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
       m.hdr.msg_namelen = sizeof(g_addr[msgs]);
       m.hdr.msg_iov = iov;
       m.hdr.msg_iovlen = count;
+      size_t used = 0;
       if (count > 1) {
         m.hdr.msg_control = m.control;
-        m.hdr.msg_controllen = sizeof(m.control);
+        m.hdr.msg_controllen = used = CMSG_SPACE(sizeof(uint16_t));
         struct cmsghdr* c = CMSG_FIRSTHDR(&m.hdr);
         c->cmsg_level = SOL_UDP;
         c->cmsg_type = UDP_SEGMENT;
@@ -1017,6 +1041,7 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
         uint16_t gso = static_cast<uint16_t>(seg);
         memcpy(CMSG_DATA(c), &gso, sizeof(gso));
       }
+      if (toss[first] != 0) AddTos(&m.hdr, m.control, used, toss[first]);
       g_gso_mm[msgs].msg_hdr = m.hdr;
       datagrams[msgs] = count;
       iovs += count;

@@ -13,6 +13,7 @@ import type { Batch, SendQueue } from '../batch.ts';
 import { Drop } from '../wire/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../wire/gre.ts';
+import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
 import { newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
 import { readMac } from '../wire/mac.ts';
 import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
@@ -62,6 +63,7 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       continue;
     }
     const encap = net.encap;
+    const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
     const start = encap.write(buf, off, len);
     const plen = len + encap.headerLen;
     const wire = plen + encap.kernelHeaderLen;
@@ -72,7 +74,7 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       c[C.FloodCopies] += last;
       if (net.floodGroup !== 0) {
         // Once to the group instead of (or besides) once per remote.
-        if (out.push(start, plen, net.floodGroup, encap.dstPort, encap.lane)) {
+        if (out.push(start, plen, net.floodGroup, encap.dstPort, encap.lane, tos)) {
           c[C.FloodCopies]++;
           c[C.GroupTxPackets]++;
           c[C.GroupTxBytes] += wire;
@@ -84,7 +86,7 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       }
     }
     for (let r = first; r <= last; r++) {
-      if (!out.push(start, plen, remotes.addr[r], encap.dstPort, encap.lane)) {
+      if (!out.push(start, plen, remotes.addr[r], encap.dstPort, encap.lane, tos)) {
         net.counters.drop(Drop.TxFailed);
         continue;
       }
@@ -119,7 +121,7 @@ export function receiveVxlan(byVni: ReadonlyMap<number, Network>, rx: Batch, dro
       dropped.drop(Drop.UnknownVni);
       continue;
     }
-    deliverFromTunnel(net, buf, off + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, rx.addr[i], len + UDP_HEADER, now, NO_SEQ);
+    deliverFromTunnel(net, buf, off + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, rx.addr[i], len + UDP_HEADER, now, NO_SEQ, rx.tos[i] & 3);
   }
 }
 
@@ -154,17 +156,18 @@ export function receiveGre(byKey: ReadonlyMap<number, Network>, rx: Batch, dropp
       continue;
     }
     const payload = g + gre.headerLen;
-    deliverFromTunnel(net!, buf, payload, end - payload, outer.src, end - g, now, gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ);
+    deliverFromTunnel(net!, buf, payload, end - payload, outer.src, end - g, now, gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ, outer.tos & 3);
   }
 }
 
 /**
  * A decapsulated frame of `net` from the VTEP at `peer`; `wireLen` is the
  * tunnel packet's size (IPv4 payload), for the counters; `seq` its GRE
- * sequence number or NO_SEQ. Shared by every encapsulation: what happens
- * after the tunnel header is the same.
+ * sequence number or NO_SEQ; `ecn` the outer header's ECN codepoint. Shared by
+ * every encapsulation: what happens after the tunnel header is the same.
  */
-function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, peer: number, wireLen: number, now: number, seq: number): void {
+function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, peer: number, wireLen: number, now: number, seq: number,
+  ecn: number): void {
   const remotes = net.remotes;
   let port = remotes.find(peer);
   if (port < 0) {
@@ -194,6 +197,10 @@ function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, 
     return;
   }
   net.fdb.learn(readMac(buf, off + MAC_SRC), port, now);
+  if (ecn !== 0 && !decapsulateEcn(buf, off, len, ecn)) {
+    net.counters.drop(Drop.CeNotEct);
+    return;
+  }
   const q = net.toTap;
   if (q.count === 0) q.arena = buf;
   if (!q.push(off, len, peer, 0)) net.counters.drop(Drop.TxFailed); // the peer, to name a sender that misbehaves

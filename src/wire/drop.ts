@@ -39,6 +39,8 @@ export const Drop = {
    * (a kernel VTEP behind a veth with TX checksum offload on): every stack drops it.
    */
   PartialChecksum: 17,
+  /** Congestion marked on the outer header (CE) of a packet whose inner one cannot carry it (Not-ECT): RFC 6040. */
+  CeNotEct: 18,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -62,5 +64,6 @@ export const DROP_NAMES: readonly string[] = [
   'bad-protocol',
   'wrong-destination',
   'partial-checksum',
+  'ce-not-ect',
 ];
 export const DROP_REASONS = DROP_NAMES.length;

@@ -51,6 +51,19 @@ describe('vtepd with an Open vSwitch GRE peer', () => {
     expect(await fdb(lab)).toContainEqual(expect.objectContaining({ network: 'red', remote: lab.underlay(2) }));
   }));
 
+  it('carries the inner ECN codepoint on the outer header, as Open vSwitch does (RFC 6040)', () => withLab(2, async (lab) => {
+    await lab.ovs(2, { type: 'gre', key: KEY, remote: lab.underlay(1), address: `${overlay(2, RED)}/24`, mtu: 1458 });
+    await lab.startDaemon(1, redConfig(lab));
+    expectOk(await ping(lab, 1, overlay(2, RED), 1), 'warm-up ping');
+    const cap = await lab.capture(1, lab.dev(1), ['ip', 'proto', 'gre']);
+    expectOk(await lab.exec(1, 'ping', ['-Q', '2', '-c', '3', '-i', '0.2', '-W', '2', overlay(2, RED)]), 'ping -Q 2 (ECT(0))');
+    const pings = grePackets(await cap.stop()).filter((p) => p.innerProto === 1);
+    const sent = pings.filter((p) => p.src === lab.underlay(1));
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    expect(sent.map((p) => p.ip.tos & 3)).toEqual(sent.map(() => 2));
+    for (const p of pings) expect(p.ip.tos & 3, `outer ECN from ${p.src}`).toBe(p.inner[15] & 3);
+  }));
+
   it('drops and counts GRE with a key that is not ours', () => withLab(2, async (lab) => {
     await lab.ovs(2, { type: 'gre', key: KEY + 1, remote: lab.underlay(1), address: `${overlay(2, RED)}/24`, mtu: 1458 });
     await lab.startDaemon(1, redConfig(lab));

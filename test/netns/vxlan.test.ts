@@ -4,12 +4,41 @@ import { describe, expect, it } from 'vitest';
 import { vxlanPackets } from '../../src/control/dissect.ts';
 import { sleep } from '../../scripts/lab/lab.ts';
 import { ArpOp } from '../../src/wire/arp.ts';
+import { checksum } from '../../src/wire/checksum.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4.ts';
 import {
   arping, blueConfig, expectOk, fdb, kernelMac, kernelPeers, overlay, ping, stats, VNI, withLab,
 } from './helpers.ts';
 
 const ICMP = 1;
+
+/** Sends one datagram to dst:4789 with outer TOS 3 (CE), as a congested underlay would have marked it. */
+const SEND_CE = [
+  'import socket, sys',
+  's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+  's.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 3)',
+  's.bind((sys.argv[1], 0))',
+  's.sendto(bytes.fromhex(sys.argv[3]), (sys.argv[2], 4789))',
+].join('\n');
+
+/** A VXLAN payload (VNI 42) with an Ethernet + IPv4 + UDP frame to port 9999 whose ECN codepoint is `ecn`. */
+function vxlanUdp(dstMac: string, srcMac: string, src: string, dst: string, ecn: number): string {
+  const ip = Buffer.alloc(20 + 8 + 4);
+  ip[0] = 0x45;
+  ip[1] = ecn;
+  ip.writeUInt16BE(ip.length, 2);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip.writeUInt32BE(parseIpv4Address(src)!, 12);
+  ip.writeUInt32BE(parseIpv4Address(dst)!, 16);
+  ip.writeUInt16BE(checksum(ip, 0, 20), 10);
+  ip.writeUInt16BE(40000, 20);
+  ip.writeUInt16BE(9999, 22);
+  ip.writeUInt16BE(12, 24); // UDP checksum 0: none
+  ip.write('ecn!', 28);
+  const mac = (m: string) => m.replace(/:/g, '');
+  return '08000000' + VNI.toString(16).padStart(6, '0') + '00' + mac(dstMac) + mac(srcMac) + '0800' + ip.toString('hex');
+}
 
 describe('vtepd with kernel VXLAN peers', () => {
   it('answers ping and arping both ways', () => withLab(3, async (lab) => {
@@ -44,6 +73,33 @@ describe('vtepd with kernel VXLAN peers', () => {
       expect(p.ip.ttl).toBe(64);
       expect(p.eth.dst).toBe(0xffffffffffff);
     }
+  }));
+
+  it('carries ECN across the tunnel as the kernel does (RFC 6040)', () => withLab(2, async (lab) => {
+    await kernelPeers(lab, [2]);
+    await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up ping');
+    // Out: pings marked ECT(0) (TOS 2). The outer header carries the inner codepoint, from vtepd as from the kernel.
+    const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789']);
+    expectOk(await lab.exec(1, 'ping', ['-Q', '2', '-c', '3', '-i', '0.2', '-W', '2', overlay(2)]), 'ping -Q 2');
+    const pings = vxlanPackets(await cap.stop()).filter((p) => p.innerProto === ICMP);
+    const sent = pings.filter((p) => p.src === lab.underlay(1));
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    expect(sent.map((p) => p.ip.tos & 3)).toEqual(sent.map(() => 2));
+    for (const p of pings) expect(p.ip.tos & 3, `outer ECN from ${p.src}`).toBe(p.inner[15] & 3);
+    // In: CE put on the outer header by the underlay reaches an ECN-capable inner packet; one that cannot carry it is dropped.
+    const tapMac = (await lab.exec(1, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim();
+    const tap = await lab.capture(1, 'tap-blue', ['udp', 'port', '9999']);
+    for (const ecn of [2, 0]) {
+      expectOk(await lab.exec(2, 'python3', ['-c', SEND_CE, lab.underlay(2), lab.underlay(1), vxlanUdp(tapMac, kernelMac(2), overlay(2), overlay(1), ecn)]),
+        `send CE around ECN ${ecn}`);
+    }
+    expectOk(await ping(lab, 2, overlay(1), 1), 'ping behind them: both have been handled');
+    const delivered = await tap.stop();
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0].data[14 + 1] & 3).toBe(3);
+    expect(checksum(delivered[0].data, 14, 20)).toBe(0);
+    expect((await stats(lab)).networks.blue.drops['ce-not-ect']).toBe(1);
   }));
 
   it('after learning, sends unicast to the one VTEP behind the destination', () => withLab(3, async (lab) => {

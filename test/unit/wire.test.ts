@@ -5,6 +5,7 @@ import { checksum } from '../../src/wire/checksum.ts';
 import { Drop } from '../../src/wire/drop.ts';
 import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
 import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
+import { decapsulateEcn, ECN_CE, ECN_ECT_0, ECN_ECT_1, ECN_NOT_ECT, encapsulationEcn } from '../../src/wire/ecn.ts';
 import { emitGre, fillGreChecksum, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
 import { emitIpv4, formatIpv4, newIpv4Repr, parseIpv4, parseIpv4Address } from '../../src/wire/ipv4.ts';
 import { BROADCAST_MAC, formatMac, isGroupMac, parseMac, readMac, writeMac } from '../../src/wire/mac.ts';
@@ -238,5 +239,66 @@ describe('gre', () => {
     expect(parseGre(hex('2800 6558 0000004d'), 0, 8, g)).toBe(Drop.BadFlags);
     expect(parseGre(hex('2000 6558 0000'), 0, 6, g)).toBe(Drop.Truncated);
     expect(parseGre(hex('20'), 0, 1, g)).toBe(Drop.Truncated);
+  });
+});
+
+describe('ecn (RFC 6040, as Linux tunnels)', () => {
+  /** Ethernet + IPv4 (checksum valid) with the given ECN codepoint, optionally behind a VLAN tag. */
+  function v4(ecn: number, vlan = false): Buffer {
+    const ip = hex('4500 0020 0001 0000 4011 0000 c0a86402 c0a86401');
+    ip[1] = 0xb8 | ecn; // DSCP EF, which must survive
+    ip.writeUInt16BE(checksum(ip, 0, 20), 10);
+    const eth = hex(vlan ? '020000000001 020000000002 8100 0064 0800' : '020000000001 020000000002 0800');
+    return Buffer.concat([eth, ip, Buffer.alloc(12)]);
+  }
+  function v6(ecn: number): Buffer {
+    const ip = Buffer.alloc(40);
+    ip.writeUInt32BE((6 << 28) | ((0xb8 | ecn) << 20) | 0x12345, 0); // traffic class EF + ECN, a flow label
+    return Buffer.concat([hex('020000000001 020000000002 86dd'), ip]);
+  }
+  const ecn4 = (f: Buffer, at = 14) => f[at + 1] & 3;
+  const ecn6 = (f: Buffer) => (f[15] >> 4) & 3;
+
+  it('copies the inner codepoint to the outer header, CE as ECT(0); nothing for non-IP frames', () => {
+    for (const e of [ECN_NOT_ECT, ECN_ECT_1, ECN_ECT_0]) {
+      expect(encapsulationEcn(v4(e), 0, 46)).toBe(e);
+      expect(encapsulationEcn(v6(e), 0, 54)).toBe(e);
+    }
+    expect(encapsulationEcn(v4(ECN_CE), 0, 46)).toBe(ECN_ECT_0);
+    expect(encapsulationEcn(v6(ECN_CE), 0, 54)).toBe(ECN_ECT_0);
+    expect(encapsulationEcn(v4(ECN_ECT_1, true), 0, 50)).toBe(ECN_ECT_1);
+    expect(encapsulationEcn(Buffer.concat([hex('ffffffffffff 020000000002 0806'), Buffer.alloc(28, 3)]), 0, 42)).toBe(ECN_NOT_ECT);
+  });
+
+  it('marks CE on an ECN-capable inner packet, keeping its IPv4 checksum valid and its DSCP', () => {
+    const f = v4(ECN_ECT_0);
+    expect(decapsulateEcn(f, 0, f.length, ECN_CE)).toBe(true);
+    expect(ecn4(f)).toBe(ECN_CE);
+    expect(f[15] >> 2).toBe(0xb8 >> 2);
+    expect(checksum(f, 14, 20)).toBe(0);
+    const t = v4(ECN_ECT_1, true);
+    expect(decapsulateEcn(t, 0, t.length, ECN_CE)).toBe(true);
+    expect(ecn4(t, 18)).toBe(ECN_CE);
+    expect(checksum(t, 18, 20)).toBe(0);
+    const g = v6(ECN_ECT_1);
+    expect(decapsulateEcn(g, 0, g.length, ECN_CE)).toBe(true);
+    expect(ecn6(g)).toBe(ECN_CE);
+    expect(g.readUInt32BE(14) & 0xfffff).toBe(0x12345);
+  });
+
+  it('drops CE on a Not-ECT inner packet, and leaves the rest as they are (ECT(1) outside turns ECT(0) inside to ECT(1))', () => {
+    expect(decapsulateEcn(v4(ECN_NOT_ECT), 0, 46, ECN_CE)).toBe(false);
+    expect(decapsulateEcn(v6(ECN_NOT_ECT), 0, 54, ECN_CE)).toBe(false);
+    for (const [inner, outer, after] of [
+      [ECN_NOT_ECT, ECN_ECT_0, ECN_NOT_ECT], [ECN_NOT_ECT, ECN_ECT_1, ECN_NOT_ECT], [ECN_ECT_0, ECN_NOT_ECT, ECN_ECT_0],
+      [ECN_ECT_0, ECN_ECT_1, ECN_ECT_1], [ECN_ECT_1, ECN_ECT_0, ECN_ECT_1], [ECN_CE, ECN_ECT_0, ECN_CE], [ECN_CE, ECN_CE, ECN_CE],
+    ]) {
+      const f = v4(inner);
+      expect(decapsulateEcn(f, 0, f.length, outer), `inner ${inner} outer ${outer}`).toBe(true);
+      expect(ecn4(f), `inner ${inner} outer ${outer}`).toBe(after);
+      expect(checksum(f, 14, 20)).toBe(0);
+    }
+    const arp = Buffer.concat([hex('ffffffffffff 020000000002 0806'), Buffer.alloc(28, 3)]);
+    expect(decapsulateEcn(arp, 0, arp.length, ECN_CE)).toBe(true);
   });
 });
