@@ -782,7 +782,7 @@ constexpr size_t kGroArea = 16 * 65536;
 constexpr uint32_t kGroMaxMessages = 16;
 uint8_t g_gro_area[kGroArea];
 constexpr size_t kRecvControl = CMSG_SPACE(sizeof(int)) * 3;  // UDP_GRO, IP_TTL, IP_TOS
-char g_recv_control[kMaxBatch][kRecvControl];
+alignas(struct cmsghdr) char g_recv_control[kMaxBatch][kRecvControl];
 
 // The UDP_GRO, IP_TTL and IP_TOS control messages of a received datagram
 // (ttl and tos 0 when absent, as on a raw socket, whose header is in the data).
