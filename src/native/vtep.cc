@@ -384,6 +384,17 @@ void CompleteChecksum(uint8_t* frame, size_t len, size_t start, size_t offset) {
   PutU16(frame + start + offset, Fold(Sum(frame + start, len - start, 0)));
 }
 
+// Where the network header of an Ethernet frame starts, after at most one
+// VLAN tag, and its EtherType; 0 for a frame too short to tell.
+size_t L3Offset(const uint8_t* f, size_t len, uint16_t* ethertype) {
+  if (len < 14) return 0;
+  *ethertype = GetU16(f + 12);
+  if (*ethertype != 0x8100) return 14;
+  if (len < 18) return 0;
+  *ethertype = GetU16(f + 16);
+  return 18;
+}
+
 // Pseudo-header sum for TCP over IPv4 or IPv6 at frame+14.
 uint64_t PseudoSum(const uint8_t* ip, bool v6, size_t l4len) {
   if (v6) return Sum(ip + 8, 32, 0) + 6 + l4len;
@@ -442,14 +453,10 @@ Napi::Value TapFrames(const Napi::CallbackInfo& info) {
       continue;
     }
     // Headers: Ethernet (maybe one VLAN tag), IPv4 or IPv6 without extension headers, TCP.
-    size_t l3 = 14;
-    uint16_t ethertype = GetU16(frame + 12);
-    if (ethertype == 0x8100 && len > 18) {
-      l3 = 18;
-      ethertype = GetU16(frame + 16);
-    }
+    uint16_t ethertype;
+    size_t l3 = L3Offset(frame, len, &ethertype);
     bool v6 = gso == VIRTIO_NET_HDR_GSO_TCPV6;
-    if ((v6 && ethertype != 0x86dd) || (!v6 && ethertype != 0x0800) || len < l3 + (v6 ? 40 : 20) + 20) {
+    if (l3 == 0 || (v6 && ethertype != 0x86dd) || (!v6 && ethertype != 0x0800) || len < l3 + (v6 ? 40 : 20) + 20) {
       stats[0]++;
       continue;
     }
@@ -627,12 +634,9 @@ bool WriteMerged(int fd, const Seg* segs, uint32_t count) {
 // does not. Only a field equal to that sum is summed in full, so good traffic
 // costs a comparison.
 bool PartialChecksum(const uint8_t* f, size_t len) {
-  size_t l3 = 14;
-  uint16_t ethertype = GetU16(f + 12);
-  if (ethertype == 0x8100 && len >= 18) {
-    l3 = 18;
-    ethertype = GetU16(f + 16);
-  }
+  uint16_t ethertype;
+  size_t l3 = L3Offset(f, len, &ethertype);
+  if (l3 == 0) return false;
   const uint8_t* ip = f + l3;
   size_t ipHdr, l4;
   uint8_t proto;

@@ -6,15 +6,12 @@
 // it. Works on inner IPv4 and IPv6 (after at most one VLAN tag); other frames
 // have no ECN field and are left alone.
 import { checksum } from './checksum.ts';
+import { EtherType } from './ethernet.ts';
 
 export const ECN_NOT_ECT = 0;
 export const ECN_ECT_1 = 1;
 export const ECN_ECT_0 = 2;
 export const ECN_CE = 3;
-
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
-const ETHERTYPE_VLAN = 0x8100;
 
 /**
  * Where the inner IPv4 or IPv6 header of the frame at `off` starts, or -1 if
@@ -23,14 +20,14 @@ const ETHERTYPE_VLAN = 0x8100;
 function innerIp(buf: Uint8Array, off: number, len: number): number {
   let at = off + 12;
   let type = (buf[at] << 8) | buf[at + 1];
-  if (type === ETHERTYPE_VLAN && len >= 18) {
+  if (type === EtherType.VLAN && len >= 18) {
     at += 4;
     type = (buf[at] << 8) | buf[at + 1];
   }
   at += 2;
   const end = off + len;
-  if (type === ETHERTYPE_IPV4) return at + 20 <= end && buf[at] >> 4 === 4 && at + (buf[at] & 0x0f) * 4 <= end ? at : -1;
-  if (type === ETHERTYPE_IPV6) return at + 40 <= end && buf[at] >> 4 === 6 ? at : -1;
+  if (type === EtherType.IPv4) return at + 20 <= end && buf[at] >> 4 === 4 && at + (buf[at] & 0x0f) * 4 <= end ? at : -1;
+  if (type === EtherType.IPv6) return at + 40 <= end && buf[at] >> 4 === 6 ? at : -1;
   return -1;
 }
 
