@@ -1,20 +1,23 @@
 // The packet loop: io reads a batch, the switch decides and writes headers,
 // io sends. One Batch per direction and one SendQueue are shared by every
-// network: handling a batch is synchronous, so they are never in use twice.
+// network: handling a batch is synchronous, so they are never in use twice,
+// and networks and receive sockets may come and go between batches.
+//
+// Control never reaches in here: a capture is a PacketObserver the data path
+// offers its packets to while `active` is set, and the errors it meets are
+// callbacks.
 import { Batch, SendQueue } from './batch.ts';
-import type { Mirror } from './control/capture.ts';
-import { native } from './io/native.ts';
-import type { Port, Receiver, TunnelSender } from './io/port.ts';
-import type { Tap } from './io/tap.ts';
-import { C, Counters } from './switch/counters.ts';
-import { forwardFromTap, receiveGre, receiveVxlan } from './switch/forward.ts';
+import { spinPoll } from './io/poll.ts';
+import type { DatagramReceiver, TunnelSender, Watchable } from './io/port.ts';
+import type { FrameDevice } from './io/tap.ts';
+import { NetworkCounter as N, Counters } from './switch/counters.ts';
+import { Drop } from './switch/drop.ts';
+import { deliverBatch, demuxBatch, forwardFromTap } from './switch/forward.ts';
 import type { Network } from './switch/network.ts';
-import { Drop } from './wire/drop.ts';
-import { GRE_FLAG_K, newGreRepr, parseGre } from './wire/gre.ts';
-import { newIpv4Repr, parseIpv4 } from './wire/ipv4.ts';
-import { newVxlanRepr, parseVxlan } from './wire/vxlan.ts';
+import { MAX_HEADER_LEN } from './tunnel/index.ts';
+import { Resolved, type Demux } from './tunnel/tunnel.ts';
 
-/** Frames per native call (shared/notes/fast-path.md: 64 is enough). */
+/** Frames per native call: 64 is enough (256 adds little, measured). */
 export const BATCH_SIZE = 64;
 /** TSO frames per read from an offloading TAP: each may become ~47 segments, all of which must fit FRAMES_PER_OFFLOAD_BATCH. */
 const OFFLOAD_READ_BATCH = 16;
@@ -28,99 +31,168 @@ const TUNNEL_HEADROOM = 16;
 const MAX_SPIN_US = 2000;
 /** Batches handled per wakeup before yielding to the event loop (the watcher is level-triggered). */
 const ROUNDS_PER_WAKEUP = 16;
-/** Room for any tunnel header we write in front of a frame (UDP+VXLAN 16, GRE up to 16). */
-export const HEADROOM = 32;
+/** Room in front of each frame read from a TAP, for the largest tunnel header, rounded to 8 bytes. */
+export const HEADROOM = Math.ceil(MAX_HEADER_LEN / 8) * 8;
 
+/** What the data path offers its packets to (a capture); called only while `active`. */
+export interface PacketObserver {
+  readonly active: boolean;
+  /** Frames read from a network's TAP (after segmentation). */
+  tapRx(net: Network, b: Batch): void;
+  /** Frames written to a network's TAP; len is 0 for each the TAP did not take. */
+  tapTx(net: Network, q: SendQueue): void;
+  /** Tunnel packets queued for the network's sender (tunnel header onwards). */
+  tunnelTx(net: Network, q: SendQueue): void;
+  /** Packets of `b` as they arrived at `at`, each resolved to its network (or to none: not offered). */
+  tunnelRx(b: Batch, resolved: Resolved<Network>, at: ReceivePoint): void;
+}
+
+/** A network's two sides. */
 export interface Attachment {
   net: Network;
-  tap: Tap;
-  /** Raw socket of the network's protocol (UDP for VXLAN, GRE), or VXLAN's UDP lanes: the kernel adds the IPv4 header. */
+  device: FrameDevice;
+  /** Raw socket of the network's protocol, or VXLAN's UDP lanes: the kernel adds the IP header. */
   sender: TunnelSender;
 }
 
-const vxlanScratch = newVxlanRepr();
-const ipScratch = newIpv4Repr();
-const greScratch = newGreRepr();
+/** A receive socket and the demux that finds each packet's network. */
+export interface ReceivePoint {
+  rx: DatagramReceiver;
+  demux: Demux<Network>;
+  /** The address (16 bytes) and port the socket is bound to: the packets' destination. */
+  local: Uint8Array;
+  port: number;
+  /** For messages: "the VXLAN socket on port 4789". */
+  name: string;
+}
+
+export interface DatapathOptions {
+  slotSize: number;
+  offload: boolean;
+  /** How long to keep polling after traffic before sleeping in the event loop; 0 never. */
+  busyPollUs: number;
+  observer: PacketObserver;
+}
 
 export function monotonicSeconds(): number {
   return performance.now() / 1000;
 }
 
+interface Watched {
+  port: Watchable;
+  handle: () => void;
+}
+
 export class Datapath {
-  private readonly fromTapBatch: Batch;
+  private fromTapBatch!: Batch;
   /** What an offloading TAP gives, before toFrames() (only with offloads). */
   private readonly fromTapRaw: Batch | undefined;
-  private readonly fromTunnelBatch: Batch;
-  private readonly toTunnel: SendQueue;
+  private fromTunnelBatch!: Batch;
+  private toTunnel!: SendQueue;
   private readonly attachments: Attachment[] = [];
+  private readonly receivePoints: ReceivePoint[] = [];
+  private readonly resolved: Resolved<Network>;
+  private readonly observer: PacketObserver;
+  private readonly busyPollUs: number;
+  private readonly batchCapacity: number;
   /** Drops that happen before a packet's network is known (bad header, unknown VNI). */
   readonly unattributed = new Counters();
   /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
   onIoError: (what: string, errno: number) => void = () => {};
-  /** Called when frames from the VTEP at `peer` (host order) were dropped for a partial inner checksum. */
-  onPartialChecksum: (net: Network, peer: number) => void = () => {};
+  /** Called when frames from remote `remote` of `net` were dropped for a partial inner checksum. */
+  onPartialChecksum: (net: Network, remote: number) => void = () => {};
 
-  /** Every data-path descriptor and what to do when it is readable, for busy polling. */
+  private readonly watched: Watched[] = [];
+  /** Every data-path descriptor, for busy polling; parallel to `watched`. */
   private spinFds = new Int32Array(0);
-  private readonly spinHandlers: (() => void)[] = [];
   private spinning = false;
   /** performance.now() after which, with no traffic, busy polling stops. */
   private quietUntil = 0;
 
-  /** `busyPollUs`: how long to keep polling after traffic before sleeping in the event loop; 0 never. */
-  constructor(slotSize: number, maxFlood: number, private readonly mirror: Mirror, offload: boolean, private readonly busyPollUs = 0) {
-    this.fromTapRaw = offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
-    this.fromTapBatch = new Batch(offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE, slotSize, HEADROOM);
-    this.fromTunnelBatch = new Batch(offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE, slotSize, TUNNEL_HEADROOM);
-    this.toTunnel = new SendQueue(this.fromTapBatch.capacity * Math.max(1, maxFlood), this.fromTapBatch.arena);
+  constructor(o: DatapathOptions) {
+    this.observer = o.observer;
+    this.busyPollUs = o.busyPollUs;
+    this.batchCapacity = o.offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE;
+    this.fromTapRaw = o.offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
+    this.resolved = new Resolved(this.batchCapacity);
+    this.allocate(o.slotSize);
+  }
+
+  /** Frames a network's TAP queue must hold: a whole batch from a tunnel. */
+  get framesPerBatch(): number {
+    return this.batchCapacity;
+  }
+
+  get slotSize(): number {
+    return this.fromTapBatch.slotSize;
+  }
+
+  /** Makes every slot hold at least `slotSize` bytes (a network with a larger MTU came); between batches only. */
+  ensureSlotSize(slotSize: number): void {
+    if (slotSize > this.fromTapBatch.slotSize) this.allocate(slotSize);
+  }
+
+  private allocate(slotSize: number): void {
+    this.fromTapBatch = new Batch(this.batchCapacity, slotSize, HEADROOM);
+    this.fromTunnelBatch = new Batch(this.batchCapacity, slotSize, TUNNEL_HEADROOM);
+    this.toTunnel = new SendQueue(this.batchCapacity, this.fromTapBatch.arena);
   }
 
   attach(a: Attachment): void {
     this.attachments.push(a);
-    this.watch(a.tap, () => this.fromTap(a));
+    this.watch(a.device, () => this.fromTap(a));
   }
 
-  /** `dst` and `port`: the address and port `rx` is bound to (for captures). */
-  attachVxlan(rx: Receiver, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
-    this.watch(rx, () => this.fromTunnel(rx, 'the VXLAN socket', (b, now) => {
-      if (this.mirror.active) this.mirrorVxlan(b, byVni, dst, port);
-      receiveVxlan(byVni, b, this.unattributed, now);
-    }));
+  /** Stops reading the network's TAP; its descriptors stay open for the caller to close. */
+  detach(net: Network): void {
+    const i = this.attachments.findIndex((a) => a.net === net);
+    if (i < 0) return;
+    this.unwatch(this.attachments[i].device);
+    this.attachments.splice(i, 1);
   }
 
-  attachGre(rx: Receiver, byKey: ReadonlyMap<number, Network>, local: number): void {
-    this.watch(rx, () => this.fromTunnel(rx, 'the GRE socket', (b, now) => {
-      if (this.mirror.active) this.mirrorGre(b, byKey);
-      receiveGre(byKey, b, this.unattributed, local, now);
-    }));
+  attachReceiver(p: ReceivePoint): void {
+    this.receivePoints.push(p);
+    this.watch(p.rx, () => this.fromTunnel(p));
+  }
+
+  detachReceiver(rx: DatagramReceiver): void {
+    const i = this.receivePoints.findIndex((p) => p.rx === rx);
+    if (i < 0) return;
+    this.unwatch(rx);
+    this.receivePoints.splice(i, 1);
   }
 
   private fromTap(a: Attachment): void {
     const b = this.fromTapBatch;
-    const raw = a.tap.offload ? this.fromTapRaw! : b;
+    const raw = a.device.vnetHdr ? this.fromTapRaw! : b;
     const q = this.toTunnel;
+    const net = a.net;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
-      const n = a.tap.read(raw);
-      if (n < 0) this.ioError(`read from TAP ${a.tap.name}`, -n, a.tap);
+      const n = a.device.read(raw);
+      if (n < 0) this.ioError(`read from TAP ${a.device.name}`, -n, a.device);
       if (n <= 0) return;
       if (raw !== b) this.toFrames(a, raw, b);
       q.count = 0;
-      if (this.mirror.active) this.mirror.tapRx(a.net, b);
-      forwardFromTap(a.net, b, q, monotonicSeconds());
-      if (this.mirror.active) this.mirror.tunnelTx(a.net, q);
-      const sent = a.sender.send(q);
-      if (sent < q.count) a.net.counters.drop(Drop.TxFailed, q.count - sent);
+      if (this.observer.active) this.observer.tapRx(net, b);
+      forwardFromTap(net, b, q, monotonicSeconds());
+      if (this.observer.active) this.observer.tunnelTx(net, q);
+      const sent = a.sender.send(q, net.remotes.bytes);
+      if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
       if (n < raw.capacity) return;
     }
   }
 
-  private fromTunnel(rx: Receiver, what: string, receive: (b: Batch, now: number) => void): void {
+  private fromTunnel(p: ReceivePoint): void {
     const b = this.fromTunnelBatch;
+    const r = this.resolved;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
-      const n = rx.recv(b);
-      if (n < 0) this.ioError(`receive on ${what}`, -n, rx);
+      const n = p.rx.recv(b);
+      if (n < 0) this.ioError(`receive on ${p.name}`, -n, p.rx);
       if (n <= 0) return;
-      receive(b, monotonicSeconds());
+      demuxBatch(b, p.demux, r, this.unattributed);
+      if (this.observer.active) this.observer.tunnelRx(b, r, p);
+      deliverBatch(b, r, monotonicSeconds());
       this.flushToTaps();
       if (n < b.capacity) return;
     }
@@ -130,35 +202,51 @@ export class Datapath {
     for (const a of this.attachments) {
       const q = a.net.toTap;
       if (q.count === 0) continue;
-      const written = a.tap.write(q);
-      if (this.mirror.active) this.mirror.tapTx(a.net, q);
+      const written = a.device.write(q);
+      if (this.observer.active) this.observer.tapTx(a.net, q);
       const c = a.net.counters;
       let bytes = 0;
       for (let i = 0; i < q.count; i++) bytes += q.len[i]; // 0 for each frame not written
-      c.v[C.TapTxFrames] += written;
-      c.v[C.TapTxBytes] += bytes;
-      const partial = a.tap.partialChecksums;
-      const refused = partial[0];
+      c.v[N.TapTxFrames] += written;
+      c.v[N.TapTxBytes] += bytes;
+      const partial = a.device.partialChecksums;
+      const refused = partial.refused;
       if (refused !== 0) {
         c.drop(Drop.PartialChecksum, refused);
-        this.onPartialChecksum(a.net, q.addr[partial[1] - 1]);
-        partial[0] = partial[1] = 0;
+        this.onPartialChecksum(a.net, q.dst[partial.last]);
+        partial.clear();
       }
       if (written + refused < q.count) c.drop(Drop.TxFailed, q.count - written - refused);
       q.count = 0;
     }
   }
 
+  /** TSO frames into segments, partial checksums completed; what could not be done is counted. */
+  private toFrames(a: Attachment, raw: Batch, b: Batch): void {
+    a.device.toFrames(raw, b);
+    const s = a.device.segmentDrops;
+    if (s.malformed !== 0) a.net.counters.drop(Drop.Malformed, s.malformed);
+    if (s.overflow !== 0) a.net.counters.drop(Drop.Oversize, s.overflow);
+    s.clear();
+  }
+
   /** Watches a descriptor; with busy polling, also spins on every descriptor after handling it. */
-  private watch(port: Port, handle: () => void): void {
-    this.spinFds = Int32Array.from([...this.spinFds, port.fd]);
-    this.spinHandlers.push(handle);
+  private watch(port: Watchable, handle: () => void): void {
+    this.watched.push({ port, handle });
+    this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
     port.watch(() => {
       handle();
       if (this.busyPollUs === 0) return;
       this.quietUntil = performance.now() + this.busyPollUs / 1000;
       if (!this.spinning) this.spin();
     });
+  }
+
+  private unwatch(port: Watchable): void {
+    port.unwatch();
+    const i = this.watched.findIndex((w) => w.port === port);
+    if (i >= 0) this.watched.splice(i, 1);
+    this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
   }
 
   /**
@@ -174,9 +262,9 @@ export class Datapath {
       const now = performance.now();
       const budgetMs = Math.min(this.quietUntil, stretchEnd) - now;
       if (budgetMs <= 0) break;
-      const i = native.spinPoll(this.spinFds, Math.ceil(budgetMs * 1000));
+      const i = spinPoll(this.spinFds, Math.ceil(budgetMs * 1000));
       if (i < 0) continue;
-      this.spinHandlers[i]();
+      this.watched[i].handle();
       this.quietUntil = performance.now() + this.busyPollUs / 1000;
     }
     if (performance.now() < this.quietUntil) setImmediate(this.resumeSpin);
@@ -188,41 +276,12 @@ export class Datapath {
   /** Before the descriptors close: a pending stretch must not poll them. */
   stopPolling(): void {
     this.spinFds = new Int32Array(0);
+    this.watched.length = 0;
     this.quietUntil = 0;
   }
 
-  /** TSO frames into segments, partial checksums completed; what could not be done is counted. */
-  private toFrames(a: Attachment, raw: Batch, b: Batch): void {
-    a.tap.toFrames(raw, b);
-    const s = a.tap.offloadStats;
-    if (s[0] !== 0) a.net.counters.drop(Drop.Malformed, s[0]);
-    if (s[1] !== 0) a.net.counters.drop(Drop.Oversize, s[1]);
-    s[0] = s[1] = 0;
-  }
-
-  /** Captures need each packet's network before the switch has found it; only while one runs. */
-  private mirrorVxlan(b: Batch, byVni: ReadonlyMap<number, Network>, dst: number, port: number): void {
-    for (let i = 0; i < b.count; i++) {
-      const off = b.start(i);
-      if (parseVxlan(b.arena, off, off + Math.min(b.len[i], b.room), vxlanScratch) !== Drop.None) continue;
-      const net = byVni.get(vxlanScratch.vni);
-      if (net !== undefined) this.mirror.tunnelRxVxlan(net, b, i, dst, port);
-    }
-  }
-
-  private mirrorGre(b: Batch, byKey: ReadonlyMap<number, Network>): void {
-    for (let i = 0; i < b.count; i++) {
-      const off = b.start(i);
-      const end = off + Math.min(b.len[i], b.room);
-      if (parseIpv4(b.arena, off, end, ipScratch) !== Drop.None) continue;
-      if (parseGre(b.arena, off + ipScratch.headerLen, off + ipScratch.totalLen, greScratch) !== Drop.None) continue;
-      const net = greScratch.flags & GRE_FLAG_K ? byKey.get(greScratch.key) : undefined;
-      if (net !== undefined) this.mirror.tunnelRxGre(net, b, i);
-    }
-  }
-
-  private ioError(what: string, errno: number, port: Port): void {
-    port.unwatch();
+  private ioError(what: string, errno: number, port: Watchable): void {
+    this.unwatch(port);
     this.onIoError(what, errno);
   }
 }

@@ -1,41 +1,26 @@
 // The daemon's configuration: a YAML file, or the flags of one network, both
-// checked by the same schema. A mistake is reported with the field's path (or
-// the flag's name) and what is expected; nothing on the system is touched
-// until the whole configuration is valid.
+// checked by the same schema (command-line overrides of a file too). A
+// mistake is reported with the field's path (or the flag's name) and what is
+// expected; nothing on the system is touched until the whole configuration
+// is valid. Addresses are kept as canonical text (RFC 5952 for IPv6).
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_AGEING_S, DEFAULT_MAX_MACS } from '../switch/fdb.ts';
-import { isMulticastIpv4, parseIpv4Address } from '../wire/ipv4.ts';
+import { bool, expected, int } from '../tunnel/fields.ts';
+import { tunnelBlocks, tunnelFor, tunnelSettings, TUNNEL_KINDS, type TunnelSettings } from '../tunnel/index.ts';
+import { canonicalIp, isMulticastIp, isUnicastIp, parseIp } from '../wire/ip-address.ts';
+import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
-import { MAX_VNI, VXLAN_PORT } from '../wire/vxlan.ts';
 
 export const DEFAULT_SOCKET = '/run/vtepd.sock';
-/** RFC 7348 section 5 recommends the dynamic/private range for the source port. */
-export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
 export const DEFAULT_TTL = 64;
 /** Busy polling after traffic, as SO_BUSY_POLL does in the kernel: saves a wake-up per reply. */
 export const DEFAULT_BUSY_POLL_US = 200;
 
-export interface VxlanSettings {
-  kind: 'vxlan';
-  vni: number;
-  port: number;
-  srcPortMin: number;
-  srcPortMax: number;
-}
-
-export interface GreSettings {
-  kind: 'gre';
-  key: number;
-  csum: boolean;
-  seq: boolean;
-}
-
-export type EncapSettings = VxlanSettings | GreSettings;
-
 export interface GroupSettings {
-  address: number;
+  /** Canonical text of the group address. */
+  address: string;
   dev: string;
   ttl: number;
 }
@@ -47,13 +32,14 @@ export interface NetworkConfig {
   address?: string;
   /** Unset: the underlay MTU minus the encapsulation overhead. */
   mtu?: number;
-  encap: EncapSettings;
-  remotes: number[];
+  tunnel: TunnelSettings;
+  /** Canonical text of each remote VTEP's address. */
+  remotes: string[];
   /** Multicast group for BUM frames (VXLAN only), joined on `dev`. */
   group?: GroupSettings;
   /** VTEPs accepted (and learned) besides the remotes, without receiving floods. */
-  allow: number[];
-  statics: { mac: Mac; remote: number }[];
+  allow: string[];
+  statics: { mac: Mac; remote: string }[];
   ageing: number;
   maxMacs: number;
   /** accept-any-remote, or a group without an allow list. */
@@ -64,7 +50,8 @@ export interface NetworkConfig {
 }
 
 export interface Config {
-  local: number;
+  /** Canonical text of this VTEP's underlay address. */
+  local: string;
   socket: string;
   /** TSO and checksum offload on the TAPs (where the kernel has them). */
   offload: boolean;
@@ -82,48 +69,28 @@ export class ConfigError extends Error {
 
 // ------------------------------------------------------------------ schema
 
-/** A message for a wrong value that still says "is required" when the value is missing. */
-const expected = (what: string) => ({
-  error: (issue: { input?: unknown }) => (issue.input === undefined ? `is required: ${what.replace(/^expected /, '')}` : what),
-});
-
-const ipv4 = z.string(expected('expected an IPv4 address such as 10.0.0.1'))
-  .refine((s) => parseIpv4Address(s) !== undefined, expected('expected an IPv4 address such as 10.0.0.1'));
-const unicastIpv4 = ipv4.refine((s) => {
-  const a = parseIpv4Address(s)!;
-  return a !== 0 && a !== 0xffffffff && !isMulticastIpv4(a);
-}, expected('expected a unicast IPv4 address'));
-const multicastIpv4 = ipv4.refine((s) => isMulticastIpv4(parseIpv4Address(s)!), expected('expected an IPv4 multicast address (224.0.0.0 to 239.255.255.255)'));
-const cidr = z.string(expected('expected an IPv4 address with prefix length, such as 192.168.100.1/24'))
-  .refine((s) => {
-    const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
-    return m !== null && parseIpv4Address(m[1]) !== undefined && Number(m[2]) <= 32;
-  }, expected('expected an IPv4 address with prefix length, such as 192.168.100.1/24'));
-const mac = z.string(expected('expected a MAC address such as 52:54:00:12:34:56'))
-  .refine((s) => parseMac(s) !== undefined, expected('expected a MAC address such as 52:54:00:12:34:56'))
-  .refine((s) => !isGroupMac(parseMac(s) ?? 0), { error: 'expected a unicast MAC address (the first octet\'s low bit is clear)' });
-const int = (min: number, max: number, what = 'an integer') => {
-  const e = expected(`expected ${what} from ${min} to ${max}`);
-  return z.number(e).int(e).min(min, e).max(max, e);
+const IPV4 = 'expected an IPv4 address such as 10.0.0.1';
+const ipv4 = z.string(expected(IPV4)).refine((s) => parseIpv4Address(s) !== undefined, expected(IPV4));
+// zod runs every refinement, also after one failed: each must take any string.
+const is = (test: (b: Uint8Array) => boolean) => (s: string) => {
+  const b = parseIp(s);
+  return b !== undefined && test(b);
 };
-const udpPort = int(1, 65535, 'a UDP port');
+const unicastIpv4 = ipv4.refine(is(isUnicastIp), expected('expected a unicast IPv4 address'));
+const multicastIpv4 = ipv4.refine(is(isMulticastIp), expected('expected an IPv4 multicast address (224.0.0.0 to 239.255.255.255)'));
+const CIDR = 'expected an IPv4 address with prefix length, such as 192.168.100.1/24';
+const cidr = z.string(expected(CIDR)).refine((s) => {
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
+  return m !== null && parseIpv4Address(m[1]) !== undefined && Number(m[2]) <= 32;
+}, expected(CIDR));
+const MAC = 'expected a MAC address such as 52:54:00:12:34:56';
+const mac = z.string(expected(MAC))
+  .refine((s) => parseMac(s) !== undefined, expected(MAC))
+  .refine((s) => !isGroupMac(parseMac(s) ?? 0), { error: 'expected a unicast MAC address (the first octet\'s low bit is clear)' });
 // IFNAMSIZ is 16 including the terminating NUL; iproute2 refuses '/', ':' and white space.
 const ifname = z.string(expected('expected an interface name'))
   .regex(/^[^/:\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":" or spaces'));
-
-const vxlanSchema = z.strictObject({
-  vni: int(0, MAX_VNI, 'a VNI'),
-  port: udpPort.default(VXLAN_PORT),
-  srcport: z.tuple([udpPort, udpPort], expected('expected [min, max] UDP source ports, such as [49152, 65535]'))
-    .refine(([a, b]) => a <= b, { error: 'the first port must not be above the second' })
-    .default(DEFAULT_SRCPORT),
-});
-
-const greSchema = z.strictObject({
-  key: int(0, 0xffff_ffff, 'a GRE key'),
-  csum: z.boolean(expected('expected true or false')).default(false),
-  seq: z.boolean(expected('expected true or false')).default(false),
-});
+const ipv4List = z.array(unicastIpv4, expected('expected a list of IPv4 addresses'));
 
 const groupSchema = z.strictObject({
   address: multicastIpv4,
@@ -135,29 +102,27 @@ const networkSchema = z.strictObject({
   tap: ifname,
   address: cidr.optional(),
   mtu: int(68, 65000, 'an MTU').optional(),
-  vxlan: vxlanSchema.optional(),
-  gre: greSchema.optional(),
-  remotes: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).default([]),
+  ...tunnelBlocks,
+  remotes: ipv4List.default([]),
   group: groupSchema.optional(),
-  allow: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).optional(),
+  allow: ipv4List.optional(),
   ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
   'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
   static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), expected('expected a list of { mac, remote }')).default([]),
-  'accept-any-remote': z.boolean(expected('expected true or false')).default(false),
+  'accept-any-remote': bool().default(false),
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
-  df: z.boolean(expected('expected true or false')).optional(),
-}).refine((n) => (n.vxlan === undefined) !== (n.gre === undefined), {
-  error: 'give exactly one encapsulation: vxlan: { vni: N } or gre: { key: N }',
-}).refine((n) => n.group === undefined || n.gre === undefined, {
-  error: 'a GRE network cannot use a multicast group (group mode is VXLAN\'s); list its remotes instead',
-  path: ['group'],
+  df: bool().optional(),
+}).refine((n) => TUNNEL_KINDS.filter((k) => n[k] !== undefined).length === 1, {
+  error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
 });
+
+export const busyPollField = int(0, 100_000, 'microseconds');
 
 const configSchema = z.strictObject({
   local: unicastIpv4,
   socket: z.string(expected('expected a path')).min(1, expected('expected a path')).default(DEFAULT_SOCKET),
-  offload: z.boolean(expected('expected true or false')).default(true),
-  'busy-poll': int(0, 100_000, 'microseconds').default(DEFAULT_BUSY_POLL_US),
+  offload: bool().default(true),
+  'busy-poll': busyPollField.default(DEFAULT_BUSY_POLL_US),
   networks: z.record(
     z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
     networkSchema,
@@ -169,8 +134,14 @@ type RawConfig = z.output<typeof configSchema>;
 
 // ------------------------------------------------------------------ parsing
 
-/** Reads and checks a YAML config file. Throws ConfigError. */
-export function loadConfigFile(path: string): Config {
+/** Top-level values given on the command line beside a file, and the flag each came from. */
+export interface Overrides {
+  values: Record<string, unknown>;
+  flags: Record<string, string>;
+}
+
+/** Reads and checks a YAML config file, with command-line overrides of top-level keys. Throws ConfigError. */
+export function loadConfigFile(path: string, overrides: Overrides = { values: {}, flags: {} }): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -181,7 +152,12 @@ export function loadConfigFile(path: string): Config {
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`));
   }
-  return checkConfig(doc.toJS() ?? {}, (p) => `config ${path}: ${p.length ? p.join('.') : '(top level)'}`);
+  const raw: unknown = doc.toJS() ?? {};
+  const merged = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...raw, ...overrides.values } : raw;
+  return checkConfig(merged, (p) => {
+    const flag = p.length === 1 ? overrides.flags[String(p[0])] : undefined;
+    return flag ?? `config ${path}: ${p.length ? p.join('.') : '(top level)'}`;
+  });
 }
 
 /** Checks a config object already read; `where` names a path for messages. */
@@ -202,9 +178,9 @@ function describeIssue(i: z.core.$ZodIssue): string {
   return i.message;
 }
 
-/** Cross-field rules the schema cannot express, and conversion to numbers. */
+/** Cross-field rules the schema cannot express, and conversion to settings. */
 function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) => void): Config {
-  const local = parseIpv4Address(raw.local)!;
+  const local = canonicalIp(raw.local)!;
   const taps = new Map<string, string>();
   const ids = new Map<string, string>();
   const networks: NetworkConfig[] = [];
@@ -213,18 +189,15 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     const other = taps.get(n.tap);
     if (other !== undefined) problem(at('tap'), `TAP "${n.tap}" is already used by network "${other}"`);
     taps.set(n.tap, name);
-    const encap: EncapSettings = n.vxlan !== undefined
-      ? { kind: 'vxlan', vni: n.vxlan.vni, port: n.vxlan.port, srcPortMin: n.vxlan.srcport[0], srcPortMax: n.vxlan.srcport[1] }
-      : { kind: 'gre', key: n.gre!.key, csum: n.gre!.csum, seq: n.gre!.seq };
-    const idKey = encap.kind === 'vxlan' ? `vxlan ${encap.port}/${encap.vni}` : `gre ${encap.key}`;
-    const sameId = ids.get(idKey);
-    if (sameId !== undefined) {
-      problem(encap.kind === 'vxlan' ? at('vxlan', 'vni') : at('gre', 'key'), encap.kind === 'vxlan'
-        ? `VNI ${encap.vni} on port ${encap.port} is already used by network "${sameId}"`
-        : `GRE key ${encap.key} is already used by network "${sameId}"`);
+    const settings = tunnelSettings(n)!;
+    const tunnel = tunnelFor(settings);
+    const sameId = ids.get(tunnel.identity);
+    if (sameId !== undefined) problem(at(...tunnel.identityPath), tunnel.conflict(sameId));
+    ids.set(tunnel.identity, name);
+    if (n.group !== undefined && !tunnel.supportsGroup) {
+      problem(at('group'), `a ${settings.kind.toUpperCase()} network cannot use a multicast group (group mode is VXLAN's); list its remotes instead`);
     }
-    ids.set(idKey, name);
-    const remotes = n.remotes.map((s) => parseIpv4Address(s)!);
+    const remotes = n.remotes.map((s) => canonicalIp(s)!);
     remotes.forEach((a, i) => {
       if (a === local) problem(at('remotes', i), `${n.remotes[i]} is this VTEP's own address (local)`);
       if (remotes.indexOf(a) !== i) problem(at('remotes', i), `${n.remotes[i]} is listed twice`);
@@ -234,27 +207,27 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       const m = parseMac(s.mac)!;
       if (macs.has(m)) problem(at('static', i, 'mac'), `${s.mac} has two static entries`);
       macs.add(m);
-      const remote = parseIpv4Address(s.remote)!;
+      const remote = canonicalIp(s.remote)!;
       if (remote === local) problem(at('static', i, 'remote'), `${s.remote} is this VTEP's own address (local)`);
       return { mac: m, remote };
     });
-    const group = n.group === undefined ? undefined : { address: parseIpv4Address(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
+    const group = n.group === undefined ? undefined : { address: canonicalIp(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
     networks.push({
       name,
       tap: n.tap,
       address: n.address,
       mtu: n.mtu,
-      encap,
+      tunnel: settings,
       remotes,
       group,
-      allow: (n.allow ?? []).map((a) => parseIpv4Address(a)!),
+      allow: (n.allow ?? []).map((a) => canonicalIp(a)!),
       statics,
       ageing: n.ageing,
       maxMacs: n['max-macs'],
       // Group members are not known in advance: any VTEP sending to the group is accepted, unless `allow` lists them.
       acceptAnyRemote: n['accept-any-remote'] || (group !== undefined && n.allow === undefined),
       ttl: n.ttl,
-      df: n.df ?? encap.kind === 'gre',
+      df: n.df ?? tunnel.defaultDf,
     });
   }
   return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], networks };
@@ -281,6 +254,7 @@ export interface NetworkFlags {
   port?: string;
   socket?: string;
   'busy-poll'?: string;
+  'no-offload'?: boolean;
   ageing?: string;
   'max-macs'?: string;
   'accept-any-remote'?: boolean;
@@ -297,11 +271,25 @@ const FLAG_OF_PATH: Record<string, string> = {
   'accept-any-remote': '--accept-any-remote', df: '--df',
 };
 
+/** A flag's text as a number when it is one, so that the schema's message (not a type error) answers. */
+export function flagNumber(s: string | undefined): number | string | undefined {
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : s;
+}
+
+/** The top-level settings the flags give beside a config file: socket, offloads, busy polling. */
+export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' | 'no-offload'>): Overrides {
+  const values: Record<string, unknown> = {};
+  if (f.socket !== undefined) values.socket = f.socket;
+  if (f['busy-poll'] !== undefined) values['busy-poll'] = flagNumber(f['busy-poll']);
+  if (f['no-offload']) values.offload = false;
+  return { values, flags: { socket: '--socket', 'busy-poll': '--busy-poll', offload: '--no-offload' } };
+}
+
 /** Builds the same config a file would give from the flags of one network. */
 export function configFromFlags(f: NetworkFlags): Config {
   if (f.vni !== undefined && f['gre-key'] !== undefined) throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
   const name = f.name ?? f.tap ?? 'default';
-  const num = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : s);
+  const num = flagNumber;
   const network: Record<string, unknown> = {
     tap: f.tap,
     address: f.address,
@@ -317,7 +305,7 @@ export function configFromFlags(f: NetworkFlags): Config {
     ttl: num(f.ttl),
     df: f.df,
   };
-  const raw = { local: f.local, socket: f.socket, 'busy-poll': num(f['busy-poll']), networks: { [name]: dropUndefined(network) } };
+  const raw = { local: f.local, networks: { [name]: dropUndefined(network) }, ...overridesFromFlags(f).values };
   return checkConfig(dropUndefined(raw), (path) => {
     if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
     const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');

@@ -1,26 +1,24 @@
 // Decodes captured frames with our own wire codecs: underlay frames into
 // tunnel packets (for tests, the demo and `vtepctl capture`), and one-line
-// summaries of any frame.
+// summaries of any frame. Each encapsulation decodes and describes its own
+// header (src/tunnel); what is around it is the same for all.
+import { Drop } from '../switch/drop.ts';
+import { decodeTunnel, describeTunnel, type TunnelView } from '../tunnel/index.ts';
+import type { Decoded } from '../tunnel/tunnel.ts';
+import type { GreView } from '../tunnel/gre.ts';
+import type { VxlanView } from '../tunnel/vxlan.ts';
 import { newArpRepr, parseArp, type ArpRepr } from '../wire/arp.ts';
-import { Drop } from '../wire/drop.ts';
 import { EtherType, ETH_HEADER_LEN, newEthernetRepr, parseEthernet, type EthernetRepr } from '../wire/ethernet.ts';
-import { newGreRepr, parseGre, type GreRepr } from '../wire/gre.ts';
 import { formatIpv4, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { PcapRecord } from '../wire/pcap.ts';
-import { newUdpRepr, parseUdp, UDP_HEADER_LEN, type UdpRepr } from '../wire/udp.ts';
-import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
+import { VXLAN_PORT } from '../wire/vxlan.ts';
 
-export interface TunnelPacket {
+/** What every tunnel packet seen on an underlay link has, whatever its encapsulation. */
+interface Outer {
   src: string;
   dst: string;
   ip: Ipv4Repr;
-  /** VXLAN packets only. */
-  udp: UdpRepr;
-  /** The VNI, or the GRE key. */
-  vni: number;
-  /** GRE packets only. */
-  gre?: GreRepr;
   inner: Buffer;
   eth: EthernetRepr;
   /** Set when the inner frame is ARP. */
@@ -29,75 +27,50 @@ export interface TunnelPacket {
   innerProto?: number;
 }
 
+export type VxlanPacket = Outer & VxlanView;
+export type GrePacket = Outer & GreView;
+export type TunnelPacket = VxlanPacket | GrePacket;
+
 /** Every well-formed VXLAN packet in a capture of an underlay link (Ethernet). */
-export function vxlanPackets(records: readonly PcapRecord[], port = 4789): TunnelPacket[] {
-  const out: TunnelPacket[] = [];
-  for (const r of records) {
-    const p = decodeVxlan(r.data, port);
-    if (p !== undefined) out.push(p);
-  }
-  return out;
+export function vxlanPackets(records: readonly PcapRecord[], port = VXLAN_PORT): VxlanPacket[] {
+  return records.map((r) => decodeTunnelFrame(r.data, port)).filter((p): p is VxlanPacket => p?.kind === 'vxlan');
 }
 
-export function decodeVxlan(frame: Buffer, port = 4789): TunnelPacket | undefined {
-  const ip = outerIpv4(frame, IpProto.UDP);
-  if (ip === undefined) return undefined;
-  const u = ETH_HEADER_LEN + ip.headerLen;
-  const end = ETH_HEADER_LEN + ip.totalLen;
-  const udp = newUdpRepr();
-  if (parseUdp(frame, u, end, udp) !== Drop.None || udp.dstPort !== port) return undefined;
-  const vx = newVxlanRepr();
-  if (parseVxlan(frame, u + UDP_HEADER_LEN, end, vx) !== Drop.None) return undefined;
-  return withInner({ src: formatIpv4(ip.src), dst: formatIpv4(ip.dst), ip, udp, vni: vx.vni }, frame.subarray(u + UDP_HEADER_LEN + VXLAN_HEADER_LEN, u + udp.length));
+/** Every well-formed GRE packet in a capture of an underlay link. */
+export function grePackets(records: readonly PcapRecord[]): GrePacket[] {
+  return records.map((r) => decodeTunnelFrame(r.data)).filter((p): p is GrePacket => p?.kind === 'gre');
 }
 
-/** Every well-formed GRE packet in a capture of an underlay link; `vni` holds the key. */
-export function grePackets(records: readonly PcapRecord[]): TunnelPacket[] {
-  const out: TunnelPacket[] = [];
-  for (const r of records) {
-    const p = decodeGre(r.data);
-    if (p !== undefined) out.push(p);
-  }
-  return out;
+export function decodeVxlan(frame: Buffer, port = VXLAN_PORT): VxlanPacket | undefined {
+  const p = decodeTunnelFrame(frame, port);
+  return p?.kind === 'vxlan' ? p : undefined;
 }
 
-export function decodeGre(frame: Buffer): TunnelPacket | undefined {
-  const ip = outerIpv4(frame, IpProto.GRE);
-  if (ip === undefined) return undefined;
-  const g = ETH_HEADER_LEN + ip.headerLen;
-  const end = ETH_HEADER_LEN + ip.totalLen;
-  const gre = newGreRepr();
-  if (parseGre(frame, g, end, gre) !== Drop.None) return undefined;
-  return withInner({ src: formatIpv4(ip.src), dst: formatIpv4(ip.dst), ip, udp: newUdpRepr(), vni: gre.key, gre }, frame.subarray(g + gre.headerLen, end));
-}
-
-function outerIpv4(frame: Buffer, protocol: number): Ipv4Repr | undefined {
+/** A tunnel packet of any encapsulation (VXLAN on `vxlanPort`), or undefined. */
+export function decodeTunnelFrame(frame: Buffer, vxlanPort = VXLAN_PORT): TunnelPacket | undefined {
   const outer = newEthernetRepr();
   if (parseEthernet(frame, 0, frame.length, outer) !== Drop.None || outer.ethertype !== EtherType.IPv4) return undefined;
   const ip = newIpv4Repr();
-  if (parseIpv4(frame, ETH_HEADER_LEN, frame.length, ip) !== Drop.None || ip.protocol !== protocol) return undefined;
-  return ip;
-}
-
-function withInner(p: Omit<TunnelPacket, 'inner' | 'eth'>, inner: Buffer): TunnelPacket | undefined {
+  if (parseIpv4(frame, ETH_HEADER_LEN, frame.length, ip) !== Drop.None) return undefined;
+  const found: Decoded<TunnelView> = { innerEnd: 0 };
+  const innerAt = decodeTunnel(frame, ip, ETH_HEADER_LEN + ip.headerLen, ETH_HEADER_LEN + ip.totalLen, vxlanPort, found);
+  if (innerAt < 0 || found.view === undefined) return undefined;
+  const inner = frame.subarray(innerAt, found.innerEnd);
   const eth = newEthernetRepr();
   if (parseEthernet(inner, 0, inner.length, eth) !== Drop.None) return undefined;
-  const t: TunnelPacket = { ...p, inner, eth };
+  const p = { src: formatIpv4(ip.src), dst: formatIpv4(ip.dst), ip, inner, eth, ...found.view } as TunnelPacket;
   if (eth.ethertype === EtherType.ARP) {
     const arp = newArpRepr();
-    if (parseArp(inner, ETH_HEADER_LEN, inner.length, arp) === Drop.None) t.arp = arp;
+    if (parseArp(inner, ETH_HEADER_LEN, inner.length, arp) === Drop.None) p.arp = arp;
   } else if (eth.ethertype === EtherType.IPv4 && inner.length > ETH_HEADER_LEN + 9) {
-    t.innerProto = inner[ETH_HEADER_LEN + 9];
+    p.innerProto = inner[ETH_HEADER_LEN + 9];
   }
-  return t;
+  return p;
 }
 
 /** One line for a tunnel packet: outer addresses and tunnel header, then the inner frame. */
 export function describe(p: TunnelPacket): string {
-  const tunnel = p.gre
-    ? `${p.src} > ${p.dst} ttl ${p.ip.ttl}${p.ip.df ? ' DF' : ''} GRE flags 0x${p.gre.flags.toString(16)} proto 0x${p.gre.protocol.toString(16)} key ${p.vni}`
-    : `${p.src}:${p.udp.srcPort} > ${p.dst}:${p.udp.dstPort} ttl ${p.ip.ttl} VXLAN vni ${p.vni}`;
-  return `${tunnel}: ${describeFrame(p.inner)}`;
+  return `${describeTunnel(p, p.src, p.dst, p.ip)}: ${describeFrame(p.inner)}`;
 }
 
 /** One line for an Ethernet frame: MACs, then ARP or IPv4 (with TCP/UDP ports) or the EtherType. */
@@ -129,7 +102,7 @@ export function describeFrame(frame: Buffer): string {
 }
 
 /** A tunnel packet if it is one (VXLAN on `port`, or GRE), else the frame itself. */
-export function summarize(frame: Buffer, port = 4789): string {
-  const p = decodeVxlan(frame, port) ?? decodeGre(frame);
+export function summarize(frame: Buffer, port = VXLAN_PORT): string {
+  const p = decodeTunnelFrame(frame, port);
   return p !== undefined ? describe(p) : describeFrame(frame);
 }

@@ -1,4 +1,5 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
+import { idLabel } from '../tunnel/index.ts';
 import type { FdbRow, NetworkStats, StatsReport } from './protocol.ts';
 
 /** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS`. */
@@ -18,7 +19,7 @@ export function formatStats(s: StatsReport): string {
 function formatNetwork(name: string, n: NetworkStats): string[] {
   const c = n.counters;
   const lines = [
-    `network ${name}: ${n.encap} ${n.encap === 'vxlan' ? 'vni' : 'key'} ${n.id}, tap ${n.tap}`,
+    `network ${name}: ${n.encap} ${idLabel(n.encap)} ${n.id}, tap ${n.tap}`,
     `  tap     rx ${c['tap-rx-frames']} frames ${c['tap-rx-bytes']} bytes, tx ${c['tap-tx-frames']} frames ${c['tap-tx-bytes']} bytes`,
     `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
     `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,

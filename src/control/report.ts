@@ -1,16 +1,15 @@
 // What the control socket answers, read from the switch's state. MACs and
 // addresses become text here and nowhere on the data path.
-import { R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
+import { RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
 import { LOCAL_PORT } from '../switch/fdb.ts';
+import { Hold } from '../switch/remotes.ts';
 import type { Network } from '../switch/network.ts';
-import { formatIpv4 } from '../wire/ipv4.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { FdbRow, NetworkStats, RemoteStats, StatsReport } from './protocol.ts';
 
+/** A running network as the reports see it. */
 export interface NetworkInfo {
   net: Network;
-  encap: string;
-  id: number;
   tap: string;
 }
 
@@ -22,7 +21,7 @@ export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: st
       rows.push({
         mac: formatMac(mac),
         network: net.name,
-        remote: e.port === LOCAL_PORT ? null : formatIpv4(net.remotes.addr[e.port]),
+        remote: e.port === LOCAL_PORT ? null : net.remotes.address(e.port),
         static: isStatic,
         age: Math.max(0, Math.floor(now - e.seen)),
       });
@@ -37,25 +36,26 @@ export function statsReport(networks: readonly NetworkInfo[], unattributed: Coun
   return out;
 }
 
-function networkStats({ net, encap, id, tap }: NetworkInfo): NetworkStats {
+function networkStats({ net, tap }: NetworkInfo): NetworkStats {
   const remotes: Record<string, RemoteStats> = {};
-  const rc = net.remotes.counters;
-  for (let r = 1; r <= net.remotes.size; r++) {
+  const table = net.remotes;
+  const rc = table.counters;
+  for (const r of table.indices()) {
     const base = r * REMOTE_SLOTS;
-    remotes[formatIpv4(net.remotes.addr[r])] = {
+    remotes[table.address(r)] = {
       'rx-packets': rc[base + R.RxPackets],
       'rx-bytes': rc[base + R.RxBytes],
       'tx-packets': rc[base + R.TxPackets],
       'tx-bytes': rc[base + R.TxBytes],
-      kind: r <= net.remotes.floodCount ? 'flood' : r <= net.remotes.fixedCount ? 'static' : 'learned',
+      kind: table.has(r, Hold.Flood) ? 'flood' : table.configured(r) ? 'static' : 'learned',
     };
   }
   const f = net.fdb;
   return {
-    encap,
-    id,
+    encap: net.tunnel.kind,
+    id: net.tunnel.id,
     tap,
-    group: net.floodGroup === 0 ? null : formatIpv4(net.floodGroup),
+    group: table.group === 0 ? null : table.address(table.group),
     counters: net.counters.valuesByName(),
     macs: { entries: f.size, learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },
     drops: net.counters.dropsByName(),

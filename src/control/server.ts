@@ -2,9 +2,9 @@
 // Only root can reach it (mode 0600): it reveals the network's topology.
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
-import { MAX_REQUEST_BYTES, type Reply, type Request, type Streaming } from './protocol.ts';
+import { MAX_REQUEST_BYTES, parseRequest, type Reply, type Streaming, type ValidRequest } from './protocol.ts';
 
-export type Handler = (req: Request) => Reply | Streaming;
+export type Handler = (req: ValidRequest) => Reply | Streaming;
 
 /** Output a slow stream client may leave unread before lines are dropped (and counted). */
 const STREAM_BUFFER_LIMIT = 16 * 1024 * 1024;
@@ -67,14 +67,16 @@ export class ControlServer {
 }
 
 function answer(line: string, handle: Handler): Reply | Streaming {
-  let req: Request;
+  let raw: unknown;
   try {
-    req = JSON.parse(line) as Request;
+    raw = JSON.parse(line);
   } catch {
     return { ok: false, error: 'request is not JSON' };
   }
+  const parsed = parseRequest(raw);
+  if (!parsed.ok) return parsed;
   try {
-    return handle(req);
+    return handle(parsed.request);
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }

@@ -6,9 +6,12 @@ import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET } from '../wire/pcap.
 import type { CapturedPacket } from './capture.ts';
 import { request, streamRequest } from './client.ts';
 import { summarize } from './dissect.ts';
-import { DEFAULT_SOCKET } from './config.ts';
+import { DEFAULT_SOCKET, flagNumber } from './config.ts';
 import { formatFdb, formatStats } from './format.ts';
-import type { FdbRow, StatsReport } from './protocol.ts';
+import { parseRequest, type FdbRow, type StatsReport } from './protocol.ts';
+
+/** Every command, as the usage and the unknown-command message list them. */
+const COMMAND_LIST = 'fdb show, stats, capture';
 
 const USAGE = `usage: vtepctl [--socket PATH] fdb show [--network NAME] [--json]
        vtepctl [--socket PATH] stats [--json]
@@ -63,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === 'capture') return await capture(socket, values);
-    throw new UsageError(cmd === '' ? 'which command? fdb show, or stats (see vtepctl --help)' : `unknown command "${cmd}": try fdb show, or stats (see vtepctl --help)`);
+    throw new UsageError(cmd === '' ? `which command? ${COMMAND_LIST} (see vtepctl --help)` : `unknown command "${cmd}": the commands are ${COMMAND_LIST} (see vtepctl --help)`);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`vtepctl: ${e.message}\n`);
@@ -75,10 +78,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function capture(socket: string, o: { network?: string; side?: string; count?: string; write?: string }): Promise<number> {
-  const side = o.side ?? 'both';
-  if (side !== 'tap' && side !== 'tunnel' && side !== 'both') throw new UsageError(`--side: expected tap, tunnel or both, not "${side}"`);
-  if (o.count !== undefined && !/^[1-9]\d*$/.test(o.count)) throw new UsageError(`--count: expected a positive integer, not "${o.count}"`);
-  const count = o.count === undefined ? undefined : Number(o.count);
+  // The daemon's own schema checks the arguments, so that vtepctl and the daemon agree on what is valid.
+  const parsed = parseRequest({ cmd: 'capture', ...(o.network !== undefined && { network: o.network }), ...(o.side !== undefined && { side: o.side }),
+    ...(o.count !== undefined && { count: flagNumber(o.count) }) });
+  if (!parsed.ok) throw new UsageError(`--${parsed.error}`);
+  const req = parsed.request;
   let fd: number | undefined;
   if (o.write !== undefined) {
     try {
@@ -89,7 +93,7 @@ async function capture(socket: string, o: { network?: string; side?: string; cou
     writeSync(fd, emitPcapHeader(LINKTYPE_ETHERNET));
   }
   let n = 0;
-  const s = streamRequest(socket, { cmd: 'capture', network: o.network, side, count }, (line) => {
+  const s = streamRequest(socket, req, (line) => {
     const p = line.packet as CapturedPacket | undefined;
     if (p === undefined) return;
     const data = Buffer.from(p.data, 'base64');

@@ -3,7 +3,7 @@
 // anything the user can fix before starting (nothing was changed), 1 otherwise.
 import { parseArgs } from 'node:util';
 import { Daemon, StartupError } from '../daemon.ts';
-import { ConfigError, configFromFlags, loadConfigFile, type Config, type NetworkFlags } from './config.ts';
+import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from './config.ts';
 import { Logger } from './log.ts';
 
 const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
@@ -67,19 +67,10 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
     if (networkFlags.length > 0) {
       throw new UsageError(`--config and --${networkFlags[0]} do not go together: put the network in the config file, or give it all with flags`);
     }
-    const config = loadConfigFile(values.config);
-    if (typeof values.socket === 'string') config.socket = values.socket;
-    if (values['no-offload']) config.offload = false;
-    if (typeof values['busy-poll'] === 'string') {
-      if (!/^\d+$/.test(values['busy-poll']) || Number(values['busy-poll']) > 100_000) throw new UsageError('--busy-poll: expected microseconds from 0 to 100000');
-      config.busyPoll = Number(values['busy-poll']);
-    }
-    return { config, verbose };
+    return { config: loadConfigFile(values.config, overridesFromFlags(values as NetworkFlags)), verbose };
   }
   if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)');
-  const config = configFromFlags(values as NetworkFlags);
-  if (values['no-offload']) config.offload = false;
-  return { config, verbose };
+  return { config: configFromFlags(values as NetworkFlags), verbose };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { parseIpv4Address } from '../wire/ipv4.ts';
+import { canonicalIp } from '../wire/ip-address.ts';
 import { native } from './native.ts';
 
 const IFF_TUN = 0x0001;
@@ -39,10 +39,10 @@ export function linkMtu(name: string): number | undefined {
   }
 }
 
-/** The interface that holds IPv4 address `addr` in this network namespace. */
-export function interfaceWithAddress(addr: number): string | undefined {
+/** The interface that holds address `addr` (canonical text) in this network namespace. */
+export function interfaceWithAddress(addr: string): string | undefined {
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (addrs?.some((a) => a.family === 'IPv4' && parseIpv4Address(a.address) === addr)) return name;
+    if (addrs?.some((a) => canonicalIp(a.address) === addr)) return name;
   }
   return undefined;
 }
@@ -66,7 +66,10 @@ export function setUp(dev: string, mtu: number): void {
   ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
 }
 
-/** Whether the underlay looks like the veth checksum trap of shared/notes/lab.md. */
+/**
+ * Whether the underlay looks like the veth checksum trap: a kernel VTEP behind
+ * a veth with TX checksum offload on leaves inner checksums partial.
+ */
 export function vethWithTxChecksum(dev: string): boolean {
   const info = native.ethtoolInfo(dev);
   return info.driver === 'veth' && info.txChecksum === true;

@@ -1,4 +1,6 @@
-// The TypeScript face of src/native/vtep.cc (built by `npm install`).
+// The TypeScript face of src/native (built by `npm install`). Addresses are
+// 16-byte Uint8Arrays (IPv4 as ::ffff:a.b.c.d); arenas and their per-slot
+// arrays are those of src/batch.ts.
 import { createRequire } from 'node:module';
 
 export interface Watcher {
@@ -8,30 +10,30 @@ export interface Watcher {
 }
 
 export interface NativeAddon {
-  tapOpen(name: string, offload: boolean): { fd: number; name: string };
-  udpOpen(addr: number, port: number, rcvbuf: number): number;
-  rawOpen(protocol: number, addr: number, ttl: number, df: boolean, receive: boolean, sndbuf: number): number;
-  mcastOpen(group: number, port: number, ifindex: number, rcvbuf: number): number;
-  udpSenderOpen(addr: number, port: number, ttl: number, df: boolean, sndbuf: number): number;
-  sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array, port: Uint16Array,
-    lane: Uint8Array, tos: Uint8Array, n: number): number;
+  tapOpen(name: string, offload: boolean): { fd: number; name: string; offload: boolean };
+  udpOpen(local: Uint8Array, port: number, rcvbuf: number): number;
+  groupOpen(group: Uint8Array, port: number, ifindex: number, rcvbuf: number): number;
+  rawOpen(protocol: number, local: Uint8Array, ttl: number, df: boolean, receive: boolean, sndbuf: number): number;
+  udpSenderOpen(local: Uint8Array, port: number, ttl: number, df: boolean, sndbuf: number): number;
   setMulticast(fd: number, ifindex: number, ttl: number, loop: boolean): void;
+  udpGroEnable(fd: number): boolean;
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
-  readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number, len: Uint32Array): number;
+  readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number): number;
   writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean,
-    partial?: Uint32Array): number;
-  tapFrames(input: Buffer, inSlot: number, inHeadroom: number, n: number, inLen: Uint32Array,
-    out: Buffer, outSlot: number, outHeadroom: number, outMax: number, outLen: Uint32Array, stats: Uint32Array): number;
-  vnetHdrLen: number;
+    partial: Uint32Array | undefined): number;
+  tapFrames(input: Buffer, inSlot: number, inHeadroom: number, inLen: Uint32Array, n: number,
+    out: Buffer, outSlot: number, outHeadroom: number, outLen: Uint32Array, outMax: number, stats: Uint32Array): number;
+  recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number,
+    peer: Uint8Array, port: Uint16Array, ttl: Uint8Array, tos: Uint8Array, gro: boolean): number;
+  sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
+    port: number, tos: Uint8Array): number;
+  sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
+    port: number, tos: Uint8Array, lane: Uint8Array): number;
   spinPoll(fds: Int32Array, usec: number): number;
-  recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, max: number,
-    len: Uint32Array, addr: Uint32Array, port: Uint16Array, gro: boolean, ttl: Uint8Array, tos: Uint8Array): number;
-  udpGroEnable(fd: number): boolean;
-  sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, addr: Uint32Array,
-    port: Uint16Array, tos: Uint8Array, n: number): number;
-  Watcher: new (fd: number, onReadable: () => void) => Watcher;
+  vnetHdrLen: number;
   maxBatch: number;
+  Watcher: new (fd: number, onReadable: () => void) => Watcher;
 }
 
 function load(): NativeAddon {

@@ -1,19 +1,46 @@
-// A descriptor the data path reads or writes in batches: a TAP or a socket.
+// Descriptors the data path reads or writes in batches: sockets here, the TAP
+// in tap.ts. The data path sees them through the interfaces below, so that
+// tests can hand it in-memory fakes (test/fakes).
 import type { Batch, SendQueue } from '../batch.ts';
 import { native, type Watcher } from './native.ts';
 
-export abstract class Port {
+/** Something with a descriptor that says when it is readable. */
+export interface Watchable {
+  /** The descriptor, for busy polling; -1 for a fake. */
+  readonly fd: number;
+  /** Calls `onReadable` (level-triggered) whenever there is something to read. */
+  watch(onReadable: () => void): void;
+  /** Stops the read callbacks (the descriptor stays open). */
+  unwatch(): void;
+  close(): void;
+}
+
+/** Where tunnel packets come from: fills a Batch with datagrams and their senders. */
+export interface DatagramReceiver extends Watchable {
+  recv(b: Batch): number;
+}
+
+/** Whatever sends a network's tunnel packets. */
+export interface TunnelSender {
+  /** The source port of each lane (UDP sockets), or none (one raw socket). */
+  readonly lanePorts: readonly number[];
+  /** Sends every queued packet to the address its entry names in `table` (16 bytes each); returns how many the kernel took. */
+  send(q: SendQueue, table: Uint8Array): number;
+  /** Sends multicast out of `ifindex` with `ttl`, not looped back to this host. */
+  multicast(ifindex: number, ttl: number): void;
+  close(): void;
+}
+
+export abstract class Port implements Watchable {
   private watcher: Watcher | undefined;
 
   constructor(readonly fd: number) {}
 
-  /** Calls `onReadable` (level-triggered) whenever there is something to read. */
   watch(onReadable: () => void): void {
     this.watcher = new native.Watcher(this.fd, onReadable);
     this.watcher.start();
   }
 
-  /** Stops the read callbacks (the descriptor stays open). */
   unwatch(): void {
     this.watcher?.stop();
   }
@@ -25,27 +52,21 @@ export abstract class Port {
   }
 }
 
-/** Whatever sends a network's tunnel packets. */
-export interface TunnelSender {
-  /** Sends every queued packet; returns how many the kernel took. */
-  send(q: SendQueue): number;
-  /** Sends multicast out of `ifindex` with `ttl`, not looped back to this host. */
-  multicast(ifindex: number, ttl: number): void;
-  close(): void;
-}
+/** Socket buffers big enough to ride out a burst of a few thousand packets. */
+const SOCKET_BUFFER = 4 * 1024 * 1024;
 
-/** A raw socket the data path sends tunnel packets on (the kernel adds the IPv4 header). */
-export class Sender extends Port implements TunnelSender {
-  /** Sends every queued packet; returns how many the kernel took. */
-  send(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.addr, q.port, q.tos, q.count);
+/** A raw socket the data path sends tunnel packets on (the kernel adds the IP header). */
+export class RawSender extends Port implements TunnelSender {
+  readonly lanePorts: readonly number[] = [];
+
+  static open(protocol: number, local: Uint8Array, ttl: number, df: boolean): RawSender {
+    return new RawSender(native.rawOpen(protocol, local, ttl, df, false, SOCKET_BUFFER));
   }
 
-  static raw(protocol: number, local: number, ttl: number, df: boolean): Sender {
-    return new Sender(native.rawOpen(protocol, local, ttl, df, false, SOCKET_BUFFER));
+  send(q: SendQueue, table: Uint8Array): number {
+    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos);
   }
 
-  /** Sends this socket's multicast packets out of `ifindex` with `ttl`, not looped back to this host. */
   multicast(ifindex: number, ttl: number): void {
     native.setMulticast(this.fd, ifindex, ttl, false);
   }
@@ -56,19 +77,19 @@ export class Sender extends Port implements TunnelSender {
  * runs of equal-size datagrams of one flow go out as one UDP GSO send.
  */
 export class LaneSender implements TunnelSender {
-  private constructor(private readonly fds: Int32Array, readonly ports: number[]) {}
+  private constructor(private readonly fds: Int32Array, readonly lanePorts: readonly number[], private readonly dstPort: number) {}
 
   /**
    * Binds `lanes` sockets to local ports spread over [min, max], skipping
-   * `avoid` and ports in use. Fewer lanes if the range is short.
+   * `dstPort` and ports in use. Fewer lanes if the range is short.
    */
-  static open(local: number, lanes: number, min: number, max: number, avoid: number, ttl: number, df: boolean): LaneSender {
+  static open(local: Uint8Array, lanes: number, min: number, max: number, dstPort: number, ttl: number, df: boolean): LaneSender {
     const fds: number[] = [];
     const ports: number[] = [];
     const span = max - min + 1;
     for (let k = 0; k < lanes && k < span; k++) {
       for (let tries = 0, port = min + Math.floor((k * span) / lanes); tries < 32 && port <= max; tries++, port++) {
-        if (port === avoid || ports.includes(port)) continue;
+        if (port === dstPort || ports.includes(port)) continue;
         try {
           fds.push(native.udpSenderOpen(local, port, ttl, df, SOCKET_BUFFER));
           ports.push(port);
@@ -84,15 +105,11 @@ export class LaneSender implements TunnelSender {
     if (fds.length === 0) {
       throw Object.assign(new Error(`no free UDP port in ${min}-${max}`), { code: 'EADDRINUSE' });
     }
-    return new LaneSender(Int32Array.from(fds), ports);
+    return new LaneSender(Int32Array.from(fds), ports, dstPort);
   }
 
-  get lanes(): number {
-    return this.fds.length;
-  }
-
-  send(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.sendLanes(this.fds, q.arena, q.off, q.len, q.addr, q.port, q.lane, q.tos, q.count);
+  send(q: SendQueue, table: Uint8Array): number {
+    return q.count === 0 ? 0 : native.sendLanes(this.fds, q.arena, q.off, q.len, q.count, q.dst, table, this.dstPort, q.tos, q.lane);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -104,41 +121,38 @@ export class LaneSender implements TunnelSender {
   }
 }
 
-/** A socket the data path receives tunnel packets on; fills a Batch with datagrams and their senders. */
-export class Receiver extends Port {
+/** A socket the data path receives tunnel packets on. */
+export class Receiver extends Port implements DatagramReceiver {
   /** Whether the kernel merges datagrams of a flow (UDP GRO); recv() cuts them apart again. */
   private gro = false;
 
   /** Fills `b` with datagrams, their senders and (from a UDP socket) their outer TTL and TOS. */
   recv(b: Batch): number {
-    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len, b.addr, b.port, this.gro, b.ttl, b.tos);
+    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity, b.peer, b.port, b.ttl, b.tos, this.gro);
     b.count = n > 0 ? n : 0;
     return n;
   }
 
-  /** Asks for UDP GRO (with offloads): fewer, larger reads; the batch must hold 64 datagrams per merged one. */
+  /** Asks for UDP GRO (with offloads): fewer, larger reads; the batch must hold 64 datagrams per merged one. Returns what was granted. */
   enableGro(): boolean {
     this.gro = native.udpGroEnable(this.fd);
     return this.gro;
   }
 
-  static udp(local: number, port: number): Receiver {
+  static udp(local: Uint8Array, port: number): Receiver {
     return new Receiver(native.udpOpen(local, port, SOCKET_BUFFER));
   }
 
   /**
-   * A raw IPv4 socket receiving `protocol` (GRE) sent to `local`, IPv4 header
-   * included. The kernel hands it every such packet: the switch drops what is not ours.
+   * A raw socket receiving `protocol` (GRE) sent to `local`, IP header
+   * included. The kernel hands it every such packet: the demux drops what is not ours.
    */
-  static raw(protocol: number, local: number): Receiver {
+  static raw(protocol: number, local: Uint8Array): Receiver {
     return new Receiver(native.rawOpen(protocol, local, 64, false, true, SOCKET_BUFFER));
   }
 
   /** Joins `group` on interface `ifindex` and receives what is sent to group:port. */
-  static group(group: number, port: number, ifindex: number): Receiver {
-    return new Receiver(native.mcastOpen(group, port, ifindex, SOCKET_BUFFER));
+  static group(group: Uint8Array, port: number, ifindex: number): Receiver {
+    return new Receiver(native.groupOpen(group, port, ifindex, SOCKET_BUFFER));
   }
 }
-
-/** Socket buffers big enough to ride out a burst of a few thousand packets. */
-const SOCKET_BUFFER = 4 * 1024 * 1024;

@@ -6,37 +6,83 @@
 // wire can carry, and takes frames behind a header (zeroed: plain frames).
 import type { Batch, SendQueue } from '../batch.ts';
 import { native } from './native.ts';
-import { Port } from './port.ts';
+import { Port, type Watchable } from './port.ts';
 
 /** Bytes of virtio_net_hdr in front of every frame of an offloading TAP. */
 export const VNET_HDR_LEN: number = native.vnetHdrLen;
 
-export class Tap extends Port {
-  /** Frames dropped by toFrames(): unknown GSO type or inconsistent headers, and output that did not fit. */
-  readonly offloadStats = new Uint32Array(2);
-  /** Frames write() refused for a partial checksum, and one more than the index of the last. */
-  readonly partialChecksums = new Uint32Array(2);
+/** What toFrames() dropped since the last clear(), by cause. */
+export class SegmentDrops {
+  /** Filled by the native call: [malformed, overflow]. */
+  readonly raw = new Uint32Array(2);
+  /** Unknown GSO type, or headers that do not hold together. */
+  get malformed(): number {
+    return this.raw[0];
+  }
+  /** Output that did not fit the batch. */
+  get overflow(): number {
+    return this.raw[1];
+  }
+  clear(): void {
+    this.raw.fill(0);
+  }
+}
 
-  constructor(fd: number, readonly name: string, readonly offload: boolean) {
+/** Frames write() refused since the last clear() because a peer left their inner checksum partial. */
+export class PartialChecksums {
+  /** Filled by the native call: [refused, one more than the index of the last]. */
+  readonly raw = new Uint32Array(2);
+  get refused(): number {
+    return this.raw[0];
+  }
+  /** Index in the written queue of the last refused frame. */
+  get last(): number {
+    return this.raw[1] - 1;
+  }
+  clear(): void {
+    this.raw.fill(0);
+  }
+}
+
+/** What the data path needs of a network's local side (a TAP; a fake in tests). */
+export interface FrameDevice extends Watchable {
+  readonly name: string;
+  /** Frames carry a virtio_net_hdr: read() gives raw frames for toFrames(), write() may merge segments. */
+  readonly vnetHdr: boolean;
+  /** TSO and checksum offload, as the kernel granted them (with vnetHdr only). */
+  readonly offload: boolean;
+  readonly segmentDrops: SegmentDrops;
+  readonly partialChecksums: PartialChecksums;
+  read(b: Batch): number;
+  toFrames(raw: Batch, out: Batch): number;
+  write(q: SendQueue): number;
+}
+
+export class Tap extends Port implements FrameDevice {
+  readonly segmentDrops = new SegmentDrops();
+  readonly partialChecksums = new PartialChecksums();
+
+  /** `vnetHdr`: the device carries a virtio_net_hdr (asked for offloads, granted or not). */
+  private constructor(fd: number, readonly name: string, readonly offload: boolean, readonly vnetHdr: boolean) {
     super(fd);
   }
 
   /** Attaches to TAP `name`, creating it (non-persistent) if there is none. */
   static open(name: string, offload: boolean): Tap {
     const t = native.tapOpen(name, offload);
-    return new Tap(t.fd, t.name, offload);
+    return new Tap(t.fd, t.name, t.offload, offload);
   }
 
   read(b: Batch): number {
-    const n = native.readFrames(this.fd, b.arena, b.slotSize, b.headroom, b.capacity, b.len);
+    const n = native.readFrames(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity);
     b.count = n > 0 ? n : 0;
     return n;
   }
 
-  /** Segments TSO frames and completes partial checksums of `raw` (as read) into `out`. */
+  /** Segments TSO frames and completes partial checksums of `raw` (as read) into `out`; what could not be done is in segmentDrops. */
   toFrames(raw: Batch, out: Batch): number {
-    out.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.count, raw.len,
-      out.arena, out.slotSize, out.headroom, out.capacity, out.len, this.offloadStats);
+    out.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.len, raw.count,
+      out.arena, out.slotSize, out.headroom, out.len, out.capacity, this.segmentDrops.raw);
     return out.count;
   }
 
@@ -46,7 +92,7 @@ export class Tap extends Port {
    * Frames with a partial inner checksum are not written (partialChecksums).
    */
   write(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.offload ? VNET_HDR_LEN : 0, this.offload,
-      this.partialChecksums);
+    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.vnetHdr ? VNET_HDR_LEN : 0, this.vnetHdr,
+      this.partialChecksums.raw);
   }
 }

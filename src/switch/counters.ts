@@ -1,9 +1,9 @@
 // Counters as typed arrays indexed by name constants: incrementing one on the
 // hot path is a store, and `vtepctl stats` reads them by the same names.
-import { DROP_NAMES, DROP_REASONS, type Drop } from '../wire/drop.ts';
+import { DROP_NAMES, DROP_REASONS, type Drop } from './drop.ts';
 
 /** Per-network counter slots. */
-export const C = {
+export const NetworkCounter = {
   TapRxFrames: 0,
   TapRxBytes: 1,
   TapTxFrames: 2,
@@ -20,9 +20,9 @@ export const C = {
   GroupTxPackets: 11,
   GroupTxBytes: 12,
 } as const;
-const NETWORK_SLOTS = 13;
+const NETWORK_SLOTS = Object.keys(NetworkCounter).length;
 
-export const COUNTER_NAMES: Record<keyof typeof C, string> = {
+export const COUNTER_NAMES: Record<keyof typeof NetworkCounter, string> = {
   TapRxFrames: 'tap-rx-frames',
   TapRxBytes: 'tap-rx-bytes',
   TapTxFrames: 'tap-tx-frames',
@@ -39,8 +39,8 @@ export const COUNTER_NAMES: Record<keyof typeof C, string> = {
 };
 
 /** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */
-export const R = { RxPackets: 0, RxBytes: 1, TxPackets: 2, TxBytes: 3 } as const;
-export const REMOTE_SLOTS = 4;
+export const RemoteCounter = { RxPackets: 0, RxBytes: 1, TxPackets: 2, TxBytes: 3 } as const;
+export const REMOTE_SLOTS = Object.keys(RemoteCounter).length;
 
 export class Counters {
   readonly v = new Float64Array(NETWORK_SLOTS);
@@ -52,13 +52,13 @@ export class Counters {
 
   dropsByName(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (let i = 1; i < DROP_REASONS; i++) out[DROP_NAMES[i]] = this.drops[i];
+    for (let i = 1; i < DROP_REASONS; i++) out[DROP_NAMES[i as Drop]] = this.drops[i];
     return out;
   }
 
   valuesByName(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const k of Object.keys(C) as (keyof typeof C)[]) out[COUNTER_NAMES[k]] = this.v[C[k]];
+    for (const k of Object.keys(NetworkCounter) as (keyof typeof NetworkCounter)[]) out[COUNTER_NAMES[k]] = this.v[NetworkCounter[k]];
     return out;
   }
 }

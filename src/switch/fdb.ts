@@ -56,6 +56,45 @@ export class Fdb {
     this.statics.set(mac, { port, seen: now });
   }
 
+  /** Removes the entry of `mac`, learned or static; returns the port it pointed at, or UNKNOWN_PORT. */
+  delete(mac: Mac): number {
+    const e = this.statics.get(mac) ?? this.dynamic.get(mac);
+    if (e === undefined) return UNKNOWN_PORT;
+    this.statics.delete(mac);
+    this.dynamic.delete(mac);
+    return e.port;
+  }
+
+  /** Whether `mac` has a static entry. */
+  isStatic(mac: Mac): boolean {
+    return this.statics.has(mac);
+  }
+
+  /**
+   * Removes the entries behind `port` (every port if undefined), learned ones,
+   * static ones or both; returns the MACs of the static ones removed (their
+   * remotes hold a reference each) and how many learned ones went.
+   */
+  flush(port?: number, which: 'dynamic' | 'static' | 'all' = 'all'): { statics: Mac[]; learned: number } {
+    const statics: Mac[] = [];
+    let learned = 0;
+    if (which !== 'static') {
+      for (const [mac, e] of this.dynamic) {
+        if (port !== undefined && e.port !== port) continue;
+        this.dynamic.delete(mac);
+        learned++;
+      }
+    }
+    if (which !== 'dynamic') {
+      for (const [mac, e] of this.statics) {
+        if (port !== undefined && e.port !== port) continue;
+        this.statics.delete(mac);
+        statics.push(mac);
+      }
+    }
+    return { statics, learned };
+  }
+
   /** Records that `mac` was seen as a source on `port`. The caller refuses group MACs. */
   learn(mac: Mac, port: number, now: number): Learned {
     const fixed = this.statics.get(mac);

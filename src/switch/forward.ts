@@ -4,28 +4,26 @@
 //
 //   TAP -> tunnel: learn the source as local; a known remote destination gets
 //   one packet; a known local one is not sent; broadcast, multicast and
-//   unknown unicast go to every remote of the flood list (head-end replication).
+//   unknown unicast go to every remote of the flood list (head-end
+//   replication), and to the multicast group if there is one.
 //
 //   tunnel -> TAP: accept only from a known remote (or any, if the network says
 //   so), learn the source behind that remote, and deliver to the TAP only:
-//   never back into a tunnel (split horizon).
+//   never back into a tunnel (split horizon). Which network a tunnel packet
+//   belongs to is the tunnel's Demux's business; what happens after is the
+//   same for every encapsulation.
 import type { Batch, SendQueue } from '../batch.ts';
-import { Drop } from '../wire/drop.ts';
-import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
-import { GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../wire/gre.ts';
+import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
-import { newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
+import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
+import { ADDR_WORDS } from '../wire/ip-address.ts';
 import { readMac } from '../wire/mac.ts';
-import { newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN } from '../wire/vxlan.ts';
-import { C, R, REMOTE_SLOTS, type Counters } from './counters.ts';
+import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from './counters.ts';
+import { Drop } from './drop.ts';
 import { LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
 import type { Network } from './network.ts';
 
 const MAC_SRC = 6;
-/** deliverFromTunnel's `seq` when the packet carries no sequence number. */
-const NO_SEQ = -1;
-/** Tunnel byte counters count the IPv4 payload; a UDP socket hands us only the UDP payload. */
-const UDP_HEADER = 8;
 
 /** Frames read from `net`'s TAP: learn, decide, encapsulate, queue on `out`. */
 export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: number): void {
@@ -33,12 +31,14 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
   const c = net.counters.v;
   const remotes = net.remotes;
   const rc = remotes.counters;
+  const flood = remotes.flood;
   const room = rx.room;
+  out.reserve(out.count + rx.count * Math.max(1, remotes.fanout));
   for (let i = 0; i < rx.count; i++) {
     const off = rx.start(i);
     const len = rx.len[i];
-    c[C.TapRxFrames]++;
-    c[C.TapRxBytes] += len;
+    c[N.TapRxFrames]++;
+    c[N.TapRxBytes] += len;
     if (len < ETH_HEADER_LEN) {
       net.counters.drop(Drop.Truncated);
       continue;
@@ -57,137 +57,105 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.LocalDestination);
       continue;
     }
-    const flood = port === UNKNOWN_PORT;
-    if (flood && remotes.floodCount === 0 && net.floodGroup === 0) {
+    const flooding = port === UNKNOWN_PORT;
+    if (flooding && remotes.fanout === 0) {
       net.counters.drop(Drop.NoRemote);
       continue;
     }
     const encap = net.encap;
     const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
-    const start = encap.write(buf, off, len);
+    const lane = encap.write(buf, off, len);
+    const start = off - encap.headerLen;
     const plen = len + encap.headerLen;
     const wire = plen + encap.kernelHeaderLen;
-    const first = flood ? 1 : port;
-    const last = flood ? remotes.floodCount : port;
-    if (flood) {
-      c[C.FloodedFrames]++;
-      c[C.FloodCopies] += last;
-      if (net.floodGroup !== 0) {
-        // Once to the group instead of (or besides) once per remote.
-        if (out.push(start, plen, net.floodGroup, encap.dstPort, encap.lane, tos)) {
-          c[C.FloodCopies]++;
-          c[C.GroupTxPackets]++;
-          c[C.GroupTxBytes] += wire;
-          c[C.TunnelTxPackets]++;
-          c[C.TunnelTxBytes] += wire;
-        } else {
-          net.counters.drop(Drop.TxFailed);
-        }
-      }
+    if (!flooding) {
+      queue(net, out, start, plen, port, lane, tos, wire, rc);
+      continue;
     }
-    for (let r = first; r <= last; r++) {
-      if (!out.push(start, plen, remotes.addr[r], encap.dstPort, encap.lane, tos)) {
+    c[N.FloodedFrames]++;
+    c[N.FloodCopies] += remotes.floodCount;
+    if (remotes.group !== 0) {
+      // Once to the group instead of (or besides) once per remote.
+      if (out.push(start, plen, remotes.group, lane, tos)) {
+        c[N.FloodCopies]++;
+        c[N.GroupTxPackets]++;
+        c[N.GroupTxBytes] += wire;
+        c[N.TunnelTxPackets]++;
+        c[N.TunnelTxBytes] += wire;
+      } else {
         net.counters.drop(Drop.TxFailed);
-        continue;
       }
-      c[C.TunnelTxPackets]++;
-      c[C.TunnelTxBytes] += wire;
-      rc[r * REMOTE_SLOTS + R.TxPackets]++;
-      rc[r * REMOTE_SLOTS + R.TxBytes] += wire;
     }
+    for (let k = 0; k < remotes.floodCount; k++) queue(net, out, start, plen, flood[k], lane, tos, wire, rc);
   }
 }
 
-const vxlan = newVxlanRepr();
-
-/** VXLAN datagrams from one socket: find each one's network by VNI, then deliver. */
-export function receiveVxlan(byVni: ReadonlyMap<number, Network>, rx: Batch, dropped: Counters, now: number): void {
-  const buf = rx.arena;
-  const room = rx.room;
-  for (let i = 0; i < rx.count; i++) {
-    const off = rx.start(i);
-    const len = rx.len[i];
-    if (len > room) {
-      dropped.drop(Drop.Oversize);
-      continue;
-    }
-    const d = parseVxlan(buf, off, off + len, vxlan);
-    if (d !== Drop.None) {
-      dropped.drop(d);
-      continue;
-    }
-    const net = byVni.get(vxlan.vni);
-    if (net === undefined) {
-      dropped.drop(Drop.UnknownVni);
-      continue;
-    }
-    deliverFromTunnel(net, buf, off + VXLAN_HEADER_LEN, len - VXLAN_HEADER_LEN, rx.addr[i], len + UDP_HEADER, now, NO_SEQ, rx.tos[i] & 3);
+function queue(net: Network, out: SendQueue, start: number, plen: number, r: number, lane: number, tos: number, wire: number,
+  rc: Float64Array): void {
+  if (!out.push(start, plen, r, lane, tos)) {
+    net.counters.drop(Drop.TxFailed);
+    return;
   }
-}
-
-const outer = newIpv4Repr();
-const gre = newGreRepr();
-
-/**
- * Packets from a raw GRE socket, outer IPv4 header included. A raw socket sees
- * every GRE packet reaching the host, so anything that is not Ethernet over
- * GRE with one of our keys, sent to our address, is dropped and counted.
- */
-export function receiveGre(byKey: ReadonlyMap<number, Network>, rx: Batch, dropped: Counters, local: number, now: number): void {
-  const buf = rx.arena;
-  const room = rx.room;
-  for (let i = 0; i < rx.count; i++) {
-    const off = rx.start(i);
-    const len = rx.len[i];
-    if (len > room) {
-      dropped.drop(Drop.Oversize);
-      continue;
-    }
-    let d = parseIpv4(buf, off, off + len, outer);
-    if (d === Drop.None && outer.dst !== local) d = Drop.WrongDestination;
-    const g = off + outer.headerLen;
-    const end = off + outer.totalLen;
-    if (d === Drop.None) d = parseGre(buf, g, end, gre);
-    if (d === Drop.None && gre.protocol !== GRE_PROTO_TEB) d = Drop.BadProtocol;
-    const net = d === Drop.None && gre.flags & GRE_FLAG_K ? byKey.get(gre.key) : undefined;
-    if (d === Drop.None && net === undefined) d = Drop.UnknownKey;
-    if (d !== Drop.None) {
-      dropped.drop(d);
-      continue;
-    }
-    const payload = g + gre.headerLen;
-    deliverFromTunnel(net!, buf, payload, end - payload, outer.src, end - g, now, gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ, outer.tos & 3);
-  }
+  const c = net.counters.v;
+  c[N.TunnelTxPackets]++;
+  c[N.TunnelTxBytes] += wire;
+  rc[r * REMOTE_SLOTS + R.TxPackets]++;
+  rc[r * REMOTE_SLOTS + R.TxBytes] += wire;
 }
 
 /**
- * A decapsulated frame of `net` from the VTEP at `peer`; `wireLen` is the
- * tunnel packet's size (IPv4 payload), for the counters; `seq` its GRE
- * sequence number or NO_SEQ; `ecn` the outer header's ECN codepoint. Shared by
- * every encapsulation: what happens after the tunnel header is the same.
+ * Resolves every packet of `rx` with its socket's demux: slot i of `out`
+ * names its network, or nothing if it is for none (counted in `dropped`: bad
+ * header, unknown VNI or key, too large for its slot).
  */
-function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, peer: number, wireLen: number, now: number, seq: number,
-  ecn: number): void {
+export function demuxBatch(rx: Batch, demux: Demux<Network>, out: Resolved<Network>, dropped: Counters): void {
+  const room = rx.room;
+  for (let i = 0; i < rx.count; i++) {
+    out.target[i] = undefined;
+    if (rx.len[i] > room) {
+      dropped.drop(Drop.Oversize);
+      continue;
+    }
+    const d = demux.resolve(rx, i, out);
+    if (d !== Drop.None) dropped.drop(d as Drop);
+  }
+}
+
+/** Delivers every resolved packet of `rx` to its network's TAP queue: accepted from a known remote, learned. */
+export function deliverBatch(rx: Batch, r: Resolved<Network>, now: number): void {
+  for (let i = 0; i < rx.count; i++) {
+    const net = r.target[i];
+    if (net !== undefined) deliver(net, rx, i, r, now);
+  }
+}
+
+function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, now: number): void {
   const remotes = net.remotes;
-  let port = remotes.find(peer);
+  const at = i * ADDR_WORDS;
+  let port = remotes.find(rx.peerWords, at);
   if (port < 0) {
-    if (!net.acceptAnyRemote || (port = remotes.add(peer)) < 0) {
+    if (!net.acceptAnyRemote || (port = remotes.learn(rx.peerWords, at)) < 0) {
       net.counters.drop(Drop.UnknownRemote);
       return;
     }
   }
+  const wireLen = r.wireLen[i];
   const c = net.counters.v;
   const rc = remotes.counters;
-  c[C.TunnelRxPackets]++;
-  c[C.TunnelRxBytes] += wireLen;
+  c[N.TunnelRxPackets]++;
+  c[N.TunnelRxBytes] += wireLen;
   rc[port * REMOTE_SLOTS + R.RxPackets]++;
   rc[port * REMOTE_SLOTS + R.RxBytes] += wireLen;
+  const seq = r.seq[i];
   if (seq !== NO_SEQ) {
     // RFC 2890 section 2.2, in serial number arithmetic: not after the last one is out of order.
     const last = remotes.lastSeq[port];
-    if (last >= 0 && ((seq - last) | 0) <= 0) c[C.SeqOutOfOrder]++;
+    if (last >= 0 && ((seq - last) | 0) <= 0) c[N.SeqOutOfOrder]++;
     else remotes.lastSeq[port] = seq;
   }
+  const buf = rx.arena;
+  const off = r.off[i];
+  const len = r.len[i];
   if (len < ETH_HEADER_LEN) {
     net.counters.drop(Drop.Truncated);
     return;
@@ -197,11 +165,12 @@ function deliverFromTunnel(net: Network, buf: Buffer, off: number, len: number, 
     return;
   }
   net.fdb.learn(readMac(buf, off + MAC_SRC), port, now);
+  const ecn = r.ecn[i];
   if (ecn !== 0 && !decapsulateEcn(buf, off, len, ecn)) {
     net.counters.drop(Drop.CeNotEct);
     return;
   }
   const q = net.toTap;
   if (q.count === 0) q.arena = buf;
-  if (!q.push(off, len, peer, 0)) net.counters.drop(Drop.TxFailed); // the peer, to name a sender that misbehaves
+  if (!q.push(off, len, port)) net.counters.drop(Drop.TxFailed); // the remote, to name a sender that misbehaves
 }

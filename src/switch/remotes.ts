@@ -1,57 +1,250 @@
-// The remote VTEPs of one network. A remote's index is its FDB port number
-// (index 0 is the local TAP and has no address). The configured `remotes` come
-// first, at 1..floodCount, and are the flood list; then the remotes named only
-// by static entries or `allow`; then, with accept-any-remote (or a multicast
-// group), VTEPs seen sending to us.
+// The remote VTEPs of one network, behind small stable indices.
+//
+// A remote's index is its FDB port number and its slot in every per-remote
+// array (index 0 is the local TAP and has no address). Its address is 16
+// bytes (IPv4 as ::ffff:a.b.c.d) in `bytes`, which is also the destination
+// table the native send calls read: a send queue entry names an index, never
+// an address, so the hot path copies no address.
+//
+// Complications, and how they are handled:
+// - Why a remote is there. Each reason is a "hold" bit (listed in `remotes`,
+//   in `allow`, learned, the multicast group) and static FDB entries count
+//   as references. A remote lives while it has a hold or a reference; when
+//   the last goes, its index is freed and later reused. The caller must first
+//   have removed the FDB entries that point at it (Network does).
+// - The flood list is the remotes holding a flood hold, kept as a dense array
+//   rebuilt on change, so that replication is a loop over it.
+// - Lookups by address on the hot path: an open-addressing hash over the four
+//   32-bit words of the address, compared word by word; nothing is allocated.
+//   The multicast group is never a sender, so it is not in the hash.
+// - Spoofed sources: at most MAX_LEARNED_REMOTES learned remotes per network.
+import { ADDR_LEN, ADDR_WORDS, formatIp } from '../wire/ip-address.ts';
 import { REMOTE_SLOTS } from './counters.ts';
 
 /** accept-any-remote learns at most this many VTEPs, so spoofed sources cannot grow the table without bound. */
-export const MAX_REMOTES = 4096;
+export const MAX_LEARNED_REMOTES = 4096;
+
+/** Reasons a remote is in the table; a remote may hold several. */
+export const Hold = {
+  /** Listed in `remotes`: receives BUM frames, may send. */
+  Flood: 1,
+  /** Listed in `allow`: may send, receives no floods. */
+  Allow: 2,
+  /** Seen sending, with accept-any-remote (or a group without `allow`). */
+  Learned: 4,
+  /** The network's multicast group: BUM frames go there once; never a sender. */
+  Group: 8,
+} as const;
+export type Hold = (typeof Hold)[keyof typeof Hold];
+
+/** The holds that put a remote on the flood list. */
+const FLOOD_HOLDS: number = Hold.Flood;
+
+const INITIAL_CAPACITY = 8;
+
+function hash(w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ w1 ^ (h >>> 15), 0xc2b2ae35);
+  h = Math.imul(h ^ w2 ^ (h >>> 13), 0x85ebca6b);
+  h = Math.imul(h ^ w3 ^ (h >>> 16), 0xc2b2ae35);
+  return (h ^ (h >>> 15)) >>> 0;
+}
 
 export class RemoteTable {
-  private readonly index = new Map<number, number>();
-  /** Address (host order) of remote i; addr[0] is unused. */
-  readonly addr: number[] = [0];
-  /** Remotes 1..floodCount receive BUM frames. */
-  readonly floodCount: number;
-  /** Remotes 1..fixedCount come from the configuration; later ones were learned. */
-  readonly fixedCount: number;
-  counters = new Float64Array(REMOTE_SLOTS * 8);
+  /** Address of remote i at words [4i, 4i+4); what native sends read as `bytes`. */
+  words = new Uint32Array(INITIAL_CAPACITY * ADDR_WORDS);
+  bytes = new Uint8Array(this.words.buffer);
+  /** Per-remote counter blocks (REMOTE_SLOTS each). */
+  counters = new Float64Array(INITIAL_CAPACITY * REMOTE_SLOTS);
   /** Last GRE sequence number received from each remote; -1 before the first. */
-  lastSeq = new Float64Array(8).fill(-1);
+  lastSeq = new Float64Array(INITIAL_CAPACITY).fill(-1);
+  /** Remotes that receive BUM frames: flood[0..floodCount). */
+  flood = new Uint32Array(INITIAL_CAPACITY);
+  floodCount = 0;
+  /** Index of the multicast group's entry, 0 without a group. */
+  group = 0;
+  private holds = new Uint8Array(INITIAL_CAPACITY);
+  private staticRefs = new Uint32Array(INITIAL_CAPACITY);
+  /** One past the highest index in use; indices below it that are free are in `free`. */
+  private end = 1;
+  private readonly free: number[] = [];
+  private learnedCount = 0;
+  /** Open addressing: index + 1 of the remote whose address hashes there, 0 empty. */
+  private slots = new Int32Array(INITIAL_CAPACITY * 2);
 
-  constructor(flood: readonly number[], others: readonly number[] = []) {
-    for (const a of flood) this.add(a);
-    this.floodCount = this.addr.length - 1;
-    for (const a of others) this.add(a);
-    this.fixedCount = this.addr.length - 1;
-  }
-
-  /** Port number of the VTEP at `addr`, or -1. */
-  find(addr: number): number {
-    return this.index.get(addr) ?? -1;
-  }
-
-  /** Adds a VTEP (idempotent); -1 when the table is full. */
-  add(addr: number): number {
-    const known = this.index.get(addr);
-    if (known !== undefined) return known;
-    if (this.addr.length > MAX_REMOTES) return -1;
-    const i = this.addr.length;
-    this.addr.push(addr);
-    this.index.set(addr, i);
-    if (i >= this.lastSeq.length) {
-      const counters = new Float64Array(this.counters.length * 2);
-      counters.set(this.counters);
-      this.counters = counters;
-      const lastSeq = new Float64Array(this.lastSeq.length * 2).fill(-1);
-      lastSeq.set(this.lastSeq);
-      this.lastSeq = lastSeq;
+  /** Index of the remote whose address is words[at, at+4), or -1. */
+  find(words: Uint32Array, at: number): number {
+    const w0 = words[at], w1 = words[at + 1], w2 = words[at + 2], w3 = words[at + 3];
+    const mask = this.slots.length - 1;
+    const own = this.words;
+    for (let s = hash(w0, w1, w2, w3) & mask; ; s = (s + 1) & mask) {
+      const r = this.slots[s] - 1;
+      if (r < 0) return -1;
+      const b = r * ADDR_WORDS;
+      if (own[b] === w0 && own[b + 1] === w1 && own[b + 2] === w2 && own[b + 3] === w3) return r;
     }
-    return i;
+  }
+
+  /** Index of the remote at this 16-byte address, or -1 (control plane). */
+  indexOf(addr: Uint8Array): number {
+    return this.find(new Uint32Array(addr.slice().buffer), 0);
+  }
+
+  /**
+   * Adds `hold` to the remote at `addr` (16 bytes), adding the remote if it is
+   * new. Returns its index, or -1 when it would be one learned remote too many.
+   */
+  hold(addr: Uint8Array, hold: Hold): number {
+    let r = hold === Hold.Group ? this.groupIndex(addr) : this.indexOf(addr);
+    if (r < 0) {
+      if (hold === Hold.Learned && this.learnedCount >= MAX_LEARNED_REMOTES) return -1;
+      r = this.allocate(addr, hold);
+    } else {
+      this.setHolds(r, this.holds[r] | hold);
+    }
+    if (hold === Hold.Group) this.group = r;
+    return r;
+  }
+
+  /** A VTEP seen sending (accept-any-remote): added with a Learned hold, unless too many are. */
+  learn(words: Uint32Array, at: number): number {
+    const r = this.find(words, at);
+    if (r >= 0) return r;
+    return this.hold(new Uint8Array(words.buffer, words.byteOffset + at * 4, ADDR_LEN).slice(), Hold.Learned);
+  }
+
+  /** Takes `hold` away; returns true if that removed the remote (its FDB entries must be gone already or now). */
+  release(r: number, hold: Hold): boolean {
+    if (!this.live(r) || !(this.holds[r] & hold)) return false;
+    this.setHolds(r, this.holds[r] & ~hold);
+    if (hold === Hold.Group) this.group = 0;
+    return this.removeIfUnused(r);
+  }
+
+  /** A static FDB entry now points at the remote at `addr` (16 bytes), which is added if new; returns its index. */
+  reference(addr: Uint8Array): number {
+    let r = this.indexOf(addr);
+    if (r < 0) r = this.allocate(addr, 0);
+    this.staticRefs[r]++;
+    return r;
+  }
+
+  /** A static FDB entry no longer points at remote r; returns true if that removed it. */
+  unreference(r: number): boolean {
+    if (!this.live(r) || this.staticRefs[r] === 0) return false;
+    this.staticRefs[r]--;
+    return this.removeIfUnused(r);
+  }
+
+  live(r: number): boolean {
+    return r > 0 && r < this.end && (this.holds[r] !== 0 || this.staticRefs[r] !== 0);
+  }
+
+  has(r: number, hold: Hold): boolean {
+    return this.live(r) && (this.holds[r] & hold) !== 0;
+  }
+
+  /** Named in the configuration: listed in `remotes` or `allow`, or the remote of a static entry. */
+  configured(r: number): boolean {
+    return this.has(r, Hold.Flood) || this.has(r, Hold.Allow) || this.staticRefs[r] > 0;
+  }
+
+  /** Live remote indices, in index order (the group's entry excluded). */
+  *indices(): IterableIterator<number> {
+    for (let r = 1; r < this.end; r++) if (this.live(r) && this.holds[r] !== Hold.Group) yield r;
+  }
+
+  /** How many copies a BUM frame becomes: one per flood remote, one more for a group. */
+  get fanout(): number {
+    return this.floodCount + (this.group !== 0 ? 1 : 0);
+  }
+
+  /** The canonical text of remote r's address. */
+  address(r: number): string {
+    return formatIp(this.bytes, r * ADDR_LEN);
   }
 
   get size(): number {
-    return this.addr.length - 1;
+    let n = 0;
+    for (const _ of this.indices()) n++;
+    return n;
+  }
+
+  private groupIndex(addr: Uint8Array): number {
+    if (this.group === 0) return -1;
+    const b = this.group * ADDR_LEN;
+    for (let i = 0; i < ADDR_LEN; i++) if (this.bytes[b + i] !== addr[i]) return -1;
+    return this.group;
+  }
+
+  private allocate(addr: Uint8Array, hold: Hold | 0): number {
+    const r = this.free.pop() ?? this.end++;
+    if (r >= this.holds.length) this.grow(this.holds.length * 2);
+    this.bytes.set(addr, r * ADDR_LEN);
+    this.counters.fill(0, r * REMOTE_SLOTS, (r + 1) * REMOTE_SLOTS);
+    this.lastSeq[r] = -1;
+    this.staticRefs[r] = 0;
+    this.holds[r] = 0;
+    this.setHolds(r, hold);
+    if (hold !== Hold.Group) {
+      if ((this.end - this.free.length) * 2 > this.slots.length) this.rehash(this.slots.length * 2);
+      else this.insert(r);
+    }
+    return r;
+  }
+
+  private setHolds(r: number, holds: number): void {
+    const before = this.holds[r];
+    if ((before & Hold.Learned) !== (holds & Hold.Learned)) this.learnedCount += holds & Hold.Learned ? 1 : -1;
+    this.holds[r] = holds;
+    if (((before & FLOOD_HOLDS) !== 0) !== ((holds & FLOOD_HOLDS) !== 0)) this.rebuildFlood();
+  }
+
+  /** Frees r if nothing holds or references it any more (r was live). */
+  private removeIfUnused(r: number): boolean {
+    if (this.holds[r] !== 0 || this.staticRefs[r] !== 0) return false;
+    this.bytes.fill(0, r * ADDR_LEN, (r + 1) * ADDR_LEN);
+    this.free.push(r);
+    this.rehash(this.slots.length);
+    return true;
+  }
+
+  private rebuildFlood(): void {
+    if (this.flood.length < this.holds.length) this.flood = new Uint32Array(this.holds.length);
+    let n = 0;
+    for (let r = 1; r < this.end; r++) if (this.holds[r] & FLOOD_HOLDS) this.flood[n++] = r;
+    this.floodCount = n;
+  }
+
+  private insert(r: number): void {
+    const b = r * ADDR_WORDS;
+    const mask = this.slots.length - 1;
+    let s = hash(this.words[b], this.words[b + 1], this.words[b + 2], this.words[b + 3]) & mask;
+    while (this.slots[s] !== 0) s = (s + 1) & mask;
+    this.slots[s] = r + 1;
+  }
+
+  private rehash(size: number): void {
+    this.slots = new Int32Array(size);
+    for (let r = 1; r < this.end; r++) if (this.live(r) && this.holds[r] !== Hold.Group) this.insert(r);
+  }
+
+  private grow(capacity: number): void {
+    const words = new Uint32Array(capacity * ADDR_WORDS);
+    words.set(this.words);
+    this.words = words;
+    this.bytes = new Uint8Array(words.buffer);
+    const counters = new Float64Array(capacity * REMOTE_SLOTS);
+    counters.set(this.counters);
+    this.counters = counters;
+    const lastSeq = new Float64Array(capacity).fill(-1);
+    lastSeq.set(this.lastSeq);
+    this.lastSeq = lastSeq;
+    const holds = new Uint8Array(capacity);
+    holds.set(this.holds);
+    this.holds = holds;
+    const refs = new Uint32Array(capacity);
+    refs.set(this.staticRefs);
+    this.staticRefs = refs;
   }
 }

@@ -1,5 +1,5 @@
 // ARP for IPv4 over Ethernet (RFC 826), the only kind a VTEP meets.
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 import { readU32, writeU16, writeU32 } from './ipv4.ts';
 import { readMac, writeMac, type Mac } from './mac.ts';
 
@@ -30,17 +30,17 @@ export function newArpRepr(): ArpRepr {
   return { op: 0, senderMac: 0, senderIp: 0, targetMac: 0, targetIp: 0 };
 }
 
-export function parseArp(buf: Uint8Array, off: number, end: number, out: ArpRepr): Drop {
-  if (end - off < ARP_LEN) return Drop.Truncated;
+export function parseArp(buf: Uint8Array, off: number, end: number, out: ArpRepr): ParseError {
+  if (end - off < ARP_LEN) return ParseError.Truncated;
   if (((buf[off + HTYPE] << 8) | buf[off + HTYPE + 1]) !== HTYPE_ETHERNET ||
       ((buf[off + PTYPE] << 8) | buf[off + PTYPE + 1]) !== PTYPE_IPV4 ||
-      buf[off + HLEN] !== 6 || buf[off + PLEN] !== 4) return Drop.Malformed;
+      buf[off + HLEN] !== 6 || buf[off + PLEN] !== 4) return ParseError.Malformed;
   out.op = (buf[off + OPER] << 8) | buf[off + OPER + 1];
   out.senderMac = readMac(buf, off + SHA);
   out.senderIp = readU32(buf, off + SPA);
   out.targetMac = readMac(buf, off + THA);
   out.targetIp = readU32(buf, off + TPA);
-  return Drop.None;
+  return ParseError.None;
 }
 
 export function emitArp(r: ArpRepr, buf: Uint8Array, off: number): number {

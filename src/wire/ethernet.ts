@@ -1,5 +1,5 @@
 // Ethernet II header (IEEE 802.3 with EtherType): dst, src, type.
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 import { readMac, writeMac, type Mac } from './mac.ts';
 
 export const ETH_HEADER_LEN = 14;
@@ -19,12 +19,12 @@ export function newEthernetRepr(): EthernetRepr {
   return { dst: 0, src: 0, ethertype: 0 };
 }
 
-export function parseEthernet(buf: Uint8Array, off: number, end: number, out: EthernetRepr): Drop {
-  if (end - off < ETH_HEADER_LEN) return Drop.Truncated;
+export function parseEthernet(buf: Uint8Array, off: number, end: number, out: EthernetRepr): ParseError {
+  if (end - off < ETH_HEADER_LEN) return ParseError.Truncated;
   out.dst = readMac(buf, off + DST);
   out.src = readMac(buf, off + SRC);
   out.ethertype = (buf[off + TYPE] << 8) | buf[off + TYPE + 1];
-  return Drop.None;
+  return ParseError.None;
 }
 
 export function emitEthernet(r: EthernetRepr, buf: Uint8Array, off: number): number {

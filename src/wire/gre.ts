@@ -6,7 +6,7 @@
 //   |                         Key (if K)                            |
 //   |                  Sequence Number (if S)                       |
 import { checksum } from './checksum.ts';
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 import { readU32, writeU16, writeU32 } from './ipv4.ts';
 
 export const GRE_FLAG_C = 0x8000;
@@ -19,8 +19,6 @@ const GRE_VERSION_MASK = 0x0007;
 /** Transparent Ethernet Bridging: the payload is an Ethernet frame. */
 export const GRE_PROTO_TEB = 0x6558;
 export const GRE_BASE_LEN = 4;
-/** Outer IPv4 + GRE with key + inner Ethernet: what a GRE network's MTU gives up (RFC 2890 key, no C or S). */
-export const GRE_KEY_OVERHEAD = 20 + 8 + 14;
 
 const FLAGS = 0;
 const PROTOCOL = 2;
@@ -47,20 +45,20 @@ export function greHeaderLen(flags: number): number {
  * and S flags. A present checksum is verified over the whole GRE packet
  * buf[off, end), so `end` must be the end of the IPv4 payload.
  */
-export function parseGre(buf: Uint8Array, off: number, end: number, out: GreRepr): Drop {
-  if (end - off < GRE_BASE_LEN) return Drop.Truncated;
+export function parseGre(buf: Uint8Array, off: number, end: number, out: GreRepr): ParseError {
+  if (end - off < GRE_BASE_LEN) return ParseError.Truncated;
   const flags = (buf[off + FLAGS] << 8) | buf[off + FLAGS + 1];
-  if ((flags & GRE_VERSION_MASK) !== 0) return Drop.BadVersion;
-  if (flags & GRE_FLAG_R) return Drop.RoutingBit;
-  if (flags & GRE_FLAGS_UNSUPPORTED) return Drop.BadFlags;
+  if ((flags & GRE_VERSION_MASK) !== 0) return ParseError.BadVersion;
+  if (flags & GRE_FLAG_R) return ParseError.RoutingBit;
+  if (flags & GRE_FLAGS_UNSUPPORTED) return ParseError.BadFlags;
   const headerLen = greHeaderLen(flags);
-  if (end - off < headerLen) return Drop.Truncated;
+  if (end - off < headerLen) return ParseError.Truncated;
   out.flags = flags;
   out.protocol = (buf[off + PROTOCOL] << 8) | buf[off + PROTOCOL + 1];
   out.headerLen = headerLen;
   let o = off + GRE_BASE_LEN;
   if (flags & GRE_FLAG_C) {
-    if (checksum(buf, off, end - off) !== 0) return Drop.BadChecksum;
+    if (checksum(buf, off, end - off) !== 0) return ParseError.BadChecksum;
     o += 4;
   }
   if (flags & GRE_FLAG_K) {
@@ -68,7 +66,7 @@ export function parseGre(buf: Uint8Array, off: number, end: number, out: GreRepr
     o += 4;
   }
   if (flags & GRE_FLAG_S) out.seq = readU32(buf, o);
-  return Drop.None;
+  return ParseError.None;
 }
 
 /**

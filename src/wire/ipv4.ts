@@ -1,7 +1,7 @@
 // IPv4 header (RFC 791). The data path never builds one (the kernel does, on
 // our raw and UDP sockets); this codec serves captures, tests and the flow hash.
 import { checksum } from './checksum.ts';
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IpProto = { ICMP: 1, TCP: 6, UDP: 17, GRE: 47 } as const;
@@ -40,15 +40,15 @@ export function newIpv4Repr(): Ipv4Repr {
 }
 
 /** Accepts only a header that is whole and consistent; the checksum is checked too. */
-export function parseIpv4(buf: Uint8Array, off: number, end: number, out: Ipv4Repr): Drop {
-  if (end - off < IPV4_MIN_HEADER_LEN) return Drop.Truncated;
+export function parseIpv4(buf: Uint8Array, off: number, end: number, out: Ipv4Repr): ParseError {
+  if (end - off < IPV4_MIN_HEADER_LEN) return ParseError.Truncated;
   const verIhl = buf[off + VER_IHL];
   const headerLen = (verIhl & 0x0f) * 4;
-  if (verIhl >>> 4 !== 4 || headerLen < IPV4_MIN_HEADER_LEN) return Drop.Malformed;
+  if (verIhl >>> 4 !== 4 || headerLen < IPV4_MIN_HEADER_LEN) return ParseError.Malformed;
   const totalLen = (buf[off + TOTAL_LEN] << 8) | buf[off + TOTAL_LEN + 1];
-  if (totalLen < headerLen) return Drop.Malformed;
-  if (end - off < totalLen) return Drop.Truncated;
-  if (checksum(buf, off, headerLen) !== 0) return Drop.BadChecksum;
+  if (totalLen < headerLen) return ParseError.Malformed;
+  if (end - off < totalLen) return ParseError.Truncated;
+  if (checksum(buf, off, headerLen) !== 0) return ParseError.BadChecksum;
   const flagsFrag = (buf[off + FLAGS_FRAG] << 8) | buf[off + FLAGS_FRAG + 1];
   out.headerLen = headerLen;
   out.tos = buf[off + TOS];
@@ -61,7 +61,7 @@ export function parseIpv4(buf: Uint8Array, off: number, end: number, out: Ipv4Re
   out.checksum = (buf[off + CHECKSUM] << 8) | buf[off + CHECKSUM + 1];
   out.src = readU32(buf, off + SRC);
   out.dst = readU32(buf, off + DST);
-  return Drop.None;
+  return ParseError.None;
 }
 
 /** Writes a 20-byte header (no options) with its checksum. */

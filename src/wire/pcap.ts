@@ -1,11 +1,10 @@
 // The classic libpcap file format (microsecond timestamps, little-endian), the
 // one tcpdump -w writes and every tool reads. No maintained npm package writes it.
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 
 export const PCAP_GLOBAL_HEADER_LEN = 24;
 export const PCAP_RECORD_HEADER_LEN = 16;
 export const LINKTYPE_ETHERNET = 1;
-export const LINKTYPE_RAW = 101;
 const MAGIC_US = 0xa1b2c3d4;
 const MAGIC_NS = 0xa1b23c4d;
 const DEFAULT_SNAPLEN = 262144;
@@ -47,8 +46,8 @@ export function emitPcapRecord(timeMs: number, data: Uint8Array, off: number, le
 }
 
 /** Reads a whole pcap file (either byte order, micro- or nanosecond stamps). */
-export function parsePcap(buf: Buffer): PcapFile | Drop {
-  if (buf.length < PCAP_GLOBAL_HEADER_LEN) return Drop.Truncated;
+export function parsePcap(buf: Buffer): PcapFile | ParseError {
+  if (buf.length < PCAP_GLOBAL_HEADER_LEN) return ParseError.Truncated;
   let le: boolean;
   let nano: boolean;
   const magicLe = buf.readUInt32LE(0);
@@ -60,7 +59,7 @@ export function parsePcap(buf: Buffer): PcapFile | Drop {
     le = false;
     nano = magicBe === MAGIC_NS;
   } else {
-    return Drop.Malformed;
+    return ParseError.Malformed;
   }
   const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const linktype = u32(20);

@@ -1,5 +1,5 @@
 // UDP header (RFC 768).
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 import { writeU16 } from './ipv4.ts';
 
 export const UDP_HEADER_LEN = 8;
@@ -20,16 +20,16 @@ export function newUdpRepr(): UdpRepr {
   return { srcPort: 0, dstPort: 0, length: 0, checksum: 0 };
 }
 
-export function parseUdp(buf: Uint8Array, off: number, end: number, out: UdpRepr): Drop {
-  if (end - off < UDP_HEADER_LEN) return Drop.Truncated;
+export function parseUdp(buf: Uint8Array, off: number, end: number, out: UdpRepr): ParseError {
+  if (end - off < UDP_HEADER_LEN) return ParseError.Truncated;
   const length = (buf[off + LENGTH] << 8) | buf[off + LENGTH + 1];
-  if (length < UDP_HEADER_LEN) return Drop.Malformed;
-  if (length > end - off) return Drop.Truncated;
+  if (length < UDP_HEADER_LEN) return ParseError.Malformed;
+  if (length > end - off) return ParseError.Truncated;
   out.srcPort = (buf[off + SRC_PORT] << 8) | buf[off + SRC_PORT + 1];
   out.dstPort = (buf[off + DST_PORT] << 8) | buf[off + DST_PORT + 1];
   out.length = length;
   out.checksum = (buf[off + CHECKSUM] << 8) | buf[off + CHECKSUM + 1];
-  return Drop.None;
+  return ParseError.None;
 }
 
 /**

@@ -1,13 +1,11 @@
 // VXLAN header (RFC 7348 section 5): flags(8) reserved(24) VNI(24) reserved(8).
-import { Drop } from './drop.ts';
+import { ParseError } from './parse-error.ts';
 
 export const VXLAN_HEADER_LEN = 8;
 export const VXLAN_PORT = 4789;
 /** The I flag: the VNI is valid. RFC 7348 defines no other flag. */
 export const VXLAN_FLAG_I = 0x08;
 export const MAX_VNI = 0xff_ffff;
-/** Outer IPv4 + UDP + VXLAN + inner Ethernet: what a VXLAN network's MTU gives up. */
-export const VXLAN_OVERHEAD = 20 + 8 + VXLAN_HEADER_LEN + 14;
 
 const FLAGS = 0;
 const VNI = 4;
@@ -25,11 +23,11 @@ export function newVxlanRepr(): VxlanRepr {
  * (GBP, GPE) we do not speak, so the frame is not ours to deliver. The
  * reserved fields are ignored on receipt, as RFC 7348 asks.
  */
-export function parseVxlan(buf: Uint8Array, off: number, end: number, out: VxlanRepr): Drop {
-  if (end - off < VXLAN_HEADER_LEN) return Drop.Truncated;
-  if (buf[off + FLAGS] !== VXLAN_FLAG_I) return Drop.BadFlags;
+export function parseVxlan(buf: Uint8Array, off: number, end: number, out: VxlanRepr): ParseError {
+  if (end - off < VXLAN_HEADER_LEN) return ParseError.Truncated;
+  if (buf[off + FLAGS] !== VXLAN_FLAG_I) return ParseError.BadFlags;
   out.vni = (buf[off + VNI] << 16) | (buf[off + VNI + 1] << 8) | buf[off + VNI + 2];
-  return Drop.None;
+  return ParseError.None;
 }
 
 export function emitVxlan(vni: number, buf: Uint8Array, off: number): number {

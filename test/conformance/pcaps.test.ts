@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFrame, grePackets, vxlanPackets, type TunnelPacket } from '../../src/control/dissect.ts';
+import { describeFrame, grePackets, vxlanPackets, type GrePacket, type TunnelPacket, type VxlanPacket } from '../../src/control/dissect.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S } from '../../src/wire/gre.ts';
 import { IpProto, pseudoHeaderSum } from '../../src/wire/ipv4.ts';
@@ -43,6 +43,10 @@ const SRCPORT_MIN = 49152;
 function tunnelPackets(kind: 'vxlan' | 'gre', records: PcapRecord[]): TunnelPacket[] {
   return kind === 'vxlan' ? vxlanPackets(records) : grePackets(records);
 }
+
+/** The packet as the view of its kind (each reference holds one kind only). */
+const vx = (p: TunnelPacket) => p as VxlanPacket;
+const gr = (p: TunnelPacket) => p as GrePacket;
 
 async function tsharkProblems(records: PcapRecord[], file: string): Promise<string> {
   writeFileSync(file, Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), ...records.map((r) => emitPcapRecord(r.time * 1000, r.data, 0, r.data.length))]));
@@ -114,36 +118,36 @@ networks:
     });
 
     if (ref.kind === 'vxlan') {
-      same('UDP destination port', (p) => p.udp.dstPort);
-      same('UDP length', (p) => p.udp.length);
+      same('UDP destination port', (p) => vx(p).udp.dstPort);
+      same('UDP length', (p) => vx(p).udp.length);
       it('UDP checksum: zero or valid on both sides (legitimately different)', () => {
         for (const { ref: r, ours: o } of pairs) {
           for (const p of [r, o]) {
-            if (p.udp.checksum !== 0) expect(udpChecksumOk(p), `UDP checksum of ${describeFrame(p.inner)}`).toBe(true);
+            if (vx(p).udp.checksum !== 0) expect(udpChecksumOk(vx(p)), `UDP checksum of ${describeFrame(p.inner)}`).toBe(true);
           }
         }
       });
       same('VXLAN flags, reserved bits and VNI (the 8 header bytes)', (p) => vxlanHeader(p).toString('hex'));
-      same('VXLAN VNI', (p) => p.vni);
+      same('VXLAN VNI', (p) => vx(p).vni);
       it('UDP source port: in range and stable per flow (legitimately different)', () => {
         const byFlow = new Map<string, number>();
         for (const { ours: o } of pairs) {
-          expect(o.udp.srcPort).toBeGreaterThanOrEqual(SRCPORT_MIN);
+          expect(vx(o).udp.srcPort).toBeGreaterThanOrEqual(SRCPORT_MIN);
           const flow = flowOf(o);
-          if (byFlow.has(flow)) expect(o.udp.srcPort, flow).toBe(byFlow.get(flow));
-          byFlow.set(flow, o.udp.srcPort);
+          if (byFlow.has(flow)) expect(vx(o).udp.srcPort, flow).toBe(byFlow.get(flow));
+          byFlow.set(flow, vx(o).udp.srcPort);
         }
       });
     } else {
-      same('GRE flags (C, K, S) and version', (p) => p.gre!.flags);
-      same('GRE protocol type', (p) => p.gre!.protocol);
-      same('GRE key', (p) => p.vni);
-      same('GRE header length', (p) => p.gre!.headerLen);
+      same('GRE flags (C, K, S) and version', (p) => gr(p).gre.flags);
+      same('GRE protocol type', (p) => gr(p).gre.protocol);
+      same('GRE key', (p) => gr(p).key);
+      same('GRE header length', (p) => gr(p).gre.headerLen);
       it('GRE checksum present and valid exactly where the reference has one', () => {
         for (const { ref: r, ours: o } of pairs) {
-          expect(o.gre!.flags & GRE_FLAG_C).toBe(r.gre!.flags & GRE_FLAG_C);
-          expect(r.gre!.flags & (GRE_FLAG_K | GRE_FLAG_S)).toBe(GRE_FLAG_K);
-          if (o.gre!.flags & GRE_FLAG_C) expect(checksum(greBytes(o), 0, greBytes(o).length)).toBe(0);
+          expect(gr(o).gre.flags & GRE_FLAG_C).toBe(gr(r).gre.flags & GRE_FLAG_C);
+          expect(gr(r).gre.flags & (GRE_FLAG_K | GRE_FLAG_S)).toBe(GRE_FLAG_K);
+          if (gr(o).gre.flags & GRE_FLAG_C) expect(checksum(greBytes(o), 0, greBytes(o).length)).toBe(0);
         }
       });
     }
@@ -163,14 +167,15 @@ function vxlanHeader(p: TunnelPacket): Buffer {
 }
 
 /** Whether a non-zero UDP checksum verifies over the pseudo-header, UDP header and payload. */
-function udpChecksumOk(p: TunnelPacket): boolean {
+function udpChecksumOk(p: VxlanPacket): boolean {
   const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16, p.udp.length);
   return checksum(udp, 0, udp.length, pseudoHeaderSum(p.ip.src, p.ip.dst, IpProto.UDP, p.udp.length)) === 0;
 }
 
 /** The GRE header and payload: the outer IPv4 payload. */
 function greBytes(p: TunnelPacket): Buffer {
-  return Buffer.from(p.inner.buffer, p.inner.byteOffset - p.gre!.headerLen, p.gre!.headerLen + p.inner.length);
+  const h = gr(p).gre.headerLen;
+  return Buffer.from(p.inner.buffer, p.inner.byteOffset - h, h + p.inner.length);
 }
 
 /** What the flow hash covers, to tell whether two packets are of one flow. */

@@ -40,9 +40,9 @@ describe('vtepd with an Open vSwitch GRE peer', () => {
     expect(sent.length).toBeGreaterThanOrEqual(6);
     expect(received.length).toBeGreaterThanOrEqual(6);
     for (const p of packets) {
-      expect(p.gre!.flags).toBe(GRE_FLAG_K);
-      expect(p.gre!.protocol).toBe(GRE_PROTO_TEB);
-      expect(p.vni).toBe(KEY);
+      expect(p.gre.flags).toBe(GRE_FLAG_K);
+      expect(p.gre.protocol).toBe(GRE_PROTO_TEB);
+      expect(p.key).toBe(KEY);
     }
     for (const p of sent) {
       expect(p.ip.ttl).toBe(64);
@@ -81,7 +81,7 @@ describe('vtepd with an Open vSwitch GRE peer', () => {
     expectOk(await ping(lab, 1, overlay(2, RED), 4), 'ping vtepd -> OVS with checksums');
     const packets = grePackets(await cap.stop()); // decoding verifies each checksum
     expect(packets.filter((p) => p.src === lab.underlay(1)).length).toBeGreaterThanOrEqual(4);
-    for (const p of packets) expect(p.gre!.flags & GRE_FLAG_C).toBe(GRE_FLAG_C);
+    for (const p of packets) expect(p.gre.flags & GRE_FLAG_C).toBe(GRE_FLAG_C);
     expect((await stats(lab)).drops['bad-checksum']).toBe(0);
   }));
 });
@@ -111,7 +111,7 @@ networks:
     const redFrames = (await redTap3.stop()).map((r) => r.data);
     // On the wire: blue only as VXLAN 42, red only as GRE key 77.
     expect(vxlanPackets(wire).every((p) => p.vni === 42 && p.inner.includes(Buffer.from([192, 168, 100])))).toBe(true);
-    expect(grePackets(wire).every((p) => p.vni === KEY && p.inner.includes(Buffer.from([192, 168, RED])))).toBe(true);
+    expect(grePackets(wire).every((p) => p.key === KEY && p.inner.includes(Buffer.from([192, 168, RED])))).toBe(true);
     expect(vxlanPackets(wire).length).toBeGreaterThan(0);
     expect(grePackets(wire).length).toBeGreaterThan(0);
     // On h3's TAPs: each network's own addresses only.

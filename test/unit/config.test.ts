@@ -40,20 +40,20 @@ networks:
 describe('config file', () => {
   it('accepts the example of the README', () => {
     const c = load(README_EXAMPLE);
-    expect(c.local).toBe(0x0a000001);
+    expect(c.local).toBe('10.0.0.1');
     expect(c.networks).toHaveLength(1);
     const n = c.networks[0];
     expect(n).toMatchObject({ name: 'blue', tap: 'tap-blue', address: '192.168.100.1/24', mtu: 1450, ageing: 300, maxMacs: 8192 });
-    expect(n.encap).toMatchObject({ kind: 'vxlan', vni: 42, port: 4789 });
-    expect(n.remotes).toEqual([0x0a000002, 0x0a000003]);
-    expect(n.statics).toEqual([{ mac: 0x525400123456, remote: 0x0a000002 }]);
+    expect(n.tunnel).toMatchObject({ kind: 'vxlan', vni: 42, port: 4789 });
+    expect(n.remotes).toEqual(['10.0.0.2', '10.0.0.3']);
+    expect(n.statics).toEqual([{ mac: 0x525400123456, remote: '10.0.0.2' }]);
   });
 
   it('fills in the defaults', () => {
     const c = load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n');
     expect(c.socket).toBe('/run/vtepd.sock');
     expect(c.networks[0]).toMatchObject({ ageing: 300, maxMacs: 8192, remotes: [], acceptAnyRemote: false, ttl: 64, df: false });
-    expect(c.networks[0].encap).toMatchObject({ port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+    expect(c.networks[0].tunnel).toMatchObject({ port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
     expect(c.networks[0].mtu).toBeUndefined();
   });
 
@@ -98,8 +98,8 @@ networks:
 describe('config from flags', () => {
   it('builds one network named after its TAP', () => {
     const c = configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '42', remote: ['10.0.0.2', '10.0.0.3'], address: '192.168.100.1/24', mtu: '1400', port: '8472' });
-    expect(c.networks[0]).toMatchObject({ name: 'tap0', tap: 'tap0', mtu: 1400, address: '192.168.100.1/24', remotes: [0x0a000002, 0x0a000003] });
-    expect(c.networks[0].encap).toMatchObject({ vni: 42, port: 8472 });
+    expect(c.networks[0]).toMatchObject({ name: 'tap0', tap: 'tap0', mtu: 1400, address: '192.168.100.1/24', remotes: ['10.0.0.2', '10.0.0.3'] });
+    expect(c.networks[0].tunnel).toMatchObject({ vni: 42, port: 8472 });
   });
 
   it('names the flag in its errors', () => {

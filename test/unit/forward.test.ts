@@ -1,17 +1,21 @@
 // The forwarding decision on real frames: what goes to which VTEP, what is
-// learned, what is dropped and why. No kernel involved: batches in, queues out.
+// learned, what is dropped and why. No kernel involved: batches in, queues out,
+// through the same demux, delivery and forwarding functions as the data path.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Batch, SendQueue } from '../../src/batch.ts';
-import { C } from '../../src/switch/counters.ts';
-import { GreEncap, VxlanEncap } from '../../src/switch/encap.ts';
+import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
+import { Drop } from '../../src/switch/drop.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
-import { forwardFromTap, receiveGre, receiveVxlan } from '../../src/switch/forward.ts';
+import { deliverBatch, demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
 import { Network } from '../../src/switch/network.ts';
-import { Counters } from '../../src/switch/counters.ts';
-import { Drop } from '../../src/wire/drop.ts';
-import { emitVxlan } from '../../src/wire/vxlan.ts';
+import { Hold } from '../../src/switch/remotes.ts';
+import { GreTunnel } from '../../src/tunnel/gre.ts';
+import { Resolved, type Demux, type Tunnel } from '../../src/tunnel/tunnel.ts';
+import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';
 import { emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
+import { ADDR_LEN, formatIp, parseIp, writeV4Mapped } from '../../src/wire/ip-address.ts';
 import { emitIpv4, newIpv4Repr } from '../../src/wire/ipv4.ts';
+import { emitVxlan } from '../../src/wire/vxlan.ts';
 
 const ip = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
 const R1 = ip('10.0.0.2');
@@ -20,22 +24,44 @@ const STRANGER = ip('10.0.0.9');
 const LOCAL_MAC = '020000000001';
 const REMOTE_MAC = '020000000002';
 const BCAST = 'ffffffffffff';
+const v4 = (a: number) => parseIp(formatV4(a))!;
+const formatV4 = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 
 function frame(dst: string, src: string, payload = 46): Buffer {
   return Buffer.concat([Buffer.from(dst + src + '0800', 'hex'), Buffer.alloc(payload, 0x5a)]);
 }
 
-function network(opts: Partial<{ remotes: number[]; acceptAnyRemote: boolean; statics: { mac: number; remote: number }[]; group: number }> = {}): Network {
-  return new Network({
-    name: 'blue', encap: new VxlanEncap(42, 4789, 49152, 65535), remotes: opts.remotes ?? [R1, R2], floodGroup: opts.group ?? 0, allow: [],
-    statics: opts.statics ?? [], acceptAnyRemote: opts.acceptAnyRemote ?? false, ageing: 300, maxMacs: 100, batchSize: 16,
-  }, 0);
+interface NetOpts {
+  remotes?: number[];
+  acceptAnyRemote?: boolean;
+  statics?: { mac: number; remote: number }[];
+  group?: number;
+  tunnel?: Tunnel;
+}
+
+function network(o: NetOpts = {}): Network {
+  const tunnel = o.tunnel ?? new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+  const net = new Network({
+    name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: o.acceptAnyRemote ?? false,
+    ageing: 300, maxMacs: 100, batchSize: 16,
+  });
+  for (const r of o.remotes ?? [R1, R2]) net.holdRemote(v4(r), Hold.Flood);
+  for (const s of o.statics ?? []) net.addStatic(s.mac, v4(s.remote), 0);
+  if (o.group !== undefined) net.holdRemote(v4(o.group), Hold.Group);
+  return net;
+}
+
+/** The address a queue entry or an FDB port names, as an IPv4 number. */
+function addressOf(net: Network, r: number): number {
+  return ip(formatIp(net.remotes.bytes, r * ADDR_LEN));
 }
 
 class TapSide {
   readonly rx = new Batch(16, 2048, 32);
   readonly out = new SendQueue(64, this.rx.arena);
+  private net: Network | undefined;
   send(net: Network, ...frames: Buffer[]): void {
+    this.net = net;
     this.rx.count = frames.length;
     frames.forEach((f, i) => {
       f.copy(this.rx.arena, this.rx.start(i));
@@ -45,28 +71,41 @@ class TapSide {
     forwardFromTap(net, this.rx, this.out, 1);
   }
   destinations(): number[] {
-    return Array.from(this.out.addr.subarray(0, this.out.count));
+    return Array.from(this.out.dst.subarray(0, this.out.count), (r) => addressOf(this.net!, r));
   }
   packet(i: number): Buffer {
     return this.rx.arena.subarray(this.out.off[i], this.out.off[i] + this.out.len[i]);
   }
 }
 
+/** Receives packets as one socket would hand them over, through its demux. */
+function receive(demux: Demux<Network>, nets: Network[], packets: { from: number; data: Buffer }[], dropped = new Counters()): Counters {
+  const rx = new Batch(16, 2048, 0);
+  rx.count = packets.length;
+  packets.forEach((p, i) => {
+    p.data.copy(rx.arena, rx.start(i));
+    rx.len[i] = p.data.length;
+    writeV4Mapped(p.from, rx.peer, i * ADDR_LEN);
+  });
+  for (const n of nets) n.toTap.count = 0;
+  const resolved = new Resolved<Network>(16);
+  demuxBatch(rx, demux, resolved, dropped);
+  deliverBatch(rx, resolved, 1);
+  return dropped;
+}
+
 class TunnelSide {
-  readonly rx = new Batch(16, 2048, 0);
   readonly dropped = new Counters();
   receive(byVni: Map<number, Network>, ...pkts: { from: number; vni: number; frame: Buffer; flags?: number }[]): void {
-    this.rx.count = pkts.length;
-    pkts.forEach((p, i) => {
-      const off = this.rx.start(i);
-      emitVxlan(p.vni, this.rx.arena, off);
-      if (p.flags !== undefined) this.rx.arena[off] = p.flags;
-      p.frame.copy(this.rx.arena, off + 8);
-      this.rx.len[i] = 8 + p.frame.length;
-      this.rx.addr[i] = p.from;
-    });
-    for (const n of byVni.values()) n.toTap.count = 0;
-    receiveVxlan(byVni, this.rx, this.dropped, 1);
+    const demux = [...byVni.values()][0].tunnel.newDemux<Network>(v4(ip('10.0.0.1')));
+    for (const [vni, net] of byVni) demux.set(vni, net);
+    receive(demux, [...byVni.values()], pkts.map((p) => {
+      const data = Buffer.alloc(8 + p.frame.length);
+      emitVxlan(p.vni, data, 0);
+      if (p.flags !== undefined) data[0] = p.flags;
+      p.frame.copy(data, 8);
+      return { from: p.from, data };
+    }), this.dropped);
   }
 }
 
@@ -155,7 +194,7 @@ describe('from the tunnel', () => {
     expect(blue.toTap.count).toBe(1);
     const q = blue.toTap;
     expect(q.arena.subarray(q.off[0], q.off[0] + q.len[0])).toEqual(f);
-    expect(blue.remotes.addr[blue.fdb.lookup(0x020000000002)]).toBe(R1);
+    expect(addressOf(blue, blue.fdb.lookup(0x020000000002))).toBe(R1);
   });
 
   it('keeps networks apart: a frame goes only to its own VNI\'s network', () => {
@@ -195,7 +234,7 @@ describe('from the tunnel', () => {
     const tunnel = new TunnelSide();
     tunnel.receive(new Map([[42, blue]]), { from: STRANGER, vni: 42, frame: frame(BCAST, REMOTE_MAC) });
     expect(blue.toTap.count).toBe(1);
-    expect(blue.remotes.addr[blue.fdb.lookup(0x020000000002)]).toBe(STRANGER);
+    expect(addressOf(blue, blue.fdb.lookup(0x020000000002))).toBe(STRANGER);
     expect(blue.remotes.floodCount).toBe(2);
   });
 
@@ -211,14 +250,11 @@ describe('GRE', () => {
   const LOCAL = ip('10.0.0.1');
 
   function greNetwork(key = 77, csum = false, seq = false): Network {
-    return new Network({
-      name: 'red', encap: new GreEncap(key, csum, seq), remotes: [R1, R2], floodGroup: 0, allow: [], statics: [], acceptAnyRemote: false,
-      ageing: 300, maxMacs: 100, batchSize: 16,
-    }, 0);
+    return network({ tunnel: new GreTunnel({ kind: 'gre', key, csum, seq }) });
   }
 
   /** An IPv4 + GRE packet as a raw socket receives it. */
-  function grePacket(o: { from: number; to?: number; key?: number; flags?: number; proto?: number; seq?: number; frame: Buffer }): Buffer {
+  function grePacket(o: { from: number; to?: number; key?: number; flags?: number; proto?: number; seq?: number; frame: Buffer }): { from: number; data: Buffer } {
     const flags = o.flags ?? GRE_FLAG_K;
     const greLen = greHeaderLen(flags);
     const pkt = Buffer.alloc(20 + greLen + o.frame.length);
@@ -227,20 +263,13 @@ describe('GRE', () => {
     pkt.writeUInt16BE(flags, 20); // also the bits emitGre refuses to write (R)
     o.frame.copy(pkt, 20 + greLen);
     if (flags & GRE_FLAG_C) fillGreChecksum(pkt, 20, pkt.length - 20);
-    return pkt;
+    return { from: o.from, data: pkt };
   }
 
-  function receive(byKey: Map<number, Network>, ...pkts: Buffer[]): Counters {
-    const rx = new Batch(16, 2048, 0);
-    const dropped = new Counters();
-    rx.count = pkts.length;
-    pkts.forEach((p, i) => {
-      p.copy(rx.arena, rx.start(i));
-      rx.len[i] = p.length;
-    });
-    for (const n of byKey.values()) n.toTap.count = 0;
-    receiveGre(byKey, rx, dropped, LOCAL, 1);
-    return dropped;
+  function receiveGre(byKey: Map<number, Network>, ...pkts: { from: number; data: Buffer }[]): Counters {
+    const demux = new GreTunnel({ kind: 'gre', key: 0, csum: false, seq: false }).newDemux<Network>(v4(LOCAL));
+    for (const [key, net] of byKey) demux.set(key, net);
+    return receive(demux, [...byKey.values()], pkts);
   }
 
   it('encapsulates with flags 0x2000, protocol 0x6558 and the key, and floods like VXLAN', () => {
@@ -269,18 +298,18 @@ describe('GRE', () => {
   it('delivers a frame with a known key from a remote, learning the source', () => {
     const red = greNetwork();
     const f = frame(LOCAL_MAC, REMOTE_MAC);
-    receive(new Map([[77, red]]), grePacket({ from: R2, frame: f }));
+    receiveGre(new Map([[77, red]]), grePacket({ from: R2, frame: f }));
     expect(red.toTap.count).toBe(1);
     expect(red.toTap.arena.subarray(red.toTap.off[0], red.toTap.off[0] + red.toTap.len[0])).toEqual(f);
-    expect(red.remotes.addr[red.fdb.lookup(0x020000000002)]).toBe(R2);
+    expect(addressOf(red, red.fdb.lookup(0x020000000002))).toBe(R2);
   });
 
   it('drops and counts what is not ours: wrong key, no key, other protocol, routing, other destination, bad checksum', () => {
     const red = greNetwork();
     const f = frame(BCAST, REMOTE_MAC);
     const badCsum = grePacket({ from: R1, flags: GRE_FLAG_K | GRE_FLAG_C, frame: f });
-    badCsum[badCsum.length - 1] ^= 1;
-    const dropped = receive(new Map([[77, red]]),
+    badCsum.data[badCsum.data.length - 1] ^= 1;
+    const dropped = receiveGre(new Map([[77, red]]),
       grePacket({ from: R1, key: 78, frame: f }),
       grePacket({ from: R1, flags: 0, frame: f }),
       grePacket({ from: R1, proto: 0x0800, frame: f }),
@@ -299,7 +328,7 @@ describe('GRE', () => {
     const red = greNetwork(77, false, true);
     const f = frame(BCAST, REMOTE_MAC);
     const seq = (n: number) => grePacket({ from: R1, flags: GRE_FLAG_K | GRE_FLAG_S, seq: n, frame: f });
-    receive(new Map([[77, red]]), seq(5), seq(7), seq(6), seq(8));
+    receiveGre(new Map([[77, red]]), seq(5), seq(7), seq(6), seq(8));
     expect(red.counters.v[C.SeqOutOfOrder]).toBe(1);
     expect(red.toTap.count).toBe(4);
   });

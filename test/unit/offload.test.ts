@@ -83,7 +83,7 @@ describe('tapFrames: TSO frames from the TAP become wire-sized segments', () => 
     raw.count = frames.length;
     const out = new Batch(64, 2048, 32);
     const stats = new Uint32Array(2);
-    out.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.count, raw.len, out.arena, out.slotSize, out.headroom, out.capacity, out.len, stats);
+    out.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.len, raw.count, out.arena, out.slotSize, out.headroom, out.len, out.capacity, stats);
     return { out, stats, frame: (i: number) => out.arena.subarray(out.start(i), out.start(i) + out.len[i]) };
   }
 

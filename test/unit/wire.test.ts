@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ArpOp, emitArp, newArpRepr, parseArp } from '../../src/wire/arp.ts';
 import { checksum } from '../../src/wire/checksum.ts';
-import { Drop } from '../../src/wire/drop.ts';
+import { ParseError } from '../../src/wire/parse-error.ts';
 import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
 import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
 import { decapsulateEcn, ECN_CE, ECN_ECT_0, ECN_ECT_1, ECN_NOT_ECT, encapsulationEcn } from '../../src/wire/ecn.ts';
@@ -50,24 +50,24 @@ const ARP_FRAME = hex(`ffffffffffff 42cab1b36d86 0806
 describe('ethernet and arp', () => {
   it('parses and emits the header', () => {
     const e = newEthernetRepr();
-    expect(parseEthernet(ARP_FRAME, 0, ARP_FRAME.length, e)).toBe(Drop.None);
+    expect(parseEthernet(ARP_FRAME, 0, ARP_FRAME.length, e)).toBe(ParseError.None);
     expect(e).toEqual({ dst: BROADCAST_MAC, src: 0x42cab1b36d86, ethertype: EtherType.ARP });
     const out = filled(14);
     emitEthernet(e, out, 0);
     expect(out).toEqual(ARP_FRAME.subarray(0, 14));
-    expect(parseEthernet(ARP_FRAME, 0, 13, e)).toBe(Drop.Truncated);
+    expect(parseEthernet(ARP_FRAME, 0, 13, e)).toBe(ParseError.Truncated);
   });
 
   it('parses and emits an ARP request', () => {
     const a = newArpRepr();
-    expect(parseArp(ARP_FRAME, 14, ARP_FRAME.length, a)).toBe(Drop.None);
+    expect(parseArp(ARP_FRAME, 14, ARP_FRAME.length, a)).toBe(ParseError.None);
     expect(a.op).toBe(ArpOp.Request);
     expect(formatIpv4(a.senderIp)).toBe('192.168.100.1');
     expect(formatIpv4(a.targetIp)).toBe('192.168.100.2');
     const out = filled(28);
     emitArp(a, out, 0);
     expect(out).toEqual(ARP_FRAME.subarray(14));
-    expect(parseArp(ARP_FRAME, 14, ARP_FRAME.length - 1, a)).toBe(Drop.Truncated);
+    expect(parseArp(ARP_FRAME, 14, ARP_FRAME.length - 1, a)).toBe(ParseError.Truncated);
   });
 });
 
@@ -79,7 +79,7 @@ describe('ipv4', () => {
     const ip = newIpv4Repr();
     const pkt = Buffer.concat([IPV4_HEADER, Buffer.alloc(0x4e - 20)]);
     expect(checksum(IPV4_HEADER, 0, 20)).toBe(0);
-    expect(parseIpv4(pkt, 0, pkt.length, ip)).toBe(Drop.None);
+    expect(parseIpv4(pkt, 0, pkt.length, ip)).toBe(ParseError.None);
     expect(ip).toMatchObject({ headerLen: 20, totalLen: 0x4e, ttl: 64, protocol: 17, df: false, fragment: false });
     expect(formatIpv4(ip.src)).toBe('10.0.0.1');
     const out = filled(20);
@@ -90,13 +90,13 @@ describe('ipv4', () => {
   it('refuses bad versions, lengths and checksums', () => {
     const ip = newIpv4Repr();
     const pkt = Buffer.concat([IPV4_HEADER, Buffer.alloc(0x4e - 20)]);
-    expect(parseIpv4(pkt, 0, 50, ip)).toBe(Drop.Truncated);
+    expect(parseIpv4(pkt, 0, 50, ip)).toBe(ParseError.Truncated);
     const v6 = Buffer.from(pkt);
     v6[0] = 0x65;
-    expect(parseIpv4(v6, 0, v6.length, ip)).toBe(Drop.Malformed);
+    expect(parseIpv4(v6, 0, v6.length, ip)).toBe(ParseError.Malformed);
     const bad = Buffer.from(pkt);
     bad[8] = 63; // TTL changed, checksum not
-    expect(parseIpv4(bad, 0, bad.length, ip)).toBe(Drop.BadChecksum);
+    expect(parseIpv4(bad, 0, bad.length, ip)).toBe(ParseError.BadChecksum);
   });
 
   it('parses dotted quads strictly', () => {
@@ -120,10 +120,10 @@ describe('udp and vxlan', () => {
   it('parses the header back', () => {
     const pkt = Buffer.concat([UDP_VXLAN, Buffer.alloc(20)]);
     const u = newUdpRepr();
-    expect(parseUdp(pkt, 0, pkt.length, u)).toBe(Drop.None);
+    expect(parseUdp(pkt, 0, pkt.length, u)).toBe(ParseError.None);
     expect(u).toEqual({ srcPort: 0xd431, dstPort: 4789, length: 36, checksum: 0 });
     const v = newVxlanRepr();
-    expect(parseVxlan(pkt, 8, pkt.length, v)).toBe(Drop.None);
+    expect(parseVxlan(pkt, 8, pkt.length, v)).toBe(ParseError.None);
     expect(v.vni).toBe(0x123456);
   });
 
@@ -132,20 +132,20 @@ describe('udp and vxlan', () => {
     for (const flags of [0x00, 0x0c, 0x88, 0x09]) {
       const b = hex('0800000000002a00');
       b[0] = flags;
-      expect(parseVxlan(b, 0, 8, v)).toBe(Drop.BadFlags);
+      expect(parseVxlan(b, 0, 8, v)).toBe(ParseError.BadFlags);
     }
-    expect(parseVxlan(hex('08000000002a'), 0, 6, v)).toBe(Drop.Truncated);
+    expect(parseVxlan(hex('08000000002a'), 0, 6, v)).toBe(ParseError.Truncated);
   });
 
   it('ignores the reserved fields on receipt (RFC 7348 section 5)', () => {
     const v = newVxlanRepr();
-    expect(parseVxlan(hex('08ffffff00002aff'), 0, 8, v)).toBe(Drop.None);
+    expect(parseVxlan(hex('08ffffff00002aff'), 0, 8, v)).toBe(ParseError.None);
     expect(v.vni).toBe(42);
   });
 
   it('refuses a UDP length beyond the datagram', () => {
     const u = newUdpRepr();
-    expect(parseUdp(UDP_VXLAN, 0, 16, u)).toBe(Drop.Truncated);
+    expect(parseUdp(UDP_VXLAN, 0, 16, u)).toBe(ParseError.Truncated);
   });
 });
 
@@ -194,7 +194,7 @@ describe('pcap', () => {
     const file = Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), emitPcapRecord(0, ARP_FRAME, 0, 42)]);
     const p = parsePcap(file.subarray(0, file.length - 1));
     expect(typeof p === 'number' ? p : p.records.length).toBe(0);
-    expect(parsePcap(Buffer.alloc(24))).toBe(Drop.Malformed);
+    expect(parsePcap(Buffer.alloc(24))).toBe(ParseError.Malformed);
   });
 });
 
@@ -211,7 +211,7 @@ describe('gre', () => {
   it('parses the key and the payload offset', () => {
     const pkt = Buffer.concat([GRE_KEY_77, ARP_FRAME]);
     const g = newGreRepr();
-    expect(parseGre(pkt, 0, pkt.length, g)).toBe(Drop.None);
+    expect(parseGre(pkt, 0, pkt.length, g)).toBe(ParseError.None);
     expect(g).toMatchObject({ flags: GRE_FLAG_K, protocol: 0x6558, key: 77, headerLen: 8 });
   });
 
@@ -226,19 +226,19 @@ describe('gre', () => {
     expect(pkt.subarray(8, 16)).toEqual(hex('01020304 0a0b0c0d'));
     expect(checksum(pkt, 0, pkt.length)).toBe(0);
     const g = newGreRepr();
-    expect(parseGre(pkt, 0, pkt.length, g)).toBe(Drop.None);
+    expect(parseGre(pkt, 0, pkt.length, g)).toBe(ParseError.None);
     expect(g).toMatchObject({ key: 0x01020304, seq: 0x0a0b0c0d, headerLen: 16 });
     pkt[30] ^= 0xff;
-    expect(parseGre(pkt, 0, pkt.length, g)).toBe(Drop.BadChecksum);
+    expect(parseGre(pkt, 0, pkt.length, g)).toBe(ParseError.BadChecksum);
   });
 
   it('refuses versions, routing and flags it does not speak, and short headers', () => {
     const g = newGreRepr();
-    expect(parseGre(hex('2001 6558 0000004d'), 0, 8, g)).toBe(Drop.BadVersion);
-    expect(parseGre(hex('6000 6558 0000004d'), 0, 8, g)).toBe(Drop.RoutingBit);
-    expect(parseGre(hex('2800 6558 0000004d'), 0, 8, g)).toBe(Drop.BadFlags);
-    expect(parseGre(hex('2000 6558 0000'), 0, 6, g)).toBe(Drop.Truncated);
-    expect(parseGre(hex('20'), 0, 1, g)).toBe(Drop.Truncated);
+    expect(parseGre(hex('2001 6558 0000004d'), 0, 8, g)).toBe(ParseError.BadVersion);
+    expect(parseGre(hex('6000 6558 0000004d'), 0, 8, g)).toBe(ParseError.RoutingBit);
+    expect(parseGre(hex('2800 6558 0000004d'), 0, 8, g)).toBe(ParseError.BadFlags);
+    expect(parseGre(hex('2000 6558 0000'), 0, 6, g)).toBe(ParseError.Truncated);
+    expect(parseGre(hex('20'), 0, 1, g)).toBe(ParseError.Truncated);
   });
 });
 

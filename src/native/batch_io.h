@@ -1,0 +1,88 @@
+// Moving whole batches between descriptors and caller-owned memory:
+// read()/write() in a loop for a TAP, recvmmsg()/sendmmsg() for sockets, so
+// that JavaScript crosses into native code once per batch, not per packet.
+// These calls never fail loudly: they return a count, or -errno when nothing
+// at all could be done, and mark what was not done in the caller's arrays.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "coalesce.h"
+#include "net.h"
+
+namespace vtep {
+
+// Upper bound of one batch; callers use 64 (1024 with offloads: TSO frames cut up).
+constexpr uint32_t kMaxBatch = 1024;
+// How long a send may wait for socket buffer space before the rest of the
+// batch is reported unsent (and counted as dropped by the caller).
+constexpr int kSendWaitMs = 10;
+// UDP GRO: up to this many merged reads per call, each up to 64 KB.
+constexpr uint32_t kGroMaxMessages = 16;
+constexpr size_t kGroMessageBytes = 65536;
+// Control messages of one datagram: received UDP_GRO, TTL and TOS (or IPv6
+// hop limit and traffic class); sent UDP_SEGMENT and TOS (or traffic class).
+constexpr size_t kControlBytes = 64;
+
+// Everything the batch calls build their system calls in, made once (one per
+// addon instance): nothing per packet is allocated, nothing is a global.
+struct Scratch {
+  mmsghdr msgs[kMaxBatch];
+  iovec iov[kMaxBatch + kMaxMergedSegments];
+  sockaddr_storage addr[kMaxBatch];
+  alignas(cmsghdr) char control[kMaxBatch][kControlBytes];
+  uint32_t weight[kMaxBatch];
+  uint8_t gro[kGroMaxMessages * kGroMessageBytes];
+  Segment segs[kMaxMergedSegments];
+  uint8_t mergedHeader[kMaxMergedHeader];
+};
+
+// Per-datagram details a receive fills in beside the slots.
+struct DatagramInfo {
+  uint8_t* peer;    // 16 bytes per datagram: the sender's underlay address
+  uint16_t* port;   // the sender's port (UDP)
+  uint8_t* ttl;     // outer TTL or hop limit, 0 where the kernel gave none (raw sockets: it is in the data)
+  uint8_t* tos;     // outer TOS or traffic class, the same
+};
+
+// Where tunnel packets go: destination i is the 16-byte address at table[dst[i] * 16].
+struct Destinations {
+  const uint32_t* dst;
+  const uint8_t* table;
+  uint32_t tableCount;
+  uint16_t port;       // UDP destination port (0 for a raw socket)
+  const uint8_t* tos;  // outer TOS (ECN) of each packet
+};
+
+struct PartialChecksums {
+  uint32_t refused = 0;
+  // One more than the index of the last refused frame (0: none).
+  uint32_t lastPlusOne = 0;
+};
+
+// Reads up to `max` frames from a non-blocking TAP into slots. Returns the count, or -errno if the first read failed.
+int ReadFrames(int fd, const Slots& slots, uint32_t max);
+
+// Writes every frame of `frames`; len[i] = 0 for each not written. With
+// `vnetHdrLen` (an offloading TAP) a zeroed virtio_net_hdr goes into the
+// bytes before each frame (they must be free); with `coalesce` too, runs of
+// TCP segments of one flow are merged (coalesce.h), a merged frame counting
+// as all it holds. With `partial`, frames whose TCP/UDP checksum was left
+// partial (frame.h) are not written and counted there. Returns frames written.
+uint32_t WriteFrames(int fd, const FrameList& frames, uint32_t vnetHdrLen, bool coalesce, PartialChecksums* partial, Scratch* s);
+
+// Receives up to `max` datagrams, one a slot; a datagram larger than its slot
+// has len = room + 1. With `gro`, merged datagrams are cut apart again.
+int RecvDatagrams(int fd, const Slots& slots, uint32_t max, const DatagramInfo& info, bool gro, Scratch* s);
+
+// Sends each entry of `frames` to its destination. Returns datagrams sent.
+uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, Scratch* s);
+
+// Sends each entry out of fds[lane[i]] (UDP sockets: VXLAN's source ports). A
+// run of entries with the same lane, destination and TOS and the same length
+// (the last may be shorter) becomes one UDP_SEGMENT send, which the kernel
+// carries as one GSO packet. Returns datagrams sent.
+uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, const uint8_t* lane, const Destinations& to, Scratch* s);
+
+}  // namespace vtep

@@ -1,0 +1,425 @@
+// vtep_native: the system calls of the data path, and nothing else.
+//
+// This file only turns JavaScript arguments into the plain C++ the other
+// files take, and results back: tso (segmenting what an offloading TAP
+// hands over), coalesce (merging segments for it), frame (looking into a
+// frame), checksum, batch_io (batches of reads, writes, recvmmsg, sendmmsg),
+// sockets (opening TAPs and sockets), poll (busy polling). The addon makes
+// no forwarding decision: every frame is parsed, learned and forwarded in
+// TypeScript. What it does is the per-byte work JavaScript would do slowly.
+//
+// Memory is shared with src/batch.ts: one arena Buffer cut into fixed-size
+// slots; reads fill slot i at i * slotSize + headroom, so that a tunnel
+// header can be written in front of the frame without a copy; writes and
+// sends take (offset, length) pairs into the arena. Underlay addresses are
+// 16 bytes each (IPv4 as ::ffff:a.b.c.d).
+//
+// Data-path calls never throw for what the network does: they return a
+// count, or -errno when nothing at all could be done. Set-up calls throw an
+// Error whose `code` is the errno name (EPERM, EBUSY, ...), so the daemon can
+// explain what went wrong; a call with arguments of the wrong shape throws a
+// TypeError (a bug in src/io, never the network's doing).
+
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <linux/if.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "batch_io.h"
+#include "net.h"
+#include "poll.h"
+#include "sockets.h"
+#include "tso.h"
+
+namespace {
+
+using vtep::kAddrLen;
+
+Napi::Value ThrowErrno(Napi::Env env, const char* what, int err) {
+  Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + strerror(err));
+  const char* name = strerrorname_np(err);
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowFailure(Napi::Env env, const vtep::Failure& f) { return ThrowErrno(env, f.call, f.err); }
+
+Napi::Value ThrowType(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+template <typename T>
+bool GetTyped(const Napi::Value& v, T** data, size_t* length) {
+  if (!v.IsTypedArray()) return false;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.ElementSize() != sizeof(T)) return false;
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  *data = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
+  *length = ta.ElementLength();
+  return true;
+}
+
+bool GetBuffer(const Napi::Value& v, uint8_t** data, size_t* length) {
+  if (!v.IsBuffer()) return false;
+  Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
+  *data = b.Data();
+  *length = b.Length();
+  return true;
+}
+
+// A 16-byte underlay address.
+bool GetAddress(const Napi::Value& v, const uint8_t** addr) {
+  uint8_t* data;
+  size_t len;
+  if (!GetTyped(v, &data, &len) || len < kAddrLen) return false;
+  *addr = data;
+  return true;
+}
+
+uint32_t U32(const Napi::Value& v) { return v.As<Napi::Number>().Uint32Value(); }
+int32_t I32(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
+bool Bool(const Napi::Value& v) { return v.IsBoolean() && v.As<Napi::Boolean>().Value(); }
+
+// Slots of an arena: (arena, slotSize, headroom, len array); false if they do not fit.
+bool GetSlots(const Napi::CallbackInfo& info, size_t at, vtep::Slots* s) {
+  size_t lenCap;
+  if (!GetBuffer(info[at], &s->arena, &s->arenaLen) || !GetTyped(info[at + 3], &s->len, &lenCap)) return false;
+  s->slotSize = U32(info[at + 1]);
+  s->headroom = U32(info[at + 2]);
+  if (s->slotSize == 0 || s->headroom >= s->slotSize) return false;
+  size_t fit = s->arenaLen / s->slotSize;
+  s->capacity = static_cast<uint32_t>(fit < lenCap ? fit : lenCap);
+  return true;
+}
+
+// A frame list: (arena, off, len, n); false if n exceeds the arrays.
+bool GetFrames(const Napi::CallbackInfo& info, size_t arena, size_t off, size_t len, size_t n, vtep::FrameList* f) {
+  size_t offCap, lenCap;
+  uint32_t* offs;
+  if (!GetBuffer(info[arena], &f->arena, &f->arenaLen) || !GetTyped(info[off], &offs, &offCap) || !GetTyped(info[len], &f->len, &lenCap))
+    return false;
+  f->off = offs;
+  f->count = U32(info[n]);
+  return f->count <= offCap && f->count <= lenCap;
+}
+
+// Destinations: (dst, table, port, tos) for `count` entries.
+bool GetDestinations(const Napi::CallbackInfo& info, size_t at, uint32_t count, vtep::Destinations* d) {
+  uint32_t* dst;
+  uint8_t *table, *tos;
+  size_t dstCap, tableLen, tosCap;
+  if (!GetTyped(info[at], &dst, &dstCap) || !GetTyped(info[at + 1], &table, &tableLen) || !GetTyped(info[at + 3], &tos, &tosCap))
+    return false;
+  d->dst = dst;
+  d->table = table;
+  d->tableCount = static_cast<uint32_t>(tableLen / kAddrLen);
+  d->port = static_cast<uint16_t>(U32(info[at + 2]));
+  d->tos = tos;
+  return count <= dstCap && count <= tosCap;
+}
+
+vtep::Scratch* ScratchOf(Napi::Env env) { return env.GetInstanceData<vtep::Scratch>(); }
+
+// ---------------------------------------------------------------- set-up
+
+// tapOpen(name, offload) -> { fd, name, offload }: `offload` is what the kernel granted.
+Napi::Value TapOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "tapOpen(name, offload)");
+  std::string name = info[0].As<Napi::String>();
+  if (name.empty() || name.size() >= IFNAMSIZ) return ThrowType(env, "tapOpen: interface name of 1 to 15 characters");
+  vtep::Failure fail;
+  vtep::TapResult t = vtep::OpenTap(name, Bool(info[1]), &fail);
+  if (t.fd < 0) return ThrowFailure(env, fail);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", t.fd);
+  out.Set("name", t.name);
+  out.Set("offload", t.offload);
+  return out;
+}
+
+Napi::Value FdOrThrow(Napi::Env env, int fd, const vtep::Failure& fail) {
+  if (fd < 0) return ThrowFailure(env, fail);
+  return Napi::Number::New(env, fd);
+}
+
+// udpOpen(local, port, rcvbuf) -> fd
+Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
+  const uint8_t* local;
+  if (!GetAddress(info[0], &local)) return ThrowType(info.Env(), "udpOpen(local, port, rcvbuf)");
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenUdpReceiver(local, static_cast<uint16_t>(U32(info[1])), I32(info[2]), &fail), fail);
+}
+
+// groupOpen(group, port, ifindex, rcvbuf) -> fd
+Napi::Value GroupOpen(const Napi::CallbackInfo& info) {
+  const uint8_t* group;
+  if (!GetAddress(info[0], &group)) return ThrowType(info.Env(), "groupOpen(group, port, ifindex, rcvbuf)");
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenGroupReceiver(group, static_cast<uint16_t>(U32(info[1])), I32(info[2]), I32(info[3]), &fail), fail);
+}
+
+// rawOpen(protocol, local, ttl, df, receive, sndbuf) -> fd
+Napi::Value RawOpen(const Napi::CallbackInfo& info) {
+  const uint8_t* local;
+  if (!GetAddress(info[1], &local)) return ThrowType(info.Env(), "rawOpen(protocol, local, ttl, df, receive, sndbuf)");
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenRaw(I32(info[0]), local, I32(info[2]), Bool(info[3]), Bool(info[4]), I32(info[5]), &fail), fail);
+}
+
+// udpSenderOpen(local, port, ttl, df, sndbuf) -> fd
+Napi::Value UdpSenderOpen(const Napi::CallbackInfo& info) {
+  const uint8_t* local;
+  if (!GetAddress(info[0], &local)) return ThrowType(info.Env(), "udpSenderOpen(local, port, ttl, df, sndbuf)");
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenUdpSender(local, static_cast<uint16_t>(U32(info[1])), I32(info[2]), Bool(info[3]), I32(info[4]), &fail),
+                   fail);
+}
+
+// setMulticast(fd, ifindex, ttl, loop)
+Napi::Value SetMulticast(const Napi::CallbackInfo& info) {
+  vtep::Failure fail;
+  if (!vtep::SetMulticast(I32(info[0]), I32(info[1]), I32(info[2]), Bool(info[3]), &fail)) return ThrowFailure(info.Env(), fail);
+  return info.Env().Undefined();
+}
+
+// udpGroEnable(fd) -> granted
+Napi::Value UdpGroEnable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vtep::EnableUdpGro(I32(info[0]))); }
+
+Napi::Value Close(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), close(I32(info[0])) < 0 ? -errno : 0); }
+
+// ethtoolInfo(ifname) -> { driver, txChecksum }, null where unknown.
+Napi::Value EthtoolInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "ethtoolInfo(ifname)");
+  vtep::EthtoolInfo e = vtep::QueryEthtool(info[0].As<Napi::String>());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("driver", e.driver.empty() ? env.Null() : Napi::String::New(env, e.driver));
+  out.Set("txChecksum", e.txChecksum < 0 ? env.Null() : Napi::Boolean::New(env, e.txChecksum == 1));
+  return out;
+}
+
+// ---------------------------------------------------------------- data path
+
+// readFrames(fd, arena, slotSize, headroom, len, max) -> n | -errno
+Napi::Value ReadFrames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vtep::Slots slots;
+  if (!GetSlots(info, 1, &slots)) return ThrowType(env, "readFrames(fd, arena, slotSize, headroom, len, max)");
+  return Napi::Number::New(env, vtep::ReadFrames(I32(info[0]), slots, U32(info[5])));
+}
+
+// writeFrames(fd, arena, off, len, n, vnetHdrLen, coalesce, partial?) -> frames written.
+// `partial` (Uint32Array of 2) accumulates [refused, one more than the last refused index].
+Napi::Value WriteFrames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vtep::FrameList frames;
+  if (!GetFrames(info, 1, 2, 3, 4, &frames)) return ThrowType(env, "writeFrames(fd, arena, off, len, n, vnetHdrLen, coalesce, partial)");
+  uint32_t* partialOut = nullptr;
+  size_t partialCap = 0;
+  if (!info[7].IsUndefined() && (!GetTyped(info[7], &partialOut, &partialCap) || partialCap < 2))
+    return ThrowType(env, "writeFrames: partial must be a Uint32Array of 2");
+  vtep::PartialChecksums partial;
+  uint32_t done = vtep::WriteFrames(I32(info[0]), frames, U32(info[5]), Bool(info[6]), partialOut ? &partial : nullptr, ScratchOf(env));
+  if (partialOut != nullptr && partial.refused > 0) {
+    partialOut[0] += partial.refused;
+    partialOut[1] = partial.lastPlusOne;
+  }
+  return Napi::Number::New(env, done);
+}
+
+// tapFrames(in, inSlot, inHeadroom, inLen, n, out, outSlot, outHeadroom, outLen, outMax, stats) -> m
+// `stats` (Uint32Array of 2) accumulates [malformed, overflow].
+Napi::Value TapFrames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vtep::Slots in, out;
+  uint32_t* stats;
+  size_t statsCap;
+  if (!GetSlots(info, 0, &in) || !GetSlots(info, 5, &out) || !GetTyped(info[10], &stats, &statsCap) || statsCap < 2)
+    return ThrowType(env, "tapFrames(in, inSlot, inHeadroom, inLen, n, out, outSlot, outHeadroom, outLen, outMax, stats)");
+  uint32_t n = U32(info[4]);
+  uint32_t outMax = U32(info[9]);
+  if (n > in.capacity) return ThrowType(env, "tapFrames: n exceeds the input batch");
+  if (outMax < out.capacity) out.capacity = outMax;
+  vtep::SegmentStats s;
+  uint32_t m = vtep::SegmentFrames(in, n, out, &s);
+  stats[0] += s.malformed;
+  stats[1] += s.overflow;
+  return Napi::Number::New(env, m);
+}
+
+// recvDatagrams(fd, arena, slotSize, headroom, len, max, peer, port, ttl, tos, gro) -> n | -errno
+Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vtep::Slots slots;
+  vtep::DatagramInfo d;
+  size_t peerCap, portCap, ttlCap, tosCap;
+  if (!GetSlots(info, 1, &slots) || !GetTyped(info[6], &d.peer, &peerCap) || !GetTyped(info[7], &d.port, &portCap) ||
+      !GetTyped(info[8], &d.ttl, &ttlCap) || !GetTyped(info[9], &d.tos, &tosCap))
+    return ThrowType(env, "recvDatagrams(fd, arena, slotSize, headroom, len, max, peer, port, ttl, tos, gro)");
+  uint32_t max = U32(info[5]);
+  if (max > portCap || max > ttlCap || max > tosCap || static_cast<size_t>(max) * kAddrLen > peerCap)
+    return ThrowType(env, "recvDatagrams: arrays too short");
+  return Napi::Number::New(env, vtep::RecvDatagrams(I32(info[0]), slots, max, d, Bool(info[10]), ScratchOf(env)));
+}
+
+// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos) -> datagrams sent
+Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vtep::FrameList frames;
+  vtep::Destinations to;
+  if (!GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, frames.count, &to))
+    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos)");
+  return Napi::Number::New(env, vtep::SendDatagrams(I32(info[0]), frames, to, ScratchOf(env)));
+}
+
+// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane) -> datagrams sent
+Napi::Value SendLanes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t* fds;
+  uint8_t* lanes;
+  size_t fdCap, laneCap;
+  vtep::FrameList frames;
+  vtep::Destinations to;
+  if (!GetTyped(info[0], &fds, &fdCap) || !GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, frames.count, &to) ||
+      !GetTyped(info[9], &lanes, &laneCap) || frames.count > laneCap)
+    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane)");
+  return Napi::Number::New(env, vtep::SendLanes(fds, static_cast<uint32_t>(fdCap), frames, lanes, to, ScratchOf(env)));
+}
+
+// spinPoll(fds, usec) -> index of a readable descriptor, or -1
+Napi::Value SpinPoll(const Napi::CallbackInfo& info) {
+  int32_t* fds;
+  size_t n;
+  if (!GetTyped(info[0], &fds, &n)) return ThrowType(info.Env(), "spinPoll(fds, usec)");
+  return Napi::Number::New(info.Env(), vtep::SpinPoll(fds, n, info[1].As<Napi::Number>().Int64Value()));
+}
+
+// ---------------------------------------------------------------- readiness
+
+// new Watcher(fd, callback): calls callback() whenever fd is readable.
+// Level-triggered, so a callback that leaves data unread is called again.
+class Watcher : public Napi::ObjectWrap<Watcher> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Watcher",
+                       {InstanceMethod("start", &Watcher::Start), InstanceMethod("stop", &Watcher::Stop),
+                        InstanceMethod("close", &Watcher::CloseHandle)});
+  }
+
+  explicit Watcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Watcher>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsNumber() || !info[1].IsFunction()) {
+      ThrowType(env, "new Watcher(fd, callback)");
+      return;
+    }
+    fd_ = I32(info[0]);
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "vtep:watcher");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    handle_ = new uv_poll_t;
+    int err = uv_poll_init(loop, handle_, fd_);
+    if (err != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      ThrowErrno(env, "uv_poll_init", -err);
+      return;
+    }
+    handle_->data = this;
+  }
+
+  ~Watcher() override { Release(); }
+
+ private:
+  static void OnReadable(uv_poll_t* handle, int status, int events) {
+    Watcher* self = static_cast<Watcher*>(handle->data);
+    if (self == nullptr || !self->active_) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status)}, *self->context_);
+    if (env.IsExceptionPending()) {
+      Napi::Error e = env.GetAndClearPendingException();
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr && !active_) {
+      int err = uv_poll_start(handle_, UV_READABLE, OnReadable);
+      if (err != 0) return ThrowErrno(info.Env(), "uv_poll_start", -err);
+      active_ = true;
+      Ref();  // an active watcher must outlive its last JavaScript reference
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value CloseHandle(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void StopPolling() {
+    if (handle_ != nullptr && active_) {
+      uv_poll_stop(handle_);
+      active_ = false;
+      Unref();
+    }
+  }
+
+  void Release() {
+    StopPolling();
+    if (handle_ != nullptr) {
+      handle_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      handle_ = nullptr;
+    }
+  }
+
+  int fd_ = -1;
+  bool active_ = false;
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new vtep::Scratch());
+  exports.Set("tapOpen", Napi::Function::New(env, TapOpen));
+  exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
+  exports.Set("groupOpen", Napi::Function::New(env, GroupOpen));
+  exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
+  exports.Set("udpSenderOpen", Napi::Function::New(env, UdpSenderOpen));
+  exports.Set("setMulticast", Napi::Function::New(env, SetMulticast));
+  exports.Set("udpGroEnable", Napi::Function::New(env, UdpGroEnable));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));
+  exports.Set("readFrames", Napi::Function::New(env, ReadFrames));
+  exports.Set("writeFrames", Napi::Function::New(env, WriteFrames));
+  exports.Set("tapFrames", Napi::Function::New(env, TapFrames));
+  exports.Set("recvDatagrams", Napi::Function::New(env, RecvDatagrams));
+  exports.Set("sendDatagrams", Napi::Function::New(env, SendDatagrams));
+  exports.Set("sendLanes", Napi::Function::New(env, SendLanes));
+  exports.Set("spinPoll", Napi::Function::New(env, SpinPoll));
+  exports.Set("vnetHdrLen", Napi::Number::New(env, vtep::kVnetHdrLen));
+  exports.Set("maxBatch", Napi::Number::New(env, vtep::kMaxBatch));
+  exports.Set("Watcher", Watcher::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(vtep_native, Init)

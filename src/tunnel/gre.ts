@@ -1,0 +1,186 @@
+// Ethernet over GRE with key (RFC 2784/2890), protocol 0x6558, as Linux
+// gretap and Open vSwitch gre ports send it; the key names the network.
+//
+// Sent and received on raw IP sockets of protocol 47 (no GRE module needed).
+// The receiving socket sees every GRE packet reaching the host, IP header
+// included, so anything that is not Ethernet over GRE with one of our keys,
+// sent to our address, is dropped and counted. One sequence number per
+// network, counted per frame: a flooded frame carries the same number to
+// every remote, which sees gaps (unicast to others) but never a step back.
+import { z } from 'zod';
+import type { Batch } from '../batch.ts';
+import { Drop } from '../switch/drop.ts';
+import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
+import {
+  emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre, type GreRepr,
+} from '../wire/gre.ts';
+import { ipv4Of } from '../wire/ip-address.ts';
+import { IPV4_MIN_HEADER_LEN, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
+import { bool, int } from './fields.ts';
+import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel } from './tunnel.ts';
+import { NO_SEQ } from './tunnel.ts';
+
+export const greSchema = z.strictObject({
+  key: int(0, 0xffff_ffff, 'a GRE key'),
+  csum: bool().default(false),
+  seq: bool().default(false),
+});
+
+/** With checksum, key and sequence number. */
+export const GRE_MAX_HEADER_LEN = greHeaderLen(GRE_FLAG_C | GRE_FLAG_K | GRE_FLAG_S);
+
+export interface GreSettings {
+  kind: 'gre';
+  key: number;
+  csum: boolean;
+  seq: boolean;
+}
+
+export function greSettings(raw: z.output<typeof greSchema>): GreSettings {
+  return { kind: 'gre', key: raw.key, csum: raw.csum, seq: raw.seq };
+}
+
+function flagsOf(s: GreSettings): number {
+  return GRE_FLAG_K | (s.csum ? GRE_FLAG_C : 0) | (s.seq ? GRE_FLAG_S : 0);
+}
+
+export class GreTunnel implements Tunnel {
+  readonly kind = 'gre';
+  readonly defaultDf = true; // as Open vSwitch sends it
+  readonly supportsGroup = false;
+  readonly groupPort = 0;
+  readonly outerProtocol = IpProto.GRE;
+  readonly identityPath = ['gre', 'key'];
+  readonly receiveSocket: ReceiveSocket = { kind: 'raw', protocol: IpProto.GRE };
+  readonly overhead: number;
+
+  constructor(readonly settings: GreSettings) {
+    this.overhead = IPV4_MIN_HEADER_LEN + greHeaderLen(flagsOf(settings)) + ETH_HEADER_LEN;
+  }
+
+  get id(): number {
+    return this.settings.key;
+  }
+
+  get identity(): string {
+    return `gre ${this.settings.key}`;
+  }
+
+  conflict(other: string): string {
+    return `GRE key ${this.settings.key} is already used by network "${other}"`;
+  }
+
+  describe(): string {
+    const s = this.settings;
+    return `GRE key ${s.key}${s.csum ? ' csum' : ''}${s.seq ? ' seq' : ''}`;
+  }
+
+  newDemux<T>(local: Uint8Array): Demux<T> {
+    return new GreDemux<T>(ipv4Of(local));
+  }
+
+  sendSocket(): SendSocket {
+    return { kind: 'raw', protocol: IpProto.GRE };
+  }
+
+  encap(): Encap {
+    return new GreEncap(this.settings);
+  }
+
+  /** The raw socket hands over the IP header: nothing was stripped. */
+  writeStrippedHeaders(): number {
+    return 0;
+  }
+}
+
+export class GreEncap implements Encap {
+  readonly headerLen: number;
+  readonly kernelHeaderLen = 0;
+  private readonly flags: number;
+  private seq = 0;
+
+  constructor(private readonly s: GreSettings) {
+    this.flags = flagsOf(s);
+    this.headerLen = greHeaderLen(this.flags);
+  }
+
+  write(buf: Buffer, off: number, len: number): number {
+    const start = off - this.headerLen;
+    emitGre(this.flags, GRE_PROTO_TEB, this.s.key, this.seq, buf, start);
+    if (this.s.seq) this.seq = (this.seq + 1) >>> 0;
+    if (this.s.csum) fillGreChecksum(buf, start, this.headerLen + len);
+    return 0;
+  }
+
+  writeKernelHeader(): void {}
+}
+
+const outer = newIpv4Repr();
+const gre = newGreRepr();
+
+/** Packets of the raw GRE socket, outer IPv4 header included, by key. */
+export class GreDemux<T> implements Demux<T> {
+  private readonly byKey = new Map<number, T>();
+
+  /** `local`: the IPv4 address (host order) the socket is bound to. */
+  constructor(private readonly local: number) {}
+
+  resolve(b: Batch, i: number, out: Resolved<T>): number {
+    const buf = b.arena;
+    const off = b.start(i);
+    const len = b.len[i];
+    const d = parseIpv4(buf, off, off + len, outer);
+    if (d !== Drop.None) return d;
+    if (outer.dst !== this.local) return Drop.WrongDestination;
+    const g = off + outer.headerLen;
+    const end = off + outer.totalLen;
+    const e = parseGre(buf, g, end, gre);
+    if (e !== Drop.None) return e;
+    if (gre.protocol !== GRE_PROTO_TEB) return Drop.BadProtocol;
+    const target = gre.flags & GRE_FLAG_K ? this.byKey.get(gre.key) : undefined;
+    if (target === undefined) return Drop.UnknownKey;
+    const payload = g + gre.headerLen;
+    out.target[i] = target;
+    out.off[i] = payload;
+    out.len[i] = end - payload;
+    out.wireLen[i] = end - g;
+    out.seq[i] = gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ;
+    out.ecn[i] = outer.tos & 3;
+    return Drop.None;
+  }
+
+  set(key: number, target: T): void {
+    this.byKey.set(key, target);
+  }
+
+  delete(key: number): void {
+    this.byKey.delete(key);
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}
+
+// ------------------------------------------------------------------ captures
+
+/** The GRE part of a tunnel packet seen on an underlay link. */
+export interface GreView {
+  kind: 'gre';
+  gre: GreRepr;
+  key: number;
+}
+
+/** Decodes the GRE header at frame[l4, end) of an IPv4 packet; the inner frame's offset (its end in `out`), or -1. */
+export function decodeGre(frame: Buffer, ip: Ipv4Repr, l4: number, end: number, out: Decoded<GreView>): number {
+  if (ip.protocol !== IpProto.GRE) return -1;
+  const g = newGreRepr();
+  if (parseGre(frame, l4, end, g) !== Drop.None) return -1;
+  out.view = { kind: 'gre', gre: g, key: g.key };
+  out.innerEnd = end;
+  return l4 + g.headerLen;
+}
+
+export function describeGre(v: GreView, src: string, dst: string, ip: Ipv4Repr): string {
+  return `${src} > ${dst} ttl ${ip.ttl}${ip.df ? ' DF' : ''} GRE flags 0x${v.gre.flags.toString(16)} proto 0x${v.gre.protocol.toString(16)} key ${v.key}`;
+}

@@ -1,0 +1,76 @@
+// The encapsulations vtepd speaks. To add one: write its module (see
+// tunnel.ts for what it provides) and register it in each of the numbered places
+// below; TypeScript then points at every switch that must learn of it.
+import { z } from 'zod';
+import type { Ipv4Repr } from '../wire/ipv4.ts';
+import { decodeGre, describeGre, GRE_MAX_HEADER_LEN, greSchema, greSettings, GreTunnel, type GreSettings, type GreView } from './gre.ts';
+import type { Decoded, Tunnel } from './tunnel.ts';
+import {
+  decodeVxlan, describeVxlan, VXLAN_MAX_HEADER_LEN, vxlanSchema, vxlanSettings, VxlanTunnel, type VxlanSettings, type VxlanView,
+} from './vxlan.ts';
+
+/** 1. A network's settings: exactly one encapsulation. */
+export type TunnelSettings = VxlanSettings | GreSettings;
+export type TunnelKind = TunnelSettings['kind'];
+
+/** 2. The config block of each, under its own key (`vxlan: {...}`, `gre: {...}`). */
+export const tunnelBlocks = {
+  vxlan: vxlanSchema.optional(),
+  gre: greSchema.optional(),
+};
+export const TUNNEL_KINDS = Object.keys(tunnelBlocks) as TunnelKind[];
+
+type Blocks = { [K in keyof typeof tunnelBlocks]?: z.output<(typeof tunnelBlocks)[K]> };
+
+/** The settings of the one block present; undefined if none is (the schema refuses two). */
+export function tunnelSettings(blocks: Blocks): TunnelSettings | undefined {
+  if (blocks.vxlan !== undefined) return vxlanSettings(blocks.vxlan);
+  if (blocks.gre !== undefined) return greSettings(blocks.gre);
+  return undefined;
+}
+
+/** The most any encapsulation writes in front of a frame: the room every frame is read with. */
+export const MAX_HEADER_LEN = Math.max(VXLAN_MAX_HEADER_LEN, GRE_MAX_HEADER_LEN);
+
+/** 3. The tunnel of a network's settings. */
+export function tunnelFor(s: TunnelSettings): Tunnel {
+  switch (s.kind) {
+    case 'vxlan':
+      return new VxlanTunnel(s);
+    case 'gre':
+      return new GreTunnel(s);
+    default:
+      return unreachable(s);
+  }
+}
+
+/** What an id is called in `vtepctl stats`, by kind. */
+const ID_LABELS: Record<TunnelKind, string> = { vxlan: 'vni', gre: 'key' };
+
+export function idLabel(kind: string): string {
+  return ID_LABELS[kind as TunnelKind] ?? 'id';
+}
+
+/** 4. Decoding captured underlay frames: each kind's view of a tunnel packet. */
+export type TunnelView = VxlanView | GreView;
+
+/** The inner frame's offset (its end and the view of the tunnel header at frame[l4, end) in `out`), or -1. */
+export function decodeTunnel(frame: Buffer, ip: Ipv4Repr, l4: number, end: number, vxlanPort: number, out: Decoded<TunnelView>): number {
+  const v = decodeVxlan(frame, ip, l4, end, vxlanPort, out as Decoded<VxlanView>);
+  return v >= 0 ? v : decodeGre(frame, ip, l4, end, out as Decoded<GreView>);
+}
+
+export function describeTunnel(view: TunnelView, src: string, dst: string, ip: Ipv4Repr): string {
+  switch (view.kind) {
+    case 'vxlan':
+      return describeVxlan(view, src, dst, ip);
+    case 'gre':
+      return describeGre(view, src, dst, ip);
+    default:
+      return unreachable(view);
+  }
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unknown encapsulation ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,131 @@
+// Underlay addresses as 16 bytes: IPv6 as is, IPv4 as ::ffff:a.b.c.d (RFC
+// 4291 section 2.5.5.2), so that one table, one batch array and one native
+// call serve both families. Text forms are for the control plane only: the
+// canonical text (RFC 5952 for IPv6, dotted quad for IPv4) is what config,
+// logs and vtepctl show and compare.
+import { parseIpv4Address } from './ipv4.ts';
+
+export const ADDR_LEN = 16;
+/** 32-bit words per address, for comparisons over a Uint32Array view. */
+export const ADDR_WORDS = 4;
+
+export type IpFamily = 4 | 6;
+
+const V4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+export function isV4Mapped(b: Uint8Array, off = 0): boolean {
+  for (let i = 0; i < 12; i++) if (b[off + i] !== V4_MAPPED_PREFIX[i]) return false;
+  return true;
+}
+
+/** The IPv4 address (host order) in the last 4 bytes of a 16-byte address. */
+export function ipv4Of(b: Uint8Array, off = 0): number {
+  return ((b[off + 12] << 24) | (b[off + 13] << 16) | (b[off + 14] << 8) | b[off + 15]) >>> 0;
+}
+
+/** Writes IPv4 address `v4` (host order) as ::ffff:a.b.c.d at b[off]. */
+export function writeV4Mapped(v4: number, b: Uint8Array, off = 0): void {
+  b.set(V4_MAPPED_PREFIX, off);
+  b[off + 12] = v4 >>> 24;
+  b[off + 13] = (v4 >>> 16) & 0xff;
+  b[off + 14] = (v4 >>> 8) & 0xff;
+  b[off + 15] = v4 & 0xff;
+}
+
+/** Parses IPv4 or IPv6 text into 16 bytes; undefined if it is neither. */
+export function parseIp(text: string): Uint8Array | undefined {
+  const v4 = parseIpv4Address(text);
+  if (v4 !== undefined) {
+    const b = new Uint8Array(ADDR_LEN);
+    writeV4Mapped(v4, b);
+    return b;
+  }
+  return parseIpv6(text);
+}
+
+function parseIpv6(text: string): Uint8Array | undefined {
+  if (!/^[0-9A-Fa-f:.]{2,45}$/.test(text)) return undefined;
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (s: string): number[] | undefined => {
+    if (s === '') return [];
+    const out: number[] = [];
+    const parts = s.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      if (i === parts.length - 1 && p.includes('.')) {
+        const v4 = parseIpv4Address(p);
+        if (v4 === undefined) return undefined;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else if (/^[0-9A-Fa-f]{1,4}$/.test(p)) {
+        out.push(parseInt(p, 16));
+      } else {
+        return undefined;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]);
+  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  if (head === undefined || tail === undefined) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  const all = [...head, ...new Array<number>(missing).fill(0), ...tail];
+  const b = new Uint8Array(ADDR_LEN);
+  all.forEach((g, i) => {
+    b[2 * i] = g >>> 8;
+    b[2 * i + 1] = g & 0xff;
+  });
+  return b;
+}
+
+/** The canonical text of the 16-byte address at b[off]: dotted quad for IPv4, RFC 5952 for IPv6. */
+export function formatIp(b: Uint8Array, off = 0): string {
+  if (isV4Mapped(b, off)) return `${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((b[off + 2 * i] << 8) | b[off + 2 * i + 1]);
+  // The longest run of two or more zero groups (the first of equal ones) becomes "::".
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) => g.slice(from, to).map((x) => x.toString(16)).join(':');
+  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
+}
+
+/** The canonical text of an address given as text; undefined if it is not one. */
+export function canonicalIp(text: string): string | undefined {
+  const b = parseIp(text);
+  return b === undefined ? undefined : formatIp(b);
+}
+
+export function ipFamily(b: Uint8Array, off = 0): IpFamily {
+  return isV4Mapped(b, off) ? 4 : 6;
+}
+
+/** IPv4 224.0.0.0/4 or IPv6 ff00::/8. */
+export function isMulticastIp(b: Uint8Array, off = 0): boolean {
+  return isV4Mapped(b, off) ? b[off + 12] >>> 4 === 0xe : b[off] === 0xff;
+}
+
+/** Neither unspecified, nor broadcast, nor multicast: an address a VTEP can have. */
+export function isUnicastIp(b: Uint8Array, off = 0): boolean {
+  if (isMulticastIp(b, off)) return false;
+  if (isV4Mapped(b, off)) {
+    const v4 = ipv4Of(b, off);
+    return v4 !== 0 && v4 !== 0xffffffff;
+  }
+  for (let i = 0; i < ADDR_LEN; i++) if (b[off + i] !== 0) return true;
+  return false;
+}
