@@ -2,8 +2,8 @@
 // Open vSwitch's userspace datapath, in one run and the same conditions. Not a
 // test: it prints figures. As root.
 //
-// Each setup is a fresh two-host lab (TX checksum offload off on the veths, as
-// shared/notes/lab.md says is fair): h1 runs the implementation under test,
+// Each setup is a fresh two-host lab (TX checksum offload off on the veths, the
+// fair setting: real NICs put full checksums on the wire): h1 runs the implementation under test,
 // h2 the peer. Measured from h1: TCP h1 -> h2 and h2 -> h1 (iperf3), 64-byte
 // frames h1 -> h2 (iperf3 UDP, 18-byte payloads: 60-byte frames + FCS), and
 // the ping round-trip time, 5 ms apart and back to back. Ratios are to the

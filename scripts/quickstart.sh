@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # What the build, the daemon and the lab use, by Debian package.
-packages=(iproute2 ethtool tcpdump tshark arping iputils-ping procps openvswitch-switch make g++ python3 libpcap-dev nodejs npm)
+packages=(iproute2 ethtool tcpdump tshark arping iputils-ping procps iperf3 openvswitch-switch make g++ python3 libpcap-dev nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$p" = nodejs ] || [ "$p" = npm ]; then
@@ -36,13 +36,12 @@ if [ "$node_major" -lt 20 ]; then
   echo "quickstart: warning: Node.js $(node --version) is older than the 20 this project is built for" >&2
 fi
 
-# npm packages and the native addon (the install script runs node-gyp). Not
-# `npm ci`: the registry these machines reach lacks rollup's builds for other
-# platforms, so the lockfile cannot list them and `npm ci` refuses it as out of
-# sync; `npm install` installs the same locked versions.
+# npm packages at the versions the lockfile names, and the native addon (the
+# install script runs node-gyp). `npm ci` never rewrites the lockfile: set-up
+# leaves the working tree as it found it.
 if [ ! -f build/Release/vtep_native.node ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "quickstart: npm install (locked versions; builds the native addon)"
-  npm install --no-audit --no-fund
+  echo "quickstart: npm ci (locked versions; builds the native addon)"
+  npm ci --no-audit --no-fund
 fi
 
 case "$mode" in

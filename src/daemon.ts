@@ -198,6 +198,7 @@ export class Daemon {
       }
       const tap = this.open(() => Tap.open(cfg.tap, this.config.offload), `TAP ${cfg.tap}`);
       run.undo.push(() => tap.close());
+      if (this.config.offload && !tap.offload) this.log.warn(`network ${cfg.name}: the kernel refused TSO and checksum offload on TAP ${cfg.tap}; frames come whole`);
       this.configureTap(run, p);
       primary.demux.set(tunnel.id, net);
       run.undo.push(() => primary.demux.delete(tunnel.id));

@@ -7,7 +7,7 @@
 // offers its packets to while `active` is set, and the errors it meets are
 // callbacks.
 import { Batch, SendQueue } from './batch.ts';
-import { spinPoll } from './io/poll.ts';
+import { MAX_BATCH, spinPoll } from './io/poll.ts';
 import type { DatagramReceiver, TunnelSender, Watchable } from './io/port.ts';
 import type { FrameDevice } from './io/tap.ts';
 import { NetworkCounter as N, Counters } from './switch/counters.ts';
@@ -18,11 +18,11 @@ import { MAX_HEADER_LEN } from './tunnel/index.ts';
 import { Resolved, type Demux } from './tunnel/tunnel.ts';
 
 /** Frames per native call: 64 is enough (256 adds little, measured). */
-export const BATCH_SIZE = 64;
+const BATCH_SIZE = 64;
 /** TSO frames per read from an offloading TAP: each may become ~47 segments, all of which must fit FRAMES_PER_OFFLOAD_BATCH. */
 const OFFLOAD_READ_BATCH = 16;
 /** Frames of one batch with offloads: TSO frames cut up, or UDP GRO reads cut apart (16 reads of up to 64). */
-export const FRAMES_PER_OFFLOAD_BATCH = 1024;
+const FRAMES_PER_OFFLOAD_BATCH = 1024;
 /** A TSO frame: up to 64 KB of IP packet, an Ethernet header and the virtio_net_hdr. */
 const OFFLOAD_SLOT = 65536 + 128;
 /** Room in front of a received datagram, for the virtio_net_hdr written before the inner frame. */
@@ -113,6 +113,7 @@ export class Datapath {
     this.observer = o.observer;
     this.busyPollUs = o.busyPollUs;
     this.batchCapacity = o.offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE;
+    if (this.batchCapacity > MAX_BATCH) throw new Error(`a batch of ${this.batchCapacity} is more than the addon's ${MAX_BATCH}`);
     this.fromTapRaw = o.offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
     this.resolved = new Resolved(this.batchCapacity);
     this.allocate(o.slotSize);

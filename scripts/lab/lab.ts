@@ -7,8 +7,8 @@
 // destroy() removes the namespaces (and with them veths and kernel tunnels) and
 // ends every process the lab started, by PID; call it in a finally block.
 // Offloads: TX checksumming is turned off on every veth end, or a kernel VTEP
-// sends partial inner checksums that a userspace VTEP cannot pass on (see
-// shared/notes/lab.md).
+// sends partial inner checksums that a userspace VTEP cannot pass on (the
+// veth checksum trap: the README's "Behaviour, in detail").
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -164,8 +164,8 @@ export class Lab {
   }
 
   /**
-   * Open vSwitch's userspace datapath on host i (no kernel module), as in
-   * shared/notes/lab.md: br-phy carries the underlay address, br-int the
+   * Open vSwitch's userspace datapath on host i (no kernel module): each
+   * instance with its own database and run directory; br-phy carries the underlay address, br-int the
    * overlay address and one tunnel port t0 to `remote`.
    */
   async ovs(i: number, t: OvsTunnelOptions): Promise<Ovs> {

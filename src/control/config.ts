@@ -116,7 +116,7 @@ const networkSchema = z.strictObject({
   error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
 });
 
-export const busyPollField = int(0, 100_000, 'microseconds');
+const busyPollField = int(0, 100_000, 'microseconds');
 
 const configSchema = z.strictObject({
   local: unicastIpv4,

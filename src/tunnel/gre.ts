@@ -18,7 +18,7 @@ import { ipv4Of } from '../wire/ip-address.ts';
 import { IPV4_MIN_HEADER_LEN, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
 import { bool, int } from './fields.ts';
 import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel } from './tunnel.ts';
-import { NO_SEQ } from './tunnel.ts';
+import { IdDemux, NO_SEQ } from './tunnel.ts';
 
 export const greSchema = z.strictObject({
   key: int(0, 0xffff_ffff, 'a GRE key'),
@@ -119,11 +119,11 @@ const outer = newIpv4Repr();
 const gre = newGreRepr();
 
 /** Packets of the raw GRE socket, outer IPv4 header included, by key. */
-export class GreDemux<T> implements Demux<T> {
-  private readonly byKey = new Map<number, T>();
-
+export class GreDemux<T> extends IdDemux<T> {
   /** `local`: the IPv4 address (host order) the socket is bound to. */
-  constructor(private readonly local: number) {}
+  constructor(private readonly local: number) {
+    super();
+  }
 
   resolve(b: Batch, i: number, out: Resolved<T>): number {
     const buf = b.arena;
@@ -137,7 +137,7 @@ export class GreDemux<T> implements Demux<T> {
     const e = parseGre(buf, g, end, gre);
     if (e !== Drop.None) return e;
     if (gre.protocol !== GRE_PROTO_TEB) return Drop.BadProtocol;
-    const target = gre.flags & GRE_FLAG_K ? this.byKey.get(gre.key) : undefined;
+    const target = gre.flags & GRE_FLAG_K ? this.byId.get(gre.key) : undefined;
     if (target === undefined) return Drop.UnknownKey;
     const payload = g + gre.headerLen;
     out.target[i] = target;
@@ -147,18 +147,6 @@ export class GreDemux<T> implements Demux<T> {
     out.seq[i] = gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ;
     out.ecn[i] = outer.tos & 3;
     return Drop.None;
-  }
-
-  set(key: number, target: T): void {
-    this.byKey.set(key, target);
-  }
-
-  delete(key: number): void {
-    this.byKey.delete(key);
-  }
-
-  get size(): number {
-    return this.byKey.size;
   }
 }
 

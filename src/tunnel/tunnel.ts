@@ -61,6 +61,25 @@ export interface Demux<T> {
   readonly size: number;
 }
 
+/** A demux whose tunnel ids map to targets: the encapsulation adds how to read the id. */
+export abstract class IdDemux<T> implements Demux<T> {
+  protected readonly byId = new Map<number, T>();
+
+  abstract resolve(b: Batch, i: number, out: Resolved<T>): number;
+
+  set(id: number, target: T): void {
+    this.byId.set(id, target);
+  }
+
+  delete(id: number): void {
+    this.byId.delete(id);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+}
+
 /** A receive socket, shared by every network whose packets it brings. */
 export type ReceiveSocket =
   | { kind: 'udp'; port: number }

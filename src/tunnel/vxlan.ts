@@ -18,7 +18,7 @@ import { emitVxlan, MAX_VNI, newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN, VXLAN_P
 import { writeOuterHeader } from './outer.ts';
 import { expected, int, udpPort } from './fields.ts';
 import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel } from './tunnel.ts';
-import { NO_SEQ } from './tunnel.ts';
+import { IdDemux, NO_SEQ } from './tunnel.ts';
 
 /** RFC 7348 section 5 recommends the dynamic/private range for the source port. */
 export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
@@ -137,15 +137,13 @@ export class VxlanEncap implements Encap {
 const vxlan = newVxlanRepr();
 
 /** Datagrams of one UDP port (and the groups on it), by VNI. */
-export class VxlanDemux<T> implements Demux<T> {
-  private readonly byVni = new Map<number, T>();
-
+export class VxlanDemux<T> extends IdDemux<T> {
   resolve(b: Batch, i: number, out: Resolved<T>): number {
     const off = b.start(i);
     const len = b.len[i];
     const d = parseVxlan(b.arena, off, off + len, vxlan);
     if (d !== Drop.None) return d;
-    const target = this.byVni.get(vxlan.vni);
+    const target = this.byId.get(vxlan.vni);
     if (target === undefined) return Drop.UnknownVni;
     out.target[i] = target;
     out.off[i] = off + VXLAN_HEADER_LEN;
@@ -154,18 +152,6 @@ export class VxlanDemux<T> implements Demux<T> {
     out.seq[i] = NO_SEQ;
     out.ecn[i] = b.tos[i] & 3;
     return Drop.None;
-  }
-
-  set(vni: number, target: T): void {
-    this.byVni.set(vni, target);
-  }
-
-  delete(vni: number): void {
-    this.byVni.delete(vni);
-  }
-
-  get size(): number {
-    return this.byVni.size;
   }
 }
 

@@ -9,8 +9,6 @@ export const ADDR_LEN = 16;
 /** 32-bit words per address, for comparisons over a Uint32Array view. */
 export const ADDR_WORDS = 4;
 
-export type IpFamily = 4 | 6;
-
 const V4_MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 export function isV4Mapped(b: Uint8Array, off = 0): boolean {
@@ -108,10 +106,6 @@ export function formatIp(b: Uint8Array, off = 0): string {
 export function canonicalIp(text: string): string | undefined {
   const b = parseIp(text);
   return b === undefined ? undefined : formatIp(b);
-}
-
-export function ipFamily(b: Uint8Array, off = 0): IpFamily {
-  return isV4Mapped(b, off) ? 4 : 6;
 }
 
 /** IPv4 224.0.0.0/4 or IPv6 ff00::/8. */

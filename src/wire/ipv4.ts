@@ -114,6 +114,3 @@ export function parseIpv4Address(text: string): number | undefined {
   return ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
 }
 
-export function isMulticastIpv4(addr: number): boolean {
-  return addr >>> 28 === 0xe;
-}

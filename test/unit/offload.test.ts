@@ -131,8 +131,9 @@ function writeThroughFifo(frames: Buffer[], partial?: Uint32Array): { written: n
   execFileSync('mkfifo', [fifo]);
   const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
   try {
-    const b = new Batch(16, 2048, 16);
-    const q = new SendQueue(16, b.arena);
+    const n = Math.max(16, frames.length);
+    const b = new Batch(n, 2048, 16);
+    const q = new SendQueue(n, b.arena);
     frames.forEach((f, i) => {
       f.copy(b.arena, b.start(i));
       q.push(b.start(i), f.length, 0, 0);
@@ -171,15 +172,140 @@ describe('writeFrames: TCP segments of one flow become one GSO frame for the TAP
     expect(bytes.subarray(VNET + 3054)).toEqual(Buffer.concat([Buffer.alloc(VNET), arp]));
   });
 
-  it('does not merge a segment whose checksum fails, nor one out of sequence', () => {
-    const bad = seg(1);
-    bad[bad.length - 1] ^= 0xff;
-    const bytes = write([seg(0), bad, seg(3)]);
-    // Three plain frames, each behind a zeroed header: nothing was merged.
-    expect(bytes.length).toBe(3 * (VNET + 1054));
-    for (let k = 0; k < 3; k++) expect(bytes.subarray(k * (VNET + 1054), k * (VNET + 1054) + VNET)).toEqual(Buffer.alloc(VNET));
+  it('merges at most 64 segments into one frame', () => {
+    const many = Array.from({ length: 65 }, (_, k) => tcpFrame(1000 + k * 100, stream.subarray(0, 100), 0x10, k));
+    const bytes = write(many);
+    const h = bytes.subarray(0, VNET);
+    expect(h[1]).toBe(1); // GSO TCPv4
+    const merged = 54 + 64 * 100;
+    expect(bytes.readUInt16BE(VNET + 14 + 2)).toBe(merged - 14);
+    expect(bytes.length).toBe(VNET + merged + VNET + 154); // then the 65th, alone
   });
 });
+
+/**
+ * Every condition under which Linux's GRO would not merge two TCP segments,
+ * one at a time: the second segment differs from a mergeable one in that one
+ * way only, with every checksum valid (unless the case is the checksum), so
+ * that the comparison under test is the one that refuses.
+ */
+describe('writeFrames: what is not merged, condition by condition', () => {
+  const data = Buffer.from(Array.from({ length: 2000 }, (_, i) => (i * 5) & 0xff));
+  const base = (k: number): Seg4 => ({ seq: 100 + k * 500, payload: data.subarray(k * 500, k * 500 + 500) });
+  const merges = (a: Buffer, b: Buffer) => writeThroughFifo([a, b]).bytes[1] !== 0; // gso_type of the first header
+
+  it('merges the two unchanged segments (the control)', () => {
+    expect(merges(tcp4(base(0)), tcp4(base(1)))).toBe(true);
+  });
+
+  const cases: [string, (s: Seg4) => Seg4 | Buffer][] = [
+    ['another destination MAC', (s) => ({ ...s, dstMac: '020000000099' })],
+    ['another TOS', (s) => ({ ...s, tos: 4 })],
+    ['another TTL', (s) => ({ ...s, ttl: 63 })],
+    ['another source address', (s) => ({ ...s, src: SRC + 1 })],
+    ['another destination address', (s) => ({ ...s, dst: DST + 1 })],
+    ['another source port', (s) => ({ ...s, sport: 40001 })],
+    ['another destination port', (s) => ({ ...s, dport: 5002 })],
+    ['a gap in the sequence', (s) => ({ ...s, seq: s.seq + 1 })],
+    ['a sequence number that steps back', (s) => ({ ...s, seq: s.seq - 1 })],
+    ['another acknowledgement number', (s) => ({ ...s, ack: 778 })],
+    ['another window', (s) => ({ ...s, window: 513 })],
+    ['other TCP options', (s) => ({ ...s, options: Buffer.from('0101080a0000000100000003', 'hex') })],
+    ['a flag other than ACK and PSH (URG)', (s) => ({ ...s, flags: 0x30 })],
+    ['FIN', (s) => ({ ...s, flags: 0x11 })],
+    ['SYN', (s) => ({ ...s, flags: 0x12 })],
+    ['RST', (s) => ({ ...s, flags: 0x14 })],
+    ['IPv4 options', (s) => ({ ...s, ipOptions: Buffer.from('01010101', 'hex') })],
+    ['a fragment (MF set)', (s) => ({ ...s, fragment: 0x2000 })],
+    ['a fragment (offset)', (s) => ({ ...s, fragment: 0x0010 })],
+    ['no payload (a pure ACK)', (s) => ({ ...s, payload: Buffer.alloc(0) })],
+    ['a larger payload than the first', (s) => ({ ...s, payload: data.subarray(500, 1100) })],
+    ['a bad IPv4 header checksum', (s) => corrupt(tcp4(s), 14 + 10)],
+    ['a bad TCP checksum', (s) => corrupt(tcp4(s), 14 + 20 + 16)],
+  ];
+  for (const [name, change] of cases) {
+    it(`does not merge a segment with ${name}`, () => {
+      const second = change(base(1));
+      expect(merges(tcp4(base(0)), Buffer.isBuffer(second) ? second : tcp4(second))).toBe(false);
+    });
+  }
+
+  it('does not merge past a segment with PSH, nor past a shorter one', () => {
+    const afterPsh = writeThroughFifo([tcp4(base(0)), tcp4({ ...base(1), flags: 0x18 }), tcp4(base(2))]).bytes;
+    expect(afterPsh.readUInt16BE(VNET + 14 + 2)).toBe(40 + 1000); // the first two merged, the third alone
+    const shorter = { ...base(1), payload: data.subarray(500, 800) };
+    const afterShort = writeThroughFifo([tcp4(base(0)), tcp4(shorter), tcp4({ ...base(2), seq: 100 + 800 })]).bytes;
+    expect(afterShort.readUInt16BE(VNET + 14 + 2)).toBe(40 + 800);
+  });
+
+  it('does not merge IPv6 segments of another traffic class, flow label or hop limit, nor IPv4 with IPv6', () => {
+    const a = tcp6Frame(data.subarray(0, 500), 100).frame;
+    const b = () => Buffer.from(tcp6Frame(data.subarray(500, 1000), 600).frame);
+    expect(merges(a, b())).toBe(true);
+    for (const [byte, value] of [[14 + 0, 0x61], [14 + 3, 0x01], [14 + 7, 63]] as const) {
+      const other = b();
+      other[byte] = value; // none of these is under the TCP checksum
+      expect(merges(a, other), `byte ${byte}`).toBe(false);
+    }
+    expect(merges(tcp4(base(0)), b())).toBe(false);
+  });
+});
+
+interface Seg4 {
+  seq: number;
+  payload: Buffer;
+  flags?: number;
+  ack?: number;
+  window?: number;
+  options?: Buffer;
+  ipOptions?: Buffer;
+  tos?: number;
+  ttl?: number;
+  src?: number;
+  dst?: number;
+  sport?: number;
+  dport?: number;
+  fragment?: number;
+  dstMac?: string;
+}
+
+/** Ethernet + IPv4 + TCP from a description, every checksum valid. */
+function tcp4(s: Seg4): Buffer {
+  const opts = s.options ?? Buffer.alloc(0);
+  const ipOpts = s.ipOptions ?? Buffer.alloc(0);
+  const tcp = Buffer.alloc(20 + opts.length + s.payload.length);
+  tcp.writeUInt16BE(s.sport ?? 40000, 0);
+  tcp.writeUInt16BE(s.dport ?? 5001, 2);
+  tcp.writeUInt32BE(s.seq >>> 0, 4);
+  tcp.writeUInt32BE(s.ack ?? 777, 8);
+  tcp[12] = ((20 + opts.length) / 4) << 4;
+  tcp[13] = s.flags ?? 0x10;
+  tcp.writeUInt16BE(s.window ?? 512, 14);
+  opts.copy(tcp, 20);
+  s.payload.copy(tcp, 20 + opts.length);
+  const ihl = 20 + ipOpts.length;
+  const f = Buffer.alloc(14 + ihl + tcp.length);
+  Buffer.from((s.dstMac ?? '020000000002') + '020000000001' + '0800', 'hex').copy(f, 0);
+  const ip = f.subarray(14);
+  ip[0] = 0x40 | (ihl / 4);
+  ip[1] = s.tos ?? 0;
+  ip.writeUInt16BE(ihl + tcp.length, 2);
+  ip.writeUInt16BE(s.fragment ?? 0x4000, 6);
+  ip[8] = s.ttl ?? 64;
+  ip[9] = 6;
+  ip.writeUInt32BE((s.src ?? SRC) >>> 0, 12);
+  ip.writeUInt32BE((s.dst ?? DST) >>> 0, 16);
+  ipOpts.copy(ip, 20);
+  ip.writeUInt16BE(checksum(ip, 0, ihl), 10);
+  tcp.copy(ip, ihl);
+  ip.writeUInt16BE(checksum(ip, ihl, tcp.length, pseudoHeaderSum(s.src ?? SRC, s.dst ?? DST, 6, tcp.length)), ihl + 16);
+  return f;
+}
+
+function corrupt(f: Buffer, at: number): Buffer {
+  f[at] ^= 0xff;
+  return f;
+}
 
 /** The pseudo-header sum folded, uncomplemented: what a stack that offloads the checksum leaves in the field. */
 function partialOf(pseudo: Buffer): number {

@@ -7,6 +7,7 @@ import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../s
 import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
 import { decapsulateEcn, ECN_CE, ECN_ECT_0, ECN_ECT_1, ECN_NOT_ECT, encapsulationEcn } from '../../src/wire/ecn.ts';
 import { emitGre, fillGreChecksum, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
+import { canonicalIp, formatIp, isMulticastIp, isUnicastIp, parseIp } from '../../src/wire/ip-address.ts';
 import { emitIpv4, formatIpv4, newIpv4Repr, parseIpv4, parseIpv4Address } from '../../src/wire/ipv4.ts';
 import { BROADCAST_MAC, formatMac, isGroupMac, parseMac, readMac, writeMac } from '../../src/wire/mac.ts';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap } from '../../src/wire/pcap.ts';
@@ -300,5 +301,37 @@ describe('ecn (RFC 6040, as Linux tunnels)', () => {
     }
     const arp = Buffer.concat([hex('ffffffffffff 020000000002 0806'), Buffer.alloc(28, 3)]);
     expect(decapsulateEcn(arp, 0, arp.length, ECN_CE)).toBe(true);
+  });
+});
+
+describe('16-byte underlay addresses', () => {
+  it('holds IPv4 as ::ffff:a.b.c.d and prints it as a dotted quad', () => {
+    const b = parseIp('10.0.0.2')!;
+    expect(Buffer.from(b).toString('hex')).toBe('00000000000000000000ffff0a000002');
+    expect(formatIp(b)).toBe('10.0.0.2');
+  });
+
+  it('parses IPv6 in every written form and prints the RFC 5952 one', () => {
+    for (const [text, canonical] of [
+      ['fd00::2', 'fd00::2'], ['FD00:0:0:0:0:0:0:2', 'fd00::2'], ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['2001:db8::0:1', '2001:db8::1'], ['::', '::'], ['::1', '::1'], ['1::', '1::'], ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+      ['64:ff9b::192.0.2.33', '64:ff9b::c000:221'],
+    ]) expect(canonicalIp(text), text).toBe(canonical);
+  });
+
+  it('refuses what is not an address', () => {
+    for (const bad of ['', '1.2.3', '1.2.3.256', 'fd00:::1', '1:2:3:4:5:6:7:8:9', 'fd00::1::2', 'g::1', ':1', '1:2:3:4:5:6:7', '10.0.0.1/24']) {
+      expect(parseIp(bad), bad).toBeUndefined();
+    }
+  });
+
+  it('tells unicast from multicast and unspecified', () => {
+    expect(isUnicastIp(parseIp('10.0.0.1')!)).toBe(true);
+    expect(isUnicastIp(parseIp('0.0.0.0')!)).toBe(false);
+    expect(isUnicastIp(parseIp('255.255.255.255')!)).toBe(false);
+    expect(isMulticastIp(parseIp('239.1.1.1')!)).toBe(true);
+    expect(isMulticastIp(parseIp('ff02::1')!)).toBe(true);
+    expect(isUnicastIp(parseIp('::')!)).toBe(false);
+    expect(isUnicastIp(parseIp('fd00::1')!)).toBe(true);
   });
 });
