@@ -8,11 +8,11 @@
 // with the last of them.
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Config, NetworkConfig } from './control/config.ts';
+import { answer, RefusedError, type DaemonView } from './control/commands.ts';
+import { ConfigError, type Config, type NetworkConfig } from './control/config.ts';
 import type { Logger } from './control/log.ts';
-import type { FdbRow, Reply, StatsReport, Streaming, ValidRequest } from './control/protocol.ts';
+import { EventHub } from './control/monitor.ts';
 import { Mirror } from './control/capture.ts';
-import { fdbRows, statsReport, type NetworkInfo } from './control/report.ts';
 import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
 import { Datapath, HEADROOM, monotonicSeconds, type ReceivePoint } from './datapath.ts';
 import {
@@ -23,6 +23,7 @@ import { LaneSender, RawSender, Receiver, type TunnelSender } from './io/port.ts
 import { Tap } from './io/tap.ts';
 import { Hold } from './switch/remotes.ts';
 import { Network } from './switch/network.ts';
+import { formatMac } from './wire/mac.ts';
 import { tunnelFor } from './tunnel/index.ts';
 import type { ReceiveSocket, SendSocket, Tunnel } from './tunnel/tunnel.ts';
 import { parseIp } from './wire/ip-address.ts';
@@ -55,11 +56,17 @@ interface Planned {
 interface RunningNetwork {
   cfg: NetworkConfig;
   net: Network;
+  sender: TunnelSender;
+  /** Whether its TAP was there before vtepd attached to it (it then stays when the network goes). */
+  existed: boolean;
   /** Keys of the shared receive sockets it holds. */
   receivers: string[];
   /** Its changes to the system, undone in reverse order when it goes. */
   undo: (() => void)[];
 }
+
+/** The settings a network cannot change in place: a change restarts that network alone. */
+const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu'] as const;
 
 interface SharedReceiver {
   point: ReceivePoint;
@@ -71,26 +78,32 @@ function slotFor(mtu: number): number {
   return Math.max(MIN_SLOT, Math.ceil((mtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
 }
 
-export class Daemon {
+export class Daemon implements DaemonView {
   private readonly undo: (() => void)[] = [];
-  private readonly networks = new Map<string, RunningNetwork>();
+  readonly networks = new Map<string, RunningNetwork>();
   private readonly receivers = new Map<string, SharedReceiver>();
-  private datapath!: Datapath;
-  private readonly mirror: Mirror;
-  private readonly local: Uint8Array;
+  datapath!: Datapath;
+  readonly mirror: Mirror;
+  readonly events = new EventHub();
+  readonly local: Uint8Array;
   private underlay = '';
   private underlayMtu = DEFAULT_UNDERLAY_MTU;
   private stopped = false;
   /** Monotonic seconds of the last partial-checksum warning, per network. */
   private readonly lastPartialWarning = new Map<string, number>();
 
-  private constructor(readonly config: Config, private readonly log: Logger) {
+  private constructor(private config: Config, readonly log: Logger, private readonly reread: (() => Config) | undefined) {
     this.local = parseIp(config.local)!;
     this.mirror = new Mirror(this.local);
   }
 
-  static async start(config: Config, log: Logger): Promise<Daemon> {
-    const d = new Daemon(config, log);
+  get localText(): string {
+    return this.config.local;
+  }
+
+  /** `reread`: reads the config file again, for reload (none when the config came from flags). */
+  static async start(config: Config, log: Logger, reread?: () => Config): Promise<Daemon> {
+    const d = new Daemon(config, log, reread);
     const plan = await d.look();
     try {
       await d.build(plan);
@@ -127,9 +140,14 @@ export class Daemon {
     return plan;
   }
 
-  /** Checks one network against the system: its TAP name, MTU and group interface. */
-  private plan(cfg: NetworkConfig): Planned {
-    const kind = linkKind(cfg.tap);
+  /**
+   * Checks one network against the system: its TAP name, MTU and group
+   * interface. `freed`: TAPs of networks about to go (a reload), with whether
+   * each was there before vtepd: their names count as free, or as theirs.
+   */
+  private plan(cfg: NetworkConfig, freed = new Map<string, boolean>()): Planned {
+    const mine = freed.get(cfg.tap);
+    const kind = mine === undefined ? linkKind(cfg.tap) : mine ? 'tap' : 'absent';
     if (kind === 'other') {
       throw new StartupError(`networks.${cfg.name}.tap: "${cfg.tap}" is taken by a device that is not a TAP; choose another name or delete that device`);
     }
@@ -162,11 +180,11 @@ export class Daemon {
     datapath.onPartialChecksum = (net, remote) => this.warnPartialChecksum(net, remote);
     for (const p of plan) this.addNetwork(p);
     removeStaleSocket(config.socket);
-    const server = await ControlServer.listen(config.socket, (req) => this.answer(req));
+    const server = await ControlServer.listen(config.socket, (req) => answer(this, req));
     this.undo.push(() => server.close());
     const timer = setInterval(() => {
       const t = monotonicSeconds();
-      for (const { net } of this.networks.values()) net.fdb.run(t);
+      for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
     const n = this.networks.size;
@@ -176,22 +194,20 @@ export class Daemon {
   /** Opens a planned network's sockets and TAP and starts forwarding; on failure, undoes what it did and throws. */
   private addNetwork(p: Planned): void {
     const { cfg, tunnel } = p;
-    const run: RunningNetwork = { cfg, net: undefined!, receivers: [], undo: [] };
+    const run: RunningNetwork = { cfg, net: undefined!, sender: undefined!, existed: p.existed, receivers: [], undo: [] };
     try {
       this.datapath.ensureSlotSize(slotFor(p.mtu));
       // Sockets first: a port already in use must fail before any TAP appears.
       const primary = this.holdReceiver(run, tunnel.receiveSocket, tunnel);
       if (cfg.group !== undefined) this.holdGroupReceiver(run, cfg, tunnel, primary, p.groupIfindex);
-      const sender = this.openSender(tunnel.sendSocket(this.config.offload), cfg);
+      const sender = (run.sender = this.openSender(tunnel.sendSocket(this.config.offload), cfg));
       run.undo.push(() => sender.close());
       const net = (run.net = new Network({
         name: cfg.name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: cfg.ttl, df: cfg.df, acceptAnyRemote: cfg.acceptAnyRemote,
-        ageing: cfg.ageing, maxMacs: cfg.maxMacs, batchSize: this.datapath.framesPerBatch,
+        ageing: cfg.ageing, maxMacs: cfg.maxMacs, arpResponder: cfg.arpResponder, arpSnoop: cfg.arpSnoop, batchSize: this.datapath.framesPerBatch,
       }));
-      const now = monotonicSeconds();
-      for (const a of cfg.remotes) net.holdRemote(parseIp(a)!, Hold.Flood);
-      for (const a of cfg.allow) net.holdRemote(parseIp(a)!, Hold.Allow);
-      for (const s of cfg.statics) net.addStatic(s.mac, parseIp(s.remote)!, now);
+      this.applyTables(run, undefined, cfg);
+      net.events = this.events;
       if (cfg.group !== undefined) {
         net.holdRemote(parseIp(cfg.group.address)!, Hold.Group);
         sender.multicast(p.groupIfindex, cfg.group.ttl);
@@ -316,27 +332,149 @@ export class Daemon {
       `run \`ethtool -K DEV tx off\` on both ends of its veth.`);
   }
 
-  private infos(): NetworkInfo[] {
-    return [...this.networks.values()].map(({ net, cfg }) => ({ net, tap: cfg.tap }));
+  /**
+   * Brings a network's tables and settings from `old` (undefined: nothing) to
+   * `cfg`, keeping learned MACs, entries added at run time and counters;
+   * config entries that left the file go. Returns one line per change.
+   */
+  private applyTables(run: RunningNetwork, old: NetworkConfig | undefined, cfg: NetworkConfig): string[] {
+    const { net } = run;
+    const now = monotonicSeconds();
+    const changes: string[] = [];
+    const gone = <T>(a: readonly T[], b: readonly T[]) => a.filter((x) => !b.includes(x));
+    for (const [list, hold, what] of [['remotes', Hold.Flood, 'remote'], ['allow', Hold.Allow, 'allowed VTEP']] as const) {
+      for (const a of gone(old?.[list] ?? [], cfg[list])) {
+        net.releaseRemote(net.remotes.indexOf(parseIp(a)!), hold);
+        changes.push(`${what} ${a} removed`);
+      }
+      for (const a of gone(cfg[list], old?.[list] ?? [])) {
+        net.holdRemote(parseIp(a)!, hold);
+        changes.push(`${what} ${a} added`);
+      }
+    }
+    const oldStatics = new Map((old?.statics ?? []).map((s) => [s.mac, s.remote]));
+    const newStatics = new Map(cfg.statics.map((s) => [s.mac, s.remote]));
+    for (const [mac] of oldStatics) {
+      if (newStatics.has(mac) || net.fdb.get(mac)?.origin !== 'config') continue;
+      net.deleteMac(mac);
+      changes.push(`static ${formatMac(mac)} removed`);
+    }
+    for (const [mac, remote] of newStatics) {
+      if (oldStatics.get(mac) === remote && net.fdb.get(mac)?.origin === 'config') continue;
+      try {
+        net.setStatic(mac, parseIp(remote)!, 'config', now);
+        changes.push(`static ${formatMac(mac)} dst ${remote}`);
+      } catch (e) {
+        changes.push(`static ${formatMac(mac)} not set: ${(e as Error).message}`);
+      }
+    }
+    const oldNeigh = new Map((old?.neigh ?? []).map((n) => [n.ip, n.mac]));
+    const newNeigh = new Map(cfg.neigh.map((n) => [n.ip, n.mac]));
+    for (const [ip] of oldNeigh) {
+      const b = parseIp(ip)!;
+      if (newNeigh.has(ip) || net.neigh.get(b)?.origin !== 'config') continue;
+      net.deleteNeigh(b);
+      changes.push(`neigh ${ip} removed`);
+    }
+    for (const [ip, mac] of newNeigh) {
+      if (oldNeigh.get(ip) === mac && net.neigh.get(parseIp(ip)!)?.origin === 'config') continue;
+      net.setNeigh(parseIp(ip)!, mac, 'config', now);
+      changes.push(`neigh ${ip} lladdr ${formatMac(mac)}`);
+    }
+    if (old === undefined) return changes;
+    const set = <K extends keyof NetworkConfig>(key: K, apply: (v: NetworkConfig[K]) => void) => {
+      if (JSON.stringify(old[key]) === JSON.stringify(cfg[key])) return;
+      apply(cfg[key]);
+      changes.push(`${key} ${String(cfg[key] ?? 'none')}`);
+    };
+    set('ageing', (v) => (net.fdb.ageing = v));
+    set('maxMacs', (v) => (net.fdb.maxMacs = v));
+    set('acceptAnyRemote', (v) => (net.acceptAnyRemote = v));
+    set('arpResponder', (v) => (net.arpResponder = v));
+    set('arpSnoop', (v) => (net.arpSnoop = v));
+    if (old.ttl !== cfg.ttl || old.df !== cfg.df) {
+      net.ttl = cfg.ttl;
+      net.df = cfg.df;
+      run.sender.configure(cfg.ttl, cfg.df);
+      changes.push(`ttl ${cfg.ttl} df ${cfg.df}`);
+    }
+    set('address', (v) => {
+      if (old.address !== undefined && hasAddress(cfg.tap, old.address)) ip('addr', 'del', old.address, 'dev', cfg.tap);
+      if (v !== undefined && !hasAddress(cfg.tap, v)) ip('addr', 'add', v, 'dev', cfg.tap);
+    });
+    return changes;
   }
 
-  private answer(req: ValidRequest): Reply<FdbRow[] | StatsReport> | Streaming {
-    if ('network' in req && req.network !== undefined && !this.networks.has(req.network)) {
-      return { ok: false, error: `no network named "${req.network}" (networks: ${[...this.networks.keys()].join(', ')})` };
+  /**
+   * Reads the config file again and applies the difference: new networks
+   * start, removed ones stop, a network whose TAP, tunnel, group or MTU
+   * changed restarts alone, and the rest changes in place. A config with an
+   * error, or a network that cannot start, is refused before anything changes.
+   * Returns one line per change, each also logged.
+   */
+  reload(): string[] {
+    if (this.reread === undefined) throw new RefusedError('vtepd was started without --config: there is no file to reload');
+    let next: Config;
+    try {
+      next = this.reread();
+    } catch (e) {
+      if (e instanceof ConfigError) throw new RefusedError(`the config has ${e.problems.length === 1 ? 'an error' : 'errors'}; nothing changed`, e.problems);
+      throw e;
     }
-    switch (req.cmd) {
-      case 'fdb':
-        return { ok: true, data: fdbRows(this.infos(), monotonicSeconds(), req.network) };
-      case 'stats':
-        return { ok: true, data: statsReport(this.infos(), this.datapath.unattributed) };
-      case 'capture':
-        return {
-          stream: (send, end) => {
-            send({ ok: true, data: { capturing: true } });
-            return this.mirror.start({ network: req.network, side: req.side, count: req.count }, (packet) => send({ packet }), () => end({ end: true }));
-          },
-        };
+    for (const key of ['local', 'socket', 'offload'] as const) {
+      if (next[key] !== this.config[key]) throw new RefusedError(`${key} cannot change while vtepd runs (${this.config[key]} -> ${next[key]}); restart vtepd to change it; nothing changed`);
     }
+    const names = new Set(next.networks.map((c) => c.name));
+    const removed = [...this.networks.values()].filter((r) => !names.has(r.cfg.name));
+    const added = next.networks.filter((c) => !this.networks.has(c.name));
+    const restarted = next.networks.filter((c) => {
+      const old = this.networks.get(c.name)?.cfg;
+      return old !== undefined && RESTART_KEYS.some((k) => JSON.stringify(old[k]) !== JSON.stringify(c[k]));
+    });
+    const inPlace = next.networks.filter((c) => this.networks.has(c.name) && !restarted.includes(c));
+    // Look before changing: what will start must be able to, with the TAPs of what goes counted as free.
+    const freed = new Map([...removed, ...restarted.map((c) => this.networks.get(c.name)!)].map((r) => [r.cfg.tap, r.existed]));
+    let plans: Planned[];
+    try {
+      plans = [...restarted, ...added].map((c) => this.plan(c, freed));
+    } catch (e) {
+      if (e instanceof StartupError) throw new RefusedError(`${e.message}; nothing changed`);
+      throw e;
+    }
+    const changes: string[] = [];
+    const failures: string[] = [];
+    for (const r of removed) {
+      this.removeNetwork(r.cfg.name);
+      changes.push(`network ${r.cfg.name} removed`);
+    }
+    for (const p of plans) {
+      const old = this.networks.get(p.cfg.name)?.cfg;
+      if (old !== undefined) this.removeNetwork(p.cfg.name);
+      try {
+        this.addNetwork(p);
+        changes.push(old !== undefined
+          ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k])).join(', ')} changed)`
+          : `network ${p.cfg.name} added`);
+      } catch (e) {
+        failures.push(`network ${p.cfg.name} could not start: ${(e as Error).message}`);
+      }
+    }
+    for (const cfg of inPlace) {
+      const run = this.networks.get(cfg.name)!;
+      for (const c of this.applyTables(run, run.cfg, cfg)) changes.push(`network ${cfg.name}: ${c}`);
+      run.cfg = cfg;
+    }
+    if (next.busyPoll !== this.config.busyPoll) {
+      this.datapath.busyPollUs = next.busyPoll;
+      changes.push(`busy-poll ${next.busyPoll}`);
+    }
+    this.config = next;
+    for (const c of changes) this.log.info(`reload: ${c}`);
+    for (const f of failures) this.log.error(`reload: ${f}`);
+    if (changes.length === 0 && failures.length === 0) this.log.info('reload: no changes');
+    this.events.reload([...changes, ...failures]);
+    if (failures.length > 0) throw new Error([...failures, ...changes.map((c) => `applied: ${c}`)].join('; '));
+    return changes;
   }
 
   private attempt(fn: () => void): void {

@@ -93,7 +93,8 @@ export class Datapath {
   private readonly receivePoints: ReceivePoint[] = [];
   private readonly resolved: Resolved<Network>;
   private readonly observer: PacketObserver;
-  private readonly busyPollUs: number;
+  /** How long to keep polling after traffic before sleeping; 0 never (a reload may change it). */
+  busyPollUs: number;
   private readonly batchCapacity: number;
   /** Drops that happen before a packet's network is known (bad header, unknown VNI). */
   readonly unattributed = new Counters();
@@ -164,6 +165,28 @@ export class Datapath {
     this.receivePoints.splice(i, 1);
   }
 
+  /** Writes what the switch queued for a network's TAP (decapsulated frames, the responder's answers). */
+  private flushToTap(a: Attachment): void {
+    const q = a.net.toTap;
+    if (q.count === 0) return;
+    const written = a.device.write(q);
+    if (this.observer.active) this.observer.tapTx(a.net, q);
+    const c = a.net.counters;
+    let bytes = 0;
+    for (let i = 0; i < q.count; i++) bytes += q.len[i]; // 0 for each frame not written
+    c.v[N.TapTxFrames] += written;
+    c.v[N.TapTxBytes] += bytes;
+    const partial = a.device.partialChecksums;
+    const refused = partial.refused;
+    if (refused !== 0) {
+      c.drop(Drop.PartialChecksum, refused);
+      this.onPartialChecksum(a.net, q.dst[partial.last]);
+      partial.clear();
+    }
+    if (written + refused < q.count) c.drop(Drop.TxFailed, q.count - written - refused);
+    q.count = 0;
+  }
+
   private fromTap(a: Attachment): void {
     const b = this.fromTapBatch;
     const raw = a.device.vnetHdr ? this.fromTapRaw! : b;
@@ -180,6 +203,7 @@ export class Datapath {
       if (this.observer.active) this.observer.tunnelTx(net, q);
       const sent = a.sender.send(q, net.remotes.bytes);
       if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
+      this.flushToTap(a); // the responder's answers
       if (n < raw.capacity) return;
     }
   }
@@ -200,26 +224,7 @@ export class Datapath {
   }
 
   private flushToTaps(): void {
-    for (const a of this.attachments) {
-      const q = a.net.toTap;
-      if (q.count === 0) continue;
-      const written = a.device.write(q);
-      if (this.observer.active) this.observer.tapTx(a.net, q);
-      const c = a.net.counters;
-      let bytes = 0;
-      for (let i = 0; i < q.count; i++) bytes += q.len[i]; // 0 for each frame not written
-      c.v[N.TapTxFrames] += written;
-      c.v[N.TapTxBytes] += bytes;
-      const partial = a.device.partialChecksums;
-      const refused = partial.refused;
-      if (refused !== 0) {
-        c.drop(Drop.PartialChecksum, refused);
-        this.onPartialChecksum(a.net, q.dst[partial.last]);
-        partial.clear();
-      }
-      if (written + refused < q.count) c.drop(Drop.TxFailed, q.count - written - refused);
-      q.count = 0;
-    }
+    for (const a of this.attachments) this.flushToTap(a);
   }
 
   /** TSO frames into segments, partial checksums completed; what could not be done is counted. */

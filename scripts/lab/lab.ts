@@ -60,6 +60,10 @@ export interface KernelVxlanOptions {
   ttl?: number;
   port?: number;
   mtu?: number;
+  /** `nolearning`: the kernel learns no MAC from tunnels (EVPN, l2population). */
+  learning?: boolean;
+  /** `proxy`: the kernel answers ARP and NS from its neighbour table (ARP suppression). */
+  proxy?: boolean;
 }
 
 export interface OvsTunnelOptions {
@@ -145,6 +149,17 @@ export class Lab {
     await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   }
 
+  /**
+   * IPv6 on host i after all, for the devices made from now on: without
+   * duplicate address detection and router solicitations, so that the only
+   * neighbour discovery on the overlay is what a test does.
+   */
+  async ipv6(i: number): Promise<void> {
+    const conf = (k: string, v: number) => [`net.ipv6.conf.all.${k}=${v}`, `net.ipv6.conf.default.${k}=${v}`];
+    await must('ip', ['netns', 'exec', this.ns(i), 'sysctl', '-qw', ...conf('disable_ipv6', 0), ...conf('accept_dad', 0), ...conf('router_solicitations', 0),
+      ...conf('dad_transmits', 0)]);
+  }
+
   /** Runs a command inside host i's namespace. */
   exec(i: number, cmd: string, args: string[], timeoutMs?: number): Promise<Result> {
     return sh('ip', ['netns', 'exec', this.ns(i), cmd, ...args], timeoutMs);
@@ -156,7 +171,8 @@ export class Lab {
     const dev = o.dev ?? 'vx0';
     const where = o.group !== undefined ? ['group', o.group, 'dev', this.dev(i)] : ['local', this.underlay(i), 'dev', this.dev(i)];
     const ttl = o.ttl !== undefined ? ['ttl', String(o.ttl)] : [];
-    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where, ...ttl]);
+    const flags = [...(o.learning === false ? ['nolearning'] : []), ...(o.proxy ? ['proxy'] : [])];
+    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where, ...ttl, ...flags]);
     await must('ip', ['-n', ns, 'link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450)]);
     for (const r of o.remotes ?? []) await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
     await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);

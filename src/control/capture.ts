@@ -70,17 +70,7 @@ export class Mirror implements PacketObserver {
 
   tunnelTx(net: Network, q: SendQueue): void {
     if (!this.wants(net, 'tunnel')) return;
-    const encap = net.encap;
-    for (let i = 0; i < q.count; i++) {
-      const len = q.len[i];
-      let at = emitEthernet(ETHER, scratch, 0);
-      at += writeOuterHeader(scratch, at, this.local, 0, net.remotes.bytes, q.dst[i] * ADDR_LEN, net.tunnel.outerProtocol, net.ttl, q.tos[i],
-        net.df, encap.kernelHeaderLen + len);
-      encap.writeKernelHeader(scratch, at, q.lane[i], len);
-      at += encap.kernelHeaderLen;
-      q.arena.copy(scratch, at, q.off[i], q.off[i] + len);
-      this.offer(net, 'tunnel', 'tx', scratch, 0, at + len);
-    }
+    for (let i = 0; i < q.count; i++) this.offer(net, 'tunnel', 'tx', scratch, 0, renderSent(net, q, i, this.local, scratch));
   }
 
   tunnelRx(b: Batch, resolved: Resolved<Network>, p: ReceivePoint): void {
@@ -115,6 +105,23 @@ export class Mirror implements PacketObserver {
     this.active = this.sessions.size > 0;
     s.end();
   }
+}
+
+/**
+ * Entry i of a network's send queue as the underlay carries it, into `buf`:
+ * Ethernet, the outer IP header the kernel writes, the header a UDP socket
+ * adds, then the packet. Returns the frame's length.
+ */
+export function renderSent(net: Network, q: SendQueue, i: number, local: Uint8Array, buf: Buffer): number {
+  const encap = net.encap;
+  const len = q.len[i];
+  let at = emitEthernet(ETHER, buf, 0);
+  at += writeOuterHeader(buf, at, local, 0, net.remotes.bytes, q.dst[i] * ADDR_LEN, net.tunnel.outerProtocol, net.ttl, q.tos[i], net.df,
+    encap.kernelHeaderLen + len);
+  encap.writeKernelHeader(buf, at, q.lane[i], len);
+  at += encap.kernelHeaderLen;
+  q.arena.copy(buf, at, q.off[i], q.off[i] + len);
+  return at + len;
 }
 
 function matches(s: Session, net: Network, side: Side): boolean {

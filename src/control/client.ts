@@ -4,6 +4,13 @@ import type { Reply, Request } from './protocol.ts';
 
 export class NoDaemonError extends Error {}
 
+/** The daemon refused a request; `invalid`: as asked it cannot be done (vtepctl exits 2). */
+export class RefusedReply extends Error {
+  constructor(message: string, readonly invalid: boolean, readonly problems: string[] = []) {
+    super(message);
+  }
+}
+
 export function request<T>(path: string, req: Request, timeoutMs = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
     const c = createConnection(path);
@@ -28,7 +35,7 @@ export function request<T>(path: string, req: Request, timeoutMs = 5000): Promis
         return;
       }
       if (reply.ok) resolve(reply.data);
-      else reject(new Error(reply.error));
+      else reject(new RefusedReply(reply.error, reply.invalid === true, reply.problems));
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -63,7 +70,7 @@ export function streamRequest(path: string, req: Request, onLine: (line: Record<
           first = false;
           if (line.ok === false) {
             c.destroy();
-            reject(new Error(String(line.error)));
+            reject(new RefusedReply(String(line.error), line.invalid === true));
             return;
           }
           continue;

@@ -40,6 +40,12 @@ export interface NetworkConfig {
   /** VTEPs accepted (and learned) besides the remotes, without receiving floods. */
   allow: string[];
   statics: { mac: Mac; remote: string }[];
+  /** Neighbour entries the ARP/ND responder answers from: canonical address text and MAC. */
+  neigh: { ip: string; mac: Mac }[];
+  /** Answer ARP requests and NS from the TAP for addresses in the neighbour table. */
+  arpResponder: boolean;
+  /** Fill the neighbour table from ARP and unsolicited NA that arrive from tunnels. */
+  arpSnoop: boolean;
   ageing: number;
   maxMacs: number;
   /** accept-any-remote, or a group without an allow list. */
@@ -91,6 +97,8 @@ const mac = z.string(expected(MAC))
 const ifname = z.string(expected('expected an interface name'))
   .regex(/^[^/:\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":" or spaces'));
 const ipv4List = z.array(unicastIpv4, expected('expected a list of IPv4 addresses'));
+const OVERLAY_IP = 'expected an IPv4 or IPv6 address such as 192.168.100.2 or fd00:100::2';
+const overlayIp = z.string(expected(OVERLAY_IP)).refine(is(isUnicastIp), expected(OVERLAY_IP));
 
 const groupSchema = z.strictObject({
   address: multicastIpv4,
@@ -109,6 +117,9 @@ const networkSchema = z.strictObject({
   ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
   'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
   static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), expected('expected a list of { mac, remote }')).default([]),
+  neigh: z.array(z.strictObject({ ip: overlayIp, mac }), expected('expected a list of { ip, mac }')).default([]),
+  'arp-responder': bool().default(false),
+  'arp-snoop': bool().default(false),
   'accept-any-remote': bool().default(false),
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
   df: bool().optional(),
@@ -211,6 +222,13 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       if (remote === local) problem(at('static', i, 'remote'), `${s.remote} is this VTEP's own address (local)`);
       return { mac: m, remote };
     });
+    const ips = new Set<string>();
+    const neigh = n.neigh.map((e, i) => {
+      const ip = canonicalIp(e.ip)!;
+      if (ips.has(ip)) problem(at('neigh', i, 'ip'), `${e.ip} has two neighbour entries`);
+      ips.add(ip);
+      return { ip, mac: parseMac(e.mac)! };
+    });
     const group = n.group === undefined ? undefined : { address: canonicalIp(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
     networks.push({
       name,
@@ -222,6 +240,9 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       group,
       allow: (n.allow ?? []).map((a) => canonicalIp(a)!),
       statics,
+      neigh,
+      arpResponder: n['arp-responder'],
+      arpSnoop: n['arp-snoop'],
       ageing: n.ageing,
       maxMacs: n['max-macs'],
       // Group members are not known in advance: any VTEP sending to the group is accepted, unless `allow` lists them.
@@ -258,6 +279,8 @@ export interface NetworkFlags {
   ageing?: string;
   'max-macs'?: string;
   'accept-any-remote'?: boolean;
+  'arp-responder'?: boolean;
+  'arp-snoop'?: boolean;
   ttl?: string;
   df?: boolean;
 }
@@ -268,7 +291,7 @@ const FLAG_OF_PATH: Record<string, string> = {
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
-  'accept-any-remote': '--accept-any-remote', df: '--df',
+  'accept-any-remote': '--accept-any-remote', df: '--df', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop',
 };
 
 /** A flag's text as a number when it is one, so that the schema's message (not a type error) answers. */
@@ -302,6 +325,8 @@ export function configFromFlags(f: NetworkFlags): Config {
     ageing: num(f.ageing),
     'max-macs': num(f['max-macs']),
     'accept-any-remote': f['accept-any-remote'],
+    'arp-responder': f['arp-responder'],
+    'arp-snoop': f['arp-snoop'],
     ttl: num(f.ttl),
     df: f.df,
   };

@@ -1,12 +1,25 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
 import { idLabel } from '../tunnel/index.ts';
-import type { FdbRow, NetworkStats, StatsReport } from './protocol.ts';
+import type { FdbRow, NeighRow, NetworkStats, RemoteRow, StatsReport } from './protocol.ts';
 
-/** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS`. */
+/** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS origin ORIGIN`. */
 export function formatFdb(rows: readonly FdbRow[]): string {
   return rows.map((r) =>
-    `${r.mac} network ${r.network} ${r.remote === null ? 'local' : `dst ${r.remote}`} ${r.static ? 'static' : 'dynamic'} age ${r.age}`,
+    `${r.mac} network ${r.network} ${r.remote === null ? 'local' : `dst ${r.remote}`} ${r.static ? 'static' : 'dynamic'} age ${r.age} origin ${r.origin}`,
   ).join('\n');
+}
+
+/** One line a remote: `IP network NAME (flood | no-flood) origin A,B macs N rx ... tx ...`. */
+export function formatRemotes(rows: readonly RemoteRow[]): string {
+  return rows.map((r) =>
+    `${r.remote} network ${r.network} ${r.flood ? 'flood' : 'no-flood'} origin ${r.origins.join(',') || 'none'} macs ${r.macs} ` +
+    `rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes`,
+  ).join('\n');
+}
+
+/** One line an address, in the spirit of `ip neigh`: `IP lladdr MAC network NAME origin ORIGIN age SECONDS`. */
+export function formatNeigh(rows: readonly NeighRow[]): string {
+  return rows.map((r) => `${r.ip} lladdr ${r.mac} network ${r.network} origin ${r.origin} age ${r.age}`).join('\n');
 }
 
 export function formatStats(s: StatsReport): string {
@@ -24,6 +37,7 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
     `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
     `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,
     `  macs    ${n.macs.entries} entries; learned ${n.macs.learned}, aged ${n.macs.aged}, moved ${n.macs.moved}, refused ${n.macs.refused}`,
+    `  neigh   ${n.neigh.entries} entries; arp-suppressed ${c['arp-suppressed']}, nd-suppressed ${c['nd-suppressed']}`,
     `  drops   ${formatDrops(n.drops)}`,
   ];
   for (const [addr, r] of Object.entries(n.remotes)) {

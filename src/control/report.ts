@@ -2,10 +2,9 @@
 // addresses become text here and nowhere on the data path.
 import { RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
 import { LOCAL_PORT } from '../switch/fdb.ts';
-import { Hold } from '../switch/remotes.ts';
 import type { Network } from '../switch/network.ts';
 import { formatMac } from '../wire/mac.ts';
-import type { FdbRow, NetworkStats, RemoteStats, StatsReport } from './protocol.ts';
+import type { FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from './protocol.ts';
 
 /** A running network as the reports see it. */
 export interface NetworkInfo {
@@ -24,6 +23,7 @@ export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: st
         remote: e.port === LOCAL_PORT ? null : net.remotes.address(e.port),
         static: isStatic,
         age: Math.max(0, Math.floor(now - e.seen)),
+        origin: e.origin,
       });
     }
   }
@@ -47,7 +47,7 @@ function networkStats({ net, tap }: NetworkInfo): NetworkStats {
       'rx-bytes': rc[base + R.RxBytes],
       'tx-packets': rc[base + R.TxPackets],
       'tx-bytes': rc[base + R.TxBytes],
-      kind: table.has(r, Hold.Flood) ? 'flood' : table.configured(r) ? 'static' : 'learned',
+      kind: table.floods(r) ? 'flood' : table.configured(r) ? 'static' : 'learned',
     };
   }
   const f = net.fdb;
@@ -58,7 +58,38 @@ function networkStats({ net, tap }: NetworkInfo): NetworkStats {
     group: table.group === 0 ? null : table.address(table.group),
     counters: net.counters.valuesByName(),
     macs: { entries: f.size, learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },
+    neigh: { entries: net.neigh.size },
     drops: net.counters.dropsByName(),
     remotes,
   };
+}
+
+export function remoteRows(networks: readonly NetworkInfo[], only?: string): RemoteRow[] {
+  const rows: RemoteRow[] = [];
+  for (const { net } of networks) {
+    if (only !== undefined && net.name !== only) continue;
+    const macs = new Map<number, number>();
+    for (const [, e] of net.fdb.entries()) macs.set(e.port, (macs.get(e.port) ?? 0) + 1);
+    const t = net.remotes;
+    for (const r of t.indices()) {
+      const base = r * REMOTE_SLOTS;
+      rows.push({
+        remote: t.address(r), network: net.name, flood: t.floods(r), origins: t.origins(r), macs: macs.get(r) ?? 0,
+        'rx-packets': t.counters[base + R.RxPackets], 'rx-bytes': t.counters[base + R.RxBytes],
+        'tx-packets': t.counters[base + R.TxPackets], 'tx-bytes': t.counters[base + R.TxBytes],
+      });
+    }
+  }
+  return rows;
+}
+
+export function neighRows(networks: readonly NetworkInfo[], now: number, only?: string): NeighRow[] {
+  const rows: NeighRow[] = [];
+  for (const { net } of networks) {
+    if (only !== undefined && net.name !== only) continue;
+    for (const e of net.neigh.entries()) {
+      rows.push({ ip: e.ip, mac: formatMac(e.mac), network: net.name, origin: e.origin, age: Math.max(0, Math.floor(now - e.seen)) });
+    }
+  }
+  return rows;
 }

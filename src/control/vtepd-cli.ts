@@ -3,6 +3,7 @@
 // anything the user can fix before starting (nothing was changed), 1 otherwise.
 import { parseArgs } from 'node:util';
 import { Daemon, StartupError } from '../daemon.ts';
+import { RefusedError } from './commands.ts';
 import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from './config.ts';
 import { Logger } from './log.ts';
 
@@ -10,18 +11,26 @@ const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
-             [--max-macs N] [--accept-any-remote] [--ttl N] [--df] [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
+             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--ttl N] [--df]
+             [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
 
 Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;
 
 const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'port', 'ageing', 'max-macs',
-  'accept-any-remote', 'ttl', 'df'] as const;
+  'accept-any-remote', 'arp-responder', 'arp-snoop', 'ttl', 'df'] as const;
 
 class UsageError extends Error {}
 
-function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
+interface Parsed {
+  config: Config;
+  verbose: boolean;
+  /** Reads the config file again, with the same command-line overrides (for reload); none without --config. */
+  reread?: () => Config;
+}
+
+function parse(argv: string[]): Parsed | 'help' {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
@@ -53,6 +62,8 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
         ageing: { type: 'string' },
         'max-macs': { type: 'string' },
         'accept-any-remote': { type: 'boolean' },
+        'arp-responder': { type: 'boolean' },
+        'arp-snoop': { type: 'boolean' },
         ttl: { type: 'string' },
         df: { type: 'boolean' },
       },
@@ -67,7 +78,9 @@ function parse(argv: string[]): { config: Config; verbose: boolean } | 'help' {
     if (networkFlags.length > 0) {
       throw new UsageError(`--config and --${networkFlags[0]} do not go together: put the network in the config file, or give it all with flags`);
     }
-    return { config: loadConfigFile(values.config, overridesFromFlags(values as NetworkFlags)), verbose };
+    const path = values.config;
+    const overrides = overridesFromFlags(values as NetworkFlags);
+    return { config: loadConfigFile(path, overrides), verbose, reread: () => loadConfigFile(path, overrides) };
   }
   if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)');
   return { config: configFromFlags(values as NetworkFlags), verbose };
@@ -91,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   const log = new Logger(parsed.verbose);
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(parsed.config, log);
+    daemon = await Daemon.start(parsed.config, log, parsed.reread);
   } catch (e) {
     if (e instanceof StartupError) {
       process.stderr.write(`vtepd: ${e.message}\n`);
@@ -108,5 +121,13 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // Reload as `vtepctl reload` does; what it applied or why it refused is logged either way.
+    process.on('SIGHUP', () => {
+      try {
+        daemon.reload();
+      } catch (e) {
+        log.error(`reload refused: ${(e as Error).message}${e instanceof RefusedError && e.problems ? `\n${e.problems.map((p) => `vtepd:   ${p}`).join('\n')}` : ''}`);
+      }
+    });
   });
 }

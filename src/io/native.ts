@@ -16,6 +16,7 @@ export interface NativeAddon {
   rawOpen(protocol: number, local: Uint8Array, ttl: number, df: boolean, receive: boolean, sndbuf: number): number;
   udpSenderOpen(local: Uint8Array, port: number, ttl: number, df: boolean, sndbuf: number): number;
   setMulticast(fd: number, ifindex: number, ttl: number, loop: boolean): void;
+  setSenderOptions(fd: number, ttl: number, df: boolean): void;
   udpGroEnable(fd: number): boolean;
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };

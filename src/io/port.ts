@@ -28,6 +28,8 @@ export interface TunnelSender {
   send(q: SendQueue, table: Uint8Array): number;
   /** Sends multicast out of `ifindex` with `ttl`, not looped back to this host. */
   multicast(ifindex: number, ttl: number): void;
+  /** Sets the outer TTL and DF again (a reload changed them). */
+  configure(ttl: number, df: boolean): void;
   close(): void;
 }
 
@@ -69,6 +71,10 @@ export class RawSender extends Port implements TunnelSender {
 
   multicast(ifindex: number, ttl: number): void {
     native.setMulticast(this.fd, ifindex, ttl, false);
+  }
+
+  configure(ttl: number, df: boolean): void {
+    native.setSenderOptions(this.fd, ttl, df);
   }
 }
 
@@ -114,6 +120,10 @@ export class LaneSender implements TunnelSender {
 
   multicast(ifindex: number, ttl: number): void {
     for (const fd of this.fds) native.setMulticast(fd, ifindex, ttl, false);
+  }
+
+  configure(ttl: number, df: boolean): void {
+    for (const fd of this.fds) native.setSenderOptions(fd, ttl, df);
   }
 
   close(): void {

@@ -191,6 +191,12 @@ Napi::Value SetMulticast(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setSenderOptions(fd, ttl, df)
+Napi::Value SetSenderOptions(const Napi::CallbackInfo& info) {
+  vtep::SetSenderOptions(I32(info[0]), I32(info[1]), Bool(info[2]));
+  return info.Env().Undefined();
+}
+
 // udpGroEnable(fd) -> granted
 Napi::Value UdpGroEnable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vtep::EnableUdpGro(I32(info[0]))); }
 
@@ -404,6 +410,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
   exports.Set("udpSenderOpen", Napi::Function::New(env, UdpSenderOpen));
   exports.Set("setMulticast", Napi::Function::New(env, SetMulticast));
+  exports.Set("setSenderOptions", Napi::Function::New(env, SetSenderOptions));
   exports.Set("udpGroEnable", Napi::Function::New(env, UdpGroEnable));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));

@@ -66,6 +66,14 @@ void ReceiveOuterHeader(int fd, int family) {
   }
 }
 
+// The address family a socket was made with.
+int DomainOf(int fd) {
+  int family = AF_INET;
+  socklen_t len = sizeof(family);
+  getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+  return family;
+}
+
 // What every tunnel sender sets: outer TTL, DF (set without enforcing a cached path MTU), send buffer.
 void ConfigureSender(int fd, int family, int ttl, bool df, int sndbuf) {
   if (family == AF_INET) {
@@ -167,9 +175,7 @@ int OpenUdpSender(const uint8_t* local, uint16_t port, int ttl, bool df, int snd
 }
 
 bool SetMulticast(int fd, int ifindex, int ttl, bool loop, Failure* fail) {
-  int family = AF_INET;
-  socklen_t len = sizeof(family);
-  getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+  int family = DomainOf(fd);
   int on = loop ? 1 : 0;
   if (family == AF_INET6) {
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0) return Fail(fail, "IPV6_MULTICAST_IF") == 0;
@@ -185,6 +191,8 @@ bool SetMulticast(int fd, int ifindex, int ttl, bool loop, Failure* fail) {
   if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &on, sizeof(on)) < 0) return Fail(fail, "IP_MULTICAST_LOOP") == 0;
   return true;
 }
+
+void SetSenderOptions(int fd, int ttl, bool df) { ConfigureSender(fd, DomainOf(fd), ttl, df, 0); }
 
 bool EnableUdpGro(int fd) {
   int one = 1;

@@ -45,6 +45,9 @@ int OpenUdpSender(const uint8_t* local, uint16_t port, int ttl, bool df, int snd
 // Where and how a sender's multicast goes; with loop off, our own group packets do not come back.
 bool SetMulticast(int fd, int ifindex, int ttl, bool loop, Failure* fail);
 
+// Sets a sender's outer TTL (hop limit) and DF again, as a reload changes them.
+void SetSenderOptions(int fd, int ttl, bool df);
+
 // Asks for UDP GRO: the kernel merges datagrams of a flow. Returns whether it was granted.
 bool EnableUdpGro(int fd);
 

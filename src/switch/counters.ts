@@ -19,6 +19,10 @@ export const NetworkCounter = {
   /** BUM frames sent to the network's multicast group (also in the tunnel and flood counters). */
   GroupTxPackets: 11,
   GroupTxBytes: 12,
+  /** ARP requests from the TAP answered on the TAP by the responder, not flooded. */
+  ArpSuppressed: 13,
+  /** Neighbor Solicitations from the TAP answered on the TAP by the responder, not flooded. */
+  NdSuppressed: 14,
 } as const;
 const NETWORK_SLOTS = Object.keys(NetworkCounter).length;
 
@@ -36,6 +40,8 @@ export const COUNTER_NAMES: Record<keyof typeof NetworkCounter, string> = {
   SeqOutOfOrder: 'gre-seq-out-of-order',
   GroupTxPackets: 'group-tx-packets',
   GroupTxBytes: 'group-tx-bytes',
+  ArpSuppressed: 'arp-suppressed',
+  NdSuppressed: 'nd-suppressed',
 };
 
 /** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */

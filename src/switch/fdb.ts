@@ -17,8 +17,9 @@
 // - Size. At most `maxMacs` learned entries. When full, new MACs are refused
 //   and counted rather than evicting: a flood of random source MACs must not
 //   push out the hosts that are really there.
-// - Static entries come from the configuration. They never age and never move;
-//   they live in their own Map so that they take no part in the LRU order.
+// - Given entries (from the config, vtepctl or EVPN) never age and are never
+//   moved by learning; they live in their own Map, outside the LRU order, and
+//   remember where they came from.
 import type { Mac } from '../wire/mac.ts';
 
 export const LOCAL_PORT = 0;
@@ -32,10 +33,15 @@ const REFRESH_INTERVAL_S = 1;
 export const Learned = { Same: 0, New: 1, Moved: 2, Refused: 3, Static: 4 } as const;
 export type Learned = (typeof Learned)[keyof typeof Learned];
 
+/** Where an entry came from: learned from traffic, or given by the config, vtepctl or EVPN. */
+export type Origin = 'learned' | 'config' | 'vtepctl' | 'evpn';
+export type GivenOrigin = Exclude<Origin, 'learned'>;
+
 export interface FdbEntry {
   port: number;
   /** Monotonic seconds when last seen. */
   seen: number;
+  origin: Origin;
 }
 
 export class Fdb {
@@ -45,54 +51,53 @@ export class Fdb {
   aged = 0;
   moved = 0;
   refused = 0;
+  /** The port a MAC was behind before the last move learn() reported. */
+  movedFrom = UNKNOWN_PORT;
 
   constructor(
-    readonly ageing = DEFAULT_AGEING_S,
-    readonly maxMacs = DEFAULT_MAX_MACS,
+    public ageing = DEFAULT_AGEING_S,
+    public maxMacs = DEFAULT_MAX_MACS,
   ) {}
 
-  addStatic(mac: Mac, port: number, now: number): void {
+  /** A given entry: `mac` behind `port`; replaces a learned one. */
+  addStatic(mac: Mac, port: number, now: number, origin: GivenOrigin): void {
     this.dynamic.delete(mac);
-    this.statics.set(mac, { port, seen: now });
+    this.statics.set(mac, { port, seen: now, origin });
   }
 
-  /** Removes the entry of `mac`, learned or static; returns the port it pointed at, or UNKNOWN_PORT. */
-  delete(mac: Mac): number {
+  /** Removes the entry of `mac`, learned or given; returns it. */
+  delete(mac: Mac): FdbEntry | undefined {
     const e = this.statics.get(mac) ?? this.dynamic.get(mac);
-    if (e === undefined) return UNKNOWN_PORT;
+    if (e === undefined) return undefined;
     this.statics.delete(mac);
     this.dynamic.delete(mac);
-    return e.port;
+    return e;
   }
 
-  /** Whether `mac` has a static entry. */
+  /** The entry of `mac`, learned or given. */
+  get(mac: Mac): FdbEntry | undefined {
+    return this.statics.get(mac) ?? this.dynamic.get(mac);
+  }
+
   isStatic(mac: Mac): boolean {
     return this.statics.has(mac);
   }
 
   /**
    * Removes the entries behind `port` (every port if undefined), learned ones,
-   * static ones or both; returns the MACs of the static ones removed (their
-   * remotes hold a reference each) and how many learned ones went.
+   * given ones or both; returns them (given ones hold a reference on their remote).
    */
-  flush(port?: number, which: 'dynamic' | 'static' | 'all' = 'all'): { statics: Mac[]; learned: number } {
-    const statics: Mac[] = [];
-    let learned = 0;
-    if (which !== 'static') {
-      for (const [mac, e] of this.dynamic) {
+  flush(port?: number, which: 'dynamic' | 'static' | 'all' = 'all'): [Mac, FdbEntry][] {
+    const gone: [Mac, FdbEntry][] = [];
+    for (const [map, kind] of [[this.dynamic, 'dynamic'], [this.statics, 'static']] as const) {
+      if (which !== 'all' && which !== kind) continue;
+      for (const [mac, e] of map) {
         if (port !== undefined && e.port !== port) continue;
-        this.dynamic.delete(mac);
-        learned++;
+        map.delete(mac);
+        gone.push([mac, e]);
       }
     }
-    if (which !== 'dynamic') {
-      for (const [mac, e] of this.statics) {
-        if (port !== undefined && e.port !== port) continue;
-        this.statics.delete(mac);
-        statics.push(mac);
-      }
-    }
-    return { statics, learned };
+    return gone;
   }
 
   /** Records that `mac` was seen as a source on `port`. The caller refuses group MACs. */
@@ -108,11 +113,12 @@ export class Fdb {
         this.refused++;
         return Learned.Refused;
       }
-      this.dynamic.set(mac, { port, seen: now });
+      this.dynamic.set(mac, { port, seen: now, origin: 'learned' });
       this.learned++;
       return Learned.New;
     }
     if (e.port !== port) {
+      this.movedFrom = e.port;
       e.port = port;
       this.touch(mac, e, now);
       this.moved++;
@@ -128,12 +134,13 @@ export class Fdb {
     return e === undefined ? UNKNOWN_PORT : e.port;
   }
 
-  /** Removes entries idle for `ageing` seconds; returns how many. */
-  run(now: number): number {
+  /** Removes entries idle for `ageing` seconds; calls `onAged` for each (if given); returns how many. */
+  run(now: number, onAged?: (mac: Mac, e: FdbEntry) => void): number {
     let n = 0;
     for (const [mac, e] of this.dynamic) {
       if (now - e.seen < this.ageing) break;
       this.dynamic.delete(mac);
+      onAged?.(mac, e);
       n++;
     }
     this.aged += n;
@@ -144,10 +151,22 @@ export class Fdb {
     return this.dynamic.size + this.statics.size;
   }
 
-  /** Every entry, static ones first, for `vtepctl fdb show`. */
+  /** Every entry, given ones first, for `vtepctl fdb show`. */
   *entries(): IterableIterator<[Mac, FdbEntry, boolean]> {
     for (const [mac, e] of this.statics) yield [mac, e, true];
     for (const [mac, e] of this.dynamic) yield [mac, e, false];
+  }
+
+  /** A copy with the same entries and counters, for `vtepctl trace` to run the data path on. */
+  clone(): Fdb {
+    const f = new Fdb(this.ageing, this.maxMacs);
+    for (const [mac, e] of this.dynamic) f.dynamic.set(mac, { ...e });
+    for (const [mac, e] of this.statics) f.statics.set(mac, { ...e });
+    f.learned = this.learned;
+    f.aged = this.aged;
+    f.moved = this.moved;
+    f.refused = this.refused;
+    return f;
   }
 
   private touch(mac: Mac, e: FdbEntry, now: number): void {

@@ -2,26 +2,29 @@
 // from a Batch, learns, decides, has the network's Encap write headers in
 // place, and records what to send in SendQueues. It never does I/O.
 //
-//   TAP -> tunnel: learn the source as local; a known remote destination gets
-//   one packet; a known local one is not sent; broadcast, multicast and
-//   unknown unicast go to every remote of the flood list (head-end
-//   replication), and to the multicast group if there is one.
+//   TAP -> tunnel: learn the source as local; an ARP request or NS the
+//   neighbour table can answer is answered on the TAP (with arp-responder);
+//   a known remote destination gets one packet; a known local one is not
+//   sent; broadcast, multicast and unknown unicast go to every remote of the
+//   flood list (head-end replication), and to the multicast group if there is one.
 //
 //   tunnel -> TAP: accept only from a known remote (or any, if the network says
-//   so), learn the source behind that remote, and deliver to the TAP only:
+//   so), learn the source behind that remote (and addresses from ARP and NA,
+//   with arp-snoop), and deliver to the TAP only:
 //   never back into a tunnel (split horizon). Which network a tunnel packet
 //   belongs to is the tunnel's Demux's business; what happens after is the
 //   same for every encapsulation.
 import type { Batch, SendQueue } from '../batch.ts';
 import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
-import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
+import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { ADDR_WORDS } from '../wire/ip-address.ts';
 import { readMac } from '../wire/mac.ts';
 import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from './counters.ts';
 import { Drop } from './drop.ts';
-import { LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
+import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
 import type { Network } from './network.ts';
+import { answer, answerLength, Answered, snoop } from './responder.ts';
 
 const MAC_SRC = 6;
 
@@ -51,7 +54,17 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.BadSourceMac);
       continue;
     }
-    net.fdb.learn(readMac(buf, off + MAC_SRC), LOCAL_PORT, now);
+    learn(net, readMac(buf, off + MAC_SRC), LOCAL_PORT, now);
+    if (net.arpResponder && isResolution(buf, off)) {
+      const a = answer(net.neigh, buf, off, len);
+      if (a !== Answered.No) {
+        c[a === Answered.Arp ? N.ArpSuppressed : N.NdSuppressed]++;
+        const q = net.toTap;
+        if (q.count === 0) q.arena = buf;
+        if (!q.push(off, answerLength(a), LOCAL_PORT)) net.counters.drop(Drop.TxFailed);
+        continue;
+      }
+    }
     const port = buf[off] & 1 ? UNKNOWN_PORT : net.fdb.lookup(readMac(buf, off));
     if (port === LOCAL_PORT) {
       net.counters.drop(Drop.LocalDestination);
@@ -88,6 +101,20 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
     }
     for (let k = 0; k < remotes.floodCount; k++) queue(net, out, start, plen, flood[k], lane, tos, wire, rc);
   }
+}
+
+/** Learns `mac` behind `port`; a new or moved MAC is reported when someone listens. */
+function learn(net: Network, mac: number, port: number, now: number): void {
+  const l = net.fdb.learn(mac, port, now);
+  if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
+    net.events.fdb(net, l === Learned.New ? 'learned' : 'moved', mac, port, 'learned', l === Learned.Moved ? net.fdb.movedFrom : undefined);
+  }
+}
+
+/** ARP or IPv6 (an NS or NA may be in it): the only frames the responder and snooping look into. */
+function isResolution(buf: Buffer, off: number): boolean {
+  const type = (buf[off + 12] << 8) | buf[off + 13];
+  return type === EtherType.ARP || type === EtherType.IPv6;
 }
 
 function queue(net: Network, out: SendQueue, start: number, plen: number, r: number, lane: number, tos: number, wire: number,
@@ -164,7 +191,11 @@ function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, now: 
     net.counters.drop(Drop.BadSourceMac);
     return;
   }
-  net.fdb.learn(readMac(buf, off + MAC_SRC), port, now);
+  learn(net, readMac(buf, off + MAC_SRC), port, now);
+  if (net.arpSnoop && isResolution(buf, off)) {
+    const e = snoop(net.neigh, buf, off, len, now);
+    if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
+  }
   const ecn = r.ecn[i];
   if (ecn !== 0 && !decapsulateEcn(buf, off, len, ecn)) {
     net.counters.drop(Drop.CeNotEct);

@@ -1,14 +1,19 @@
 // One overlay network: a TAP on one side, a tunnel (VNI or GRE key) and its
-// remote VTEPs on the other, and the state the switch keeps for it. Its
-// remotes and static entries can change while it runs; this is where the
-// tables are kept consistent with each other: a static entry holds its
-// remote, and a remote that goes takes the MACs learned behind it along.
+// remote VTEPs on the other, and the state the switch keeps for it.
+//
+// Its tables change while it runs, from the config (at start and on
+// reload), from vtepctl and from EVPN, always through the operations below,
+// which keep the tables consistent with each other and report each change
+// to `events`: a given FDB entry holds its remote; a remote that goes takes
+// every MAC behind it along (Neutron's fdb_remove).
 import { SendQueue } from '../batch.ts';
 import type { Encap, Tunnel } from '../tunnel/tunnel.ts';
 import type { Mac } from '../wire/mac.ts';
 import { Counters } from './counters.ts';
-import { Fdb, UNKNOWN_PORT } from './fdb.ts';
-import { RemoteTable, type Hold } from './remotes.ts';
+import { NO_EVENTS, type SwitchEvents } from './events.ts';
+import { Fdb, LOCAL_PORT, UNKNOWN_PORT, type FdbEntry, type GivenOrigin } from './fdb.ts';
+import { NeighTable, type NeighEntry, type NeighOrigin } from './neigh.ts';
+import { Hold, RemoteTable } from './remotes.ts';
 
 export interface NetworkSpec {
   name: string;
@@ -21,22 +26,35 @@ export interface NetworkSpec {
   acceptAnyRemote: boolean;
   ageing: number;
   maxMacs: number;
+  /** Answer ARP requests and NS for addresses in the neighbour table on the TAP. */
+  arpResponder: boolean;
+  /** Fill the neighbour table from ARP and unsolicited NA that arrive from tunnels. */
+  arpSnoop: boolean;
   /** How many frames one batch can hand this network for its TAP. */
   batchSize: number;
 }
+
+/** Why a control operation was refused: the message names what to fix. */
+export class TableError extends Error {}
 
 export class Network {
   readonly name: string;
   readonly tunnel: Tunnel;
   readonly encap: Encap;
-  readonly ttl: number;
-  readonly df: boolean;
+  ttl: number;
+  df: boolean;
+  acceptAnyRemote: boolean;
+  arpResponder: boolean;
+  arpSnoop: boolean;
   readonly fdb: Fdb;
   readonly remotes = new RemoteTable();
-  readonly acceptAnyRemote: boolean;
+  readonly neigh: NeighTable;
   readonly counters = new Counters();
-  /** Frames decapsulated for this network's TAP, written after each batch. */
+  /** Frames for this network's TAP: decapsulated ones, or the responder's answers; written after each batch. */
   readonly toTap: SendQueue;
+  events: SwitchEvents = NO_EVENTS;
+  /** fdb.refused when refusals were last reported. */
+  private refusedReported = 0;
 
   constructor(spec: NetworkSpec) {
     this.name = spec.name;
@@ -45,33 +63,150 @@ export class Network {
     this.ttl = spec.ttl;
     this.df = spec.df;
     this.acceptAnyRemote = spec.acceptAnyRemote;
+    this.arpResponder = spec.arpResponder;
+    this.arpSnoop = spec.arpSnoop;
     this.fdb = new Fdb(spec.ageing, spec.maxMacs);
+    this.neigh = new NeighTable(spec.maxMacs);
     this.toTap = new SendQueue(spec.batchSize, Buffer.alloc(0));
   }
 
+  // ---------------------------------------------------------------- remotes
+
   /** Adds `hold` to the remote at `addr` (16 bytes); returns its index, -1 if the table refused it. */
   holdRemote(addr: Uint8Array, hold: Hold): number {
-    return this.remotes.hold(addr, hold);
+    const known = this.remotes.indexOf(addr) >= 0 || (hold === Hold.Group && this.remotes.group !== 0);
+    const r = this.remotes.hold(addr, hold);
+    if (r > 0 && !known && hold !== Hold.Group && this.events.active) this.events.remote(this, 'added', r);
+    return r;
   }
 
   /** Takes `hold` away from remote r; if that removes it, the MACs learned behind it go too. */
   releaseRemote(r: number, hold: Hold): void {
-    if (this.remotes.release(r, hold)) this.fdb.flush(r, 'dynamic');
+    if (!this.remotes.has(r, hold)) return;
+    const goes = this.remotes.holdsOnly(r, hold);
+    if (goes) this.flushBehind(r, 'dynamic');
+    if (goes && hold !== Hold.Group && this.events.active) this.events.remote(this, 'deleted', r);
+    this.remotes.release(r, hold);
   }
 
-  /** A static entry: `mac` behind the remote at `addr` (16 bytes), replacing any entry it had. */
-  addStatic(mac: Mac, addr: Uint8Array, now: number): number {
-    this.removeStatic(mac);
+  /** Removes remote r and every MAC learned or given behind it, whatever holds it. */
+  forgetRemote(r: number): void {
+    if (!this.remotes.live(r)) return;
+    if (this.events.active) this.events.remote(this, 'deleted', r);
+    for (const [mac, e] of this.fdb.flush(r, 'all')) if (this.events.active) this.events.fdb(this, 'deleted', mac, e.port, e.origin);
+    this.remotes.drop(r);
+  }
+
+  // ---------------------------------------------------------------- FDB
+
+  /**
+   * A given entry: `mac` behind the remote at `addr` (16 bytes), which it holds.
+   * With `replace` false, refuses a MAC that already has a given entry. A MAC
+   * behind the local TAP is refused: it cannot be behind a VTEP too.
+   */
+  setStatic(mac: Mac, addr: Uint8Array, origin: GivenOrigin, now: number, replace = true): number {
+    const old = this.fdb.get(mac);
+    if (old !== undefined && old.port === LOCAL_PORT) throw new TableError(`is behind the local TAP of network ${this.name}; it cannot be behind a remote VTEP too`);
+    if (old !== undefined && !replace && old.origin !== 'learned') {
+      throw new TableError(`already has an entry in network ${this.name} (dst ${this.remotes.address(old.port)}, origin ${old.origin}); use fdb replace to move it`);
+    }
+    const known = this.remotes.indexOf(addr) >= 0;
     const r = this.remotes.reference(addr);
-    this.fdb.addStatic(mac, r, now);
+    if (!known && this.events.active) this.events.remote(this, 'added', r);
+    this.removeEntry(mac, false);
+    this.fdb.addStatic(mac, r, now, origin);
+    if (this.events.active) this.events.fdb(this, 'added', mac, r, origin);
     return r;
   }
 
-  /** Removes the static entry of `mac`, if it has one; its remote goes if nothing else holds it. */
-  removeStatic(mac: Mac): boolean {
-    if (!this.fdb.isStatic(mac)) return false;
-    const r = this.fdb.delete(mac);
-    if (r !== UNKNOWN_PORT && this.remotes.unreference(r)) this.fdb.flush(r, 'dynamic');
-    return true;
+  /** Removes the entry of `mac`, learned or given; returns it (undefined if there was none). */
+  deleteMac(mac: Mac): FdbEntry | undefined {
+    return this.removeEntry(mac, true);
+  }
+
+  /**
+   * Removes entries: learned ones, given ones or both, behind remote `port` (or
+   * any, local MACs included); returns how many.
+   */
+  flushFdb(which: 'dynamic' | 'static' | 'all', port?: number): number {
+    return port === undefined ? this.flushEntries(this.fdb.flush(undefined, which)) : this.flushBehind(port, which);
+  }
+
+  // ---------------------------------------------------------------- neighbours
+
+  setNeigh(ip: Uint8Array, mac: Mac, origin: Exclude<NeighOrigin, 'snooped'>, now: number): void {
+    this.neigh.set(ip, mac, origin, now);
+    if (this.events.active) this.events.neigh(this, 'added', this.neigh.get(ip)!);
+  }
+
+  deleteNeigh(ip: Uint8Array): NeighEntry | undefined {
+    const e = this.neigh.remove(ip);
+    if (e !== undefined && this.events.active) this.events.neigh(this, 'deleted', e);
+    return e;
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Once a second: ages learned MACs and snooped neighbours, reports refusals. */
+  tick(now: number): void {
+    const events = this.events;
+    this.fdb.run(now, events.active ? (mac, e) => events.fdb(this, 'aged', mac, e.port, e.origin) : undefined);
+    for (const e of this.neigh.run(now, this.fdb.ageing)) if (events.active) events.neigh(this, 'aged', e);
+    const refused = this.fdb.refused - this.refusedReported;
+    if (refused > 0) {
+      this.refusedReported = this.fdb.refused;
+      if (events.active) events.refused(this, refused);
+    }
+  }
+
+  /**
+   * A copy of this network's tables, counters zeroed and no one listening,
+   * for `vtepctl trace`: the data path's own functions run on it, and what
+   * they change shows what they would have done.
+   */
+  clone(): Network {
+    const n = Object.create(Network.prototype) as Network;
+    Object.assign(n, this, {
+      encap: this.encap.clone(),
+      fdb: this.fdb.clone(),
+      remotes: this.remotes.clone(),
+      neigh: this.neigh.clone(),
+      counters: new Counters(),
+      toTap: new SendQueue(this.toTap.capacity, Buffer.alloc(0)),
+      events: NO_EVENTS,
+    });
+    n.remotes.counters.fill(0);
+    return n;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private removeEntry(mac: Mac, report: boolean): FdbEntry | undefined {
+    const e = this.fdb.delete(mac);
+    if (e === undefined) return undefined;
+    if (report && this.events.active) this.events.fdb(this, 'deleted', mac, e.port, e.origin);
+    if (e.origin !== 'learned' && e.port !== UNKNOWN_PORT) this.unreference(e.port);
+    return e;
+  }
+
+  /** A given entry no longer points at r: if nothing else holds r, it goes with the MACs learned behind it. */
+  private unreference(r: number): void {
+    if (this.remotes.referencedOnly(r)) {
+      this.flushBehind(r, 'dynamic');
+      if (this.events.active) this.events.remote(this, 'deleted', r);
+    }
+    this.remotes.unreference(r);
+  }
+
+  private flushBehind(r: number, which: 'dynamic' | 'static' | 'all'): number {
+    return this.flushEntries(this.fdb.flush(r, which));
+  }
+
+  private flushEntries(gone: [Mac, FdbEntry][]): number {
+    for (const [mac, e] of gone) {
+      if (this.events.active) this.events.fdb(this, 'deleted', mac, e.port, e.origin);
+      if (e.origin !== 'learned' && this.remotes.live(e.port)) this.unreference(e.port);
+    }
+    return gone.length;
   }
 }

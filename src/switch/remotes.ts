@@ -34,11 +34,23 @@ export const Hold = {
   Learned: 4,
   /** The network's multicast group: BUM frames go there once; never a sender. */
   Group: 8,
+  /** Added with `vtepctl remote add`: receives BUM frames, may send. */
+  FloodCtl: 16,
+  /** Added with `vtepctl remote add --no-flood`: may send. */
+  AcceptCtl: 32,
+  /** Advertised by an EVPN Inclusive Multicast route: receives BUM frames, may send. */
+  FloodEvpn: 64,
 } as const;
 export type Hold = (typeof Hold)[keyof typeof Hold];
 
 /** The holds that put a remote on the flood list. */
-const FLOOD_HOLDS: number = Hold.Flood;
+const FLOOD_HOLDS: number = Hold.Flood | Hold.FloodCtl | Hold.FloodEvpn;
+
+/** Where each hold comes from, for `vtepctl remote show`. */
+export const HOLD_ORIGINS: [Hold, string][] = [
+  [Hold.Flood, 'config'], [Hold.Allow, 'config'], [Hold.FloodCtl, 'vtepctl'], [Hold.AcceptCtl, 'vtepctl'], [Hold.FloodEvpn, 'evpn'],
+  [Hold.Learned, 'learned'],
+];
 
 const INITIAL_CAPACITY = 8;
 
@@ -136,6 +148,38 @@ export class RemoteTable {
     return this.removeIfUnused(r);
   }
 
+  /** Whether releasing `hold` would remove r: it is all that keeps r. */
+  holdsOnly(r: number, hold: Hold): boolean {
+    return this.live(r) && this.holds[r] === hold && this.staticRefs[r] === 0;
+  }
+
+  /** Whether dropping one static reference would remove r. */
+  referencedOnly(r: number): boolean {
+    return this.live(r) && this.holds[r] === 0 && this.staticRefs[r] === 1;
+  }
+
+  /** Removes r whatever holds or references it (its FDB entries must be gone). */
+  drop(r: number): void {
+    if (!this.live(r)) return;
+    if (r === this.group) this.group = 0;
+    this.setHolds(r, 0);
+    this.staticRefs[r] = 0;
+    this.removeIfUnused(r);
+  }
+
+  /** Receives BUM frames. */
+  floods(r: number): boolean {
+    return this.live(r) && (this.holds[r] & FLOOD_HOLDS) !== 0;
+  }
+
+  /** Where r comes from: config, vtepctl, evpn, learned, and "static" when a given FDB entry names it. */
+  origins(r: number): string[] {
+    const out: string[] = [];
+    for (const [h, origin] of HOLD_ORIGINS) if (this.holds[r] & h && !out.includes(origin)) out.push(origin);
+    if (this.staticRefs[r] > 0) out.push('static');
+    return out;
+  }
+
   live(r: number): boolean {
     return r > 0 && r < this.end && (this.holds[r] !== 0 || this.staticRefs[r] !== 0);
   }
@@ -144,9 +188,9 @@ export class RemoteTable {
     return this.live(r) && (this.holds[r] & hold) !== 0;
   }
 
-  /** Named in the configuration: listed in `remotes` or `allow`, or the remote of a static entry. */
+  /** Named by a configuration (config, vtepctl, EVPN), not only learned. */
   configured(r: number): boolean {
-    return this.has(r, Hold.Flood) || this.has(r, Hold.Allow) || this.staticRefs[r] > 0;
+    return this.live(r) && ((this.holds[r] & ~Hold.Learned) !== 0 || this.staticRefs[r] > 0);
   }
 
   /** Live remote indices, in index order (the group's entry excluded). */
@@ -168,6 +212,25 @@ export class RemoteTable {
     let n = 0;
     for (const _ of this.indices()) n++;
     return n;
+  }
+
+  /** A copy, for `vtepctl trace` to run the data path on without changing this one. */
+  clone(): RemoteTable {
+    const t = new RemoteTable();
+    t.words = this.words.slice();
+    t.bytes = new Uint8Array(t.words.buffer);
+    t.counters = this.counters.slice();
+    t.lastSeq = this.lastSeq.slice();
+    t.flood = this.flood.slice();
+    t.floodCount = this.floodCount;
+    t.group = this.group;
+    t.holds = this.holds.slice();
+    t.staticRefs = this.staticRefs.slice();
+    t.end = this.end;
+    t.free.push(...this.free);
+    t.learnedCount = this.learnedCount;
+    t.slots = this.slots.slice();
+    return t;
   }
 
   private groupIndex(addr: Uint8Array): number {

@@ -17,6 +17,7 @@ import {
 import { ipv4Of } from '../wire/ip-address.ts';
 import { IPV4_MIN_HEADER_LEN, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
 import { bool, int } from './fields.ts';
+import { writeOuterHeader } from './outer.ts';
 import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel } from './tunnel.ts';
 import { IdDemux, NO_SEQ } from './tunnel.ts';
 
@@ -91,6 +92,16 @@ export class GreTunnel implements Tunnel {
   writeStrippedHeaders(): number {
     return 0;
   }
+
+  wrapReceived(frame: Buffer, from: Uint8Array, to: Uint8Array, buf: Buffer, at: number): number {
+    const flags = flagsOf(this.settings);
+    const greLen = greHeaderLen(flags);
+    const ip = writeOuterHeader(buf, at, from, 0, to, 0, IpProto.GRE, 64, 0, true, greLen + frame.length);
+    emitGre(flags, GRE_PROTO_TEB, this.settings.key, 0, buf, at + ip);
+    frame.copy(buf, at + ip + greLen);
+    if (this.settings.csum) fillGreChecksum(buf, at + ip, greLen + frame.length);
+    return ip + greLen + frame.length;
+  }
 }
 
 export class GreEncap implements Encap {
@@ -113,6 +124,12 @@ export class GreEncap implements Encap {
   }
 
   writeKernelHeader(): void {}
+
+  clone(): Encap {
+    const e = new GreEncap(this.s);
+    e.seq = this.seq;
+    return e;
+  }
 }
 
 const outer = newIpv4Repr();

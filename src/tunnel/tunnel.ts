@@ -19,6 +19,8 @@ export interface Encap {
   write(buf: Buffer, off: number, len: number): number;
   /** For captures: writes the header the kernel adds (kernelHeaderLen bytes) for a packet of `len` bytes sent on `lane`. */
   writeKernelHeader(buf: Buffer, at: number, lane: number, len: number): void;
+  /** A copy in the same state (a GRE sequence number), for `vtepctl trace`. */
+  clone(): Encap;
 }
 
 /** A packet's `seq` when it carries no sequence number. */
@@ -123,6 +125,12 @@ export interface Tunnel {
    * `dst` (16 bytes) and `dstPort`; returns their length.
    */
   writeStrippedHeaders(b: Batch, i: number, dst: Uint8Array, dstPort: number, buf: Buffer, at: number): number;
+  /**
+   * For `vtepctl trace`: writes `frame` at buf[at] as this network's receive
+   * socket would hand it over coming from `from` to `to` (16 bytes each);
+   * returns its length.
+   */
+  wrapReceived(frame: Buffer, from: Uint8Array, to: Uint8Array, buf: Buffer, at: number): number;
 }
 
 /** What decoding a captured tunnel packet found: the encapsulation's view of its header, and where the inner frame ends. */

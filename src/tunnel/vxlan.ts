@@ -93,6 +93,12 @@ export class VxlanTunnel implements Tunnel {
     return new VxlanEncap(this.settings, lanePorts);
   }
 
+  wrapReceived(frame: Buffer, _from: Uint8Array, _to: Uint8Array, buf: Buffer, at: number): number {
+    emitVxlan(this.settings.vni, buf, at); // a UDP socket hands over the UDP payload
+    frame.copy(buf, at + VXLAN_HEADER_LEN);
+    return VXLAN_HEADER_LEN + frame.length;
+  }
+
   writeStrippedHeaders(b: Batch, i: number, dst: Uint8Array, dstPort: number, buf: Buffer, at: number): number {
     const len = Math.min(b.len[i], b.room);
     const ip = writeOuterHeader(buf, at, b.peer, i * 16, dst, 0, IpProto.UDP, b.ttl[i], b.tos[i], false, UDP_HEADER_LEN + len);
@@ -131,6 +137,10 @@ export class VxlanEncap implements Encap {
 
   writeKernelHeader(buf: Buffer, at: number, lane: number, len: number): void {
     if (this.lanes > 0) emitUdp(this.lanePorts[lane], this.s.port, len, buf, at);
+  }
+
+  clone(): Encap {
+    return new VxlanEncap(this.s, this.lanePorts);
   }
 }
 

@@ -137,6 +137,7 @@ export class FakeSender implements TunnelSender {
   }
 
   multicast(): void {}
+  configure(): void {}
   close(): void {}
 
   take(): Sent[] {

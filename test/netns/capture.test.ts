@@ -62,12 +62,12 @@ describe('vtepctl capture', () => {
     for (const l of lines) expect(l).toMatch(/^\d\d:\d\d:\d\d\.\d{6} blue tunnel (rx|tx) \d+ 10\.0\.0\.\d:\d+ > 10\.0\.0\.\d:4789 ttl \d+ VXLAN vni 42: .* ICMP/);
   }));
 
-  it('refuses a bad side or count (exit 2) and an unknown network (exit 1)', () => withLab(1, async (lab) => {
+  it('refuses a bad side or count, and an unknown network, with exit 2', () => withLab(1, async (lab) => {
     await lab.startDaemon(1, blueConfig(lab, '', []));
     expect((await vtepctl('--socket', lab.socket(1), 'capture', '--side', 'up')).code).toBe(2);
     expect((await vtepctl('--socket', lab.socket(1), 'capture', '--count', '0')).code).toBe(2);
     const r = await vtepctl('--socket', lab.socket(1), 'capture', '--network', 'nope', '-c', '1');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no network named "nope"/);
   }));
 });

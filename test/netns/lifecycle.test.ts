@@ -15,6 +15,9 @@ describe('vtepd lifecycle', () => {
       '--address', `${overlay(1)}/24`, '--socket', lab.socket(1)]);
     expectOk(await ping(lab, 1, overlay(2)), 'ping over a network given by flags');
     expect((await lab.exec(1, 'cat', ['/sys/class/net/tap0/mtu'])).stdout.trim()).toBe('1450');
+    const reload = await vtepctl('--socket', lab.socket(1), 'reload');
+    expect(reload.code).toBe(2);
+    expect(reload.stderr).toMatch(/started without --config: there is no file to reload/);
     expect(await d.stop()).toBe(0);
     expect((await lab.exec(1, 'ip', ['link', 'show', 'tap0'])).code).not.toBe(0);
   }));

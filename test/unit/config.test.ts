@@ -95,6 +95,24 @@ networks:
   });
 });
 
+describe('config: the neighbour table and the responder', () => {
+  it('takes IPv4 and IPv6 neighbours, canonical, with the responder and snooping off by default', () => {
+    const c = load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    arp-responder: true\n' +
+      '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: "FD00:100:0::2", mac: "02:00:00:00:00:02" }]\n');
+    expect(c.networks[0]).toMatchObject({ arpResponder: true, arpSnoop: false });
+    expect(c.networks[0].neigh).toEqual([{ ip: '192.168.100.2', mac: 0x020000000002 }, { ip: 'fd00:100::2', mac: 0x020000000002 }]);
+  });
+
+  it('names a bad or repeated neighbour', () => {
+    const p = problems(() => load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n' +
+      '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: 192.168.100.2, mac: "02:00:00:00:00:03" }, { ip: nope, mac: "02:00:00:00:00:02" }]\n'));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.a\.neigh\.2\.ip: expected an IPv4 or IPv6 address/)]));
+    const dup = problems(() => load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n' +
+      '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: 192.168.100.2, mac: "02:00:00:00:00:03" }]\n'));
+    expect(dup).toEqual([expect.stringMatching(/networks\.a\.neigh\.1\.ip: 192\.168\.100\.2 has two neighbour entries/)]);
+  });
+});
+
 describe('config from flags', () => {
   it('builds one network named after its TAP', () => {
     const c = configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '42', remote: ['10.0.0.2', '10.0.0.3'], address: '192.168.100.1/24', mtu: '1400', port: '8472' });
@@ -107,5 +125,6 @@ describe('config from flags', () => {
     expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0' }))[0]).toMatch(/^--vni: is required/);
     expect(problems(() => configFromFlags({ tap: 'tap0', vni: '1' }))[0]).toMatch(/^--local: is required/);
     expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', remote: ['nope'] }))[0]).toMatch(/^--remote: expected an IPv4/);
+    expect(configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', 'arp-responder': true }).networks[0].arpResponder).toBe(true);
   });
 });

@@ -36,7 +36,7 @@ describe('Fdb', () => {
 
   it('keeps static entries: they neither move nor age, nor count against the limit', () => {
     const f = new Fdb(10, 1);
-    f.addStatic(A, 2, 0);
+    f.addStatic(A, 2, 0, 'config');
     expect(f.learn(A, 5, 1)).toBe(Learned.Static);
     expect(f.lookup(A)).toBe(2);
     expect(f.learn(B, 1, 0)).toBe(Learned.New);

@@ -1,0 +1,88 @@
+// `vtepctl monitor`: what changes in the tables, as it happens, in the spirit
+// of `bridge monitor fdb`. The hub is every network's SwitchEvents sink: it
+// turns each change into an event record at once (while the remote's address
+// is still readable), and hands it to every monitor session and listener
+// (an EVPN control plane listens too). Nobody listening, nothing is built.
+import type { FdbAction, NeighAction, RemoteAction, SwitchEvents } from '../switch/events.ts';
+import { LOCAL_PORT, type Origin } from '../switch/fdb.ts';
+import type { NeighEntry } from '../switch/neigh.ts';
+import type { Network } from '../switch/network.ts';
+import { formatMac, type Mac } from '../wire/mac.ts';
+
+export type MonitorEvent =
+  | { event: 'fdb'; action: FdbAction; network: string; mac: string; remote: string | null; origin: Origin; was?: string | null; time: string }
+  | { event: 'fdb'; action: 'refused'; network: string; count: number; time: string }
+  | { event: 'neigh'; action: NeighAction; network: string; ip: string; mac: string; origin: string; time: string }
+  | { event: 'remote'; action: RemoteAction; network: string; remote: string; flood: boolean; origins: string[]; time: string }
+  | { event: 'reload'; changes: string[]; time: string };
+
+export type Listener = (e: MonitorEvent) => void;
+
+interface Session {
+  network: string | undefined;
+  listener: Listener;
+}
+
+export class EventHub implements SwitchEvents {
+  private readonly sessions = new Set<Session>();
+  active = false;
+
+  /** Hears every event (of `network` only, if given) until the returned function is called. */
+  listen(listener: Listener, network?: string): () => void {
+    const s: Session = { network, listener };
+    this.sessions.add(s);
+    this.active = true;
+    return () => {
+      this.sessions.delete(s);
+      this.active = this.sessions.size > 0;
+    };
+  }
+
+  fdb(net: Network, action: FdbAction, mac: Mac, port: number, origin: Origin, was?: number): void {
+    const where = (p: number) => (p === LOCAL_PORT ? null : net.remotes.address(p));
+    this.emit(net.name, {
+      event: 'fdb', action, network: net.name, mac: formatMac(mac), remote: where(port), origin, ...(was !== undefined && { was: where(was) }), time: now(),
+    });
+  }
+
+  refused(net: Network, count: number): void {
+    this.emit(net.name, { event: 'fdb', action: 'refused', network: net.name, count, time: now() });
+  }
+
+  neigh(net: Network, action: NeighAction, e: NeighEntry): void {
+    this.emit(net.name, { event: 'neigh', action, network: net.name, ip: e.ip, mac: formatMac(e.mac), origin: e.origin, time: now() });
+  }
+
+  remote(net: Network, action: RemoteAction, r: number): void {
+    const t = net.remotes;
+    this.emit(net.name, { event: 'remote', action, network: net.name, remote: t.address(r), flood: t.floods(r), origins: t.origins(r), time: now() });
+  }
+
+  reload(changes: string[]): void {
+    this.emit(undefined, { event: 'reload', changes, time: now() });
+  }
+
+  private emit(network: string | undefined, e: MonitorEvent): void {
+    for (const s of this.sessions) if (s.network === undefined || network === undefined || s.network === network) s.listener(e);
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** One line per event, as `vtepctl monitor` prints it without --json. */
+export function formatEvent(e: MonitorEvent): string {
+  switch (e.event) {
+    case 'fdb':
+      if (e.action === 'refused') return `fdb refused network ${e.network}: ${e.count} new MAC${e.count === 1 ? '' : 's'} (table full)`;
+      return `fdb ${e.action} ${e.mac} network ${e.network} ${e.remote === null ? 'local' : `dst ${e.remote}`} origin ${e.origin}` +
+        (e.was !== undefined ? ` (was ${e.was === null ? 'local' : `dst ${e.was}`})` : '');
+    case 'neigh':
+      return `neigh ${e.action} ${e.ip} lladdr ${e.mac} network ${e.network} origin ${e.origin}`;
+    case 'remote':
+      return `remote ${e.action} ${e.remote} network ${e.network} ${e.flood ? 'flood' : 'no-flood'} origin ${e.origins.join(',') || 'none'}`;
+    case 'reload':
+      return `reload applied: ${e.changes.length === 0 ? 'no changes' : e.changes.join('; ')}`;
+  }
+}

@@ -1,0 +1,131 @@
+// The ARP and ND responder, and snooping: decisions of the switch about
+// address resolution frames.
+//
+// answer(): an ARP request or an IPv6 Neighbor Solicitation read from the
+// TAP, for an address in the network's neighbour table, is answered on the
+// TAP instead of being flooded into every tunnel (Neutron's ARP responder,
+// br-tun table 21; the kernel VXLAN device's `proxy`). The request's slot is
+// rewritten in place into the reply: an ARP reply from the neighbour's MAC,
+// or a Neighbor Advertisement with the solicited and override flags and a
+// target link-layer address option, as the kernel sends them. Requests for
+// unknown addresses, gratuitous ARP and duplicate address detection probes
+// are left alone: they flood as before.
+//
+// snoop(): ARP replies, gratuitous ARP and unsolicited NAs that arrive from a
+// tunnel fill the table (`arp-snoop`).
+import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp } from '../wire/arp.ts';
+import { emitEthernet, EtherType, ETH_HEADER_LEN, newEthernetRepr } from '../wire/ethernet.ts';
+import { emitNa, Icmpv6Type, NA_OVERRIDE, NA_SOLICITED, ND_HEADER_LEN, ND_HOP_LIMIT, newNdRepr, parseNd } from '../wire/icmpv6.ts';
+import { writeV4Mapped } from '../wire/ip-address.ts';
+import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
+import { readMac } from '../wire/mac.ts';
+import { ParseError } from '../wire/parse-error.ts';
+import type { NeighEntry, NeighTable } from './neigh.ts';
+
+/** What answer() did, for the counters. */
+export const Answered = { No: 0, Arp: 1, Nd: 2 } as const;
+export type Answered = (typeof Answered)[keyof typeof Answered];
+
+const NA_LEN = ND_HEADER_LEN + 8;
+const arp = newArpRepr();
+const ip6 = newIpv6Repr();
+const nd = newNdRepr();
+const eth = newEthernetRepr();
+const target = new Uint8Array(16);
+const asker = new Uint8Array(16);
+
+function etherType(buf: Uint8Array, off: number): number {
+  return (buf[off + 12] << 8) | buf[off + 13];
+}
+
+/**
+ * Answers the ARP request or NS at buf[off, off+len) from `neigh`, rewriting
+ * the frame in place (the slot must hold MAX_ANSWER_LEN bytes from `off`);
+ * returns what it answered. The reply's length is then answerLength().
+ */
+export function answer(neigh: NeighTable, buf: Buffer, off: number, len: number): Answered {
+  const type = etherType(buf, off);
+  if (type === EtherType.ARP) return answerArp(neigh, buf, off, len) ? Answered.Arp : Answered.No;
+  if (type === EtherType.IPv6) return answerNs(neigh, buf, off, len) ? Answered.Nd : Answered.No;
+  return Answered.No;
+}
+
+/** The length of a reply answer() wrote. */
+export function answerLength(a: Answered): number {
+  return ETH_HEADER_LEN + (a === Answered.Arp ? ARP_LEN : IPV6_HEADER_LEN + NA_LEN);
+}
+
+/** The most bytes a reply takes, for the slot's room. */
+export const MAX_ANSWER_LEN = ETH_HEADER_LEN + IPV6_HEADER_LEN + NA_LEN;
+
+function answerArp(neigh: NeighTable, buf: Buffer, off: number, len: number): boolean {
+  if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.op !== ArpOp.Request) return false;
+  // Duplicate address detection (sender 0.0.0.0) and gratuitous ARP are the host's own business.
+  if (arp.senderIp === 0 || arp.senderIp === arp.targetIp) return false;
+  const e = neigh.lookup4(arp.targetIp);
+  if (e === undefined) return false;
+  eth.dst = readMac(buf, off + 6);
+  eth.src = e.mac;
+  eth.ethertype = EtherType.ARP;
+  emitEthernet(eth, buf, off);
+  const askerMac = arp.senderMac;
+  const askerIp = arp.senderIp;
+  arp.op = ArpOp.Reply;
+  arp.senderMac = e.mac;
+  arp.senderIp = arp.targetIp;
+  arp.targetMac = askerMac;
+  arp.targetIp = askerIp;
+  emitArp(arp, buf, off + ETH_HEADER_LEN);
+  return true;
+}
+
+function answerNs(neigh: NeighTable, buf: Buffer, off: number, len: number): boolean {
+  const ip = off + ETH_HEADER_LEN;
+  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return false;
+  const icmp = ip + IPV6_HEADER_LEN;
+  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None || nd.type !== Icmpv6Type.NeighborSolicitation) return false;
+  let unspecified = true;
+  for (let i = 0; i < 16; i++) if (buf[ip6.src + i] !== 0) unspecified = false;
+  if (unspecified || buf[nd.target] === 0xff) return false; // a DAD probe, or a multicast target
+  const e = neigh.lookup6(buf, nd.target);
+  if (e === undefined) return false;
+  // The reply's addresses come from the request, which it overwrites: keep them first.
+  target.set(buf.subarray(nd.target, nd.target + 16));
+  asker.set(buf.subarray(ip6.src, ip6.src + 16));
+  eth.dst = readMac(buf, off + 6);
+  eth.src = e.mac;
+  eth.ethertype = EtherType.IPv6;
+  emitEthernet(eth, buf, off);
+  emitIpv6(NA_LEN, NextHeader.ICMPv6, ND_HOP_LIMIT, target, 0, asker, 0, buf, ip);
+  emitNa(NA_SOLICITED | NA_OVERRIDE, target, 0, e.mac, buf, icmp, ip + IPV6_SRC, ip + IPV6_DST);
+  return true;
+}
+
+const snoopedIp = new Uint8Array(16);
+
+/**
+ * Fills `neigh` from the ARP reply, gratuitous ARP or unsolicited NA at
+ * buf[off, off+len), a frame from a tunnel; returns the entry if it is new or moved.
+ */
+export function snoop(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
+  const type = etherType(buf, off);
+  let mac: number;
+  if (type === EtherType.ARP) {
+    if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.senderIp === 0) return undefined;
+    if (arp.op !== ArpOp.Reply && arp.senderIp !== arp.targetIp) return undefined;
+    writeV4Mapped(arp.senderIp, snoopedIp);
+    mac = arp.senderMac;
+  } else if (type === EtherType.IPv6) {
+    const ip = off + ETH_HEADER_LEN;
+    if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return undefined;
+    const icmp = ip + IPV6_HEADER_LEN;
+    if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return undefined;
+    if (nd.type !== Icmpv6Type.NeighborAdvertisement || nd.flags & NA_SOLICITED || buf[nd.target] === 0xff) return undefined;
+    snoopedIp.set(buf.subarray(nd.target, nd.target + 16));
+    mac = nd.lla >= 0 ? nd.lla : readMac(buf, off + 6);
+  } else {
+    return undefined;
+  }
+  const result = neigh.snoop(snoopedIp, 0, mac, now);
+  return result === 'new' || result === 'moved' ? neigh.get(snoopedIp) : undefined;
+}
