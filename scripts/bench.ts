@@ -241,6 +241,12 @@ async function main(): Promise<void> {
   const roundCount = Number(values.rounds);
   if (!Number.isInteger(roundCount) || roundCount < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${values.rounds}`);
   const only = values.only?.split(',');
+  if (only?.includes('evpn-scale')) {
+    // Not a throughput figure: BGP EVPN convergence with many VTEPs (scripts/evpn-scale.ts).
+    const { main: scale } = await import('./evpn-scale.ts');
+    await scale([]);
+    if (only.length === 1) return;
+  }
   const vtepdArgs = values['vtepd-args']!.split(' ').filter(Boolean);
   const rounds: Record<string, Figures[]> = {};
   for (let round = 1; round <= roundCount; round++) {

@@ -1,11 +1,14 @@
 // The quick-start demo: VTEPs in network namespaces on one underlay switch.
-// h1 runs vtepd with two networks: blue over VXLAN to the Linux kernel's VXLAN
-// device on h2 and h3, red over GRE with key to Open vSwitch's userspace
+// First, h1 runs vtepd with two networks: blue over VXLAN to the Linux kernel's
+// VXLAN device on h2 and h3, red over GRE with key to Open vSwitch's userspace
 // datapath on h4. They ping and arping across the overlays, and the demo prints
-// what crossed the underlay and what vtepd learned. Everything is removed at the end.
+// what crossed the underlay and what vtepd learned. Then a BGP EVPN fabric:
+// FRR as route reflector, FRR driving a kernel VTEP, two vtepd, no remote
+// configured anywhere. Everything is removed at the end.
 import { join } from 'node:path';
 import { describe, grePackets, vxlanPackets } from '../src/control/dissect.ts';
-import { kernelPeers, Lab, ROOT, sh, type Result } from './lab/lab.ts';
+import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
+import { kernelPeers, Lab, ROOT, sh, sleep, type Result } from './lab/lab.ts';
 
 const VNI = 42;
 const KEY = 77;
@@ -82,8 +85,40 @@ networks:
   } finally {
     await lab.destroy();
   }
+  failures += await evpn();
   console.log(failures === 0 ? '\nDemo passed: every ping and arping was answered.' : `\nDemo FAILED: ${failures} step(s) failed.`);
   return failures === 0 ? 0 : 1;
+}
+
+/** A BGP EVPN fabric: h1 FRR route reflector, h2 FRR + kernel VTEP with a tenant host, h3 and h4 vtepd. */
+async function evpn(): Promise<number> {
+  console.log('\n\nBuilding an EVPN fabric: h1 FRR route reflector, h2 FRR and a kernel VTEP, h3 and h4 vtepd; no remotes configured...');
+  const lab = await Lab.create(4);
+  let failures = 0;
+  const check = (title: string, r: Result) => {
+    show(title, r);
+    if (r.code !== 0) failures++;
+  };
+  const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
+  try {
+    const tenant = await lab.kernelEvpnVtep(2, { vni: 100, address: '192.168.100.2/24', mac: '02:00:00:00:00:02', bridgeAddress: '192.168.100.254/24' });
+    await lab.frr(1, routeReflectorConfig(lab, [2, 3, 4]));
+    await lab.frr(2, kernelVtepConfig(lab, 2));
+    for (const i of [3, 4]) await lab.startDaemon(i, vtepdEvpnConfig(lab, i, { vni: 100, address: `192.168.100.${i}/24` }));
+    for (let t = 0; t < 40 && !(await ctl(3, 'remote', 'show')).stdout.includes('10.0.0.4'); t++) await sleep(250);
+    check('ping h3 (vtepd) -> the kernel VTEP\'s host', await lab.exec(3, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.2']));
+    check('ping h3 (vtepd) -> h4 (vtepd)', await lab.exec(3, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.4']));
+    check('ping the kernel VTEP\'s host -> h4 (vtepd)', await lab.execIn(tenant, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.4']));
+    show('vtepctl evpn show (h3)', await ctl(3, 'evpn', 'show'));
+    show('vtepctl remote show (h3): the flood list, from type-3 routes', await ctl(3, 'remote', 'show'));
+    show('vtepctl fdb show (h3): MACs from type-2 routes, origin evpn', await ctl(3, 'fdb', 'show'));
+    show('vtepctl neigh show (h3): addresses the ARP responder answers for', await ctl(3, 'neigh', 'show'));
+    show('the kernel VTEP h2 (bridge fdb show dev vxlan0): vtepd\'s MACs, extern_learn', await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vxlan0']));
+    show('the route reflector (show bgp l2vpn evpn summary)', await lab.vtysh(1, 'show bgp l2vpn evpn summary'));
+  } finally {
+    await lab.destroy();
+  }
+  return failures;
 }
 
 process.exitCode = await main();

@@ -2,7 +2,7 @@
 # The quick start: installs what is missing (Debian packages, npm packages,
 # the native addon), then runs the demo or the whole test suite.
 #
-#   scripts/quickstart.sh demo    VTEPs in namespaces: vtepd, the kernel (VXLAN), Open vSwitch (GRE)
+#   scripts/quickstart.sh demo    VTEPs in namespaces: vtepd, the kernel (VXLAN), Open vSwitch (GRE), a BGP EVPN fabric with FRR
 #   scripts/quickstart.sh test    type check and every test, the lab tests also with --no-offload (CI)
 #
 # As root on Debian 12. It touches no interface of the host: the lab lives in
@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # What the build, the daemon and the lab use, by Debian package.
-packages=(iproute2 ethtool tcpdump tshark arping iputils-ping procps iperf3 openvswitch-switch make g++ python3 libpcap-dev nodejs npm)
+packages=(iproute2 ethtool tcpdump tshark arping iputils-ping procps iperf3 openvswitch-switch frr gobgpd golang-github-osrg-gobgp-dev util-linux make g++ python3 libpcap-dev nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$p" = nodejs ] || [ "$p" = npm ]; then

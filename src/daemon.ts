@@ -12,6 +12,8 @@ import { answer, RefusedError, type DaemonView } from './control/commands.ts';
 import { ConfigError, type Config, type NetworkConfig } from './control/config.ts';
 import type { Logger } from './control/log.ts';
 import { EventHub } from './control/monitor.ts';
+import { EvpnSpeaker } from './control/evpn/speaker.ts';
+import { GOBGP_API_DIR } from './control/evpn/gobgp.ts';
 import { Mirror } from './control/capture.ts';
 import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
 import { Datapath, HEADROOM, monotonicSeconds, type ReceivePoint } from './datapath.ts';
@@ -73,6 +75,11 @@ interface SharedReceiver {
   refs: number;
 }
 
+/** Whether a command is on the PATH. */
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(`${dir}/${command}`));
+}
+
 /** The slot size that holds a frame of `mtu` with the room every frame is read with. */
 function slotFor(mtu: number): number {
   return Math.max(MIN_SLOT, Math.ceil((mtu + FRAME_OVERHEAD + HEADROOM + 64) / 64) * 64);
@@ -85,6 +92,7 @@ export class Daemon implements DaemonView {
   datapath!: Datapath;
   readonly mirror: Mirror;
   readonly events = new EventHub();
+  evpn: EvpnSpeaker | undefined;
   readonly local: Uint8Array;
   private underlay = '';
   private underlayMtu = DEFAULT_UNDERLAY_MTU;
@@ -108,7 +116,7 @@ export class Daemon implements DaemonView {
     try {
       await d.build(plan);
     } catch (e) {
-      d.stop();
+      await d.stop();
       throw e;
     }
     return d;
@@ -127,6 +135,10 @@ export class Daemon implements DaemonView {
     this.underlay = underlay;
     this.underlayMtu = linkMtu(underlay) ?? DEFAULT_UNDERLAY_MTU;
     const plan = config.networks.map((cfg) => this.plan(cfg));
+    if (config.evpn !== undefined) {
+      if (!existsSync(`${GOBGP_API_DIR}/gobgp.proto`)) throw new StartupError(`evpn: GoBGP's API (${GOBGP_API_DIR}) is not installed: install the Debian package golang-github-osrg-gobgp-dev`);
+      if (config.evpn.gobgp === undefined && !onPath('gobgpd')) throw new StartupError('evpn: gobgpd is not installed: install the Debian package gobgpd, or name a running one with evpn.gobgp');
+    }
     if (!existsSync(dirname(config.socket))) {
       throw new StartupError(`socket: the directory of ${config.socket} does not exist; create it or choose another path`);
     }
@@ -187,6 +199,11 @@ export class Daemon implements DaemonView {
       for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
+    if (config.evpn !== undefined) {
+      const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
+      this.undo.push(() => void speaker.stop());
+      for (const run of this.networks.values()) this.joinEvpn(run);
+    }
     const n = this.networks.size;
     log.info(`ready: ${n} network${n > 1 ? 's' : ''}, control socket ${config.socket}, ${config.offload ? 'TSO and checksum offload on the TAPs' : 'offloads off'}`);
   }
@@ -204,7 +221,8 @@ export class Daemon implements DaemonView {
       run.undo.push(() => sender.close());
       const net = (run.net = new Network({
         name: cfg.name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: cfg.ttl, df: cfg.df, acceptAnyRemote: cfg.acceptAnyRemote,
-        ageing: cfg.ageing, maxMacs: cfg.maxMacs, arpResponder: cfg.arpResponder, arpSnoop: cfg.arpSnoop, batchSize: this.datapath.framesPerBatch,
+        ageing: cfg.ageing, maxMacs: cfg.maxMacs, arpResponder: cfg.arpResponder, arpSnoop: cfg.arpSnoop, learning: cfg.learning,
+        batchSize: this.datapath.framesPerBatch,
       }));
       this.applyTables(run, undefined, cfg);
       net.events = this.events;
@@ -221,6 +239,7 @@ export class Daemon implements DaemonView {
       this.datapath.attach({ net, device: tap, sender });
       run.undo.push(() => this.datapath.detach(net));
       this.networks.set(cfg.name, run);
+      this.joinEvpn(run);
     } catch (e) {
       this.undoNetwork(run);
       throw e;
@@ -232,8 +251,16 @@ export class Daemon implements DaemonView {
   private removeNetwork(name: string): void {
     const run = this.networks.get(name);
     if (run === undefined) return;
+    this.evpn?.remove(name);
     this.networks.delete(name);
     this.undoNetwork(run);
+  }
+
+  /** An EVPN network is advertised, and programmed from the fabric. */
+  private joinEvpn(run: RunningNetwork): void {
+    const { cfg, net } = run;
+    if (this.evpn === undefined || cfg.evpn === undefined || cfg.tunnel.kind !== 'vxlan') return;
+    this.evpn.add(net, cfg.evpn, cfg.tunnel.vni);
   }
 
   private undoNetwork(run: RunningNetwork): void {
@@ -392,6 +419,7 @@ export class Daemon implements DaemonView {
     set('acceptAnyRemote', (v) => (net.acceptAnyRemote = v));
     set('arpResponder', (v) => (net.arpResponder = v));
     set('arpSnoop', (v) => (net.arpSnoop = v));
+    set('learning', (v) => (net.learning = v));
     if (old.ttl !== cfg.ttl || old.df !== cfg.df) {
       net.ttl = cfg.ttl;
       net.df = cfg.df;
@@ -423,6 +451,9 @@ export class Daemon implements DaemonView {
     }
     for (const key of ['local', 'socket', 'offload'] as const) {
       if (next[key] !== this.config[key]) throw new RefusedError(`${key} cannot change while vtepd runs (${this.config[key]} -> ${next[key]}); restart vtepd to change it; nothing changed`);
+    }
+    if (JSON.stringify(next.evpn) !== JSON.stringify(this.config.evpn)) {
+      throw new RefusedError('evpn (the BGP settings) cannot change while vtepd runs; restart vtepd to change them; nothing changed');
     }
     const names = new Set(next.networks.map((c) => c.name));
     const removed = [...this.networks.values()].filter((r) => !names.has(r.cfg.name));
@@ -462,7 +493,13 @@ export class Daemon implements DaemonView {
     for (const cfg of inPlace) {
       const run = this.networks.get(cfg.name)!;
       for (const c of this.applyTables(run, run.cfg, cfg)) changes.push(`network ${cfg.name}: ${c}`);
+      const evpnChanged = JSON.stringify(run.cfg.evpn) !== JSON.stringify(cfg.evpn);
       run.cfg = cfg;
+      if (evpnChanged) {
+        this.evpn?.remove(cfg.name);
+        this.joinEvpn(run);
+        changes.push(`network ${cfg.name}: evpn ${cfg.evpn ? `rd ${cfg.evpn.rd}, import ${cfg.evpn.importRts.join(',')}, export ${cfg.evpn.exportRts.join(',')}` : 'off'}`);
+      }
     }
     if (next.busyPoll !== this.config.busyPoll) {
       this.datapath.busyPollUs = next.busyPoll;
@@ -485,9 +522,11 @@ export class Daemon implements DaemonView {
     }
   }
 
-  stop(): void {
+  /** Withdraws EVPN routes (within 2 s), stops forwarding, undoes every change. */
+  async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.evpn?.stop();
     this.datapath?.stopPolling();
     for (const name of [...this.networks.keys()].reverse()) this.removeNetwork(name);
     while (this.undo.length > 0) this.attempt(this.undo.pop()!);

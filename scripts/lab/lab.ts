@@ -11,7 +11,7 @@
 // veth checksum trap: the README's "Behaviour, in detail").
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -83,8 +83,14 @@ export class Lab {
   readonly prefix: string;
   readonly dir: string;
   private readonly procs: ChildProcess[] = [];
-  /** Daemons that detached themselves (Open vSwitch): ended by the PID in their pidfile. */
+  /** Daemons that detached themselves (Open vSwitch, FRR): ended by the PID in their pidfile. */
   private readonly pidfiles: string[] = [];
+  /** Every vtepd started, in order. */
+  readonly daemons: DaemonProcess[] = [];
+  /** Namespaces made besides the hosts and the switch (tenant hosts behind a kernel VTEP). */
+  private readonly extraNamespaces: string[] = [];
+  /** FRR's run directories (/var/run/frr/NS), removed at the end. */
+  private readonly frrDirs: string[] = [];
 
   private constructor(readonly hosts: number) {
     this.prefix = `${LAB_PREFIX}${randomBytes(3).toString('hex')}`;
@@ -215,6 +221,71 @@ export class Lab {
     return ovs;
   }
 
+  /**
+   * FRR (zebra and bgpd) on host i with `bgpd` as its bgpd.conf: a route
+   * reflector, or the control plane of a kernel VTEP. Its own path space
+   * (-N) keeps its sockets and pid files apart from other hosts'.
+   */
+  async frr(i: number, bgpd: string): Promise<void> {
+    const ns = this.ns(i);
+    const dir = join(this.dir, `frr-h${i}`);
+    const run = `/var/run/frr/${ns}`;
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(run, { recursive: true });
+    this.frrDirs.push(run);
+    const frr = (await must('id', ['-u', 'frr'])).trim();
+    const gid = (await must('id', ['-g', 'frr'])).trim();
+    writeFileSync(join(dir, 'zebra.conf'), `hostname ${ns}\n`);
+    writeFileSync(join(dir, 'bgpd.conf'), bgpd);
+    for (const p of [dir, run, join(dir, 'zebra.conf'), join(dir, 'bgpd.conf')]) chownSync(p, Number(frr), Number(gid));
+    this.pidfiles.push(`${run}/zebra.pid`, `${run}/bgpd.pid`);
+    await must('ip', ['netns', 'exec', ns, '/usr/lib/frr/zebra', '-d', '-N', ns, '-f', join(dir, 'zebra.conf'), '-i', `${run}/zebra.pid`, '-A', '127.0.0.1',
+      '-s', '90000000', '--log', `file:${dir}/zebra.log`]);
+    await must('ip', ['netns', 'exec', ns, '/usr/lib/frr/bgpd', '-d', '-N', ns, '-f', join(dir, 'bgpd.conf'), '-i', `${run}/bgpd.pid`, '-A', '127.0.0.1',
+      '--log', `file:${dir}/bgpd.log`]);
+  }
+
+  /** A vtysh command against host i's FRR. */
+  vtysh(i: number, command: string): Promise<Result> {
+    return sh('vtysh', ['--vty_socket', `/var/run/frr/${this.ns(i)}`, '-c', command]);
+  }
+
+  /**
+   * A kernel VTEP as FRR programs it on host i: vxlan0 (no learning, local
+   * address, no remote) in bridge br0 with ARP/ND suppression on its port, an
+   * address on the bridge (FRR advertises MAC/IP routes of the hosts it has
+   * neighbour entries for), and a tenant host: namespace PREFIX-tI behind a
+   * veth on the bridge, with `address` and `mac`.
+   */
+  async kernelEvpnVtep(i: number, o: { vni: number; address: string; mac: string; bridgeAddress: string }): Promise<string> {
+    const ns = this.ns(i);
+    const tenant = `${this.prefix}-t${i}`;
+    await must('ip', ['netns', 'add', tenant]);
+    this.extraNamespaces.push(tenant);
+    await this.noIpv6(tenant);
+    const ipns = (...a: string[]) => must('ip', ['-n', ns, ...a]);
+    await ipns('link', 'add', 'vxlan0', 'type', 'vxlan', 'id', String(o.vni), 'local', this.underlay(i), 'dstport', '4789', 'nolearning');
+    await ipns('link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    await ipns('link', 'set', 'vxlan0', 'master', 'br0', 'mtu', '1450');
+    await ipns('link', 'set', 'vxlan0', 'type', 'bridge_slave', 'neigh_suppress', 'on', 'learning', 'off');
+    await must('ip', ['link', 'add', 'veth-t', 'netns', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', tenant]);
+    await ipns('link', 'set', 'veth-t', 'master', 'br0', 'mtu', '1450');
+    for (const dev of ['vxlan0', 'veth-t', 'br0']) await ipns('link', 'set', dev, 'up');
+    await ipns('addr', 'add', o.bridgeAddress, 'dev', 'br0');
+    await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'veth-t', 'tx', 'off']);
+    await must('ip', ['-n', tenant, 'link', 'set', 'eth0', 'address', o.mac, 'mtu', '1450']);
+    await must('ip', ['-n', tenant, 'addr', 'add', o.address, 'dev', 'eth0']);
+    await must('ip', ['-n', tenant, 'link', 'set', 'eth0', 'up']);
+    await must('ip', ['-n', tenant, 'link', 'set', 'lo', 'up']);
+    await must('ip', ['netns', 'exec', tenant, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    return tenant;
+  }
+
+  /** Runs a command in a namespace of this lab by name (a tenant host). */
+  execIn(ns: string, cmd: string, args: string[], timeoutMs?: number): Promise<Result> {
+    return sh('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
+  }
+
   /** Writes a vtepd config for host i and starts the daemon in its namespace. */
   startDaemon(i: number, config: string): Promise<DaemonProcess> {
     return this.startDaemonArgs(i, ['--config', this.writeConfig(i, config)]);
@@ -230,6 +301,7 @@ export class Lab {
     const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), ...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.push(proc);
     const d = new DaemonProcess(proc);
+    this.daemons.push(d);
     await d.ready();
     return d;
   }
@@ -295,7 +367,9 @@ export class Lab {
       }
     }
     for (let i = 1; i <= this.hosts; i++) await sh('ip', ['netns', 'del', this.ns(i)]);
+    for (const ns of this.extraNamespaces) await sh('ip', ['netns', 'del', ns]);
     await sh('ip', ['netns', 'del', this.switchNs]);
+    for (const d of this.frrDirs) rmSync(d, { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -393,7 +467,7 @@ export async function removeStaleLabs(): Promise<void> {
   const list = await sh('ip', ['netns', 'list']);
   const prefixes = new Set<string>();
   for (const line of list.stdout.split('\n')) {
-    const m = new RegExp(`^(${LAB_PREFIX}[0-9a-f]{6})-(h\\d+|sw)$`).exec(line.split(' ')[0]);
+    const m = new RegExp(`^(${LAB_PREFIX}[0-9a-f]{6})-(h\\d+|t\\d+|sw)$`).exec(line.split(' ')[0]);
     if (!m) continue;
     const pids = await sh('ip', ['netns', 'pids', m[0]]);
     for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
@@ -406,7 +480,12 @@ export async function removeStaleLabs(): Promise<void> {
     await sh('ip', ['netns', 'del', m[0]]);
     prefixes.add(m[1]);
   }
-  for (const prefix of prefixes) rmSync(join(WORK, prefix), { recursive: true, force: true });
+  for (const prefix of prefixes) {
+    rmSync(join(WORK, prefix), { recursive: true, force: true });
+    for (const d of await sh('ls', ['/var/run/frr']).then((r) => r.stdout.split('\n'))) {
+      if (d.startsWith(`${prefix}-`)) rmSync(join('/var/run/frr', d), { recursive: true, force: true });
+    }
+  }
 }
 
 /** The lab's overlay addresses: host i on 192.168.NET.i. */

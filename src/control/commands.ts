@@ -16,6 +16,7 @@ import type { EventHub } from './monitor.ts';
 import type { Reply, Streaming, ValidRequest } from './protocol.ts';
 import { fdbRows, neighRows, remoteRows, statsReport, type NetworkInfo } from './report.ts';
 import { trace } from './trace.ts';
+import type { EvpnSpeaker } from './evpn/speaker.ts';
 
 /** A running network as the commands see it. */
 export interface RunningView {
@@ -35,6 +36,8 @@ export interface DaemonView {
   readonly log: Logger;
   /** Re-reads the config file and applies the difference; throws a RefusedError (with problems) if it cannot. */
   reload(): string[];
+  /** The BGP EVPN control plane, when the config has one. */
+  readonly evpn: EvpnSpeaker | undefined;
 }
 
 /** A refusal of the request as asked: vtepctl exits 2. */
@@ -44,7 +47,7 @@ export class RefusedError extends Error {
   }
 }
 
-export function answer(d: DaemonView, req: ValidRequest): Reply | Streaming {
+export function answer(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Reply> {
   try {
     return run(d, req);
   } catch (e) {
@@ -73,7 +76,7 @@ function remoteAddress(d: DaemonView, text: string): Uint8Array {
   return b;
 }
 
-function run(d: DaemonView, req: ValidRequest): Reply | Streaming {
+function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Reply> {
   const now = monotonicSeconds();
   switch (req.cmd) {
     case 'fdb':
@@ -170,6 +173,10 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming {
           return d.events.listen((e) => send(e), req.network);
         },
       };
+    case 'evpn-show': {
+      if (d.evpn === undefined) throw new RefusedError('vtepd runs without BGP EVPN: its config has no evpn section');
+      return d.evpn.status().then((data) => ({ ok: true, data }));
+    }
     case 'trace': {
       const { net, cfg } = network(d, req.network)!;
       if (req.in !== 'tap') remoteAddress(d, req.in);

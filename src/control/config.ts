@@ -12,6 +12,7 @@ import { tunnelBlocks, tunnelFor, tunnelSettings, TUNNEL_KINDS, type TunnelSetti
 import { canonicalIp, isMulticastIp, isUnicastIp, parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
+import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from './evpn/values.ts';
 
 export const DEFAULT_SOCKET = '/run/vtepd.sock';
 export const DEFAULT_TTL = 64;
@@ -23,6 +24,27 @@ export interface GroupSettings {
   address: string;
   dev: string;
   ttl: number;
+}
+
+/** A network's EVPN settings (RFC 7432, RFC 8365), defaults filled in. */
+export interface NetworkEvpn {
+  /** Route distinguisher of its routes, "IP:N" or "ASN:N". */
+  rd: string;
+  /** Route targets whose routes it installs, and that its routes carry. */
+  importRts: string[];
+  exportRts: string[];
+}
+
+/** The BGP EVPN control plane: GoBGP, started by vtepd or already running. */
+export interface EvpnConfig {
+  asn: number;
+  routerId: string;
+  /** BGP peers (route reflectors or VTEPs), all iBGP in `asn`. */
+  neighbors: string[];
+  /** The gRPC API (host:port) of a gobgpd already running; unset: vtepd runs its own. */
+  gobgp?: string;
+  /** BGP hold time in seconds: how long a silent peer's routes stay. */
+  holdTime: number;
 }
 
 export interface NetworkConfig {
@@ -46,6 +68,10 @@ export interface NetworkConfig {
   arpResponder: boolean;
   /** Fill the neighbour table from ARP and unsolicited NA that arrive from tunnels. */
   arpSnoop: boolean;
+  /** Learn source MACs of frames from tunnels (off, as the kernel's nolearning, where EVPN says where MACs are). */
+  learning: boolean;
+  /** Advertised and programmed by BGP EVPN. */
+  evpn?: NetworkEvpn;
   ageing: number;
   maxMacs: number;
   /** accept-any-remote, or a group without an allow list. */
@@ -63,6 +89,7 @@ export interface Config {
   offload: boolean;
   /** Microseconds to keep polling after traffic before sleeping (0: never busy-poll). */
   busyPoll: number;
+  evpn?: EvpnConfig;
   networks: NetworkConfig[];
 }
 
@@ -100,6 +127,26 @@ const ipv4List = z.array(unicastIpv4, expected('expected a list of IPv4 addresse
 const OVERLAY_IP = 'expected an IPv4 or IPv6 address such as 192.168.100.2 or fd00:100::2';
 const overlayIp = z.string(expected(OVERLAY_IP)).refine(is(isUnicastIp), expected(OVERLAY_IP));
 
+const RV = 'expected IP:N or ASN:N, such as 10.0.0.1:42 or 65000:42';
+const routeValue = z.string(expected(RV)).refine((s) => parseRouteValue(s) !== undefined, expected(RV));
+const networkEvpnSchema = z.union([
+  z.literal(true),
+  z.strictObject({
+    rd: routeValue.optional(),
+    'import-rt': z.array(routeValue, expected('expected a list of route targets')).min(1).optional(),
+    'export-rt': z.array(routeValue, expected('expected a list of route targets')).min(1).optional(),
+  }),
+], expected('expected true, or { rd, import-rt, export-rt }'));
+const HOST_PORT = 'expected ADDRESS:PORT, such as 127.0.0.1:50051';
+const hostPort = z.string(expected(HOST_PORT)).regex(/^[^\s:]+:\d{1,5}$/, expected(HOST_PORT));
+const evpnSchema = z.strictObject({
+  asn: int(1, 4294967295, 'an AS number'),
+  'router-id': ipv4.optional(),
+  neighbors: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).min(1, expected('expected at least one neighbor')),
+  gobgp: hostPort.optional(),
+  'hold-time': int(3, 65535, 'seconds').default(9),
+});
+
 const groupSchema = z.strictObject({
   address: multicastIpv4,
   dev: ifname,
@@ -120,6 +167,8 @@ const networkSchema = z.strictObject({
   neigh: z.array(z.strictObject({ ip: overlayIp, mac }), expected('expected a list of { ip, mac }')).default([]),
   'arp-responder': bool().default(false),
   'arp-snoop': bool().default(false),
+  learning: bool().default(true),
+  evpn: networkEvpnSchema.optional(),
   'accept-any-remote': bool().default(false),
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
   df: bool().optional(),
@@ -134,6 +183,7 @@ const configSchema = z.strictObject({
   socket: z.string(expected('expected a path')).min(1, expected('expected a path')).default(DEFAULT_SOCKET),
   offload: bool().default(true),
   'busy-poll': busyPollField.default(DEFAULT_BUSY_POLL_US),
+  evpn: evpnSchema.optional(),
   networks: z.record(
     z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
     networkSchema,
@@ -230,6 +280,12 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       return { ip, mac: parseMac(e.mac)! };
     });
     const group = n.group === undefined ? undefined : { address: canonicalIp(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
+    let evpn: NetworkEvpn | undefined;
+    if (n.evpn !== undefined) {
+      if (raw.evpn === undefined) problem(at('evpn'), 'needs the top-level evpn: { asn, neighbors } that says how to reach the BGP fabric');
+      else if (settings.kind !== 'vxlan') problem(at('evpn'), `BGP EVPN carries VXLAN networks; a ${settings.kind.toUpperCase()} network lists its remotes`);
+      else evpn = networkEvpn(n.evpn === true ? {} : n.evpn, raw.evpn.asn, raw.evpn['router-id'] ?? raw.local, settings.vni);
+    }
     networks.push({
       name,
       tap: n.tap,
@@ -243,6 +299,8 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       neigh,
       arpResponder: n['arp-responder'],
       arpSnoop: n['arp-snoop'],
+      learning: n.learning,
+      evpn,
       ageing: n.ageing,
       maxMacs: n['max-macs'],
       // Group members are not known in advance: any VTEP sending to the group is accepted, unless `allow` lists them.
@@ -251,7 +309,25 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       df: n.df ?? tunnel.defaultDf,
     });
   }
-  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], networks };
+  const evpn = raw.evpn === undefined ? undefined : {
+    asn: raw.evpn.asn, routerId: raw.evpn['router-id'] ?? local, neighbors: raw.evpn.neighbors.map((a) => canonicalIp(a)!),
+    gobgp: raw.evpn.gobgp, holdTime: raw.evpn['hold-time'],
+  };
+  evpn?.neighbors.forEach((a, i) => {
+    if (a === local) problem(['evpn', 'neighbors', i], `${a} is this VTEP's own address (local)`);
+  });
+  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], evpn, networks };
+}
+
+/** A network's EVPN settings with FRR's defaults: RD router-id:VNI, route targets ASN:VNI. */
+function networkEvpn(given: { rd?: string; 'import-rt'?: string[]; 'export-rt'?: string[] }, asn: number, routerId: string, vni: number): NetworkEvpn {
+  const canonical = (s: string) => formatRouteValue(parseRouteValue(s)!);
+  const rt = defaultRouteTarget(asn, vni);
+  return {
+    rd: given.rd !== undefined ? canonical(given.rd) : defaultRouteDistinguisher(routerId, vni),
+    importRts: (given['import-rt'] ?? [rt]).map(canonical),
+    exportRts: (given['export-rt'] ?? [rt]).map(canonical),
+  };
 }
 
 // ------------------------------------------------------------------ flags
@@ -281,6 +357,11 @@ export interface NetworkFlags {
   'accept-any-remote'?: boolean;
   'arp-responder'?: boolean;
   'arp-snoop'?: boolean;
+  'no-learning'?: boolean;
+  'evpn-asn'?: string;
+  'evpn-neighbor'?: string[];
+  'evpn-router-id'?: string;
+  'evpn-gobgp'?: string;
   ttl?: string;
   df?: boolean;
 }
@@ -291,7 +372,8 @@ const FLAG_OF_PATH: Record<string, string> = {
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
-  'accept-any-remote': '--accept-any-remote', df: '--df', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop',
+  'accept-any-remote': '--accept-any-remote', df: '--df', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
+  'evpn.asn': '--evpn-asn', 'evpn.neighbors': '--evpn-neighbor', 'evpn.router-id': '--evpn-router-id', 'evpn.gobgp': '--evpn-gobgp', evpn: '--evpn-asn',
 };
 
 /** A flag's text as a number when it is one, so that the schema's message (not a type error) answers. */
@@ -330,7 +412,12 @@ export function configFromFlags(f: NetworkFlags): Config {
     ttl: num(f.ttl),
     df: f.df,
   };
-  const raw = { local: f.local, networks: { [name]: dropUndefined(network) }, ...overridesFromFlags(f).values };
+  const evpn = f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
+    ? { asn: num(f['evpn-asn']), neighbors: f['evpn-neighbor'], 'router-id': f['evpn-router-id'], gobgp: f['evpn-gobgp'] } : undefined;
+  // With the fabric's flags, the one network is part of it.
+  if (evpn !== undefined) network.evpn = true;
+  if (f['no-learning']) network.learning = false;
+  const raw = { local: f.local, evpn, networks: { [name]: dropUndefined(network) }, ...overridesFromFlags(f).values };
   return checkConfig(dropUndefined(raw), (path) => {
     if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
     const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');

@@ -1,5 +1,6 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
 import { idLabel } from '../tunnel/index.ts';
+import type { EvpnStatus } from './evpn/speaker.ts';
 import type { FdbRow, NeighRow, NetworkStats, RemoteRow, StatsReport } from './protocol.ts';
 
 /** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS origin ORIGIN`. */
@@ -49,4 +50,18 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
 function formatDrops(drops: Record<string, number>): string {
   const nonzero = Object.entries(drops).filter(([, v]) => v > 0);
   return nonzero.length === 0 ? 'none' : nonzero.map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+/** `vtepctl evpn show`: the BGP sessions, and per network what was advertised and received. */
+export function formatEvpn(s: EvpnStatus): string {
+  const lines = [`evpn: AS ${s.asn}, router-id ${s['router-id']}, GoBGP ${s.gobgp}${s.managed ? ' (started by vtepd)' : ''}`];
+  for (const p of s.sessions) lines.push(`  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted`);
+  if (s.sessions.length === 0) lines.push('  no BGP session');
+  for (const [name, n] of Object.entries(s.networks)) {
+    lines.push(`  network ${name}: vni ${n.vni}, rd ${n.rd}, import ${n['import-rt'].join(',')}, export ${n['export-rt'].join(',')}`);
+    lines.push(`    advertised ${n.advertised['type-3']} type-3, ${n.advertised['type-2']} type-2; received ${n.received['type-3']} type-3, ${n.received['type-2']} type-2` +
+      (n.frozen.length ? `; frozen ${n.frozen.join(', ')}` : ''));
+  }
+  lines.push(`  last error: ${s['last-error'] ?? 'none'}`);
+  return lines.join('\n');
 }

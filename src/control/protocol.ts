@@ -49,6 +49,7 @@ const capture = z.strictObject({
 const reload = z.strictObject({ cmd: z.literal('reload') });
 const monitor = z.strictObject({ cmd: z.literal('monitor'), network: network.optional() });
 const ipPair = z.tuple([ip, ip], { error: 'expected two addresses: source and destination' });
+const evpnShow = z.strictObject({ cmd: z.literal('evpn-show') });
 const trace = z.strictObject({
   cmd: z.literal('trace'),
   network,
@@ -67,12 +68,12 @@ const trace = z.strictObject({
 
 /** Every request, by its `cmd`. */
 export const requestSchema = z.discriminatedUnion('cmd', [
-  fdbShow, fdbAdd, fdbDel, fdbFlush, remoteAdd, remoteDel, remoteShow, neighAdd, neighDel, neighShow, stats, capture, reload, monitor, trace,
+  fdbShow, fdbAdd, fdbDel, fdbFlush, remoteAdd, remoteDel, remoteShow, neighAdd, neighDel, neighShow, stats, capture, reload, monitor, trace, evpnShow,
 ], { error: (i) => (i.code === 'invalid_union' ? `unknown command; the commands are: ${COMMANDS.join(', ')}` : undefined) });
 
 export const COMMANDS = [
   'fdb-show', 'fdb-add', 'fdb-replace', 'fdb-del', 'fdb-flush', 'remote-add', 'remote-del', 'remote-show', 'neigh-add', 'neigh-del', 'neigh-show',
-  'stats', 'capture', 'reload', 'monitor', 'trace',
+  'stats', 'capture', 'reload', 'monitor', 'trace', 'evpn-show',
 ] as const;
 
 /** A request as a client writes it (defaults may be left out). */

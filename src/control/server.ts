@@ -4,7 +4,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { MAX_REQUEST_BYTES, parseRequest, type Reply, type Streaming, type ValidRequest } from './protocol.ts';
 
-export type Handler = (req: ValidRequest) => Reply | Streaming;
+export type Handler = (req: ValidRequest) => Reply | Streaming | Promise<Reply>;
 
 /** Output a slow stream client may leave unread before lines are dropped (and counted). */
 const STREAM_BUFFER_LIMIT = 16 * 1024 * 1024;
@@ -15,9 +15,13 @@ export class ControlServer {
   static async listen(path: string, handle: Handler): Promise<ControlServer> {
     const server = createServer((conn) => {
       let buffered = '';
+      // Replies go out in the order of the requests, also when one takes a while (a question to GoBGP).
+      let pending: Promise<unknown> = Promise.resolve();
+      let streaming = false;
       conn.setEncoding('utf8');
       conn.on('error', () => conn.destroy());
       conn.on('data', (chunk: string) => {
+        if (streaming) return; // a stream owns its connection: nothing more is read
         buffered += chunk;
         if (buffered.length > MAX_REQUEST_BYTES) {
           conn.end(JSON.stringify({ ok: false, error: 'request too long' }) + '\n');
@@ -28,20 +32,24 @@ export class ControlServer {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
           const a = answer(line, handle);
-          if (!('stream' in a)) {
-            conn.write(JSON.stringify(a) + '\n');
+          if (a instanceof Promise || !('stream' in a)) {
+            pending = pending.then(() => a).then((reply) => conn.write(JSON.stringify(reply) + '\n'), (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'));
             continue;
           }
-          let dropped = 0;
-          const cancel = a.stream(
-            (obj) => {
-              if (conn.writableLength > STREAM_BUFFER_LIMIT) dropped++;
-              else conn.write(JSON.stringify(obj) + '\n');
-            },
-            (last) => conn.end(JSON.stringify({ ...last, dropped }) + '\n'),
-          );
-          conn.once('close', cancel);
-          return; // a stream owns its connection
+          streaming = true;
+          void pending.then(() => {
+            let dropped = 0;
+            const cancel = a.stream(
+              (obj) => {
+                if (conn.writableLength > STREAM_BUFFER_LIMIT) dropped++;
+                else conn.write(JSON.stringify(obj) + '\n');
+              },
+              (last) => conn.end(JSON.stringify({ ...last, dropped }) + '\n'),
+            );
+            if (conn.destroyed) cancel();
+            else conn.once('close', cancel);
+          });
+          return;
         }
       });
     });
@@ -66,7 +74,7 @@ export class ControlServer {
   }
 }
 
-function answer(line: string, handle: Handler): Reply | Streaming {
+function answer(line: string, handle: Handler): Reply | Streaming | Promise<Reply> {
   let raw: unknown;
   try {
     raw = JSON.parse(line);

@@ -10,7 +10,8 @@ import type { CapturedPacket } from './capture.ts';
 import { RefusedReply, request, streamRequest } from './client.ts';
 import { DEFAULT_SOCKET, flagNumber } from './config.ts';
 import { summarize } from './dissect.ts';
-import { formatFdb, formatNeigh, formatRemotes, formatStats } from './format.ts';
+import { formatEvpn, formatFdb, formatNeigh, formatRemotes, formatStats } from './format.ts';
+import type { EvpnStatus } from './evpn/speaker.ts';
 import { formatEvent, type MonitorEvent } from './monitor.ts';
 import { parseRequest, type FdbRow, type NeighRow, type ReloadReport, type RemoteRow, type Request, type StatsReport, type ValidRequest } from './protocol.ts';
 import { formatTrace, type TraceReport } from './trace.ts';
@@ -36,10 +37,11 @@ const USAGE = `usage: vtepctl [--socket PATH] COMMAND
   reload                                     re-read the config file and apply the difference
   trace --network NAME --in tap|IP --src MAC --dst MAC [--vlan N]
         [--arp-request IP | --ipv4 SRC,DST | --ipv6 SRC,DST] [--json]
-                                             what vtepd would do with such a frame, step by step`;
+                                             what vtepd would do with such a frame, step by step
+  evpn show [--json]                         BGP EVPN: sessions, routes advertised and received per network`;
 
 /** Every command, as the unknown-command message lists them. */
-const COMMAND_LIST = 'fdb show|add|replace|del|flush, remote add|del|show, neigh add|del|show, stats, capture, monitor, reload, trace';
+const COMMAND_LIST = 'fdb show|add|replace|del|flush, remote add|del|show, neigh add|del|show, stats, capture, monitor, reload, trace, evpn show';
 
 class UsageError extends Error {}
 
@@ -192,6 +194,11 @@ async function run(socket: string, pos: string[], v: Values): Promise<number> {
   if (noun === 'reload' && pos.length === 1) {
     const r = await ask<ReloadReport>({ cmd: 'reload' });
     print(v.json ? JSON.stringify(r, null, 2) : r.changes.length === 0 ? 'no changes' : r.changes.join('\n'));
+    return 0;
+  }
+  if (noun === 'evpn' && (verb === 'show' || verb === undefined) && pos.length <= 2) {
+    const status = await ask<EvpnStatus>({ cmd: 'evpn-show' });
+    print(v.json ? JSON.stringify(status, null, 2) : formatEvpn(status));
     return 0;
   }
   if (noun === 'monitor' && pos.length === 1) return monitor(socket, v);

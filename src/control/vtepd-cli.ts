@@ -11,7 +11,8 @@ const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
-             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--ttl N] [--df]
+             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df]
+             [--evpn-asn N --evpn-neighbor IP... [--evpn-router-id IP] [--evpn-gobgp ADDR:PORT]]
              [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
 
 Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
@@ -19,7 +20,7 @@ Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;
 
 const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'port', 'ageing', 'max-macs',
-  'accept-any-remote', 'arp-responder', 'arp-snoop', 'ttl', 'df'] as const;
+  'accept-any-remote', 'arp-responder', 'arp-snoop', 'no-learning', 'evpn-asn', 'evpn-neighbor', 'evpn-router-id', 'evpn-gobgp', 'ttl', 'df'] as const;
 
 class UsageError extends Error {}
 
@@ -64,6 +65,11 @@ function parse(argv: string[]): Parsed | 'help' {
         'accept-any-remote': { type: 'boolean' },
         'arp-responder': { type: 'boolean' },
         'arp-snoop': { type: 'boolean' },
+        'no-learning': { type: 'boolean' },
+        'evpn-asn': { type: 'string' },
+        'evpn-neighbor': { type: 'string', multiple: true },
+        'evpn-router-id': { type: 'string' },
+        'evpn-gobgp': { type: 'string' },
         ttl: { type: 'string' },
         df: { type: 'boolean' },
       },
@@ -116,8 +122,7 @@ export async function main(argv: string[]): Promise<number> {
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info(`${signal}: stopping`);
-      daemon.stop();
-      resolve(0);
+      void daemon.stop().then(() => resolve(0));
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

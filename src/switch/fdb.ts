@@ -30,7 +30,12 @@ export const DEFAULT_AGEING_S = 300;
 export const DEFAULT_MAX_MACS = 8192;
 const REFRESH_INTERVAL_S = 1;
 
-export const Learned = { Same: 0, New: 1, Moved: 2, Refused: 3, Static: 4 } as const;
+/**
+ * What learn() did. Displaced: the MAC had an EVPN entry elsewhere and was now
+ * seen behind the TAP; a host moved here, and the local sighting wins (EVPN MAC
+ * mobility, RFC 7432 section 15, then tells the fabric).
+ */
+export const Learned = { Same: 0, New: 1, Moved: 2, Refused: 3, Static: 4, Displaced: 5 } as const;
 export type Learned = (typeof Learned)[keyof typeof Learned];
 
 /** Where an entry came from: learned from traffic, or given by the config, vtepctl or EVPN. */
@@ -104,8 +109,15 @@ export class Fdb {
   learn(mac: Mac, port: number, now: number): Learned {
     const fixed = this.statics.get(mac);
     if (fixed !== undefined) {
-      fixed.seen = now;
-      return Learned.Static;
+      if (fixed.origin !== 'evpn' || port !== LOCAL_PORT || fixed.port === LOCAL_PORT) {
+        fixed.seen = now;
+        return Learned.Static;
+      }
+      this.statics.delete(mac);
+      this.movedFrom = fixed.port;
+      this.dynamic.set(mac, { port, seen: now, origin: 'learned' });
+      this.moved++;
+      return Learned.Displaced;
     }
     const e = this.dynamic.get(mac);
     if (e === undefined) {

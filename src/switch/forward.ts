@@ -24,7 +24,7 @@ import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } 
 import { Drop } from './drop.ts';
 import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
 import type { Network } from './network.ts';
-import { answer, answerLength, Answered, snoop } from './responder.ts';
+import { answer, answerLength, Answered, snoop, snoopLocal } from './responder.ts';
 
 const MAC_SRC = 6;
 
@@ -55,6 +55,10 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       continue;
     }
     learn(net, readMac(buf, off + MAC_SRC), LOCAL_PORT, now);
+    if (net.snoopLocal && isResolution(buf, off)) {
+      const e = snoopLocal(net.neigh, buf, off, len, now);
+      if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
+    }
     if (net.arpResponder && isResolution(buf, off)) {
       const a = answer(net.neigh, buf, off, len);
       if (a !== Answered.No) {
@@ -106,7 +110,8 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
 /** Learns `mac` behind `port`; a new or moved MAC is reported when someone listens. */
 function learn(net: Network, mac: number, port: number, now: number): void {
   const l = net.fdb.learn(mac, port, now);
-  if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
+  if (l === Learned.Displaced) net.displaced(mac, net.fdb.movedFrom);
+  else if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
     net.events.fdb(net, l === Learned.New ? 'learned' : 'moved', mac, port, 'learned', l === Learned.Moved ? net.fdb.movedFrom : undefined);
   }
 }
@@ -191,7 +196,7 @@ function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, now: 
     net.counters.drop(Drop.BadSourceMac);
     return;
   }
-  learn(net, readMac(buf, off + MAC_SRC), port, now);
+  if (net.learning) learn(net, readMac(buf, off + MAC_SRC), port, now);
   if (net.arpSnoop && isResolution(buf, off)) {
     const e = snoop(net.neigh, buf, off, len, now);
     if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);

@@ -3,14 +3,23 @@
 // Neutron's ARP responder and the kernel VXLAN device's `proxy` do).
 //
 // Entries come from the config, from vtepctl, from EVPN routes, or are
-// snooped from ARP and unsolicited NA that arrive from tunnels. Snooped
-// entries age like learned MACs and never replace an entry that was given
-// (config, vtepctl, evpn); given ones never age. A hostile sender cannot grow
-// the table without bound: snooped entries stop at the network's MAC limit.
+// snooped: from ARP and unsolicited NA that arrive from tunnels (`snooped`),
+// or from what the hosts behind the TAP say of themselves (`local`: what an
+// EVPN network advertises with their MACs). Snooped entries age like learned
+// MACs and never replace an entry that was given (config, vtepctl, evpn);
+// given ones never age. A hostile sender cannot grow the table without
+// bound: snooped entries stop at the network's MAC limit.
 import { formatIp, ipv4Of, isV4Mapped } from '../wire/ip-address.ts';
 import type { Mac } from '../wire/mac.ts';
 
-export type NeighOrigin = 'config' | 'vtepctl' | 'evpn' | 'snooped';
+export type NeighOrigin = 'config' | 'vtepctl' | 'evpn' | 'snooped' | 'local';
+
+/** Origins of entries that snooping made, and that age. */
+export type SnoopedOrigin = 'snooped' | 'local';
+
+function isSnooped(origin: NeighOrigin): origin is SnoopedOrigin {
+  return origin === 'snooped' || origin === 'local';
+}
 
 export interface NeighEntry {
   /** Canonical text of the address. */
@@ -50,26 +59,29 @@ export class NeighTable {
   }
 
   /** Sets a given entry (config, vtepctl, evpn); returns the one it replaced. */
-  set(ip: Uint8Array, mac: Mac, origin: Exclude<NeighOrigin, 'snooped'>, now: number): NeighEntry | undefined {
+  set(ip: Uint8Array, mac: Mac, origin: Exclude<NeighOrigin, SnoopedOrigin>, now: number): NeighEntry | undefined {
     const old = this.remove(ip);
     this.put(ip, { ip: formatIp(ip), mac, origin, seen: now });
     return old;
   }
 
-  /** Records what ARP or an NA from a tunnel says: `ip` (16 bytes at b[off]) is at `mac`. */
-  snoop(b: Uint8Array, off: number, mac: Mac, now: number): Snooped {
+  /** Records what ARP or ND says: `ip` (16 bytes at b[off]) is at `mac`; `origin`: heard from a tunnel, or from the TAP. */
+  snoop(b: Uint8Array, off: number, mac: Mac, now: number, origin: SnoopedOrigin): Snooped {
     const v4 = isV4Mapped(b, off);
     const e = v4 ? this.v4.get(ipv4Of(b, off)) : this.lookup6(b, off);
     if (e !== undefined) {
-      if (e.origin !== 'snooped') return 'kept';
+      // What a host behind the TAP says of itself also replaces what EVPN said: the host moved here.
+      if (!isSnooped(e.origin) && !(origin === 'local' && e.origin === 'evpn')) return 'kept';
       e.seen = now;
-      if (e.mac === mac) return 'same';
+      if (e.mac === mac && e.origin === origin) return 'same';
+      if (!isSnooped(e.origin)) this.snooped++;
       e.mac = mac;
+      e.origin = origin;
       return 'moved';
     }
     if (this.snooped >= this.maxSnooped) return 'refused';
     const ip = b.slice(off, off + 16);
-    this.put(ip, { ip: formatIp(ip), mac, origin: 'snooped', seen: now });
+    this.put(ip, { ip: formatIp(ip), mac, origin, seen: now });
     return 'new';
   }
 
@@ -79,7 +91,7 @@ export class NeighTable {
     if (e === undefined) return undefined;
     if (isV4Mapped(ip)) this.v4.delete(ipv4Of(ip));
     else this.v6.delete(key6(ip, 0));
-    if (e.origin === 'snooped') this.snooped--;
+    if (isSnooped(e.origin)) this.snooped--;
     return e;
   }
 
@@ -88,7 +100,7 @@ export class NeighTable {
     const aged: NeighEntry[] = [];
     for (const map of [this.v4, this.v6] as Map<number | string, NeighEntry>[]) {
       for (const [k, e] of map) {
-        if (e.origin !== 'snooped' || now - e.seen < ageing) continue;
+        if (!isSnooped(e.origin) || now - e.seen < ageing) continue;
         map.delete(k);
         this.snooped--;
         aged.push(e);
@@ -104,7 +116,7 @@ export class NeighTable {
       for (const [k, e] of map) {
         if (origin !== undefined && e.origin !== origin) continue;
         map.delete(k);
-        if (e.origin === 'snooped') this.snooped--;
+        if (isSnooped(e.origin)) this.snooped--;
         gone.push(e);
       }
     }
@@ -132,6 +144,6 @@ export class NeighTable {
   private put(ip: Uint8Array, e: NeighEntry): void {
     if (isV4Mapped(ip)) this.v4.set(ipv4Of(ip), e);
     else this.v6.set(key6(ip, 0), e);
-    if (e.origin === 'snooped') this.snooped++;
+    if (isSnooped(e.origin)) this.snooped++;
   }
 }

@@ -12,7 +12,7 @@ import type { Mac } from '../wire/mac.ts';
 import { Counters } from './counters.ts';
 import { NO_EVENTS, type SwitchEvents } from './events.ts';
 import { Fdb, LOCAL_PORT, UNKNOWN_PORT, type FdbEntry, type GivenOrigin } from './fdb.ts';
-import { NeighTable, type NeighEntry, type NeighOrigin } from './neigh.ts';
+import { NeighTable, type NeighEntry, type NeighOrigin, type SnoopedOrigin } from './neigh.ts';
 import { Hold, RemoteTable } from './remotes.ts';
 
 export interface NetworkSpec {
@@ -30,6 +30,8 @@ export interface NetworkSpec {
   arpResponder: boolean;
   /** Fill the neighbour table from ARP and unsolicited NA that arrive from tunnels. */
   arpSnoop: boolean;
+  /** Learn source MACs of frames from tunnels (off where a control plane says where MACs are). */
+  learning: boolean;
   /** How many frames one batch can hand this network for its TAP. */
   batchSize: number;
 }
@@ -46,6 +48,9 @@ export class Network {
   acceptAnyRemote: boolean;
   arpResponder: boolean;
   arpSnoop: boolean;
+  learning: boolean;
+  /** Record the addresses the hosts behind the TAP claim (for EVPN MAC/IP routes). */
+  snoopLocal = false;
   readonly fdb: Fdb;
   readonly remotes = new RemoteTable();
   readonly neigh: NeighTable;
@@ -65,6 +70,7 @@ export class Network {
     this.acceptAnyRemote = spec.acceptAnyRemote;
     this.arpResponder = spec.arpResponder;
     this.arpSnoop = spec.arpSnoop;
+    this.learning = spec.learning;
     this.fdb = new Fdb(spec.ageing, spec.maxMacs);
     this.neigh = new NeighTable(spec.maxMacs);
     this.toTap = new SendQueue(spec.batchSize, Buffer.alloc(0));
@@ -132,9 +138,15 @@ export class Network {
     return port === undefined ? this.flushEntries(this.fdb.flush(undefined, which)) : this.flushBehind(port, which);
   }
 
+  /** The data path saw `mac`, which had an EVPN entry behind remote `was`, behind the TAP: it moved here. */
+  displaced(mac: Mac, was: number): void {
+    if (this.events.active) this.events.fdb(this, 'moved', mac, LOCAL_PORT, 'learned', was);
+    this.unreference(was);
+  }
+
   // ---------------------------------------------------------------- neighbours
 
-  setNeigh(ip: Uint8Array, mac: Mac, origin: Exclude<NeighOrigin, 'snooped'>, now: number): void {
+  setNeigh(ip: Uint8Array, mac: Mac, origin: Exclude<NeighOrigin, SnoopedOrigin>, now: number): void {
     this.neigh.set(ip, mac, origin, now);
     if (this.events.active) this.events.neigh(this, 'added', this.neigh.get(ip)!);
   }

@@ -13,6 +13,10 @@
 //
 // snoop(): ARP replies, gratuitous ARP and unsolicited NAs that arrive from a
 // tunnel fill the table (`arp-snoop`).
+//
+// snoopLocal(): what the hosts behind the TAP say of themselves (the sender
+// of their ARP, the source of their NS, the target of their NA) fills it
+// with `local` entries: an EVPN network advertises these with their MACs.
 import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp } from '../wire/arp.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN, newEthernetRepr } from '../wire/ethernet.ts';
 import { emitNa, Icmpv6Type, NA_OVERRIDE, NA_SOLICITED, ND_HEADER_LEN, ND_HOP_LIMIT, newNdRepr, parseNd } from '../wire/icmpv6.ts';
@@ -20,7 +24,7 @@ import { writeV4Mapped } from '../wire/ip-address.ts';
 import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
 import { readMac } from '../wire/mac.ts';
 import { ParseError } from '../wire/parse-error.ts';
-import type { NeighEntry, NeighTable } from './neigh.ts';
+import type { NeighEntry, NeighTable, SnoopedOrigin } from './neigh.ts';
 
 /** What answer() did, for the counters. */
 export const Answered = { No: 0, Arp: 1, Nd: 2 } as const;
@@ -126,6 +130,33 @@ export function snoop(neigh: NeighTable, buf: Buffer, off: number, len: number, 
   } else {
     return undefined;
   }
-  const result = neigh.snoop(snoopedIp, 0, mac, now);
+  return record(neigh, mac, now, 'snooped');
+}
+
+function record(neigh: NeighTable, mac: number, now: number, origin: SnoopedOrigin): NeighEntry | undefined {
+  const result = neigh.snoop(snoopedIp, 0, mac, now, origin);
   return result === 'new' || result === 'moved' ? neigh.get(snoopedIp) : undefined;
+}
+
+/** Records the address a host behind the TAP claims in the ARP or ND frame at buf[off, off+len); returns the entry if new or moved. */
+export function snoopLocal(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
+  const type = etherType(buf, off);
+  let mac: number;
+  if (type === EtherType.ARP) {
+    if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.senderIp === 0) return undefined;
+    writeV4Mapped(arp.senderIp, snoopedIp);
+    mac = arp.senderMac;
+  } else if (type === EtherType.IPv6) {
+    const ip = off + ETH_HEADER_LEN;
+    if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return undefined;
+    const icmp = ip + IPV6_HEADER_LEN;
+    if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return undefined;
+    const at = nd.type === Icmpv6Type.NeighborSolicitation ? ip6.src : nd.target;
+    if (buf[at] === 0xff || buf.subarray(at, at + 16).every((x) => x === 0)) return undefined; // multicast, or a DAD probe's ::
+    snoopedIp.set(buf.subarray(at, at + 16));
+    mac = nd.lla >= 0 ? nd.lla : readMac(buf, off + 6);
+  } else {
+    return undefined;
+  }
+  return record(neigh, mac, now, 'local');
 }

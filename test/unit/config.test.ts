@@ -113,6 +113,38 @@ describe('config: the neighbour table and the responder', () => {
   });
 });
 
+describe('config: BGP EVPN', () => {
+  it('fills in FRR\'s defaults: router-id = local, RD router-id:VNI, route targets ASN:VNI, hold time 9', () => {
+    const c = load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n    evpn: true\n    learning: false\n');
+    expect(c.evpn).toEqual({ asn: 65000, routerId: '10.0.0.3', neighbors: ['10.0.0.1'], gobgp: undefined, holdTime: 9 });
+    expect(c.networks[0]).toMatchObject({ learning: false, evpn: { rd: '10.0.0.3:100', importRts: ['65000:100'], exportRts: ['65000:100'] } });
+  });
+
+  it('takes given RD and route targets', () => {
+    const c = load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1], router-id: 1.1.1.1 }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n' +
+      '    evpn: { rd: "1.1.1.1:7", import-rt: ["65000:100", "65001:100"], export-rt: ["65000:100"] }\n');
+    expect(c.networks[0].evpn).toEqual({ rd: '1.1.1.1:7', importRts: ['65000:100', '65001:100'], exportRts: ['65000:100'] });
+  });
+
+  it('names what is wrong: no fabric, a GRE network, a bad route target, the VTEP as its own neighbor', () => {
+    expect(problems(() => load('local: 10.0.0.3\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: true\n')))
+      .toEqual([expect.stringMatching(/networks\.a\.evpn: needs the top-level evpn/)]);
+    expect(problems(() => load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    gre: { key: 1 }\n    evpn: true\n')))
+      .toEqual([expect.stringMatching(/networks\.a\.evpn: BGP EVPN carries VXLAN networks/)]);
+    expect(problems(() => load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: { import-rt: ["x:1"] }\n')))
+      .toEqual([expect.stringMatching(/networks\.a\.evpn\.import-rt\.0: expected IP:N or ASN:N/)]);
+    expect(problems(() => load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.3] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n')))
+      .toEqual([expect.stringMatching(/evpn\.neighbors\.0: 10\.0\.0\.3 is this VTEP's own address/)]);
+  });
+
+  it('from flags: --evpn-asn and --evpn-neighbor make the one network part of the fabric', () => {
+    const c = configFromFlags({ local: '10.0.0.3', tap: 'tap0', vni: '100', 'evpn-asn': '65000', 'evpn-neighbor': ['10.0.0.1'], 'no-learning': true });
+    expect(c.evpn).toMatchObject({ asn: 65000, neighbors: ['10.0.0.1'] });
+    expect(c.networks[0]).toMatchObject({ learning: false, evpn: { rd: '10.0.0.3:100' } });
+    expect(problems(() => configFromFlags({ local: '10.0.0.3', tap: 'tap0', vni: '100', 'evpn-asn': 'x', 'evpn-neighbor': ['10.0.0.1'] }))[0]).toMatch(/^--evpn-asn: /);
+  });
+});
+
 describe('config from flags', () => {
   it('builds one network named after its TAP', () => {
     const c = configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '42', remote: ['10.0.0.2', '10.0.0.3'], address: '192.168.100.1/24', mtu: '1400', port: '8472' });

@@ -78,7 +78,7 @@ function host(): Host {
       const sender = new FakeSender(lanes);
       const net = new Network({
         name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 1000,
-        arpResponder: false, arpSnoop: false, batchSize: dp.framesPerBatch,
+        arpResponder: false, arpSnoop: false, learning: true, batchSize: dp.framesPerBatch,
       });
       for (const r of remotes) net.holdRemote(parseIp(r)!, Hold.Flood);
       const tap = new FakeTap(`tap-${name}`);

@@ -43,7 +43,7 @@ function network(o: NetOpts = {}): Network {
   const tunnel = o.tunnel ?? new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
     name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: o.acceptAnyRemote ?? false,
-    ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, batchSize: 16,
+    ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, learning: true, batchSize: 16,
   });
   for (const r of o.remotes ?? [R1, R2]) net.holdRemote(v4(r), Hold.Flood);
   for (const s of o.statics ?? []) net.setStatic(s.mac, v4(s.remote), 'config', 0);

@@ -27,7 +27,7 @@ function network(): { net: Network; events: string[] } {
   const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
     name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 100,
-    arpResponder: true, arpSnoop: true, batchSize: 16,
+    arpResponder: true, arpSnoop: true, learning: true, batchSize: 16,
   });
   const events: string[] = [];
   const sink: SwitchEvents = {

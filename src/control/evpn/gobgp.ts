@@ -1,0 +1,238 @@
+// The BGP engine: GoBGP (Debian `gobgpd`), driven over its gRPC API. BGP is
+// not written here. vtepd starts its own gobgpd from a config it generates
+// (and stops it at exit; a vtepd killed with SIGKILL takes it along, by the
+// parent-death signal setpriv gives it, so that its routes go), or talks to
+// one already running (`evpn.gobgp`).
+//
+// The API's .proto files are loaded at run time from the Debian package
+// golang-github-osrg-gobgp-dev; protobufjs's Any support (json: true) packs
+// and unpacks the typed attributes as { '@type': ..., fields }.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Logger } from '../log.ts';
+
+/** Where golang-github-osrg-gobgp-dev installs GoBGP's API. */
+export const GOBGP_API_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
+const READY_TIMEOUT_MS = 15_000;
+
+export const EVPN_FAMILY = { afi: 'AFI_L2VPN', safi: 'SAFI_EVPN' };
+
+/** A typed protobuf Any, as protobufjs packs and unpacks it. */
+export type Any = { '@type': string; [field: string]: unknown };
+
+export interface ApiPath {
+  family: { afi: string; safi: string };
+  nlri: Any;
+  pattrs: Any[];
+  is_withdraw?: boolean;
+  neighbor_ip?: string;
+}
+
+export interface PeerStatus {
+  neighbor: string;
+  state: string;
+  /** EVPN routes received from this peer and accepted. */
+  received: number;
+  accepted: number;
+}
+
+export interface GobgpSettings {
+  asn: number;
+  routerId: string;
+  /** This VTEP's underlay address: the BGP sessions' source and the routes' next hop. */
+  local: string;
+  neighbors: string[];
+  holdTime: number;
+}
+
+type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+interface ListedPeer {
+  peer: {
+    state: { neighbor_address: string; session_state: string };
+    afi_safis: { state?: { family?: { afi: string }; received: number; accepted: number } }[];
+  };
+}
+
+export const apiType = (name: string): string => `type.googleapis.com/apipb.${name}`;
+
+function loadApi(): grpc.GrpcObject {
+  if (!existsSync(join(GOBGP_API_DIR, 'gobgp.proto'))) {
+    throw new Error(`GoBGP's API is not installed (${GOBGP_API_DIR}): install the Debian package golang-github-osrg-gobgp-dev`);
+  }
+  const def = protoLoader.loadSync(['gobgp.proto', 'attribute.proto', 'capability.proto'], {
+    keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, json: true, includeDirs: [GOBGP_API_DIR],
+  });
+  return grpc.loadPackageDefinition(def);
+}
+
+/** A TCP port nobody listens on, for the API of a gobgpd of our own. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** gobgpd's config: one iBGP session per neighbor, EVPN only, timers for a fabric (fast retries, short hold time). */
+export function gobgpdConfig(s: GobgpSettings): string {
+  const lines = [
+    '[global.config]',
+    `  as = ${s.asn}`,
+    `  router-id = "${s.routerId}"`,
+    `  local-address-list = ["${s.local}"]`,
+  ];
+  for (const n of s.neighbors) {
+    lines.push(
+      '[[neighbors]]',
+      '  [neighbors.config]',
+      `    neighbor-address = "${n}"`,
+      `    peer-as = ${s.asn}`,
+      '  [neighbors.timers.config]',
+      '    connect-retry = 2',
+      `    hold-time = ${s.holdTime}`,
+      `    keepalive-interval = ${Math.max(1, Math.floor(s.holdTime / 3))}`,
+      '  [neighbors.transport.config]',
+      `    local-address = "${s.local}"`,
+      '  [[neighbors.afi-safis]]',
+      '    [neighbors.afi-safis.config]',
+      '      afi-safi-name = "l2vpn-evpn"',
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export class Gobgp {
+  private readonly streams = new Set<grpc.ClientReadableStream<unknown>>();
+
+  private constructor(
+    private readonly client: Client,
+    /** host:port of the API. */
+    readonly address: string,
+    private readonly child: ChildProcess | undefined,
+    private readonly dir: string | undefined,
+  ) {}
+
+  /** Starts a gobgpd of our own and waits for its API. */
+  static async start(s: GobgpSettings, log: Logger): Promise<Gobgp> {
+    const api = loadApi();
+    const dir = mkdtempSync(join(tmpdir(), 'vtepd-gobgp-'));
+    const file = join(dir, 'gobgpd.toml');
+    writeFileSync(file, gobgpdConfig(s));
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'gobgpd', '-f', file, '-t', 'toml', '--api-hosts', address, '--pprof-disable', '--log-level', 'info'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const relay = (d: Buffer) => {
+      for (const line of d.toString().split('\n')) if (line.trim()) log.debug(`gobgpd: ${line.trim()}`);
+    };
+    child.stdout!.on('data', relay);
+    child.stderr!.on('data', relay);
+    let failed: Error | undefined;
+    child.once('error', (e) => (failed = e));
+    const g = new Gobgp(newClient(api, address), address, child, dir);
+    try {
+      await g.ready(() => failed ?? (child.exitCode !== null ? new Error(`gobgpd exited with ${child.exitCode}`) : undefined));
+    } catch (e) {
+      g.stop();
+      throw e;
+    }
+    return g;
+  }
+
+  /** Talks to a gobgpd already running at `address` (host:port). */
+  static async connect(address: string): Promise<Gobgp> {
+    const g = new Gobgp(newClient(loadApi(), address), address, undefined, undefined);
+    await g.ready(() => undefined);
+    return g;
+  }
+
+  /** Whether vtepd started this gobgpd (and stops it). */
+  get managed(): boolean {
+    return this.child !== undefined;
+  }
+
+  private async ready(failure: () => Error | undefined): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        await this.unary('GetBgp', {});
+        return;
+      } catch (e) {
+        const why = failure();
+        if (why !== undefined) throw why;
+        if (Date.now() - t0 > READY_TIMEOUT_MS) throw new Error(`GoBGP's API at ${this.address} does not answer: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private unary<T>(method: string, req: object): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.client[method](req, { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  addPath(path: ApiPath): Promise<unknown> {
+    return this.unary('AddPath', { table_type: 'GLOBAL', path });
+  }
+
+  deletePath(path: ApiPath): Promise<unknown> {
+    return this.unary('DeletePath', { table_type: 'GLOBAL', family: EVPN_FAMILY, path });
+  }
+
+  /** The best EVPN paths as they change (the current ones first); `onEnd` hears the stream end. */
+  watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void {
+    const stream = this.client.WatchEvent({ table: { filters: [{ type: 'BEST', init: true }] } }) as grpc.ClientReadableStream<{ table?: { paths: ApiPath[] } }>;
+    this.streams.add(stream);
+    stream.on('data', (ev) => {
+      for (const p of ev.table?.paths ?? []) if (p.family?.afi === EVPN_FAMILY.afi && p.family?.safi === EVPN_FAMILY.safi) onPath(p);
+    });
+    let ended = false;
+    const end = (e: Error | undefined) => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(stream);
+      onEnd(e);
+    };
+    stream.on('error', (e: grpc.ServiceError) => end(e.code === grpc.status.CANCELLED ? undefined : e));
+    stream.on('end', () => end(undefined));
+    return () => stream.cancel();
+  }
+
+  /** Every peer's session state and EVPN route counts. */
+  peers(): Promise<PeerStatus[]> {
+    return new Promise((resolve, reject) => {
+      const out: PeerStatus[] = [];
+      const stream = this.client.ListPeer({ address: '', enableAdvertised: false }, { deadline: Date.now() + 5000 }) as grpc.ClientReadableStream<ListedPeer>;
+      stream.on('data', ({ peer }: ListedPeer) => {
+        const evpn = peer.afi_safis.find((a) => a.state?.family?.afi === EVPN_FAMILY.afi)?.state;
+        out.push({ neighbor: peer.state.neighbor_address, state: peer.state.session_state, received: evpn?.received ?? 0, accepted: evpn?.accepted ?? 0 });
+      });
+      stream.on('error', reject);
+      stream.on('end', () => resolve(out));
+    });
+  }
+
+  /** Closes the API connection; a gobgpd of our own is stopped (its sessions close, and the fabric drops its routes). */
+  stop(): void {
+    for (const s of this.streams) s.cancel();
+    this.client.close();
+    if (this.child !== undefined && this.child.exitCode === null) this.child.kill('SIGTERM');
+    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function newClient(api: grpc.GrpcObject, address: string): Client {
+  const Ctor = (api.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
+  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as Client;
+}

@@ -1,0 +1,176 @@
+// EVPN without a fabric: the routes vtepd builds and reads (byte for byte as
+// GoBGP's API carries them), route distinguishers and targets, and the
+// speaker's decisions driven through a fake BGP engine: the flood list from
+// type-3, the FDB and neighbours from type-2, MAC mobility, duplicate
+// detection, withdrawals.
+import { describe, expect, it } from 'vitest';
+import type { EvpnConfig } from '../../src/control/config.ts';
+import { EventHub } from '../../src/control/monitor.ts';
+import { Logger } from '../../src/control/log.ts';
+import type { ApiPath, PeerStatus } from '../../src/control/evpn/gobgp.ts';
+import { imetPath, macIpPath, readPath, routeKey } from '../../src/control/evpn/routes.ts';
+import { EvpnSpeaker, MAX_MOVES, type BgpEngine } from '../../src/control/evpn/speaker.ts';
+import { defaultRouteDistinguisher, defaultRouteTarget, parseRouteValue } from '../../src/control/evpn/values.ts';
+import { LOCAL_PORT } from '../../src/switch/fdb.ts';
+import { Network } from '../../src/switch/network.ts';
+import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';
+import { parseIp } from '../../src/wire/ip-address.ts';
+import { parseMac } from '../../src/wire/mac.ts';
+
+const LOCAL = '10.0.0.3';
+const M = parseMac('02:00:00:00:99:01')!;
+
+describe('route distinguishers and targets', () => {
+  it('reads the three forms and refuses what does not fit', () => {
+    expect(parseRouteValue('10.0.0.1:42')).toEqual({ kind: 'ip', admin: '10.0.0.1', assigned: 42 });
+    expect(parseRouteValue('65000:100000')).toEqual({ kind: 'as2', asn: 65000, assigned: 100000 });
+    expect(parseRouteValue('4200000000:7')).toEqual({ kind: 'as4', asn: 4200000000, assigned: 7 });
+    for (const bad of ['10.0.0.1:70000', '4200000000:70000', '10.0.0:1', 'x:1', '65000', '1:2:3']) expect(parseRouteValue(bad), bad).toBeUndefined();
+  });
+
+  it('defaults as FRR: RD router-id:VNI, RT ASN:VNI', () => {
+    expect(defaultRouteDistinguisher('10.0.0.1', 100)).toBe('10.0.0.1:100');
+    expect(defaultRouteTarget(65000, 100)).toBe('65000:100');
+    expect(defaultRouteTarget(4200000000, 0x12345)).toBe('4200000000:9029');
+  });
+});
+
+describe('EVPN routes as GoBGP carries them', () => {
+  it('builds a type-3 route with ingress replication, the VNI as label, the VTEP as tunnel id, VXLAN encapsulation', () => {
+    const p = imetPath('10.0.0.3:100', LOCAL, ['65000:100'], 100);
+    expect(p.nlri).toMatchObject({ '@type': 'type.googleapis.com/apipb.EVPNInclusiveMulticastEthernetTagRoute', ethernet_tag: 0, ip_address: LOCAL });
+    expect(p.pattrs).toContainEqual({ '@type': 'type.googleapis.com/apipb.PmsiTunnelAttribute', flags: 0, type: 6, label: 100, id: Buffer.from([10, 0, 0, 3]) });
+    const ext = p.pattrs.find((a) => a['@type'].endsWith('ExtendedCommunitiesAttribute'))!.communities as object[];
+    expect(ext).toContainEqual({ '@type': 'type.googleapis.com/apipb.TwoOctetAsSpecificExtended', is_transitive: true, sub_type: 2, asn: 65000, local_admin: 100 });
+    expect(ext).toContainEqual({ '@type': 'type.googleapis.com/apipb.EncapExtended', tunnel_type: 8 });
+    expect(readPath(p)).toEqual({ kind: 'imet', rd: '10.0.0.3:100', vtep: LOCAL, rts: ['65000:100'], vni: 100 });
+  });
+
+  it('builds type-2 routes, MAC only and MAC/IP, with MAC Mobility once moved, and reads them back', () => {
+    const plain = macIpPath('10.0.0.3:100', M, undefined, LOCAL, ['65000:100'], 100, 0, false);
+    expect(JSON.stringify(plain)).not.toMatch(/MacMobility/);
+    expect(readPath(plain)).toMatchObject({ kind: 'macip', mac: M, ip: undefined, vtep: LOCAL, vni: 100, seq: 0 });
+    const moved = macIpPath('10.0.0.3:100', M, '192.168.100.99', LOCAL, ['65000:100'], 100, 3, false);
+    expect(readPath(moved)).toMatchObject({ ip: '192.168.100.99', seq: 3 });
+    expect(routeKey(readPath(moved)!)).toBe('2 10.0.0.3:100 02:00:00:00:99:01 192.168.100.99');
+  });
+
+  it('reads what GoBGP hands over from FRR: next hop in MP_REACH, nil address, no mobility community', () => {
+    const fromFrr: ApiPath = {
+      family: { afi: 'AFI_L2VPN', safi: 'SAFI_EVPN' },
+      nlri: { '@type': 'type.googleapis.com/apipb.EVPNMACIPAdvertisementRoute', rd: { '@type': 'x.RouteDistinguisherIPAddress', admin: '10.0.0.2', assigned: 2 }, mac_address: '02:00:00:00:00:02', ip_address: '<nil>', labels: [100] },
+      pattrs: [{ '@type': 'x.MpReachNLRIAttribute', next_hops: ['10.0.0.2'] }, { '@type': 'x.ExtendedCommunitiesAttribute', communities: [{ '@type': 'x.TwoOctetAsSpecificExtended', sub_type: 2, asn: 65000, local_admin: 100 }] }],
+    };
+    expect(readPath(fromFrr)).toEqual({ kind: 'macip', rd: '10.0.0.2:2', mac: 0x020000000002, ip: undefined, vtep: '10.0.0.2', rts: ['65000:100'], vni: 100, seq: 0, sticky: false });
+  });
+});
+
+class FakeEngine implements BgpEngine {
+  readonly address = 'fake';
+  readonly managed = false;
+  readonly rib = new Map<string, ApiPath>();
+  private deliver: (p: ApiPath) => void = () => {};
+  addPath(p: ApiPath) {
+    this.rib.set(routeKey(readPath(p)!), p);
+    return Promise.resolve();
+  }
+  deletePath(p: ApiPath) {
+    this.rib.delete(routeKey(readPath(p)!));
+    return Promise.resolve();
+  }
+  watch(onPath: (p: ApiPath) => void) {
+    this.deliver = onPath;
+    return () => {};
+  }
+  peers(): Promise<PeerStatus[]> {
+    return Promise.resolve([]);
+  }
+  stop() {}
+  /** A route from the fabric (or its withdrawal). */
+  receive(p: ApiPath, withdraw = false) {
+    this.deliver({ ...p, is_withdraw: withdraw });
+  }
+  /** Our route for `mac` (MAC only): its sequence number, or undefined if not advertised. */
+  advertisedSeq(mac: number): number | undefined {
+    const p = [...this.rib.values()].map((x) => readPath(x)!).find((r) => r.kind === 'macip' && r.mac === mac && r.ip === undefined);
+    return p?.kind === 'macip' ? p.seq : undefined;
+  }
+}
+
+function setup() {
+  const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 100, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+  const net = new Network({ name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 100,
+    arpResponder: true, arpSnoop: false, learning: false, batchSize: 16 });
+  const hub = new EventHub();
+  net.events = hub;
+  const engine = new FakeEngine();
+  const logs: string[] = [];
+  const cfg: EvpnConfig = { asn: 65000, routerId: LOCAL, neighbors: ['10.0.0.1'], holdTime: 9 };
+  const speaker = EvpnSpeaker.over(engine, cfg, LOCAL, hub, new Logger(false, (l) => logs.push(l)));
+  speaker.add(net, { rd: `${LOCAL}:100`, importRts: ['65000:100'], exportRts: ['65000:100'] }, 100);
+  const remote = (vtep: string, seq = 0, ip?: string) => macIpPath(`${vtep}:100`, M, ip, vtep, ['65000:100'], 100, seq, false);
+  return { net, engine, speaker, logs, remote };
+}
+
+describe('the EVPN speaker', () => {
+  it('advertises a type-3 route, then a VTEP\'s type-3 joins the flood list and its withdrawal takes it out', async () => {
+    const { net, engine, speaker } = setup();
+    await speaker.settled();
+    expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
+    const imet = imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100);
+    engine.receive(imet);
+    expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.4')!))).toBe(true);
+    engine.receive(imet, true);
+    expect(net.remotes.indexOf(parseIp('10.0.0.4')!)).toBe(-1);
+    engine.receive(imetPath('10.0.0.5:100', '10.0.0.5', ['65000:999'], 999));
+    expect(net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1); // a route target it does not import
+  });
+
+  it('installs a type-2 route as an FDB entry and a neighbour of origin evpn, and removes both on withdrawal', () => {
+    const { net, engine, remote } = setup();
+    engine.receive(remote('10.0.0.4', 0, '192.168.100.99'));
+    engine.receive(remote('10.0.0.4'));
+    expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
+    expect(net.remotes.address(net.fdb.lookup(M))).toBe('10.0.0.4');
+    expect(net.neigh.get(parseIp('192.168.100.99')!)).toMatchObject({ mac: M, origin: 'evpn' });
+    engine.receive(remote('10.0.0.4', 0, '192.168.100.99'), true);
+    expect(net.neigh.get(parseIp('192.168.100.99')!)).toBeUndefined();
+    engine.receive(remote('10.0.0.4'), true);
+    expect(net.fdb.get(M)).toBeUndefined();
+  });
+
+  it('advertises a MAC learned behind the TAP with one sequence number above what the fabric had: the host moved here', async () => {
+    const { net, engine, speaker, remote } = setup();
+    engine.receive(remote('10.0.0.4', 2));
+    net.fdb.learn(0x020000000abc, LOCAL_PORT, 0); // the data path learns behind the TAP, telling the hub
+    net.events.fdb(net, 'learned', 0x020000000abc, LOCAL_PORT, 'learned');
+    // The mobile MAC is seen behind the TAP: the data path's learn() displaces the EVPN entry.
+    const was = net.fdb.lookup(M);
+    expect(net.fdb.learn(M, LOCAL_PORT, 1)).toBe(5 /* Learned.Displaced */);
+    net.displaced(M, was);
+    await speaker.settled();
+    expect(engine.advertisedSeq(M)).toBe(3);
+    expect(engine.advertisedSeq(0x020000000abc)).toBe(0);
+  });
+
+  it('gives a local MAC up to a route with a higher sequence number, and keeps it against a lower one', async () => {
+    const { net, engine, speaker, remote } = setup();
+    net.fdb.learn(M, LOCAL_PORT, 0);
+    net.events.fdb(net, 'learned', M, LOCAL_PORT, 'learned');
+    engine.receive(remote('10.0.0.4', 0)); // equal, from a higher address: ours stays
+    expect(net.fdb.get(M)?.port).toBe(LOCAL_PORT);
+    engine.receive(remote('10.0.0.2', 0)); // equal, from a lower address: it wins (RFC 7432 section 15.1)
+    expect(net.remotes.address(net.fdb.lookup(M))).toBe('10.0.0.2');
+    await speaker.settled();
+    expect(engine.advertisedSeq(M)).toBeUndefined(); // withdrawn
+  });
+
+  it('freezes a MAC that moves more than five times in three minutes, and logs it', () => {
+    const { net, engine, logs, remote } = setup();
+    for (let k = 0; k <= MAX_MOVES + 1; k++) engine.receive(remote(k % 2 === 0 ? '10.0.0.4' : '10.0.0.5', k + 1));
+    const frozenAt = net.remotes.address(net.fdb.lookup(M));
+    engine.receive(remote(frozenAt === '10.0.0.4' ? '10.0.0.5' : '10.0.0.4', 50));
+    expect(net.remotes.address(net.fdb.lookup(M))).toBe(frozenAt);
+    expect(logs.join('\n')).toMatch(/02:00:00:00:99:01 moved 6 times in 180 s: a duplicate MAC\? frozen/);
+  });
+});
