@@ -108,55 +108,43 @@ function answerNs(neigh: NeighTable, buf: Buffer, off: number, len: number): boo
 const snoopedIp = new Uint8Array(16);
 
 /**
- * Fills `neigh` from the ARP reply, gratuitous ARP or unsolicited NA at
- * buf[off, off+len), a frame from a tunnel; returns the entry if it is new or moved.
+ * The address the ARP or ND frame at buf[off, off+len) announces (left in
+ * snoopedIp) and its MAC, or -1. From a tunnel only what announces (an ARP
+ * reply, a gratuitous ARP, an unsolicited NA) counts; from the TAP, whatever a
+ * host says of itself (its ARP's sender, its NS's source, its NA's target).
  */
-export function snoop(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
+function announced(buf: Buffer, off: number, len: number, fromTap: boolean): number {
   const type = etherType(buf, off);
-  let mac: number;
   if (type === EtherType.ARP) {
-    if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.senderIp === 0) return undefined;
-    if (arp.op !== ArpOp.Reply && arp.senderIp !== arp.targetIp) return undefined;
+    if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.senderIp === 0) return -1;
+    if (!fromTap && arp.op !== ArpOp.Reply && arp.senderIp !== arp.targetIp) return -1;
     writeV4Mapped(arp.senderIp, snoopedIp);
-    mac = arp.senderMac;
-  } else if (type === EtherType.IPv6) {
-    const ip = off + ETH_HEADER_LEN;
-    if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return undefined;
-    const icmp = ip + IPV6_HEADER_LEN;
-    if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return undefined;
-    if (nd.type !== Icmpv6Type.NeighborAdvertisement || nd.flags & NA_SOLICITED || buf[nd.target] === 0xff) return undefined;
-    snoopedIp.set(buf.subarray(nd.target, nd.target + 16));
-    mac = nd.lla >= 0 ? nd.lla : readMac(buf, off + 6);
-  } else {
-    return undefined;
+    return arp.senderMac;
   }
-  return record(neigh, mac, now, 'snooped');
+  if (type !== EtherType.IPv6) return -1;
+  const ip = off + ETH_HEADER_LEN;
+  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return -1;
+  const icmp = ip + IPV6_HEADER_LEN;
+  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return -1;
+  if (!fromTap && (nd.type !== Icmpv6Type.NeighborAdvertisement || nd.flags & NA_SOLICITED)) return -1;
+  const at = nd.type === Icmpv6Type.NeighborSolicitation ? ip6.src : nd.target;
+  if (buf[at] === 0xff || buf.subarray(at, at + 16).every((x) => x === 0)) return -1; // multicast, or a DAD probe's ::
+  snoopedIp.set(buf.subarray(at, at + 16));
+  return nd.lla >= 0 ? nd.lla : readMac(buf, off + 6);
 }
 
-function record(neigh: NeighTable, mac: number, now: number, origin: SnoopedOrigin): NeighEntry | undefined {
-  const result = neigh.snoop(snoopedIp, 0, mac, now, origin);
-  return result === 'new' || result === 'moved' ? neigh.get(snoopedIp) : undefined;
+/** Fills `neigh` from the ARP reply, gratuitous ARP or unsolicited NA at buf[off, off+len), a frame from a tunnel; returns the entry if new or moved. */
+export function snoop(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
+  return record(neigh, announced(buf, off, len, false), now, 'snooped');
 }
 
 /** Records the address a host behind the TAP claims in the ARP or ND frame at buf[off, off+len); returns the entry if new or moved. */
 export function snoopLocal(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
-  const type = etherType(buf, off);
-  let mac: number;
-  if (type === EtherType.ARP) {
-    if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.senderIp === 0) return undefined;
-    writeV4Mapped(arp.senderIp, snoopedIp);
-    mac = arp.senderMac;
-  } else if (type === EtherType.IPv6) {
-    const ip = off + ETH_HEADER_LEN;
-    if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return undefined;
-    const icmp = ip + IPV6_HEADER_LEN;
-    if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return undefined;
-    const at = nd.type === Icmpv6Type.NeighborSolicitation ? ip6.src : nd.target;
-    if (buf[at] === 0xff || buf.subarray(at, at + 16).every((x) => x === 0)) return undefined; // multicast, or a DAD probe's ::
-    snoopedIp.set(buf.subarray(at, at + 16));
-    mac = nd.lla >= 0 ? nd.lla : readMac(buf, off + 6);
-  } else {
-    return undefined;
-  }
-  return record(neigh, mac, now, 'local');
+  return record(neigh, announced(buf, off, len, true), now, 'local');
+}
+
+function record(neigh: NeighTable, mac: number, now: number, origin: SnoopedOrigin): NeighEntry | undefined {
+  if (mac < 0) return undefined;
+  const result = neigh.snoop(snoopedIp, 0, mac, now, origin);
+  return result === 'new' || result === 'moved' ? neigh.get(snoopedIp) : undefined;
 }

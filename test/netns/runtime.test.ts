@@ -124,21 +124,12 @@ describe('runtime control of remotes and the FDB', () => {
 });
 
 describe('reload', () => {
-  const config = (lab: Lab, remotes: number[], red: boolean, extra = '') => `
-local: ${lab.underlay(1)}
-socket: ${lab.socket(1)}
-networks:
-  blue:
-    tap: tap-blue
-    address: ${overlay(1)}/24
-    vxlan: { vni: 42 }
-    remotes: [${remotes.map((i) => lab.underlay(i)).join(', ')}]
-${extra}${red ? `  red:
+  const config = (lab: Lab, remotes: number[], red: boolean, extra = '') => blueConfig(lab, extra, remotes) + (red ? `  red:
     tap: tap-red
     address: ${overlay(1, 101)}/24
     vxlan: { vni: 43 }
     remotes: [${lab.underlay(2)}]
-` : ''}`;
+` : '');
 
   it('applies ten reloads that add and remove a network and change remotes, while 1000 pings on the other lose none', () => withLab(3, async (lab) => {
     await kernelPeers(lab, [2, 3]);
