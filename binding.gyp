@@ -7,6 +7,7 @@
         "src/native/batch_io.cc",
         "src/native/coalesce.cc",
         "src/native/frame.cc",
+        "src/native/handoff.cc",
         "src/native/poll.cc",
         "src/native/sockets.cc",
         "src/native/tso.cc"

@@ -10,22 +10,27 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { answer, RefusedError, type DaemonView } from './control/commands.ts';
 import { ConfigError, type Config, type NetworkConfig } from './control/config.ts';
+import type { ControlStats } from './control/protocol.ts';
 import type { Logger } from './control/log.ts';
 import { EventHub } from './control/monitor.ts';
 import { EvpnSpeaker } from './control/evpn/speaker.ts';
 import { GOBGP_API_DIR } from './control/evpn/gobgp.ts';
 import { Mirror } from './control/capture.ts';
-import { ControlServer, removeStaleSocket, socketInUse } from './control/server.ts';
+import { ControlServer, removeStaleSocket, socketPathState } from './control/server.ts';
 import { Datapath, HEADROOM, monotonicSeconds, type ReceivePoint } from './datapath.ts';
 import {
-  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkIndex, linkKind, linkMtu, setUp, vethWithTxChecksum,
+  CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkAddresses, linkIndex, linkKind, linkMtu, setUp, vethWithTxChecksum,
 } from './io/link.ts';
+import { Channel, NameLock } from './io/handoff.ts';
+import { HANDOFF_VERSION, Inherited, receiveHandoff, startSuccessor, TAKEOVER_TIMEOUT_MS, type HandoffState, type NetworkHandoff } from './handoff.ts';
+import { restoreNetwork, snapshotNetwork } from './switch/snapshot.ts';
 import { errnoCode } from './io/native.ts';
 import { LaneSender, RawSender, Receiver, type TunnelSender } from './io/port.ts';
 import { Tap } from './io/tap.ts';
 import { Hold } from './switch/remotes.ts';
 import { Network } from './switch/network.ts';
-import { formatMac } from './wire/mac.ts';
+import { announcement } from './switch/announce.ts';
+import { derivedMac, formatMac, parseMac } from './wire/mac.ts';
 import { tunnelFor } from './tunnel/index.ts';
 import type { ReceiveSocket, SendSocket, Tunnel } from './tunnel/tunnel.ts';
 import { parseIp } from './wire/ip-address.ts';
@@ -43,6 +48,11 @@ const AGEING_TICK_MS = 1000;
 const PARTIAL_CHECKSUM_WARNING_INTERVAL_S = 60;
 /** UDP sockets (source ports) a VXLAN network sends on with offloads: each flow keeps one. */
 const VXLAN_LANES = 16;
+/** Longest wait between two tries at creating a deleted TAP again. */
+const TAP_RETRY_MAX_S = 30;
+/** How often, and how many times, to look again for TAP addresses that were in duplicate address detection. */
+const ANNOUNCE_TENTATIVE_MS = 1000;
+const ANNOUNCE_TENTATIVE_TRIES = 5;
 const PROTOCOL_NAMES: Record<number, string> = { [IpProto.UDP]: 'UDP', [IpProto.GRE]: 'GRE' };
 
 /** What checking a network against the system found, before anything changes. */
@@ -59,8 +69,19 @@ interface RunningNetwork {
   cfg: NetworkConfig;
   net: Network;
   sender: TunnelSender;
+  /** Its TAP; undefined while it is gone (deleted under the daemon) and not yet created again. */
+  tap: Tap | undefined;
+  mtu: number;
+  /** Why it cannot forward now, if it cannot (its TAP is gone). */
+  failure: string | undefined;
+  /** The next try at creating its TAP again. */
+  retry: ReturnType<typeof setTimeout> | undefined;
   /** Whether its TAP was there before vtepd attached to it (it then stays when the network goes). */
   existed: boolean;
+  /** The address vtepd added to a TAP it found (removed again when the network goes). */
+  addedAddress: string | undefined;
+  /** The name that keeps other daemons off its tunnel id. */
+  lock: NameLock;
   /** Keys of the shared receive sockets it holds. */
   receivers: string[];
   /** Its changes to the system, undone in reverse order when it goes. */
@@ -93,6 +114,12 @@ export class Daemon implements DaemonView {
   readonly mirror: Mirror;
   readonly events = new EventHub();
   evpn: EvpnSpeaker | undefined;
+  private control: ControlServer | undefined;
+  /** What a predecessor passed on, while this daemon takes over from it. */
+  private inherited: Inherited | undefined;
+  private upgrading = false;
+  /** Called once a successor took over: this process then exits, changing nothing. */
+  onHandedOver: () => void = () => {};
   readonly local: Uint8Array;
   private underlay = '';
   private underlayMtu = DEFAULT_UNDERLAY_MTU;
@@ -103,6 +130,10 @@ export class Daemon implements DaemonView {
   private constructor(private config: Config, readonly log: Logger, private readonly reread: (() => Config) | undefined) {
     this.local = parseIp(config.local)!;
     this.mirror = new Mirror(this.local);
+  }
+
+  get controlStats(): ControlStats {
+    return this.control?.stats ?? { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 };
   }
 
   get localText(): string {
@@ -122,6 +153,104 @@ export class Daemon implements DaemonView {
     return d;
   }
 
+  /**
+   * Takes over from the running vtepd that started this one (`vtepctl
+   * upgrade`), on `channel`: its descriptors, config and tables. A failure
+   * changes nothing (the old one carries on) and is thrown.
+   */
+  static async takeOver(channel: Channel, log: Logger, reread?: () => Config): Promise<Daemon> {
+    const inherited = receiveHandoff(channel);
+    const { state } = inherited;
+    const d = new Daemon(state.config, log, reread);
+    d.inherited = inherited;
+    try {
+      await d.build(await d.look());
+      const now = monotonicSeconds();
+      for (const run of d.networks.values()) {
+        const h = state.networks[run.cfg.name];
+        if (h !== undefined) restoreNetwork(run.net, h.tables, now);
+      }
+      d.datapath.unattributed.drops.set(state.unattributed.slice(0, d.datapath.unattributed.drops.length));
+    } catch (e) {
+      // Nothing to undo: what it opened closes with the process, and the system is the old one's.
+      channel.send({ ok: false, error: (e as Error).message });
+      throw e;
+    } finally {
+      inherited.closeRest();
+      d.inherited = undefined;
+    }
+    channel.send({ ok: true });
+    channel.close();
+    const macs = [...d.networks.values()].reduce((n, r) => n + r.net.fdb.size, 0);
+    log.info(`took over from vtepd ${state.from}: ${d.networks.size} network${d.networks.size === 1 ? '' : 's'}, ${macs} MACs`);
+    return d;
+  }
+
+  /**
+   * Starts the vtepd on disk as this one's successor and hands everything
+   * over; resolves with its PID once it forwards (this one then exits via
+   * onHandedOver). On failure this one resumes, and the reason is thrown.
+   */
+  async upgrade(): Promise<{ pid: number; previous: number }> {
+    if (this.evpn !== undefined) {
+      throw new RefusedError('upgrade with BGP EVPN is not supported yet: the BGP sessions would drop; restart vtepd instead');
+    }
+    if (this.upgrading) throw new RefusedError('an upgrade is under way already');
+    const controlFd = this.control!.descriptor;
+    this.upgrading = true;
+    this.log.info('upgrade: starting the vtepd on disk to take over');
+    const successor = startSuccessor();
+    try {
+      await successor.next();
+      this.datapath.pause();
+      const { state, fds } = this.handoffState(controlFd);
+      successor.channel.send(state, fds);
+      const answer = (await successor.next(TAKEOVER_TIMEOUT_MS)) as { ok: boolean; error?: string };
+      if (!answer.ok) throw new Error(`the new vtepd could not take over: ${answer.error ?? 'no reason given'}`);
+    } catch (e) {
+      if (successor.child.exitCode === null) successor.child.kill('SIGKILL');
+      successor.channel.close();
+      this.datapath.resume();
+      this.upgrading = false;
+      this.log.error(`upgrade failed, this vtepd carries on: ${(e as Error).message}`);
+      throw e;
+    }
+    successor.channel.close();
+    this.control?.stopListening();
+    const pid = successor.child.pid!;
+    this.log.info(`upgrade: vtepd ${pid} took over; this one (${process.pid}) exits`);
+    // The reply to vtepctl goes out first.
+    setTimeout(() => this.onHandedOver(), 100);
+    return { pid, previous: process.pid };
+  }
+
+  /** What a successor needs: the descriptors the world knows, and the state no config says. */
+  private handoffState(controlFd: number): { state: HandoffState; fds: number[] } {
+    const roles: string[] = ['control'];
+    const fds: number[] = [controlFd];
+    const networks: Record<string, NetworkHandoff> = {};
+    const now = monotonicSeconds();
+    for (const run of this.networks.values()) {
+      if (run.tap === undefined) throw new RefusedError(`network ${run.cfg.name} has no TAP now (${run.failure}); upgrade once it is back`);
+      const lock = run.lock;
+      roles.push(`tap ${run.cfg.name}`, `lock ${run.cfg.name}`);
+      fds.push(run.tap.fd, lock.descriptor);
+      networks[run.cfg.name] = {
+        existed: run.existed, addedAddress: run.addedAddress, offload: run.tap.offload, vnetHdr: run.tap.vnetHdr, tables: snapshotNetwork(run.net, now),
+      };
+    }
+    for (const [key, shared] of this.receivers) {
+      roles.push(`rx ${key}`);
+      fds.push(shared.point.rx.fd);
+    }
+    return {
+      state: {
+        version: HANDOFF_VERSION, from: process.pid, config: this.config, roles, networks, unattributed: Array.from(this.datapath.unattributed.drops),
+      },
+      fds,
+    };
+  }
+
   /** Everything that can be checked without changing the system. */
   private async look(): Promise<Planned[]> {
     const { config, log } = this;
@@ -134,16 +263,24 @@ export class Daemon implements DaemonView {
     }
     this.underlay = underlay;
     this.underlayMtu = linkMtu(underlay) ?? DEFAULT_UNDERLAY_MTU;
-    const plan = config.networks.map((cfg) => this.plan(cfg));
+    const plan = config.networks.map((cfg) => this.plan(cfg, this.inherited?.existing));
     if (config.evpn !== undefined) {
       if (!existsSync(`${GOBGP_API_DIR}/gobgp.proto`)) throw new StartupError(`evpn: GoBGP's API (${GOBGP_API_DIR}) is not installed: install the Debian package golang-github-osrg-gobgp-dev`);
       if (config.evpn.gobgp === undefined && !onPath('gobgpd')) throw new StartupError('evpn: gobgpd is not installed: install the Debian package gobgpd, or name a running one with evpn.gobgp');
     }
-    if (!existsSync(dirname(config.socket))) {
+    if (this.inherited !== undefined) {
+      // The predecessor's socket: it answers there until this one takes over.
+    } else if (!existsSync(dirname(config.socket))) {
       throw new StartupError(`socket: the directory of ${config.socket} does not exist; create it or choose another path`);
     }
-    if (await socketInUse(config.socket)) {
-      throw new StartupError(`socket: another vtepd answers on ${config.socket}; stop it or give this one another socket (--socket PATH)`);
+    switch (this.inherited !== undefined ? 'absent' : await socketPathState(config.socket)) {
+      case 'in-use':
+        throw new StartupError(`socket: another vtepd answers on ${config.socket}; stop it or give this one another socket (--socket PATH)`);
+      case 'directory':
+        throw new StartupError(`socket: ${config.socket} is a directory; give the path of the socket file, such as ${config.socket.replace(/\/$/, '')}/vtepd.sock`);
+      case 'not-a-socket':
+        throw new StartupError(`socket: ${config.socket} exists and is not a socket; vtepd removes only a stale socket there: move that file away or choose another path`);
+      default:
     }
     if (vethWithTxChecksum(underlay)) {
       log.warn(`underlay ${underlay} is a veth with TX checksum offload on: a kernel VTEP behind such a veth sends inner TCP/UDP packets with partial checksums that the receiving host drops (ping works, TCP does not). Run \`ethtool -K DEV tx off\` on both ends of the veth.`);
@@ -188,11 +325,17 @@ export class Daemon implements DaemonView {
       slotSize: slotFor(Math.max(...plan.map((p) => p.mtu))), offload: config.offload, busyPollUs: config.busyPoll, observer: this.mirror,
     }));
     this.undo.push(() => datapath.stopPolling());
-    datapath.onIoError = (what, errno) => log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
+    datapath.onIoError = (what, errno, port) => {
+      const run = [...this.networks.values()].find((r) => r.tap === port);
+      if (run !== undefined) this.tapLost(run, errno);
+      else log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
+    };
     datapath.onPartialChecksum = (net, remote) => this.warnPartialChecksum(net, remote);
     for (const p of plan) this.addNetwork(p);
-    removeStaleSocket(config.socket);
-    const server = await ControlServer.listen(config.socket, (req) => answer(this, req));
+    const inheritedControl = this.inherited?.control();
+    if (inheritedControl === undefined) removeStaleSocket(config.socket);
+    const server = (this.control = await ControlServer.listen(config.socket, (req) => answer(this, req), config.control, inheritedControl));
+    server.onDrop = (why) => log.warn(`control: ${why}`);
     this.undo.push(() => server.close());
     const timer = setInterval(() => {
       const t = monotonicSeconds();
@@ -211,18 +354,26 @@ export class Daemon implements DaemonView {
   /** Opens a planned network's sockets and TAP and starts forwarding; on failure, undoes what it did and throws. */
   private addNetwork(p: Planned): void {
     const { cfg, tunnel } = p;
-    const run: RunningNetwork = { cfg, net: undefined!, sender: undefined!, existed: p.existed, receivers: [], undo: [] };
+    const run: RunningNetwork = {
+      cfg, net: undefined!, sender: undefined!, tap: undefined, mtu: p.mtu, failure: undefined, retry: undefined, existed: p.existed,
+      addedAddress: undefined, lock: undefined!, receivers: [], undo: [],
+    };
     try {
       this.datapath.ensureSlotSize(slotFor(p.mtu));
       // Sockets first: a port already in use must fail before any TAP appears.
       const primary = this.holdReceiver(run, tunnel.receiveSocket, tunnel);
       if (cfg.group !== undefined) this.holdGroupReceiver(run, cfg, tunnel, primary, p.groupIfindex);
+      // One daemon per tunnel id and address: the name stays taken until this network goes (or the process).
+      const lock = this.inherited?.lock(cfg.name) ?? this.takeName(`vtepd ${this.config.local} ${tunnel.identity}`,
+        `${tunnel.describe()} on ${this.config.local} is served by another vtepd on this host: stop that one, or give network ${cfg.name} another ${tunnel.identityPath.join('.')}`);
+      run.lock = lock;
+      run.undo.push(() => lock.release());
       const sender = (run.sender = this.openSender(tunnel.sendSocket(this.config.offload), cfg));
       run.undo.push(() => sender.close());
       const net = (run.net = new Network({
         name: cfg.name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: cfg.ttl, df: cfg.df, acceptAnyRemote: cfg.acceptAnyRemote,
         ageing: cfg.ageing, maxMacs: cfg.maxMacs, arpResponder: cfg.arpResponder, arpSnoop: cfg.arpSnoop, learning: cfg.learning,
-        batchSize: this.datapath.framesPerBatch,
+        batchSize: this.datapath.framesPerBatch, maxFrame: p.mtu + FRAME_OVERHEAD,
       }));
       this.applyTables(run, undefined, cfg);
       net.events = this.events;
@@ -230,14 +381,19 @@ export class Daemon implements DaemonView {
         net.holdRemote(parseIp(cfg.group.address)!, Hold.Group);
         sender.multicast(p.groupIfindex, cfg.group.ttl);
       }
-      const tap = this.open(() => Tap.open(cfg.tap, this.config.offload), `TAP ${cfg.tap}`);
-      run.undo.push(() => tap.close());
+      const given = this.inherited?.tap(cfg.name);
+      const tap = (run.tap = given?.tap ?? this.open(() => Tap.open(cfg.tap, this.config.offload), `TAP ${cfg.tap}`));
+      run.undo.push(() => run.tap?.close());
+      run.undo.push(() => clearTimeout(run.retry));
       if (this.config.offload && !tap.offload) this.log.warn(`network ${cfg.name}: the kernel refused TSO and checksum offload on TAP ${cfg.tap}; frames come whole`);
-      this.configureTap(run, p);
+      // A TAP taken over is set up already, and its hosts' neighbours know it.
+      if (given === undefined) this.configureTap(run);
+      else if (given.addedAddress !== undefined) this.removeOnExit(run, given.addedAddress);
       primary.demux.set(tunnel.id, net);
       run.undo.push(() => primary.demux.delete(tunnel.id));
       this.datapath.attach({ net, device: tap, sender });
       run.undo.push(() => this.datapath.detach(net));
+      if (given === undefined) this.announceTap(run);
       this.networks.set(cfg.name, run);
       this.joinEvpn(run);
     } catch (e) {
@@ -275,11 +431,12 @@ export class Daemon implements DaemonView {
     let shared = this.receivers.get(key);
     if (shared === undefined) {
       const { local, config } = this;
+      const given = this.inherited?.receiver(key);
       const [rx, name, port] = spec.kind === 'udp'
-        ? [this.open(() => Receiver.udp(local, spec.port), `UDP port ${spec.port} on ${config.local}`), `the VXLAN socket on port ${spec.port}`, spec.port]
-        : [this.open(() => Receiver.raw(spec.protocol, local), `a raw ${PROTOCOL_NAMES[spec.protocol]} socket`), `the raw ${PROTOCOL_NAMES[spec.protocol]} socket`, 0];
+        ? [given ?? this.open(() => Receiver.udp(local, spec.port), `UDP port ${spec.port} on ${config.local}`), `the VXLAN socket on port ${spec.port}`, spec.port]
+        : [given ?? this.open(() => Receiver.raw(spec.protocol, local), `a raw ${PROTOCOL_NAMES[spec.protocol]} socket`), `the raw ${PROTOCOL_NAMES[spec.protocol]} socket`, 0];
       if (spec.kind === 'udp' && config.offload) rx.enableGro();
-      shared = { point: { rx, demux: tunnel.newDemux(local), local, port, name }, refs: 0 };
+      shared = { point: { rx, demux: tunnel.newDemux(), local, port, name }, refs: 0 };
       this.receivers.set(key, shared);
       this.datapath.attachReceiver(shared.point);
     }
@@ -296,7 +453,7 @@ export class Daemon implements DaemonView {
     let shared = this.receivers.get(key);
     if (shared === undefined) {
       const address = parseIp(group.address)!;
-      const rx = this.open(() => Receiver.group(address, port, ifindex), `group ${group.address} port ${port} on ${group.dev}`);
+      const rx = this.inherited?.receiver(key) ?? this.open(() => Receiver.group(address, port, ifindex), `group ${group.address} port ${port} on ${group.dev}`);
       shared = { point: { rx, demux: primary.demux, local: address, port, name: `the socket of group ${group.address}` }, refs: 0 };
       this.receivers.set(key, shared);
       this.datapath.attachReceiver(shared.point);
@@ -325,13 +482,90 @@ export class Daemon implements DaemonView {
     }
   }
 
-  private configureTap(run: RunningNetwork, p: Planned): void {
-    const { cfg } = p;
-    setUp(cfg.tap, p.mtu);
+  private configureTap(run: RunningNetwork): void {
+    const { cfg } = run;
+    // The same MAC at every start: the hosts behind other VTEPs keep theirs cached for minutes.
+    const mac = cfg.mac ?? (run.existed ? undefined : derivedMac(`vtepd ${this.config.local} ${cfg.tap}`));
+    if (mac !== undefined) ip('link', 'set', 'dev', cfg.tap, 'address', formatMac(mac));
+    setUp(cfg.tap, run.mtu);
     if (cfg.address !== undefined && !hasAddress(cfg.tap, cfg.address)) {
       ip('addr', 'add', cfg.address, 'dev', cfg.tap);
       // A TAP we created vanishes with its descriptor; on one we found, we remove only what we added.
-      if (p.existed) run.undo.push(() => ip('addr', 'del', cfg.address!, 'dev', cfg.tap));
+      if (run.existed) this.removeOnExit(run, cfg.address);
+    }
+  }
+
+  private removeOnExit(run: RunningNetwork, address: string): void {
+    run.addedAddress = address;
+    run.undo.push(() => ip('addr', 'del', address, 'dev', run.cfg.tap));
+  }
+
+  /**
+   * A network's TAP failed to read: it was deleted under the daemon. The
+   * network is reported failed (what goes to the TAP counts as tx-failed) and
+   * its TAP is created again, after 1, 2, 4... up to 30 s, each try logged.
+   */
+  private tapLost(run: RunningNetwork, errno: number): void {
+    this.log.error(`network ${run.cfg.name}: TAP ${run.cfg.tap} failed to read (errno ${errno}): it was deleted or broken`);
+    run.tap?.close();
+    run.tap = undefined;
+    // A TAP someone else made is gone for good: the one vtepd makes goes with vtepd.
+    run.existed = false;
+    this.retryTap(run, 1);
+  }
+
+  private retryTap(run: RunningNetwork, attempt: number): void {
+    const { cfg } = run;
+    const delay = Math.min(TAP_RETRY_MAX_S, 2 ** (attempt - 1));
+    run.failure = `TAP ${cfg.tap} is gone; creating it again (try ${attempt} in ${delay} s)`;
+    this.log.warn(`network ${cfg.name}: ${run.failure}`);
+    run.retry = setTimeout(() => {
+      run.retry = undefined;
+      let tap: Tap | undefined;
+      try {
+        tap = Tap.open(cfg.tap, this.config.offload);
+        run.tap = tap;
+        this.configureTap(run);
+      } catch (e) {
+        tap?.close();
+        run.tap = undefined;
+        this.log.error(`network ${cfg.name}: creating TAP ${cfg.tap} again failed: ${(e as Error).message}`);
+        this.retryTap(run, attempt + 1);
+        return;
+      }
+      this.datapath.replaceDevice(run.net, tap);
+      run.failure = undefined;
+      this.log.info(`network ${cfg.name}: TAP ${cfg.tap} created again (try ${attempt}); forwarding`);
+      this.announceTap(run);
+    }, delay * 1000);
+  }
+
+  /**
+   * Tells the network's peers where the TAP's addresses are (gratuitous ARP,
+   * unsolicited NA), once each: now for those ready, and for an IPv6 address
+   * still in duplicate address detection once that is over.
+   */
+  private announceTap(run: RunningNetwork, done = new Set<string>(), tries = 0): void {
+    const link = linkAddresses(run.cfg.tap);
+    const mac = link === undefined ? undefined : parseMac(link.mac);
+    if (link === undefined || mac === undefined) return;
+    const fresh = link.addresses.filter((a) => !done.has(a));
+    if (fresh.length > 0) {
+      this.datapath.injectFromTap(run.net, fresh.map((a) => announcement(mac, parseIp(a)!)));
+      for (const a of fresh) done.add(a);
+      this.log.debug(`network ${run.cfg.name}: announced ${fresh.join(', ')} at ${link.mac}`);
+    }
+    if (link.tentative === 0 || tries >= ANNOUNCE_TENTATIVE_TRIES) return;
+    const timer = setTimeout(() => this.announceTap(run, done, tries + 1), ANNOUNCE_TENTATIVE_MS);
+    run.undo.push(() => clearTimeout(timer));
+  }
+
+  private takeName(name: string, taken: string): NameLock {
+    try {
+      return NameLock.take(name);
+    } catch (e) {
+      if (errnoCode(e) === 'EADDRINUSE') throw new StartupError(taken);
+      throw e;
     }
   }
 
@@ -420,6 +654,11 @@ export class Daemon implements DaemonView {
     set('arpResponder', (v) => (net.arpResponder = v));
     set('arpSnoop', (v) => (net.arpSnoop = v));
     set('learning', (v) => (net.learning = v));
+    if (cfg.mac !== undefined && cfg.mac !== old.mac) { // a mac taken out of the config leaves the TAP the one it has
+      ip('link', 'set', 'dev', cfg.tap, 'address', formatMac(cfg.mac));
+      this.announceTap(run);
+      changes.push(`mac ${formatMac(cfg.mac)}`);
+    }
     if (old.ttl !== cfg.ttl || old.df !== cfg.df) {
       net.ttl = cfg.ttl;
       net.df = cfg.df;
@@ -500,6 +739,10 @@ export class Daemon implements DaemonView {
         this.joinEvpn(run);
         changes.push(`network ${cfg.name}: evpn ${cfg.evpn ? `rd ${cfg.evpn.rd}, import ${cfg.evpn.importRts.join(',')}, export ${cfg.evpn.exportRts.join(',')}` : 'off'}`);
       }
+    }
+    if (JSON.stringify(next.control) !== JSON.stringify(this.config.control) && this.control !== undefined) {
+      this.control.limits = next.control;
+      changes.push(`control max-clients ${next.control.maxClients} idle-timeout ${next.control.idleTimeoutS}`);
     }
     if (next.busyPoll !== this.config.busyPoll) {
       this.datapath.busyPollUs = next.busyPoll;

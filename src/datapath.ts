@@ -50,6 +50,7 @@ export interface PacketObserver {
 /** A network's two sides. */
 export interface Attachment {
   net: Network;
+  /** Its TAP; replaced if the TAP was deleted and has been created again. */
   device: FrameDevice;
   /** Raw socket of the network's protocol, or VXLAN's UDP lanes: the kernel adds the IP header. */
   sender: TunnelSender;
@@ -81,6 +82,8 @@ export function monotonicSeconds(): number {
 interface Watched {
   port: Watchable;
   handle: () => void;
+  /** What the port's watcher calls: handle(), then busy polling. */
+  onReadable: () => void;
 }
 
 export class Datapath {
@@ -99,7 +102,7 @@ export class Datapath {
   /** Drops that happen before a packet's network is known (bad header, unknown VNI). */
   readonly unattributed = new Counters();
   /** Called when a descriptor fails to read; it is then no longer watched (a dead TAP must not spin the loop). */
-  onIoError: (what: string, errno: number) => void = () => {};
+  onIoError: (what: string, errno: number, port: Watchable) => void = () => {};
   /** Called when frames from remote `remote` of `net` were dropped for a partial inner checksum. */
   onPartialChecksum: (net: Network, remote: number) => void = () => {};
 
@@ -143,6 +146,18 @@ export class Datapath {
   attach(a: Attachment): void {
     this.attachments.push(a);
     this.watch(a.device, () => this.fromTap(a));
+  }
+
+  /**
+   * Gives a network a new TAP (its old one was deleted under it); until then
+   * what is written to the old one fails and is counted as tx-failed.
+   */
+  replaceDevice(net: Network, device: FrameDevice): void {
+    const a = this.attachments.find((x) => x.net === net);
+    if (a === undefined) return;
+    if (this.watched.some((w) => w.port === a.device)) this.unwatch(a.device);
+    a.device = device;
+    this.watch(device, () => this.fromTap(a));
   }
 
   /** Stops reading the network's TAP; its descriptors stay open for the caller to close. */
@@ -190,22 +205,43 @@ export class Datapath {
   private fromTap(a: Attachment): void {
     const b = this.fromTapBatch;
     const raw = a.device.vnetHdr ? this.fromTapRaw! : b;
-    const q = this.toTunnel;
-    const net = a.net;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
       const n = a.device.read(raw);
       if (n < 0) this.ioError(`read from TAP ${a.device.name}`, -n, a.device);
       if (n <= 0) return;
       if (raw !== b) this.toFrames(a, raw, b);
-      q.count = 0;
-      if (this.observer.active) this.observer.tapRx(net, b);
-      forwardFromTap(net, b, q, monotonicSeconds());
-      if (this.observer.active) this.observer.tunnelTx(net, q);
-      const sent = a.sender.send(q, net.remotes.bytes);
-      if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
-      this.flushToTap(a); // the responder's answers
+      this.forwardFrames(a, b);
       if (n < raw.capacity) return;
     }
+  }
+
+  /**
+   * Frames as if the network's TAP had given them: what the daemon says for
+   * the host behind it (announcements of its addresses). Between batches only.
+   */
+  injectFromTap(net: Network, frames: readonly Buffer[]): void {
+    const a = this.attachments.find((x) => x.net === net);
+    if (a === undefined) return;
+    const b = this.fromTapBatch;
+    b.count = 0;
+    for (const f of frames) {
+      if (b.count === b.capacity || f.length >= b.room) break;
+      f.copy(b.arena, b.start(b.count));
+      b.len[b.count++] = f.length;
+    }
+    this.forwardFrames(a, b);
+  }
+
+  private forwardFrames(a: Attachment, b: Batch): void {
+    const q = this.toTunnel;
+    const net = a.net;
+    q.count = 0;
+    if (this.observer.active) this.observer.tapRx(net, b);
+    forwardFromTap(net, b, q, monotonicSeconds());
+    if (this.observer.active) this.observer.tunnelTx(net, q);
+    const sent = a.sender.send(q, net.remotes.bytes);
+    if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
+    this.flushToTap(a); // the responder's answers
   }
 
   private fromTunnel(p: ReceivePoint): void {
@@ -238,21 +274,44 @@ export class Datapath {
 
   /** Watches a descriptor; with busy polling, also spins on every descriptor after handling it. */
   private watch(port: Watchable, handle: () => void): void {
-    this.watched.push({ port, handle });
-    this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
-    port.watch(() => {
+    const onReadable = (): void => {
       handle();
       if (this.busyPollUs === 0) return;
       this.quietUntil = performance.now() + this.busyPollUs / 1000;
       if (!this.spinning) this.spin();
-    });
+    };
+    this.watched.push({ port, handle, onReadable });
+    if (!this.paused) {
+      this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
+      port.watch(onReadable);
+    }
+  }
+
+  private paused = false;
+
+  /**
+   * Stops reading every descriptor, which keep what arrives queued (a
+   * successor takes them over); resume() reads them again.
+   */
+  pause(): void {
+    this.paused = true;
+    for (const w of this.watched) w.port.unwatch();
+    this.spinFds = new Int32Array(0);
+    this.quietUntil = 0;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const w of this.watched) w.port.watch(w.onReadable);
+    this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
   }
 
   private unwatch(port: Watchable): void {
     port.unwatch();
     const i = this.watched.findIndex((w) => w.port === port);
     if (i >= 0) this.watched.splice(i, 1);
-    this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
+    if (!this.paused) this.spinFds = Int32Array.from(this.watched, (w) => w.port.fd);
   }
 
   /**
@@ -288,6 +347,6 @@ export class Datapath {
 
   private ioError(what: string, errno: number, port: Watchable): void {
     this.unwatch(port);
-    this.onIoError(what, errno);
+    this.onIoError(what, errno, port);
   }
 }

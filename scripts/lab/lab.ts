@@ -85,6 +85,8 @@ export class Lab {
   private readonly procs: ChildProcess[] = [];
   /** Daemons that detached themselves (Open vSwitch, FRR): ended by the PID in their pidfile. */
   private readonly pidfiles: string[] = [];
+  /** Processes started by processes of the lab (a vtepd's successor after an upgrade), killed by PID at the end. */
+  private readonly adopted: number[] = [];
   /** Every vtepd started, in order. */
   readonly daemons: DaemonProcess[] = [];
   /** Namespaces made besides the hosts and the switch (tenant hosts behind a kernel VTEP). */
@@ -354,10 +356,22 @@ export class Lab {
     if (r.code !== 0) throw new Error(`inject into ${dev} failed: ${r.stderr}`);
   }
 
+  /** A process the lab did not start itself but must end: killed by PID when the lab goes. */
+  adopt(pid: number): void {
+    this.adopted.push(pid);
+  }
+
   /** Ends every process the lab started and removes its namespaces. Safe to call twice. */
   async destroy(): Promise<void> {
     for (const p of this.procs) {
       if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
+    for (const pid of this.adopted) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
     }
     for (const f of this.pidfiles) {
       try {

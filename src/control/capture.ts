@@ -35,11 +35,19 @@ export interface CaptureRequest {
   count?: number;
 }
 
+/** Where a session's packets go. */
+export interface PacketSink {
+  /** Whether a packet would be taken now: when not, it is counted as skipped and not even copied. */
+  readonly room: boolean;
+  packet(p: CapturedPacket): void;
+  skipped(): void;
+  end(): void;
+}
+
 interface Session {
   req: CaptureRequest;
   left: number;
-  emit: (p: CapturedPacket) => void;
-  end: () => void;
+  sink: PacketSink;
 }
 
 const ETHER = { dst: 0, src: 0, ethertype: EtherType.IPv4 };
@@ -53,8 +61,8 @@ export class Mirror implements PacketObserver {
   constructor(private readonly local: Uint8Array) {}
 
   /** Starts a session; returns the function that stops it. */
-  start(req: CaptureRequest, emit: (p: CapturedPacket) => void, end: () => void): () => void {
-    const s: Session = { req, left: req.count ?? Infinity, emit, end };
+  start(req: CaptureRequest, sink: PacketSink): () => void {
+    const s: Session = { req, left: req.count ?? Infinity, sink };
     this.sessions.add(s);
     this.active = true;
     return () => this.stop(s);
@@ -69,14 +77,14 @@ export class Mirror implements PacketObserver {
   }
 
   tunnelTx(net: Network, q: SendQueue): void {
-    if (!this.wants(net, 'tunnel')) return;
+    if (!this.wants(net, 'tunnel', q.count)) return;
     for (let i = 0; i < q.count; i++) this.offer(net, 'tunnel', 'tx', scratch, 0, renderSent(net, q, i, this.local, scratch));
   }
 
   tunnelRx(b: Batch, resolved: Resolved<Network>, p: ReceivePoint): void {
     for (let i = 0; i < b.count; i++) {
       const net = resolved.target[i];
-      if (net === undefined || !this.wants(net, 'tunnel')) continue;
+      if (net === undefined || !this.wants(net, 'tunnel', 1)) continue;
       const len = Math.min(b.len[i], b.room);
       let at = emitEthernet(ETHER, scratch, 0);
       at += net.tunnel.writeStrippedHeaders(b, i, p.local, p.port, scratch, at);
@@ -85,8 +93,14 @@ export class Mirror implements PacketObserver {
     }
   }
 
-  private wants(net: Network, side: Side): boolean {
-    for (const s of this.sessions) if (matches(s, net, side)) return true;
+  /**
+   * Whether a session wants `net`'s `side` and has room for it, before a
+   * packet is rebuilt for it. If none has room, those that match count `n`
+   * packets skipped.
+   */
+  private wants(net: Network, side: Side, n: number): boolean {
+    for (const s of this.sessions) if (matches(s, net, side) && s.sink.room) return true;
+    for (const s of this.sessions) if (matches(s, net, side)) for (let i = 0; i < n; i++) s.sink.skipped();
     return false;
   }
 
@@ -94,8 +108,13 @@ export class Mirror implements PacketObserver {
     let data: string | undefined;
     for (const s of this.sessions) {
       if (!matches(s, net, side)) continue;
+      // A client behind on reading costs a count, not a copy: the data path's cost stays flat.
+      if (!s.sink.room) {
+        s.sink.skipped();
+        continue;
+      }
       data ??= buf.toString('base64', off, off + len);
-      s.emit({ time: performance.timeOrigin + performance.now(), network: net.name, side, dir, data });
+      s.sink.packet({ time: performance.timeOrigin + performance.now(), network: net.name, side, dir, data });
       if (--s.left <= 0) this.stop(s);
     }
   }
@@ -103,7 +122,7 @@ export class Mirror implements PacketObserver {
   private stop(s: Session): void {
     if (!this.sessions.delete(s)) return;
     this.active = this.sessions.size > 0;
-    s.end();
+    s.sink.end();
   }
 }
 

@@ -13,7 +13,7 @@ import { isMulticastIp, parseIp } from '../wire/ip-address.ts';
 import { parseMac } from '../wire/mac.ts';
 import type { Mirror } from './capture.ts';
 import type { EventHub } from './monitor.ts';
-import type { Reply, Streaming, ValidRequest } from './protocol.ts';
+import type { ControlStats, Reply, Streaming, UpgradeReport, ValidRequest } from './protocol.ts';
 import { fdbRows, neighRows, remoteRows, statsReport, type NetworkInfo } from './report.ts';
 import { trace } from './trace.ts';
 import type { EvpnSpeaker } from './evpn/speaker.ts';
@@ -22,6 +22,8 @@ import type { EvpnSpeaker } from './evpn/speaker.ts';
 export interface RunningView {
   net: Network;
   cfg: NetworkConfig;
+  /** Why it cannot forward now (its TAP is gone), if it cannot. */
+  failure: string | undefined;
 }
 
 /** What the commands need of the daemon. */
@@ -34,8 +36,12 @@ export interface DaemonView {
   readonly mirror: Mirror;
   readonly events: EventHub;
   readonly log: Logger;
+  /** The control socket's clients, refused and dropped. */
+  readonly controlStats: ControlStats;
   /** Re-reads the config file and applies the difference; throws a RefusedError (with problems) if it cannot. */
   reload(): string[];
+  /** Hands over to the vtepd on disk; resolves once it forwards (this process then exits). */
+  upgrade(): Promise<UpgradeReport>;
   /** The BGP EVPN control plane, when the config has one. */
   readonly evpn: EvpnSpeaker | undefined;
 }
@@ -58,7 +64,7 @@ export function answer(d: DaemonView, req: ValidRequest): Reply | Streaming | Pr
 }
 
 function infos(d: DaemonView): NetworkInfo[] {
-  return [...d.networks.values()].map(({ net, cfg }) => ({ net, tap: cfg.tap }));
+  return [...d.networks.values()].map(({ net, cfg, failure }) => ({ net, tap: cfg.tap, failure }));
 }
 
 function network(d: DaemonView, name: string | undefined): RunningView | undefined {
@@ -153,24 +159,33 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
       network(d, req.network);
       return { ok: true, data: neighRows(infos(d), now, req.network) };
     case 'stats':
-      return { ok: true, data: statsReport(infos(d), d.datapath.unattributed) };
+      return { ok: true, data: statsReport(infos(d), d.datapath.unattributed, d.controlStats) };
     case 'capture': {
       network(d, req.network);
       return {
-        stream: (send, end) => {
-          send({ ok: true, data: { capturing: true } });
-          return d.mirror.start({ network: req.network, side: req.side, count: req.count }, (packet) => send({ packet }), () => end({ end: true }));
+        stream: (sink) => {
+          sink.send({ ok: true, data: { capturing: true } });
+          return d.mirror.start({ network: req.network, side: req.side, count: req.count }, {
+            get room() {
+              return sink.room;
+            },
+            packet: (packet) => sink.send({ packet }),
+            skipped: () => sink.skipped(),
+            end: () => sink.end({ end: true }),
+          });
         },
       };
     }
     case 'reload':
       return { ok: true, data: { changes: d.reload() } };
+    case 'upgrade':
+      return d.upgrade().then((data) => ({ ok: true, data }), (e: Error) => ({ ok: false, error: e.message, ...(e instanceof RefusedError && { invalid: true }) }));
     case 'monitor':
       network(d, req.network);
       return {
-        stream: (send) => {
-          send({ ok: true, data: { monitoring: true } });
-          return d.events.listen((e) => send(e), req.network);
+        stream: (sink) => {
+          sink.send({ ok: true, data: { monitoring: true } });
+          return d.events.listen((e) => sink.send(e), req.network);
         },
       };
     case 'evpn-show': {

@@ -3,8 +3,8 @@
 // mistake is reported with the field's path (or the flag's name) and what is
 // expected; nothing on the system is touched until the whole configuration
 // is valid. Addresses are kept as canonical text (RFC 5952 for IPv6).
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { isScalar, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_AGEING_S, DEFAULT_MAX_MACS } from '../switch/fdb.ts';
 import { bool, expected, int } from '../tunnel/fields.ts';
@@ -12,9 +12,16 @@ import { tunnelBlocks, tunnelFor, tunnelSettings, TUNNEL_KINDS, type TunnelSetti
 import { canonicalIp, isMulticastIp, isUnicastIp, parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
+import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from './server.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from './evpn/values.ts';
 
 export const DEFAULT_SOCKET = '/run/vtepd.sock';
+/** A config file is read only up to this size: /dev/zero must not fill the memory. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** YAML aliases resolved at most: a "billion laughs" file is refused, not expanded. */
+const MAX_ALIASES = 1000;
+/** A Unix socket address holds 108 bytes, the last one a NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
 export const DEFAULT_TTL = 64;
 /** Busy polling after traffic, as SO_BUSY_POLL does in the kernel: saves a wake-up per reply. */
 export const DEFAULT_BUSY_POLL_US = 200;
@@ -54,6 +61,8 @@ export interface NetworkConfig {
   address?: string;
   /** Unset: the underlay MTU minus the encapsulation overhead. */
   mtu?: number;
+  /** The TAP's MAC. Unset: one derived from `local` and the TAP's name for a TAP vtepd creates (the same at every start); an existing TAP keeps its own. */
+  mac?: Mac;
   tunnel: TunnelSettings;
   /** Canonical text of each remote VTEP's address. */
   remotes: string[];
@@ -90,6 +99,8 @@ export interface Config {
   /** Microseconds to keep polling after traffic before sleeping (0: never busy-poll). */
   busyPoll: number;
   evpn?: EvpnConfig;
+  /** Bounds on the control socket's clients. */
+  control: ControlLimits;
   networks: NetworkConfig[];
 }
 
@@ -121,8 +132,9 @@ const mac = z.string(expected(MAC))
   .refine((s) => parseMac(s) !== undefined, expected(MAC))
   .refine((s) => !isGroupMac(parseMac(s) ?? 0), { error: 'expected a unicast MAC address (the first octet\'s low bit is clear)' });
 // IFNAMSIZ is 16 including the terminating NUL; iproute2 refuses '/', ':' and white space.
+// "%" makes the kernel pick a name itself (tap%d -> tap0): a TAP's name must be the one given.
 const ifname = z.string(expected('expected an interface name'))
-  .regex(/^[^/:\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":" or spaces'));
+  .regex(/^[^/:%\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":", "%" or spaces'));
 const ipv4List = z.array(unicastIpv4, expected('expected a list of IPv4 addresses'));
 const OVERLAY_IP = 'expected an IPv4 or IPv6 address such as 192.168.100.2 or fd00:100::2';
 const overlayIp = z.string(expected(OVERLAY_IP)).refine(is(isUnicastIp), expected(OVERLAY_IP));
@@ -157,6 +169,7 @@ const networkSchema = z.strictObject({
   tap: ifname,
   address: cidr.optional(),
   mtu: int(68, 65000, 'an MTU').optional(),
+  mac: mac.optional(),
   ...tunnelBlocks,
   remotes: ipv4List.default([]),
   group: groupSchema.optional(),
@@ -180,10 +193,16 @@ const busyPollField = int(0, 100_000, 'microseconds');
 
 const configSchema = z.strictObject({
   local: unicastIpv4,
-  socket: z.string(expected('expected a path')).min(1, expected('expected a path')).default(DEFAULT_SOCKET),
+  socket: z.string(expected('expected a path')).min(1, expected('expected a path'))
+    .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, { error: `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds)` })
+    .default(DEFAULT_SOCKET),
   offload: bool().default(true),
   'busy-poll': busyPollField.default(DEFAULT_BUSY_POLL_US),
   evpn: evpnSchema.optional(),
+  control: z.strictObject({
+    'max-clients': int(1, 10_000, 'a number of clients').default(DEFAULT_CONTROL_LIMITS.maxClients),
+    'idle-timeout': int(1, 86_400, 'seconds').default(DEFAULT_CONTROL_LIMITS.idleTimeoutS),
+  }).default({ 'max-clients': DEFAULT_CONTROL_LIMITS.maxClients, 'idle-timeout': DEFAULT_CONTROL_LIMITS.idleTimeoutS }),
   networks: z.record(
     z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
     networkSchema,
@@ -201,19 +220,56 @@ export interface Overrides {
   flags: Record<string, string>;
 }
 
-/** Reads and checks a YAML config file, with command-line overrides of top-level keys. Throws ConfigError. */
-export function loadConfigFile(path: string, overrides: Overrides = { values: {}, flags: {} }): Config {
-  let text: string;
+/**
+ * Reads a config file: a regular file (not a FIFO or a device that never
+ * ends) of at most MAX_CONFIG_BYTES. Throws ConfigError.
+ */
+function readConfigText(path: string): string {
+  let fd: number;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw new ConfigError([`config ${path}: cannot read it: ${(e as Error).message}`]);
   }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ConfigError([`config ${path}: is not a regular file; give the path of a YAML file`]);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([`config ${path}: is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a config may have`]);
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
+    if (n > MAX_CONFIG_BYTES) throw new ConfigError([`config ${path}: is more than the ${MAX_CONFIG_BYTES} bytes a config may have`]);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads and checks a YAML config file, with command-line overrides of top-level keys. Throws ConfigError. */
+export function loadConfigFile(path: string, overrides: Overrides = { values: {}, flags: {} }): Config {
+  const text = readConfigText(path);
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`));
   }
-  const raw: unknown = doc.toJS() ?? {};
+  // A key "__proto__" would set the object's prototype rather than be a key: refused, where it is.
+  const lines = doc.range ? text : '';
+  const bad: string[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === '__proto__') {
+        const line = pair.key.range ? lines.slice(0, pair.key.range[0]).split('\n').length : '?';
+        bad.push(`config ${path}: line ${line}: "__proto__" cannot be a name or a key here; choose another`);
+      }
+    },
+  });
+  if (bad.length > 0) throw new ConfigError(bad);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
+  } catch (e) {
+    throw new ConfigError([`config ${path}: ${(e as Error).message.split('\n')[0]} (more than ${MAX_ALIASES} aliases)`]);
+  }
   const merged = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...raw, ...overrides.values } : raw;
   return checkConfig(merged, (p) => {
     const flag = p.length === 1 ? overrides.flags[String(p[0])] : undefined;
@@ -234,6 +290,7 @@ export function checkConfig(raw: unknown, where: (path: PropertyKey[]) => string
 }
 
 function describeIssue(i: z.core.$ZodIssue): string {
+  if (i.code === 'invalid_key') return i.issues[0]?.message ?? i.message;
   if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
   if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return `is required: ${i.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')}`;
   return i.message;
@@ -291,6 +348,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       tap: n.tap,
       address: n.address,
       mtu: n.mtu,
+      mac: n.mac === undefined ? undefined : parseMac(n.mac),
       tunnel: settings,
       remotes,
       group,
@@ -316,7 +374,8 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
   evpn?.neighbors.forEach((a, i) => {
     if (a === local) problem(['evpn', 'neighbors', i], `${a} is this VTEP's own address (local)`);
   });
-  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], evpn, networks };
+  const control = { maxClients: raw.control['max-clients'], idleTimeoutS: raw.control['idle-timeout'] };
+  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], evpn, control, networks };
 }
 
 /** A network's EVPN settings with FRR's defaults: RD router-id:VNI, route targets ASN:VNI. */
@@ -348,6 +407,7 @@ export interface NetworkFlags {
   allow?: string[];
   address?: string;
   mtu?: string;
+  mac?: string;
   port?: string;
   socket?: string;
   'busy-poll'?: string;
@@ -368,7 +428,7 @@ export interface NetworkFlags {
 
 /** Config paths (below the network, or top level) and the flags that set them. */
 const FLAG_OF_PATH: Record<string, string> = {
-  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', tap: '--tap', address: '--address', mtu: '--mtu',
+  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', tap: '--tap', address: '--address', mtu: '--mtu', mac: '--mac',
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
@@ -393,12 +453,14 @@ export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' 
 /** Builds the same config a file would give from the flags of one network. */
 export function configFromFlags(f: NetworkFlags): Config {
   if (f.vni !== undefined && f['gre-key'] !== undefined) throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
-  const name = f.name ?? f.tap ?? 'default';
+  const validName = (n: string | undefined) => n !== undefined && /^[A-Za-z0-9_.-]{1,32}$/.test(n);
+  const name = f.name ?? (validName(f.tap) ? f.tap! : 'default');
   const num = flagNumber;
   const network: Record<string, unknown> = {
     tap: f.tap,
     address: f.address,
     mtu: num(f.mtu),
+    mac: f.mac,
     vxlan: f['gre-key'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
     gre: f['gre-key'] !== undefined ? { key: num(f['gre-key']), csum: f['gre-csum'], seq: f['gre-seq'] } : undefined,
     remotes: f.remote,
@@ -418,6 +480,7 @@ export function configFromFlags(f: NetworkFlags): Config {
   if (evpn !== undefined) network.evpn = true;
   if (f['no-learning']) network.learning = false;
   const raw = { local: f.local, evpn, networks: { [name]: dropUndefined(network) }, ...overridesFromFlags(f).values };
+  if (f.name !== undefined && !validName(f.name)) throw new ConfigError(['--name: network names are 1 to 32 letters, digits, ".", "_" or "-"']);
   return checkConfig(dropUndefined(raw), (path) => {
     if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
     const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');

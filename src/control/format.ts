@@ -27,13 +27,16 @@ export function formatStats(s: StatsReport): string {
   const lines: string[] = [];
   for (const [name, n] of Object.entries(s.networks)) lines.push(...formatNetwork(name, n));
   lines.push(`unattributed drops (before a network is known): ${formatDrops(s.drops)}`);
+  const c = s.control;
+  lines.push(`control: ${c.clients} client${c.clients === 1 ? '' : 's'}; refused ${c.refused} (too many), idle-closed ${c['idle-closed']}, ` +
+    `slow readers dropped ${c['slow-readers']}, stream lines dropped ${c['lines-dropped']}`);
   return lines.join('\n');
 }
 
 function formatNetwork(name: string, n: NetworkStats): string[] {
   const c = n.counters;
   const lines = [
-    `network ${name}: ${n.encap} ${idLabel(n.encap)} ${n.id}, tap ${n.tap}`,
+    `network ${name}: ${n.encap} ${idLabel(n.encap)} ${n.id}, tap ${n.tap}${n.state === 'failed' ? `, FAILED: ${n.failure}` : ''}`,
     `  tap     rx ${c['tap-rx-frames']} frames ${c['tap-rx-bytes']} bytes, tx ${c['tap-tx-frames']} frames ${c['tap-tx-bytes']} bytes`,
     `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
     `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,

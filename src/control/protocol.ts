@@ -47,6 +47,7 @@ const capture = z.strictObject({
   count: positive.optional(),
 });
 const reload = z.strictObject({ cmd: z.literal('reload') });
+const upgrade = z.strictObject({ cmd: z.literal('upgrade') });
 const monitor = z.strictObject({ cmd: z.literal('monitor'), network: network.optional() });
 const ipPair = z.tuple([ip, ip], { error: 'expected two addresses: source and destination' });
 const evpnShow = z.strictObject({ cmd: z.literal('evpn-show') });
@@ -68,12 +69,12 @@ const trace = z.strictObject({
 
 /** Every request, by its `cmd`. */
 export const requestSchema = z.discriminatedUnion('cmd', [
-  fdbShow, fdbAdd, fdbDel, fdbFlush, remoteAdd, remoteDel, remoteShow, neighAdd, neighDel, neighShow, stats, capture, reload, monitor, trace, evpnShow,
+  fdbShow, fdbAdd, fdbDel, fdbFlush, remoteAdd, remoteDel, remoteShow, neighAdd, neighDel, neighShow, stats, capture, reload, monitor, trace, evpnShow, upgrade,
 ], { error: (i) => (i.code === 'invalid_union' ? `unknown command; the commands are: ${COMMANDS.join(', ')}` : undefined) });
 
 export const COMMANDS = [
   'fdb-show', 'fdb-add', 'fdb-replace', 'fdb-del', 'fdb-flush', 'remote-add', 'remote-del', 'remote-show', 'neigh-add', 'neigh-del', 'neigh-show',
-  'stats', 'capture', 'reload', 'monitor', 'trace', 'evpn-show',
+  'stats', 'capture', 'reload', 'monitor', 'trace', 'evpn-show', 'upgrade',
 ] as const;
 
 /** A request as a client writes it (defaults may be left out). */
@@ -96,7 +97,20 @@ export function parseRequest(raw: unknown): { ok: true; request: ValidRequest } 
  * event, until `{ "end": ... }` or the client hangs up.
  */
 export interface Streaming {
-  stream(send: (line: object) => void, end: (last: object) => void): () => void;
+  /** Starts the stream into `sink`; returns what stops it (the client hung up). */
+  stream(sink: StreamSink): () => void;
+}
+
+/** Where a stream's lines go: a client that may read slower than they come. */
+export interface StreamSink {
+  /** Whether a line would be taken now: a producer may skip building one that would be dropped. */
+  readonly room: boolean;
+  /** Sends a line; drops and counts it when the client is too far behind. */
+  send(line: object): void;
+  /** Counts a line the producer did not build because there was no room. */
+  skipped(): void;
+  /** Sends the last line (with the count of dropped lines) and closes. */
+  end(last: object): void;
 }
 
 /**
@@ -159,6 +173,9 @@ export interface NetworkStats {
   encap: string;
   id: number;
   tap: string;
+  /** `failed`: the network cannot forward (its TAP is gone); `failure` says why and what vtepd does about it. */
+  state: 'up' | 'failed';
+  failure?: string;
   /** Multicast group of BUM frames, or null. */
   group: string | null;
   counters: Record<string, number>;
@@ -172,6 +189,26 @@ export interface StatsReport {
   networks: Record<string, NetworkStats>;
   /** Drops before a packet's network is known (bad header, unknown VNI). */
   drops: Record<string, number>;
+  control: ControlStats;
+}
+
+/** The control socket's clients: connected now, and those it refused or dropped since the start. */
+export interface ControlStats {
+  clients: number;
+  /** Refused: max-clients were connected already. */
+  refused: number;
+  /** Closed after idle-timeout without a request. */
+  'idle-closed': number;
+  /** Stream clients disconnected for reading nothing while their output piled up. */
+  'slow-readers': number;
+  /** Stream lines (captured packets, events) dropped because their client was behind. */
+  'lines-dropped': number;
+}
+
+/** What `vtepctl upgrade` answers: the new daemon's PID and the old one's. */
+export interface UpgradeReport {
+  pid: number;
+  previous: number;
 }
 
 /** What `vtepctl reload` answers: one line per change applied. */

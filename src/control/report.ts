@@ -4,12 +4,14 @@ import { RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/count
 import { LOCAL_PORT } from '../switch/fdb.ts';
 import type { Network } from '../switch/network.ts';
 import { formatMac } from '../wire/mac.ts';
-import type { FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from './protocol.ts';
+import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from './protocol.ts';
 
 /** A running network as the reports see it. */
 export interface NetworkInfo {
   net: Network;
   tap: string;
+  /** Why the network cannot forward now, if it cannot. */
+  failure?: string;
 }
 
 export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: string): FdbRow[] {
@@ -30,13 +32,13 @@ export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: st
   return rows;
 }
 
-export function statsReport(networks: readonly NetworkInfo[], unattributed: Counters): StatsReport {
-  const out: StatsReport = { networks: {}, drops: unattributed.dropsByName() };
+export function statsReport(networks: readonly NetworkInfo[], unattributed: Counters, control: ControlStats): StatsReport {
+  const out: StatsReport = { networks: {}, drops: unattributed.dropsByName(), control: { ...control } };
   for (const info of networks) out.networks[info.net.name] = networkStats(info);
   return out;
 }
 
-function networkStats({ net, tap }: NetworkInfo): NetworkStats {
+function networkStats({ net, tap, failure }: NetworkInfo): NetworkStats {
   const remotes: Record<string, RemoteStats> = {};
   const table = net.remotes;
   const rc = table.counters;
@@ -55,6 +57,8 @@ function networkStats({ net, tap }: NetworkInfo): NetworkStats {
     encap: net.tunnel.kind,
     id: net.tunnel.id,
     tap,
+    state: failure === undefined ? 'up' : 'failed',
+    ...(failure !== undefined && { failure }),
     group: table.group === 0 ? null : table.address(table.group),
     counters: net.counters.valuesByName(),
     macs: { entries: f.size, learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },

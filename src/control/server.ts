@@ -1,71 +1,222 @@
 // The control socket: a Unix stream socket that answers one request per line.
 // Only root can reach it (mode 0600): it reveals the network's topology.
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
-import { MAX_REQUEST_BYTES, parseRequest, type Reply, type Streaming, type ValidRequest } from './protocol.ts';
+//
+// Its clients are bounded, so that none can take the daemon's memory or its
+// attention: so many at a time, an idle one closed, a request line of bounded
+// length, and a stream (capture, monitor) whose client reads too slowly loses
+// lines (counted) rather than growing a buffer; one that stays behind is
+// dropped.
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { native } from '../io/native.ts';
+import { MAX_REQUEST_BYTES, parseRequest, type ControlStats, type Reply, type StreamSink, type Streaming, type ValidRequest } from './protocol.ts';
 
 export type Handler = (req: ValidRequest) => Reply | Streaming | Promise<Reply>;
 
-/** Output a slow stream client may leave unread before lines are dropped (and counted). */
-const STREAM_BUFFER_LIMIT = 16 * 1024 * 1024;
+export interface ControlLimits {
+  /** Clients connected at once; one more is told so and closed. */
+  maxClients: number;
+  /** Seconds a client may stay connected without a request (streams excepted). */
+  idleTimeoutS: number;
+}
+
+export const DEFAULT_CONTROL_LIMITS: ControlLimits = { maxClients: 64, idleTimeoutS: 300 };
+
+/** Output one stream client may leave unread before its lines are dropped. */
+export const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Output all stream clients together may leave unread. */
+export const STREAM_TOTAL_BYTES = 32 * 1024 * 1024;
+/** A stream client that stays at its limit this long is disconnected. */
+export const SLOW_READER_S = 10;
+const SLOW_READER_CHECK_MS = 1000;
+
+class Stream implements StreamSink {
+  dropped = 0;
+  /** performance.now() when the kernel last took some of this client's output. */
+  private lastFlush = performance.now();
+  private readonly flushed = (): void => {
+    this.lastFlush = performance.now();
+  };
+
+  constructor(private readonly conn: Socket, private readonly server: ControlServer) {}
+
+  get room(): boolean {
+    return this.conn.writableLength < STREAM_BUFFER_BYTES && this.server.streamBuffered() < STREAM_TOTAL_BYTES && !this.conn.destroyed;
+  }
+
+  get buffered(): number {
+    return this.conn.writableLength;
+  }
+
+  send(line: object): void {
+    if (this.room) this.conn.write(JSON.stringify(line) + '\n', this.flushed);
+    else this.skipped();
+  }
+
+  skipped(): void {
+    this.dropped++;
+    this.server.stats['lines-dropped']++;
+  }
+
+  end(last: object): void {
+    this.conn.end(JSON.stringify({ ...last, dropped: this.dropped }) + '\n');
+  }
+
+  /** Whether output has waited for SLOW_READER_S without the client taking any of it. */
+  stuck(now: number): boolean {
+    if (this.conn.writableLength === 0) this.lastFlush = now;
+    return now - this.lastFlush > SLOW_READER_S * 1000;
+  }
+
+  close(): void {
+    this.conn.destroy();
+  }
+}
 
 export class ControlServer {
-  private constructor(private readonly server: Server, readonly path: string) {}
+  readonly stats: ControlStats = { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 };
+  private readonly streams = new Set<Stream>();
+  private bufferedAt = -Infinity;
+  private bufferedTotal = 0;
+  private readonly checker: ReturnType<typeof setInterval>;
+  /** Told when a client is dropped (for the log). */
+  onDrop: (why: string) => void = () => {};
 
-  static async listen(path: string, handle: Handler): Promise<ControlServer> {
-    const server = createServer((conn) => {
-      let buffered = '';
-      // Replies go out in the order of the requests, also when one takes a while (a question to GoBGP).
-      let pending: Promise<unknown> = Promise.resolve();
-      let streaming = false;
-      conn.setEncoding('utf8');
-      conn.on('error', () => conn.destroy());
-      conn.on('data', (chunk: string) => {
-        if (streaming) return; // a stream owns its connection: nothing more is read
-        buffered += chunk;
-        if (buffered.length > MAX_REQUEST_BYTES) {
-          conn.end(JSON.stringify({ ok: false, error: 'request too long' }) + '\n');
-          return;
-        }
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const a = answer(line, handle);
-          if (a instanceof Promise || !('stream' in a)) {
-            pending = pending.then(() => a).then((reply) => conn.write(JSON.stringify(reply) + '\n'), (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'));
-            continue;
-          }
-          streaming = true;
-          void pending.then(() => {
-            let dropped = 0;
-            const cancel = a.stream(
-              (obj) => {
-                if (conn.writableLength > STREAM_BUFFER_LIMIT) dropped++;
-                else conn.write(JSON.stringify(obj) + '\n');
-              },
-              (last) => conn.end(JSON.stringify({ ...last, dropped }) + '\n'),
-            );
-            if (conn.destroyed) cancel();
-            else conn.once('close', cancel);
-          });
-          return;
-        }
-      });
-    });
+  private constructor(private readonly server: Server, readonly path: string, public limits: ControlLimits) {
+    this.checker = setInterval(() => this.dropStuck(), SLOW_READER_CHECK_MS);
+    this.checker.unref();
+  }
+
+  /** Listens on `path`, or on `inherited`: the listening socket a predecessor passed on (`vtepctl upgrade`). */
+  static async listen(path: string, handle: Handler, limits: ControlLimits = DEFAULT_CONTROL_LIMITS, inherited?: number): Promise<ControlServer> {
+    const server = createServer();
+    const control = new ControlServer(server, path, limits);
+    server.on('connection', (conn) => control.serve(conn, handle));
+    let fd = inherited;
+    if (fd === undefined) {
+      // Created 0600 from the start (the umask), not 0755 until a chmod comes.
+      const umask = process.umask(0o177);
+      try {
+        fd = native.unixListen(path);
+      } catch (e) {
+        clearInterval(control.checker);
+        throw e;
+      } finally {
+        process.umask(umask);
+      }
+      chmodSync(path, 0o600);
+    }
+    control.fd = fd;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      server.listen({ fd }, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    chmodSync(path, 0o600);
-    return new ControlServer(server, path);
+    return control;
+  }
+
+  /** The listening socket's descriptor (opened by the addon, so Node never unlinks the path), to pass on to a successor. */
+  private fd = -1;
+
+  get descriptor(): number {
+    return this.fd;
+  }
+
+  /**
+   * Stops accepting in this process and leaves the socket file: a successor
+   * listens on the same socket. Clients connected now are still answered.
+   */
+  stopListening(): void {
+    clearInterval(this.checker);
+    this.server.close();
+  }
+
+  /** Bytes all stream clients leave unread, summed at most once a millisecond (it is asked per packet). */
+  streamBuffered(): number {
+    const now = performance.now();
+    if (now - this.bufferedAt > 1) {
+      this.bufferedAt = now;
+      this.bufferedTotal = 0;
+      for (const s of this.streams) this.bufferedTotal += s.buffered;
+    }
+    return this.bufferedTotal;
+  }
+
+  private serve(conn: Socket, handle: Handler): void {
+    conn.on('error', () => conn.destroy());
+    if (this.stats.clients >= this.limits.maxClients) {
+      this.stats.refused++;
+      conn.end(JSON.stringify({ ok: false, error: `too many control clients (${this.limits.maxClients}); try again later` }) + '\n');
+      return;
+    }
+    this.stats.clients++;
+    conn.once('close', () => this.stats.clients--);
+    let buffered = '';
+    // Replies go out in the order of the requests, also when one takes a while (a question to GoBGP).
+    let pending: Promise<unknown> = Promise.resolve();
+    let streaming = false;
+    conn.setEncoding('utf8');
+    conn.setTimeout(this.limits.idleTimeoutS * 1000, () => {
+      if (streaming) return;
+      this.stats['idle-closed']++;
+      conn.end(JSON.stringify({ ok: false, error: `idle for ${this.limits.idleTimeoutS} s: closed` }) + '\n');
+      conn.destroySoon();
+    });
+    conn.on('data', (chunk: string) => {
+      if (streaming) return; // a stream owns its connection: nothing more is read
+      buffered += chunk;
+      if (buffered.length > MAX_REQUEST_BYTES) {
+        conn.end(JSON.stringify({ ok: false, error: `request too long (more than ${MAX_REQUEST_BYTES} bytes without a newline)` }) + '\n');
+        conn.destroySoon();
+        buffered = '';
+        streaming = true; // read nothing more
+        return;
+      }
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        const a = answer(line, handle);
+        if (a instanceof Promise || !('stream' in a)) {
+          pending = pending.then(() => a).then((reply) => conn.write(JSON.stringify(reply) + '\n'), (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'));
+          continue;
+        }
+        streaming = true;
+        conn.setTimeout(0);
+        void pending.then(() => {
+          const s = new Stream(conn, this);
+          this.streams.add(s);
+          const cancel = a.stream(s);
+          const gone = () => {
+            this.streams.delete(s);
+            cancel();
+          };
+          if (conn.destroyed) gone();
+          else conn.once('close', gone);
+        });
+        return;
+      }
+    });
+  }
+
+  /** Disconnects stream clients that stayed at their limit for SLOW_READER_S. */
+  private dropStuck(): void {
+    const now = performance.now();
+    for (const s of this.streams) {
+      if (!s.stuck(now)) continue;
+      this.streams.delete(s);
+      this.stats['slow-readers']++;
+      this.onDrop(`a stream client read nothing for ${SLOW_READER_S} s with ${s.buffered} bytes waiting: disconnected (${s.dropped} lines dropped)`);
+      s.close();
+    }
   }
 
   close(): void {
+    clearInterval(this.checker);
     this.server.close();
+    for (const s of this.streams) s.close();
     try {
       unlinkSync(this.path);
     } catch {
@@ -90,20 +241,37 @@ function answer(line: string, handle: Handler): Reply | Streaming | Promise<Repl
   }
 }
 
-/** Whether a daemon answers at `path`; a socket file nobody listens on is stale. */
-export function socketInUse(path: string): Promise<boolean> {
-  if (!existsSync(path)) return Promise.resolve(false);
+/**
+ * What is at the control socket's path: nothing; a socket a daemon answers
+ * on; a stale socket (nobody answers: it may be removed); or something else,
+ * which vtepd must never remove (a config file given as --socket by mistake).
+ */
+export type SocketPathState = 'absent' | 'in-use' | 'stale' | 'directory' | 'not-a-socket';
+
+export async function socketPathState(path: string): Promise<SocketPathState> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 'absent';
+  }
+  if (st.isDirectory()) return 'directory';
+  if (!st.isSocket()) return 'not-a-socket';
   return new Promise((resolve) => {
     const c = createConnection(path);
     c.once('connect', () => {
       c.destroy();
-      resolve(true);
+      resolve('in-use');
     });
-    c.once('error', () => resolve(false));
+    c.once('error', () => resolve('stale'));
   });
 }
 
-/** Removes a stale socket file (checked with socketInUse first). */
+/** Removes a stale socket, and only a socket (its state checked first). */
 export function removeStaleSocket(path: string): void {
-  if (existsSync(path)) unlinkSync(path);
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // gone already
+  }
 }

@@ -13,7 +13,7 @@ import { summarize } from './dissect.ts';
 import { formatEvpn, formatFdb, formatNeigh, formatRemotes, formatStats } from './format.ts';
 import type { EvpnStatus } from './evpn/speaker.ts';
 import { formatEvent, type MonitorEvent } from './monitor.ts';
-import { parseRequest, type FdbRow, type NeighRow, type ReloadReport, type RemoteRow, type Request, type StatsReport, type ValidRequest } from './protocol.ts';
+import { parseRequest, type FdbRow, type NeighRow, type ReloadReport, type RemoteRow, type Request, type StatsReport, type UpgradeReport, type ValidRequest } from './protocol.ts';
 import { formatTrace, type TraceReport } from './trace.ts';
 
 const USAGE = `usage: vtepctl [--socket PATH] COMMAND
@@ -35,13 +35,14 @@ const USAGE = `usage: vtepctl [--socket PATH] COMMAND
                                              TAP frames and tunnel packets: a pcap file with -w, else a line each
   monitor [--network NAME] [--json]          changes to the tables as they happen (Ctrl-C to stop)
   reload                                     re-read the config file and apply the difference
+  upgrade                                    hand over to the vtepd on disk: TAPs, sockets and tables, no packet lost
   trace --network NAME --in tap|IP --src MAC --dst MAC [--vlan N]
         [--arp-request IP | --ipv4 SRC,DST | --ipv6 SRC,DST] [--json]
                                              what vtepd would do with such a frame, step by step
   evpn show [--json]                         BGP EVPN: sessions, routes advertised and received per network`;
 
 /** Every command, as the unknown-command message lists them. */
-const COMMAND_LIST = 'fdb show|add|replace|del|flush, remote add|del|show, neigh add|del|show, stats, capture, monitor, reload, trace, evpn show';
+const COMMAND_LIST = 'fdb show|add|replace|del|flush, remote add|del|show, neigh add|del|show, stats, capture, monitor, reload, upgrade, trace, evpn show';
 
 class UsageError extends Error {}
 
@@ -194,6 +195,11 @@ async function run(socket: string, pos: string[], v: Values): Promise<number> {
   if (noun === 'reload' && pos.length === 1) {
     const r = await ask<ReloadReport>({ cmd: 'reload' });
     print(v.json ? JSON.stringify(r, null, 2) : r.changes.length === 0 ? 'no changes' : r.changes.join('\n'));
+    return 0;
+  }
+  if (noun === 'upgrade' && pos.length === 1) {
+    const r = await ask<UpgradeReport>({ cmd: 'upgrade' });
+    print(v.json ? JSON.stringify(r, null, 2) : `vtepd ${r.pid} took over from vtepd ${r.previous}`);
     return 0;
   }
   if (noun === 'evpn' && (verb === 'show' || verb === undefined) && pos.length <= 2) {

@@ -3,6 +3,8 @@
 // anything the user can fix before starting (nothing was changed), 1 otherwise.
 import { parseArgs } from 'node:util';
 import { Daemon, StartupError } from '../daemon.ts';
+import { HANDOFF_ENV } from '../handoff.ts';
+import { Channel } from '../io/handoff.ts';
 import { RefusedError } from './commands.ts';
 import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from './config.ts';
 import { Logger } from './log.ts';
@@ -10,7 +12,7 @@ import { Logger } from './log.ts';
 const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
-             [--address IP/LEN] [--mtu N] [--name NAME] [--ageing S]
+             [--address IP/LEN] [--mtu N] [--mac MAC] [--name NAME] [--ageing S]
              [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df]
              [--evpn-asn N --evpn-neighbor IP... [--evpn-router-id IP] [--evpn-gobgp ADDR:PORT]]
              [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
@@ -19,7 +21,7 @@ Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;
 
-const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'port', 'ageing', 'max-macs',
+const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'mac', 'port', 'ageing', 'max-macs',
   'accept-any-remote', 'arp-responder', 'arp-snoop', 'no-learning', 'evpn-asn', 'evpn-neighbor', 'evpn-router-id', 'evpn-gobgp', 'ttl', 'df'] as const;
 
 class UsageError extends Error {}
@@ -59,6 +61,7 @@ function parse(argv: string[]): Parsed | 'help' {
         allow: { type: 'string', multiple: true },
         address: { type: 'string' },
         mtu: { type: 'string' },
+        mac: { type: 'string' },
         port: { type: 'string' },
         ageing: { type: 'string' },
         'max-macs': { type: 'string' },
@@ -109,8 +112,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = new Logger(parsed.verbose);
   let daemon: Daemon;
+  const handoff = process.env[HANDOFF_ENV];
+  delete process.env[HANDOFF_ENV];
   try {
-    daemon = await Daemon.start(parsed.config, log, parsed.reread);
+    // Started by `vtepctl upgrade`: take over from the vtepd that started this one, whose config it runs.
+    daemon = handoff !== undefined
+      ? await Daemon.takeOver(new Channel(Number(handoff)), log, parsed.reread)
+      : await Daemon.start(parsed.config, log, parsed.reread);
   } catch (e) {
     if (e instanceof StartupError) {
       process.stderr.write(`vtepd: ${e.message}\n`);
@@ -126,6 +134,11 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // Exits without undoing anything: the successor runs on what this one set up.
+    daemon.onHandedOver = () => resolve(0);
+    process.on('SIGUSR2', () => {
+      daemon.upgrade().catch(() => {}); // its outcome is logged
+    });
     // Reload as `vtepctl reload` does; what it applied or why it refused is logged either way.
     process.on('SIGHUP', () => {
       try {

@@ -62,6 +62,20 @@ export function ip(...args: string[]): void {
   }
 }
 
+/** A device's MAC, the addresses it can speak for, and how many more are tentative (duplicate address detection is not over). */
+export function linkAddresses(dev: string): { mac: string; addresses: string[]; tentative: number } | undefined {
+  let links: { address?: string; addr_info?: { local: string; tentative?: boolean; dadfailed?: boolean }[] }[];
+  try {
+    links = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show', 'dev', dev], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+  } catch {
+    return undefined;
+  }
+  const link = links[0];
+  if (link?.address === undefined) return undefined;
+  const all = link.addr_info ?? [];
+  return { mac: link.address, addresses: all.filter((a) => !a.tentative && !a.dadfailed).map((a) => a.local), tentative: all.filter((a) => a.tentative).length };
+}
+
 export function setUp(dev: string, mtu: number): void {
   ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
 }

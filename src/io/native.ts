@@ -20,6 +20,11 @@ export interface NativeAddon {
   udpGroEnable(fd: number): boolean;
   close(fd: number): number;
   ethtoolInfo(ifname: string): { driver: string | null; txChecksum: boolean | null };
+  lockOpen(name: string): number;
+  channelOpen(): [number, number];
+  unixListen(path: string): number;
+  sendMessage(fd: number, data: Buffer, fds: Int32Array | undefined, timeoutMs: number): number;
+  recvMessage(fd: number, cap: number, timeoutMs: number): { data: Buffer; fds: number[] } | number;
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number): number;
   writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean,
     partial: Uint32Array | undefined): number;

@@ -39,6 +39,7 @@ export abstract class Port implements Watchable {
   constructor(readonly fd: number) {}
 
   watch(onReadable: () => void): void {
+    this.watcher?.close();
     this.watcher = new native.Watcher(this.fd, onReadable);
     this.watcher.start();
   }
@@ -133,6 +134,11 @@ export class LaneSender implements TunnelSender {
 
 /** A socket the data path receives tunnel packets on. */
 export class Receiver extends Port implements DatagramReceiver {
+  /** A socket a predecessor opened and passed on (`vtepctl upgrade`). */
+  static adopt(fd: number): Receiver {
+    return new Receiver(fd);
+  }
+
   /** Whether the kernel merges datagrams of a flow (UDP GRO); recv() cuts them apart again. */
   private gro = false;
 

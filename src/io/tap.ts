@@ -73,6 +73,11 @@ export class Tap extends Port implements FrameDevice {
     return new Tap(t.fd, t.name, t.offload, offload);
   }
 
+  /** A TAP a predecessor opened and passed on (`vtepctl upgrade`), with the offloads it was granted. */
+  static adopt(fd: number, name: string, offload: boolean, vnetHdr: boolean): Tap {
+    return new Tap(fd, name, offload, vnetHdr);
+  }
+
   read(b: Batch): number {
     const n = native.readFrames(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity);
     b.count = n > 0 ? n : 0;

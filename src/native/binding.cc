@@ -31,8 +31,10 @@
 #include <memory>
 
 #include "batch_io.h"
+#include "handoff.h"
 #include "net.h"
 #include "poll.h"
+#include "handoff.h"
 #include "sockets.h"
 #include "tso.h"
 
@@ -210,6 +212,67 @@ Napi::Value EthtoolInfo(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("driver", e.driver.empty() ? env.Null() : Napi::String::New(env, e.driver));
   out.Set("txChecksum", e.txChecksum < 0 ? env.Null() : Napi::Boolean::New(env, e.txChecksum == 1));
+  return out;
+}
+
+// ---------------------------------------------------------------- handoff
+
+// lockOpen(name) -> fd: holds abstract socket `name`; throws EADDRINUSE if another process does.
+Napi::Value LockOpen(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) return ThrowType(info.Env(), "lockOpen(name)");
+  std::string name = info[0].As<Napi::String>();
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenLock(name.data(), name.size(), &fail), fail);
+}
+
+// unixListen(path) -> fd: a listening Unix stream socket whose close never unlinks `path`.
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) return ThrowType(info.Env(), "unixListen(path)");
+  std::string path = info[0].As<Napi::String>();
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenUnixListener(path.c_str(), &fail), fail);
+}
+
+// channelOpen() -> [fd, fd]: a connected SOCK_SEQPACKET pair.
+Napi::Value ChannelOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  vtep::Failure fail;
+  if (!vtep::OpenChannel(fds, &fail)) return ThrowFailure(env, fail);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, fds[0]);
+  out.Set(1u, fds[1]);
+  return out;
+}
+
+// sendMessage(fd, data, fds, timeoutMs) -> 0 | -errno
+Napi::Value SendMessage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t len;
+  int32_t* fds = nullptr;
+  size_t nfds = 0;
+  if (!GetBuffer(info[1], &data, &len) || (!info[2].IsUndefined() && !GetTyped(info[2], &fds, &nfds)))
+    return ThrowType(env, "sendMessage(fd, data, fds, timeoutMs)");
+  return Napi::Number::New(env, vtep::SendMessage(I32(info[0]), data, len, fds, nfds, I32(info[3])));
+}
+
+// recvMessage(fd, cap, timeoutMs) -> { data, fds } | -errno; data is empty at the end of the stream.
+Napi::Value RecvMessage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t cap = U32(info[1]);
+  std::vector<uint8_t> data(cap > 0 ? cap : 1);
+  std::vector<int> fds;
+  int n = vtep::RecvMessage(I32(info[0]), data.data(), data.size(), &fds, I32(info[2]));
+  if (n < 0) {
+    for (int fd : fds) close(fd);
+    return Napi::Number::New(env, n);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), static_cast<size_t>(n)));
+  Napi::Array list = Napi::Array::New(env, fds.size());
+  for (size_t i = 0; i < fds.size(); i++) list.Set(static_cast<uint32_t>(i), fds[i]);
+  out.Set("fds", list);
   return out;
 }
 
@@ -414,6 +477,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpGroEnable", Napi::Function::New(env, UdpGroEnable));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));
+  exports.Set("lockOpen", Napi::Function::New(env, LockOpen));
+  exports.Set("channelOpen", Napi::Function::New(env, ChannelOpen));
+  exports.Set("unixListen", Napi::Function::New(env, UnixListen));
+  exports.Set("sendMessage", Napi::Function::New(env, SendMessage));
+  exports.Set("recvMessage", Napi::Function::New(env, RecvMessage));
   exports.Set("readFrames", Napi::Function::New(env, ReadFrames));
   exports.Set("writeFrames", Napi::Function::New(env, WriteFrames));
   exports.Set("tapFrames", Napi::Function::New(env, TapFrames));

@@ -11,27 +11,25 @@ export const Drop = {
   UnknownKey: 8,
   /** GRE protocol type other than 0x6558 (Transparent Ethernet Bridging). */
   BadProtocol: 9,
-  /** A tunnel packet for another address of this host than `local`. */
-  WrongDestination: 10,
   /** From an underlay address that is not a remote of the network. */
-  UnknownRemote: 11,
-  /** Inner source MAC is a group (multicast/broadcast) address. */
-  BadSourceMac: 12,
-  /** Larger than a slot: the frame cannot be carried whole. */
-  Oversize: 13,
+  UnknownRemote: 10,
+  /** Inner source MAC is a group (multicast/broadcast) address, or all zeros. */
+  BadSourceMac: 11,
+  /** Larger than a slot, or from a tunnel larger than the TAP's MTU allows. */
+  Oversize: 12,
   /** From the TAP to a MAC that is itself behind the TAP: nowhere to send it. */
-  LocalDestination: 14,
+  LocalDestination: 13,
   /** BUM frame of a network that has no remote to flood to. */
-  NoRemote: 15,
+  NoRemote: 14,
   /** The kernel refused the send or its queue stayed full. */
-  TxFailed: 16,
+  TxFailed: 15,
   /**
    * An inner TCP or UDP checksum left partial by a sender that offloads checksums
    * (a kernel VTEP behind a veth with TX checksum offload on): every stack drops it.
    */
-  PartialChecksum: 17,
+  PartialChecksum: 16,
   /** Congestion marked on the outer header (CE) of a packet whose inner one cannot carry it (Not-ECT): RFC 6040. */
-  CeNotEct: 18,
+  CeNotEct: 17,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -47,7 +45,6 @@ export const DROP_NAMES: Record<Drop, string> = {
   [Drop.UnknownVni]: 'unknown-vni',
   [Drop.UnknownKey]: 'unknown-key',
   [Drop.BadProtocol]: 'bad-protocol',
-  [Drop.WrongDestination]: 'wrong-destination',
   [Drop.UnknownRemote]: 'unknown-remote',
   [Drop.BadSourceMac]: 'bad-src-mac',
   [Drop.Oversize]: 'oversize',

@@ -19,7 +19,7 @@ import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
 import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { ADDR_WORDS } from '../wire/ip-address.ts';
-import { readMac } from '../wire/mac.ts';
+import { readMac, type Mac } from '../wire/mac.ts';
 import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from './counters.ts';
 import { Drop } from './drop.ts';
 import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
@@ -50,11 +50,12 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.Oversize);
       continue;
     }
-    if (buf[off + MAC_SRC] & 1) {
+    const src = readMac(buf, off + MAC_SRC);
+    if (!validSource(buf, off, src)) {
       net.counters.drop(Drop.BadSourceMac);
       continue;
     }
-    learn(net, readMac(buf, off + MAC_SRC), LOCAL_PORT, now);
+    learn(net, src, LOCAL_PORT, now);
     if (net.snoopLocal && isResolution(buf, off)) {
       const e = snoopLocal(net.neigh, buf, off, len, now);
       if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
@@ -114,6 +115,11 @@ function learn(net: Network, mac: number, port: number, now: number): void {
   else if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
     net.events.fdb(net, l === Learned.New ? 'learned' : 'moved', mac, port, 'learned', l === Learned.Moved ? net.fdb.movedFrom : undefined);
   }
+}
+
+/** A source MAC a host may have: not a group address (I/G bit), not all zeros (IEEE 802: no station has it). */
+function validSource(buf: Buffer, off: number, mac: Mac): boolean {
+  return (buf[off + MAC_SRC] & 1) === 0 && mac !== 0;
 }
 
 /** ARP or IPv6 (an NS or NA may be in it): the only frames the responder and snooping look into. */
@@ -192,11 +198,16 @@ function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, now: 
     net.counters.drop(Drop.Truncated);
     return;
   }
-  if (buf[off + MAC_SRC] & 1) {
+  if (len > net.maxFrame) {
+    net.counters.drop(Drop.Oversize);
+    return;
+  }
+  const src = readMac(buf, off + MAC_SRC);
+  if (!validSource(buf, off, src)) {
     net.counters.drop(Drop.BadSourceMac);
     return;
   }
-  if (net.learning) learn(net, readMac(buf, off + MAC_SRC), port, now);
+  if (net.learning) learn(net, src, port, now);
   if (net.arpSnoop && isResolution(buf, off)) {
     const e = snoop(net.neigh, buf, off, len, now);
     if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);

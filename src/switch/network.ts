@@ -34,6 +34,12 @@ export interface NetworkSpec {
   learning: boolean;
   /** How many frames one batch can hand this network for its TAP. */
   batchSize: number;
+  /**
+   * The longest frame from a tunnel the TAP is given: its MTU plus an Ethernet
+   * header and one VLAN tag. Anything longer is not one the hosts behind it
+   * could have been sent (default: no limit but the slot's).
+   */
+  maxFrame?: number;
 }
 
 /** Why a control operation was refused: the message names what to fix. */
@@ -49,6 +55,8 @@ export class Network {
   arpResponder: boolean;
   arpSnoop: boolean;
   learning: boolean;
+  /** See NetworkSpec.maxFrame; a restart of the network changes it (a new MTU). */
+  readonly maxFrame: number;
   /** Record the addresses the hosts behind the TAP claim (for EVPN MAC/IP routes). */
   snoopLocal = false;
   readonly fdb: Fdb;
@@ -71,6 +79,7 @@ export class Network {
     this.arpResponder = spec.arpResponder;
     this.arpSnoop = spec.arpSnoop;
     this.learning = spec.learning;
+    this.maxFrame = spec.maxFrame ?? Infinity;
     this.fdb = new Fdb(spec.ageing, spec.maxMacs);
     this.neigh = new NeighTable(spec.maxMacs);
     this.toTap = new SendQueue(spec.batchSize, Buffer.alloc(0));

@@ -167,6 +167,11 @@ export class RemoteTable {
     this.removeIfUnused(r);
   }
 
+  /** The holds on r, as a bit set of Hold (0 if it is not live). */
+  holdsOf(r: number): number {
+    return this.live(r) ? this.holds[r] : 0;
+  }
+
   /** Receives BUM frames. */
   floods(r: number): boolean {
     return this.live(r) && (this.holds[r] & FLOOD_HOLDS) !== 0;

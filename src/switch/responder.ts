@@ -19,7 +19,7 @@
 // with `local` entries: an EVPN network advertises these with their MACs.
 import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp } from '../wire/arp.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN, newEthernetRepr } from '../wire/ethernet.ts';
-import { emitNa, Icmpv6Type, NA_OVERRIDE, NA_SOLICITED, ND_HEADER_LEN, ND_HOP_LIMIT, newNdRepr, parseNd } from '../wire/icmpv6.ts';
+import { emitNa, Icmpv6Type, NA_LEN, NA_OVERRIDE, NA_SOLICITED, ND_HOP_LIMIT, newNdRepr, parseNd } from '../wire/icmpv6.ts';
 import { writeV4Mapped } from '../wire/ip-address.ts';
 import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
 import { readMac } from '../wire/mac.ts';
@@ -30,7 +30,6 @@ import type { NeighEntry, NeighTable, SnoopedOrigin } from './neigh.ts';
 export const Answered = { No: 0, Arp: 1, Nd: 2 } as const;
 export type Answered = (typeof Answered)[keyof typeof Answered];
 
-const NA_LEN = ND_HEADER_LEN + 8;
 const arp = newArpRepr();
 const ip6 = newIpv6Repr();
 const nd = newNdRepr();

@@ -14,7 +14,6 @@ import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import {
   emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre, type GreRepr,
 } from '../wire/gre.ts';
-import { ipv4Of } from '../wire/ip-address.ts';
 import { IPV4_MIN_HEADER_LEN, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
 import { bool, int } from './fields.ts';
 import { writeOuterHeader } from './outer.ts';
@@ -76,8 +75,8 @@ export class GreTunnel implements Tunnel {
     return `GRE key ${s.key}${s.csum ? ' csum' : ''}${s.seq ? ' seq' : ''}`;
   }
 
-  newDemux<T>(local: Uint8Array): Demux<T> {
-    return new GreDemux<T>(ipv4Of(local));
+  newDemux<T>(): Demux<T> {
+    return new GreDemux<T>();
   }
 
   sendSocket(): SendSocket {
@@ -137,18 +136,13 @@ const gre = newGreRepr();
 
 /** Packets of the raw GRE socket, outer IPv4 header included, by key. */
 export class GreDemux<T> extends IdDemux<T> {
-  /** `local`: the IPv4 address (host order) the socket is bound to. */
-  constructor(private readonly local: number) {
-    super();
-  }
-
   resolve(b: Batch, i: number, out: Resolved<T>): number {
     const buf = b.arena;
     const off = b.start(i);
     const len = b.len[i];
-    const d = parseIpv4(buf, off, off + len, outer);
+    // The kernel checked the header, and delivers to a raw socket bound to `local` only what is addressed to it.
+    const d = parseIpv4(buf, off, off + len, outer, false);
     if (d !== Drop.None) return d;
-    if (outer.dst !== this.local) return Drop.WrongDestination;
     const g = off + outer.headerLen;
     const end = off + outer.totalLen;
     const e = parseGre(buf, g, end, gre);

@@ -114,8 +114,8 @@ export interface Tunnel {
   /** IP protocol of the outer header. */
   readonly outerProtocol: number;
   readonly receiveSocket: ReceiveSocket;
-  /** A demux for the receive socket; `local` (16 bytes) is the address it is bound to. */
-  newDemux<T>(local: Uint8Array): Demux<T>;
+  /** A demux for the receive socket: finds each packet's network by tunnel id. */
+  newDemux<T>(): Demux<T>;
   sendSocket(offload: boolean): SendSocket;
   /** `lanePorts`: the source port of each lane (UDP lanes), or none (one raw socket). */
   encap(lanePorts: readonly number[]): Encap;

@@ -11,6 +11,8 @@ export const Icmpv6Type = { NeighborSolicitation: 135, NeighborAdvertisement: 13
 export const ND_HEADER_LEN = 8 + IPV6_ADDR_LEN;
 /** A link-layer address option for Ethernet: type, length (in 8 bytes), MAC. */
 const LLA_OPTION_LEN = 8;
+/** A Neighbor Advertisement with its target link-layer address option, as emitNa() writes it. */
+export const NA_LEN = ND_HEADER_LEN + LLA_OPTION_LEN;
 const OPTION_SOURCE_LLA = 1;
 const OPTION_TARGET_LLA = 2;
 export const NA_ROUTER = 0x80;

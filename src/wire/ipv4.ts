@@ -39,8 +39,13 @@ export function newIpv4Repr(): Ipv4Repr {
   return { headerLen: 20, tos: 0, totalLen: 20, ident: 0, df: false, fragment: false, ttl: 64, protocol: 0, checksum: 0, src: 0, dst: 0 };
 }
 
-/** Accepts only a header that is whole and consistent; the checksum is checked too. */
-export function parseIpv4(buf: Uint8Array, off: number, end: number, out: Ipv4Repr): ParseError {
+/**
+ * Accepts only a header that is whole and consistent; the checksum is checked
+ * too unless `verifyChecksum` is false (a header the kernel already checked and
+ * may have changed since: it records its address in a Record Route option
+ * without computing the checksum again).
+ */
+export function parseIpv4(buf: Uint8Array, off: number, end: number, out: Ipv4Repr, verifyChecksum = true): ParseError {
   if (end - off < IPV4_MIN_HEADER_LEN) return ParseError.Truncated;
   const verIhl = buf[off + VER_IHL];
   const headerLen = (verIhl & 0x0f) * 4;
@@ -48,7 +53,7 @@ export function parseIpv4(buf: Uint8Array, off: number, end: number, out: Ipv4Re
   const totalLen = (buf[off + TOTAL_LEN] << 8) | buf[off + TOTAL_LEN + 1];
   if (totalLen < headerLen) return ParseError.Malformed;
   if (end - off < totalLen) return ParseError.Truncated;
-  if (checksum(buf, off, headerLen) !== 0) return ParseError.BadChecksum;
+  if (verifyChecksum && checksum(buf, off, headerLen) !== 0) return ParseError.BadChecksum;
   const flagsFrag = (buf[off + FLAGS_FRAG] << 8) | buf[off + FLAGS_FRAG + 1];
   out.headerLen = headerLen;
   out.tos = buf[off + TOS];

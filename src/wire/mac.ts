@@ -1,5 +1,6 @@
 // MAC addresses as numbers: hi16 * 2^32 + lo32 is exact (48 bits < 2^53), so a
 // MAC is a Map key and a comparison without allocating. Text only in control/.
+import { createHash } from 'node:crypto';
 
 export type Mac = number;
 
@@ -37,4 +38,16 @@ export function formatMac(mac: Mac): string {
 export function parseMac(text: string): Mac | undefined {
   const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
   return m ? parseInt(m.slice(1).join(''), 16) : undefined;
+}
+
+/**
+ * A locally administered unicast MAC that depends only on `seed`: the same
+ * device gets the same MAC each time it is created (as systemd's
+ * MACAddressPolicy=persistent), so that neighbours' caches stay right across
+ * a restart.
+ */
+export function derivedMac(seed: string): Mac {
+  const h = createHash('sha256').update(seed).digest();
+  h[0] = (h[0] & 0xfc) | 0x02; // locally administered, unicast
+  return readMac(h, 0);
 }

@@ -1,5 +1,7 @@
 // Starting and stopping: flags, attaching to an existing TAP, cleaning up,
 // and start-up errors that change nothing on the host.
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../scripts/lab/lab.ts';
 import { blueConfig, expectOk, kernelPeers, overlay, ping, stats, vtepctl, withLab } from './helpers.ts';
@@ -60,6 +62,35 @@ describe('vtepd lifecycle', () => {
     expect(samePort.code).toBe(2);
     expect(samePort.stderr).toMatch(/UDP port 4789 on 10\.0\.0\.1 is in use/);
     expect(await links(lab)).toBe(before);
+  }));
+
+  it('never removes what is not a stale socket at the socket path: its own config, a directory', () => withLab(1, async (lab) => {
+    const config = lab.writeConfig(1, blueConfig(lab, '', []));
+    const before = readFileSync(config, 'utf8');
+    const onConfig = await lab.runDaemon(1, ['--config', config, '--socket', config]);
+    expect(onConfig.code).toBe(2);
+    expect(onConfig.stderr.trim().split('\n')).toEqual([expect.stringMatching(/socket: .* exists and is not a socket; vtepd removes only a stale socket there/)]);
+    expect(readFileSync(config, 'utf8'), 'the config is still there, unchanged').toBe(before);
+    const dir = join(lab.dir, 'sockdir');
+    mkdirSync(dir);
+    const onDir = await lab.runDaemon(1, ['--config', config, '--socket', dir]);
+    expect(onDir.code).toBe(2);
+    expect(onDir.stderr).toMatch(/is a directory; give the path of the socket file, such as .*sockdir\/vtepd\.sock/);
+    expect(statSync(dir).isDirectory()).toBe(true);
+    const tooLong = await lab.runDaemon(1, ['--config', config, '--socket', join(lab.dir, 's'.repeat(110))]);
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toMatch(/--socket: expected a path of at most 107 bytes/);
+  }));
+
+  it('removes a stale socket left by a killed daemon, and creates its own with mode 0600 from the start', () => withLab(1, async (lab) => {
+    const d = await lab.startDaemon(1, blueConfig(lab, '', []));
+    expect(statSync(lab.socket(1)).mode & 0o777).toBe(0o600);
+    d.proc.kill('SIGKILL');
+    await d.stop();
+    expect(statSync(lab.socket(1)).isSocket(), 'the killed daemon left its socket').toBe(true);
+    await lab.startDaemon(1, blueConfig(lab, '', []));
+    expect(statSync(lab.socket(1)).mode & 0o777).toBe(0o600);
+    expect((await stats(lab)).networks.blue.state).toBe('up');
   }));
 
   it('answers vtepctl while traffic keeps the longest busy polling going', () => withLab(2, async (lab) => {

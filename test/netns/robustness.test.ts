@@ -24,12 +24,32 @@ describe('bad input from the underlay', () => {
       [2, '08000000' + '00002a00' + 'ffffffffffff'], // VNI 42, inner frame truncated
       [2, '08000000' + '00002a00' + 'ffffffffffff' + '01bb00000001' + '0800' + '00'.repeat(46)], // group source MAC
       [3, '08000000' + '00002a00' + FRAME], // VNI 42 from 10.0.0.3, not a remote of blue
+      [2, ''], // a datagram of no bytes at all
+      [2, '08000000' + '00002a00' + 'ffffffffffff' + '000000000000' + '0800' + '00'.repeat(46)], // all-zero source MAC
+      // An inner frame of 1469 bytes: one more than a 1450-MTU TAP takes with a VLAN tag (the sender's kernel fragments it)
+      [2, '08000000' + '00002a00' + 'ffffffffffff' + '02bb00000001' + '0800' + '00'.repeat(1469 - 14)],
     ];
     for (const [from, hex] of cases) expectOk(await send(lab, from, hex), `send ${hex.slice(0, 16)}`);
     expectOk(await ping(lab, 1, overlay(2)), 'ping after the bad packets');
     const s = await stats(lab);
-    expect(s.drops).toMatchObject({ 'bad-flags': 1, truncated: 1, 'unknown-vni': 1 });
-    expect(s.networks.blue.drops).toMatchObject({ truncated: 1, 'bad-src-mac': 1, 'unknown-remote': 1 });
+    expect(s.drops).toMatchObject({ 'bad-flags': 1, truncated: 2, 'unknown-vni': 1 });
+    expect(s.networks.blue.drops).toMatchObject({ truncated: 1, 'bad-src-mac': 2, 'unknown-remote': 1, oversize: 1 });
+    expect(s.networks.blue.counters['tap-tx-frames'], 'only the pings\' frames reached the TAP').toBeLessThanOrEqual(6);
+  }));
+
+  it('takes GRE whose outer header has a Record Route option the receiving kernel wrote into', () => withLab(2, async (lab) => {
+    await lab.startDaemonArgs(1, ['--local', lab.underlay(1), '--tap', 'tap-gre', '--gre-key', '77', '--remote', lab.underlay(2), '--socket', lab.socket(1)]);
+    // Room for two addresses: the sender records its own, h1's kernel the second, without computing the checksum again.
+    const rr = '07 0b 04 00 00 00 00 00 00 00 00 00'.replace(/ /g, '');
+    const greFrame = '20006558' + '0000004d' + 'ffffffffffff' + '02bb00000001' + '0800' + '00'.repeat(46);
+    const py = `import socket,binascii;s=socket.socket(socket.AF_INET,socket.SOCK_RAW,47);s.bind(('${lab.underlay(2)}',0));` +
+      `s.setsockopt(socket.IPPROTO_IP,socket.IP_OPTIONS,binascii.unhexlify('${rr}'));s.sendto(binascii.unhexlify('${greFrame}'),('${lab.underlay(1)}',0))`;
+    expectOk(await lab.exec(2, 'python3', ['-c', py]), 'send GRE with Record Route');
+    expectOk(await lab.exec(2, 'ping', ['-c', '1', '-W', '1', lab.underlay(1)]), 'an underlay ping behind it');
+    const s = await stats(lab);
+    expect(s.drops['bad-checksum']).toBe(0);
+    expect(s.networks['tap-gre'].counters['tunnel-rx-packets']).toBe(1);
+    expect(s.networks['tap-gre'].counters['tap-tx-frames']).toBe(1);
   }));
 
   it('survives a burst of random datagrams and still forwards', () => withLab(2, async (lab) => {

@@ -1,5 +1,6 @@
 // Configuration: the documented example, defaults, and errors that name the field.
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +37,60 @@ networks:
     static:
       - { mac: "52:54:00:12:34:56", remote: 10.0.0.2 }
 `;
+
+describe('hostile config files', () => {
+  const within = (ms: number, fn: () => unknown) => {
+    const t0 = Date.now();
+    const p = problems(fn);
+    expect(Date.now() - t0).toBeLessThan(ms);
+    return p;
+  };
+
+  it('refuses a billion-laughs file with one line, without expanding it', () => {
+    const laughs = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+      ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    const p = within(2000, () => load(`${laughs}\nlocal: 10.0.0.1\n`));
+    expect(p).toEqual([expect.stringMatching(/: .*more than 1000 aliases/)]);
+  });
+
+  it('refuses what is not a regular file, at once: /dev/zero, a FIFO, a directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vtepd-fifo-'));
+    try {
+      const fifo = join(dir, 'config.fifo');
+      execFileSync('mkfifo', [fifo]);
+      for (const path of ['/dev/zero', fifo, dir]) {
+        expect(within(1000, () => loadConfigFile(path))).toEqual([`config ${path}: is not a regular file; give the path of a YAML file`]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a file larger than 1 MB', () => {
+    expect(within(2000, () => load(`# ${'x'.repeat(1024 * 1024)}\nlocal: 10.0.0.1\n`))).toEqual([expect.stringMatching(/is \d+ bytes, more than the 1048576 a config may have/)]);
+  });
+
+  it('names a "__proto__" key with its line rather than losing the network', () => {
+    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  __proto__:\n    tap: t0\n    vxlan: { vni: 1 }\n'))).toEqual([
+      expect.stringMatching(/line 3: "__proto__" cannot be a name or a key here; choose another/),
+    ]);
+  });
+
+  it('refuses a TAP name the kernel would number itself (%d), and a socket path a Unix socket cannot hold', () => {
+    const p = problems(() => load(`local: 10.0.0.1\nsocket: /tmp/${'s'.repeat(120)}.sock\nnetworks:\n  blue:\n    tap: tap%d\n    vxlan: { vni: 1 }\n`));
+    expect(p).toEqual([
+      expect.stringMatching(/socket: expected a path of at most 107 bytes/),
+      expect.stringMatching(/networks\.blue\.tap: expected an interface name of 1 to 15 characters without "\/", ":", "%" or spaces/),
+    ]);
+  });
+
+  it('refuses a group or malformed MAC for the TAP, and takes a unicast one', () => {
+    const base = 'local: 10.0.0.1\nnetworks:\n  blue:\n    tap: t0\n    vxlan: { vni: 1 }\n';
+    expect(problems(() => load(`${base}    mac: 01:00:5e:00:00:01\n`))).toEqual([expect.stringMatching(/networks\.blue\.mac: expected a unicast MAC/)]);
+    expect(problems(() => load(`${base}    mac: nope\n`))).toEqual([expect.stringMatching(/networks\.blue\.mac: expected a MAC address/)]);
+    expect(load(`${base}    mac: 02:42:00:00:00:01\n`).networks[0].mac).toBe(0x024200000001);
+  });
+});
 
 describe('config file', () => {
   it('accepts the example of the README', () => {

@@ -69,7 +69,7 @@ function host(): Host {
   const dp = new Datapath({ slotSize: 2048, offload: false, busyPollUs: 0, observer });
   const tunnelOf = (vni: number): Tunnel => new VxlanTunnel({ kind: 'vxlan', vni, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const socket = new FakeSocket();
-  const point: ReceivePoint = { rx: socket, demux: tunnelOf(0).newDemux(parseIp(LOCAL)!), local: parseIp(LOCAL)!, port: 4789, name: 'the fake socket' };
+  const point: ReceivePoint = { rx: socket, demux: tunnelOf(0).newDemux(), local: parseIp(LOCAL)!, port: 4789, name: 'the fake socket' };
   dp.attachReceiver(point);
   return {
     dp, socket, point, observer,

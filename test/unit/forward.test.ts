@@ -37,13 +37,14 @@ interface NetOpts {
   statics?: { mac: number; remote: number }[];
   group?: number;
   tunnel?: Tunnel;
+  maxFrame?: number;
 }
 
 function network(o: NetOpts = {}): Network {
   const tunnel = o.tunnel ?? new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
     name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: o.acceptAnyRemote ?? false,
-    ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, learning: true, batchSize: 16,
+    ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, learning: true, batchSize: 16, maxFrame: o.maxFrame,
   });
   for (const r of o.remotes ?? [R1, R2]) net.holdRemote(v4(r), Hold.Flood);
   for (const s of o.statics ?? []) net.setStatic(s.mac, v4(s.remote), 'config', 0);
@@ -97,7 +98,7 @@ function receive(demux: Demux<Network>, nets: Network[], packets: { from: number
 class TunnelSide {
   readonly dropped = new Counters();
   receive(byVni: Map<number, Network>, ...pkts: { from: number; vni: number; frame: Buffer; flags?: number }[]): void {
-    const demux = [...byVni.values()][0].tunnel.newDemux<Network>(v4(ip('10.0.0.1')));
+    const demux = [...byVni.values()][0].tunnel.newDemux<Network>();
     for (const [vni, net] of byVni) demux.set(vni, net);
     receive(demux, [...byVni.values()], pkts.map((p) => {
       const data = Buffer.alloc(8 + p.frame.length);
@@ -173,12 +174,13 @@ describe('from the TAP', () => {
     expect(net.counters.v[C.FloodedFrames]).toBe(0);
   });
 
-  it('drops frames too short for Ethernet, with a group source MAC, or with nowhere to flood', () => {
+  it('drops frames too short for Ethernet, with a group or all-zero source MAC, or with nowhere to flood', () => {
     const net = network();
-    tap.send(net, Buffer.alloc(10), frame(BCAST, '010000000001'));
+    tap.send(net, Buffer.alloc(10), frame(BCAST, '010000000001'), frame(BCAST, '000000000000'));
     expect(tap.out.count).toBe(0);
     expect(net.counters.drops[Drop.Truncated]).toBe(1);
-    expect(net.counters.drops[Drop.BadSourceMac]).toBe(1);
+    expect(net.counters.drops[Drop.BadSourceMac]).toBe(2);
+    expect(net.fdb.size).toBe(0);
     const lonely = network({ remotes: [] });
     tap.send(lonely, frame(BCAST, LOCAL_MAC));
     expect(lonely.counters.drops[Drop.NoRemote]).toBe(1);
@@ -218,6 +220,27 @@ describe('from the tunnel', () => {
     expect(tunnel.dropped.drops[Drop.UnknownVni]).toBe(1);
     expect(tunnel.dropped.drops[Drop.BadFlags]).toBe(1);
     expect(blue.counters.drops[Drop.Truncated]).toBe(1);
+  });
+
+  it('drops an inner frame with an all-zero source MAC as bad-src-mac, learning nothing', () => {
+    const blue = network();
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue]]), { from: R1, vni: 42, frame: frame(BCAST, '000000000000') });
+    expect(blue.toTap.count).toBe(0);
+    expect(blue.counters.drops[Drop.BadSourceMac]).toBe(1);
+    expect(blue.fdb.size).toBe(0);
+  });
+
+  it('drops a frame longer than the TAP\'s MTU allows (MTU + Ethernet + one VLAN tag) as oversize, and delivers one that fits', () => {
+    const blue = network({ maxFrame: 1450 + 18 });
+    const tunnel = new TunnelSide();
+    tunnel.receive(new Map([[42, blue]]),
+      { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 1468 - 14) },
+      { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 1469 - 14) },
+      { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 2000 - 14) });
+    expect(blue.toTap.count).toBe(1);
+    expect(blue.toTap.len[0]).toBe(1468);
+    expect(blue.counters.drops[Drop.Oversize]).toBe(2);
   });
 
   it('drops packets from a VTEP that is not a remote of the network', () => {
@@ -267,7 +290,7 @@ describe('GRE', () => {
   }
 
   function receiveGre(byKey: Map<number, Network>, ...pkts: { from: number; data: Buffer }[]): Counters {
-    const demux = new GreTunnel({ kind: 'gre', key: 0, csum: false, seq: false }).newDemux<Network>(v4(LOCAL));
+    const demux = new GreTunnel({ kind: 'gre', key: 0, csum: false, seq: false }).newDemux<Network>();
     for (const [key, net] of byKey) demux.set(key, net);
     return receive(demux, [...byKey.values()], pkts);
   }
@@ -314,14 +337,26 @@ describe('GRE', () => {
       grePacket({ from: R1, flags: 0, frame: f }),
       grePacket({ from: R1, proto: 0x0800, frame: f }),
       grePacket({ from: R1, flags: GRE_FLAG_K | 0x4000, frame: f }),
-      grePacket({ from: R1, to: ip('10.0.0.99'), frame: f }),
       badCsum);
     expect(red.toTap.count).toBe(0);
     expect(dropped.drops[Drop.UnknownKey]).toBe(2);
     expect(dropped.drops[Drop.BadProtocol]).toBe(1);
     expect(dropped.drops[Drop.RoutingBit]).toBe(1);
-    expect(dropped.drops[Drop.WrongDestination]).toBe(1);
     expect(dropped.drops[Drop.BadChecksum]).toBe(1);
+  });
+
+  it('delivers GRE whose outer IPv4 header carries options the kernel changed (Record Route) without a new checksum', () => {
+    const red = greNetwork(77);
+    const f = frame(LOCAL_MAC, REMOTE_MAC);
+    const plain = grePacket({ from: R1, frame: f }).data;
+    // IHL 8: a Record Route option (type 7, length 11, pointer 8 after the kernel wrote one address) and an end-of-options byte.
+    const rr = Buffer.from([7, 11, 8, 10, 0, 0, 1, 0, 0, 0, 0, 0]);
+    const pkt = Buffer.concat([plain.subarray(0, 20), rr, plain.subarray(20)]);
+    pkt[0] = 0x48;
+    pkt.writeUInt16BE(pkt.length, 2); // the checksum stays the one computed before the option was written: stale
+    const dropped = receiveGre(new Map([[77, red]]), { from: R1, data: pkt });
+    expect(dropped.drops[Drop.BadChecksum]).toBe(0);
+    expect(red.toTap.count).toBe(1);
   });
 
   it('counts sequence numbers that step back, and still delivers those frames', () => {

@@ -1,0 +1,167 @@
+// Upgrading without losing a packet (`vtepctl upgrade`, SIGUSR2): the running
+// daemon starts its successor (the vtepd now on disk, same command line) with
+// one end of a channel, and hands it, over SCM_RIGHTS, the descriptors the
+// outside world knows: TAPs (a TAP created by vtepd lives as long as one
+// descriptor does), receive sockets (bound ports, joined groups), the names
+// that lock tunnel ids, and the listening control socket; with them, its
+// running config and each network's tables and counters. While it does, the
+// old one reads nothing: what arrives waits in the kernel's queues and the
+// successor reads it. Only when the successor says it forwards does the old
+// one exit, without undoing anything; if the successor fails, the old one
+// carries on.
+//
+// Send sockets are not passed: the successor opens its own.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Config } from './control/config.ts';
+import { Channel, NameLock } from './io/handoff.ts';
+import { native } from './io/native.ts';
+import { Receiver } from './io/port.ts';
+import { Tap } from './io/tap.ts';
+import type { NetworkSnapshot } from './switch/snapshot.ts';
+
+/** The environment variable that tells a vtepd it takes over, naming its end of the channel. */
+export const HANDOFF_ENV = 'VTEPD_HANDOFF_FD';
+const HANDOFF_VERSION = 1;
+/** How long the successor may take to start, and then to take over. */
+const START_TIMEOUT_MS = 30_000;
+const TAKEOVER_TIMEOUT_MS = 30_000;
+
+export interface NetworkHandoff {
+  existed: boolean;
+  addedAddress?: string;
+  /** What the kernel granted the TAP (offloads), and whether it carries a virtio_net_hdr. */
+  offload: boolean;
+  vnetHdr: boolean;
+  tables: NetworkSnapshot;
+}
+
+/** What the old daemon sends, beside the descriptors. */
+export interface HandoffState {
+  version: number;
+  from: number;
+  config: Config;
+  /** What each descriptor is, in order: "control", "tap NAME", "lock NAME", "rx KEY". */
+  roles: string[];
+  networks: Record<string, NetworkHandoff>;
+  unattributed: number[];
+}
+
+/** The descriptors a predecessor passed on, by role, for the daemon to use instead of opening its own. */
+export class Inherited {
+  private readonly fds = new Map<string, number>();
+
+  constructor(readonly state: HandoffState, fds: readonly number[]) {
+    state.roles.forEach((role, i) => this.fds.set(role, fds[i]));
+  }
+
+  /** TAP names with whether each was there before vtepd (as plan() counts them). */
+  get existing(): Map<string, boolean> {
+    const out = new Map<string, boolean>();
+    for (const n of this.state.config.networks) {
+      const h = this.state.networks[n.name];
+      if (h !== undefined) out.set(n.tap, h.existed);
+    }
+    return out;
+  }
+
+  private take(role: string): number | undefined {
+    const fd = this.fds.get(role);
+    this.fds.delete(role);
+    return fd;
+  }
+
+  control(): number | undefined {
+    return this.take('control');
+  }
+
+  tap(network: string): { tap: Tap; addedAddress: string | undefined } | undefined {
+    const fd = this.take(`tap ${network}`);
+    const h = this.state.networks[network];
+    const cfg = this.state.config.networks.find((n) => n.name === network);
+    if (fd === undefined || h === undefined || cfg === undefined) return undefined;
+    return { tap: Tap.adopt(fd, cfg.tap, h.offload, h.vnetHdr), addedAddress: h.addedAddress };
+  }
+
+  lock(network: string): NameLock | undefined {
+    const fd = this.take(`lock ${network}`);
+    return fd === undefined ? undefined : NameLock.adopt(fd);
+  }
+
+  receiver(key: string): Receiver | undefined {
+    const fd = this.take(`rx ${key}`);
+    return fd === undefined ? undefined : Receiver.adopt(fd);
+  }
+
+  /** Closes what no network took (this process's copies only: the predecessor keeps its own). */
+  closeRest(): void {
+    for (const fd of this.fds.values()) native.close(fd);
+    this.fds.clear();
+  }
+}
+
+/** The successor's side: says hello, then receives the state and descriptors. */
+export function receiveHandoff(channel: Channel): Inherited {
+  channel.send({ hello: process.pid });
+  const { value, fds } = channel.receive(TAKEOVER_TIMEOUT_MS);
+  const state = value as HandoffState;
+  if (state?.version !== HANDOFF_VERSION) {
+    for (const fd of fds) native.close(fd);
+    throw new Error(`the running vtepd speaks handoff version ${String(state?.version)}, this one ${HANDOFF_VERSION}: stop it and start this one instead`);
+  }
+  return new Inherited(state, fds);
+}
+
+/** A successor started with the channel's other end; `ready` resolves with the channel once it said hello. */
+export interface Successor {
+  child: ChildProcess;
+  channel: Channel;
+  /** Resolves with the next value the successor sends; rejects if it exits or says nothing in time. */
+  next(timeoutMs?: number): Promise<unknown>;
+}
+
+/** Starts the vtepd on disk with this one's command line, as a successor. */
+export function startSuccessor(): Successor {
+  const [mine, theirs] = Channel.pair();
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      stdio: ['ignore', 'inherit', 'inherit', theirs.fd],
+      env: { ...process.env, [HANDOFF_ENV]: '3' },
+    });
+  } finally {
+    theirs.close();
+  }
+  child.unref();
+  let exit: string | undefined;
+  child.once('exit', (code, signal) => (exit = signal ? `was killed by ${signal}` : `exited with ${code}`));
+  child.once('error', (e) => (exit = `could not start: ${e.message}`));
+  const next = (timeoutMs = START_TIMEOUT_MS): Promise<unknown> => new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const check = setInterval(() => {
+      if (exit !== undefined) finish(new Error(`the new vtepd ${exit} before taking over (its messages are in this log)`));
+      else if (Date.now() - t0 > timeoutMs) finish(new Error(`the new vtepd said nothing within ${timeoutMs / 1000} s`));
+    }, 100);
+    const finish = (e?: Error, value?: unknown) => {
+      clearInterval(check);
+      if (e !== undefined) reject(e);
+      else resolve(value);
+    };
+    mine.whenReadable(() => {
+      try {
+        finish(undefined, mine.receive(1000).value);
+      } catch (e) {
+        // The channel closes as the process ends: give its exit a moment to be known, to say how it ended.
+        const failed = (e as Error).message;
+        const t = Date.now();
+        const wait = setInterval(() => {
+          if (exit === undefined && Date.now() - t < 1000) return;
+          clearInterval(wait);
+          finish(new Error(exit !== undefined ? `the new vtepd ${exit} before taking over (its messages are in this log)` : failed));
+        }, 20);
+      }
+    });
+  });
+  return { child, channel: mine, next };
+}
+
+export { HANDOFF_VERSION, TAKEOVER_TIMEOUT_MS };
