@@ -8,6 +8,7 @@
         "src/native/coalesce.cc",
         "src/native/frame.cc",
         "src/native/handoff.cc",
+        "src/native/inject.cc",
         "src/native/poll.cc",
         "src/native/sockets.cc",
         "src/native/tso.cc"

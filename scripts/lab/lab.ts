@@ -507,6 +507,24 @@ export const VNI = 42;
 export const overlay = (i: number, net = 100) => `192.168.${net}.${i}`;
 export const kernelMac = (i: number, net = 0) => `02:00:00:00:${net.toString(16).padStart(2, '0')}:0${i}`;
 
+/**
+ * A vtepd config for host 1 of the lab: network blue (VNI 42, the overlay
+ * address, `remotes` as hosts of the lab); `extra`: more lines of blue (or
+ * more networks after them), `top`: more top-level lines.
+ */
+export function blueConfig(lab: Lab, extra = '', remotes = [2, 3], top = ''): string {
+  return `
+local: ${lab.underlay(1)}
+socket: ${lab.socket(1)}
+${top}networks:
+  blue:
+    tap: tap-blue
+    address: ${overlay(1)}/24
+    vxlan: { vni: ${VNI} }
+    remotes: [${remotes.map((i) => lab.underlay(i)).join(', ')}]
+${extra}`;
+}
+
 /** Kernel VXLAN devices on `hosts`, each replicating BUM to every other host of the lab. */
 export async function kernelPeers(lab: Lab, hosts: number[], o: { vni?: number; net?: number; dev?: string; ttl?: number } = {}): Promise<void> {
   for (const i of hosts) {

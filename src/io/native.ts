@@ -23,6 +23,8 @@ export interface NativeAddon {
   lockOpen(name: string): number;
   channelOpen(): [number, number];
   unixListen(path: string): number;
+  packetOpen(ifname: string): number;
+  rawHdrinclOpen(protocol: number, sndbuf: number): number;
   sendMessage(fd: number, data: Buffer, fds: Int32Array | undefined, timeoutMs: number): number;
   recvMessage(fd: number, cap: number, timeoutMs: number): { data: Buffer; fds: number[] } | number;
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number): number;
@@ -42,10 +44,14 @@ export interface NativeAddon {
   Watcher: new (fd: number, onReadable: () => void) => Watcher;
 }
 
+/**
+ * The addon `npm ci` built, or the one VTEPD_NATIVE names (`npm run fuzz --
+ * --asan` runs the daemon on one built with AddressSanitizer).
+ */
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
   try {
-    return require('../../build/Release/vtep_native.node') as NativeAddon;
+    return require(process.env.VTEPD_NATIVE ?? '../../build/Release/vtep_native.node') as NativeAddon;
   } catch (e) {
     throw new Error(`the native addon is not built (${(e as Error).message.split('\n')[0]}): run \`npm ci\` or \`npm run build:native\``);
   }

@@ -32,6 +32,7 @@
 
 #include "batch_io.h"
 #include "handoff.h"
+#include "inject.h"
 #include "net.h"
 #include "poll.h"
 #include "handoff.h"
@@ -276,6 +277,21 @@ Napi::Value RecvMessage(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// ---------------------------------------------------------------- playing someone else (fuzzer, labs)
+
+// packetOpen(ifname) -> fd: writes whole frames out of `ifname`.
+Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) return ThrowType(info.Env(), "packetOpen(ifname)");
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenPacketSender(info[0].As<Napi::String>(), 4 << 20, &fail), fail);
+}
+
+// rawHdrinclOpen(protocol, sndbuf) -> fd: a raw IPv4 socket whose IP header the caller writes.
+Napi::Value RawHdrinclOpen(const Napi::CallbackInfo& info) {
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenHeaderSender(I32(info[0]), I32(info[1]), &fail), fail);
+}
+
 // ---------------------------------------------------------------- data path
 
 // readFrames(fd, arena, slotSize, headroom, len, max) -> n | -errno
@@ -480,6 +496,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lockOpen", Napi::Function::New(env, LockOpen));
   exports.Set("channelOpen", Napi::Function::New(env, ChannelOpen));
   exports.Set("unixListen", Napi::Function::New(env, UnixListen));
+  exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
+  exports.Set("rawHdrinclOpen", Napi::Function::New(env, RawHdrinclOpen));
   exports.Set("sendMessage", Napi::Function::New(env, SendMessage));
   exports.Set("recvMessage", Napi::Function::New(env, RecvMessage));
   exports.Set("readFrames", Napi::Function::New(env, ReadFrames));

@@ -31,23 +31,13 @@ int OpenLock(const char* name, size_t len, Failure* fail) {
   sockaddr_un a = {};
   a.sun_family = AF_UNIX;
   if (len + 1 > sizeof(a.sun_path)) {
-    fail->call = "bind (name too long)";
-    fail->err = ENAMETOOLONG;
-    return -1;
+    errno = ENAMETOOLONG;
+    return Fail(fail, "bind");
   }
   memcpy(a.sun_path + 1, name, len);  // sun_path[0] == 0: the abstract namespace
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    fail->call = "socket";
-    fail->err = errno;
-    return -1;
-  }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + len)) < 0) {
-    fail->call = "bind";
-    fail->err = errno;
-    close(fd);
-    return -1;
-  }
+  if (fd < 0) return Fail(fail, "socket");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + len)) < 0) return Fail(fail, "bind", fd);
   return fd;
 }
 
@@ -56,31 +46,19 @@ int OpenUnixListener(const char* path, Failure* fail) {
   a.sun_family = AF_UNIX;
   size_t len = strlen(path);
   if (len + 1 > sizeof(a.sun_path)) {
-    fail->call = "bind (path too long)";
-    fail->err = ENAMETOOLONG;
-    return -1;
+    errno = ENAMETOOLONG;
+    return Fail(fail, "bind");
   }
   memcpy(a.sun_path, path, len + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    fail->call = "socket";
-    fail->err = errno;
-    return -1;
-  }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 || listen(fd, 128) < 0) {
-    fail->call = "bind";
-    fail->err = errno;
-    close(fd);
-    return -1;
-  }
+  if (fd < 0) return Fail(fail, "socket");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return Fail(fail, "bind", fd);
+  if (listen(fd, 128) < 0) return Fail(fail, "listen", fd);
   return fd;
 }
 
 bool OpenChannel(int fds[2], Failure* fail) {
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0) return true;
-  fail->call = "socketpair";
-  fail->err = errno;
-  return false;
+  return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 || Fail(fail, "socketpair") == 0;
 }
 
 int SendMessage(int sock, const uint8_t* data, size_t len, const int* fds, size_t nfds, int timeout_ms) {

@@ -14,6 +14,15 @@ struct Failure {
   int err = 0;
 };
 
+// Records the failed call and errno in `fail`, closes `fd` if there is one; returns -1.
+int Fail(Failure* fail, const char* call, int fd = -1);
+
+// A socket that only sends would still queue a copy of what it may receive: refuse it all.
+bool RefuseAll(int fd);
+
+// Sets a socket buffer to `bytes`, beyond the sysctl limit when allowed (`force`: SO_*BUFFORCE).
+void SetBuffer(int fd, int force, int plain, int bytes);
+
 struct TapResult {
   int fd;
   std::string name;
@@ -36,7 +45,8 @@ int OpenGroupReceiver(const uint8_t* group, uint16_t port, int ifindex, int rcvb
 
 // A raw IP socket of `protocol`, bound to `local`, the kernel adding the IP
 // header. A send-only one (`receive` false) refuses every packet, or it would
-// queue a copy of every packet of its protocol reaching the host.
+// queue a copy of every packet of its protocol reaching the host; a receiving
+// one gets a receive buffer of `sndbuf` bytes too.
 int OpenRaw(int protocol, const uint8_t* local, int ttl, bool df, bool receive, int sndbuf, Failure* fail);
 
 // A send-only UDP socket from local:port: one "lane" of a VXLAN network's source ports.

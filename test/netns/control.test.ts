@@ -43,7 +43,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 function controlConfig(lab: Lab, control: string): string {
-  return blueConfig(lab, '', [2]).replace(/^networks:/m, `control: ${control}\nnetworks:`);
+  return blueConfig(lab, '', [2], `control: ${control}\n`);
 }
 
 describe('control socket bounds', () => {

@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import type { FdbRow, StatsReport } from '../../src/control/protocol.ts';
 import { Lab, overlay, ROOT, sh, VNI, type Result } from '../../scripts/lab/lab.ts';
 
-export { kernelMac, kernelPeers, overlay, VNI } from '../../scripts/lab/lab.ts';
+export { blueConfig, kernelMac, kernelPeers, overlay, VNI } from '../../scripts/lab/lab.ts';
 
 /** Runs `fn` with a fresh lab of `hosts` hosts; the lab is destroyed even if `fn` fails. */
 export async function withLab(hosts: number, fn: (lab: Lab) => Promise<void>): Promise<void> {
@@ -17,19 +17,6 @@ export async function withLab(hosts: number, fn: (lab: Lab) => Promise<void>): P
   }
 }
 
-/** A one-network vtepd config for host 1 of the lab. */
-export function blueConfig(lab: Lab, extra = '', remotes = [2, 3]): string {
-  return `
-local: ${lab.underlay(1)}
-socket: ${lab.socket(1)}
-networks:
-  blue:
-    tap: tap-blue
-    address: ${overlay(1)}/24
-    vxlan: { vni: ${VNI} }
-    remotes: [${remotes.map((i) => lab.underlay(i)).join(', ')}]
-${extra}`;
-}
 
 export function vtepctl(...args: string[]): Promise<Result> {
   return sh(join(ROOT, 'bin/vtepctl'), args);

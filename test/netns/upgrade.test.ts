@@ -6,9 +6,13 @@ import type { RemoteRow, UpgradeReport } from '../../src/control/protocol.ts';
 import { sleep, type Lab } from '../../scripts/lab/lab.ts';
 import { blueConfig, expectOk, fdb, kernelMac, kernelPeers, overlay, ping, stats, vtepctl, withLab } from './helpers.ts';
 
-/** `ping -i 0.01` from host i for `seconds`: [sent, received]. */
-function pingRun(lab: Lab, i: number, to: string, seconds: number): Promise<[number, number]> {
-  return lab.exec(i, 'ping', ['-q', '-i', '0.01', '-W', '1', '-w', String(seconds), to], (seconds + 10) * 1000).then((r) => {
+/**
+ * `count` pings 10 ms apart from host i: [sent, received]. A count, not a
+ * deadline: ping then waits for every reply (up to `-W`), so a reply in flight
+ * when a deadline would strike is not counted as lost.
+ */
+function pingRun(lab: Lab, i: number, to: string, count: number): Promise<[number, number]> {
+  return lab.exec(i, 'ping', ['-q', '-i', '0.01', '-W', '2', '-c', String(count), to], count * 100 + 10_000).then((r) => {
     const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
     if (m === null) throw new Error(`ping said: ${r.stdout}${r.stderr}`);
     return [Number(m[1]), Number(m[2])];
@@ -35,7 +39,7 @@ describe('upgrade without loss', () => {
     expectOk(await ping(lab, 2, overlay(1), 1), 'warm-up: h2 is learned');
     const before = await stats(lab);
     const tap = await ifindex(lab);
-    const run = pingRun(lab, 2, overlay(1), 6);
+    const run = pingRun(lab, 2, overlay(1), 500);
     await sleep(2000);
     const r = await vtepctl('--socket', lab.socket(1), 'upgrade', '--json');
     expect(r.code, r.stderr).toBe(0);
@@ -68,7 +72,7 @@ describe('upgrade without loss', () => {
   it('upgrades on SIGUSR2 too, and twice in a row', () => withLab(2, async (lab) => {
     await kernelPeers(lab, [2]);
     const old = await lab.startDaemon(1, blueConfig(lab, '', [2]));
-    const run = pingRun(lab, 2, overlay(1), 5);
+    const run = pingRun(lab, 2, overlay(1), 400);
     await sleep(1000);
     old.proc.kill('SIGUSR2');
     for (let t = 0; t < 200 && old.proc.exitCode === null; t++) await sleep(100);
@@ -82,6 +86,7 @@ describe('upgrade without loss', () => {
     lab.adopt(second);
     const [sent, received] = await run;
     expect(received, `${sent - received} of ${sent} pings lost across two upgrades`).toBe(sent);
+    for (let t = 0; t < 50 && alive(first); t++) await sleep(100); // it exits once its reply is out
     expect(alive(first)).toBe(false);
     expect((await stats(lab)).networks.blue.state).toBe('up');
   }));

@@ -1,0 +1,136 @@
+// `npm run soak -- --minutes N`: vtepd under mixed traffic for a long while,
+// sampled every few seconds. h1 runs vtepd, h2 a kernel VXLAN peer: TCP in
+// both directions (iperf3, a minute at a time), 100 pings a second, an ARP
+// exchange a second, MAC churn (a broadcast a frame from a new MAC, 50 a
+// second, aged out after a minute) and control requests (reads and writes,
+// five a second). Passes if no ping is lost and the resident memory after the
+// first minute grows by less than 5%. Not a test: it prints figures and saves
+// them in bench/results/.
+//
+//   npx tsx scripts/soak.ts [--minutes N] [--vtepd-args="--no-offload"]
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from '../src/control/client.ts';
+import type { Request, StatsReport } from '../src/control/protocol.ts';
+import { blueConfig, kernelMac, kernelPeers, Lab, overlay, ROOT, sleep } from './lab/lab.ts';
+import { rssMb } from './fuzz/run.ts';
+
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, 'vtepd-args': { type: 'string', default: '' } } });
+const minutes = Number(values.minutes);
+const seconds = Math.round(minutes * 60);
+const SAMPLE_S = 10;
+const WARM_UP_S = 60;
+
+interface Sample {
+  t: number;
+  rssMb: number;
+  macs: number;
+  tunnelRx: number;
+  tapRx: number;
+  controlRequests: number;
+}
+
+const lab = await Lab.create(2);
+let failed = false;
+try {
+  await kernelPeers(lab, [2]);
+  process.env.VTEPD_TEST_ARGS = values['vtepd-args'];
+  const d = await lab.startDaemon(1, blueConfig(lab, '    ageing: 60\n', [2]));
+  const tapMac = (await lab.exec(1, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim();
+  const until = Date.now() + seconds * 1000;
+  const running = () => Date.now() < until;
+
+  // 100 pings a second, the whole time.
+  const ping = lab.exec(2, 'ping', ['-q', '-i', '0.01', '-W', '1', '-w', String(seconds), overlay(1)], (seconds + 60) * 1000);
+  // TCP both ways, a minute at a time, at a rate that leaves room for the rest.
+  const iperfServer = spawn('ip', ['netns', 'exec', lab.ns(2), 'iperf3', '-s'], { stdio: 'ignore' });
+  const tcp: number[] = [];
+  const tcpLoop = (async () => {
+    await sleep(1000);
+    for (let reverse = false; running(); reverse = !reverse) {
+      const t = Math.max(1, Math.min(60, Math.floor((until - Date.now()) / 1000) - 2));
+      if (t < 3) break;
+      const r = await lab.exec(1, 'iperf3', ['-c', overlay(2), '-t', String(t), '-b', '500M', '-J', ...(reverse ? ['-R'] : [])], (t + 30) * 1000);
+      try {
+        tcp.push((JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9);
+      } catch {
+        // a run cut short: no figure
+      }
+    }
+  })();
+  // An ARP exchange a second.
+  const arpLoop = (async () => {
+    while (running()) {
+      await lab.exec(1, 'arping', ['-c', '1', '-w', '1', '-i', 'tap-blue', overlay(2)]);
+      await sleep(1000);
+    }
+  })();
+  // MAC churn from behind h2: a broadcast from a new MAC each time, 50 a second.
+  const churn = spawn('ip', ['netns', 'exec', lab.ns(2), process.execPath, '--import', 'tsx', join(ROOT, 'scripts/fuzz/sender.ts'), 'flood-vxlan',
+    '--from', lab.underlay(2), '--to', lab.underlay(1), '--networks', JSON.stringify({ vni: 42, greKey: 0, vxlanMaxFrame: 1468, greMaxFrame: 0, tapMtu: 1450, maxMacs: 8192 }),
+    '--pps', '50'], { cwd: ROOT, stdio: ['pipe', 'ignore', 'inherit'] });
+  churn.stdin.write(JSON.stringify({ seed: 11, count: seconds * 50 }) + '\n');
+  // Control requests: reads and writes, five a second.
+  let controlRequests = 0;
+  let controlErrors = 0;
+  const controlLoop = (async () => {
+    const reqs: Request[] = [
+      { cmd: 'stats' }, { cmd: 'fdb-show', network: 'blue' }, { cmd: 'remote-show' }, { cmd: 'neigh-show' },
+      { cmd: 'fdb-add', network: 'blue', mac: '02:5a:00:00:00:01', dst: lab.underlay(2) }, { cmd: 'fdb-del', network: 'blue', mac: '02:5a:00:00:00:01' },
+      { cmd: 'neigh-add', network: 'blue', ip: '192.168.100.77', mac: '02:5a:00:00:00:02' }, { cmd: 'neigh-del', network: 'blue', ip: '192.168.100.77' },
+      { cmd: 'trace', network: 'blue', in: 'tap', src: tapMac, dst: kernelMac(2) },
+    ];
+    for (let i = 0; running(); i++) {
+      try {
+        await request(lab.socket(1), reqs[i % reqs.length]);
+      } catch {
+        controlErrors++;
+      }
+      controlRequests++;
+      await sleep(200);
+    }
+  })();
+
+  const samples: Sample[] = [];
+  const t0 = Date.now();
+  while (running()) {
+    const s = await request<StatsReport>(lab.socket(1), { cmd: 'stats' });
+    const b = s.networks.blue;
+    samples.push({ t: Math.round((Date.now() - t0) / 1000), rssMb: Math.round(rssMb(d.pid) * 10) / 10, macs: b.macs.entries, tunnelRx: b.counters['tunnel-rx-packets'],
+      tapRx: b.counters['tap-rx-frames'], controlRequests });
+    const last = samples.at(-1)!;
+    process.stdout.write(`\rsoak: ${last.t}/${seconds} s, RSS ${last.rssMb} MB, ${last.macs} MACs, ${controlRequests} control requests`.padEnd(100));
+    await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, until - Date.now())));
+  }
+  process.stdout.write('\n');
+  churn.kill('SIGKILL');
+  await Promise.all([tcpLoop, arpLoop, controlLoop]);
+  iperfServer.kill('SIGKILL');
+  const pinged = await ping;
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(pinged.stdout);
+  const sent = Number(m?.[1] ?? 0);
+  const received = Number(m?.[2] ?? 0);
+  const settled = samples.filter((s) => s.t >= Math.min(WARM_UP_S, seconds / 2));
+  const base = settled[0]?.rssMb ?? samples[0].rssMb;
+  const peak = Math.max(...settled.map((s) => s.rssMb));
+  const end = samples.at(-1)!.rssMb;
+  const growth = ((end - base) / base) * 100;
+  const alive = d.proc.exitCode === null;
+  console.log(`soak: ${minutes} min; pings ${received}/${sent} (lost ${sent - received}); RSS after the first minute ${base} MB, at the end ${end} MB ` +
+    `(growth ${growth.toFixed(1)}%, peak ${peak} MB); TCP ${tcp.length} runs, median ${(tcp.sort((a, b) => a - b)[Math.floor(tcp.length / 2)] ?? 0).toFixed(2)} Gb/s; ` +
+    `${controlRequests} control requests, ${controlErrors} failed; daemon ${alive ? 'alive' : 'EXITED'}`);
+  failed = sent === 0 || received !== sent || growth >= 5 || !alive || controlErrors > 0;
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const when = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(dir, `soak-${when}.json`), JSON.stringify({
+    when, machine: hostname(), minutes, vtepdArgs: values['vtepd-args'], pings: { sent, received }, rss: { base, end, peak, growthPercent: growth },
+    tcpGbps: tcp, controlRequests, controlErrors, samples,
+  }, null, 2) + '\n');
+} finally {
+  await lab.destroy();
+}
+process.exit(failed ? 1 : 0);
