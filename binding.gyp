@@ -9,6 +9,7 @@
         "src/native/frame.cc",
         "src/native/handoff.cc",
         "src/native/inject.cc",
+        "src/native/service.cc",
         "src/native/poll.cc",
         "src/native/sockets.cc",
         "src/native/tso.cc"

@@ -95,7 +95,7 @@ async function fuzz(): Promise<number> {
   const report = await runFuzz({
     packets: n(values.packets), batch: n(values.batch), pps: n(values.pps), seed: n(values.seed),
     ingresses: INGRESSES.filter((i: Ingress) => wants(i)), controlRequests: wants('control') ? n(values.control) : 0,
-    vtepdArgs, daemonEnv: asan?.env, progress: (line) => process.stdout.write(`\r${line.padEnd(100)}`),
+    vtepdArgs, daemonEnv: asan?.env, progress: (line) => process.stdout.write(`\r${line.padEnd(100)}`), note: (line) => process.stdout.write(`\n${line}\n`),
   });
   process.stdout.write('\n');
   let codecs: { inputs: number; seconds: number; problems: string[] } | undefined;

@@ -6,7 +6,7 @@
 // vanish with their descriptor, addresses we added to TAPs we found are
 // removed). Receive sockets are shared by the networks they serve and close
 // with the last of them.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { answer, RefusedError, type DaemonView } from './control/commands.ts';
 import { ConfigError, type Config, type NetworkConfig } from './control/config.ts';
@@ -17,6 +17,10 @@ import { EvpnSpeaker } from './control/evpn/speaker.ts';
 import { GOBGP_API_DIR } from './control/evpn/gobgp.ts';
 import { Mirror } from './control/capture.ts';
 import { ControlServer, removeStaleSocket, socketPathState } from './control/server.ts';
+import { MetricsServer, metricsRegistry } from './control/metrics.ts';
+import { statsReport } from './control/report.ts';
+import { dropPrivileges, lookupGroup, lookupUser, type Account } from './control/privileges.ts';
+import type { Systemd } from './control/systemd.ts';
 import { Datapath, HEADROOM, monotonicSeconds, type ReceivePoint } from './datapath.ts';
 import {
   CAP_NET_ADMIN, CAP_NET_RAW, hasAddress, hasCapability, interfaceWithAddress, ip, linkAddresses, linkIndex, linkKind, linkMtu, setUp, vethWithTxChecksum,
@@ -115,6 +119,12 @@ export class Daemon implements DaemonView {
   readonly events = new EventHub();
   evpn: EvpnSpeaker | undefined;
   private control: ControlServer | undefined;
+  private metrics: MetricsServer | undefined;
+  /** The user to become once everything that needs root is open, and the control socket's group. */
+  private account: Account | undefined;
+  private socketGid: number | undefined;
+  /** systemd's notify socket, when it runs as a Type=notify service. */
+  systemd: Systemd | undefined;
   /** What a predecessor passed on, while this daemon takes over from it. */
   private inherited: Inherited | undefined;
   private upgrading = false;
@@ -146,6 +156,10 @@ export class Daemon implements DaemonView {
     const plan = await d.look();
     try {
       await d.build(plan);
+      if (d.account !== undefined) {
+        dropPrivileges(d.account);
+        log.info(`running as ${d.account.name} (uid ${d.account.uid}) with CAP_NET_ADMIN and CAP_NET_RAW only`);
+      }
     } catch (e) {
       await d.stop();
       throw e;
@@ -181,6 +195,10 @@ export class Daemon implements DaemonView {
     }
     channel.send({ ok: true });
     channel.close();
+    if (d.config.metrics !== undefined) {
+      // The old vtepd is on its way out: a port that stays taken costs the metrics, not the forwarding.
+      await d.serveMetrics(d.config.metrics, true).catch((e: Error) => log.error(e.message));
+    }
     const macs = [...d.networks.values()].reduce((n, r) => n + r.net.fdb.size, 0);
     log.info(`took over from vtepd ${state.from}: ${d.networks.size} network${d.networks.size === 1 ? '' : 's'}, ${macs} MACs`);
     return d;
@@ -217,6 +235,7 @@ export class Daemon implements DaemonView {
     }
     successor.channel.close();
     this.control?.stopListening();
+    this.metrics?.close();
     const pid = successor.child.pid!;
     this.log.info(`upgrade: vtepd ${pid} took over; this one (${process.pid}) exits`);
     // The reply to vtepctl goes out first.
@@ -255,7 +274,7 @@ export class Daemon implements DaemonView {
   private async look(): Promise<Planned[]> {
     const { config, log } = this;
     if (!hasCapability(CAP_NET_ADMIN) || !hasCapability(CAP_NET_RAW)) {
-      throw new StartupError('needs CAP_NET_ADMIN and CAP_NET_RAW to create TAPs and raw sockets: run it as root');
+      throw new StartupError('needs CAP_NET_ADMIN and CAP_NET_RAW to create TAPs and raw sockets: run it as root, or give it these two capabilities (AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW in its systemd unit)');
     }
     const underlay = interfaceWithAddress(config.local);
     if (underlay === undefined) {
@@ -281,6 +300,23 @@ export class Daemon implements DaemonView {
       case 'not-a-socket':
         throw new StartupError(`socket: ${config.socket} exists and is not a socket; vtepd removes only a stale socket there: move that file away or choose another path`);
       default:
+    }
+    const { group } = config.socketAccess;
+    if (group !== undefined) {
+      this.socketGid = lookupGroup(group);
+      if (this.socketGid === undefined) throw new StartupError(`socket-group: there is no group "${group}" on this host (see \`getent group\`); create it or name another`);
+    }
+    if (config.user !== undefined && this.inherited === undefined) {
+      const account = lookupUser(config.user);
+      if (account === undefined) throw new StartupError(`user: there is no user "${config.user}" on this host (see \`id ${config.user}\`); create it (useradd --system ${config.user}) or name another`);
+      // Already that user (a systemd unit with User=, or a successor after an upgrade): nothing to drop.
+      if (account.uid !== process.getuid!()) {
+        if (process.getuid!() !== 0) throw new StartupError(`user: vtepd runs as uid ${process.getuid!()}, not root: it cannot become ${config.user}; start it as root, or as ${config.user} with the two capabilities`);
+        this.account = account;
+        if ((statSync('/dev/net/tun').mode & 0o006) !== 0o006) {
+          log.warn(`user: /dev/net/tun is not readable and writable by all (mode ${(statSync('/dev/net/tun').mode & 0o777).toString(8)}): as ${config.user}, vtepd could not create a TAP later (one deleted under it, a network added by a reload); chmod 0666 /dev/net/tun, as udev does by default`);
+        }
+      }
     }
     if (vethWithTxChecksum(underlay)) {
       log.warn(`underlay ${underlay} is a veth with TX checksum offload on: a kernel VTEP behind such a veth sends inner TCP/UDP packets with partial checksums that the receiving host drops (ping works, TCP does not). Run \`ethtool -K DEV tx off\` on both ends of the veth.`);
@@ -308,7 +344,7 @@ export class Daemon implements DaemonView {
     const mtu = cfg.mtu ?? fit;
     if (mtu < 68) throw new StartupError(`networks.${cfg.name}.mtu: the underlay ${this.underlay} has MTU ${this.underlayMtu}, too small to carry a network; set mtu`);
     if (mtu > fit) {
-      this.log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${this.underlay} (MTU ${this.underlayMtu}): larger packets will be fragmented${cfg.df ? ' or dropped (df is set)' : ''}`);
+      this.log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${this.underlay} (MTU ${this.underlayMtu}): larger packets will be fragmented${cfg.df ? ' or dropped (df is set)' : ''}`, { network: cfg.name });
     }
     let groupIfindex = 0;
     if (cfg.group !== undefined) {
@@ -334,9 +370,12 @@ export class Daemon implements DaemonView {
     for (const p of plan) this.addNetwork(p);
     const inheritedControl = this.inherited?.control();
     if (inheritedControl === undefined) removeStaleSocket(config.socket);
-    const server = (this.control = await ControlServer.listen(config.socket, (req) => answer(this, req), config.control, inheritedControl));
+    const access = { mode: config.socketAccess.mode, gid: this.socketGid, mutations: config.socketAccess.mutations };
+    const server = (this.control = await ControlServer.listen(config.socket, (req) => answer(this, req), config.control, inheritedControl, access));
     server.onDrop = (why) => log.warn(`control: ${why}`);
     this.undo.push(() => server.close());
+    // A successor serves metrics once its predecessor let the port go (takeOver).
+    if (config.metrics !== undefined && this.inherited === undefined) await this.serveMetrics(config.metrics, false);
     const timer = setInterval(() => {
       const t = monotonicSeconds();
       for (const { net } of this.networks.values()) net.tick(t);
@@ -349,6 +388,34 @@ export class Daemon implements DaemonView {
     }
     const n = this.networks.size;
     log.info(`ready: ${n} network${n > 1 ? 's' : ''}, control socket ${config.socket}, ${config.offload ? 'TSO and checksum offload on the TAPs' : 'offloads off'}`);
+  }
+
+  /**
+   * Serves /metrics. A successor (upgrade) waits for its predecessor to let
+   * the port go, which it does once the successor forwards (`waitForPort`).
+   */
+  private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
+    const registry = metricsRegistry({
+      stats: () => statsReport([...this.networks.values()].map(({ net, cfg, failure }) => ({ net, tap: cfg.tap, failure })), this.datapath.unattributed, this.controlStats),
+      mtu: (name) => this.networks.get(name)?.mtu,
+    });
+    const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    for (let waited = 0; ; waited += 100) {
+      try {
+        const server = (this.metrics = await MetricsServer.listen(host, port, registry));
+        this.undo.push(() => server.close());
+        this.log.info(`metrics: serving http://${where}/metrics`);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' && waitForPort && waited < 5000) {
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'that address is not one of this host\'s' : (e as Error).message;
+        throw new StartupError(`metrics: cannot listen on ${where}: ${why}; choose another ADDRESS:PORT`);
+      }
+    }
   }
 
   /** Opens a planned network's sockets and TAP and starts forwarding; on failure, undoes what it did and throws. */
@@ -385,7 +452,7 @@ export class Daemon implements DaemonView {
       const tap = (run.tap = given?.tap ?? this.open(() => Tap.open(cfg.tap, this.config.offload), `TAP ${cfg.tap}`));
       run.undo.push(() => run.tap?.close());
       run.undo.push(() => clearTimeout(run.retry));
-      if (this.config.offload && !tap.offload) this.log.warn(`network ${cfg.name}: the kernel refused TSO and checksum offload on TAP ${cfg.tap}; frames come whole`);
+      if (this.config.offload && !tap.offload) this.log.warn(`network ${cfg.name}: the kernel refused TSO and checksum offload on TAP ${cfg.tap}; frames come whole`, { network: cfg.name });
       // A TAP taken over is set up already, and its hosts' neighbours know it.
       if (given === undefined) this.configureTap(run);
       else if (given.addedAddress !== undefined) this.removeOnExit(run, given.addedAddress);
@@ -400,7 +467,7 @@ export class Daemon implements DaemonView {
       this.undoNetwork(run);
       throw e;
     }
-    this.log.info(`network ${cfg.name}: TAP ${cfg.tap} (${p.existed ? 'attached' : 'created'}, MTU ${p.mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${tunnel.describe()}${cfg.group ? `, group ${cfg.group.address} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`);
+    this.log.info(`network ${cfg.name}: TAP ${cfg.tap} (${p.existed ? 'attached' : 'created'}, MTU ${p.mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${tunnel.describe()}${cfg.group ? `, group ${cfg.group.address} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`, { network: cfg.name });
   }
 
   /** Stops a network's forwarding and undoes every change it made; its shared sockets close if no other network holds them. */
@@ -506,7 +573,7 @@ export class Daemon implements DaemonView {
    * its TAP is created again, after 1, 2, 4... up to 30 s, each try logged.
    */
   private tapLost(run: RunningNetwork, errno: number): void {
-    this.log.error(`network ${run.cfg.name}: TAP ${run.cfg.tap} failed to read (errno ${errno}): it was deleted or broken`);
+    this.log.error(`network ${run.cfg.name}: TAP ${run.cfg.tap} failed to read (errno ${errno}): it was deleted or broken`, { network: run.cfg.name });
     run.tap?.close();
     run.tap = undefined;
     // A TAP someone else made is gone for good: the one vtepd makes goes with vtepd.
@@ -518,24 +585,24 @@ export class Daemon implements DaemonView {
     const { cfg } = run;
     const delay = Math.min(TAP_RETRY_MAX_S, 2 ** (attempt - 1));
     run.failure = `TAP ${cfg.tap} is gone; creating it again (try ${attempt} in ${delay} s)`;
-    this.log.warn(`network ${cfg.name}: ${run.failure}`);
+    this.log.warn(`network ${cfg.name}: ${run.failure}`, { network: cfg.name });
     run.retry = setTimeout(() => {
       run.retry = undefined;
       let tap: Tap | undefined;
       try {
-        tap = Tap.open(cfg.tap, this.config.offload);
+        tap = this.open(() => Tap.open(cfg.tap, this.config.offload), `TAP ${cfg.tap}`);
         run.tap = tap;
         this.configureTap(run);
       } catch (e) {
         tap?.close();
         run.tap = undefined;
-        this.log.error(`network ${cfg.name}: creating TAP ${cfg.tap} again failed: ${(e as Error).message}`);
+        this.log.error(`network ${cfg.name}: creating TAP ${cfg.tap} again failed: ${(e as Error).message}`, { network: cfg.name });
         this.retryTap(run, attempt + 1);
         return;
       }
       this.datapath.replaceDevice(run.net, tap);
       run.failure = undefined;
-      this.log.info(`network ${cfg.name}: TAP ${cfg.tap} created again (try ${attempt}); forwarding`);
+      this.log.info(`network ${cfg.name}: TAP ${cfg.tap} created again (try ${attempt}); forwarding`, { network: cfg.name });
       this.announceTap(run);
     }, delay * 1000);
   }
@@ -553,7 +620,7 @@ export class Daemon implements DaemonView {
     if (fresh.length > 0) {
       this.datapath.injectFromTap(run.net, fresh.map((a) => announcement(mac, parseIp(a)!)));
       for (const a of fresh) done.add(a);
-      this.log.debug(`network ${run.cfg.name}: announced ${fresh.join(', ')} at ${link.mac}`);
+      this.log.debug(`network ${run.cfg.name}: announced ${fresh.join(', ')} at ${link.mac}`, { network: run.cfg.name });
     }
     if (link.tentative === 0 || tries >= ANNOUNCE_TENTATIVE_TRIES) return;
     const timer = setTimeout(() => this.announceTap(run, done, tries + 1), ANNOUNCE_TENTATIVE_MS);
@@ -577,6 +644,9 @@ export class Daemon implements DaemonView {
       const code = errnoCode(e);
       if (code === 'EADDRINUSE') throw new StartupError(`${what} is in use by another program (a kernel VXLAN device or another vtepd?)`);
       if (code === 'EBUSY') throw new StartupError(`${what} is busy: another program has it open`);
+      if (code === 'EACCES' && what.startsWith('TAP') && process.getuid!() !== 0) {
+        throw new StartupError(`${what}: permission denied opening /dev/net/tun: a vtepd that is not root needs it readable and writable by all (mode 0666, udev's default: chmod 0666 /dev/net/tun)`);
+      }
       if (code === 'EPERM' || code === 'EACCES') throw new StartupError(`${what}: permission denied; run it as root`);
       if (code === 'EINVAL' && what.startsWith('TAP')) throw new StartupError(`${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`);
       throw e;
@@ -590,7 +660,7 @@ export class Daemon implements DaemonView {
     this.lastPartialWarning.set(net.name, now);
     this.log.warn(`network ${net.name}: dropped inner TCP/UDP packets from VTEP ${net.remotes.address(remote)} whose checksums were left partial for a NIC to fill in ` +
       `(counted as partial-checksum in \`vtepctl stats\`). That sender is most likely a kernel VTEP behind a veth with TX checksum offload on: ` +
-      `run \`ethtool -K DEV tx off\` on both ends of its veth.`);
+      `run \`ethtool -K DEV tx off\` on both ends of its veth.`, { network: net.name, remote: net.remotes.address(remote), reason: 'partial-checksum' });
   }
 
   /**
@@ -681,15 +751,42 @@ export class Daemon implements DaemonView {
    */
   reload(): string[] {
     if (this.reread === undefined) throw new RefusedError('vtepd was started without --config: there is no file to reload');
+    this.systemd?.reloading();
+    try {
+      return this.reloadConfig(this.reread);
+    } finally {
+      this.systemd?.ready(this.statusLine());
+    }
+  }
+
+  /** What systemd's STATUS= shows: what runs, in one line. */
+  statusLine(): string {
+    let remotes = 0;
+    let macs = 0;
+    let failed = 0;
+    for (const run of this.networks.values()) {
+      remotes += run.net.remotes.size;
+      macs += run.net.fdb.size;
+      if (run.failure !== undefined) failed++;
+    }
+    const n = this.networks.size;
+    return `${n} network${n === 1 ? '' : 's'}${failed ? ` (${failed} failed)` : ''}, ${remotes} remote VTEP${remotes === 1 ? '' : 's'}, ${macs} MACs`;
+  }
+
+  private reloadConfig(reread: () => Config): string[] {
     let next: Config;
     try {
-      next = this.reread();
+      next = reread();
     } catch (e) {
       if (e instanceof ConfigError) throw new RefusedError(`the config has ${e.problems.length === 1 ? 'an error' : 'errors'}; nothing changed`, e.problems);
       throw e;
     }
     for (const key of ['local', 'socket', 'offload'] as const) {
       if (next[key] !== this.config[key]) throw new RefusedError(`${key} cannot change while vtepd runs (${this.config[key]} -> ${next[key]}); restart vtepd to change it; nothing changed`);
+    }
+    const fixed = { metrics: 'metrics', log: 'log-format and log-level', socketAccess: 'socket-group, socket-mode and socket-mutations', user: 'user' } as const;
+    for (const [key, name] of Object.entries(fixed) as [keyof typeof fixed, string][]) {
+      if (JSON.stringify(next[key]) !== JSON.stringify(this.config[key])) throw new RefusedError(`${name} cannot change while vtepd runs; restart vtepd for that; nothing changed`);
     }
     if (JSON.stringify(next.evpn) !== JSON.stringify(this.config.evpn)) {
       throw new RefusedError('evpn (the BGP settings) cannot change while vtepd runs; restart vtepd to change them; nothing changed');

@@ -34,7 +34,7 @@ function value(rng: Rng, depth = 0): unknown {
 }
 
 /** One request line: mostly a command with mutated fields, sometimes not JSON at all. */
-function requestLine(rng: Rng): string {
+export function requestLine(rng: Rng): string {
   const r = rng.int(20);
   if (r === 0) return rng.bytes(rng.int(200)).toString('latin1').replace(/\n/g, ' ');
   if (r === 1) return '{"cmd":"stats"'.slice(0, rng.int(15));
@@ -56,12 +56,15 @@ export async function fuzzControl(path: string, n: number, seed: number, say: (l
     const text = lines.join('\n') + '\n';
     const replies = await new Promise<string[]>((resolve, reject) => {
       const c = createConnection(path);
-      let got = '';
-      c.on('data', (d) => {
-        got += d.toString();
-        if (got.split('\n').length > lines.length) c.end();
+      // Replies can be large (fdb-show on the MACs the packet fuzzing left): count newlines chunk by chunk.
+      const chunks: Buffer[] = [];
+      let newlines = 0;
+      c.on('data', (d: Buffer) => {
+        chunks.push(d);
+        for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) newlines++;
+        if (newlines >= lines.length) c.end();
       });
-      c.on('close', () => resolve(got.split('\n').filter(Boolean)));
+      c.on('close', () => resolve(Buffer.concat(chunks).toString().split('\n').filter(Boolean)));
       c.on('error', reject);
       c.on('connect', async () => {
         for (let at = 0; at < text.length;) {
@@ -71,7 +74,7 @@ export async function fuzzControl(path: string, n: number, seed: number, say: (l
           if (rng.chance(0.1)) await new Promise((r) => setTimeout(r, 1));
         }
       });
-      setTimeout(() => c.destroy(), 20_000);
+      setTimeout(() => c.destroy(), 60_000);
     });
     report.requests += lines.length;
     if (replies.length !== lines.length) report.problems.push(`${lines.length} requests on one connection, ${replies.length} replies`);

@@ -9,9 +9,9 @@
 // Offloads: TX checksumming is turned off on every veth end, or a kernel VTEP
 // sends partial inner checksums that a userspace VTEP cannot pass on (the
 // veth checksum trap: the README's "Behaviour, in detail").
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -149,6 +149,14 @@ export class Lab {
       await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', this.dev(i), 'tx', 'off', 'gro', 'on']);
       await must('ip', ['-n', sw, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
       await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', `p${i}`, 'tx', 'off']);
+    }
+  }
+
+  /** The underlay's MTU on every host's veth and the switch's ports (1500 when the lab is built). */
+  async setUnderlayMtu(mtu: number): Promise<void> {
+    for (let i = 1; i <= this.hosts; i++) {
+      await must('ip', ['-n', this.switchNs, 'link', 'set', `p${i}`, 'mtu', String(mtu)]);
+      await must('ip', ['-n', this.ns(i), 'link', 'set', this.dev(i), 'mtu', String(mtu)]);
     }
   }
 
@@ -298,13 +306,56 @@ export class Lab {
    * is ready. VTEPD_TEST_ARGS (e.g. "--no-offload") is appended: the test
    * command runs the lab suites once with offloads and once without.
    */
-  async startDaemonArgs(i: number, args: string[]): Promise<DaemonProcess> {
+  async startDaemonArgs(i: number, args: string[], o: { openTun?: boolean } = {}): Promise<DaemonProcess> {
+    const d = this.spawnDaemon(i, args, o);
+    await d.ready();
+    return d;
+  }
+
+  /** Starts vtepd as startDaemonArgs does, without waiting for its "ready" line (a log level may hide it). */
+  spawnDaemon(i: number, args: string[], o: { openTun?: boolean } = {}): DaemonProcess {
     const extra = (process.env.VTEPD_TEST_ARGS ?? '').split(' ').filter(Boolean);
-    const proc = spawn('ip', ['netns', 'exec', this.ns(i), join(ROOT, 'bin/vtepd'), ...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return this.spawnCommand(i, join(ROOT, 'bin/vtepd'), [...args, ...extra], o);
+  }
+
+  /**
+   * `argv` run where a user other than root can do what a usual host lets it:
+   * a mount namespace of its own in which /dev/net/tun is mode 0666 and this
+   * tree is also seen at the lab's `code` directory (a clone may sit in a
+   * directory only root can enter), the command's paths into the tree
+   * rewritten to it. The host's mounts and modes stay as they are.
+   */
+  asAnyUser(argv: string[]): string[] {
+    const code = join(this.dir, 'code');
+    mkdirSync(code, { recursive: true });
+    const script = `mount --bind ${this.openTunNode()} /dev/net/tun && mount --bind ${ROOT} ${code} && cd ${code} && exec "$@"`;
+    return ['unshare', '-m', 'sh', '-c', script, 'sh', ...argv.map((a) => (a.startsWith(ROOT + '/') ? code + a.slice(ROOT.length) : a))];
+  }
+
+  /** A character device node like /dev/net/tun (10, 200), mode 0666, in the lab's directory. */
+  private openTunNode(): string {
+    const node = join(this.dir, 'tun');
+    if (!existsSync(node)) {
+      execFileSync('mknod', [node, 'c', '10', '200']);
+      chmodSync(node, 0o666);
+    }
+    return node;
+  }
+
+  /**
+   * Starts a command that runs vtepd (setpriv ... vtepd) in host i, stopped
+   * with the lab. `openTun`: in a mount namespace of its own where
+   * /dev/net/tun is mode 0666, as udev makes it on a usual host (this
+   * machine's is 0600, which no user but root may open); the host's node
+   * stays as it is.
+   */
+  spawnCommand(i: number, cmd: string, args: string[], o: { openTun?: boolean } = {}): DaemonProcess {
+    const argv = ['ip', 'netns', 'exec', this.ns(i), cmd, ...args];
+    const [file, ...rest] = o.openTun ? this.asAnyUser(argv) : argv;
+    const proc = spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.procs.push(proc);
     const d = new DaemonProcess(proc);
     this.daemons.push(d);
-    await d.ready();
     return d;
   }
 
@@ -418,7 +469,7 @@ export class DaemonProcess {
 
   async ready(timeoutMs = 15_000): Promise<void> {
     const t0 = Date.now();
-    while (!/vtepd: ready/.test(this.log)) {
+    while (!/vtepd: ready|"msg":"ready/.test(this.log)) {
       if (this.proc.exitCode !== null) throw new Error(`vtepd exited with ${this.proc.exitCode}:\n${this.log}`);
       if (Date.now() - t0 > timeoutMs) throw new Error(`vtepd not ready after ${timeoutMs} ms:\n${this.log}`);
       await sleep(50);

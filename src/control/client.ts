@@ -11,25 +11,36 @@ export class RefusedReply extends Error {
   }
 }
 
+/**
+ * One request, one reply line. `timeoutMs` bounds the wait for the daemon to
+ * answer and every pause while the reply flows: a large table (fdb show on
+ * hundreds of thousands of MACs is tens of MB) takes as long as it takes.
+ */
 export function request<T>(path: string, req: Request, timeoutMs = 5000): Promise<T> {
   return new Promise((resolve, reject) => {
     const c = createConnection(path);
-    let buffered = '';
-    const timer = setTimeout(() => {
+    const chunks: string[] = [];
+    const expire = () => {
       c.destroy();
       reject(new NoDaemonError(`no answer from vtepd on ${path} within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
+    };
+    let timer = setTimeout(expire, timeoutMs);
     c.setEncoding('utf8');
     c.on('connect', () => c.write(JSON.stringify(req) + '\n'));
     c.on('data', (chunk: string) => {
-      buffered += chunk;
-      const nl = buffered.indexOf('\n');
-      if (nl < 0) return;
       clearTimeout(timer);
+      // Only the new chunk is searched: the reply can be large.
+      const nl = chunk.indexOf('\n');
+      if (nl < 0) {
+        chunks.push(chunk);
+        timer = setTimeout(expire, timeoutMs);
+        return;
+      }
+      chunks.push(chunk.slice(0, nl));
       c.end();
       let reply: Reply<T>;
       try {
-        reply = JSON.parse(buffered.slice(0, nl)) as Reply<T>;
+        reply = JSON.parse(chunks.join('')) as Reply<T>;
       } catch {
         reject(new Error(`vtepd on ${path} sent a reply that is not JSON`));
         return;

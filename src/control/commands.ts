@@ -99,13 +99,13 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
         if (e instanceof TableError) throw new RefusedError(`${req.mac} ${e.message}`);
         throw e;
       }
-      d.log.info(`control: ${req.cmd.replace('-', ' ')} ${req.mac} dst ${req.dst} network ${net.name}`);
+      d.log.info(`control: ${req.cmd.replace('-', ' ')} ${req.mac} dst ${req.dst} network ${net.name}`, { network: net.name, request: req.cmd });
       return { ok: true, data: {} };
     }
     case 'fdb-del': {
       const { net } = network(d, req.network)!;
       if (net.deleteMac(parseMac(req.mac)!) === undefined) throw new RefusedError(`${req.mac} has no entry in network ${net.name}`);
-      d.log.info(`control: fdb del ${req.mac} network ${net.name}`);
+      d.log.info(`control: fdb del ${req.mac} network ${net.name}`, { network: net.name, request: req.cmd });
       return { ok: true, data: {} };
     }
     case 'fdb-flush': {
@@ -119,7 +119,7 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
         const r = net.remotes.indexOf(parseIp(req.remote)!);
         if (r > 0) flushed += net.flushFdb(req.which, r);
       }
-      d.log.info(`control: fdb flush${req.network ? ` network ${req.network}` : ''}${req.which !== 'all' ? ` ${req.which}` : ''}${req.remote ? ` remote ${req.remote}` : ''}: ${flushed} entries`);
+      d.log.info(`control: fdb flush${req.network ? ` network ${req.network}` : ''}${req.which !== 'all' ? ` ${req.which}` : ''}${req.remote ? ` remote ${req.remote}` : ''}: ${flushed} entries`, { network: req.network, remote: req.remote, request: req.cmd });
       return { ok: true, data: { flushed } };
     }
     case 'remote-add': {
@@ -129,7 +129,7 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
         throw new RefusedError(`network ${net.name} sends its BUM frames to group ${cfg.group.address} only; to accept ${req.ip} as a sender, add it with --no-flood; to flood to it as well, list remotes in the config`);
       }
       if (net.holdRemote(addr, req.flood ? Hold.FloodCtl : Hold.AcceptCtl) < 0) throw new RefusedError(`network ${net.name} cannot take more remotes`);
-      d.log.info(`control: remote add ${req.ip}${req.flood ? '' : ' no-flood'} network ${net.name}`);
+      d.log.info(`control: remote add ${req.ip}${req.flood ? '' : ' no-flood'} network ${net.name}`, { network: net.name, request: req.cmd });
       return { ok: true, data: {} };
     }
     case 'remote-del': {
@@ -137,7 +137,7 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
       const r = net.remotes.indexOf(parseIp(req.ip)!);
       if (r < 0) throw new RefusedError(`${req.ip} is not a remote of network ${net.name}`);
       net.forgetRemote(r);
-      d.log.info(`control: remote del ${req.ip} network ${net.name}`);
+      d.log.info(`control: remote del ${req.ip} network ${net.name}`, { network: net.name, request: req.cmd });
       return { ok: true, data: {} };
     }
     case 'remote-show':
@@ -146,13 +146,13 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
     case 'neigh-add': {
       const { net } = network(d, req.network)!;
       net.setNeigh(parseIp(req.ip)!, parseMac(req.mac)!, 'vtepctl', now);
-      d.log.info(`control: neigh add ${req.ip} lladdr ${req.mac} network ${net.name}`);
+      d.log.info(`control: neigh add ${req.ip} lladdr ${req.mac} network ${net.name}`, { network: net.name, request: req.cmd });
       return { ok: true, data: {} };
     }
     case 'neigh-del': {
       const { net } = network(d, req.network)!;
       if (net.deleteNeigh(parseIp(req.ip)!) === undefined) throw new RefusedError(`${req.ip} has no neighbour entry in network ${net.name}`);
-      d.log.info(`control: neigh del ${req.ip} network ${net.name}`);
+      d.log.info(`control: neigh del ${req.ip} network ${net.name}`, { network: net.name, request: req.cmd });
       return { ok: true, data: {} };
     }
     case 'neigh-show':

@@ -16,6 +16,8 @@ import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from './server.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from './evpn/values.ts';
 
 export const DEFAULT_SOCKET = '/run/vtepd.sock';
+/** Where the systemd unit puts the socket (its RuntimeDirectory): vtepctl looks there when the default is absent. */
+export const SERVICE_SOCKET = '/run/vtepd/vtepd.sock';
 /** A config file is read only up to this size: /dev/zero must not fill the memory. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** YAML aliases resolved at most: a "billion laughs" file is refused, not expanded. */
@@ -101,6 +103,13 @@ export interface Config {
   evpn?: EvpnConfig;
   /** Bounds on the control socket's clients. */
   control: ControlLimits;
+  /** Who reaches the control socket (mode, group) and who may change things through it. */
+  socketAccess: { mode: number; group?: string; mutations: 'owner' | 'group' };
+  /** The user vtepd becomes once it has opened what needs root (keeping CAP_NET_ADMIN and CAP_NET_RAW). */
+  user?: string;
+  /** Where Prometheus scrapes /metrics, if anywhere. */
+  metrics?: { host: string; port: number };
+  log: { format: (typeof LOG_FORMATS)[number]; level: (typeof LOG_LEVELS)[number] };
   networks: NetworkConfig[];
 }
 
@@ -151,6 +160,20 @@ const networkEvpnSchema = z.union([
 ], expected('expected true, or { rd, import-rt, export-rt }'));
 const HOST_PORT = 'expected ADDRESS:PORT, such as 127.0.0.1:50051';
 const hostPort = z.string(expected(HOST_PORT)).regex(/^[^\s:]+:\d{1,5}$/, expected(HOST_PORT));
+const LISTEN = 'expected ADDRESS:PORT to listen on, such as 127.0.0.1:9465 or [::1]:9465';
+/** `ADDR:PORT` or `[IPv6]:PORT`: where an HTTP endpoint listens. */
+export function parseListen(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
+  if (m === null) return undefined;
+  const host = canonicalIp(m[1] ?? m[2]);
+  const port = Number(m[3]);
+  return host === undefined || port < 1 || port > 65535 ? undefined : { host, port };
+}
+const listenAddress = z.string(expected(LISTEN)).refine((s) => parseListen(s) !== undefined, expected(LISTEN));
+export const LOG_FORMATS = ['text', 'json'] as const;
+const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
+export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+
 const evpnSchema = z.strictObject({
   asn: int(1, 4294967295, 'an AS number'),
   'router-id': ipv4.optional(),
@@ -198,6 +221,21 @@ const configSchema = z.strictObject({
     .default(DEFAULT_SOCKET),
   offload: bool().default(true),
   'busy-poll': busyPollField.default(DEFAULT_BUSY_POLL_US),
+  'socket-group': z.string(expected('expected a group name')).regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, expected('expected a group name')).optional(),
+  'socket-mode': z.union([z.string(), z.number()], expected(SOCKET_MODE)).transform((v, ctx) => {
+    // YAML reads 0660 as the number 660: its digits are what the user meant, in octal.
+    const text = String(v);
+    if (!/^0?[0-7]{3}$/.test(text)) {
+      ctx.addIssue({ code: 'custom', message: SOCKET_MODE });
+      return z.NEVER;
+    }
+    return parseInt(text, 8);
+  }).refine((m) => (m & 0o600) === 0o600 && (m & 0o007) === 0, { error: SOCKET_MODE }).default(0o600),
+  'socket-mutations': z.enum(['owner', 'group'], expected('expected owner (root and vtepd\'s user) or group (anyone who can connect)')).default('owner'),
+  user: z.string(expected('expected a user name')).regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, expected('expected a user name')).optional(),
+  metrics: listenAddress.optional(),
+  'log-format': z.enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`)).default('text'),
+  'log-level': z.enum(LOG_LEVELS, expected(`expected one of ${LOG_LEVELS.join(', ')}`)).default('info'),
   evpn: evpnSchema.optional(),
   control: z.strictObject({
     'max-clients': int(1, 10_000, 'a number of clients').default(DEFAULT_CONTROL_LIMITS.maxClients),
@@ -375,7 +413,10 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     if (a === local) problem(['evpn', 'neighbors', i], `${a} is this VTEP's own address (local)`);
   });
   const control = { maxClients: raw.control['max-clients'], idleTimeoutS: raw.control['idle-timeout'] };
-  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], evpn, control, networks };
+  const metrics = raw.metrics === undefined ? undefined : parseListen(raw.metrics);
+  const log = { format: raw['log-format'], level: raw['log-level'] };
+  const socketAccess = { mode: raw['socket-mode'], group: raw['socket-group'], mutations: raw['socket-mutations'] };
+  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], evpn, control, socketAccess, user: raw.user, metrics, log, networks };
 }
 
 /** A network's EVPN settings with FRR's defaults: RD router-id:VNI, route targets ASN:VNI. */
@@ -412,6 +453,13 @@ export interface NetworkFlags {
   socket?: string;
   'busy-poll'?: string;
   'no-offload'?: boolean;
+  metrics?: string;
+  user?: string;
+  'socket-group'?: string;
+  'socket-mode'?: string;
+  'socket-mutations'?: string;
+  'log-format'?: string;
+  'log-level'?: string;
   ageing?: string;
   'max-macs'?: string;
   'accept-any-remote'?: boolean;
@@ -428,7 +476,8 @@ export interface NetworkFlags {
 
 /** Config paths (below the network, or top level) and the flags that set them. */
 const FLAG_OF_PATH: Record<string, string> = {
-  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', tap: '--tap', address: '--address', mtu: '--mtu', mac: '--mac',
+  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', metrics: '--metrics', user: '--user', 'socket-group': '--socket-group', 'socket-mode': '--socket-mode', 'socket-mutations': '--socket-mutations',
+  'log-format': '--log-format', 'log-level': '--log-level', tap: '--tap', address: '--address', mtu: '--mtu', mac: '--mac',
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
@@ -441,13 +490,17 @@ export function flagNumber(s: string | undefined): number | string | undefined {
   return s !== undefined && /^\d+$/.test(s) ? Number(s) : s;
 }
 
-/** The top-level settings the flags give beside a config file: socket, offloads, busy polling. */
-export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' | 'no-offload'>): Overrides {
+/** Top-level settings whose flag has the key's name and passes its text as is. */
+const PASSED_AS_IS = ['metrics', 'user', 'socket-group', 'socket-mode', 'socket-mutations', 'log-format', 'log-level'] as const;
+
+/** The top-level settings the flags give beside a config file: socket, offloads, busy polling, metrics, logs. */
+export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' | 'no-offload' | (typeof PASSED_AS_IS)[number]>): Overrides {
   const values: Record<string, unknown> = {};
   if (f.socket !== undefined) values.socket = f.socket;
   if (f['busy-poll'] !== undefined) values['busy-poll'] = flagNumber(f['busy-poll']);
   if (f['no-offload']) values.offload = false;
-  return { values, flags: { socket: '--socket', 'busy-poll': '--busy-poll', offload: '--no-offload' } };
+  for (const k of PASSED_AS_IS) if (f[k] !== undefined) values[k] = f[k];
+  return { values, flags: { socket: '--socket', 'busy-poll': '--busy-poll', offload: '--no-offload', ...Object.fromEntries(PASSED_AS_IS.map((k) => [k, `--${k}`])) } };
 }
 
 /** Builds the same config a file would give from the flags of one network. */

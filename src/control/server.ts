@@ -1,12 +1,16 @@
 // The control socket: a Unix stream socket that answers one request per line.
-// Only root can reach it (mode 0600): it reveals the network's topology.
+// By default only its owner can reach it (mode 0600): it reveals the network's
+// topology. With socket-group and socket-mode (0660) a group reads it too;
+// requests that change what vtepd forwards, or show the traffic itself
+// (capture), stay with root and vtepd's own user unless socket-mutations says
+// `group`: the peer's uid comes from the kernel (SO_PEERCRED), not the client.
 //
 // Its clients are bounded, so that none can take the daemon's memory or its
 // attention: so many at a time, an idle one closed, a request line of bounded
 // length, and a stream (capture, monitor) whose client reads too slowly loses
 // lines (counted) rather than growing a buffer; one that stays behind is
 // dropped.
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { native } from '../io/native.ts';
 import { MAX_REQUEST_BYTES, parseRequest, type ControlStats, type Reply, type StreamSink, type Streaming, type ValidRequest } from './protocol.ts';
@@ -21,6 +25,21 @@ export interface ControlLimits {
 }
 
 export const DEFAULT_CONTROL_LIMITS: ControlLimits = { maxClients: 64, idleTimeoutS: 300 };
+
+/** Who may reach the socket, and who may change things through it. */
+export interface ControlAccess {
+  /** Permission bits of the socket file. */
+  mode: number;
+  /** Group of the socket file (undefined: the daemon's). */
+  gid?: number;
+  /** `owner`: only root and vtepd's own user may send mutating requests; `group`: anyone who can connect. */
+  mutations: 'owner' | 'group';
+}
+
+export const DEFAULT_CONTROL_ACCESS: ControlAccess = { mode: 0o600, mutations: 'owner' };
+
+/** Requests that change the forwarding state or the daemon, or show the traffic: not for a read-only group. */
+const PRIVILEGED = new Set<string>(['fdb-add', 'fdb-replace', 'fdb-del', 'fdb-flush', 'remote-add', 'remote-del', 'neigh-add', 'neigh-del', 'reload', 'upgrade', 'capture']);
 
 /** Output one stream client may leave unread before its lines are dropped. */
 export const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -82,15 +101,15 @@ export class ControlServer {
   /** Told when a client is dropped (for the log). */
   onDrop: (why: string) => void = () => {};
 
-  private constructor(private readonly server: Server, readonly path: string, public limits: ControlLimits) {
+  private constructor(private readonly server: Server, readonly path: string, public limits: ControlLimits, private readonly access: ControlAccess) {
     this.checker = setInterval(() => this.dropStuck(), SLOW_READER_CHECK_MS);
     this.checker.unref();
   }
 
   /** Listens on `path`, or on `inherited`: the listening socket a predecessor passed on (`vtepctl upgrade`). */
-  static async listen(path: string, handle: Handler, limits: ControlLimits = DEFAULT_CONTROL_LIMITS, inherited?: number): Promise<ControlServer> {
+  static async listen(path: string, handle: Handler, limits: ControlLimits = DEFAULT_CONTROL_LIMITS, inherited?: number, access = DEFAULT_CONTROL_ACCESS): Promise<ControlServer> {
     const server = createServer();
-    const control = new ControlServer(server, path, limits);
+    const control = new ControlServer(server, path, limits, access);
     server.on('connection', (conn) => control.serve(conn, handle));
     let fd = inherited;
     if (fd === undefined) {
@@ -104,7 +123,8 @@ export class ControlServer {
       } finally {
         process.umask(umask);
       }
-      chmodSync(path, 0o600);
+      if (access.gid !== undefined) chownSync(path, -1, access.gid);
+      chmodSync(path, access.mode);
     }
     control.fd = fd;
     await new Promise<void>((resolve, reject) => {
@@ -153,6 +173,7 @@ export class ControlServer {
     }
     this.stats.clients++;
     conn.once('close', () => this.stats.clients--);
+    const mayChange = this.access.mutations === 'group' || isOwner(conn);
     let buffered = '';
     // Replies go out in the order of the requests, also when one takes a while (a question to GoBGP).
     let pending: Promise<unknown> = Promise.resolve();
@@ -178,7 +199,7 @@ export class ControlServer {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        const a = answer(line, handle);
+        const a = answer(line, handle, mayChange);
         if (a instanceof Promise || !('stream' in a)) {
           pending = pending.then(() => a).then((reply) => conn.write(JSON.stringify(reply) + '\n'), (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'));
           continue;
@@ -225,7 +246,19 @@ export class ControlServer {
   }
 }
 
-function answer(line: string, handle: Handler): Reply | Streaming | Promise<Reply> {
+/** Root, or the user vtepd runs as: the kernel's word for who connected. */
+function isOwner(conn: Socket): boolean {
+  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return false;
+  try {
+    const { uid } = native.peerCredentials(fd);
+    return uid === 0 || uid === process.getuid?.();
+  } catch {
+    return false;
+  }
+}
+
+function answer(line: string, handle: Handler, mayChange: boolean): Reply | Streaming | Promise<Reply> {
   let raw: unknown;
   try {
     raw = JSON.parse(line);
@@ -234,6 +267,9 @@ function answer(line: string, handle: Handler): Reply | Streaming | Promise<Repl
   }
   const parsed = parseRequest(raw);
   if (!parsed.ok) return parsed;
+  if (!mayChange && PRIVILEGED.has(parsed.request.cmd)) {
+    return { ok: false, error: `${parsed.request.cmd.replace('-', ' ')}: only root and vtepd's own user may do this on this socket (socket-mutations: owner)` };
+  }
   try {
     return handle(parsed.request);
   } catch (e) {

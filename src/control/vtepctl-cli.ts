@@ -3,20 +3,22 @@
 // could have), 2 a bad command line or a request the daemon refused as asked
 // (unknown network, a malformed or impossible address...). Every request is
 // checked with the daemon's own schema before it is sent.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET } from '../wire/pcap.ts';
 import type { CapturedPacket } from './capture.ts';
 import { RefusedReply, request, streamRequest } from './client.ts';
-import { DEFAULT_SOCKET, flagNumber } from './config.ts';
+import { DEFAULT_SOCKET, flagNumber, SERVICE_SOCKET } from './config.ts';
 import { summarize } from './dissect.ts';
 import { formatEvpn, formatFdb, formatNeigh, formatRemotes, formatStats } from './format.ts';
 import type { EvpnStatus } from './evpn/speaker.ts';
 import { formatEvent, type MonitorEvent } from './monitor.ts';
 import { parseRequest, type FdbRow, type NeighRow, type ReloadReport, type RemoteRow, type Request, type StatsReport, type UpgradeReport, type ValidRequest } from './protocol.ts';
 import { formatTrace, type TraceReport } from './trace.ts';
+import { versionLine } from './version.ts';
 
-const USAGE = `usage: vtepctl [--socket PATH] COMMAND
+const USAGE = `usage: vtepctl [--socket PATH] COMMAND     (PATH: /run/vtepd.sock, else /run/vtepd/vtepd.sock)
+       vtepctl --version
 
   fdb show [--network NAME] [--json]         the MAC table: MAC, network, local or dst IP,
                                              static or dynamic, age in seconds, origin
@@ -47,7 +49,7 @@ const COMMAND_LIST = 'fdb show|add|replace|del|flush, remote add|del|show, neigh
 class UsageError extends Error {}
 
 type Values = {
-  socket?: string; network?: string; json?: boolean; help?: boolean; side?: string; count?: string; write?: string;
+  socket?: string; network?: string; json?: boolean; help?: boolean; version?: boolean; side?: string; count?: string; write?: string;
   dynamic?: boolean; static?: boolean; remote?: string; 'no-flood'?: boolean;
   in?: string; src?: string; dst?: string; vlan?: string; 'arp-request'?: string; ipv4?: string; ipv6?: string;
 };
@@ -57,6 +59,7 @@ const OPTIONS = {
   network: { type: 'string', short: 'n' },
   json: { type: 'boolean', short: 'j' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
   side: { type: 'string' },
   count: { type: 'string', short: 'c' },
   write: { type: 'string', short: 'w' },
@@ -82,11 +85,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vtepctl: ${(e as Error).message.split('\n')[0]} (see vtepctl --help)\n`);
     return 2;
   }
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
+  if (values.help || values.version) {
+    process.stdout.write((values.help ? USAGE : versionLine('vtepctl')) + '\n');
     return 0;
   }
-  const socket = values.socket ?? DEFAULT_SOCKET;
+  const socket = values.socket ?? (!existsSync(DEFAULT_SOCKET) && existsSync(SERVICE_SOCKET) ? SERVICE_SOCKET : DEFAULT_SOCKET);
   try {
     return await run(socket, positionals, values);
   } catch (e) {

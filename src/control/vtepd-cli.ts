@@ -8,14 +8,21 @@ import { Channel } from '../io/handoff.ts';
 import { RefusedError } from './commands.ts';
 import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from './config.ts';
 import { Logger } from './log.ts';
+import { Systemd } from './systemd.ts';
+import { versionLine } from './version.ts';
 
-const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
+const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy-poll USEC] [--metrics ADDR:PORT]
+                   [--user NAME] [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
+                   [--log-format text|json] [--log-level debug|info|warning|error] [--verbose]
+       vtepd --version
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--mac MAC] [--name NAME] [--ageing S]
              [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df]
              [--evpn-asn N --evpn-neighbor IP... [--evpn-router-id IP] [--evpn-gobgp ADDR:PORT]]
-             [--socket PATH] [--no-offload] [--busy-poll USEC] [--verbose]
+             [--socket PATH] [--no-offload] [--busy-poll USEC] [--metrics ADDR:PORT] [--user NAME]
+             [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
+             [--log-format text|json] [--log-level LEVEL] [--verbose]
 
 Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
@@ -33,7 +40,7 @@ interface Parsed {
   reread?: () => Config;
 }
 
-function parse(argv: string[]): Parsed | 'help' {
+function parse(argv: string[]): Parsed | 'help' | 'version' {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
@@ -46,7 +53,15 @@ function parse(argv: string[]): Parsed | 'help' {
         verbose: { type: 'boolean', short: 'v' },
         'no-offload': { type: 'boolean' },
         'busy-poll': { type: 'string' },
+        metrics: { type: 'string' },
+        user: { type: 'string' },
+        'socket-group': { type: 'string' },
+        'socket-mode': { type: 'string' },
+        'socket-mutations': { type: 'string' },
+        'log-format': { type: 'string' },
+        'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
         local: { type: 'string' },
         tap: { type: 'string' },
         name: { type: 'string' },
@@ -81,6 +96,7 @@ function parse(argv: string[]): Parsed | 'help' {
     throw new UsageError(`${(e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '')} (see vtepd --help)`);
   }
   if (values.help) return 'help';
+  if (values.version) return 'version';
   const verbose = values.verbose === true;
   const networkFlags = NETWORK_FLAGS.filter((f) => values[f] !== undefined);
   if (typeof values.config === 'string') {
@@ -106,11 +122,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  if (parsed === 'help') {
-    process.stdout.write(USAGE + '\n');
+  if (parsed === 'help' || parsed === 'version') {
+    process.stdout.write((parsed === 'help' ? USAGE : versionLine('vtepd')) + '\n');
     return 0;
   }
-  const log = new Logger(parsed.verbose);
+  // --verbose is --log-level debug, as before.
+  const log = new Logger({ format: parsed.config.log.format, level: parsed.verbose ? 'debug' : parsed.config.log.level });
   let daemon: Daemon;
   const handoff = process.env[HANDOFF_ENV];
   delete process.env[HANDOFF_ENV];
@@ -121,21 +138,34 @@ export async function main(argv: string[]): Promise<number> {
       : await Daemon.start(parsed.config, log, parsed.reread);
   } catch (e) {
     if (e instanceof StartupError) {
-      process.stderr.write(`vtepd: ${e.message}\n`);
+      if (parsed.config.log.format === 'json') log.error(e.message);
+      else process.stderr.write(`vtepd: ${e.message}\n`);
       return 2;
     }
     log.error(`could not start: ${(e as Error).message}`);
     return 1;
   }
+  const systemd = Systemd.fromEnv();
+  if (systemd !== undefined) {
+    daemon.systemd = systemd;
+    const failed = systemd.ready(daemon.statusLine(), handoff !== undefined);
+    if (failed !== undefined) log.warn(`systemd: could not notify ${process.env.NOTIFY_SOCKET}: ${failed.message}`);
+    systemd.startWatchdog(() => daemon.statusLine());
+  }
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info(`${signal}: stopping`);
+      systemd?.stopping();
+      systemd?.stopWatchdog();
       void daemon.stop().then(() => resolve(0));
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    // Exits without undoing anything: the successor runs on what this one set up.
-    daemon.onHandedOver = () => resolve(0);
+    // Exits without undoing anything: the successor runs on what this one set up (and is systemd's main process now).
+    daemon.onHandedOver = () => {
+      systemd?.stopWatchdog();
+      resolve(0);
+    };
     process.on('SIGUSR2', () => {
       daemon.upgrade().catch(() => {}); // its outcome is logged
     });

@@ -25,6 +25,9 @@ export interface NativeAddon {
   unixListen(path: string): number;
   packetOpen(ifname: string): number;
   rawHdrinclOpen(protocol: number, sndbuf: number): number;
+  dropPrivileges(uid: number, gid: number, groups: number[]): void;
+  sdNotify(path: string, state: string): void;
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   sendMessage(fd: number, data: Buffer, fds: Int32Array | undefined, timeoutMs: number): number;
   recvMessage(fd: number, cap: number, timeoutMs: number): { data: Buffer; fds: number[] } | number;
   readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number): number;

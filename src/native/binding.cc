@@ -4,7 +4,9 @@
 // files take, and results back: tso (segmenting what an offloading TAP
 // hands over), coalesce (merging segments for it), frame (looking into a
 // frame), checksum, batch_io (batches of reads, writes, recvmmsg, sendmmsg),
-// sockets (opening TAPs and sockets), poll (busy polling). The addon makes
+// sockets (opening TAPs and sockets), poll (busy polling), handoff (passing
+// descriptors to a successor), service (privileges, sd_notify, peer
+// credentials), inject (the fuzzer's senders). The addon makes
 // no forwarding decision: every frame is parsed, learned and forwarded in
 // TypeScript. What it does is the per-byte work JavaScript would do slowly.
 //
@@ -35,7 +37,7 @@
 #include "inject.h"
 #include "net.h"
 #include "poll.h"
-#include "handoff.h"
+#include "service.h"
 #include "sockets.h"
 #include "tso.h"
 
@@ -292,6 +294,41 @@ Napi::Value RawHdrinclOpen(const Napi::CallbackInfo& info) {
   return FdOrThrow(info.Env(), vtep::OpenHeaderSender(I32(info[0]), I32(info[1]), &fail), fail);
 }
 
+// ---------------------------------------------------------------- running as a service
+
+// dropPrivileges(uid, gid, groups[]): becomes that user, keeping CAP_NET_ADMIN and CAP_NET_RAW only.
+Napi::Value DropPrivileges(const Napi::CallbackInfo& info) {
+  if (!info[2].IsArray()) return ThrowType(info.Env(), "dropPrivileges(uid, gid, groups)");
+  Napi::Array list = info[2].As<Napi::Array>();
+  std::vector<gid_t> groups;
+  for (uint32_t i = 0; i < list.Length(); i++) groups.push_back(static_cast<gid_t>(list.Get(i).As<Napi::Number>().Uint32Value()));
+  vtep::Failure fail;
+  if (!vtep::DropPrivileges(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(), groups, &fail)) return ThrowFailure(info.Env(), fail);
+  return info.Env().Undefined();
+}
+
+// sdNotify(path, state): one datagram to systemd's notify socket.
+Napi::Value SdNotify(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString() || !info[1].IsString()) return ThrowType(info.Env(), "sdNotify(path, state)");
+  vtep::Failure fail;
+  if (!vtep::Notify(info[0].As<Napi::String>(), info[1].As<Napi::String>(), &fail)) return ThrowFailure(info.Env(), fail);
+  return info.Env().Undefined();
+}
+
+// peerCredentials(fd) -> { pid, uid, gid } of a connected Unix socket's peer.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+  vtep::Failure fail;
+  if (!vtep::PeerCredentials(I32(info[0]), &pid, &uid, &gid, &fail)) return ThrowFailure(info.Env(), fail);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("pid", pid);
+  out.Set("uid", uid);
+  out.Set("gid", gid);
+  return out;
+}
+
 // ---------------------------------------------------------------- data path
 
 // readFrames(fd, arena, slotSize, headroom, len, max) -> n | -errno
@@ -498,6 +535,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unixListen", Napi::Function::New(env, UnixListen));
   exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
   exports.Set("rawHdrinclOpen", Napi::Function::New(env, RawHdrinclOpen));
+  exports.Set("dropPrivileges", Napi::Function::New(env, DropPrivileges));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
   exports.Set("sendMessage", Napi::Function::New(env, SendMessage));
   exports.Set("recvMessage", Napi::Function::New(env, RecvMessage));
   exports.Set("readFrames", Napi::Function::New(env, ReadFrames));

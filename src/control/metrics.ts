@@ -1,0 +1,144 @@
+// Prometheus metrics on `metrics: ADDR:PORT`, with prom-client. Every value is
+// read from the same report `vtepctl stats` answers, at scrape time: the data
+// path does not know metrics exist. Counters are set from the switch's own
+// counters on each scrape (reset, then added), so their type stays `counter`.
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StatsReport } from './protocol.ts';
+import { VERSION } from './version.ts';
+
+/** `tap-rx-frames` → `tap_rx_frames`. */
+const snake = (name: string) => name.replace(/-/g, '_');
+
+/** What one scrape reads: the stats report, and each network's TAP MTU. */
+export interface MetricsSource {
+  stats(): StatsReport;
+  mtu(network: string): number | undefined;
+}
+
+/** A counter whose values are copied from the report on every scrape. */
+function mirrored(registry: Registry, name: string, help: string, labelNames: string[], values: (s: StatsReport) => Iterable<[Record<string, string>, number]>, read: () => StatsReport) {
+  return new Counter({
+    name, help, labelNames, registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, v] of values(read())) this.inc(labels, v);
+    },
+  });
+}
+
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], values: () => Iterable<[Record<string, string>, number]>) {
+  return new Gauge({
+    name, help, labelNames, registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, v] of values()) this.set(labels, v);
+    },
+  });
+}
+
+/** Per-network counters of the stats report, as `vtepd_network_<counter>_total{network}`. */
+const NETWORK_COUNTERS: Record<string, string> = {
+  'tap-rx-frames': 'Frames read from the TAP',
+  'tap-rx-bytes': 'Bytes read from the TAP',
+  'tap-tx-frames': 'Frames written to the TAP',
+  'tap-tx-bytes': 'Bytes written to the TAP',
+  'tunnel-rx-packets': 'Tunnel packets accepted for the network',
+  'tunnel-rx-bytes': 'Bytes of tunnel packets accepted for the network',
+  'tunnel-tx-packets': 'Tunnel packets sent for the network',
+  'tunnel-tx-bytes': 'Bytes of tunnel packets sent for the network',
+  'flooded-frames': 'Broadcast, unknown-unicast and multicast frames from the TAP replicated to the flood list',
+  'flood-copies': 'Tunnel packets sent as copies of flooded frames',
+  'gre-seq-out-of-order': 'GRE packets whose sequence number was not after the last one (delivered anyway)',
+  'group-tx-packets': 'Packets sent to the multicast group',
+  'group-tx-bytes': 'Bytes sent to the multicast group',
+  'arp-suppressed': 'ARP requests answered locally by the responder',
+  'nd-suppressed': 'Neighbor Solicitations answered locally by the responder',
+};
+
+/** Per-remote counters, named as the tunnel's side of a network is: `vtepd_tunnel_rx_packets_total{network,remote}`. */
+const REMOTE_COUNTERS = { 'rx-packets': 'packets received from', 'rx-bytes': 'bytes received from', 'tx-packets': 'packets sent to', 'tx-bytes': 'bytes sent to' } as const;
+
+export function metricsRegistry(source: MetricsSource): Registry {
+  const registry = new Registry();
+  // One report per scrape, shared by every metric of that scrape.
+  let cached: { at: number; report: StatsReport } | undefined;
+  const read = () => {
+    const now = Date.now();
+    if (cached === undefined || now - cached.at > 100) cached = { at: now, report: source.stats() };
+    return cached.report;
+  };
+  const perNetwork = (s: StatsReport) => Object.entries(s.networks);
+
+  gauge(registry, 'vtepd_build_info', 'vtepd version and the Node.js it runs on (always 1)', ['version', 'node'], () => [[{ version: VERSION, node: process.version }, 1]]);
+  gauge(registry, 'vtepd_network_up', 'Whether the network forwards (1) or has failed, e.g. its TAP is gone (0)', ['network', 'encap', 'id', 'tap'],
+    () => perNetwork(read()).map(([network, n]) => [{ network, encap: n.encap, id: String(n.id), tap: n.tap }, n.state === 'up' ? 1 : 0]));
+  gauge(registry, 'vtepd_network_mtu_bytes', 'MTU of the network\'s TAP: the largest frame sent into the tunnel, less its Ethernet header', ['network'],
+    () => perNetwork(read()).flatMap(([network]) => {
+      const mtu = source.mtu(network);
+      return mtu === undefined ? [] : [[{ network }, mtu] as [Record<string, string>, number]];
+    }));
+  for (const [key, help] of Object.entries(NETWORK_COUNTERS)) {
+    mirrored(registry, `vtepd_network_${snake(key)}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.counters[key] ?? 0]), read);
+  }
+  for (const [key, what] of Object.entries(REMOTE_COUNTERS)) {
+    const [dir, unit] = key.split('-');
+    mirrored(registry, `vtepd_tunnel_${dir}_${unit}_total`, `Tunnel ${what} a remote VTEP`, ['network', 'remote'],
+      (s) => perNetwork(s).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote }, r[key as keyof typeof REMOTE_COUNTERS]] as [Record<string, string>, number])), read);
+  }
+  gauge(registry, 'vtepd_remote_info', 'Remote VTEPs of each network and how they are known: flood, static or learned (always 1)', ['network', 'remote', 'kind'],
+    () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote, kind: r.kind }, 1] as [Record<string, string>, number])));
+  mirrored(registry, 'vtepd_drops_total', 'Packets and frames dropped, by reason; without a network label, dropped before a network was known', ['network', 'reason'], (s) => [
+    ...Object.entries(s.drops).map(([reason, v]) => [{ reason }, v] as [Record<string, string>, number]),
+    ...perNetwork(s).flatMap(([network, n]) => Object.entries(n.drops).map(([reason, v]) => [{ network, reason }, v] as [Record<string, string>, number])),
+  ], read);
+  gauge(registry, 'vtepd_fdb_entries', 'MAC table entries', ['network'], () => perNetwork(read()).map(([network, n]) => [{ network }, n.macs.entries]));
+  for (const event of ['learned', 'aged', 'moved', 'refused'] as const) {
+    const help = { learned: 'MACs learned', aged: 'MACs aged out', moved: 'Learned MACs moved to another port', refused: 'MACs not learned because the table was full (max-macs)' }[event];
+    mirrored(registry, `vtepd_fdb_${event}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.macs[event]]), read);
+  }
+  gauge(registry, 'vtepd_neigh_entries', 'Neighbour (ARP/ND responder) table entries', ['network'], () => perNetwork(read()).map(([network, n]) => [{ network }, n.neigh.entries]));
+  gauge(registry, 'vtepd_control_clients', 'Clients connected to the control socket', [], () => [[{}, read().control.clients]]);
+  for (const key of ['refused', 'idle-closed', 'slow-readers', 'lines-dropped'] as const) {
+    const help = {
+      refused: 'Control clients refused (max-clients were connected)', 'idle-closed': 'Control clients closed after idle-timeout',
+      'slow-readers': 'Stream clients disconnected for not reading', 'lines-dropped': 'Stream lines dropped because their client was behind',
+    }[key];
+    mirrored(registry, `vtepd_control_${snake(key)}_total`, help, [], (s) => [[{}, s.control[key]]], read);
+  }
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** The HTTP endpoint: GET /metrics; anything else is 404. */
+export class MetricsServer {
+  private constructor(private readonly server: Server) {}
+
+  /** Listens on host:port; rejects with the system's reason (EADDRINUSE, EADDRNOTAVAIL...). */
+  static listen(host: string, port: number, registry: Registry): Promise<MetricsServer> {
+    const server = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('vtepd serves /metrics only\n');
+        return;
+      }
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+      );
+    });
+    // Keep-alive connections from a scraper must not hold a stopping daemon.
+    server.keepAliveTimeout = 5000;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve(new MetricsServer(server));
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    this.server.closeAllConnections();
+  }
+}
