@@ -40,7 +40,8 @@ export interface PacketSink {
   /** Whether a packet would be taken now: when not, it is counted as skipped and not even copied. */
   readonly room: boolean;
   packet(p: CapturedPacket): void;
-  skipped(): void;
+  /** Counts `n` packets (default 1) not taken for want of room. */
+  skipped(n?: number): void;
   end(): void;
 }
 
@@ -69,10 +70,12 @@ export class Mirror implements PacketObserver {
   }
 
   tapRx(net: Network, b: Batch): void {
+    if (!this.wants(net, 'tap', b.count)) return;
     for (let i = 0; i < b.count; i++) this.offer(net, 'tap', 'rx', b.arena, b.start(i), Math.min(b.len[i], b.room));
   }
 
   tapTx(net: Network, q: SendQueue): void {
+    if (!this.wants(net, 'tap', q.count)) return;
     for (let i = 0; i < q.count; i++) if (q.len[i] !== 0) this.offer(net, 'tap', 'tx', q.arena, q.off[i], q.len[i]);
   }
 
@@ -82,6 +85,16 @@ export class Mirror implements PacketObserver {
   }
 
   tunnelRx(b: Batch, resolved: Resolved<Network>, p: ReceivePoint): void {
+    if (!this.anyRoom()) {
+      // Every client is behind: count what each would have been offered, in one pass per session.
+      for (const s of this.sessions) {
+        if (s.req.side === 'tap') continue;
+        let n = 0;
+        for (let i = 0; i < b.count; i++) if (resolved.target[i] !== undefined && (s.req.network === undefined || resolved.target[i]!.name === s.req.network)) n++;
+        if (n > 0) s.sink.skipped(n);
+      }
+      return;
+    }
     for (let i = 0; i < b.count; i++) {
       const net = resolved.target[i];
       if (net === undefined || !this.wants(net, 'tunnel', 1)) continue;
@@ -94,13 +107,19 @@ export class Mirror implements PacketObserver {
   }
 
   /**
-   * Whether a session wants `net`'s `side` and has room for it, before a
-   * packet is rebuilt for it. If none has room, those that match count `n`
-   * packets skipped.
+   * Whether a session wants `net`'s `side` and has room for it, before any
+   * of `n` packets is copied or rebuilt for it. If none has room, those that
+   * match count the `n` as skipped at once: clients that do not read cost
+   * the data path a check per batch, not work per packet.
    */
   private wants(net: Network, side: Side, n: number): boolean {
     for (const s of this.sessions) if (matches(s, net, side) && s.sink.room) return true;
-    for (const s of this.sessions) if (matches(s, net, side)) for (let i = 0; i < n; i++) s.sink.skipped();
+    for (const s of this.sessions) if (matches(s, net, side)) s.sink.skipped(n);
+    return false;
+  }
+
+  private anyRoom(): boolean {
+    for (const s of this.sessions) if (s.sink.room) return true;
     return false;
   }
 

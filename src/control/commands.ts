@@ -170,7 +170,7 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
               return sink.room;
             },
             packet: (packet) => sink.send({ packet }),
-            skipped: () => sink.skipped(),
+            skipped: (n) => sink.skipped(n),
             end: () => sink.end({ end: true }),
           });
         },

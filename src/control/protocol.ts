@@ -107,8 +107,8 @@ export interface StreamSink {
   readonly room: boolean;
   /** Sends a line; drops and counts it when the client is too far behind. */
   send(line: object): void;
-  /** Counts a line the producer did not build because there was no room. */
-  skipped(): void;
+  /** Counts `n` lines (default 1) the producer did not build because there was no room. */
+  skipped(n?: number): void;
   /** Sends the last line (with the count of dropped lines) and closes. */
   end(last: object): void;
 }

@@ -72,9 +72,9 @@ class Stream implements StreamSink {
     else this.skipped();
   }
 
-  skipped(): void {
-    this.dropped++;
-    this.server.stats['lines-dropped']++;
+  skipped(n = 1): void {
+    this.dropped += n;
+    this.server.stats['lines-dropped'] += n;
   }
 
   end(last: object): void {

@@ -10,14 +10,18 @@ export class Systemd {
 
   private constructor(private readonly socket: string, private readonly watchdogUs: number) {}
 
-  /** From the environment systemd gives a Type=notify service; undefined when there is none. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): Systemd | undefined {
+  /**
+   * From the environment systemd gives a Type=notify service; undefined when
+   * there is none. WATCHDOG_PID names the process the watchdog is for (not a
+   * child that inherited the variable), unless this one takes over as the
+   * main process (`takeover`: an upgrade, which then says MAINPID=).
+   */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env, takeover = false): Systemd | undefined {
     const socket = env.NOTIFY_SOCKET;
     if (socket === undefined || socket === '') return undefined;
-    // WATCHDOG_PID names the process the watchdog is for: a successor (upgrade) is not it until MAINPID= says so.
-    const pid = env.WATCHDOG_PID === undefined ? process.pid : Number(env.WATCHDOG_PID);
+    const forUs = takeover || env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
     const usec = Number(env.WATCHDOG_USEC ?? 0);
-    return new Systemd(socket, Number.isFinite(usec) && usec > 0 && pid === process.pid ? usec : 0);
+    return new Systemd(socket, Number.isFinite(usec) && usec > 0 && forUs ? usec : 0);
   }
 
   /** Sends one state; a failure is reported (logged by the caller), never thrown at the data path. */

@@ -145,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     log.error(`could not start: ${(e as Error).message}`);
     return 1;
   }
-  const systemd = Systemd.fromEnv();
+  const systemd = Systemd.fromEnv(process.env, handoff !== undefined);
   if (systemd !== undefined) {
     daemon.systemd = systemd;
     const failed = systemd.ready(daemon.statusLine(), handoff !== undefined);

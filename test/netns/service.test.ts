@@ -82,6 +82,11 @@ describe('vtepd as a service', () => {
     expect(text).toMatch(/^# TYPE vtepd_tunnel_rx_packets_total counter$/m);
     expect(text).toMatch(/^# TYPE vtepd_fdb_entries gauge$/m);
     expect((await get(lab, 1, '/')).status).toBe(404);
+    // Every vtepd metric the Grafana dashboard queries is one vtepd serves.
+    const dashboard = readFileSync(join(ROOT, 'packaging/grafana/vtepd-dashboard.json'), 'utf8');
+    const used = new Set(dashboard.match(/vtepd_[a-z_]+/g));
+    expect(used.size).toBeGreaterThan(10);
+    for (const name of used) expect(text, `the dashboard's ${name}`).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
   }));
 
   it('refuses a --metrics it cannot serve: a bad address, or a port in use, exit 2', () => withLab(2, async (lab) => {
@@ -280,6 +285,9 @@ describe('systemd', () => {
       const next = (JSON.parse(up.stdout) as UpgradeReport).pid;
       lab.adopt(next);
       await until('MAINPID from the new vtepd', () => sd.messages.some((m) => m.startsWith(`MAINPID=${next}\nREADY=1`)));
+      // The new main process keeps the watchdog fed (the old one stopped at the hand-over).
+      const m = sd.messages.length;
+      await until('the new vtepd feeding the watchdog', () => sd.messages.slice(m).filter((x) => x.startsWith('WATCHDOG=1')).length >= 2);
       process.kill(next, 'SIGTERM');
       await until('STOPPING=1', () => sd.messages.some((m) => m === 'STOPPING=1'));
       expect(d.log).not.toMatch(/systemd: could not notify/);
