@@ -98,6 +98,10 @@ export function metricsRegistry(source: MetricsSource): Registry {
     mirrored(registry, `vtepd_fdb_${event}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.macs[event]]), read);
   }
   gauge(registry, 'vtepd_neigh_entries', 'Neighbour (ARP/ND responder) table entries', ['network'], () => perNetwork(read()).map(([network, n]) => [{ network }, n.neigh.entries]));
+  for (const event of ['learned', 'moved', 'aged', 'refused'] as const) {
+    const help = { learned: 'Neighbours learned by snooping', moved: 'Snooped neighbours now at another MAC', aged: 'Snooped neighbours aged out', refused: 'Neighbours not snooped because the table was full' }[event];
+    mirrored(registry, `vtepd_neigh_${event}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.neigh[event]]), read);
+  }
   gauge(registry, 'vtepd_control_clients', 'Clients connected to the control socket', [], () => [[{}, read().control.clients]]);
   for (const key of ['refused', 'idle-closed', 'slow-readers', 'lines-dropped'] as const) {
     const help = {

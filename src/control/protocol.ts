@@ -180,7 +180,8 @@ export interface NetworkStats {
   group: string | null;
   counters: Record<string, number>;
   macs: { entries: number; learned: number; aged: number; moved: number; refused: number };
-  neigh: { entries: number };
+  /** Entries now, and what snooping did since the start. */
+  neigh: { entries: number; learned: number; moved: number; aged: number; refused: number };
   drops: Record<string, number>;
   remotes: Record<string, RemoteStats>;
 }

@@ -62,7 +62,7 @@ function networkStats({ net, tap, failure }: NetworkInfo): NetworkStats {
     group: table.group === 0 ? null : table.address(table.group),
     counters: net.counters.valuesByName(),
     macs: { entries: f.size, learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },
-    neigh: { entries: net.neigh.size },
+    neigh: { entries: net.neigh.size, ...net.neigh.events },
     drops: net.counters.dropsByName(),
     remotes,
   };

@@ -5,6 +5,8 @@
 // NotifyAccess=all). Without NOTIFY_SOCKET (not under systemd) it does nothing.
 import { native } from '../io/native.ts';
 
+const STATUS_INTERVAL_MS = 30_000;
+
 export class Systemd {
   private watchdog: ReturnType<typeof setInterval> | undefined;
 
@@ -48,10 +50,16 @@ export class Systemd {
     return this.send('STOPPING=1');
   }
 
-  /** WATCHDOG=1 at half the interval systemd asked for, from the event loop; `status` refreshes STATUS= with it. */
+  /**
+   * From the event loop: WATCHDOG=1 at half the interval systemd asked for,
+   * with STATUS= refreshed by `status`; without a watchdog, STATUS= alone
+   * every STATUS_INTERVAL_MS (MACs come and go).
+   */
   startWatchdog(status: () => string): void {
-    if (this.watchdogUs === 0 || this.watchdog !== undefined) return;
-    this.watchdog = setInterval(() => this.send(`WATCHDOG=1\nSTATUS=${status()}`), Math.max(100, this.watchdogUs / 2000));
+    if (this.watchdog !== undefined) return;
+    this.watchdog = this.watchdogUs > 0
+      ? setInterval(() => this.send(`WATCHDOG=1\nSTATUS=${status()}`), Math.max(100, this.watchdogUs / 2000))
+      : setInterval(() => this.send(`STATUS=${status()}`), STATUS_INTERVAL_MS);
     this.watchdog.unref();
   }
 

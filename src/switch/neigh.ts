@@ -41,6 +41,8 @@ export class NeighTable {
   private readonly v4 = new Map<number, NeighEntry>();
   private readonly v6 = new Map<string, NeighEntry>();
   private snooped = 0;
+  /** Events of snooping since the start: entries learned, moved to another MAC, aged out, refused (the table full). */
+  readonly events = { learned: 0, moved: 0, aged: 0, refused: 0 };
 
   constructor(private readonly maxSnooped: number) {}
 
@@ -77,11 +79,16 @@ export class NeighTable {
       if (!isSnooped(e.origin)) this.snooped++;
       e.mac = mac;
       e.origin = origin;
+      this.events.moved++;
       return 'moved';
     }
-    if (this.snooped >= this.maxSnooped) return 'refused';
+    if (this.snooped >= this.maxSnooped) {
+      this.events.refused++;
+      return 'refused';
+    }
     const ip = b.slice(off, off + 16);
     this.put(ip, { ip: formatIp(ip), mac, origin, seen: now });
+    this.events.learned++;
     return 'new';
   }
 
@@ -103,6 +110,7 @@ export class NeighTable {
         if (!isSnooped(e.origin) || now - e.seen < ageing) continue;
         map.delete(k);
         this.snooped--;
+        this.events.aged++;
         aged.push(e);
       }
     }

@@ -75,6 +75,7 @@ describe('vtepd as a service', () => {
     expect(m.get('vtepd_fdb_entries{network="blue"}')).toBe(blue.macs.entries);
     expect(m.get('vtepd_fdb_learned_total{network="blue"}')).toBe(blue.macs.learned);
     expect(m.get('vtepd_neigh_entries{network="blue"}')).toBe(blue.neigh.entries);
+    expect(m.get('vtepd_neigh_learned_total{network="blue"}')).toBe(blue.neigh.learned);
     expect(m.get('vtepd_network_up{network="blue",encap="vxlan",id="42",tap="tap-blue"}')).toBe(1);
     expect(m.get('vtepd_network_mtu_bytes{network="blue"}')).toBe(1450);
     expect([...m.keys()].some((k) => k.startsWith('vtepd_build_info{version='))).toBe(true);

@@ -215,3 +215,27 @@ describe('config from flags', () => {
     expect(configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', 'arp-responder': true }).networks[0].arpResponder).toBe(true);
   });
 });
+
+describe('service settings', () => {
+  const base = 'local: 10.0.0.1\nnetworks:\n  blue:\n    tap: tap-blue\n    vxlan: { vni: 42 }\n';
+
+  it('reads socket-mode as octal, as written (YAML reads 0660 as the number 660), and defaults the rest', () => {
+    expect(load(base).socketAccess).toEqual({ mode: 0o600, group: undefined, mutations: 'owner' });
+    expect(load(base + 'socket-mode: 0660\n').socketAccess.mode).toBe(0o660);
+    expect(load(base + 'socket-mode: "0640"\nsocket-group: vtepd\nsocket-mutations: group\n').socketAccess).toEqual({ mode: 0o640, group: 'vtepd', mutations: 'group' });
+    expect(load(base).log).toEqual({ format: 'text', level: 'info' });
+    expect(load(base + 'metrics: "[::1]:9465"\n').metrics).toEqual({ host: '::1', port: 9465 });
+    expect(load(base + 'metrics: 127.0.0.1:9465\nuser: vtepd\n')).toMatchObject({ metrics: { host: '127.0.0.1', port: 9465 }, user: 'vtepd' });
+  });
+
+  it('refuses what it cannot honour, naming the field', () => {
+    expect(problems(() => load(base + 'socket-mode: 0666\n'))).toEqual([expect.stringMatching(/socket-mode: expected permission bits such as 0600 or 0660/)]);
+    expect(problems(() => load(base + 'socket-mode: 0400\n'))).toEqual([expect.stringMatching(/socket-mode: /)]);
+    expect(problems(() => load(base + 'metrics: localhost:9465\n'))).toEqual([expect.stringMatching(/metrics: expected ADDRESS:PORT/)]);
+    expect(problems(() => load(base + 'metrics: 127.0.0.1:70000\n'))).toEqual([expect.stringMatching(/metrics: /)]);
+    expect(problems(() => load(base + 'log-format: xml\n'))).toEqual([expect.stringMatching(/log-format: expected text or json/)]);
+    expect(problems(() => load(base + 'log-level: loud\n'))).toEqual([expect.stringMatching(/log-level: expected one of debug, info, warning, error/)]);
+    expect(problems(() => load(base + 'socket-mutations: everyone\n'))).toEqual([expect.stringMatching(/socket-mutations: expected owner/)]);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'log-level': 'loud' }))).toEqual([expect.stringMatching(/^--log-level: /)]);
+  });
+});

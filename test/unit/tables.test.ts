@@ -184,8 +184,11 @@ describe('snooping', () => {
     net.setNeigh(ip('192.168.100.5'), NEIGH_MAC, 'config', 0);
     expect(snoop(net.neigh, arp(2, '02000000bb05', 'c0a86405', 'c0a86401'), 0, 42, 0)).toBeUndefined();
     expect(net.neigh.get(ip('192.168.100.5'))?.mac).toBe(NEIGH_MAC);
+    expect(snoop(net.neigh, arp(2, '02000000bb06', 'c0a86402', 'c0a86401'), 0, 42, 0)?.ip).toBe('192.168.100.2'); // .2 moved
     net.tick(400);
     expect([...net.neigh.entries()].map((e) => e.ip)).toEqual(['192.168.100.5']);
+    // What `vtepctl stats` and the metrics report: two learned, one moved, both aged, none refused.
+    expect(net.neigh.events).toEqual({ learned: 2, moved: 1, aged: 2, refused: 0 });
   });
 });
 
