@@ -192,6 +192,16 @@ describe('least privilege', () => {
     writeFileSync(config, blueConfig(lab, '  green:\n    tap: tap-green\n    vxlan: { vni: 77 }\n    remotes: []\n', [2]) + 'user: nobody\n');
     expectOk(await vtepctl('--socket', lab.socket(1), 'reload'), 'reload adding a network');
     expect((await lab.exec(1, 'ip', ['-d', 'link', 'show', 'tap-green'])).stdout).toMatch(/tun type tap/);
+    // An upgrade from the unprivileged vtepd: the successor inherits the user and the two capabilities.
+    const up = await vtepctl('--socket', lab.socket(1), 'upgrade', '--json');
+    expect(up.code, up.stderr).toBe(0);
+    const next = (JSON.parse(up.stdout) as UpgradeReport).pid;
+    lab.adopt(next);
+    const after = status(next);
+    expect(after.Uid.split(/\s+/)[0]).toBe('65534');
+    expect(caps(after.CapEff)).toBe(TWO_CAPS);
+    expect(caps(after.CapBnd)).toBe(TWO_CAPS);
+    expectOk(await ping(lab, 2, overlay(1), 2), 'ping across the upgraded, unprivileged vtepd');
   }));
 
   it('runs started unprivileged by setpriv with the two ambient capabilities, and says which it lacks without them', () => withLab(2, async (lab) => {
