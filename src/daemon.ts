@@ -158,10 +158,6 @@ export class Daemon implements DaemonView {
     const plan = await d.look();
     try {
       await d.build(plan);
-      if (d.account !== undefined) {
-        dropPrivileges(d.account);
-        log.info(`running as ${d.account.name} (uid ${d.account.uid}) with CAP_NET_ADMIN and CAP_NET_RAW only`);
-      }
     } catch (e) {
       await d.stop();
       throw e;
@@ -314,6 +310,9 @@ export class Daemon implements DaemonView {
       // Already that user (a systemd unit with User=, or a successor after an upgrade): nothing to drop.
       if (account.uid !== process.getuid!()) {
         if (process.getuid!() !== 0) throw new StartupError(`user: vtepd runs as uid ${process.getuid!()}, not root: it cannot become ${config.user}; start it as root, or as ${config.user} with the two capabilities`);
+        if (config.evpn !== undefined && config.evpn.gobgp === undefined) {
+          throw new StartupError(`user: the gobgpd vtepd starts for evpn runs as root (it listens on port 179), and vtepd could not stop it as ${config.user}: run gobgpd yourself and name it with evpn.gobgp, or leave out user`);
+        }
         this.account = account;
         if ((statSync('/dev/net/tun').mode & 0o006) !== 0o006) {
           log.warn(`user: /dev/net/tun is not readable and writable by all (mode ${(statSync('/dev/net/tun').mode & 0o777).toString(8)}): as ${config.user}, vtepd could not create a TAP later (one deleted under it, a network added by a reload); chmod 0666 /dev/net/tun, as udev does by default`);
@@ -387,6 +386,11 @@ export class Daemon implements DaemonView {
       const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
       this.undo.push(() => void speaker.stop());
       for (const run of this.networks.values()) this.joinEvpn(run);
+    }
+    // Everything that needs root is open: from here on, the user and two capabilities (--user).
+    if (this.account !== undefined) {
+      dropPrivileges(this.account);
+      log.info(`running as ${this.account.name} (uid ${this.account.uid}) with CAP_NET_ADMIN and CAP_NET_RAW only`);
     }
     const n = this.networks.size;
     log.info(`ready: ${n} network${n > 1 ? 's' : ''}, control socket ${config.socket}, ${config.offload ? 'TSO and checksum offload on the TAPs' : 'offloads off'}`);

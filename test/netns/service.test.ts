@@ -224,6 +224,19 @@ describe('least privilege', () => {
   }));
 });
 
+describe('least privilege, refused', () => {
+  it('refuses --user with a gobgpd it would start as root and could not stop, and a user that does not exist, exit 2', () => withLab(1, async (lab) => {
+    const flags = ['--local', lab.underlay(1), '--tap', 'tap-x', '--vni', '7', '--socket', lab.socket(1)];
+    const evpn = await lab.runDaemon(1, [...flags, '--user', 'nobody', '--evpn-asn', '65000', '--evpn-neighbor', '10.0.0.9']);
+    expect(evpn.code).toBe(2);
+    expect(evpn.stderr).toMatch(/user: the gobgpd vtepd starts for evpn runs as root .* name it with evpn.gobgp/);
+    const nobodyThere = await lab.runDaemon(1, [...flags, '--user', 'no-such-user-here']);
+    expect(nobodyThere.code).toBe(2);
+    expect(nobodyThere.stderr).toMatch(/user: there is no user "no-such-user-here" on this host/);
+    expect((await lab.exec(1, 'ip', ['link', 'show', 'tap-x'])).code).not.toBe(0);
+  }));
+});
+
 describe('the control socket for a group', () => {
   it('lets socket-group read with socket-mode 0660, and keeps changes for root unless socket-mutations is group', () => withLab(2, async (lab) => {
     await kernelPeers(lab, [2]);
