@@ -90,7 +90,10 @@ export class Mirror implements PacketObserver {
       for (const s of this.sessions) {
         if (s.req.side === 'tap') continue;
         let n = 0;
-        for (let i = 0; i < b.count; i++) if (resolved.target[i] !== undefined && (s.req.network === undefined || resolved.target[i]!.name === s.req.network)) n++;
+        for (let i = 0; i < b.count; i++) {
+          const net = resolved.target[i];
+          if (net !== undefined && matches(s, net, 'tunnel')) n++;
+        }
         if (n > 0) s.sink.skipped(n);
       }
       return;

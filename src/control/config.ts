@@ -171,8 +171,8 @@ export function parseListen(s: string): { host: string; port: number } | undefin
 }
 const listenAddress = z.string(expected(LISTEN)).refine((s) => parseListen(s) !== undefined, expected(LISTEN));
 export const LOG_FORMATS = ['text', 'json'] as const;
-const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
+const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
 
 const evpnSchema = z.strictObject({
   asn: int(1, 4294967295, 'an AS number'),

@@ -58,7 +58,7 @@ int OpenUnixListener(const char* path, Failure* fail) {
 }
 
 bool OpenChannel(int fds[2], Failure* fail) {
-  return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 || Fail(fail, "socketpair") == 0;
+  return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 || Failed(fail, "socketpair");
 }
 
 int SendMessage(int sock, const uint8_t* data, size_t len, const int* fds, size_t nfds, int timeout_ms) {

@@ -17,11 +17,6 @@ namespace {
 
 constexpr int kKept[] = {CAP_NET_ADMIN, CAP_NET_RAW};
 
-bool Failed(Failure* fail, const char* call, int fd = -1) {
-  Fail(fail, call, fd);
-  return false;
-}
-
 bool SetCaps(uint32_t mask, Failure* fail) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};

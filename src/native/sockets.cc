@@ -24,6 +24,11 @@ int Fail(Failure* fail, const char* call, int fd) {
   return -1;
 }
 
+bool Failed(Failure* fail, const char* call, int fd) {
+  Fail(fail, call, fd);
+  return false;
+}
+
 bool RefuseAll(int fd) {
   struct sock_filter drop_all = BPF_STMT(BPF_RET | BPF_K, 0);
   struct sock_fprog prog = {1, &drop_all};

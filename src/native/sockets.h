@@ -17,6 +17,9 @@ struct Failure {
 // Records the failed call and errno in `fail`, closes `fd` if there is one; returns -1.
 int Fail(Failure* fail, const char* call, int fd = -1);
 
+// The same, for calls that answer true or false: returns false.
+bool Failed(Failure* fail, const char* call, int fd = -1);
+
 // A socket that only sends would still queue a copy of what it may receive: refuse it all.
 bool RefuseAll(int fd);
 
