@@ -44,6 +44,11 @@ export class Batch {
   }
 }
 
+/** SendQueue.outer: the outer IPv4 header gets DF (with df inherit). */
+export const OUTER_DF = 1 << 20;
+/** SendQueue.outer: the IPv6 flow label's bits. */
+export const OUTER_LABEL = 0xfffff;
+
 /**
  * Packets to send or write: (offset, length, destination) into one arena. Several
  * entries may point at the same bytes (head-end replication of one frame). A
@@ -58,6 +63,8 @@ export class SendQueue {
   lane: Uint8Array;
   /** The outer TOS of each entry: the inner packet's ECN codepoint (RFC 6040). */
   tos: Uint8Array;
+  /** The rest of each entry's outer header: IPv6 flow label (low 20 bits), and with df inherit, DF (bit 20). */
+  outer: Uint32Array;
   count = 0;
   arena: Buffer;
 
@@ -68,10 +75,11 @@ export class SendQueue {
     this.dst = new Uint32Array(capacity);
     this.lane = new Uint8Array(capacity);
     this.tos = new Uint8Array(capacity);
+    this.outer = new Uint32Array(capacity);
   }
 
   /** False when full: the caller counts the packet as dropped. */
-  push(off: number, len: number, dst: number, lane = 0, tos = 0): boolean {
+  push(off: number, len: number, dst: number, lane = 0, tos = 0, outer = 0): boolean {
     const i = this.count;
     if (i === this.capacity) return false;
     this.off[i] = off;
@@ -79,6 +87,7 @@ export class SendQueue {
     this.dst[i] = dst;
     this.lane[i] = lane;
     this.tos[i] = tos;
+    this.outer[i] = outer;
     this.count = i + 1;
     return true;
   }
@@ -96,6 +105,7 @@ export class SendQueue {
     this.dst = grow(this.dst, (k) => new Uint32Array(k));
     this.lane = grow(this.lane, (k) => new Uint8Array(k));
     this.tos = grow(this.tos, (k) => new Uint8Array(k));
+    this.outer = grow(this.outer, (k) => new Uint32Array(k));
     this.capacity = n;
   }
 }

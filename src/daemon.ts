@@ -37,7 +37,10 @@ import { announcement } from './switch/announce.ts';
 import { derivedMac, formatMac, parseMac } from './wire/mac.ts';
 import { tunnelFor } from './tunnel/index.ts';
 import type { ReceiveSocket, SendSocket, Tunnel } from './tunnel/tunnel.ts';
-import { parseIp } from './wire/ip-address.ts';
+import { formatIp, isV4Mapped, parseIp } from './wire/ip-address.ts';
+import { PMTU_EXPIRES_S } from './switch/remotes.ts';
+import { outerIpLen } from './tunnel/outer.ts';
+import { PathMtuReports } from './io/port.ts';
 import { IpProto } from './wire/ipv4.ts';
 
 /** A reason not to start that the user can fix; vtepd exits 2 and nothing was changed. */
@@ -59,6 +62,8 @@ const ANNOUNCE_TENTATIVE_MS = 1000;
 const ANNOUNCE_TENTATIVE_TRIES = 5;
 /** Frames the kernel queues for a TAP vtepd creates, before it drops (tun's default is 500). */
 const TAP_QUEUE_LEN = 4096;
+/** How often senders' error queues are read for ICMP "too big" errors (path MTU). */
+const PMTU_POLL_MS = 100;
 const PROTOCOL_NAMES: Record<number, string> = { [IpProto.UDP]: 'UDP', [IpProto.GRE]: 'GRE' };
 
 /** What checking a network against the system found, before anything changes. */
@@ -276,7 +281,7 @@ export class Daemon implements DaemonView {
     }
     const underlay = interfaceWithAddress(config.local);
     if (underlay === undefined) {
-      throw new StartupError(`local: ${config.local} is not an address of this host (see \`ip -4 addr\`); give the underlay address of this VTEP`);
+      throw new StartupError(`local: ${config.local} is not an address of this host (see \`ip addr\`); give the underlay address of this VTEP`);
     }
     this.underlay = underlay;
     this.underlayMtu = linkMtu(underlay) ?? DEFAULT_UNDERLAY_MTU;
@@ -341,11 +346,11 @@ export class Daemon implements DaemonView {
       throw new StartupError(`networks.${cfg.name}.tap: "${cfg.tap}" is a TUN (layer 3) device, not a TAP; choose another name or delete it`);
     }
     const tunnel = tunnelFor(cfg.tunnel);
-    const fit = this.underlayMtu - tunnel.overhead;
+    const fit = this.underlayMtu - outerIpLen(this.local) - tunnel.overhead;
     const mtu = cfg.mtu ?? fit;
     if (mtu < 68) throw new StartupError(`networks.${cfg.name}.mtu: the underlay ${this.underlay} has MTU ${this.underlayMtu}, too small to carry a network; set mtu`);
     if (mtu > fit) {
-      this.log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${this.underlay} (MTU ${this.underlayMtu}): larger packets will be fragmented${cfg.df ? ' or dropped (df is set)' : ''}`, { network: cfg.name });
+      this.log.warn(`network ${cfg.name}: MTU ${mtu} is above the ${fit} that fits the underlay ${this.underlay} (MTU ${this.underlayMtu}): larger frames are not sent; their senders get ICMP "fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6) with MTU ${fit}`, { network: cfg.name });
     }
     let groupIfindex = 0;
     if (cfg.group !== undefined) {
@@ -382,6 +387,8 @@ export class Daemon implements DaemonView {
       for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
+    const pmtuTimer = setInterval(() => this.readPathMtu(), PMTU_POLL_MS);
+    this.undo.push(() => clearInterval(pmtuTimer));
     if (config.evpn !== undefined) {
       const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
       this.undo.push(() => void speaker.stop());
@@ -444,7 +451,8 @@ export class Daemon implements DaemonView {
       const sender = (run.sender = this.openSender(tunnel.sendSocket(this.config.offload), cfg));
       run.undo.push(() => sender.close());
       const net = (run.net = new Network({
-        name: cfg.name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: cfg.ttl, df: cfg.df, acceptAnyRemote: cfg.acceptAnyRemote,
+        name: cfg.name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: cfg.ttl, df: cfg.df, ipv6: !isV4Mapped(this.local),
+        underlayMtu: this.underlayMtu, acceptAnyRemote: cfg.acceptAnyRemote,
         ageing: cfg.ageing, maxMacs: cfg.maxMacs, arpResponder: cfg.arpResponder, arpSnoop: cfg.arpSnoop, learning: cfg.learning,
         batchSize: this.datapath.framesPerBatch, maxFrame: p.mtu + FRAME_OVERHEAD,
       }));
@@ -468,6 +476,7 @@ export class Daemon implements DaemonView {
       run.undo.push(() => this.datapath.detach(net));
       if (given === undefined) this.announceTap(run);
       this.networks.set(cfg.name, run);
+      this.applyZeroChecksum();
       this.joinEvpn(run);
     } catch (e) {
       this.undoNetwork(run);
@@ -483,6 +492,17 @@ export class Daemon implements DaemonView {
     this.evpn?.remove(name);
     this.networks.delete(name);
     this.undoNetwork(run);
+    this.applyZeroChecksum();
+  }
+
+  /** UDP/IPv6 sockets take datagrams with a zero checksum while a network on their port asks for it (udp6-zero-csum-rx). */
+  private applyZeroChecksum(): void {
+    if (isV4Mapped(this.local)) return;
+    for (const { point } of this.receivers.values()) {
+      if (!(point.rx instanceof Receiver) || point.port === 0) continue;
+      const on = [...this.networks.values()].some(({ cfg }) => cfg.udp6ZeroCsumRx && cfg.tunnel.kind === 'vxlan' && cfg.tunnel.port === point.port);
+      point.rx.acceptZeroChecksum6(on);
+    }
   }
 
   /** An EVPN network is advertised, and programmed from the fabric. */
@@ -505,11 +525,11 @@ export class Daemon implements DaemonView {
     if (shared === undefined) {
       const { local, config } = this;
       const given = this.inherited?.receiver(key);
-      const [rx, name, port] = spec.kind === 'udp'
+      const [rx, name, port]: [Receiver, string, number] = spec.kind === 'udp'
         ? [given ?? this.open(() => Receiver.udp(local, spec.port), `UDP port ${spec.port} on ${config.local}`), `the VXLAN socket on port ${spec.port}`, spec.port]
         : [given ?? this.open(() => Receiver.raw(spec.protocol, local), `a raw ${PROTOCOL_NAMES[spec.protocol]} socket`), `the raw ${PROTOCOL_NAMES[spec.protocol]} socket`, 0];
       if (spec.kind === 'udp' && config.offload) rx.enableGro();
-      shared = { point: { rx, demux: tunnel.newDemux(), local, port, name }, refs: 0 };
+      shared = { point: { rx, demux: tunnel.newDemux(!isV4Mapped(local)), local, port, name }, refs: 0 };
       this.receivers.set(key, shared);
       this.datapath.attachReceiver(shared.point);
     }
@@ -662,6 +682,32 @@ export class Daemon implements DaemonView {
     }
   }
 
+  private readonly pmtuReports = new PathMtuReports();
+
+  /**
+   * Reads what ICMP said about the tunnel packets each network sent
+   * ("fragmentation needed", "packet too big": queued on its sockets) and
+   * lowers the path MTU toward those remotes. The errors wait in the queue
+   * meanwhile: this costs a system call per sender every PMTU_POLL_MS, and
+   * nothing on the data path.
+   */
+  private readPathMtu(): void {
+    const out = this.pmtuReports;
+    const now = monotonicSeconds();
+    for (const run of this.networks.values()) {
+      run.sender.readPathMtu(out);
+      for (let k = 0; k < out.count; k++) {
+        const addr = out.dst.subarray(k * 16, k * 16 + 16);
+        const mtu = run.net.lowerPmtu(addr, out.mtu[k], now);
+        if (mtu !== 0) {
+          const remote = formatIp(addr);
+          this.log.info(`network ${run.cfg.name}: path MTU to ${remote} is ${mtu} (ICMP said ${out.mtu[k]}); frames over ${mtu - run.net.outerLen - 14} bytes of IP get "too big" back for ${PMTU_EXPIRES_S / 60} minutes`,
+            { network: run.cfg.name, remote });
+        }
+      }
+    }
+  }
+
   /** Once a minute per network at most: a misconfigured peer sends such frames continuously. */
   private warnPartialChecksum(net: Network, remote: number): void {
     const now = monotonicSeconds();
@@ -733,6 +779,7 @@ export class Daemon implements DaemonView {
     set('arpResponder', (v) => (net.arpResponder = v));
     set('arpSnoop', (v) => (net.arpSnoop = v));
     set('learning', (v) => (net.learning = v));
+    set('udp6ZeroCsumRx', () => undefined); // applied to the shared sockets once run.cfg is the new one (reloadConfig)
     if (cfg.mac !== undefined && cfg.mac !== old.mac) { // a mac taken out of the config leaves the TAP the one it has
       ip('link', 'set', 'dev', cfg.tap, 'address', formatMac(cfg.mac));
       this.announceTap(run);
@@ -840,6 +887,7 @@ export class Daemon implements DaemonView {
       for (const c of this.applyTables(run, run.cfg, cfg)) changes.push(`network ${cfg.name}: ${c}`);
       const evpnChanged = JSON.stringify(run.cfg.evpn) !== JSON.stringify(cfg.evpn);
       run.cfg = cfg;
+      this.applyZeroChecksum();
       if (evpnChanged) {
         this.evpn?.remove(cfg.name);
         this.joinEvpn(run);

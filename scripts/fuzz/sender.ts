@@ -48,7 +48,8 @@ function flush(q: SendQueue): number {
   for (let tries = 0; sent < q.count && tries < 1000; tries++) {
     const part = new SendQueue(q.count - sent, q.arena);
     for (let i = sent; i < q.count; i++) part.push(q.off[i], q.len[i], 0, 0, q.tos[i]);
-    const n = native.sendDatagrams(fd, part.arena, part.off, part.len, part.count, part.dst, table, kind === 'vxlan' ? 4789 : 0, part.tos);
+    const n = native.sendDatagrams(fd, part.arena, part.off, part.len, part.count, part.dst, table, kind === 'vxlan' ? 4789 : 0, part.tos,
+      part.outer, false);
     sent += Math.max(0, n);
     if (sent < q.count) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }

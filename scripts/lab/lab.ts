@@ -1,6 +1,7 @@
 // A lab of hosts made of network namespaces, for tests, the demo and benchmarks.
 //
 //   PREFIX-h1 .. PREFIX-hN   hosts; host i has veth u<i> with 10.0.0.<i>/24
+//                            (and fd00::<i>/64 after ipv6Underlay())
 //   PREFIX-sw                the underlay switch: a Linux bridge joining p1..pN
 //
 // Every address lives inside these namespaces; nothing is routed anywhere else.
@@ -56,6 +57,10 @@ export interface KernelVxlanOptions {
   remotes?: string[];
   /** Multicast group mode instead of remotes. */
   group?: string;
+  /** Over the IPv6 underlay (local fd00::i; ipv6Underlay() first). */
+  ipv6?: boolean;
+  /** More words of `ip link add ... type vxlan`, such as udp6zerocsumtx or df set. */
+  extra?: string[];
   /** Outer TTL (the kernel's default for a group is 1). */
   ttl?: number;
   port?: number;
@@ -67,7 +72,7 @@ export interface KernelVxlanOptions {
 }
 
 export interface OvsTunnelOptions {
-  type: 'gre' | 'vxlan';
+  type: 'gre' | 'vxlan' | 'ip6gre';
   /** GRE key or VNI. */
   key: number;
   /** The remote VTEP's underlay address. */
@@ -123,6 +128,27 @@ export class Lab {
     return `10.0.0.${i}`;
   }
 
+  /** Host i's IPv6 underlay address (after ipv6Underlay()). */
+  underlay6(i: number): string {
+    return `fd00::${i}`;
+  }
+
+  /** Whether ipv6Underlay() gave the hosts IPv6 underlay addresses. */
+  private v6 = false;
+
+  /**
+   * An IPv6 underlay beside the IPv4 one: fd00::<i>/64 on every host's veth,
+   * usable at once (no duplicate address detection), IPv6 on for the host.
+   */
+  async ipv6Underlay(): Promise<void> {
+    this.v6 = true;
+    for (let i = 1; i <= this.hosts; i++) {
+      await this.ipv6(i);
+      await must('ip', ['netns', 'exec', this.ns(i), 'sysctl', '-qw', `net.ipv6.conf.${this.dev(i)}.disable_ipv6=0`]);
+      await must('ip', ['-n', this.ns(i), 'addr', 'add', `${this.underlay6(i)}/64`, 'dev', this.dev(i), 'nodad']);
+    }
+  }
+
   dev(i: number): string {
     return `u${i}`;
   }
@@ -149,6 +175,43 @@ export class Lab {
       await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', this.dev(i), 'tx', 'off', 'gro', 'on']);
       await must('ip', ['-n', sw, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
       await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', `p${i}`, 'tx', 'off']);
+    }
+  }
+
+  /**
+   * Puts host `behind` behind a router whose link to it has MTU `mtu`: its
+   * switch port moves to a second bridge, and a router namespace (PREFIX-rt)
+   * joins the two bridges, answering ARP and NS for the hosts on the other
+   * side (proxy ARP and NDP), so that no host's address changes. Packets of
+   * more than `mtu` bytes toward host `behind` get ICMP "fragmentation
+   * needed" (with DF) or ICMPv6 "packet too big" from 10.0.0.254 / fd00::fe.
+   */
+  async routeThrough(behind: number, mtu: number): Promise<void> {
+    const sw = this.switchNs;
+    const rt = `${this.prefix}-rt`;
+    await must('ip', ['netns', 'add', rt]);
+    this.extraNamespaces.push(rt);
+    await must('ip', ['-n', sw, 'link', 'add', 'br1', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+    await must('ip', ['-n', sw, 'link', 'set', 'br1', 'up']);
+    await must('ip', ['-n', sw, 'link', 'set', `p${behind}`, 'master', 'br1']);
+    await must('ip', ['netns', 'exec', rt, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.all.proxy_ndp=1',
+      'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+    for (const [dev, peer, bridge] of [['ra', 'rpa', 'br0'], ['rb', 'rpb', 'br1']]) {
+      await must('ip', ['link', 'add', dev, 'netns', rt, 'type', 'veth', 'peer', 'name', peer, 'netns', sw]);
+      await must('ip', ['-n', sw, 'link', 'set', peer, 'master', bridge, 'up']);
+      await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', peer, 'tx', 'off']);
+      await must('ip', ['netns', 'exec', rt, 'ethtool', '-K', dev, 'tx', 'off']);
+      await must('ip', ['netns', 'exec', rt, 'sysctl', '-qw', `net.ipv4.conf.${dev}.proxy_arp=1`]);
+    }
+    await must('ip', ['-n', rt, 'link', 'set', 'rb', 'mtu', String(mtu)]);
+    await must('ip', ['-n', rt, 'addr', 'add', '10.0.0.254/32', 'dev', 'ra']);
+    await must('ip', ['-n', rt, 'addr', 'add', 'fd00::fe/128', 'dev', 'ra', 'nodad']);
+    for (const dev of ['ra', 'rb', 'lo']) await must('ip', ['-n', rt, 'link', 'set', dev, 'up']);
+    for (let i = 1; i <= this.hosts; i++) {
+      const [dev, other] = i === behind ? ['rb', 'ra'] : ['ra', 'rb'];
+      await must('ip', ['-n', rt, 'route', 'add', `${this.underlay(i)}/32`, 'dev', dev]);
+      await must('ip', ['-n', rt, '-6', 'route', 'add', `${this.underlay6(i)}/128`, 'dev', dev]);
+      await must('ip', ['-n', rt, '-6', 'neigh', 'add', 'proxy', this.underlay6(i), 'dev', other]);
     }
   }
 
@@ -185,10 +248,11 @@ export class Lab {
   async kernelVxlan(i: number, o: KernelVxlanOptions): Promise<void> {
     const ns = this.ns(i);
     const dev = o.dev ?? 'vx0';
-    const where = o.group !== undefined ? ['group', o.group, 'dev', this.dev(i)] : ['local', this.underlay(i), 'dev', this.dev(i)];
+    const local = o.ipv6 ? this.underlay6(i) : this.underlay(i);
+    const where = o.group !== undefined ? ['group', o.group, 'dev', this.dev(i)] : ['local', local, 'dev', this.dev(i)];
     const ttl = o.ttl !== undefined ? ['ttl', String(o.ttl)] : [];
     const flags = [...(o.learning === false ? ['nolearning'] : []), ...(o.proxy ? ['proxy'] : [])];
-    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where, ...ttl, ...flags]);
+    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where, ...ttl, ...flags, ...(o.extra ?? [])]);
     await must('ip', ['-n', ns, 'link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450)]);
     for (const r of o.remotes ?? []) await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
     await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);
@@ -219,6 +283,7 @@ export class Lab {
     await ovs.vsctl('add-port', 'br-phy', dev);
     await must('ip', ['-n', ns, 'addr', 'flush', 'dev', dev]);
     await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', 'br-phy']);
+    if (this.v6) await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay6(i)}/64`, 'dev', 'br-phy', 'nodad']);
     await must('ip', ['-n', ns, 'link', 'set', 'br-phy', 'up']);
     // The kernel still sees every frame OVS reads on the veth: keep it from answering them too.
     await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${dev}.rp_filter=1`, `net.ipv4.conf.${dev}.arp_ignore=8`]);

@@ -9,7 +9,7 @@
 // on receive, rebuilt by the network's tunnel with the addresses, protocol,
 // TTL, TOS and DF the packet had or was sent with. Checksums there are
 // computed, the IP ID is 0.
-import type { Batch, SendQueue } from '../batch.ts';
+import { OUTER_DF, OUTER_LABEL, type Batch, type SendQueue } from '../batch.ts';
 import type { PacketObserver, ReceivePoint } from '../datapath.ts';
 import type { Network } from '../switch/network.ts';
 import { writeOuterHeader } from '../tunnel/outer.ts';
@@ -157,8 +157,9 @@ export function renderSent(net: Network, q: SendQueue, i: number, local: Uint8Ar
   const encap = net.encap;
   const len = q.len[i];
   let at = emitEthernet(ETHER, buf, 0);
-  at += writeOuterHeader(buf, at, local, 0, net.remotes.bytes, q.dst[i] * ADDR_LEN, net.tunnel.outerProtocol, net.ttl, q.tos[i], net.df,
-    encap.kernelHeaderLen + len);
+  const df = net.df === 'inherit' ? (q.outer[i] & OUTER_DF) !== 0 : net.df;
+  at += writeOuterHeader(buf, at, local, 0, net.remotes.bytes, q.dst[i] * ADDR_LEN, net.tunnel.outerProtocol, net.ttl, q.tos[i], df,
+    encap.kernelHeaderLen + len, q.outer[i] & OUTER_LABEL);
   encap.writeKernelHeader(buf, at, q.lane[i], len);
   at += encap.kernelHeaderLen;
   q.arena.copy(buf, at, q.off[i], q.off[i] + len);

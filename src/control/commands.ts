@@ -9,7 +9,7 @@ import type { NetworkConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { TableError, type Network } from '../switch/network.ts';
 import { Hold } from '../switch/remotes.ts';
-import { isMulticastIp, parseIp } from '../wire/ip-address.ts';
+import { formatIp, isMulticastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { parseMac } from '../wire/mac.ts';
 import type { Mirror } from './capture.ts';
 import type { EventHub } from './monitor.ts';
@@ -79,6 +79,9 @@ function remoteAddress(d: DaemonView, text: string): Uint8Array {
   const b = parseIp(text)!;
   if (isMulticastIp(b)) throw new RefusedError(`${text} is a multicast address, not a VTEP`);
   if (Buffer.compare(Buffer.from(b), Buffer.from(d.local)) === 0) throw new RefusedError(`${text} is this VTEP's own address (local)`);
+  if (isV4Mapped(b) !== isV4Mapped(d.local)) {
+    throw new RefusedError(`${text} is ${isV4Mapped(b) ? 'IPv4' : 'IPv6'}, but this VTEP's underlay (local ${formatIp(d.local)}) is ${isV4Mapped(d.local) ? 'IPv4' : 'IPv6'}`);
+  }
   return b;
 }
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_AGEING_S, DEFAULT_MAX_MACS } from '../switch/fdb.ts';
 import { bool, expected, int } from '../tunnel/fields.ts';
 import { tunnelBlocks, tunnelFor, tunnelSettings, TUNNEL_KINDS, type TunnelSettings } from '../tunnel/index.ts';
-import { canonicalIp, isMulticastIp, isUnicastIp, parseIp } from '../wire/ip-address.ts';
+import { canonicalIp, isMulticastIp, isUnicastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
 import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from './server.ts';
@@ -88,9 +88,17 @@ export interface NetworkConfig {
   /** accept-any-remote, or a group without an allow list. */
   acceptAnyRemote: boolean;
   ttl: number;
-  /** Don't Fragment on the outer IPv4 header (default: clear for VXLAN as the kernel, set for GRE as Open vSwitch). */
-  df: boolean;
+  /**
+   * Don't Fragment on the outer IPv4 header (default: clear for VXLAN as the
+   * kernel, set for GRE as Open vSwitch); 'inherit' copies the inner IPv4
+   * packet's DF, as the kernel's `df inherit`. No meaning over IPv6 (never fragmented on the way).
+   */
+  df: DfMode;
+  /** VXLAN over IPv6: accept datagrams with a zero UDP checksum (the kernel's udp6zerocsumrx). */
+  udp6ZeroCsumRx: boolean;
 }
+
+export type DfMode = boolean | 'inherit';
 
 export interface Config {
   /** Canonical text of this VTEP's underlay address. */
@@ -129,8 +137,18 @@ const is = (test: (b: Uint8Array) => boolean) => (s: string) => {
   const b = parseIp(s);
   return b !== undefined && test(b);
 };
-const unicastIpv4 = ipv4.refine(is(isUnicastIp), expected('expected a unicast IPv4 address'));
-const multicastIpv4 = ipv4.refine(is(isMulticastIp), expected('expected an IPv4 multicast address (224.0.0.0 to 239.255.255.255)'));
+/** For a refinement after the one that checks the form: an address it refused already is not refused twice. */
+const whenParsed = (test: (b: Uint8Array) => boolean) => (s: string) => {
+  const b = parseIp(s);
+  return b === undefined || test(b);
+};
+const unicastIpv4 = ipv4.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 address'));
+/** Underlay addresses: IPv4 or IPv6, the family of `local` (normalize() checks that). */
+const UNDERLAY = 'expected an IPv4 or IPv6 address such as 10.0.0.1 or fd00::1';
+const underlayIp = z.string(expected(UNDERLAY)).refine((s) => parseIp(s) !== undefined, expected(UNDERLAY));
+const unicastUnderlay = underlayIp.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 or IPv6 address'));
+const multicastUnderlay = underlayIp.refine(whenParsed(isMulticastIp),
+  expected('expected a multicast address: IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8 such as ff05::42'));
 const CIDR = 'expected an IPv4 address with prefix length, such as 192.168.100.1/24';
 const cidr = z.string(expected(CIDR)).refine((s) => {
   const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
@@ -144,7 +162,7 @@ const mac = z.string(expected(MAC))
 // "%" makes the kernel pick a name itself (tap%d -> tap0): a TAP's name must be the one given.
 const ifname = z.string(expected('expected an interface name'))
   .regex(/^[^/:%\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":", "%" or spaces'));
-const ipv4List = z.array(unicastIpv4, expected('expected a list of IPv4 addresses'));
+const underlayList = z.array(unicastUnderlay, expected('expected a list of IPv4 or IPv6 addresses'));
 const OVERLAY_IP = 'expected an IPv4 or IPv6 address such as 192.168.100.2 or fd00:100::2';
 const overlayIp = z.string(expected(OVERLAY_IP)).refine(is(isUnicastIp), expected(OVERLAY_IP));
 
@@ -183,7 +201,7 @@ const evpnSchema = z.strictObject({
 });
 
 const groupSchema = z.strictObject({
-  address: multicastIpv4,
+  address: multicastUnderlay,
   dev: ifname,
   ttl: int(1, 255, 'a multicast TTL').default(1),
 });
@@ -194,12 +212,12 @@ const networkSchema = z.strictObject({
   mtu: int(68, 65000, 'an MTU').optional(),
   mac: mac.optional(),
   ...tunnelBlocks,
-  remotes: ipv4List.default([]),
+  remotes: underlayList.default([]),
   group: groupSchema.optional(),
-  allow: ipv4List.optional(),
+  allow: underlayList.optional(),
   ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
   'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
-  static: z.array(z.strictObject({ mac, remote: unicastIpv4 }), expected('expected a list of { mac, remote }')).default([]),
+  static: z.array(z.strictObject({ mac, remote: unicastUnderlay }), expected('expected a list of { mac, remote }')).default([]),
   neigh: z.array(z.strictObject({ ip: overlayIp, mac }), expected('expected a list of { ip, mac }')).default([]),
   'arp-responder': bool().default(false),
   'arp-snoop': bool().default(false),
@@ -207,7 +225,8 @@ const networkSchema = z.strictObject({
   evpn: networkEvpnSchema.optional(),
   'accept-any-remote': bool().default(false),
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
-  df: bool().optional(),
+  df: z.union([z.boolean(), z.literal('inherit')], expected('expected true, false or inherit')).optional(),
+  'udp6-zero-csum-rx': bool().optional(),
 }).refine((n) => TUNNEL_KINDS.filter((k) => n[k] !== undefined).length === 1, {
   error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
 });
@@ -215,7 +234,8 @@ const networkSchema = z.strictObject({
 const busyPollField = int(0, 100_000, 'microseconds');
 
 const configSchema = z.strictObject({
-  local: unicastIpv4,
+  local: unicastUnderlay,
+  'udp6-zero-csum-rx': bool().default(false),
   socket: z.string(expected('expected a path')).min(1, expected('expected a path'))
     .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, { error: `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds)` })
     .default(DEFAULT_SOCKET),
@@ -337,6 +357,7 @@ function describeIssue(i: z.core.$ZodIssue): string {
 /** Cross-field rules the schema cannot express, and conversion to settings. */
 function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) => void): Config {
   const local = canonicalIp(raw.local)!;
+  const localV4 = isV4Mapped(parseIp(local)!);
   const taps = new Map<string, string>();
   const ids = new Map<string, string>();
   const networks: NetworkConfig[] = [];
@@ -352,6 +373,19 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     ids.set(tunnel.identity, name);
     if (n.group !== undefined && !tunnel.supportsGroup) {
       problem(at('group'), `a ${settings.kind.toUpperCase()} network cannot use a multicast group (group mode is VXLAN's); list its remotes instead`);
+    }
+    // One family per network: the family of `local`, which every socket of the daemon is bound to.
+    const sameFamily = (path: PropertyKey[], text: string) => {
+      if (isV4Mapped(parseIp(text)!) !== localV4) {
+        problem(path, `${text} is ${localV4 ? 'IPv6' : 'IPv4'}, but local ${local} is ${localV4 ? 'IPv4' : 'IPv6'}: a network's VTEPs are all of the family of local`);
+      }
+    };
+    n.remotes.forEach((a, i) => sameFamily(at('remotes', i), a));
+    (n.allow ?? []).forEach((a, i) => sameFamily(at('allow', i), a));
+    n.static.forEach((e, i) => sameFamily(at('static', i, 'remote'), e.remote));
+    if (n.group !== undefined) sameFamily(at('group', 'address'), n.group.address);
+    if (n['udp6-zero-csum-rx'] !== undefined && (settings.kind !== 'vxlan' || localV4)) {
+      problem(at('udp6-zero-csum-rx'), 'applies to VXLAN over IPv6 only (UDP over IPv4 may carry no checksum anyway)');
     }
     const remotes = n.remotes.map((s) => canonicalIp(s)!);
     remotes.forEach((a, i) => {
@@ -379,6 +413,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     if (n.evpn !== undefined) {
       if (raw.evpn === undefined) problem(at('evpn'), 'needs the top-level evpn: { asn, neighbors } that says how to reach the BGP fabric');
       else if (settings.kind !== 'vxlan') problem(at('evpn'), `BGP EVPN carries VXLAN networks; a ${settings.kind.toUpperCase()} network lists its remotes`);
+      else if (!localV4) problem(at('evpn'), `BGP EVPN needs an IPv4 local (the next hop of its routes); ${local} is IPv6: list the remotes instead`);
       else evpn = networkEvpn(n.evpn === true ? {} : n.evpn, raw.evpn.asn, raw.evpn['router-id'] ?? raw.local, settings.vni);
     }
     networks.push({
@@ -403,6 +438,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       acceptAnyRemote: n['accept-any-remote'] || (group !== undefined && n.allow === undefined),
       ttl: n.ttl,
       df: n.df ?? tunnel.defaultDf,
+      udp6ZeroCsumRx: n['udp6-zero-csum-rx'] ?? raw['udp6-zero-csum-rx'],
     });
   }
   const evpn = raw.evpn === undefined ? undefined : {
@@ -472,6 +508,8 @@ export interface NetworkFlags {
   'evpn-gobgp'?: string;
   ttl?: string;
   df?: boolean;
+  'df-inherit'?: boolean;
+  'udp6-zero-csum-rx'?: boolean;
 }
 
 /** Config paths (below the network, or top level) and the flags that set them. */
@@ -481,7 +519,7 @@ const FLAG_OF_PATH: Record<string, string> = {
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
-  'accept-any-remote': '--accept-any-remote', df: '--df', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
+  'accept-any-remote': '--accept-any-remote', df: '--df or --df-inherit', 'udp6-zero-csum-rx': '--udp6-zero-csum-rx', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
   'evpn.asn': '--evpn-asn', 'evpn.neighbors': '--evpn-neighbor', 'evpn.router-id': '--evpn-router-id', 'evpn.gobgp': '--evpn-gobgp', evpn: '--evpn-asn',
 };
 
@@ -506,6 +544,7 @@ export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' 
 /** Builds the same config a file would give from the flags of one network. */
 export function configFromFlags(f: NetworkFlags): Config {
   if (f.vni !== undefined && f['gre-key'] !== undefined) throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
+  if (f.df && f['df-inherit']) throw new ConfigError(['--df and --df-inherit do not go together: DF is set on every packet, or copied from the inner one']);
   const validName = (n: string | undefined) => n !== undefined && /^[A-Za-z0-9_.-]{1,32}$/.test(n);
   const name = f.name ?? (validName(f.tap) ? f.tap! : 'default');
   const num = flagNumber;
@@ -525,7 +564,8 @@ export function configFromFlags(f: NetworkFlags): Config {
     'arp-responder': f['arp-responder'],
     'arp-snoop': f['arp-snoop'],
     ttl: num(f.ttl),
-    df: f.df,
+    df: f['df-inherit'] ? 'inherit' : f.df,
+    'udp6-zero-csum-rx': f['udp6-zero-csum-rx'],
   };
   const evpn = f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
     ? { asn: num(f['evpn-asn']), neighbors: f['evpn-neighbor'], 'router-id': f['evpn-router-id'], gobgp: f['evpn-gobgp'] } : undefined;

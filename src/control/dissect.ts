@@ -9,7 +9,8 @@ import type { GreView } from '../tunnel/gre.ts';
 import type { VxlanView } from '../tunnel/vxlan.ts';
 import { newArpRepr, parseArp, type ArpRepr } from '../wire/arp.ts';
 import { EtherType, ETH_HEADER_LEN, newEthernetRepr, parseEthernet, type EthernetRepr } from '../wire/ethernet.ts';
-import { formatIpv4, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
+import { formatIpv4, IpProto, newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
+import { newOuterIpRepr, parseOuterIp, type OuterIpRepr } from '../wire/outer-ip.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { PcapRecord } from '../wire/pcap.ts';
 import { VXLAN_PORT } from '../wire/vxlan.ts';
@@ -18,7 +19,7 @@ import { VXLAN_PORT } from '../wire/vxlan.ts';
 interface Outer {
   src: string;
   dst: string;
-  ip: Ipv4Repr;
+  ip: OuterIpRepr;
   inner: Buffer;
   eth: EthernetRepr;
   /** Set when the inner frame is ARP. */
@@ -49,16 +50,17 @@ export function decodeVxlan(frame: Buffer, port = VXLAN_PORT): VxlanPacket | und
 /** A tunnel packet of any encapsulation (VXLAN on `vxlanPort`), or undefined. */
 export function decodeTunnelFrame(frame: Buffer, vxlanPort = VXLAN_PORT): TunnelPacket | undefined {
   const outer = newEthernetRepr();
-  if (parseEthernet(frame, 0, frame.length, outer) !== Drop.None || outer.ethertype !== EtherType.IPv4) return undefined;
-  const ip = newIpv4Repr();
-  if (parseIpv4(frame, ETH_HEADER_LEN, frame.length, ip) !== Drop.None) return undefined;
+  if (parseEthernet(frame, 0, frame.length, outer) !== Drop.None) return undefined;
+  if (outer.ethertype !== EtherType.IPv4 && outer.ethertype !== EtherType.IPv6) return undefined;
+  const ip = newOuterIpRepr();
+  if (parseOuterIp(frame, ETH_HEADER_LEN, frame.length, outer.ethertype === EtherType.IPv6, ip) !== Drop.None) return undefined;
   const found: Decoded<TunnelView> = { innerEnd: 0 };
   const innerAt = decodeTunnel(frame, ip, ETH_HEADER_LEN + ip.headerLen, ETH_HEADER_LEN + ip.totalLen, vxlanPort, found);
   if (innerAt < 0 || found.view === undefined) return undefined;
   const inner = frame.subarray(innerAt, found.innerEnd);
   const eth = newEthernetRepr();
   if (parseEthernet(inner, 0, inner.length, eth) !== Drop.None) return undefined;
-  const p = { src: formatIpv4(ip.src), dst: formatIpv4(ip.dst), ip, inner, eth, ...found.view } as TunnelPacket;
+  const p = { src: ip.src, dst: ip.dst, ip, inner, eth, ...found.view } as TunnelPacket;
   if (eth.ethertype === EtherType.ARP) {
     const arp = newArpRepr();
     if (parseArp(inner, ETH_HEADER_LEN, inner.length, arp) === Drop.None) p.arp = arp;

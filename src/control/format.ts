@@ -10,11 +10,12 @@ export function formatFdb(rows: readonly FdbRow[]): string {
   ).join('\n');
 }
 
-/** One line a remote: `IP network NAME (flood | no-flood) origin A,B macs N rx ... tx ...`. */
+/** One line a remote: `IP network NAME (flood | no-flood) origin A,B macs N rx ... tx ... pmtu N`. */
 export function formatRemotes(rows: readonly RemoteRow[]): string {
   return rows.map((r) =>
     `${r.remote} network ${r.network} ${r.flood ? 'flood' : 'no-flood'} origin ${r.origins.join(',') || 'none'} macs ${r.macs} ` +
-    `rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes`,
+    `rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes ` +
+    `pmtu ${r.pmtu}${r['pmtu-learned'] ? ' (icmp)' : ''}`,
   ).join('\n');
 }
 
@@ -44,8 +45,9 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
     `  neigh   ${n.neigh.entries} entries; arp-suppressed ${c['arp-suppressed']}, nd-suppressed ${c['nd-suppressed']}`,
     `  drops   ${formatDrops(n.drops)}`,
   ];
+  if (c['pmtu-icmp-sent'] > 0) lines.push(`  pmtu    ${c['pmtu-icmp-sent']} frames over a path MTU answered with ICMP on the TAP`);
   for (const [addr, r] of Object.entries(n.remotes)) {
-    lines.push(`  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes`);
+    lines.push(`  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes, pmtu ${r.pmtu}`);
   }
   return lines;
 }

@@ -14,6 +14,7 @@ export type MonitorEvent =
   | { event: 'fdb'; action: 'refused'; network: string; count: number; time: string }
   | { event: 'neigh'; action: NeighAction; network: string; ip: string; mac: string; origin: string; time: string }
   | { event: 'remote'; action: RemoteAction; network: string; remote: string; flood: boolean; origins: string[]; time: string }
+  | { event: 'pmtu'; network: string; remote: string; pmtu: number; time: string }
   | { event: 'reload'; changes: string[]; time: string };
 
 export type Listener = (e: MonitorEvent) => void;
@@ -58,6 +59,10 @@ export class EventHub implements SwitchEvents {
     this.emit(net.name, { event: 'remote', action, network: net.name, remote: t.address(r), flood: t.floods(r), origins: t.origins(r), time: now() });
   }
 
+  pmtu(net: Network, r: number): void {
+    this.emit(net.name, { event: 'pmtu', network: net.name, remote: net.remotes.address(r), pmtu: net.remotes.pmtu[r], time: now() });
+  }
+
   reload(changes: string[]): void {
     this.emit(undefined, { event: 'reload', changes, time: now() });
   }
@@ -82,6 +87,8 @@ export function formatEvent(e: MonitorEvent): string {
       return `neigh ${e.action} ${e.ip} lladdr ${e.mac} network ${e.network} origin ${e.origin}`;
     case 'remote':
       return `remote ${e.action} ${e.remote} network ${e.network} ${e.flood ? 'flood' : 'no-flood'} origin ${e.origins.join(',') || 'none'}`;
+    case 'pmtu':
+      return `pmtu ${e.remote} network ${e.network} mtu ${e.pmtu}`;
     case 'reload':
       return `reload applied: ${e.changes.length === 0 ? 'no changes' : e.changes.join('; ')}`;
   }

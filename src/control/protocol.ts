@@ -147,6 +147,10 @@ export interface RemoteRow {
   'rx-bytes': number;
   'tx-packets': number;
   'tx-bytes': number;
+  /** Path MTU toward it: the underlay's MTU, or less as an ICMP error said. */
+  pmtu: number;
+  /** Lowered by an ICMP error (forgotten 10 minutes later). */
+  'pmtu-learned': boolean;
 }
 
 /** One row of `vtepctl neigh show --json`. */
@@ -167,6 +171,8 @@ export interface RemoteStats {
   'tx-bytes': number;
   /** Receives floods; named by a configuration (static entry, allow, --no-flood); or learned (accept-any-remote). */
   kind: 'flood' | 'static' | 'learned';
+  /** Path MTU toward it: the largest outer IP packet that reaches it. */
+  pmtu: number;
 }
 
 export interface NetworkStats {

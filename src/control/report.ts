@@ -50,6 +50,7 @@ function networkStats({ net, tap, failure }: NetworkInfo): NetworkStats {
       'tx-packets': rc[base + R.TxPackets],
       'tx-bytes': rc[base + R.TxBytes],
       kind: table.floods(r) ? 'flood' : table.configured(r) ? 'static' : 'learned',
+      pmtu: table.pmtu[r],
     };
   }
   const f = net.fdb;
@@ -81,6 +82,7 @@ export function remoteRows(networks: readonly NetworkInfo[], only?: string): Rem
         remote: t.address(r), network: net.name, flood: t.floods(r), origins: t.origins(r), macs: macs.get(r) ?? 0,
         'rx-packets': t.counters[base + R.RxPackets], 'rx-bytes': t.counters[base + R.RxBytes],
         'tx-packets': t.counters[base + R.TxPackets], 'tx-bytes': t.counters[base + R.TxBytes],
+        pmtu: t.pmtu[r], 'pmtu-learned': t.pmtuExpires[r] !== 0 && t.pmtu[r] < t.underlayMtu,
       });
     }
   }

@@ -115,7 +115,7 @@ function traceFromTunnel(net: Network, copy: Network, frame: Buffer, from: strin
   b.len[0] = net.tunnel.wrapReceived(frame, peer, local, b.arena, b.start(0));
   b.peer.set(peer, 0);
   b.count = 1;
-  const demux = net.tunnel.newDemux<Network>();
+  const demux = net.tunnel.newDemux<Network>(!isV4Mapped(local));
   demux.set(net.tunnel.id, copy);
   const resolved = new Resolved<Network>(1);
   const unattributed = new Counters();

@@ -18,7 +18,8 @@ const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--mac MAC] [--name NAME] [--ageing S]
-             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df]
+             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df | --df-inherit]
+             [--udp6-zero-csum-rx]
              [--evpn-asn N --evpn-neighbor IP... [--evpn-router-id IP] [--evpn-gobgp ADDR:PORT]]
              [--socket PATH] [--no-offload] [--busy-poll USEC] [--metrics ADDR:PORT] [--user NAME]
              [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
@@ -29,7 +30,8 @@ Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;
 
 const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'mac', 'port', 'ageing', 'max-macs',
-  'accept-any-remote', 'arp-responder', 'arp-snoop', 'no-learning', 'evpn-asn', 'evpn-neighbor', 'evpn-router-id', 'evpn-gobgp', 'ttl', 'df'] as const;
+  'accept-any-remote', 'arp-responder', 'arp-snoop', 'no-learning', 'evpn-asn', 'evpn-neighbor', 'evpn-router-id', 'evpn-gobgp', 'ttl', 'df', 'df-inherit',
+  'udp6-zero-csum-rx'] as const;
 
 class UsageError extends Error {}
 
@@ -90,6 +92,8 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
         'evpn-gobgp': { type: 'string' },
         ttl: { type: 'string' },
         df: { type: 'boolean' },
+        'df-inherit': { type: 'boolean' },
+        'udp6-zero-csum-rx': { type: 'boolean' },
       },
     }));
   } catch (e) {

@@ -38,9 +38,12 @@ export interface NativeAddon {
   recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number,
     peer: Uint8Array, port: Uint16Array, ttl: Uint8Array, tos: Uint8Array, gro: boolean): number;
   sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
-    port: number, tos: Uint8Array): number;
+    port: number, tos: Uint8Array, outer: Uint32Array, dfInherit: boolean): number;
   sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
-    port: number, tos: Uint8Array, lane: Uint8Array): number;
+    port: number, tos: Uint8Array, lane: Uint8Array, outer: Uint32Array, dfInherit: boolean): number;
+  /** Path MTU reports from a sender's error queue: destination i at dst[16i], its MTU in mtu[i]; returns how many. */
+  readPathMtu(fd: number, dst: Uint8Array, mtu: Uint32Array): number;
+  acceptZeroChecksum6(fd: number, on: boolean): void;
   spinPoll(fds: Int32Array, usec: number): number;
   vnetHdrLen: number;
   maxBatch: number;

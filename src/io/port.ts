@@ -20,6 +20,16 @@ export interface DatagramReceiver extends Watchable {
   recv(b: Batch): number;
 }
 
+/** DF on every outer IPv4 header, on none, or copied from the inner IPv4 packet (per packet, from SendQueue.outer). */
+export type DfMode = boolean | 'inherit';
+
+/** Path MTU reports read from senders' error queues (a few per ICMP error; reused). */
+export class PathMtuReports {
+  readonly dst = new Uint8Array(64 * 16);
+  readonly mtu = new Uint32Array(64);
+  count = 0;
+}
+
 /** Whatever sends a network's tunnel packets. */
 export interface TunnelSender {
   /** The source port of each lane (UDP sockets), or none (one raw socket). */
@@ -29,8 +39,15 @@ export interface TunnelSender {
   /** Sends multicast out of `ifindex` with `ttl`, not looped back to this host. */
   multicast(ifindex: number, ttl: number): void;
   /** Sets the outer TTL and DF again (a reload changed them). */
-  configure(ttl: number, df: boolean): void;
+  configure(ttl: number, df: DfMode): void;
+  /** Fills `out` with the ICMP "too big" errors about sent packets since the last call. */
+  readPathMtu(out: PathMtuReports): void;
   close(): void;
+}
+
+/** Before any packet goes, the socket DF for inherit is set per run; until then, none. */
+function socketDf(df: DfMode): boolean {
+  return df === true;
 }
 
 export abstract class Port implements Watchable {
@@ -61,21 +78,32 @@ const SOCKET_BUFFER = 4 * 1024 * 1024;
 /** A raw socket the data path sends tunnel packets on (the kernel adds the IP header). */
 export class RawSender extends Port implements TunnelSender {
   readonly lanePorts: readonly number[] = [];
+  private dfInherit: boolean;
 
-  static open(protocol: number, local: Uint8Array, ttl: number, df: boolean): RawSender {
-    return new RawSender(native.rawOpen(protocol, local, ttl, df, false, SOCKET_BUFFER));
+  private constructor(fd: number, df: DfMode) {
+    super(fd);
+    this.dfInherit = df === 'inherit';
+  }
+
+  static open(protocol: number, local: Uint8Array, ttl: number, df: DfMode): RawSender {
+    return new RawSender(native.rawOpen(protocol, local, ttl, socketDf(df), false, SOCKET_BUFFER), df);
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos);
+    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos, q.outer, this.dfInherit);
   }
 
   multicast(ifindex: number, ttl: number): void {
     native.setMulticast(this.fd, ifindex, ttl, false);
   }
 
-  configure(ttl: number, df: boolean): void {
-    native.setSenderOptions(this.fd, ttl, df);
+  configure(ttl: number, df: DfMode): void {
+    native.setSenderOptions(this.fd, ttl, socketDf(df));
+    this.dfInherit = df === 'inherit';
+  }
+
+  readPathMtu(out: PathMtuReports): void {
+    out.count = native.readPathMtu(this.fd, out.dst, out.mtu);
   }
 }
 
@@ -84,13 +112,17 @@ export class RawSender extends Port implements TunnelSender {
  * runs of equal-size datagrams of one flow go out as one UDP GSO send.
  */
 export class LaneSender implements TunnelSender {
-  private constructor(private readonly fds: Int32Array, readonly lanePorts: readonly number[], private readonly dstPort: number) {}
+  private dfInherit: boolean;
+
+  private constructor(private readonly fds: Int32Array, readonly lanePorts: readonly number[], private readonly dstPort: number, df: DfMode) {
+    this.dfInherit = df === 'inherit';
+  }
 
   /**
    * Binds `lanes` sockets to local ports spread over [min, max], skipping
    * `dstPort` and ports in use. Fewer lanes if the range is short.
    */
-  static open(local: Uint8Array, lanes: number, min: number, max: number, dstPort: number, ttl: number, df: boolean): LaneSender {
+  static open(local: Uint8Array, lanes: number, min: number, max: number, dstPort: number, ttl: number, df: DfMode): LaneSender {
     const fds: number[] = [];
     const ports: number[] = [];
     const span = max - min + 1;
@@ -98,7 +130,7 @@ export class LaneSender implements TunnelSender {
       for (let tries = 0, port = min + Math.floor((k * span) / lanes); tries < 32 && port <= max; tries++, port++) {
         if (port === dstPort || ports.includes(port)) continue;
         try {
-          fds.push(native.udpSenderOpen(local, port, ttl, df, SOCKET_BUFFER));
+          fds.push(native.udpSenderOpen(local, port, ttl, socketDf(df), SOCKET_BUFFER));
           ports.push(port);
           break;
         } catch (e) {
@@ -112,19 +144,31 @@ export class LaneSender implements TunnelSender {
     if (fds.length === 0) {
       throw Object.assign(new Error(`no free UDP port in ${min}-${max}`), { code: 'EADDRINUSE' });
     }
-    return new LaneSender(Int32Array.from(fds), ports, dstPort);
+    return new LaneSender(Int32Array.from(fds), ports, dstPort, df);
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0 ? 0 : native.sendLanes(this.fds, q.arena, q.off, q.len, q.count, q.dst, table, this.dstPort, q.tos, q.lane);
+    return q.count === 0 ? 0
+      : native.sendLanes(this.fds, q.arena, q.off, q.len, q.count, q.dst, table, this.dstPort, q.tos, q.lane, q.outer, this.dfInherit);
   }
 
   multicast(ifindex: number, ttl: number): void {
     for (const fd of this.fds) native.setMulticast(fd, ifindex, ttl, false);
   }
 
-  configure(ttl: number, df: boolean): void {
-    for (const fd of this.fds) native.setSenderOptions(fd, ttl, df);
+  configure(ttl: number, df: DfMode): void {
+    for (const fd of this.fds) native.setSenderOptions(fd, ttl, socketDf(df));
+    this.dfInherit = df === 'inherit';
+  }
+
+  /** Every lane's errors, one after the other into `out`. */
+  readPathMtu(out: PathMtuReports): void {
+    let n = 0;
+    for (const fd of this.fds) {
+      if (n === out.mtu.length) break;
+      n += native.readPathMtu(fd, out.dst.subarray(n * 16), out.mtu.subarray(n));
+    }
+    out.count = n;
   }
 
   close(): void {
@@ -153,6 +197,11 @@ export class Receiver extends Port implements DatagramReceiver {
   enableGro(): boolean {
     this.gro = native.udpGroEnable(this.fd);
     return this.gro;
+  }
+
+  /** A UDP/IPv6 receiver: whether datagrams with a zero checksum are taken (udp6zerocsumrx). */
+  acceptZeroChecksum6(on: boolean): void {
+    native.acceptZeroChecksum6(this.fd, on);
   }
 
   static udp(local: Uint8Array, port: number): Receiver {

@@ -1,6 +1,9 @@
 #include "batch_io.h"
 
 #include <errno.h>
+#include <linux/errqueue.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <sys/uio.h>
@@ -54,10 +57,12 @@ size_t AddTos(char* control, size_t used, int family, uint8_t tos) {
 
 // The one send loop: sends msgs[0..count) with sendmmsg, waiting once (briefly)
 // when the queue is full; a message the kernel refuses (no route, too big) is
-// skipped; a queue that stays full ends it. Returns the sum of weight[k] over
-// the messages sent (weight null: one each).
+// skipped; a queue that stays full ends it. A refusal may be an ICMP error
+// about an earlier packet, which the kernel reports on the next send instead
+// of sending it: that message is tried once more. Returns the sum of
+// weight[k] over the messages sent (weight null: one each).
 uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight) {
-  uint32_t sent = 0, done = 0;
+  uint32_t sent = 0, done = 0, retried = UINT32_MAX;
   bool waited = false;
   while (done < count) {
     int r = sendmmsg(fd, msgs + done, count - done, MSG_DONTWAIT);
@@ -71,6 +76,10 @@ uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* wei
       if (WaitWritable(fd)) continue;
     }
     if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) break;  // queue full: the rest is dropped
+    if (retried != done) {
+      retried = done;  // the error was consumed: once more
+      continue;
+    }
     done++;  // this message was refused; go on with the others
   }
   return sent;
@@ -104,10 +113,23 @@ void ReadControl(msghdr* h, size_t* seg, uint8_t* ttl, uint8_t* tos) {
   }
 }
 
-// The socket address of destination i; 0 when it names no entry of the table.
+// The socket address of destination i, with its flow label for IPv6; 0 when it names no entry of the table.
 socklen_t Destination(const Destinations& to, uint32_t i, sockaddr_storage* ss) {
   if (to.dst[i] >= to.tableCount) return 0;
-  return ToSockaddr(to.table + static_cast<size_t>(to.dst[i]) * kAddrLen, to.port, ss);
+  socklen_t len = ToSockaddr(to.table + static_cast<size_t>(to.dst[i]) * kAddrLen, to.port, ss);
+  if (ss->ss_family == AF_INET6 && to.outer != nullptr)
+    reinterpret_cast<sockaddr_in6*>(ss)->sin6_flowinfo = htonl(to.outer[i] & kOuterLabelMask);
+  return len;
+}
+
+// Whether entry i wants DF on its outer IPv4 header (df inherit); false otherwise.
+bool WantsDf(const Destinations& to, uint32_t i) { return to.dfInherit && to.outer != nullptr && (to.outer[i] & kOuterDf) != 0; }
+
+// With df inherit, sets the socket's DF for the run about to go (IPv4 has no per-message DF).
+void SetDf(int fd, int family, bool df) {
+  if (family != AF_INET) return;  // IPv6 packets are never fragmented on the way
+  int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
+  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
 }
 
 }  // namespace
@@ -212,7 +234,9 @@ uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, 
   uint32_t sent = 0;
   for (uint32_t next = 0; next < frames.count;) {
     uint32_t count = 0;
-    for (; next < frames.count && count < kMaxBatch; next++) {
+    // With df inherit, one sendmmsg per run of equal DF.
+    const bool df = WantsDf(to, next);
+    for (; next < frames.count && count < kMaxBatch && WantsDf(to, next) == df; next++) {
       socklen_t namelen = frames.inside(next) ? Destination(to, next, &s->addr[count]) : 0;
       if (namelen == 0) continue;  // outside the arena, or no such destination: not sent
       s->iov[count] = {frames.at(next), frames.len[next]};
@@ -220,6 +244,7 @@ uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, 
       SetMessage(&s->msgs[count].msg_hdr, &s->iov[count], 1, &s->addr[count], namelen, s->control[count], control);
       count++;
     }
+    if (to.dfInherit && count > 0) SetDf(fd, s->addr[0].ss_family, df);
     sent += SendMessages(fd, s->msgs, count, nullptr);
   }
   return sent;
@@ -236,12 +261,14 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
       continue;
     }
     uint32_t msgs = 0, iovs = 0;
-    while (i < n && lanes[i] == lane && msgs < kMaxBatch && iovs + kMaxGsoSegments <= kIovCapacity) {
+    const bool df = WantsDf(to, i);
+    while (i < n && lanes[i] == lane && WantsDf(to, i) == df && msgs < kMaxBatch && iovs + kMaxGsoSegments <= kIovCapacity) {
       uint32_t first = i, seg = frames.len[i], count = 0;
       size_t total = 0;
       iovec* iov = &s->iov[iovs];
-      // A run: same lane, destination and TOS, equal lengths, the last one may be shorter.
-      while (i < n && lanes[i] == lane && to.dst[i] == to.dst[first] && to.tos[i] == to.tos[first] && count < kMaxGsoSegments &&
+      // A run: same lane, destination, TOS and flow label (and DF), equal lengths, the last one may be shorter.
+      while (i < n && lanes[i] == lane && to.dst[i] == to.dst[first] && to.tos[i] == to.tos[first] &&
+             (to.outer == nullptr || to.outer[i] == to.outer[first]) && count < kMaxGsoSegments &&
              total + frames.len[i] <= kMaxGsoBytes && frames.len[i] <= seg && frames.inside(i)) {
         iov[count] = {frames.at(i), frames.len[i]};
         total += frames.len[i];
@@ -266,9 +293,39 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
       iovs += count;
       msgs++;
     }
+    if (to.dfInherit && msgs > 0) SetDf(fds[lane], s->addr[0].ss_family, df);
     sent += SendMessages(fds[lane], s->msgs, msgs, s->weight);
   }
   return sent;
+}
+
+uint32_t ReadPathMtu(int fd, const PathMtuReports& out) {
+  uint32_t n = 0;
+  // Bounded: a socket cannot make this loop forever (the queue holds what the receive buffer allows).
+  for (int reads = 0; reads < 256; reads++) {
+    sockaddr_storage name;
+    alignas(cmsghdr) char control[256];
+    uint8_t quote[64];
+    iovec iov = {quote, sizeof(quote)};
+    msghdr h;
+    SetMessage(&h, &iov, 1, &name, sizeof(name), control, sizeof(control));
+    if (recvmsg(fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+      bool v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
+      bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if ((!v4 && !v6) || c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) continue;
+      sock_extended_err e;
+      memcpy(&e, CMSG_DATA(c), sizeof(e));
+      bool tooBig = (e.ee_origin == SO_EE_ORIGIN_ICMP && e.ee_type == ICMP_DEST_UNREACH && e.ee_code == ICMP_FRAG_NEEDED) ||
+                    (e.ee_origin == SO_EE_ORIGIN_ICMP6 && e.ee_type == ICMPV6_PKT_TOOBIG);
+      if (!tooBig || e.ee_errno != EMSGSIZE || n >= out.max) continue;
+      // msg_name is the destination of the packet the error quotes: the remote VTEP.
+      uint16_t port;
+      FromSockaddr(&name, out.dst + static_cast<size_t>(n) * kAddrLen, &port);
+      out.mtu[n++] = e.ee_info;
+    }
+  }
+  return n;
 }
 
 }  // namespace vtep

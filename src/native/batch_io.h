@@ -53,6 +53,21 @@ struct Destinations {
   uint32_t tableCount;
   uint16_t port;       // UDP destination port (0 for a raw socket)
   const uint8_t* tos;  // outer TOS (ECN) of each packet
+  // Per packet: the IPv6 flow label (kOuterLabelMask bits) and, with
+  // `dfInherit`, whether the outer IPv4 header gets DF (kOuterDf).
+  const uint32_t* outer;
+  bool dfInherit;
+};
+
+constexpr uint32_t kOuterLabelMask = 0xfffff;
+constexpr uint32_t kOuterDf = 1u << 20;
+
+// Path MTU reports read from a sender's error queue: destination i (16 bytes
+// at dst + 16i) can carry packets of mtu[i] bytes at most.
+struct PathMtuReports {
+  uint8_t* dst;
+  uint32_t* mtu;
+  uint32_t max;
 };
 
 struct PartialChecksums {
@@ -84,5 +99,11 @@ uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, 
 // (the last may be shorter) becomes one UDP_SEGMENT send, which the kernel
 // carries as one GSO packet. Returns datagrams sent.
 uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, const uint8_t* lane, const Destinations& to, Scratch* s);
+
+// Drains a sender's error queue (IP_RECVERR/IPV6_RECVERR): each ICMP
+// "fragmentation needed" or ICMPv6 "packet too big" about one of its packets
+// becomes a report of the packet's destination and the MTU the error named.
+// Returns the number of reports (other errors are read and dropped).
+uint32_t ReadPathMtu(int fd, const PathMtuReports& out);
 
 }  // namespace vtep

@@ -116,8 +116,13 @@ bool GetFrames(const Napi::CallbackInfo& info, size_t arena, size_t off, size_t 
   return f->count <= offCap && f->count <= lenCap;
 }
 
-// Destinations: (dst, table, port, tos) for `count` entries.
-bool GetDestinations(const Napi::CallbackInfo& info, size_t at, uint32_t count, vtep::Destinations* d) {
+// Destinations: (dst, table, port, tos) for `count` entries, and (outer, dfInherit) at `outerAt`.
+bool GetDestinations(const Napi::CallbackInfo& info, size_t at, size_t outerAt, uint32_t count, vtep::Destinations* d) {
+  size_t outerCap;
+  uint32_t* outer;
+  if (!GetTyped(info[outerAt], &outer, &outerCap) || count > outerCap) return false;
+  d->outer = outer;
+  d->dfInherit = Bool(info[outerAt + 1]);
   uint32_t* dst;
   uint8_t *table, *tos;
   size_t dstCap, tableLen, tosCap;
@@ -204,6 +209,12 @@ Napi::Value SetSenderOptions(const Napi::CallbackInfo& info) {
 
 // udpGroEnable(fd) -> granted
 Napi::Value UdpGroEnable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vtep::EnableUdpGro(I32(info[0]))); }
+
+// acceptZeroChecksum6(fd, on)
+Napi::Value AcceptZeroChecksum6(const Napi::CallbackInfo& info) {
+  vtep::AcceptZeroChecksum6(I32(info[0]), Bool(info[1]));
+  return info.Env().Undefined();
+}
 
 Napi::Value Close(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), close(I32(info[0])) < 0 ? -errno : 0); }
 
@@ -393,17 +404,17 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, vtep::RecvDatagrams(I32(info[0]), slots, max, d, Bool(info[10]), ScratchOf(env)));
 }
 
-// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos) -> datagrams sent
+// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, dfInherit) -> datagrams sent
 Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   vtep::FrameList frames;
   vtep::Destinations to;
-  if (!GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, frames.count, &to))
-    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos)");
+  if (!GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 9, frames.count, &to))
+    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, dfInherit)");
   return Napi::Number::New(env, vtep::SendDatagrams(I32(info[0]), frames, to, ScratchOf(env)));
 }
 
-// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane) -> datagrams sent
+// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, dfInherit) -> datagrams sent
 Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t* fds;
@@ -411,10 +422,19 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   size_t fdCap, laneCap;
   vtep::FrameList frames;
   vtep::Destinations to;
-  if (!GetTyped(info[0], &fds, &fdCap) || !GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, frames.count, &to) ||
+  if (!GetTyped(info[0], &fds, &fdCap) || !GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 10, frames.count, &to) ||
       !GetTyped(info[9], &lanes, &laneCap) || frames.count > laneCap)
-    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane)");
+    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, dfInherit)");
   return Napi::Number::New(env, vtep::SendLanes(fds, static_cast<uint32_t>(fdCap), frames, lanes, to, ScratchOf(env)));
+}
+
+// readPathMtu(fd, dst, mtu) -> reports: dst (16 bytes each) and mtu filled from the sender's error queue.
+Napi::Value ReadPathMtu(const Napi::CallbackInfo& info) {
+  vtep::PathMtuReports out;
+  size_t dstCap, mtuCap;
+  if (!GetTyped(info[1], &out.dst, &dstCap) || !GetTyped(info[2], &out.mtu, &mtuCap)) return ThrowType(info.Env(), "readPathMtu(fd, dst, mtu)");
+  out.max = static_cast<uint32_t>(dstCap / kAddrLen < mtuCap ? dstCap / kAddrLen : mtuCap);
+  return Napi::Number::New(info.Env(), vtep::ReadPathMtu(I32(info[0]), out));
 }
 
 // spinPoll(fds, usec) -> index of a readable descriptor, or -1
@@ -465,6 +485,12 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   static void OnReadable(uv_poll_t* handle, int status, int events) {
     Watcher* self = static_cast<Watcher*>(handle->data);
     if (self == nullptr || !self->active_) return;
+    if (status < 0) {
+      // POLLERR (an ICMP error on a socket): libuv has stopped the handle. Clear the error and watch
+      // again, or the socket would never be read again; a TAP that is gone fails its read and is dropped then.
+      vtep::ClearSocketError(self->fd_);
+      uv_poll_start(handle, UV_READABLE, OnReadable);
+    }
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status)}, *self->context_);
@@ -528,6 +554,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMulticast", Napi::Function::New(env, SetMulticast));
   exports.Set("setSenderOptions", Napi::Function::New(env, SetSenderOptions));
   exports.Set("udpGroEnable", Napi::Function::New(env, UdpGroEnable));
+  exports.Set("acceptZeroChecksum6", Napi::Function::New(env, AcceptZeroChecksum6));
+  exports.Set("readPathMtu", Napi::Function::New(env, ReadPathMtu));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));
   exports.Set("lockOpen", Napi::Function::New(env, LockOpen));

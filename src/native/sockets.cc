@@ -15,6 +15,11 @@
 
 #include "addr.h"
 
+// linux/in6.h has it, but clashes with glibc's netinet/in.h, which lacks it.
+#ifndef IPV6_FLOWINFO_SEND
+#define IPV6_FLOWINFO_SEND 33
+#endif
+
 namespace vtep {
 
 int Fail(Failure* fail, const char* call, int fd) {
@@ -76,6 +81,20 @@ int DomainOf(int fd) {
   socklen_t len = sizeof(family);
   getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len);
   return family;
+}
+
+// ICMP errors about a sender's packets kept in its error queue (path MTU,
+// read by ReadPathMtu); for IPv6, flow labels given per send. Never on a
+// socket the data path watches: a queued error is POLLERR, on which libuv
+// stops watching.
+void ReportErrors(int fd, int family) {
+  int one = 1;
+  if (family == AF_INET) {
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
+  } else {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &one, sizeof(one));
+  }
 }
 
 // What every tunnel sender sets: outer TTL, DF (set without enforcing a cached path MTU), send buffer.
@@ -165,7 +184,16 @@ int OpenRaw(int protocol, const uint8_t* local, int ttl, bool df, bool receive, 
   if (fd < 0) return Fail(fail, "socket(raw)");
   if (!receive && !RefuseAll(fd)) return Fail(fail, "SO_ATTACH_FILTER", fd);
   if (!Bind(fd, local, 0)) return Fail(fail, "bind(raw)", fd);
-  ConfigureSender(fd, FamilyOf(local), ttl, df, sndbuf);
+  int family = FamilyOf(local);
+  ConfigureSender(fd, family, ttl, df, sndbuf);
+  if (!receive) ReportErrors(fd, family);
+  if (family == AF_INET6 && protocol == IPPROTO_UDP) {
+    // IPv6 requires the UDP checksum (RFC 8200 section 8.1): the kernel computes it at this offset of what we write.
+    int offset = 6;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &offset, sizeof(offset)) < 0) return Fail(fail, "IPV6_CHECKSUM", fd);
+  }
+  // An IPv6 raw socket gets no IPv6 header: hop limit and traffic class come as control messages.
+  if (receive && family == AF_INET6) ReceiveOuterHeader(fd, family);
   // A receiving one rides out bursts as the UDP receiver does (the default buffer drops at tens of thousands of packets a second).
   if (receive) SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, sndbuf);
   return fd;
@@ -177,6 +205,7 @@ int OpenUdpSender(const uint8_t* local, uint16_t port, int ttl, bool df, int snd
   RefuseAll(fd);
   if (!Bind(fd, local, port)) return Fail(fail, "bind(udp sender)", fd);
   ConfigureSender(fd, FamilyOf(local), ttl, df, sndbuf);
+  ReportErrors(fd, FamilyOf(local));
   return fd;
 }
 
@@ -199,6 +228,29 @@ bool SetMulticast(int fd, int ifindex, int ttl, bool loop, Failure* fail) {
 }
 
 void SetSenderOptions(int fd, int ttl, bool df) { ConfigureSender(fd, DomainOf(fd), ttl, df, 0); }
+
+void ClearSocketError(int fd) {
+  int err;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return;  // not a socket (a TAP)
+  char data[64];
+  alignas(cmsghdr) char control[256];
+  for (int i = 0; i < 256; i++) {
+    iovec iov = {data, sizeof(data)};
+    msghdr h;
+    memset(&h, 0, sizeof(h));
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof(control);
+    if (recvmsg(fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+  }
+}
+
+void AcceptZeroChecksum6(int fd, bool on) {
+  int v = on ? 1 : 0;
+  setsockopt(fd, SOL_UDP, UDP_NO_CHECK6_RX, &v, sizeof(v));
+}
 
 bool EnableUdpGro(int fd) {
   int one = 1;

@@ -61,6 +61,12 @@ bool SetMulticast(int fd, int ifindex, int ttl, bool loop, Failure* fail);
 // Sets a sender's outer TTL (hop limit) and DF again, as a reload changes them.
 void SetSenderOptions(int fd, int ttl, bool df);
 
+// Clears a socket's pending error and empties its error queue (what makes poll() say POLLERR); nothing for other descriptors.
+void ClearSocketError(int fd);
+
+// Whether a UDP/IPv6 receiver accepts datagrams with a zero checksum (the kernel's udp6zerocsumrx).
+void AcceptZeroChecksum6(int fd, bool on);
+
 // Asks for UDP GRO: the kernel merges datagrams of a flow. Returns whether it was granted.
 bool EnableUdpGro(int fd);
 

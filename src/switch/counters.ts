@@ -23,6 +23,8 @@ export const NetworkCounter = {
   ArpSuppressed: 13,
   /** Neighbor Solicitations from the TAP answered on the TAP by the responder, not flooded. */
   NdSuppressed: 14,
+  /** Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet too big". */
+  PmtuIcmpSent: 15,
 } as const;
 const NETWORK_SLOTS = Object.keys(NetworkCounter).length;
 
@@ -42,6 +44,7 @@ export const COUNTER_NAMES: Record<keyof typeof NetworkCounter, string> = {
   GroupTxBytes: 'group-tx-bytes',
   ArpSuppressed: 'arp-suppressed',
   NdSuppressed: 'nd-suppressed',
+  PmtuIcmpSent: 'pmtu-icmp-sent',
 };
 
 /** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */

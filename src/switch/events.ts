@@ -21,6 +21,8 @@ export interface SwitchEvents {
   neigh(net: Network, action: NeighAction, entry: NeighEntry): void;
   /** Remote `r` of `net` came or went. */
   remote(net: Network, action: RemoteAction, r: number): void;
+  /** Remote `r`'s path MTU changed (lowered by an ICMP error, or back up once that expired). */
+  pmtu(net: Network, r: number): void;
 }
 
 /** The sink of a network nobody watches. */
@@ -30,4 +32,5 @@ export const NO_EVENTS: SwitchEvents = {
   refused() {},
   neigh() {},
   remote() {},
+  pmtu() {},
 };

@@ -14,16 +14,19 @@
 //   never back into a tunnel (split horizon). Which network a tunnel packet
 //   belongs to is the tunnel's Demux's business; what happens after is the
 //   same for every encapsulation.
-import type { Batch, SendQueue } from '../batch.ts';
+import { OUTER_DF, type Batch, type SendQueue } from '../batch.ts';
 import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
 import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
+import { flowHash, flowLabel } from '../wire/flow-hash.ts';
 import { ADDR_WORDS } from '../wire/ip-address.ts';
 import { readMac, type Mac } from '../wire/mac.ts';
+import { writeTooBig } from '../wire/too-big.ts';
 import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from './counters.ts';
 import { Drop } from './drop.ts';
 import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
 import type { Network } from './network.ts';
+import type { RemoteTable } from './remotes.ts';
 import { answer, answerLength, Answered, snoop, snoopLocal } from './responder.ts';
 
 const MAC_SRC = 6;
@@ -80,21 +83,30 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.NoRemote);
       continue;
     }
+    // A tunnel packet larger than the path takes is never sent (RFC 7348 section 4.3: a VTEP does not fragment).
+    if (len + net.outerLen > remotes.minPmtu) {
+      const mtu = pathMtu(remotes, port);
+      if (len + net.outerLen > mtu) {
+        tooBig(net, buf, off, len, mtu - net.outerLen - ETH_HEADER_LEN);
+        continue;
+      }
+    }
     const encap = net.encap;
     const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
+    const outer = net.ipv6 || net.df === 'inherit' ? outerFields(net, buf, off, len) : 0;
     const lane = encap.write(buf, off, len);
     const start = off - encap.headerLen;
     const plen = len + encap.headerLen;
     const wire = plen + encap.kernelHeaderLen;
     if (!flooding) {
-      queue(net, out, start, plen, port, lane, tos, wire, rc);
+      queue(net, out, start, plen, port, lane, tos, outer, wire, rc);
       continue;
     }
     c[N.FloodedFrames]++;
     c[N.FloodCopies] += remotes.floodCount;
     if (remotes.group !== 0) {
       // Once to the group instead of (or besides) once per remote.
-      if (out.push(start, plen, remotes.group, lane, tos)) {
+      if (out.push(start, plen, remotes.group, lane, tos, outer)) {
         c[N.FloodCopies]++;
         c[N.GroupTxPackets]++;
         c[N.GroupTxBytes] += wire;
@@ -104,8 +116,42 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
         net.counters.drop(Drop.TxFailed);
       }
     }
-    for (let k = 0; k < remotes.floodCount; k++) queue(net, out, start, plen, flood[k], lane, tos, wire, rc);
+    for (let k = 0; k < remotes.floodCount; k++) queue(net, out, start, plen, flood[k], lane, tos, outer, wire, rc);
   }
+}
+
+/** The least path MTU toward where a frame goes: one remote, or (flooding) each of the flood list and the group. */
+function pathMtu(remotes: RemoteTable, port: number): number {
+  if (port !== UNKNOWN_PORT) return remotes.pmtu[port];
+  let m = remotes.group !== 0 ? remotes.pmtu[remotes.group] : Infinity;
+  for (let k = 0; k < remotes.floodCount; k++) m = Math.min(m, remotes.pmtu[remotes.flood[k]]);
+  return m;
+}
+
+/**
+ * A frame too big for the path: its sender is told, as a router would (ICMP
+ * "fragmentation needed" for IPv4 with DF, ICMPv6 "packet too big"), written
+ * back to the TAP in the frame's place; anything else is dropped as oversize.
+ */
+function tooBig(net: Network, buf: Buffer, off: number, len: number, innerMtu: number): void {
+  const n = writeTooBig(buf, off, len, innerMtu);
+  if (n === 0) {
+    net.counters.drop(Drop.Oversize);
+    return;
+  }
+  net.counters.v[N.PmtuIcmpSent]++;
+  const q = net.toTap;
+  if (q.count === 0) q.arena = buf;
+  if (!q.push(off, n, LOCAL_PORT)) net.counters.drop(Drop.TxFailed);
+}
+
+/** The outer header's flow label (IPv6 underlay) and, with df inherit, the inner IPv4 packet's DF. */
+function outerFields(net: Network, buf: Buffer, off: number, len: number): number {
+  let v = net.ipv6 ? flowLabel(flowHash(buf, off, len)) : 0;
+  if (net.df === 'inherit' && len >= ETH_HEADER_LEN + 20 && buf[off + 12] === 0x08 && buf[off + 13] === 0 && (buf[off + ETH_HEADER_LEN + 6] & 0x40) !== 0) {
+    v |= OUTER_DF;
+  }
+  return v;
 }
 
 /** Learns `mac` behind `port`; a new or moved MAC is reported when someone listens. */
@@ -128,9 +174,9 @@ function isResolution(buf: Buffer, off: number): boolean {
   return type === EtherType.ARP || type === EtherType.IPv6;
 }
 
-function queue(net: Network, out: SendQueue, start: number, plen: number, r: number, lane: number, tos: number, wire: number,
+function queue(net: Network, out: SendQueue, start: number, plen: number, r: number, lane: number, tos: number, outer: number, wire: number,
   rc: Float64Array): void {
-  if (!out.push(start, plen, r, lane, tos)) {
+  if (!out.push(start, plen, r, lane, tos, outer)) {
     net.counters.drop(Drop.TxFailed);
     return;
   }

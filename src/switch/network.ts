@@ -21,7 +21,11 @@ export interface NetworkSpec {
   encap: Encap;
   /** Outer TTL and DF, as the sender sets them (captures show them). */
   ttl: number;
-  df: boolean;
+  df: boolean | 'inherit';
+  /** The underlay is IPv6: each packet gets a flow label from its inner flow (RFC 6438). Default false. */
+  ipv6?: boolean;
+  /** The underlay's MTU: each remote's path MTU until ICMP says less (default: no limit but IP's). */
+  underlayMtu?: number;
   /** Accept (and learn) tunnel packets from VTEPs that are not remotes. */
   acceptAnyRemote: boolean;
   ageing: number;
@@ -50,7 +54,11 @@ export class Network {
   readonly tunnel: Tunnel;
   readonly encap: Encap;
   ttl: number;
-  df: boolean;
+  df: boolean | 'inherit';
+  /** Flow labels on the outer IPv6 header. */
+  readonly ipv6: boolean;
+  /** What a frame becomes on the underlay besides its own bytes: tunnel header, UDP header the kernel adds, outer IP header. */
+  readonly outerLen: number;
   acceptAnyRemote: boolean;
   arpResponder: boolean;
   arpSnoop: boolean;
@@ -75,6 +83,9 @@ export class Network {
     this.encap = spec.encap;
     this.ttl = spec.ttl;
     this.df = spec.df;
+    this.ipv6 = spec.ipv6 ?? false;
+    this.outerLen = spec.encap.headerLen + spec.encap.kernelHeaderLen + (this.ipv6 ? 40 : 20);
+    this.remotes.setUnderlayMtu(spec.underlayMtu ?? 65535);
     this.acceptAnyRemote = spec.acceptAnyRemote;
     this.arpResponder = spec.arpResponder;
     this.arpSnoop = spec.arpSnoop;
@@ -178,6 +189,15 @@ export class Network {
       this.refusedReported = this.fdb.refused;
       if (events.active) events.refused(this, refused);
     }
+    for (const r of this.remotes.expirePmtu(now)) if (events.active) events.pmtu(this, r);
+  }
+
+  /** An ICMP error said packets to `addr` (16 bytes) of more than `mtu` bytes do not arrive; returns the remote's new path MTU, 0 if unchanged. */
+  lowerPmtu(addr: Uint8Array, mtu: number, now: number): number {
+    const r = this.remotes.indexOf(addr);
+    const m = r < 0 ? 0 : this.remotes.lowerPmtu(r, mtu, now);
+    if (m !== 0 && this.events.active) this.events.pmtu(this, r);
+    return m;
   }
 
   /**

@@ -18,11 +18,16 @@
 //   32-bit words of the address, compared word by word; nothing is allocated.
 //   The multicast group is never a sender, so it is not in the hash.
 // - Spoofed sources: at most MAX_LEARNED_REMOTES learned remotes per network.
-import { ADDR_LEN, ADDR_WORDS, formatIp } from '../wire/ip-address.ts';
+import { ADDR_LEN, ADDR_WORDS, formatIp, isV4Mapped } from '../wire/ip-address.ts';
 import { REMOTE_SLOTS } from './counters.ts';
 
 /** accept-any-remote learns at most this many VTEPs, so spoofed sources cannot grow the table without bound. */
 export const MAX_LEARNED_REMOTES = 4096;
+/** A path MTU learned from ICMP is forgotten after this long, as the kernel's (net.ipv4.route.mtu_expires: 10 minutes). */
+export const PMTU_EXPIRES_S = 600;
+/** The least path MTU taken from ICMP: the kernel's min_pmtu for IPv4 (552), and IPv6's minimum link MTU (1280). */
+const MIN_PMTU_V4 = 552;
+const MIN_PMTU_V6 = 1280;
 
 /** Reasons a remote is in the table; a remote may hold several. */
 export const Hold = {
@@ -75,6 +80,14 @@ export class RemoteTable {
   floodCount = 0;
   /** Index of the multicast group's entry, 0 without a group. */
   group = 0;
+  /** The underlay's MTU: every remote's path MTU until ICMP says less. */
+  underlayMtu = 1500;
+  /** Path MTU toward each remote: the largest outer IP packet that reaches it. */
+  pmtu = new Uint32Array(INITIAL_CAPACITY);
+  /** When each learned (lowered) path MTU is forgotten, in monotonic seconds; 0 while it is the underlay's. */
+  pmtuExpires = new Float64Array(INITIAL_CAPACITY);
+  /** The least path MTU of every remote and the group: a packet that fits it fits all, with no look per destination. */
+  minPmtu = this.underlayMtu;
   private holds = new Uint8Array(INITIAL_CAPACITY);
   private staticRefs = new Uint32Array(INITIAL_CAPACITY);
   /** One past the highest index in use; indices below it that are free are in `free`. */
@@ -219,6 +232,48 @@ export class RemoteTable {
     return n;
   }
 
+  /** Sets the underlay's MTU, which every remote's path MTU starts from. */
+  setUnderlayMtu(mtu: number): void {
+    for (let r = 1; r < this.end; r++) if (this.pmtuExpires[r] === 0 || this.pmtu[r] > mtu) this.pmtu[r] = mtu;
+    this.underlayMtu = mtu;
+    this.updateMinPmtu();
+  }
+
+  /**
+   * An ICMP error said that packets of more than `mtu` bytes do not reach
+   * remote r (a v4-mapped or IPv6 address): its path MTU is lowered, for
+   * PMTU_EXPIRES_S. Returns the new path MTU if it changed, else 0.
+   */
+  lowerPmtu(r: number, mtu: number, now: number): number {
+    if (!this.live(r)) return 0;
+    const least = isV4Mapped(this.bytes, r * ADDR_LEN) ? MIN_PMTU_V4 : MIN_PMTU_V6;
+    const m = Math.max(least, Math.min(mtu, this.underlayMtu));
+    this.pmtuExpires[r] = now + PMTU_EXPIRES_S;
+    if (m >= this.pmtu[r]) return 0;
+    this.pmtu[r] = m;
+    this.updateMinPmtu();
+    return m;
+  }
+
+  /** Forgets the learned path MTUs that expired; returns the remotes whose path MTU went back up. */
+  expirePmtu(now: number): number[] {
+    const raised: number[] = [];
+    for (let r = 1; r < this.end; r++) {
+      if (this.pmtuExpires[r] === 0 || this.pmtuExpires[r] > now) continue;
+      this.pmtuExpires[r] = 0;
+      if (this.pmtu[r] !== this.underlayMtu) raised.push(r);
+      this.pmtu[r] = this.underlayMtu;
+    }
+    if (raised.length > 0) this.updateMinPmtu();
+    return raised;
+  }
+
+  private updateMinPmtu(): void {
+    let m = this.underlayMtu;
+    for (let r = 1; r < this.end; r++) if (this.live(r) && this.pmtu[r] < m) m = this.pmtu[r];
+    this.minPmtu = m;
+  }
+
   /** A copy, for `vtepctl trace` to run the data path on without changing this one. */
   clone(): RemoteTable {
     const t = new RemoteTable();
@@ -229,6 +284,10 @@ export class RemoteTable {
     t.flood = this.flood.slice();
     t.floodCount = this.floodCount;
     t.group = this.group;
+    t.underlayMtu = this.underlayMtu;
+    t.pmtu = this.pmtu.slice();
+    t.pmtuExpires = this.pmtuExpires.slice();
+    t.minPmtu = this.minPmtu;
     t.holds = this.holds.slice();
     t.staticRefs = this.staticRefs.slice();
     t.end = this.end;
@@ -251,6 +310,8 @@ export class RemoteTable {
     this.bytes.set(addr, r * ADDR_LEN);
     this.counters.fill(0, r * REMOTE_SLOTS, (r + 1) * REMOTE_SLOTS);
     this.lastSeq[r] = -1;
+    this.pmtu[r] = this.underlayMtu;
+    this.pmtuExpires[r] = 0;
     this.staticRefs[r] = 0;
     this.holds[r] = 0;
     this.setHolds(r, hold);
@@ -274,6 +335,7 @@ export class RemoteTable {
     this.bytes.fill(0, r * ADDR_LEN, (r + 1) * ADDR_LEN);
     this.free.push(r);
     this.rehash(this.slots.length);
+    if (this.pmtu[r] < this.underlayMtu) this.updateMinPmtu();
     return true;
   }
 
@@ -308,6 +370,12 @@ export class RemoteTable {
     const lastSeq = new Float64Array(capacity).fill(-1);
     lastSeq.set(this.lastSeq);
     this.lastSeq = lastSeq;
+    const pmtu = new Uint32Array(capacity);
+    pmtu.set(this.pmtu);
+    this.pmtu = pmtu;
+    const expires = new Float64Array(capacity);
+    expires.set(this.pmtuExpires);
+    this.pmtuExpires = expires;
     const holds = new Uint8Array(capacity);
     holds.set(this.holds);
     this.holds = holds;

@@ -14,7 +14,9 @@ import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import {
   emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre, type GreRepr,
 } from '../wire/gre.ts';
-import { IPV4_MIN_HEADER_LEN, IpProto, newIpv4Repr, parseIpv4, type Ipv4Repr } from '../wire/ipv4.ts';
+import { IpProto, newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
+import type { OuterIpRepr } from '../wire/outer-ip.ts';
+import { isV4Mapped } from '../wire/ip-address.ts';
 import { bool, int } from './fields.ts';
 import { writeOuterHeader } from './outer.ts';
 import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel } from './tunnel.ts';
@@ -55,7 +57,7 @@ export class GreTunnel implements Tunnel {
   readonly overhead: number;
 
   constructor(readonly settings: GreSettings) {
-    this.overhead = IPV4_MIN_HEADER_LEN + greHeaderLen(flagsOf(settings)) + ETH_HEADER_LEN;
+    this.overhead = greHeaderLen(flagsOf(settings)) + ETH_HEADER_LEN;
   }
 
   get id(): number {
@@ -75,8 +77,8 @@ export class GreTunnel implements Tunnel {
     return `GRE key ${s.key}${s.csum ? ' csum' : ''}${s.seq ? ' seq' : ''}`;
   }
 
-  newDemux<T>(): Demux<T> {
-    return new GreDemux<T>();
+  newDemux<T>(ipv6 = false): Demux<T> {
+    return ipv6 ? new Gre6Demux<T>() : new GreDemux<T>();
   }
 
   sendSocket(): SendSocket {
@@ -87,15 +89,17 @@ export class GreTunnel implements Tunnel {
     return new GreEncap(this.settings);
   }
 
-  /** The raw socket hands over the IP header: nothing was stripped. */
-  writeStrippedHeaders(): number {
-    return 0;
+  /** An IPv4 raw socket hands over the IP header: nothing was stripped; an IPv6 one strips it. */
+  writeStrippedHeaders(b: Batch, i: number, dst: Uint8Array, _dstPort: number, buf: Buffer, at: number): number {
+    if (isV4Mapped(dst)) return 0;
+    return writeOuterHeader(buf, at, b.peer, i * 16, dst, 0, IpProto.GRE, b.ttl[i], b.tos[i], false, Math.min(b.len[i], b.room));
   }
 
   wrapReceived(frame: Buffer, from: Uint8Array, to: Uint8Array, buf: Buffer, at: number): number {
     const flags = flagsOf(this.settings);
     const greLen = greHeaderLen(flags);
-    const ip = writeOuterHeader(buf, at, from, 0, to, 0, IpProto.GRE, 64, 0, true, greLen + frame.length);
+    // As the socket hands it over: an IPv6 raw socket without the IP header.
+    const ip = isV4Mapped(from) ? writeOuterHeader(buf, at, from, 0, to, 0, IpProto.GRE, 64, 0, true, greLen + frame.length) : 0;
     emitGre(flags, GRE_PROTO_TEB, this.settings.key, 0, buf, at + ip);
     frame.copy(buf, at + ip + greLen);
     if (this.settings.csum) fillGreChecksum(buf, at + ip, greLen + frame.length);
@@ -143,22 +147,38 @@ export class GreDemux<T> extends IdDemux<T> {
     // The kernel checked the header, and delivers to a raw socket bound to `local` only what is addressed to it.
     const d = parseIpv4(buf, off, off + len, outer, false);
     if (d !== Drop.None) return d;
-    const g = off + outer.headerLen;
-    const end = off + outer.totalLen;
-    const e = parseGre(buf, g, end, gre);
-    if (e !== Drop.None) return e;
-    if (gre.protocol !== GRE_PROTO_TEB) return Drop.BadProtocol;
-    const target = gre.flags & GRE_FLAG_K ? this.byId.get(gre.key) : undefined;
-    if (target === undefined) return Drop.UnknownKey;
-    const payload = g + gre.headerLen;
-    out.target[i] = target;
-    out.off[i] = payload;
-    out.len[i] = end - payload;
-    out.wireLen[i] = end - g;
-    out.seq[i] = gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ;
-    out.ecn[i] = outer.tos & 3;
-    return Drop.None;
+    return resolveGre(this.byId, buf, off + outer.headerLen, off + outer.totalLen, outer.tos & 3, i, out);
   }
+}
+
+/**
+ * Packets of the raw GRE socket over IPv6, which starts at the GRE header:
+ * an IPv6 raw socket never hands over the IPv6 header. The kernel delivers to
+ * a socket bound to `local` only what is addressed to it; the traffic class
+ * comes beside each packet.
+ */
+export class Gre6Demux<T> extends IdDemux<T> {
+  resolve(b: Batch, i: number, out: Resolved<T>): number {
+    const off = b.start(i);
+    return resolveGre(this.byId, b.arena, off, off + b.len[i], b.tos[i] & 3, i, out);
+  }
+}
+
+/** The GRE header at buf[g, end), by key, into slot i of `out`; 0 (Drop.None) or why it is not ours. */
+function resolveGre<T>(byId: Map<number, T>, buf: Buffer, g: number, end: number, ecn: number, i: number, out: Resolved<T>): number {
+  const e = parseGre(buf, g, end, gre);
+  if (e !== Drop.None) return e;
+  if (gre.protocol !== GRE_PROTO_TEB) return Drop.BadProtocol;
+  const target = gre.flags & GRE_FLAG_K ? byId.get(gre.key) : undefined;
+  if (target === undefined) return Drop.UnknownKey;
+  const payload = g + gre.headerLen;
+  out.target[i] = target;
+  out.off[i] = payload;
+  out.len[i] = end - payload;
+  out.wireLen[i] = end - g;
+  out.seq[i] = gre.flags & GRE_FLAG_S ? gre.seq : NO_SEQ;
+  out.ecn[i] = ecn;
+  return Drop.None;
 }
 
 // ------------------------------------------------------------------ captures
@@ -171,7 +191,7 @@ export interface GreView {
 }
 
 /** Decodes the GRE header at frame[l4, end) of an IPv4 packet; the inner frame's offset (its end in `out`), or -1. */
-export function decodeGre(frame: Buffer, ip: Ipv4Repr, l4: number, end: number, out: Decoded<GreView>): number {
+export function decodeGre(frame: Buffer, ip: OuterIpRepr, l4: number, end: number, out: Decoded<GreView>): number {
   if (ip.protocol !== IpProto.GRE) return -1;
   const g = newGreRepr();
   if (parseGre(frame, l4, end, g) !== Drop.None) return -1;
@@ -180,6 +200,6 @@ export function decodeGre(frame: Buffer, ip: Ipv4Repr, l4: number, end: number, 
   return l4 + g.headerLen;
 }
 
-export function describeGre(v: GreView, src: string, dst: string, ip: Ipv4Repr): string {
-  return `${src} > ${dst} ttl ${ip.ttl}${ip.df ? ' DF' : ''} GRE flags 0x${v.gre.flags.toString(16)} proto 0x${v.gre.protocol.toString(16)} key ${v.key}`;
+export function describeGre(v: GreView, src: string, dst: string, ip: OuterIpRepr): string {
+  return `${src} > ${dst} ${ip.version === 6 ? 'hlim' : 'ttl'} ${ip.ttl}${ip.df ? ' DF' : ''} GRE flags 0x${v.gre.flags.toString(16)} proto 0x${v.gre.protocol.toString(16)} key ${v.key}`;
 }

@@ -2,7 +2,7 @@
 // tunnel.ts for what it provides) and register it in each of the numbered places
 // below; TypeScript then points at every switch that must learn of it.
 import { z } from 'zod';
-import type { Ipv4Repr } from '../wire/ipv4.ts';
+import type { OuterIpRepr } from '../wire/outer-ip.ts';
 import { decodeGre, describeGre, GRE_MAX_HEADER_LEN, greSchema, greSettings, GreTunnel, type GreSettings, type GreView } from './gre.ts';
 import type { Decoded, Tunnel } from './tunnel.ts';
 import {
@@ -55,12 +55,12 @@ export function idLabel(kind: string): string {
 export type TunnelView = VxlanView | GreView;
 
 /** The inner frame's offset (its end and the view of the tunnel header at frame[l4, end) in `out`), or -1. */
-export function decodeTunnel(frame: Buffer, ip: Ipv4Repr, l4: number, end: number, vxlanPort: number, out: Decoded<TunnelView>): number {
+export function decodeTunnel(frame: Buffer, ip: OuterIpRepr, l4: number, end: number, vxlanPort: number, out: Decoded<TunnelView>): number {
   const v = decodeVxlan(frame, ip, l4, end, vxlanPort, out as Decoded<VxlanView>);
   return v >= 0 ? v : decodeGre(frame, ip, l4, end, out as Decoded<GreView>);
 }
 
-export function describeTunnel(view: TunnelView, src: string, dst: string, ip: Ipv4Repr): string {
+export function describeTunnel(view: TunnelView, src: string, dst: string, ip: OuterIpRepr): string {
   switch (view.kind) {
     case 'vxlan':
       return describeVxlan(view, src, dst, ip);

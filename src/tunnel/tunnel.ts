@@ -109,13 +109,13 @@ export interface Tunnel {
   readonly supportsGroup: boolean;
   /** The UDP port a group socket listens on (group mode only). */
   readonly groupPort: number;
-  /** What the TAP's MTU gives up to fit the underlay's: outer IPv4, the tunnel header, inner Ethernet. */
+  /** What the TAP's MTU gives up to fit the underlay's besides the outer IP header: the tunnel header, inner Ethernet. */
   readonly overhead: number;
   /** IP protocol of the outer header. */
   readonly outerProtocol: number;
   readonly receiveSocket: ReceiveSocket;
-  /** A demux for the receive socket: finds each packet's network by tunnel id. */
-  newDemux<T>(): Demux<T>;
+  /** A demux for the receive socket (of IPv6 or IPv4): finds each packet's network by tunnel id. */
+  newDemux<T>(ipv6?: boolean): Demux<T>;
   sendSocket(offload: boolean): SendSocket;
   /** `lanePorts`: the source port of each lane (UDP lanes), or none (one raw socket). */
   encap(lanePorts: readonly number[]): Encap;

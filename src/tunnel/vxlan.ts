@@ -12,7 +12,8 @@ import type { Batch } from '../batch.ts';
 import { Drop } from '../switch/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { flowHash, sourcePort } from '../wire/flow-hash.ts';
-import { IPV4_MIN_HEADER_LEN, IpProto, type Ipv4Repr } from '../wire/ipv4.ts';
+import { IpProto } from '../wire/ipv4.ts';
+import type { OuterIpRepr } from '../wire/outer-ip.ts';
 import { emitUdp, newUdpRepr, parseUdp, UDP_HEADER_LEN, type UdpRepr } from '../wire/udp.ts';
 import { emitVxlan, MAX_VNI, newVxlanRepr, parseVxlan, VXLAN_HEADER_LEN, VXLAN_PORT } from '../wire/vxlan.ts';
 import { writeOuterHeader } from './outer.ts';
@@ -50,7 +51,7 @@ export class VxlanTunnel implements Tunnel {
   readonly kind = 'vxlan';
   readonly defaultDf = false; // as the kernel's VXLAN device
   readonly supportsGroup = true;
-  readonly overhead = IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
+  readonly overhead = UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETH_HEADER_LEN;
   readonly outerProtocol = IpProto.UDP;
   readonly identityPath = ['vxlan', 'vni'];
 
@@ -175,7 +176,7 @@ export interface VxlanView {
 }
 
 /** Decodes the UDP + VXLAN headers at frame[l4, end) of an IPv4 packet; the inner frame's offset (its end in `out`), or -1. */
-export function decodeVxlan(frame: Buffer, ip: Ipv4Repr, l4: number, end: number, port: number, out: Decoded<VxlanView>): number {
+export function decodeVxlan(frame: Buffer, ip: OuterIpRepr, l4: number, end: number, port: number, out: Decoded<VxlanView>): number {
   if (ip.protocol !== IpProto.UDP) return -1;
   const udp = newUdpRepr();
   if (parseUdp(frame, l4, end, udp) !== Drop.None || udp.dstPort !== port) return -1;
@@ -186,6 +187,11 @@ export function decodeVxlan(frame: Buffer, ip: Ipv4Repr, l4: number, end: number
   return l4 + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
 }
 
-export function describeVxlan(v: VxlanView, src: string, dst: string, ip: Ipv4Repr): string {
-  return `${src}:${v.udp.srcPort} > ${dst}:${v.udp.dstPort} ttl ${ip.ttl} VXLAN vni ${v.vni}`;
+export function describeVxlan(v: VxlanView, src: string, dst: string, ip: OuterIpRepr): string {
+  return `${bracketed(src)}:${v.udp.srcPort} > ${bracketed(dst)}:${v.udp.dstPort} ${ip.version === 6 ? 'hlim' : 'ttl'} ${ip.ttl} VXLAN vni ${v.vni}`;
+}
+
+/** An address beside a port: IPv6 in brackets. */
+function bracketed(addr: string): string {
+  return addr.includes(':') ? `[${addr}]` : addr;
 }

@@ -1,8 +1,9 @@
 // A hash of an Ethernet frame's flow, for the VXLAN UDP source port (RFC 7348
 // section 5: "a hash of fields from the inner packet"), so that the underlay's
 // ECMP and RSS spread flows while every packet of one flow takes one path.
-// Fields: both MACs and the EtherType; for IPv4 also both addresses and the
-// protocol; for unfragmented TCP/UDP also both ports. No allocation.
+// Fields: both MACs and the EtherType; for IPv4 and IPv6 also both addresses
+// and the protocol (next header); for unfragmented TCP/UDP also both ports.
+// The same hash gives the outer IPv6 flow label (RFC 6438). No allocation.
 import { EtherType, ETH_HEADER_LEN } from './ethernet.ts';
 import { IpProto } from './ipv4.ts';
 
@@ -17,7 +18,15 @@ function mix(h: number, buf: Uint8Array, off: number, len: number): number {
 export function flowHash(buf: Uint8Array, off: number, len: number): number {
   let h = mix(FNV_OFFSET, buf, off, Math.min(len, ETH_HEADER_LEN));
   const ip = off + ETH_HEADER_LEN;
-  if (len < ETH_HEADER_LEN + 20 || ((buf[off + 12] << 8) | buf[off + 13]) !== EtherType.IPv4 || buf[ip] >>> 4 !== 4) {
+  const type = len < ETH_HEADER_LEN ? 0 : (buf[off + 12] << 8) | buf[off + 13];
+  if (type === EtherType.IPv6 && len >= ETH_HEADER_LEN + 40 && buf[ip] >>> 4 === 6) {
+    const next = buf[ip + 6];
+    h = mix(h, buf, ip + 6, 1); // next header
+    h = mix(h, buf, ip + 8, 32); // source and destination address
+    if ((next === IpProto.TCP || next === IpProto.UDP) && len >= ETH_HEADER_LEN + 44) h = mix(h, buf, ip + 40, 4);
+    return avalanche(h);
+  }
+  if (len < ETH_HEADER_LEN + 20 || type !== EtherType.IPv4 || buf[ip] >>> 4 !== 4) {
     return avalanche(h);
   }
   h = mix(h, buf, ip + 9, 1); // protocol
@@ -37,6 +46,11 @@ function avalanche(h: number): number {
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h >>> 0;
+}
+
+/** The outer IPv6 flow label of a flow (RFC 6438): 20 bits of its hash, never 0 (no label). */
+export function flowLabel(hash: number): number {
+  return (hash >>> 12) || 1;
 }
 
 /** Scales a 32-bit hash into [min, max], as the Linux kernel's udp_flow_src_port() does. */

@@ -41,13 +41,13 @@ export function parseIpv6(buf: Uint8Array, off: number, end: number, out: Ipv6Re
   return ParseError.None;
 }
 
-/** Writes a header (traffic class and flow label 0) from `src` and `dst` (16 bytes each, not overlapping the header). */
+/** Writes a header from `src` and `dst` (16 bytes each, not overlapping the header). */
 export function emitIpv6(payloadLen: number, nextHeader: number, hopLimit: number, src: Uint8Array, srcOff: number,
-  dst: Uint8Array, dstOff: number, buf: Uint8Array, off: number): number {
-  buf[off] = 0x60;
-  buf[off + 1] = 0;
-  buf[off + 2] = 0;
-  buf[off + 3] = 0;
+  dst: Uint8Array, dstOff: number, buf: Uint8Array, off: number, trafficClass = 0, flowLabel = 0): number {
+  buf[off] = 0x60 | (trafficClass >>> 4);
+  buf[off + 1] = ((trafficClass & 0x0f) << 4) | ((flowLabel >>> 16) & 0x0f);
+  buf[off + 2] = (flowLabel >>> 8) & 0xff;
+  buf[off + 3] = flowLabel & 0xff;
   buf[off + PAYLOAD_LEN] = payloadLen >>> 8;
   buf[off + PAYLOAD_LEN + 1] = payloadLen & 0xff;
   buf[off + NEXT_HEADER] = nextHeader;

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFrame, grePackets, vxlanPackets, type GrePacket, type TunnelPacket, type VxlanPacket } from '../../src/control/dissect.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S } from '../../src/wire/gre.ts';
-import { IpProto, pseudoHeaderSum } from '../../src/wire/ipv4.ts';
+import { IpProto, parseIpv4Address, pseudoHeaderSum } from '../../src/wire/ipv4.ts';
+import { IPV6_DST, IPV6_SRC, pseudoHeaderSum6 } from '../../src/wire/ipv6.ts';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap, type PcapRecord } from '../../src/wire/pcap.ts';
 import { Lab, ROOT, sh } from '../../scripts/lab/lab.ts';
 
@@ -169,7 +170,11 @@ function vxlanHeader(p: TunnelPacket): Buffer {
 /** Whether a non-zero UDP checksum verifies over the pseudo-header, UDP header and payload. */
 function udpChecksumOk(p: VxlanPacket): boolean {
   const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16, p.udp.length);
-  return checksum(udp, 0, udp.length, pseudoHeaderSum(p.ip.src, p.ip.dst, IpProto.UDP, p.udp.length)) === 0;
+  const ip = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16 - p.ip.headerLen, p.ip.headerLen);
+  const pseudo = p.ip.version === 4
+    ? pseudoHeaderSum(parseIpv4Address(p.src)!, parseIpv4Address(p.dst)!, IpProto.UDP, p.udp.length)
+    : pseudoHeaderSum6(ip, IPV6_SRC, IPV6_DST, IpProto.UDP, p.udp.length);
+  return checksum(udp, 0, udp.length, pseudo) === 0;
 }
 
 /** The GRE header and payload: the outer IPv4 payload. */

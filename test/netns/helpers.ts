@@ -1,9 +1,10 @@
 // Shared pieces of the lab tests: a lab per test, torn down whatever happens,
 // kernel VXLAN peers, and vtepctl's JSON.
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { FdbRow, StatsReport } from '../../src/control/protocol.ts';
-import { Lab, overlay, ROOT, sh, VNI, type Result } from '../../scripts/lab/lab.ts';
+import { Lab, overlay, ROOT, sh, sleep, VNI, type Result } from '../../scripts/lab/lab.ts';
 
 export { blueConfig, kernelMac, kernelPeers, overlay, VNI } from '../../scripts/lab/lab.ts';
 
@@ -44,4 +45,28 @@ export function ping(lab: Lab, from: number, to: string, count = 3): Promise<Res
 
 export function arping(lab: Lab, from: number, dev: string, to: string, count = 1): Promise<Result> {
   return lab.exec(from, 'arping', ['-c', String(count), '-w', '3', '-i', dev, to]);
+}
+
+const BLAST = join(ROOT, 'scripts/lab/tcp-blast.mjs');
+/** What a bulk transfer carries. */
+export const BYTES = 8 * 1024 * 1024;
+
+/**
+ * Sends BYTES over TCP from host `from` to host `to` (at `address(to)`);
+ * returns "BYTES SHA-256" as sent and as received.
+ */
+export async function transfer(lab: Lab, from: number, to: number, address: (i: number) => string = overlay, timeoutMs = 60_000): Promise<[string, string]> {
+  const server = spawn('ip', ['netns', 'exec', lab.ns(to), process.execPath, BLAST, 'serve', address(to), '5001'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let received = '';
+  server.stdout.on('data', (d: Buffer) => (received += d.toString()));
+  const done = new Promise<void>((res) => server.once('exit', () => res()));
+  try {
+    while (!received.includes('listening')) await sleep(20);
+    const sent = await lab.exec(from, process.execPath, [BLAST, 'send', address(to), '5001', String(BYTES)], timeoutMs);
+    expectOk(sent, 'sender');
+    await done;
+    return [sent.stdout.trim(), received.replace('listening\n', '').trim()];
+  } finally {
+    server.kill();
+  }
 }

@@ -123,7 +123,7 @@ networks:
     max_macs: 10
 `));
     expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.vxlan\.vni: expected a VNI from 0 to 16777215/)]));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.remotes\.0: expected an IPv4 address/)]));
+    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.remotes\.0: expected an IPv4 or IPv6 address/)]));
     expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue: unknown key "max_macs"/)]));
   });
 

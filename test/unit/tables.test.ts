@@ -34,6 +34,7 @@ function network(): { net: Network; events: string[] } {
     active: true,
     fdb: (n, action, mac, port) => events.push(`fdb ${action} ${mac.toString(16)} ${port === LOCAL_PORT ? 'local' : n.remotes.address(port)}`),
     refused: (_, count) => events.push(`refused ${count}`),
+    pmtu: (n, r) => events.push(`pmtu ${n.remotes.address(r)} ${n.remotes.pmtu[r]}`),
     neigh: (_, action, e) => events.push(`neigh ${action} ${e.ip}`),
     remote: (n, action, r) => events.push(`remote ${action} ${n.remotes.address(r)}`),
   };

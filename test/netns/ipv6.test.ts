@@ -1,0 +1,154 @@
+// An IPv6 underlay: VXLAN over UDP/IPv6 against the kernel's VXLAN device
+// (unicast, head-end replication, a multicast group), Ethernet over GRE over
+// IPv6 against Open vSwitch's ip6gre, and what goes with it (checksums, flow
+// labels, zero-checksum datagrams).
+import { describe, expect, it } from 'vitest';
+import { grePackets, vxlanPackets, type VxlanPacket } from '../../src/control/dissect.ts';
+import { checksum } from '../../src/wire/checksum.ts';
+import { IpProto } from '../../src/wire/ipv4.ts';
+import { IPV6_DST, IPV6_SRC, pseudoHeaderSum6 } from '../../src/wire/ipv6.ts';
+import type { Lab } from '../../scripts/lab/lab.ts';
+import { arping, expectOk, kernelMac, overlay, ping, stats, transfer, vtepctl, withLab } from './helpers.ts';
+
+/** A vtepd config for host i over the IPv6 underlay: network blue (VNI 42) or red (GRE key 77) to `remotes`. */
+function v6Config(lab: Lab, i: number, remotes: number[], extra = '', tunnel = 'vxlan: { vni: 42 }'): string {
+  return `
+local: ${lab.underlay6(i)}
+socket: ${lab.socket(i)}
+networks:
+  blue:
+    tap: tap-blue
+    address: ${overlay(i)}/24
+    ${tunnel}
+    remotes: [${remotes.map((r) => lab.underlay6(r)).join(', ')}]
+${extra}`;
+}
+
+/** Whether the UDP checksum of a VXLAN packet over IPv6 verifies (IPv6 requires one: RFC 8200 section 8.1). */
+function udp6ChecksumOk(p: VxlanPacket): boolean {
+  const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16, p.udp.length);
+  const ip = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16 - 40, 40);
+  return p.udp.checksum !== 0 && checksum(udp, 0, udp.length, pseudoHeaderSum6(ip, IPV6_SRC, IPV6_DST, IpProto.UDP, p.udp.length)) === 0;
+}
+
+describe('VXLAN over an IPv6 underlay', () => {
+  it('talks to the kernel VXLAN device: ping both ways, 8 MB of TCP each way byte for byte, checksums and flow labels on the wire', () =>
+    withLab(2, async (lab) => {
+      await lab.ipv6Underlay();
+      await lab.kernelVxlan(2, { vni: 42, ipv6: true, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay6(1)], mtu: 1430 });
+      const d = await lab.startDaemon(1, v6Config(lab, 1, [2]));
+      expect(d.log).toMatch(/MTU 1430/); // 1500 - 40 IPv6 - 8 UDP - 8 VXLAN - 14 Ethernet
+      const cap = await lab.capture(1, lab.dev(1), ['ip6', 'and', 'udp', 'port', '4789']);
+      expectOk(await ping(lab, 1, overlay(2), 4), 'ping vtepd -> kernel');
+      expectOk(await ping(lab, 2, overlay(1), 4), 'ping kernel -> vtepd');
+      const packets = vxlanPackets(await cap.stop());
+      const sent = packets.filter((p) => p.src === lab.underlay6(1));
+      expect(sent.length).toBeGreaterThanOrEqual(8);
+      expect(packets.filter((p) => p.src === lab.underlay6(2)).length).toBeGreaterThanOrEqual(8);
+      for (const p of sent) {
+        expect(p.ip.version).toBe(6);
+        expect(p.dst).toBe(lab.underlay6(2));
+        expect(p.ip.ttl, 'hop limit').toBe(64);
+        expect(udp6ChecksumOk(p), 'UDP checksum').toBe(true);
+        expect(p.ip.flowLabel, 'flow label').not.toBe(0);
+      }
+      // One flow, one label: every echo request of the ping went with the same one.
+      const echoes = sent.filter((p) => p.innerProto === 1 && p.inner[14 + 20] === 8);
+      expect(echoes.length).toBe(4);
+      expect(new Set(echoes.map((p) => p.ip.flowLabel)).size).toBe(1);
+      const [out, outGot] = await transfer(lab, 1, 2);
+      expect(outGot).toBe(out);
+      const [back, backGot] = await transfer(lab, 2, 1);
+      expect(backGot).toBe(back);
+      const s = await stats(lab);
+      expect(s.networks.blue.remotes[lab.underlay6(2)]['rx-packets']).toBeGreaterThan(1000);
+      expect(s.networks.blue.drops['bad-checksum']).toBe(0);
+    }));
+
+  it('replicates BUM frames to two IPv6 remotes (head-end replication)', () => withLab(3, async (lab) => {
+    await lab.ipv6Underlay();
+    for (const i of [2, 3]) {
+      const others = [1, 2, 3].filter((j) => j !== i).map((j) => lab.underlay6(j));
+      await lab.kernelVxlan(i, { vni: 42, ipv6: true, address: `${overlay(i)}/24`, mac: kernelMac(i), remotes: others, mtu: 1430 });
+    }
+    await lab.startDaemon(1, v6Config(lab, 1, [2, 3]));
+    const cap = await lab.capture(1, lab.dev(1), ['ip6', 'and', 'udp', 'port', '4789']);
+    expectOk(await arping(lab, 1, 'tap-blue', overlay(3)), 'arping h3');
+    const requests = vxlanPackets(await cap.stop()).filter((p) => p.src === lab.underlay6(1) && p.arp?.op === 1);
+    expect(requests.map((p) => p.dst).sort()).toEqual([lab.underlay6(2), lab.underlay6(3)]);
+    expectOk(await ping(lab, 1, overlay(2)), 'ping h2');
+    expectOk(await ping(lab, 1, overlay(3)), 'ping h3');
+    expectOk(await ping(lab, 2, overlay(3)), 'ping h2 -> h3 (kernel to kernel, beside vtepd)');
+  }));
+
+  it('sends BUM frames to an IPv6 multicast group joined on group.dev, with the kernel in group mode', () => withLab(3, async (lab) => {
+    await lab.ipv6Underlay();
+    const group = 'ff05::42';
+    for (const i of [2, 3]) await lab.kernelVxlan(i, { vni: 42, ipv6: true, address: `${overlay(i)}/24`, mac: kernelMac(i), group, mtu: 1430 });
+    await lab.startDaemon(1, `
+local: ${lab.underlay6(1)}
+socket: ${lab.socket(1)}
+networks:
+  blue:
+    tap: tap-blue
+    address: ${overlay(1)}/24
+    vxlan: { vni: 42 }
+    group: { address: ${group}, dev: ${lab.dev(1)} }
+`);
+    const joined = await lab.exec(1, 'ip', ['-6', 'maddr', 'show', 'dev', lab.dev(1)]);
+    expect(joined.stdout).toContain(group);
+    const cap = await lab.capture(1, lab.dev(1), ['ip6', 'and', 'udp', 'port', '4789']);
+    expectOk(await ping(lab, 1, overlay(2)), 'ping h2');
+    expectOk(await ping(lab, 3, overlay(1)), 'ping from h3');
+    const toGroup = vxlanPackets(await cap.stop()).filter((p) => p.src === lab.underlay6(1) && p.dst === group);
+    expect(toGroup.length).toBeGreaterThanOrEqual(1); // the ARP request, once, to the group
+    expect(toGroup.every((p) => p.arp !== undefined || p.eth.dst >= 0x3333_0000_0000)).toBe(true);
+  }));
+
+  it('takes zero-checksum datagrams only with udp6-zero-csum-rx: true (the kernel\'s udp6zerocsumrx)', () => withLab(2, async (lab) => {
+    await lab.ipv6Underlay();
+    await lab.kernelVxlan(2, {
+      vni: 42, ipv6: true, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay6(1)], mtu: 1430, extra: ['udp6zerocsumtx'],
+    });
+    await lab.startDaemon(1, v6Config(lab, 1, [2]));
+    expect((await ping(lab, 1, overlay(2), 2)).code, 'the kernel drops the zero-checksum replies before vtepd').not.toBe(0);
+    lab.writeConfig(1, v6Config(lab, 1, [2], '    udp6-zero-csum-rx: true\n'));
+    expectOk(await vtepctl('--socket', lab.socket(1), 'reload'), 'reload');
+    expectOk(await ping(lab, 1, overlay(2), 3), 'ping with udp6-zero-csum-rx');
+  }));
+
+  it('refuses an IPv4 remote on an IPv6 underlay, from the config and from vtepctl', () => withLab(1, async (lab) => {
+    await lab.ipv6Underlay();
+    const bad = await lab.runDaemon(1, ['--local', lab.underlay6(1), '--tap', 'tap-blue', '--vni', '42', '--remote', '10.0.0.2', '--socket', lab.socket(1)]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--remote: 10\.0\.0\.2 is IPv4, but local fd00::1 is IPv6/);
+    await lab.startDaemon(1, v6Config(lab, 1, []));
+    const r = await vtepctl('--socket', lab.socket(1), 'remote', 'add', '10.0.0.2', '--network', 'blue');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/10\.0\.0\.2 is IPv4, but this VTEP's underlay \(local fd00::1\) is IPv6/);
+  }));
+});
+
+describe('Ethernet over GRE over an IPv6 underlay', () => {
+  it('talks to Open vSwitch (type=ip6gre): ping and arping both ways, 8 MB of TCP each way, key 77 on every packet', () => withLab(2, async (lab) => {
+    await lab.ipv6Underlay();
+    await lab.ovs(2, { type: 'ip6gre', key: 77, remote: lab.underlay6(1), address: `${overlay(2)}/24`, mtu: 1438 });
+    const d = await lab.startDaemon(1, v6Config(lab, 1, [2], '', 'gre: { key: 77 }'));
+    expect(d.log).toMatch(/MTU 1438/); // 1500 - 40 IPv6 - 8 GRE with key - 14 Ethernet
+    const cap = await lab.capture(1, lab.dev(1), ['ip6', 'proto', '47']);
+    expectOk(await ping(lab, 1, overlay(2), 4), 'ping vtepd -> OVS');
+    expectOk(await ping(lab, 2, overlay(1), 4), 'ping OVS -> vtepd');
+    expectOk(await arping(lab, 2, 'br-int', overlay(1)), 'arping OVS -> vtepd');
+    const packets = grePackets(await cap.stop());
+    const sent = packets.filter((p) => p.src === lab.underlay6(1));
+    expect(sent.length).toBeGreaterThanOrEqual(4);
+    expect(packets.filter((p) => p.src === lab.underlay6(2)).length).toBeGreaterThanOrEqual(4);
+    for (const p of packets) expect([p.ip.version, p.key, p.gre.protocol]).toEqual([6, 77, 0x6558]);
+    for (const p of sent) expect(p.ip.flowLabel).not.toBe(0);
+    const [out, outGot] = await transfer(lab, 1, 2);
+    expect(outGot).toBe(out);
+    const [back, backGot] = await transfer(lab, 2, 1);
+    expect(backGot).toBe(back);
+    expect((await stats(lab)).drops['unknown-key']).toBe(0);
+  }));
+});
