@@ -138,15 +138,18 @@ export class Lab {
 
   /**
    * An IPv6 underlay beside the IPv4 one: fd00::<i>/64 on every host's veth,
-   * usable at once (no duplicate address detection), IPv6 on for the host.
+   * usable at once (no duplicate address detection). Only the underlay
+   * devices get IPv6: the overlay stays as quiet as before.
    */
   async ipv6Underlay(): Promise<void> {
     this.v6 = true;
-    for (let i = 1; i <= this.hosts; i++) {
-      await this.ipv6(i);
-      await must('ip', ['netns', 'exec', this.ns(i), 'sysctl', '-qw', `net.ipv6.conf.${this.dev(i)}.disable_ipv6=0`]);
-      await must('ip', ['-n', this.ns(i), 'addr', 'add', `${this.underlay6(i)}/64`, 'dev', this.dev(i), 'nodad']);
-    }
+    for (let i = 1; i <= this.hosts; i++) await this.addIpv6(i, this.dev(i), `${this.underlay6(i)}/64`);
+  }
+
+  /** Turns IPv6 on for device `dev` of host i (the lab keeps it off) and gives it `address` (with prefix), ready at once. */
+  async addIpv6(i: number, dev: string, address: string): Promise<void> {
+    await must('ip', ['netns', 'exec', this.ns(i), 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`, `net.ipv6.conf.${dev}.accept_dad=0`]);
+    await must('ip', ['-n', this.ns(i), 'addr', 'add', address, 'dev', dev, 'nodad']);
   }
 
   dev(i: number): string {
@@ -283,7 +286,7 @@ export class Lab {
     await ovs.vsctl('add-port', 'br-phy', dev);
     await must('ip', ['-n', ns, 'addr', 'flush', 'dev', dev]);
     await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', 'br-phy']);
-    if (this.v6) await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay6(i)}/64`, 'dev', 'br-phy', 'nodad']);
+    if (this.v6) await this.addIpv6(i, 'br-phy', `${this.underlay6(i)}/64`);
     await must('ip', ['-n', ns, 'link', 'set', 'br-phy', 'up']);
     // The kernel still sees every frame OVS reads on the veth: keep it from answering them too.
     await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${dev}.rp_filter=1`, `net.ipv4.conf.${dev}.arp_ignore=8`]);

@@ -2,7 +2,7 @@
 // this runs through TSO segmentation and UDP GSO on the way out, UDP GRO and
 // coalesced TAP writes on the way in; with --no-offload, one frame a datagram.
 import { describe, expect, it } from 'vitest';
-import { blueConfig, BYTES, expectOk, kernelPeers, transfer, withLab } from './helpers.ts';
+import { blueConfig, BYTES, kernelPeers, transfer, withLab } from './helpers.ts';
 
 describe('bulk TCP through vtepd', () => {
   it('carries 8 MB each way without a byte changed', () => withLab(2, async (lab) => {
@@ -20,10 +20,7 @@ describe('bulk TCP through vtepd', () => {
     await lab.startDaemon(1, blueConfig(lab, '', [2]));
     // The lab keeps IPv6 off (quiet captures); the two overlay devices get it back here.
     const v6 = (i: number) => `fd00::${i}`;
-    for (const [i, dev] of [[1, 'tap-blue'], [2, 'vx0']] as const) {
-      expectOk(await lab.exec(i, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`]), `IPv6 on ${dev}`);
-      expectOk(await lab.exec(i, 'ip', ['-6', 'addr', 'add', `${v6(i)}/64`, 'dev', dev, 'nodad']), `address on ${dev}`);
-    }
+    for (const [i, dev] of [[1, 'tap-blue'], [2, 'vx0']] as const) await lab.addIpv6(i, dev, `${v6(i)}/64`);
     const [out, outGot] = await transfer(lab, 1, 2, v6);
     expect(outGot).toBe(out);
     const [back, backGot] = await transfer(lab, 2, 1, v6);
