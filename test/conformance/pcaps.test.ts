@@ -21,7 +21,8 @@ export const LEGITIMATE_DIFFERENCES = {
   'outer IPv4 identification': 'each IP stack numbers its own packets',
   'outer IPv4 header checksum': 'covers the identification; must verify',
   'UDP source port': 'flow entropy (RFC 7348 section 5): each implementation hashes and scales differently; must be in vtepd\'s range and the same for every packet of a flow',
-  'UDP checksum': 'the Linux kernel computes one; Open vSwitch, and vtepd without offloads, leave it zero as IPv4 allows (RFC 768); vtepd with UDP GSO computes one; a non-zero one must verify',
+  'UDP checksum': 'the Linux kernel computes one; Open vSwitch, and vtepd without offloads, leave it zero as IPv4 allows (RFC 768); vtepd with UDP GSO computes one; a non-zero one must verify (over IPv6 every one, RFC 8200 section 8.1)',
+  'outer IPv6 flow label': 'the kernel\'s VXLAN device (flowlabel 0 by default) and Open vSwitch send 0; vtepd sets one per inner flow (RFC 6438); must be non-zero and the same for every packet of a flow',
 } as const;
 
 interface Reference {
@@ -29,6 +30,8 @@ interface Reference {
   kind: 'vxlan' | 'gre';
   /** The network vtepd runs to reproduce it. */
   network: string;
+  /** Over the IPv6 underlay (h1 fd00::1, h2 fd00::2). */
+  ipv6?: boolean;
 }
 
 const REFERENCES: Reference[] = [
@@ -36,9 +39,10 @@ const REFERENCES: Reference[] = [
   { name: 'ovs-vxlan', kind: 'vxlan', network: 'vxlan: { vni: 42 }\n    df: true' },
   { name: 'ovs-gre', kind: 'gre', network: 'gre: { key: 77 }' },
   { name: 'ovs-gre-csum', kind: 'gre', network: 'gre: { key: 77, csum: true }' },
+  { name: 'kernel-vxlan6', kind: 'vxlan', network: 'vxlan: { vni: 42 }', ipv6: true },
+  { name: 'ovs-gre6', kind: 'gre', network: 'gre: { key: 77 }', ipv6: true },
 ];
 
-const H1 = '10.0.0.1';
 const SRCPORT_MIN = 49152;
 
 function tunnelPackets(kind: 'vxlan' | 'gre', records: PcapRecord[]): TunnelPacket[] {
@@ -67,19 +71,21 @@ for (const ref of REFERENCES) {
     beforeAll(async () => {
       const file = parsePcap(readFileSync(join(ROOT, 'pcaps', `${ref.name}.pcap`)));
       if (typeof file === 'number') throw new Error(`pcaps/${ref.name}.pcap is unreadable`);
-      reference = tunnelPackets(ref.kind, file.records).filter((p) => p.src === H1);
       lab = await Lab.create(2);
+      if (ref.ipv6) await lab.ipv6Underlay();
+      const under = (i: number) => (ref.ipv6 ? lab.underlay6(i) : lab.underlay(i));
+      reference = tunnelPackets(ref.kind, file.records).filter((p) => p.src === under(1));
       await lab.startDaemon(1, `
-local: ${lab.underlay(1)}
+local: ${under(1)}
 socket: ${lab.socket(1)}
 networks:
   net:
     tap: tap0
     ${ref.network}
-    remotes: [${lab.underlay(2)}]
+    remotes: [${under(2)}]
 `);
-      await lab.exec(1, 'ping', ['-c', '1', '-W', '2', lab.underlay(2)]); // underlay ARP out of the way
-      const cap = await lab.libpcap(1, lab.dev(1), `src host ${H1} and (udp dst port 4789 or ip proto 47)`);
+      await lab.exec(1, 'ping', ['-c', '1', '-W', '2', under(2)]); // underlay ARP (or neighbour discovery) out of the way
+      const cap = await lab.libpcap(1, lab.dev(1), `src host ${under(1)} and (udp dst port 4789 or ip proto 47 or ip6 proto 47)`);
       await lab.inject(1, 'tap0', reference.map((p) => p.inner));
       oursRecords = await cap.stop();
       ours = tunnelPackets(ref.kind, oursRecords);
@@ -105,25 +111,39 @@ networks:
       expect(ours.length).toBe(reference.length);
     });
     same('inner frame, byte for byte', (p) => p.inner.toString('hex'));
-    same('outer IPv4 version and IHL', (p) => p.ip.headerLen);
-    same('outer IPv4 DSCP/ECN', (p) => p.ip.tos);
-    same('outer IPv4 DF', (p) => p.ip.df);
-    same('outer IPv4 TTL', (p) => p.ip.ttl);
-    same('outer IPv4 protocol', (p) => p.ip.protocol);
-    same('outer IPv4 total length', (p) => p.ip.totalLen);
-    same('outer IPv4 addresses', (p) => [p.src, p.dst]);
-    same('outer IPv4 not fragmented', (p) => p.ip.fragment);
-    it('outer IPv4 header checksum verifies on every packet (the identification legitimately differs)', () => {
-      expect(oursRecords.length).toBe(reference.length);
-      for (const r of oursRecords) expect(checksum(r.data, 14, (r.data[14] & 0x0f) * 4), r.data.toString('hex', 0, 34)).toBe(0);
-    });
+    const v = ref.ipv6 ? 'IPv6' : 'IPv4';
+    same(`outer ${v} version and header length`, (p) => [p.ip.version, p.ip.headerLen]);
+    same(`outer ${v} ${ref.ipv6 ? 'traffic class' : 'DSCP/ECN'}`, (p) => p.ip.tos);
+    same(`outer ${v} ${ref.ipv6 ? 'hop limit' : 'TTL'}`, (p) => p.ip.ttl);
+    same(`outer ${v} ${ref.ipv6 ? 'next header' : 'protocol'}`, (p) => p.ip.protocol);
+    same(`outer ${v} ${ref.ipv6 ? 'payload length' : 'total length'}`, (p) => p.ip.totalLen);
+    same(`outer ${v} addresses`, (p) => [p.src, p.dst]);
+    same(`outer ${v} not fragmented`, (p) => p.ip.fragment);
+    if (ref.ipv6) {
+      it('outer IPv6 flow label: non-zero, one per inner flow (legitimately different: the references send 0)', () => {
+        const byFlow = new Map<string, number>();
+        for (const { ours: o } of pairs) {
+          expect(o.ip.flowLabel).not.toBe(0);
+          const flow = flowOf(o);
+          if (byFlow.has(flow)) expect(o.ip.flowLabel, flow).toBe(byFlow.get(flow));
+          byFlow.set(flow, o.ip.flowLabel);
+        }
+      });
+    } else {
+      same('outer IPv4 DF', (p) => p.ip.df);
+      it('outer IPv4 header checksum verifies on every packet (the identification legitimately differs)', () => {
+        expect(oursRecords.length).toBe(reference.length);
+        for (const r of oursRecords) expect(checksum(r.data, 14, (r.data[14] & 0x0f) * 4), r.data.toString('hex', 0, 34)).toBe(0);
+      });
+    }
 
     if (ref.kind === 'vxlan') {
       same('UDP destination port', (p) => vx(p).udp.dstPort);
       same('UDP length', (p) => vx(p).udp.length);
-      it('UDP checksum: zero or valid on both sides (legitimately different)', () => {
+      it(`UDP checksum: ${ref.ipv6 ? 'present and valid' : 'zero or valid'} on both sides (legitimately different)`, () => {
         for (const { ref: r, ours: o } of pairs) {
           for (const p of [r, o]) {
+            if (ref.ipv6) expect(vx(p).udp.checksum, `UDP checksum of ${describeFrame(p.inner)}`).not.toBe(0);
             if (vx(p).udp.checksum !== 0) expect(udpChecksumOk(vx(p)), `UDP checksum of ${describeFrame(p.inner)}`).toBe(true);
           }
         }
