@@ -5,6 +5,7 @@
 // remote starts at the underlay's MTU and is lowered by the ICMP errors that
 // come back for vtepd's own packets.
 import { describe, expect, it } from 'vitest';
+import { vxlanPackets } from '../../src/control/dissect.ts';
 import type { RemoteRow } from '../../src/control/protocol.ts';
 import type { Lab } from '../../scripts/lab/lab.ts';
 import { expectOk, kernelMac, overlay, stats, transfer, vtepctl, withLab } from './helpers.ts';
@@ -93,5 +94,20 @@ describe.each([4, 6] as const)('path MTU over an IPv%i underlay', (f) => {
     expect(big.stdout + big.stderr).toMatch(new RegExp(`mtu ?= ?${innerMtu}\\b`));
     expectOk(await lab.exec(1, 'ping', ['-M', 'do', '-s', String(innerMtu - 28), '-c', '2', '-W', '2', overlay(2)]), 'a ping that fits the path');
     expect((await stats(lab)).networks.blue.counters['pmtu-icmp-sent']).toBeGreaterThan(0);
+  }));
+});
+
+describe('df: inherit', () => {
+  it('copies the inner IPv4 packet\'s DF to the outer header, as the kernel\'s df inherit', () => withLab(2, async (lab) => {
+    await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
+    await lab.startDaemon(1, config(lab, 4, 1, 2, '    df: inherit\n'));
+    expectOk(await lab.exec(1, 'ping', ['-c', '1', '-W', '2', overlay(2)]), 'warm-up ping');
+    const cap = await lab.capture(1, lab.dev(1), ['src', 'host', lab.underlay(1), 'and', 'udp', 'port', '4789']);
+    expectOk(await lab.exec(1, 'ping', ['-M', 'do', '-c', '2', '-i', '0.2', '-W', '2', overlay(2)]), 'ping with DF');
+    expectOk(await lab.exec(1, 'ping', ['-M', 'dont', '-c', '2', '-i', '0.2', '-W', '2', overlay(2)]), 'ping without DF');
+    const echoes = vxlanPackets(await cap.stop()).filter((p) => p.innerProto === 1);
+    expect(echoes.length).toBe(4);
+    for (const p of echoes) expect(p.ip.df, 'outer DF').toBe((p.inner[14 + 6] & 0x40) !== 0);
+    expect(echoes.map((p) => p.ip.df)).toEqual([true, true, false, false]);
   }));
 });

@@ -239,3 +239,55 @@ describe('service settings', () => {
     expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'log-level': 'loud' }))).toEqual([expect.stringMatching(/^--log-level: /)]);
   });
 });
+
+describe('an IPv6 underlay', () => {
+  it('takes IPv6 local, remotes, allow, static and group, canonical (RFC 5952)', () => {
+    const c = load(`
+local: FD00:0:0::1
+networks:
+  blue:
+    tap: tap-blue
+    vxlan: { vni: 42 }
+    remotes: [fd00:0::2]
+    allow: [fd00::3]
+    static: [{ mac: "02:00:00:00:00:09", remote: fd00::2 }]
+    group: { address: ff05::42, dev: eth1 }
+    udp6-zero-csum-rx: true
+`);
+    expect(c.local).toBe('fd00::1');
+    const n = c.networks[0];
+    expect([n.remotes, n.allow, n.statics[0].remote, n.group?.address, n.udp6ZeroCsumRx]).toEqual([['fd00::2'], ['fd00::3'], 'fd00::2', 'ff05::42', true]);
+  });
+
+  it('refuses an address of the other family, naming the field', () => {
+    const p = problems(() => load(`
+local: fd00::1
+networks:
+  blue: { tap: t0, vxlan: { vni: 1 }, remotes: [fd00::2, 10.0.0.2], static: [{ mac: "02:00:00:00:00:09", remote: 10.0.0.3 }] }
+`));
+    expect(p).toEqual(expect.arrayContaining([
+      expect.stringMatching(/networks\.blue\.remotes\.1: 10\.0\.0\.2 is IPv4, but local fd00::1 is IPv6/),
+      expect.stringMatching(/networks\.blue\.static\.0\.remote: 10\.0\.0\.3 is IPv4/),
+    ]));
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', remote: ['fd00::2'] }))[0])
+      .toMatch(/^--remote: fd00::2 is IPv6, but local 10\.0\.0\.1 is IPv4/);
+  });
+
+  it('refuses udp6-zero-csum-rx where it means nothing, and EVPN over IPv6', () => {
+    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, udp6-zero-csum-rx: true }\n')))
+      .toEqual([expect.stringMatching(/networks\.b\.udp6-zero-csum-rx: applies to VXLAN over IPv6 only/)]);
+    expect(problems(() => load('local: fd00::1\nevpn: { asn: 65000, neighbors: [10.0.0.9] }\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, evpn: true }\n')))
+      .toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.evpn: BGP EVPN needs an IPv4 local/)]));
+  });
+});
+
+describe('df', () => {
+  it('is true, false or inherit; --df-inherit gives inherit; --df and --df-inherit do not go together', () => {
+    expect(load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, df: inherit }\n').networks[0].df).toBe('inherit');
+    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, df: maybe }\n')))
+      .toEqual([expect.stringMatching(/networks\.b\.df: expected true, false or inherit/)]);
+    expect(configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'df-inherit': true }).networks[0].df).toBe('inherit');
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', df: true, 'df-inherit': true }))[0])
+      .toMatch(/--df and --df-inherit do not go together/);
+  });
+});
