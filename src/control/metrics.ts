@@ -54,6 +54,7 @@ const NETWORK_COUNTERS: Record<string, string> = {
   'group-tx-bytes': 'Bytes sent to the multicast group',
   'arp-suppressed': 'ARP requests answered locally by the responder',
   'nd-suppressed': 'Neighbor Solicitations answered locally by the responder',
+  'pmtu-icmp-sent': 'Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet too big"',
 };
 
 /** Per-remote counters, named as the tunnel's side of a network is: `vtepd_tunnel_rx_packets_total{network,remote}`. */
@@ -88,6 +89,8 @@ export function metricsRegistry(source: MetricsSource): Registry {
   }
   gauge(registry, 'vtepd_remote_info', 'Remote VTEPs of each network and how they are known: flood, static or learned (always 1)', ['network', 'remote', 'kind'],
     () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote, kind: r.kind }, 1] as [Record<string, string>, number])));
+  gauge(registry, 'vtepd_tunnel_pmtu_bytes', 'Path MTU toward a remote VTEP: the underlay\'s MTU, or less as an ICMP error said', ['network', 'remote'],
+    () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote }, r.pmtu] as [Record<string, string>, number])));
   mirrored(registry, 'vtepd_drops_total', 'Packets and frames dropped, by reason; without a network label, dropped before a network was known', ['network', 'reason'], (s) => [
     ...Object.entries(s.drops).map(([reason, v]) => [{ reason }, v] as [Record<string, string>, number]),
     ...perNetwork(s).flatMap(([network, n]) => Object.entries(n.drops).map(([reason, v]) => [{ network, reason }, v] as [Record<string, string>, number])),
