@@ -7,8 +7,10 @@
 // h2 the peer. Measured from h1: TCP h1 -> h2 and h2 -> h1 (iperf3), 64-byte
 // frames h1 -> h2 (iperf3 UDP, 18-byte payloads: 60-byte frames + FCS), and
 // the ping round-trip time, 5 ms apart and back to back. Ratios are to the
-// kernel-to-kernel row. GRE is compared with Open vSwitch GRE, and with
-// vtepd's own VXLAN with vtepd on both ends (so that no peer is the limit).
+// kernel-to-kernel row of the same underlay family (the IPv6 rows run over
+// fd00::/64 and compare with the kernel over IPv6). GRE is compared with Open
+// vSwitch GRE, and with vtepd's own VXLAN with vtepd on both ends (so that no
+// peer is the limit).
 //
 // Figures on a shared 2-vCPU VM vary by about ±20% from one run to the next,
 // so every setup is measured in several rounds (the setups interleaved, so
@@ -28,6 +30,8 @@ interface Setup {
   name: string;
   label: string;
   encap: 'vxlan' | 'gre';
+  /** Over the IPv6 underlay; its ratios are then to the kernel over IPv6. */
+  ipv6?: boolean;
   build(lab: Lab, vtepdArgs: string[]): Promise<void>;
 }
 
@@ -55,12 +59,16 @@ interface Figures {
   rttBusyUs: number;
 }
 
-const kernel = (lab: Lab, i: number, peer: number) =>
-  lab.kernelVxlan(i, { vni: 42, address: `192.168.100.${i}/24`, mac: `02:00:00:00:00:0${i}`, remotes: [lab.underlay(peer)] });
-const ovs = (lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre') =>
-  lab.ovs(i, { type, key: type === 'vxlan' ? 42 : 77, remote: lab.underlay(peer), address: `192.168.100.${i}/24`, mtu: type === 'vxlan' ? 1450 : 1458 });
-const vtepd = async (lab: Lab, encap: string, args: string[], i = 1, peer = 2) => {
-  await lab.startDaemonArgs(i, ['--local', lab.underlay(i), '--tap', 'tap0', ...encap.split(' '), '--remote', lab.underlay(peer),
+const under = (lab: Lab, i: number, v6: boolean) => (v6 ? lab.underlay6(i) : lab.underlay(i));
+const kernel = (lab: Lab, i: number, peer: number, v6 = false) =>
+  lab.kernelVxlan(i, { vni: 42, ipv6: v6, address: `192.168.100.${i}/24`, mac: `02:00:00:00:00:0${i}`, remotes: [under(lab, peer, v6)], mtu: v6 ? 1430 : 1450 });
+const ovs = (lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre' | 'ip6gre') =>
+  lab.ovs(i, {
+    type, key: type === 'vxlan' ? 42 : 77, remote: under(lab, peer, type === 'ip6gre'), address: `192.168.100.${i}/24`,
+    mtu: type === 'vxlan' ? 1450 : type === 'gre' ? 1458 : 1438,
+  });
+const vtepd = async (lab: Lab, encap: string, args: string[], i = 1, peer = 2, v6 = false) => {
+  await lab.startDaemonArgs(i, ['--local', under(lab, i, v6), '--tap', 'tap0', ...encap.split(' '), '--remote', under(lab, peer, v6),
     '--address', `192.168.100.${i}/24`, '--socket', lab.socket(i), ...args]);
 };
 
@@ -72,7 +80,14 @@ const SETUPS: Setup[] = [
   { name: 'vtepd-pair', label: 'vtepd VXLAN <-> vtepd VXLAN', encap: 'vxlan', build: async (lab, a) => { await vtepd(lab, '--vni 42', a, 2, 1); await vtepd(lab, '--vni 42', a); } },
   { name: 'vtepd-gre-pair', label: 'vtepd GRE <-> vtepd GRE', encap: 'gre', build: async (lab, a) => { await vtepd(lab, '--gre-key 77', a, 2, 1); await vtepd(lab, '--gre-key 77', a); } },
   { name: 'ovs-gre', label: 'OVS userspace GRE <-> OVS GRE', encap: 'gre', build: async (lab) => { await ovs(lab, 2, 1, 'gre'); await ovs(lab, 1, 2, 'gre'); } },
+  { name: 'kernel6', label: 'IPv6: kernel VXLAN <-> kernel VXLAN', encap: 'vxlan', ipv6: true, build: async (lab) => { await kernel(lab, 1, 2, true); await kernel(lab, 2, 1, true); } },
+  { name: 'vtepd6', label: 'IPv6: vtepd VXLAN <-> kernel VXLAN', encap: 'vxlan', ipv6: true, build: async (lab, a) => { await kernel(lab, 2, 1, true); await vtepd(lab, '--vni 42', a, 1, 2, true); } },
+  { name: 'vtepd-gre6', label: 'IPv6: vtepd GRE <-> OVS ip6gre', encap: 'gre', ipv6: true, build: async (lab, a) => { await ovs(lab, 2, 1, 'ip6gre'); await vtepd(lab, '--gre-key 77', a, 1, 2, true); } },
+  { name: 'ovs-gre6', label: 'IPv6: OVS ip6gre <-> OVS ip6gre', encap: 'gre', ipv6: true, build: async (lab) => { await ovs(lab, 2, 1, 'ip6gre'); await ovs(lab, 1, 2, 'ip6gre'); } },
 ];
+
+/** The row a setup's ratios are to: the kernel over the same underlay family. */
+const baseOf = (s: Setup) => (s.ipv6 ? 'kernel6' : 'kernel');
 
 function iperfJson(r: Result): { end: Record<string, Record<string, number>> } {
   try {
@@ -116,6 +131,7 @@ async function measure(lab: Lab, seconds: number): Promise<Figures> {
 async function run(s: Setup, seconds: number, vtepdArgs: string[]): Promise<Figures> {
   const lab = await Lab.create(2);
   try {
+    if (s.ipv6) await lab.ipv6Underlay();
     await s.build(lab, vtepdArgs);
     await lab.exec(1, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', A2]); // warm up: ARP, OVS underlay resolution
     return await measure(lab, seconds);
@@ -142,16 +158,20 @@ function medians(rounds: Record<string, Figures[]>): Record<string, Figures> {
   return out;
 }
 
-/** vtepd's ratios to the kernel round by round: how far one run can be from the median. */
+/** vtepd's ratios to the kernel round by round (over IPv4, and over IPv6): how far one run can be from the median. */
 function spread(rounds: Record<string, Figures[]>): string {
-  const k = rounds.kernel;
-  const v = rounds.vtepd;
-  if (!k || !v || Math.min(k.length, v.length) < 2) return '';
-  const n = Math.min(k.length, v.length);
-  const per = (f: (r: Figures) => number, digits = 2) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) / f(k[i]), digits)).join(' ');
-  const added = (f: (r: Figures) => number) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) - f(k[i]), 0)).join(' ');
-  return `vtepd VXLAN × kernel, round by round: TCP out ${per((r) => r.tcpOut)}; TCP in ${per((r) => r.tcpIn)}; ` +
-    `pps ${per((r) => r.pps64)}; added RTT µs ${added((r) => r.rttMedianUs)} (5 ms apart), ${added((r) => r.rttBusyUs)} (back to back)`;
+  const lines: string[] = [];
+  for (const [base, ours, what] of [['kernel', 'vtepd', 'vtepd VXLAN'], ['kernel6', 'vtepd6', 'IPv6: vtepd VXLAN']]) {
+    const k = rounds[base];
+    const v = rounds[ours];
+    if (!k || !v || Math.min(k.length, v.length) < 2) continue;
+    const n = Math.min(k.length, v.length);
+    const per = (f: (r: Figures) => number, digits = 2) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) / f(k[i]), digits)).join(' ');
+    const added = (f: (r: Figures) => number) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) - f(k[i]), 0)).join(' ');
+    lines.push(`${what} × kernel, round by round: TCP out ${per((r) => r.tcpOut)}; TCP in ${per((r) => r.tcpIn)}; ` +
+      `pps ${per((r) => r.pps64)}; added RTT µs ${added((r) => r.rttMedianUs)} (5 ms apart), ${added((r) => r.rttBusyUs)} (back to back)`);
+  }
+  return lines.join('\n');
 }
 
 function fmt(n: number, digits = 2): string {
@@ -159,7 +179,6 @@ function fmt(n: number, digits = 2): string {
 }
 
 function table(results: Record<string, Figures>): string {
-  const k = results.kernel;
   const lines = [
     '| setup | TCP h1→h2 Gb/s | TCP h2→h1 Gb/s | 64-byte pps h1→h2 | ping RTT median µs (5 ms apart / back to back) | TCP out × kernel | TCP in × kernel | pps × kernel | added RTT µs (5 ms apart / back to back) |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -167,6 +186,7 @@ function table(results: Record<string, Figures>): string {
   for (const s of SETUPS) {
     const r = results[s.name];
     if (!r) continue;
+    const k = results[baseOf(s)];
     lines.push(`| ${s.label} | ${fmt(r.tcpOut)} | ${fmt(r.tcpIn)} | ${fmt(r.pps64 / 1000, 0)}k | ${fmt(r.rttMedianUs, 0)} / ${fmt(r.rttBusyUs, 0)} | ` +
       `${k ? fmt(r.tcpOut / k.tcpOut) : '—'} | ${k ? fmt(r.tcpIn / k.tcpIn) : '—'} | ${k ? fmt(r.pps64 / k.pps64) : '—'} | ` +
       `${k ? `${fmt(r.rttMedianUs - k.rttMedianUs, 0)} / ${fmt(r.rttBusyUs - k.rttBusyUs, 0)}` : '—'} |`);
@@ -191,12 +211,15 @@ function xml(text: string): string {
 
 /** A grouped bar chart of every figure relative to the kernel, as SVG (no dependency). */
 function chart(results: Record<string, Figures>, title: string): string {
-  const k = results.kernel;
   const metrics: ['tcpOut' | 'tcpIn' | 'pps64', string][] = [['tcpOut', 'TCP h1→h2'], ['tcpIn', 'TCP h2→h1'], ['pps64', '64-byte pps']];
   const setups = SETUPS.filter((s) => results[s.name]);
-  const colors = ['#555', '#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#d62728'];
+  const colors = ['#555', '#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#d62728', '#999', '#17becf', '#bcbd22', '#e377c2'];
   const W = 820, H = 390, left = 40, bottom = 300, top = 50;
-  const max = Math.max(1.2, ...setups.flatMap((s) => metrics.map(([m]) => (k ? results[s.name][m] / k[m] : 0))));
+  const ratio = (s: Setup, m: 'tcpOut' | 'tcpIn' | 'pps64') => {
+    const k = results[baseOf(s)];
+    return k ? results[s.name][m] / k[m] : 0;
+  };
+  const max = Math.max(1.2, ...setups.flatMap((s) => metrics.map(([m]) => ratio(s, m))));
   const groupW = (W - left - 20) / metrics.length;
   const barW = (groupW - 30) / setups.length;
   const y = (v: number) => bottom - ((bottom - top) * v) / max;
@@ -207,7 +230,7 @@ function chart(results: Record<string, Figures>, title: string): string {
   metrics.forEach(([m, label], gi) => {
     const gx = left + gi * groupW + 15;
     setups.forEach((s, si) => {
-      const v = k ? results[s.name][m] / k[m] : 0;
+      const v = ratio(s, m);
       const x = gx + si * barW;
       parts.push(`<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${bottom - y(v)}" fill="${colors[si % colors.length]}"><title>${xml(s.label)}: ${fmt(v)}×</title></rect>`);
       parts.push(`<text x="${x + (barW - 4) / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="10">${fmt(v)}</text>`);

@@ -12,10 +12,10 @@
 import { OUTER_DF, OUTER_LABEL, type Batch, type SendQueue } from '../batch.ts';
 import type { PacketObserver, ReceivePoint } from '../datapath.ts';
 import type { Network } from '../switch/network.ts';
-import { writeOuterHeader } from '../tunnel/outer.ts';
+import { fillUdp6Checksum, writeOuterHeader } from '../tunnel/outer.ts';
 import type { Resolved } from '../tunnel/tunnel.ts';
 import { EtherType, ETH_HEADER_LEN, emitEthernet } from '../wire/ethernet.ts';
-import { ADDR_LEN } from '../wire/ip-address.ts';
+import { ADDR_LEN, isV4Mapped } from '../wire/ip-address.ts';
 
 export type Side = 'tap' | 'tunnel';
 
@@ -51,7 +51,13 @@ interface Session {
   sink: PacketSink;
 }
 
-const ETHER = { dst: 0, src: 0, ethertype: EtherType.IPv4 };
+const ETHER4 = { dst: 0, src: 0, ethertype: EtherType.IPv4 };
+const ETHER6 = { dst: 0, src: 0, ethertype: EtherType.IPv6 };
+
+/** The Ethernet header in front of a rebuilt underlay packet: its EtherType is the underlay's family. */
+function etherFor(local: Uint8Array) {
+  return isV4Mapped(local) ? ETHER4 : ETHER6;
+}
 const scratch = Buffer.alloc(65536 + 128);
 
 export class Mirror implements PacketObserver {
@@ -102,9 +108,10 @@ export class Mirror implements PacketObserver {
       const net = resolved.target[i];
       if (net === undefined || !this.wants(net, 'tunnel', 1)) continue;
       const len = Math.min(b.len[i], b.room);
-      let at = emitEthernet(ETHER, scratch, 0);
+      let at = emitEthernet(etherFor(p.local), scratch, 0);
       at += net.tunnel.writeStrippedHeaders(b, i, p.local, p.port, scratch, at);
       b.arena.copy(scratch, at, b.start(i), b.start(i) + len);
+      fillUdp6Checksum(scratch, ETH_HEADER_LEN);
       this.offer(net, 'tunnel', 'rx', scratch, 0, at + len);
     }
   }
@@ -156,13 +163,14 @@ export class Mirror implements PacketObserver {
 export function renderSent(net: Network, q: SendQueue, i: number, local: Uint8Array, buf: Buffer): number {
   const encap = net.encap;
   const len = q.len[i];
-  let at = emitEthernet(ETHER, buf, 0);
+  let at = emitEthernet(etherFor(local), buf, 0);
   const df = net.df === 'inherit' ? (q.outer[i] & OUTER_DF) !== 0 : net.df;
   at += writeOuterHeader(buf, at, local, 0, net.remotes.bytes, q.dst[i] * ADDR_LEN, net.tunnel.outerProtocol, net.ttl, q.tos[i], df,
     encap.kernelHeaderLen + len, q.outer[i] & OUTER_LABEL);
   encap.writeKernelHeader(buf, at, q.lane[i], len);
   at += encap.kernelHeaderLen;
   q.arena.copy(buf, at, q.off[i], q.off[i] + len);
+  fillUdp6Checksum(buf, ETH_HEADER_LEN);
   return at + len;
 }
 

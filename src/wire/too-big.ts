@@ -48,10 +48,8 @@ function tooBig4(buf: Buffer, off: number, len: number, mtu: number): number {
   const quote = Math.min(len - ETH_HEADER_LEN, IPV4_ERROR_MAX - IPV4_MIN_HEADER_LEN - ICMP_HEADER_LEN);
   const ttl = buf[ip + 8];
   const at = ip + IPV4_MIN_HEADER_LEN;
-  buf.copyWithin(at + ICMP_HEADER_LEN, ip, ip + quote);
-  swapMacs(buf, off);
+  const q = makeRoom(buf, off, at, quote);
   // The old addresses, now in the quote, swapped into the new header.
-  const q = at + ICMP_HEADER_LEN;
   const total = IPV4_MIN_HEADER_LEN + ICMP_HEADER_LEN + quote;
   buf[ip] = 0x45;
   buf[ip + 1] = 0;
@@ -81,9 +79,7 @@ function tooBig6(buf: Buffer, off: number, len: number, mtu: number): number {
   const quote = Math.min(len - ETH_HEADER_LEN, IPV6_ERROR_MAX - IPV6_HEADER_LEN - ICMP_HEADER_LEN);
   const hops = buf[ip + 7];
   const at = ip + IPV6_HEADER_LEN;
-  buf.copyWithin(at + ICMP_HEADER_LEN, ip, ip + quote);
-  swapMacs(buf, off);
-  const q = at + ICMP_HEADER_LEN;
+  const q = makeRoom(buf, off, at, quote);
   const payload = ICMP_HEADER_LEN + quote;
   buf.writeUInt32BE(0x60000000, ip);
   buf.writeUInt16BE(payload, ip + 4);
@@ -111,6 +107,19 @@ function groupOrUnspecified4(buf: Buffer, at: number): boolean {
 function unspecified6(buf: Buffer, at: number): boolean {
   for (let i = 0; i < 16; i++) if (buf[at + i] !== 0) return false;
   return true;
+}
+
+/**
+ * Moves the first `quote` bytes of the frame's IP packet behind the new IP
+ * and ICMP headers (the ICMP header at `at`), and swaps the frame's MACs;
+ * returns where the quoted packet now starts.
+ */
+function makeRoom(buf: Buffer, off: number, at: number, quote: number): number {
+  const ip = off + ETH_HEADER_LEN;
+  const q = at + ICMP_HEADER_LEN;
+  buf.copyWithin(q, ip, ip + quote);
+  swapMacs(buf, off);
+  return q;
 }
 
 function swapMacs(buf: Buffer, off: number): void {

@@ -7,7 +7,10 @@ import { grePackets, vxlanPackets, type VxlanPacket } from '../../src/control/di
 import { checksum } from '../../src/wire/checksum.ts';
 import { IpProto } from '../../src/wire/ipv4.ts';
 import { IPV6_DST, IPV6_SRC, pseudoHeaderSum6 } from '../../src/wire/ipv6.ts';
-import type { Lab } from '../../scripts/lab/lab.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parsePcap } from '../../src/wire/pcap.ts';
+import { sh, sleep, type Lab } from '../../scripts/lab/lab.ts';
 import { arping, expectOk, kernelMac, overlay, ping, stats, transfer, vtepctl, withLab } from './helpers.ts';
 
 /** A vtepd config for host i over the IPv6 underlay: network blue (VNI 42) or red (GRE key 77) to `remotes`. */
@@ -56,6 +59,11 @@ describe('VXLAN over an IPv6 underlay', () => {
       const echoes = sent.filter((p) => p.innerProto === 1 && p.inner[14 + 20] === 8);
       expect(echoes.length).toBe(4);
       expect(new Set(echoes.map((p) => p.ip.flowLabel)).size).toBe(1);
+      // ECN rides in the traffic class, as in the IPv4 TOS (RFC 6040).
+      const ecnCap = await lab.capture(1, lab.dev(1), ['ip6', 'and', 'udp', 'port', '4789']);
+      expectOk(await lab.exec(1, 'ping', ['-Q', '2', '-c', '2', '-i', '0.2', '-W', '2', overlay(2)]), 'ping -Q 2 (ECT(0))');
+      const ecn = vxlanPackets(await ecnCap.stop()).filter((p) => p.src === lab.underlay6(1) && p.innerProto === 1);
+      expect(ecn.map((p) => p.ip.tos)).toEqual([2, 2]);
       const [out, outGot] = await transfer(lab, 1, 2);
       expect(outGot).toBe(out);
       const [back, backGot] = await transfer(lab, 2, 1);
@@ -115,6 +123,30 @@ networks:
     lab.writeConfig(1, v6Config(lab, 1, [2], '    udp6-zero-csum-rx: true\n'));
     expectOk(await vtepctl('--socket', lab.socket(1), 'reload'), 'reload');
     expectOk(await ping(lab, 1, overlay(2), 3), 'ping with udp6-zero-csum-rx');
+  }));
+
+  it('shows the tunnel packets of `vtepctl capture` with their IPv6 headers, as tshark reads them', () => withLab(2, async (lab) => {
+    await lab.ipv6Underlay();
+    await lab.kernelVxlan(2, { vni: 42, ipv6: true, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay6(1)], mtu: 1430, ttl: 33 });
+    await lab.startDaemon(1, v6Config(lab, 1, [2]));
+    expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up ping');
+    const file = join(lab.dir, 'capture.pcap');
+    const cap = vtepctl('--socket', lab.socket(1), 'capture', '--network', 'blue', '--side', 'tunnel', '--count', '4', '-w', file);
+    await sleep(1000);
+    expectOk(await ping(lab, 1, overlay(2), 2), 'ping');
+    expectOk(await cap, 'capture');
+    const pcap = parsePcap(readFileSync(file));
+    if (typeof pcap === 'number') throw new Error('unreadable pcap');
+    const packets = vxlanPackets(pcap.records);
+    expect(packets).toHaveLength(4);
+    const sent = packets.filter((p) => p.src === lab.underlay6(1));
+    const received = packets.filter((p) => p.src === lab.underlay6(2));
+    expect(sent.map((p) => [p.ip.version, p.dst, p.ip.ttl, p.ip.flowLabel !== 0])).toEqual(sent.map(() => [6, lab.underlay6(2), 64, true]));
+    expect(received.map((p) => [p.ip.version, p.dst, p.ip.ttl])).toEqual(received.map(() => [6, lab.underlay6(1), 33]));
+    const t = await sh('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.protocols']);
+    expect(t.stdout.trim().split('\n').every((p) => p.startsWith('eth:ethertype:ipv6:udp:vxlan:')), t.stdout).toBe(true);
+    const expert = await sh('tshark', ['-r', file, '-Y', '_ws.malformed || _ws.expert.severity == error', '-V']);
+    expect(expert.stdout.trim()).toBe('');
   }));
 
   it('refuses an IPv4 remote on an IPv6 underlay, from the config and from vtepctl', () => withLab(1, async (lab) => {
