@@ -57,6 +57,8 @@ interface Figures {
   rttMedianUs: number;
   /** Pings back to back (ping -A): no idle time, the forwarding cost alone. */
   rttBusyUs: number;
+  /** Pings of both runs that got no reply. */
+  pingsLost: number;
 }
 
 const under = (lab: Lab, i: number, v6: boolean) => (v6 ? lab.underlay6(i) : lab.underlay(i));
@@ -105,26 +107,29 @@ async function iperf(lab: Lab, args: string[], seconds: number): Promise<{ end: 
   return iperfJson(r);
 }
 
-async function pingMedianUs(lab: Lab, args: string[]): Promise<number> {
+/** The median round trip of a ping run, and how many of its pings got no reply. */
+async function pingRtt(lab: Lab, args: string[]): Promise<{ medianUs: number; lost: number }> {
   const ping = await lab.exec(1, 'ping', [...args, '-W', '1', A2], 30_000);
   const times = [...ping.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
-  return times.length ? times[Math.floor(times.length / 2)] : NaN;
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(ping.stdout);
+  return { medianUs: times.length ? times[Math.floor(times.length / 2)] : NaN, lost: m ? Number(m[1]) - Number(m[2]) : NaN };
 }
 
 async function measure(lab: Lab, seconds: number): Promise<Figures> {
   const out = await iperf(lab, [], seconds);
   const back = await iperf(lab, ['-R'], seconds);
   const udp = await iperf(lab, ['-u', '-b', '0', '-l', '18'], seconds);
-  const paced = await pingMedianUs(lab, ['-c', '200', '-i', '0.005']);
-  const busy = await pingMedianUs(lab, ['-c', '1000', '-A']);
+  const paced = await pingRtt(lab, ['-c', '200', '-i', '0.005']);
+  const busy = await pingRtt(lab, ['-c', '1000', '-A']);
   const sum = udp.end.sum;
   return {
     tcpOut: out.end.sum_received.bits_per_second / 1e9,
     tcpIn: back.end.sum_received.bits_per_second / 1e9,
     pps64: (sum.packets - sum.lost_packets) / sum.seconds,
     pps64Sent: sum.packets / sum.seconds,
-    rttMedianUs: paced,
-    rttBusyUs: busy,
+    rttMedianUs: paced.medianUs,
+    rttBusyUs: busy.medianUs,
+    pingsLost: paced.lost + busy.lost,
   };
 }
 
@@ -195,6 +200,8 @@ function table(results: Record<string, Figures>): string {
   const v = results['vtepd-pair'];
   const g = results['vtepd-gre-pair'];
   if (v && g) lines.push('', `vtepd GRE / vtepd VXLAN (vtepd on both ends): TCP out ${fmt(g.tcpOut / v.tcpOut)}, TCP in ${fmt(g.tcpIn / v.tcpIn)}, 64-byte pps ${fmt(g.pps64 / v.pps64)}`);
+  const lost = SETUPS.filter((s) => results[s.name]?.pingsLost !== undefined).map((s) => `${s.name} ${fmt(results[s.name].pingsLost, 0)}`);
+  if (lost.length) lines.push('', `Pings lost of 1200 (median over rounds): ${lost.join(', ')}`);
   return lines.join('\n');
 }
 

@@ -7,6 +7,7 @@
 // offers its packets to while `active` is set, and the errors it meets are
 // callbacks.
 import { Batch, SendQueue } from './batch.ts';
+import { BusyPollGovernor } from './io/busy-poll.ts';
 import { MAX_BATCH, spinPoll } from './io/poll.ts';
 import type { DatagramReceiver, TunnelSender, Watchable } from './io/port.ts';
 import type { FrameDevice } from './io/tap.ts';
@@ -110,6 +111,8 @@ export class Datapath {
   /** Every data-path descriptor, for busy polling; parallel to `watched`. */
   private spinFds = new Int32Array(0);
   private spinning = false;
+  /** Whether spinning pays now: it pauses polling while the core is wanted elsewhere or nothing is caught. */
+  readonly governor = new BusyPollGovernor();
   /** performance.now() after which, with no traffic, busy polling stops. */
   private quietUntil = 0;
 
@@ -277,8 +280,11 @@ export class Datapath {
     const onReadable = (): void => {
       handle();
       if (this.busyPollUs === 0) return;
-      this.quietUntil = performance.now() + this.busyPollUs / 1000;
-      if (!this.spinning) this.spin();
+      const now = performance.now();
+      this.quietUntil = now + this.busyPollUs / 1000;
+      if (this.spinning || !this.governor.allowed(now)) return;
+      this.governor.begin(now);
+      this.spin();
     };
     this.watched.push({ port, handle, onReadable });
     if (!this.paused) {
@@ -317,8 +323,9 @@ export class Datapath {
   /**
    * Polls every descriptor until none has been readable for `busyPollUs`. A
    * sleeping daemon pays a wake-up per packet (an idle vCPU is slow to wake);
-   * spinning trades a core for that. Stretches last at most MAX_SPIN_US and
-   * resume from setImmediate, so timers and the control socket still run.
+   * spinning trades a core for that, while the governor says it pays (no one
+   * else waits for the core, packets are caught). Stretches last at most
+   * MAX_SPIN_US and resume from setImmediate, so timers and the control socket still run.
    */
   private spin(): void {
     this.spinning = true;
@@ -329,11 +336,17 @@ export class Datapath {
       if (budgetMs <= 0) break;
       const i = spinPoll(this.spinFds, Math.ceil(budgetMs * 1000));
       if (i < 0) continue;
+      this.governor.caughtOne();
       this.watched[i].handle();
       this.quietUntil = performance.now() + this.busyPollUs / 1000;
     }
-    if (performance.now() < this.quietUntil) setImmediate(this.resumeSpin);
-    else this.spinning = false;
+    const now = performance.now();
+    if (now < this.quietUntil) {
+      setImmediate(this.resumeSpin);
+      return;
+    }
+    this.spinning = false;
+    this.governor.end(now);
   }
 
   private readonly resumeSpin = (): void => this.spin();
@@ -343,6 +356,7 @@ export class Datapath {
     this.spinFds = new Int32Array(0);
     this.watched.length = 0;
     this.quietUntil = 0;
+    this.governor.close();
   }
 
   private ioError(what: string, errno: number, port: Watchable): void {
