@@ -146,7 +146,10 @@ const unicastIpv4 = ipv4.refine(whenParsed(isUnicastIp), expected('expected a un
 /** Underlay addresses: IPv4 or IPv6, the family of `local` (normalize() checks that). */
 const UNDERLAY = 'expected an IPv4 or IPv6 address such as 10.0.0.1 or fd00::1';
 const underlayIp = z.string(expected(UNDERLAY)).refine((s) => parseIp(s) !== undefined, expected(UNDERLAY));
-const unicastUnderlay = underlayIp.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 or IPv6 address'));
+/** fe80::/10 names a link only with an interface (fe80::1%eth1): a VTEP's address must stand alone. */
+const notLinkLocal = (b: Uint8Array) => isV4Mapped(b) || b[0] !== 0xfe || (b[1] & 0xc0) !== 0x80;
+const unicastUnderlay = underlayIp.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 or IPv6 address'))
+  .refine(whenParsed(notLinkLocal), expected('expected a global or unique local IPv6 address, not a link-local one (fe80::/10)'));
 const multicastUnderlay = underlayIp.refine(whenParsed(isMulticastIp),
   expected('expected a multicast address: IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8 such as ff05::42'));
 const CIDR = 'expected an IPv4 address with prefix length, such as 192.168.100.1/24';

@@ -7,6 +7,9 @@
 //   a known remote destination gets one packet; a known local one is not
 //   sent; broadcast, multicast and unknown unicast go to every remote of the
 //   flood list (head-end replication), and to the multicast group if there is one.
+//   A frame whose tunnel packet would not fit the path MTU toward where it
+//   goes is not sent: its sender gets ICMP "too big" on the TAP, as from a
+//   router, or it is dropped (RFC 7348 section 4.3: a VTEP does not fragment).
 //
 //   tunnel -> TAP: accept only from a known remote (or any, if the network says
 //   so), learn the source behind that remote (and addresses from ARP and NA,

@@ -291,3 +291,10 @@ describe('df', () => {
       .toMatch(/--df and --df-inherit do not go together/);
   });
 });
+
+describe('IPv6 link-local underlay addresses', () => {
+  it('are refused: they need an interface to mean anything', () => {
+    expect(problems(() => load('local: fe80::1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 } }\n')))
+      .toEqual([expect.stringMatching(/^config .*: local: expected a global or unique local IPv6 address, not a link-local one/)]);
+  });
+});
