@@ -162,7 +162,7 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
       network(d, req.network);
       return { ok: true, data: neighRows(infos(d), now, req.network) };
     case 'stats':
-      return { ok: true, data: statsReport(infos(d), d.datapath.unattributed, d.controlStats) };
+      return { ok: true, data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses) };
     case 'capture': {
       network(d, req.network);
       return {

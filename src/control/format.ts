@@ -31,6 +31,10 @@ export function formatStats(s: StatsReport): string {
   const c = s.control;
   lines.push(`control: ${c.clients} client${c.clients === 1 ? '' : 's'}; refused ${c.refused} (too many), idle-closed ${c['idle-closed']}, ` +
     `slow readers dropped ${c['slow-readers']}, stream lines dropped ${c['lines-dropped']}`);
+  const b = s['busy-poll'];
+  if (b !== undefined && b['paused-contended'] + b['paused-idle'] > 0) {
+    lines.push(`busy-poll: paused ${b['paused-contended']} times (the CPU was wanted elsewhere), ${b['paused-idle']} (nothing caught)`);
+  }
   return lines.join('\n');
 }
 

@@ -197,6 +197,8 @@ export interface StatsReport {
   /** Drops before a packet's network is known (bad header, unknown VNI). */
   drops: Record<string, number>;
   control: ControlStats;
+  /** Times busy polling paused: the CPU was wanted elsewhere, or polling caught nothing (absent with busy-poll 0 and no traffic yet). */
+  'busy-poll'?: { 'paused-contended': number; 'paused-idle': number };
 }
 
 /** The control socket's clients: connected now, and those it refused or dropped since the start. */

@@ -32,8 +32,10 @@ export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: st
   return rows;
 }
 
-export function statsReport(networks: readonly NetworkInfo[], unattributed: Counters, control: ControlStats): StatsReport {
+export function statsReport(networks: readonly NetworkInfo[], unattributed: Counters, control: ControlStats,
+  busyPoll?: { contended: number; idle: number }): StatsReport {
   const out: StatsReport = { networks: {}, drops: unattributed.dropsByName(), control: { ...control } };
+  if (busyPoll !== undefined) out['busy-poll'] = { 'paused-contended': busyPoll.contended, 'paused-idle': busyPoll.idle };
   for (const info of networks) out.networks[info.net.name] = networkStats(info);
   return out;
 }
