@@ -384,6 +384,7 @@ export class Daemon implements DaemonView {
     if (config.metrics !== undefined && this.inherited === undefined) await this.serveMetrics(config.metrics, false);
     const timer = setInterval(() => {
       const t = monotonicSeconds();
+      this.followUnderlayMtu();
       for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
@@ -680,6 +681,20 @@ export class Daemon implements DaemonView {
       if (code === 'EINVAL' && what.startsWith('TAP')) throw new StartupError(`${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`);
       throw e;
     }
+  }
+
+  /**
+   * The underlay's MTU changed (jumbo frames turned on, a smaller link): every
+   * remote's path MTU starts from the new value (a lower one learned from ICMP
+   * stays while it is lower). The TAPs keep their MTU: frames that no longer
+   * fit get "too big" back. One sysfs read a second.
+   */
+  private followUnderlayMtu(): void {
+    const mtu = linkMtu(this.underlay);
+    if (mtu === undefined || mtu === this.underlayMtu) return;
+    this.log.info(`underlay ${this.underlay}: MTU ${this.underlayMtu} -> ${mtu}; the path MTU toward each remote VTEP starts from ${mtu}`);
+    this.underlayMtu = mtu;
+    for (const { net } of this.networks.values()) net.remotes.setUnderlayMtu(mtu);
   }
 
   private readonly pmtuReports = new PathMtuReports();

@@ -97,6 +97,21 @@ describe.each([4, 6] as const)('path MTU over an IPv%i underlay', (f) => {
   }));
 });
 
+describe('the underlay\'s MTU changing under vtepd', () => {
+  it('is followed within a second: frames that no longer fit get "fragmentation needed" with the new inner MTU', () => withLab(2, async (lab) => {
+    await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
+    const d = await lab.startDaemon(1, config(lab, 4, 1, 2, ''));
+    expectOk(await lab.exec(1, 'ping', ['-M', 'do', '-s', '1400', '-c', '1', '-W', '2', overlay(2)]), 'a 1428-byte ping fits 1500');
+    expectOk(await lab.exec(1, 'ip', ['link', 'set', lab.dev(1), 'mtu', '1400']), 'underlay MTU 1400');
+    await new Promise((r) => setTimeout(r, 1500));
+    const big = await lab.exec(1, 'ping', ['-M', 'do', '-s', '1400', '-c', '1', '-W', '2', overlay(2)]);
+    expect(big.stdout).toContain('Frag needed and DF set (mtu = 1350)');
+    const [row] = await remotes(lab, 1);
+    expect([row.pmtu, row['pmtu-learned']]).toEqual([1400, false]);
+    expect(d.log).toMatch(/underlay u1: MTU 1500 -> 1400/);
+  }));
+});
+
 describe('df: inherit', () => {
   it('copies the inner IPv4 packet\'s DF to the outer header, as the kernel\'s df inherit', () => withLab(2, async (lab) => {
     await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
