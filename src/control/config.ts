@@ -132,16 +132,13 @@ export class ConfigError extends Error {
 
 const IPV4 = 'expected an IPv4 address such as 10.0.0.1';
 const ipv4 = z.string(expected(IPV4)).refine((s) => parseIpv4Address(s) !== undefined, expected(IPV4));
-// zod runs every refinement, also after one failed: each must take any string.
-const is = (test: (b: Uint8Array) => boolean) => (s: string) => {
+// zod runs every refinement, also after one failed: each must take any string. After a
+// refinement that checks the form (`unparsed` true), text it refused already is not refused twice.
+const is = (test: (b: Uint8Array) => boolean, unparsed = false) => (s: string) => {
   const b = parseIp(s);
-  return b !== undefined && test(b);
+  return b === undefined ? unparsed : test(b);
 };
-/** For a refinement after the one that checks the form: an address it refused already is not refused twice. */
-const whenParsed = (test: (b: Uint8Array) => boolean) => (s: string) => {
-  const b = parseIp(s);
-  return b === undefined || test(b);
-};
+const whenParsed = (test: (b: Uint8Array) => boolean) => is(test, true);
 const unicastIpv4 = ipv4.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 address'));
 /** Underlay addresses: IPv4 or IPv6, the family of `local` (normalize() checks that). */
 const UNDERLAY = 'expected an IPv4 or IPv6 address such as 10.0.0.1 or fd00::1';

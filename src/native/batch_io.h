@@ -103,7 +103,8 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
 // Drains a sender's error queue (IP_RECVERR/IPV6_RECVERR): each ICMP
 // "fragmentation needed" or ICMPv6 "packet too big" about one of its packets
 // becomes a report of the packet's destination and the MTU the error named.
-// Returns the number of reports (other errors are read and dropped).
+// Returns the number of reports (other errors, and reports beyond out.max,
+// are read and dropped: with max 0 it only empties the queue).
 uint32_t ReadPathMtu(int fd, const PathMtuReports& out);
 
 }  // namespace vtep

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "batch_io.h"
 
 // linux/in6.h has it, but clashes with glibc's netinet/in.h, which lacks it.
 #ifndef IPV6_FLOWINFO_SEND
@@ -233,18 +234,7 @@ void ClearSocketError(int fd) {
   int err;
   socklen_t len = sizeof(err);
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return;  // not a socket (a TAP)
-  char data[64];
-  alignas(cmsghdr) char control[256];
-  for (int i = 0; i < 256; i++) {
-    iovec iov = {data, sizeof(data)};
-    msghdr h;
-    memset(&h, 0, sizeof(h));
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = control;
-    h.msg_controllen = sizeof(control);
-    if (recvmsg(fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
-  }
+  ReadPathMtu(fd, PathMtuReports{nullptr, nullptr, 0});  // room for no report: it only empties the queue
 }
 
 void AcceptZeroChecksum6(int fd, bool on) {

@@ -96,8 +96,10 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
     }
     const encap = net.encap;
     const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
-    const outer = net.ipv6 || net.df === 'inherit' ? outerFields(net, buf, off, len) : 0;
-    const lane = encap.write(buf, off, len);
+    // Over IPv6 the flow hash makes the label too: computed once, here, for both.
+    const hash = net.ipv6 ? flowHash(buf, off, len) : undefined;
+    const outer = hash !== undefined || net.df === 'inherit' ? outerFields(net, buf, off, len, hash) : 0;
+    const lane = encap.write(buf, off, len, hash);
     const start = off - encap.headerLen;
     const plen = len + encap.headerLen;
     const wire = plen + encap.kernelHeaderLen;
@@ -149,8 +151,8 @@ function tooBig(net: Network, buf: Buffer, off: number, len: number, innerMtu: n
 }
 
 /** The outer header's flow label (IPv6 underlay) and, with df inherit, the inner IPv4 packet's DF. */
-function outerFields(net: Network, buf: Buffer, off: number, len: number): number {
-  let v = net.ipv6 ? flowLabel(flowHash(buf, off, len)) : 0;
+function outerFields(net: Network, buf: Buffer, off: number, len: number, hash: number | undefined): number {
+  let v = hash !== undefined ? flowLabel(hash) : 0;
   if (net.df === 'inherit' && len >= ETH_HEADER_LEN + 20 && buf[off + 12] === 0x08 && buf[off + 13] === 0 && (buf[off + ETH_HEADER_LEN + 6] & 0x40) !== 0) {
     v |= OUTER_DF;
   }

@@ -248,7 +248,8 @@ export class RemoteTable {
     if (!this.live(r)) return 0;
     const least = isV4Mapped(this.bytes, r * ADDR_LEN) ? MIN_PMTU_V4 : MIN_PMTU_V6;
     const m = Math.max(least, Math.min(mtu, this.underlayMtu));
-    this.pmtuExpires[r] = now + PMTU_EXPIRES_S;
+    if (m >= this.underlayMtu) return 0; // nothing learned: the path takes what the link does
+    this.pmtuExpires[r] = now + PMTU_EXPIRES_S; // a repeated error keeps what it said alive
     if (m >= this.pmtu[r]) return 0;
     this.pmtu[r] = m;
     this.updateMinPmtu();

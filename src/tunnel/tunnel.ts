@@ -15,8 +15,12 @@ export interface Encap {
   readonly headerLen: number;
   /** Bytes of tunnel header the kernel adds besides the IP header (a UDP socket's UDP header). */
   readonly kernelHeaderLen: number;
-  /** Writes the header before buf[off, off+len); returns the lane: the sender socket it goes out of (0 with one socket). */
-  write(buf: Buffer, off: number, len: number): number;
+  /**
+   * Writes the header before buf[off, off+len); returns the lane: the sender
+   * socket it goes out of (0 with one socket). `hash`: the frame's flow hash,
+   * when the caller has it already (the IPv6 flow label is made of it too).
+   */
+  write(buf: Buffer, off: number, len: number, hash?: number): number;
   /** For captures: writes the header the kernel adds (kernelHeaderLen bytes) for a packet of `len` bytes sent on `lane`. */
   writeKernelHeader(buf: Buffer, at: number, lane: number, len: number): void;
   /** A copy in the same state (a GRE sequence number), for `vtepctl trace`. */

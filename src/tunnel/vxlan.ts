@@ -124,9 +124,8 @@ export class VxlanEncap implements Encap {
     this.kernelHeaderLen = this.lanes > 0 ? UDP_HEADER_LEN : 0;
   }
 
-  write(buf: Buffer, off: number, len: number): number {
+  write(buf: Buffer, off: number, len: number, hash = flowHash(buf, off, len)): number {
     const start = off - this.headerLen;
-    const hash = flowHash(buf, off, len);
     if (this.lanes > 0) {
       emitVxlan(this.s.vni, buf, start);
       return sourcePort(hash, 0, this.lanes - 1);
