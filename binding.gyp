@@ -9,6 +9,8 @@
         "src/native/frame.cc",
         "src/native/handoff.cc",
         "src/native/inject.cc",
+        "src/native/nexthop.cc",
+        "src/native/packet_io.cc",
         "src/native/service.cc",
         "src/native/poll.cc",
         "src/native/sockets.cc",

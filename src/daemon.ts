@@ -30,6 +30,8 @@ import { HANDOFF_VERSION, Inherited, receiveHandoff, startSuccessor, TAKEOVER_TI
 import { restoreNetwork, snapshotNetwork } from './switch/snapshot.ts';
 import { errnoCode } from './io/native.ts';
 import { LaneSender, RawSender, Receiver, type TunnelSender } from './io/port.ts';
+import { NextHops } from './io/next-hops.ts';
+import { PacketSender } from './io/packet-sender.ts';
 import { Tap } from './io/tap.ts';
 import { Hold } from './switch/remotes.ts';
 import { Network } from './switch/network.ts';
@@ -100,7 +102,9 @@ interface RunningNetwork {
 }
 
 /** The settings a network cannot change in place: a change restarts that network alone. */
-const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu'] as const;
+const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu', 'greSocket'] as const;
+/** How the reload message names them: as the config file does. */
+const CONFIG_NAMES: Partial<Record<keyof NetworkConfig, string>> = { greSocket: 'gre-socket' };
 
 interface SharedReceiver {
   point: ReceivePoint;
@@ -135,6 +139,8 @@ export class Daemon implements DaemonView {
   /** What a predecessor passed on, while this daemon takes over from it. */
   private inherited: Inherited | undefined;
   private upgrading = false;
+  /** The kernel's next hops for GRE on packet sockets, watched once for every network. */
+  private nextHops: NextHops | undefined;
   /** Called once a successor took over: this process then exits, changing nothing. */
   onHandedOver: () => void = () => {};
   readonly local: Uint8Array;
@@ -410,7 +416,7 @@ export class Daemon implements DaemonView {
    */
   private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
     const registry = metricsRegistry({
-      stats: () => statsReport([...this.networks.values()].map(({ net, cfg, failure }) => ({ net, tap: cfg.tap, failure })), this.datapath.unattributed, this.controlStats),
+      stats: () => statsReport([...this.networks.values()].map(({ net, cfg, failure, sender }) => ({ net, tap: cfg.tap, failure, sender })), this.datapath.unattributed, this.controlStats),
       mtu: (name) => this.networks.get(name)?.mtu,
     });
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -571,6 +577,11 @@ export class Daemon implements DaemonView {
         return this.open(() => LaneSender.open(local, VXLAN_LANES, spec.srcMin, spec.srcMax, spec.dstPort, cfg.ttl, cfg.df),
           `UDP source ports ${spec.srcMin}-${spec.srcMax} on ${config.local} for network ${cfg.name}`);
       case 'raw':
+        if (spec.protocol === IpProto.GRE && cfg.greSocket === 'packet') {
+          const hops = (this.nextHops ??= new NextHops(local));
+          return this.open(() => PacketSender.open(spec.protocol, local, cfg.ttl, cfg.df, hops),
+            `a packet socket and a raw ${PROTOCOL_NAMES[spec.protocol]} socket for network ${cfg.name}`);
+        }
         return this.open(() => RawSender.open(spec.protocol, local, cfg.ttl, cfg.df),
           `a raw ${PROTOCOL_NAMES[spec.protocol]} socket for network ${cfg.name}`);
     }
@@ -891,7 +902,7 @@ export class Daemon implements DaemonView {
       try {
         this.addNetwork(p);
         changes.push(old !== undefined
-          ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k])).join(', ')} changed)`
+          ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k])).map((k) => CONFIG_NAMES[k] ?? k).join(', ')} changed)`
           : `network ${p.cfg.name} added`);
       } catch (e) {
         failures.push(`network ${p.cfg.name} could not start: ${(e as Error).message}`);

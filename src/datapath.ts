@@ -20,10 +20,16 @@ import { Resolved, type Demux } from './tunnel/tunnel.ts';
 
 /** Frames per native call: 64 is enough (256 adds little, measured). */
 const BATCH_SIZE = 64;
-/** TSO frames per read from an offloading TAP: each may become ~47 segments, all of which must fit FRAMES_PER_OFFLOAD_BATCH. */
-const OFFLOAD_READ_BATCH = 16;
+/**
+ * Frames per read from an offloading TAP: as many small frames as a plain
+ * batch, and TSO frames (~47 segments each) only while their segments fit
+ * FRAMES_PER_OFFLOAD_BATCH (the read counts them: readFrames' segment budget).
+ */
+const OFFLOAD_READ_BATCH = 64;
 /** Frames of one batch with offloads: TSO frames cut up, or UDP GRO reads cut apart (16 reads of up to 64). */
 const FRAMES_PER_OFFLOAD_BATCH = 1024;
+/** What the native read keeps free of the budget for the next TSO frame (kSegmentReserve). */
+const SEGMENT_RESERVE = 128;
 /** A TSO frame: up to 64 KB of IP packet, an Ethernet header and the virtio_net_hdr. */
 const OFFLOAD_SLOT = 65536 + 128;
 /** Room in front of a received datagram, for the virtio_net_hdr written before the inner frame. */
@@ -209,12 +215,14 @@ export class Datapath {
     const b = this.fromTapBatch;
     const raw = a.device.vnetHdr ? this.fromTapRaw! : b;
     for (let round = 0; round < ROUNDS_PER_WAKEUP; round++) {
-      const n = a.device.read(raw);
+      const n = raw === b ? a.device.read(b) : a.device.read(raw, FRAMES_PER_OFFLOAD_BATCH);
       if (n < 0) this.ioError(`read from TAP ${a.device.name}`, -n, a.device);
       if (n <= 0) return;
       if (raw !== b) this.toFrames(a, raw, b);
+      // A read that stopped short found the TAP empty, unless the segment budget stopped it.
+      const full = n === raw.capacity || (raw !== b && b.count + SEGMENT_RESERVE > FRAMES_PER_OFFLOAD_BATCH);
       this.forwardFrames(a, b);
-      if (n < raw.capacity) return;
+      if (!full) return;
     }
   }
 

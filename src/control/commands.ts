@@ -8,6 +8,7 @@ import { monotonicSeconds } from '../datapath.ts';
 import type { NetworkConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { TableError, type Network } from '../switch/network.ts';
+import type { TunnelSender } from '../io/port.ts';
 import { Hold } from '../switch/remotes.ts';
 import { formatIp, isMulticastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { parseMac } from '../wire/mac.ts';
@@ -24,6 +25,7 @@ export interface RunningView {
   cfg: NetworkConfig;
   /** Why it cannot forward now (its TAP is gone), if it cannot. */
   failure: string | undefined;
+  sender?: TunnelSender;
 }
 
 /** What the commands need of the daemon. */
@@ -64,7 +66,7 @@ export function answer(d: DaemonView, req: ValidRequest): Reply | Streaming | Pr
 }
 
 function infos(d: DaemonView): NetworkInfo[] {
-  return [...d.networks.values()].map(({ net, cfg, failure }) => ({ net, tap: cfg.tap, failure }));
+  return [...d.networks.values()].map(({ net, cfg, failure, sender }) => ({ net, tap: cfg.tap, failure, sender }));
 }
 
 function network(d: DaemonView, name: string | undefined): RunningView | undefined {

@@ -96,7 +96,18 @@ export interface NetworkConfig {
   df: DfMode;
   /** VXLAN over IPv6: accept datagrams with a zero UDP checksum (the kernel's udp6zerocsumrx). */
   udp6ZeroCsumRx: boolean;
+  /**
+   * GRE: what sends the packets. `packet`: a packet socket, vtepd writing the
+   * Ethernet and IP headers from the kernel's next hops (the raw socket
+   * remains for what it cannot carry); `raw`: the kernel's raw IP socket alone.
+   */
+  greSocket: GreSocket;
 }
+
+export const GRE_SOCKETS = ['packet', 'raw'] as const;
+export type GreSocket = (typeof GRE_SOCKETS)[number];
+export const DEFAULT_GRE_SOCKET: GreSocket = 'packet';
+const greSocketField = z.enum(GRE_SOCKETS, expected('expected packet or raw'));
 
 export type DfMode = boolean | 'inherit';
 
@@ -227,6 +238,7 @@ const networkSchema = z.strictObject({
   ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
   df: z.union([z.boolean(), z.literal('inherit')], expected('expected true, false or inherit')).optional(),
   'udp6-zero-csum-rx': bool().optional(),
+  'gre-socket': greSocketField.optional(),
 }).refine((n) => TUNNEL_KINDS.filter((k) => n[k] !== undefined).length === 1, {
   error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
 });
@@ -236,6 +248,7 @@ const busyPollField = int(0, 100_000, 'microseconds');
 const configSchema = z.strictObject({
   local: unicastUnderlay,
   'udp6-zero-csum-rx': bool().default(false),
+  'gre-socket': greSocketField.default(DEFAULT_GRE_SOCKET),
   socket: z.string(expected('expected a path')).min(1, expected('expected a path'))
     .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, { error: `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds)` })
     .default(DEFAULT_SOCKET),
@@ -387,6 +400,9 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     if (n['udp6-zero-csum-rx'] !== undefined && (settings.kind !== 'vxlan' || localV4)) {
       problem(at('udp6-zero-csum-rx'), 'applies to VXLAN over IPv6 only (UDP over IPv4 may carry no checksum anyway)');
     }
+    if (n['gre-socket'] !== undefined && settings.kind !== 'gre') {
+      problem(at('gre-socket'), 'applies to GRE networks only (VXLAN goes out of UDP sockets)');
+    }
     const remotes = n.remotes.map((s) => canonicalIp(s)!);
     remotes.forEach((a, i) => {
       if (a === local) problem(at('remotes', i), `${n.remotes[i]} is this VTEP's own address (local)`);
@@ -439,6 +455,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       ttl: n.ttl,
       df: n.df ?? tunnel.defaultDf,
       udp6ZeroCsumRx: n['udp6-zero-csum-rx'] ?? raw['udp6-zero-csum-rx'],
+      greSocket: n['gre-socket'] ?? raw['gre-socket'],
     });
   }
   const evpn = raw.evpn === undefined ? undefined : {
@@ -510,6 +527,7 @@ export interface NetworkFlags {
   df?: boolean;
   'df-inherit'?: boolean;
   'udp6-zero-csum-rx'?: boolean;
+  'gre-socket'?: string;
 }
 
 /** Config paths (below the network, or top level) and the flags that set them. */
@@ -519,7 +537,7 @@ const FLAG_OF_PATH: Record<string, string> = {
   'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
   'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
   remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
-  'accept-any-remote': '--accept-any-remote', df: '--df or --df-inherit', 'udp6-zero-csum-rx': '--udp6-zero-csum-rx', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
+  'accept-any-remote': '--accept-any-remote', df: '--df or --df-inherit', 'udp6-zero-csum-rx': '--udp6-zero-csum-rx', 'gre-socket': '--gre-socket', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
   'evpn.asn': '--evpn-asn', 'evpn.neighbors': '--evpn-neighbor', 'evpn.router-id': '--evpn-router-id', 'evpn.gobgp': '--evpn-gobgp', evpn: '--evpn-asn',
 };
 
@@ -566,6 +584,7 @@ export function configFromFlags(f: NetworkFlags): Config {
     ttl: num(f.ttl),
     df: f['df-inherit'] ? 'inherit' : f.df,
     'udp6-zero-csum-rx': f['udp6-zero-csum-rx'],
+    'gre-socket': f['gre-socket'],
   };
   const evpn = f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
     ? { asn: num(f['evpn-asn']), neighbors: f['evpn-neighbor'], 'router-id': f['evpn-router-id'], gobgp: f['evpn-gobgp'] } : undefined;

@@ -49,6 +49,12 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
     `  neigh   ${n.neigh.entries} entries; arp-suppressed ${c['arp-suppressed']}, nd-suppressed ${c['nd-suppressed']}`,
     `  drops   ${formatDrops(n.drops)}`,
   ];
+  const g = n['gre-socket'];
+  if (g !== undefined) {
+    lines.push(g.mode === 'raw' ? '  socket  raw (gre-socket raw)'
+      : `  socket  packet: ${g['packet-tx']} packets by the packet socket, ${g['raw-tx']} by the raw socket; ` +
+        `remotes ${g['remotes-packet']} by packet, ${g['remotes-raw']} by raw (no usable next hop)`);
+  }
   if (c['pmtu-icmp-sent'] > 0) lines.push(`  pmtu    ${c['pmtu-icmp-sent']} frames over a path MTU answered with ICMP on the TAP`);
   for (const [addr, r] of Object.entries(n.remotes)) {
     lines.push(`  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes, pmtu ${r.pmtu}`);

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { isUnicastIp, parseIp } from '../wire/ip-address.ts';
 import { isGroupMac, parseMac } from '../wire/mac.ts';
+import type { SocketStats } from '../io/port.ts';
 
 export const CAPTURE_SIDES = ['tap', 'tunnel', 'both'] as const;
 
@@ -190,7 +191,11 @@ export interface NetworkStats {
   neigh: { entries: number; learned: number; moved: number; aged: number; refused: number };
   drops: Record<string, number>;
   remotes: Record<string, RemoteStats>;
+  /** GRE networks: what sends the packets (gre-socket), and how many went by each socket. */
+  'gre-socket'?: SocketStats;
 }
+
+export type { SocketStats };
 
 export interface StatsReport {
   networks: Record<string, NetworkStats>;

@@ -3,6 +3,7 @@
 import { RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
 import { LOCAL_PORT } from '../switch/fdb.ts';
 import type { Network } from '../switch/network.ts';
+import type { TunnelSender } from '../io/port.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from './protocol.ts';
 
@@ -12,6 +13,8 @@ export interface NetworkInfo {
   tap: string;
   /** Why the network cannot forward now, if it cannot. */
   failure?: string;
+  /** What sends its packets (raw and packet sockets). */
+  sender?: TunnelSender;
 }
 
 export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: string): FdbRow[] {
@@ -40,7 +43,7 @@ export function statsReport(networks: readonly NetworkInfo[], unattributed: Coun
   return out;
 }
 
-function networkStats({ net, tap, failure }: NetworkInfo): NetworkStats {
+function networkStats({ net, tap, failure, sender }: NetworkInfo): NetworkStats {
   const remotes: Record<string, RemoteStats> = {};
   const table = net.remotes;
   const rc = table.counters;
@@ -68,6 +71,7 @@ function networkStats({ net, tap, failure }: NetworkInfo): NetworkStats {
     neigh: { entries: net.neigh.size, ...net.neigh.events },
     drops: net.counters.dropsByName(),
     remotes,
+    ...(net.tunnel.kind === 'gre' && sender?.socketStats !== undefined && { 'gre-socket': sender.socketStats() }),
   };
 }
 

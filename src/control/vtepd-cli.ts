@@ -15,7 +15,7 @@ const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy
                    [--user NAME] [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
                    [--log-format text|json] [--log-level debug|info|warning|error] [--verbose]
        vtepd --version
-       vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq])
+       vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq] [--gre-socket packet|raw])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--mac MAC] [--name NAME] [--ageing S]
              [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df | --df-inherit]
@@ -31,7 +31,7 @@ SIGINT or SIGTERM.`;
 
 const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'mac', 'port', 'ageing', 'max-macs',
   'accept-any-remote', 'arp-responder', 'arp-snoop', 'no-learning', 'evpn-asn', 'evpn-neighbor', 'evpn-router-id', 'evpn-gobgp', 'ttl', 'df', 'df-inherit',
-  'udp6-zero-csum-rx'] as const;
+  'udp6-zero-csum-rx', 'gre-socket'] as const;
 
 class UsageError extends Error {}
 
@@ -94,6 +94,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
         df: { type: 'boolean' },
         'df-inherit': { type: 'boolean' },
         'udp6-zero-csum-rx': { type: 'boolean' },
+        'gre-socket': { type: 'string' },
       },
     }));
   } catch (e) {

@@ -30,7 +30,7 @@ export interface NativeAddon {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   sendMessage(fd: number, data: Buffer, fds: Int32Array | undefined, timeoutMs: number): number;
   recvMessage(fd: number, cap: number, timeoutMs: number): { data: Buffer; fds: number[] } | number;
-  readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number): number;
+  readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number, segmentBudget?: number): number;
   writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean,
     partial: Uint32Array | undefined): number;
   tapFrames(input: Buffer, inSlot: number, inHeadroom: number, inLen: Uint32Array, n: number,
@@ -44,10 +44,31 @@ export interface NativeAddon {
   /** Path MTU reports from a sender's error queue: destination i at dst[16i], its MTU in mtu[i]; returns how many. */
   readPathMtu(fd: number, dst: Uint8Array, mtu: Uint32Array): number;
   acceptZeroChecksum6(fd: number, on: boolean): void;
+  /** Sends on `packetFd` with Ethernet and IP headers written from `hop` where state says so, on `rawFd` otherwise (src/native/packet_io.h). */
+  sendTunnelPackets(packetFd: number, rawFd: number, protocol: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number,
+    dst: Uint32Array, table: Uint8Array, port: number, tos: Uint8Array, outer: Uint32Array, dfInherit: boolean,
+    hop: Uint8Array, state: Uint8Array, stats: Uint32Array, local: Uint8Array, ttl: number, df: boolean): number;
+  packetSocketOpen(sndbuf: number): number;
+  routeWatchOpen(): number;
+  routeWatchDrain(fd: number): number;
+  nextHop(dst: Uint8Array, local: Uint8Array): NativeNextHop;
   spinPoll(fds: Int32Array, usec: number): number;
   vnetHdrLen: number;
   maxBatch: number;
   Watcher: new (fd: number, onReadable: () => void) => Watcher;
+}
+
+/** What the kernel's tables say of a destination (`ip route get` and `ip neigh get`); `problem` when a packet socket cannot reach it. */
+export interface NativeNextHop {
+  problem?: string;
+  ifindex: number;
+  mtu: number;
+  srcMac: Buffer;
+  dstMac: Buffer;
+  /** NUD_* of the neighbour entry. */
+  neighState: number;
+  /** The neighbour's address (16 bytes): the gateway, or the destination. */
+  via: Buffer;
 }
 
 /**

@@ -42,7 +42,20 @@ export interface TunnelSender {
   configure(ttl: number, df: DfMode): void;
   /** Fills `out` with the ICMP "too big" errors about sent packets since the last call. */
   readPathMtu(out: PathMtuReports): void;
+  /** What sends the packets, for `vtepctl stats` (raw and packet sockets only). */
+  socketStats?(): SocketStats;
   close(): void;
+}
+
+/** A network's raw-socket sends, or packet-socket ones with the raw socket beside (packet-sender.ts). */
+export interface SocketStats {
+  mode: 'packet' | 'raw';
+  /** Packets sent by each socket (packet mode). */
+  'packet-tx'?: number;
+  'raw-tx'?: number;
+  /** Remotes the packet socket reaches now, and remotes sent to by the raw socket (no usable next hop). */
+  'remotes-packet'?: number;
+  'remotes-raw'?: number;
 }
 
 /** Before any packet goes, the socket DF for inherit is set per run; until then, none. */
@@ -104,6 +117,10 @@ export class RawSender extends Port implements TunnelSender {
 
   readPathMtu(out: PathMtuReports): void {
     out.count = native.readPathMtu(this.fd, out.dst, out.mtu);
+  }
+
+  socketStats(): SocketStats {
+    return { mode: 'raw' };
   }
 }
 

@@ -53,7 +53,8 @@ export interface FrameDevice extends Watchable {
   readonly offload: boolean;
   readonly segmentDrops: SegmentDrops;
   readonly partialChecksums: PartialChecksums;
-  read(b: Batch): number;
+  /** Reads frames into `b`; with vnetHdr, `segmentBudget` bounds what they will segment into (and more small frames come per read). */
+  read(b: Batch, segmentBudget?: number): number;
   toFrames(raw: Batch, out: Batch): number;
   write(q: SendQueue): number;
 }
@@ -78,8 +79,8 @@ export class Tap extends Port implements FrameDevice {
     return new Tap(fd, name, offload, vnetHdr);
   }
 
-  read(b: Batch): number {
-    const n = native.readFrames(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity);
+  read(b: Batch, segmentBudget?: number): number {
+    const n = native.readFrames(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity, segmentBudget);
     b.count = n > 0 ? n : 0;
     return n;
   }

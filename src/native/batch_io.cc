@@ -27,6 +27,8 @@ bool WaitWritable(int fd) {
   return poll(&p, 1, kSendWaitMs) > 0;
 }
 
+}  // namespace
+
 // The one place a message header is set up.
 void SetMessage(msghdr* h, iovec* iov, size_t iovlen, sockaddr_storage* name, socklen_t namelen, char* control, size_t controllen) {
   memset(h, 0, sizeof(*h));
@@ -37,6 +39,8 @@ void SetMessage(msghdr* h, iovec* iov, size_t iovlen, sockaddr_storage* name, so
   h->msg_control = controllen ? control : nullptr;
   h->msg_controllen = controllen;
 }
+
+namespace {
 
 // Appends one control message after `used` bytes of `control`; returns the bytes now used.
 size_t AddControl(char* control, size_t used, int level, int type, const void* data, size_t len) {
@@ -55,12 +59,12 @@ size_t AddTos(char* control, size_t used, int family, uint8_t tos) {
                            : AddControl(control, used, IPPROTO_IPV6, IPV6_TCLASS, &v, sizeof(v));
 }
 
-// The one send loop: sends msgs[0..count) with sendmmsg, waiting once (briefly)
-// when the queue is full; a message the kernel refuses (no route, too big) is
+}  // namespace
+
+// The one send loop. A message the kernel refuses (no route, too big) is
 // skipped; a queue that stays full ends it. A refusal may be an ICMP error
 // about an earlier packet, which the kernel reports on the next send instead
-// of sending it: that message is tried once more. Returns the sum of
-// weight[k] over the messages sent (weight null: one each).
+// of sending it: that message is tried once more.
 uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight) {
   uint32_t sent = 0, done = 0, retried = UINT32_MAX;
   bool waited = false;
@@ -84,6 +88,8 @@ uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* wei
   }
   return sent;
 }
+
+namespace {
 
 // Writes one buffer (or vector) to a TAP, waiting once for room.
 ssize_t WriteWaiting(int fd, const iovec* iov, int iovcnt, bool* waited) {
@@ -115,15 +121,13 @@ void ReadControl(msghdr* h, size_t* seg, uint8_t* ttl, uint8_t* tos) {
 
 // The socket address of destination i, with its flow label for IPv6; 0 when it names no entry of the table.
 socklen_t Destination(const Destinations& to, uint32_t i, sockaddr_storage* ss) {
-  if (to.dst[i] >= to.tableCount) return 0;
+  if (to.dst[i] >= to.tableCount || (to.pick != nullptr && to.pick[i] != to.picked)) return 0;
   socklen_t len = ToSockaddr(to.table + static_cast<size_t>(to.dst[i]) * kAddrLen, to.port, ss);
   if (ss->ss_family == AF_INET6 && to.outer != nullptr)
     reinterpret_cast<sockaddr_in6*>(ss)->sin6_flowinfo = htonl(to.outer[i] & kOuterLabelMask);
   return len;
 }
 
-// Whether entry i wants DF on its outer IPv4 header (df inherit); false otherwise.
-bool WantsDf(const Destinations& to, uint32_t i) { return to.dfInherit && to.outer != nullptr && (to.outer[i] & kOuterDf) != 0; }
 
 // With df inherit, sets the socket's DF for the run about to go (IPv4 has no per-message DF).
 void SetDf(int fd, int family, bool df) {
@@ -134,16 +138,28 @@ void SetDf(int fd, int family, bool df) {
 
 }  // namespace
 
-int ReadFrames(int fd, const Slots& slots, uint32_t max) {
+bool WantsDf(const Destinations& to, uint32_t i) { return to.dfInherit && to.outer != nullptr && (to.outer[i] & kOuterDf) != 0; }
+
+int ReadFrames(int fd, const Slots& slots, uint32_t max, uint32_t segmentBudget) {
   if (max > slots.capacity) max = slots.capacity;
-  uint32_t n = 0;
-  for (; n < max; n++) {
+  uint32_t n = 0, segments = 0;
+  while (n < max) {
     ssize_t r = read(fd, slots.at(n), slots.room());
     if (r < 0) {
       if (n == 0 && errno != EAGAIN && errno != EINTR) return -errno;
       break;
     }
     slots.len[n] = static_cast<uint32_t>(r);
+    n++;
+    if (segmentBudget == 0) continue;
+    segments += 1;
+    if (static_cast<size_t>(r) > kVnetHdrLen) {
+      VnetHdr h = ReadVnetHdr(slots.at(n - 1));
+      size_t payload = static_cast<size_t>(r) - kVnetHdrLen;
+      if ((h.gso_type & ~kVnetGsoEcn) != kVnetGsoNone && h.gso_size > 0 && payload > h.hdr_len)
+        segments += static_cast<uint32_t>((payload - h.hdr_len) / h.gso_size);
+    }
+    if (segments + kSegmentReserve > segmentBudget) break;
   }
   return static_cast<int>(n);
 }

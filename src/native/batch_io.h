@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <vector>
+
 #include "coalesce.h"
 #include "net.h"
 
@@ -36,6 +38,11 @@ struct Scratch {
   uint8_t gro[kGroMaxMessages * kGroMessageBytes];
   Segment segs[kMaxMergedSegments];
   uint8_t mergedHeader[kMaxMergedHeader];
+  // Sends on a packet socket: each message's Ethernet and IP header, then the tunnel packet.
+  alignas(8) uint8_t linkHeader[kMaxBatch][64];
+  iovec pair[2 * kMaxBatch];
+  // Which socket each entry of a send goes out of (packet_io.h).
+  std::vector<uint8_t> pick;
 };
 
 // Per-datagram details a receive fills in beside the slots.
@@ -57,6 +64,9 @@ struct Destinations {
   // `dfInherit`, whether the outer IPv4 header gets DF (kOuterDf).
   const uint32_t* outer;
   bool dfInherit;
+  // When set, only entries i with pick[i] == picked are sent (the rest go another way).
+  const uint8_t* pick = nullptr;
+  uint8_t picked = 0;
 };
 
 constexpr uint32_t kOuterLabelMask = 0xfffff;
@@ -76,8 +86,26 @@ struct PartialChecksums {
   uint32_t lastPlusOne = 0;
 };
 
-// Reads up to `max` frames from a non-blocking TAP into slots. Returns the count, or -errno if the first read failed.
-int ReadFrames(int fd, const Slots& slots, uint32_t max);
+// Sends msgs[0..count) with sendmmsg, waiting once when the queue is full and
+// skipping what the kernel refuses; returns the sum of weight[k] over the
+// messages sent (weight null: one each).
+uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight);
+
+// The one place a message header is set up.
+void SetMessage(msghdr* h, iovec* iov, size_t iovlen, sockaddr_storage* name, socklen_t namelen, char* control, size_t controllen);
+
+// Whether entry i wants DF on its outer IPv4 header (df inherit); false otherwise.
+bool WantsDf(const Destinations& to, uint32_t i);
+
+// Room kept in a segment budget for the next frame: a 64 KB TSO frame cut at an MSS of 512 or more.
+constexpr uint32_t kSegmentReserve = 128;
+
+// Reads up to `max` frames from a non-blocking TAP into slots. Returns the
+// count, or -errno if the first read failed. With a `segmentBudget`, the
+// frames carry a virtio_net_hdr (at the slot's start) and reading stops once
+// the segments they will make come within kSegmentReserve of the budget:
+// many small frames per call, and no more TSO frames than their segments fit.
+int ReadFrames(int fd, const Slots& slots, uint32_t max, uint32_t segmentBudget = 0);
 
 // Writes every frame of `frames`; len[i] = 0 for each not written. With
 // `vnetHdrLen` (an offloading TAP) a zeroed virtio_net_hdr goes into the

@@ -4,6 +4,8 @@
 // files take, and results back: tso (segmenting what an offloading TAP
 // hands over), coalesce (merging segments for it), frame (looking into a
 // frame), checksum, batch_io (batches of reads, writes, recvmmsg, sendmmsg),
+// packet_io (tunnel packets on a packet socket), nexthop (route and
+// neighbour lookups over netlink),
 // sockets (opening TAPs and sockets), poll (busy polling), handoff (passing
 // descriptors to a successor), service (privileges, sd_notify, peer
 // credentials), inject (the fuzzer's senders). The addon makes
@@ -30,12 +32,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "batch_io.h"
 #include "handoff.h"
 #include "inject.h"
 #include "net.h"
+#include "nexthop.h"
+#include "packet_io.h"
 #include "poll.h"
 #include "service.h"
 #include "sockets.h"
@@ -290,6 +295,40 @@ Napi::Value RecvMessage(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// packetSocketOpen(sndbuf) -> fd: sends whole frames out of any interface, past the qdisc.
+Napi::Value PacketSocketOpen(const Napi::CallbackInfo& info) {
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenPacketSocket(I32(info[0]), &fail), fail);
+}
+
+// routeWatchOpen() -> fd: readable whenever links, addresses, routes or neighbours change.
+Napi::Value RouteWatchOpen(const Napi::CallbackInfo& info) {
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenRouteWatch(&fail), fail);
+}
+
+// routeWatchDrain(fd) -> messages read
+Napi::Value RouteWatchDrain(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), vtep::DrainRouteWatch(I32(info[0]))); }
+
+// nextHop(dst, local) -> { ifindex, mtu, srcMac, dstMac, neighState, via } or { problem }
+Napi::Value NextHop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t *dst, *local;
+  if (!GetAddress(info[0], &dst) || !GetAddress(info[1], &local)) return ThrowType(env, "nextHop(dst, local)");
+  vtep::NextHop hop;
+  vtep::HopProblem p = vtep::ResolveNextHop(dst, local, &hop);
+  Napi::Object out = Napi::Object::New(env);
+  static const char* const kProblems[] = {"", "no route", "not a unicast route", "not an Ethernet interface", "no neighbour entry"};
+  if (p != vtep::HopProblem::kNone) out.Set("problem", kProblems[static_cast<int>(p)]);
+  out.Set("ifindex", hop.ifindex);
+  out.Set("mtu", hop.mtu);
+  out.Set("srcMac", Napi::Buffer<uint8_t>::Copy(env, hop.srcMac, 6));
+  out.Set("dstMac", Napi::Buffer<uint8_t>::Copy(env, hop.dstMac, 6));
+  out.Set("neighState", hop.neighState);
+  out.Set("via", Napi::Buffer<uint8_t>::Copy(env, hop.via, kAddrLen));
+  return out;
+}
+
 // ---------------------------------------------------------------- playing someone else (fuzzer, labs)
 
 // packetOpen(ifname) -> fd: writes whole frames out of `ifname`.
@@ -342,12 +381,13 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- data path
 
-// readFrames(fd, arena, slotSize, headroom, len, max) -> n | -errno
+// readFrames(fd, arena, slotSize, headroom, len, max, segmentBudget?) -> n | -errno
 Napi::Value ReadFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   vtep::Slots slots;
-  if (!GetSlots(info, 1, &slots)) return ThrowType(env, "readFrames(fd, arena, slotSize, headroom, len, max)");
-  return Napi::Number::New(env, vtep::ReadFrames(I32(info[0]), slots, U32(info[5])));
+  if (!GetSlots(info, 1, &slots)) return ThrowType(env, "readFrames(fd, arena, slotSize, headroom, len, max, segmentBudget?)");
+  uint32_t budget = info[6].IsNumber() ? U32(info[6]) : 0;
+  return Napi::Number::New(env, vtep::ReadFrames(I32(info[0]), slots, U32(info[5]), budget));
 }
 
 // writeFrames(fd, arena, off, len, n, vnetHdrLen, coalesce, partial?) -> frames written.
@@ -426,6 +466,26 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
       !GetTyped(info[9], &lanes, &laneCap) || frames.count > laneCap)
     return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, dfInherit)");
   return Napi::Number::New(env, vtep::SendLanes(fds, static_cast<uint32_t>(fdCap), frames, lanes, to, ScratchOf(env)));
+}
+
+// sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, dfInherit,
+//                   hop, state, stats, local, ttl, df) -> packets sent
+Napi::Value SendTunnelPackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vtep::FrameList frames;
+  vtep::Destinations to;
+  vtep::HopTable hops;
+  const uint8_t* hop;
+  size_t hopLen, stateLen, statsLen;
+  if (!GetFrames(info, 3, 4, 5, 6, &frames) || !GetDestinations(info, 7, 11, frames.count, &to) || !GetTyped(info[13], const_cast<uint8_t**>(&hop), &hopLen) ||
+      !GetTyped(info[14], &hops.state, &stateLen) || !GetTyped(info[15], &hops.stats, &statsLen) || statsLen < vtep::kStatCount ||
+      !GetAddress(info[16], &hops.local))
+    return ThrowType(env, "sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, dfInherit, hop, state, stats, local, ttl, df)");
+  hops.hop = hop;
+  hops.count = static_cast<uint32_t>(std::min(hopLen / vtep::kHopLen, stateLen));
+  hops.ttl = static_cast<uint8_t>(U32(info[17]));
+  hops.df = Bool(info[18]);
+  return Napi::Number::New(env, vtep::SendTunnelPackets(I32(info[0]), I32(info[1]), static_cast<uint8_t>(U32(info[2])), frames, to, hops, ScratchOf(env)));
 }
 
 // readPathMtu(fd, dst, mtu) -> reports: dst (16 bytes each) and mtu filled from the sender's error queue.
@@ -556,6 +616,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpGroEnable", Napi::Function::New(env, UdpGroEnable));
   exports.Set("acceptZeroChecksum6", Napi::Function::New(env, AcceptZeroChecksum6));
   exports.Set("readPathMtu", Napi::Function::New(env, ReadPathMtu));
+  exports.Set("sendTunnelPackets", Napi::Function::New(env, SendTunnelPackets));
+  exports.Set("packetSocketOpen", Napi::Function::New(env, PacketSocketOpen));
+  exports.Set("routeWatchOpen", Napi::Function::New(env, RouteWatchOpen));
+  exports.Set("routeWatchDrain", Napi::Function::New(env, RouteWatchDrain));
+  exports.Set("nextHop", Napi::Function::New(env, NextHop));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("ethtoolInfo", Napi::Function::New(env, EthtoolInfo));
   exports.Set("lockOpen", Napi::Function::New(env, LockOpen));

@@ -181,6 +181,10 @@ describe('Ethernet over GRE over an IPv6 underlay', () => {
     expect(outGot).toBe(out);
     const [back, backGot] = await transfer(lab, 2, 1);
     expect(backGot).toBe(back);
-    expect((await stats(lab)).drops['unknown-key']).toBe(0);
+    const s = await stats(lab);
+    expect(s.drops['unknown-key']).toBe(0);
+    // Over IPv6 too, the packet socket carried them, with the neighbour NDP found (gre-socket: packet by default).
+    expect(s.networks.blue['gre-socket']).toMatchObject({ mode: 'packet', 'remotes-packet': 1 });
+    expect(s.networks.blue['gre-socket']!['packet-tx']).toBeGreaterThan(1000);
   }));
 });

@@ -298,3 +298,21 @@ describe('IPv6 link-local underlay addresses', () => {
       .toEqual([expect.stringMatching(/^config .*: local: expected a global or unique local IPv6 address, not a link-local one/)]);
   });
 });
+
+describe('gre-socket', () => {
+  it('is packet by default, raw or packet per network or for all, and --gre-socket sets it', () => {
+    expect(load('local: 10.0.0.1\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n').networks[0].greSocket).toBe('packet');
+    expect(load('local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n  s: { tap: t1, gre: { key: 2 }, gre-socket: packet }\n')
+      .networks.map((n) => n.greSocket)).toEqual(['raw', 'packet']);
+    expect(configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'raw' }).networks[0].greSocket).toBe('raw');
+  });
+
+  it('refuses other values, and gre-socket on a VXLAN network, naming the field', () => {
+    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  r: { tap: t0, gre: { key: 1 }, gre-socket: af_packet }\n')))
+      .toEqual([expect.stringMatching(/networks\.r\.gre-socket: expected packet or raw/)]);
+    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, gre-socket: raw }\n')))
+      .toEqual([expect.stringMatching(/networks\.b\.gre-socket: applies to GRE networks only/)]);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'rings' }))[0])
+      .toMatch(/^--gre-socket: expected packet or raw/);
+  });
+});
