@@ -91,6 +91,11 @@ export function metricsRegistry(source: MetricsSource): Registry {
     () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote, kind: r.kind }, 1] as [Record<string, string>, number])));
   gauge(registry, 'vtepd_tunnel_pmtu_bytes', 'Path MTU toward a remote VTEP: the underlay\'s MTU, or less as an ICMP error said', ['network', 'remote'],
     () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote }, r.pmtu] as [Record<string, string>, number])));
+  mirrored(registry, 'vtepd_gre_socket_tx_packets_total', 'GRE packets sent by each socket (gre-socket: packet; the raw socket carries what the packet socket cannot)', ['network', 'socket'],
+    (s) => perNetwork(s).flatMap(([network, n]) => {
+      const g = n['gre-socket'];
+      return g?.mode !== 'packet' ? [] : [[{ network, socket: 'packet' }, g['packet-tx'] ?? 0], [{ network, socket: 'raw' }, g['raw-tx'] ?? 0]] as [Record<string, string>, number][];
+    }), read);
   mirrored(registry, 'vtepd_drops_total', 'Packets and frames dropped, by reason; without a network label, dropped before a network was known', ['network', 'reason'], (s) => [
     ...Object.entries(s.drops).map(([reason, v]) => [{ reason }, v] as [Record<string, string>, number]),
     ...perNetwork(s).flatMap(([network, n]) => Object.entries(n.drops).map(([reason, v]) => [{ network, reason }, v] as [Record<string, string>, number])),

@@ -94,6 +94,34 @@ describe('GRE on a packet socket', () => {
     expect((await stats(lab)).networks.red['gre-socket']).toMatchObject({ mode: 'packet', 'remotes-packet': 1 });
   }));
 
+  it('finds a neighbour that changed its MAC silently: the stale entry is checked again by a raw send, and the kernel finds the new MAC', () => withLab(2, async (lab) => {
+    // Short neighbour timers on h1, so that the kernel's checks happen within seconds.
+    for (const [k, v] of [['base_reachable_time_ms', '1000'], ['delay_first_probe_time', '1'], ['retrans_time_ms', '200']]) {
+      expectOk(await lab.exec(1, 'sysctl', ['-qw', `net.ipv4.neigh.${lab.dev(1)}.${k}=${v}`]), k);
+    }
+    await lab.startDaemon(2, redConfig(lab, 2, 1));
+    await lab.startDaemon(1, redConfig(lab, 1, 2));
+    expectOk(await ping(lab, 1, overlay(2), 2), 'ping before');
+    // h2 never ARPs for h1 (which would tell h1's kernel the new MAC): only h1's own checks can find it.
+    const h1Mac = await macOf(lab, lab.ns(1), lab.dev(1));
+    expectOk(await lab.exec(2, 'ip', ['neigh', 'replace', lab.underlay(1), 'lladdr', h1Mac, 'nud', 'permanent', 'dev', lab.dev(2)]), 'permanent entry on h2');
+    const fresh = '02:00:00:00:99:02';
+    expectOk(await lab.exec(2, 'ip', ['link', 'set', 'dev', lab.dev(2), 'address', fresh]), 'new MAC on h2, no gratuitous ARP');
+    let recovered = -1;
+    for (let t = 0; t < 20 && recovered < 0; t++) {
+      if ((await lab.exec(1, 'ping', ['-c', '1', '-W', '1', overlay(2)])).code === 0) recovered = t;
+    }
+    expect(recovered, 'pings answered again within 20 tries').toBeGreaterThanOrEqual(0);
+    const cap = await lab.capture(1, lab.dev(1), ['ip', 'proto', 'gre']);
+    expectOk(await ping(lab, 1, overlay(2), 3), 'ping after');
+    const sent = sentBy(lab, 1, await cap.stop());
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    for (const r of sent) expect(macs(r)[0]).toBe(fresh);
+    const g = (await stats(lab)).networks.red['gre-socket']!;
+    expect(g['remotes-packet']).toBe(1);
+    expect(g['raw-tx']).toBeGreaterThanOrEqual(2); // the first packet, and at least one check of a stale entry
+  }));
+
   it('sends to a router\'s MAC when the route goes through it, and learns the path MTU from the router\'s ICMP', () => withLab(2, async (lab) => {
     await lab.routeThrough(2, 1400);
     await lab.startDaemon(2, redConfig(lab, 2, 1));

@@ -1,0 +1,30 @@
+// Metrics read from the stats report: what a GRE network on the packet socket adds.
+import { describe, expect, it } from 'vitest';
+import { metricsRegistry } from '../../src/control/metrics.ts';
+import type { NetworkStats, StatsReport } from '../../src/control/protocol.ts';
+
+function network(extra: Partial<NetworkStats>): NetworkStats {
+  return {
+    encap: 'gre', id: 77, tap: 'tap-red', state: 'up', group: null, counters: {}, drops: {}, remotes: {},
+    macs: { entries: 0, learned: 0, aged: 0, moved: 0, refused: 0 }, neigh: { entries: 0, learned: 0, moved: 0, aged: 0, refused: 0 }, ...extra,
+  };
+}
+
+describe('vtepd_gre_socket_tx_packets_total', () => {
+  it('counts what each socket sent for a GRE network on the packet socket, and nothing for one on the raw socket alone', async () => {
+    const report: StatsReport = {
+      networks: {
+        red: network({ 'gre-socket': { mode: 'packet', 'packet-tx': 5000, 'raw-tx': 3, 'remotes-packet': 1, 'remotes-raw': 0 } }),
+        green: network({ id: 78, 'gre-socket': { mode: 'raw' } }),
+      },
+      drops: {},
+      control: { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 },
+    };
+    const page = await metricsRegistry({ stats: () => report, mtu: () => 1458 }).metrics();
+    const lines = page.split('\n').filter((l) => l.startsWith('vtepd_gre_socket_tx_packets_total'));
+    expect(lines).toEqual([
+      'vtepd_gre_socket_tx_packets_total{network="red",socket="packet"} 5000',
+      'vtepd_gre_socket_tx_packets_total{network="red",socket="raw"} 3',
+    ]);
+  });
+});
