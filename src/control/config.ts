@@ -455,7 +455,8 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       ttl: n.ttl,
       df: n.df ?? tunnel.defaultDf,
       udp6ZeroCsumRx: n['udp6-zero-csum-rx'] ?? raw['udp6-zero-csum-rx'],
-      greSocket: n['gre-socket'] ?? raw['gre-socket'],
+      // Only GRE has a choice: a VXLAN network keeps the default, so that changing the top-level key restarts no VXLAN network.
+      greSocket: settings.kind === 'gre' ? n['gre-socket'] ?? raw['gre-socket'] : DEFAULT_GRE_SOCKET,
     });
   }
   const evpn = raw.evpn === undefined ? undefined : {

@@ -305,6 +305,8 @@ describe('gre-socket', () => {
     expect(load('local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n  s: { tap: t1, gre: { key: 2 }, gre-socket: packet }\n')
       .networks.map((n) => n.greSocket)).toEqual(['raw', 'packet']);
     expect(configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'raw' }).networks[0].greSocket).toBe('raw');
+    // A VXLAN network is not touched by the top-level key: changing it restarts no VXLAN network on reload.
+    expect(load('local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 } }\n').networks[0].greSocket).toBe('packet');
   });
 
   it('refuses other values, and gre-socket on a VXLAN network, naming the field', () => {
