@@ -27,6 +27,7 @@ const SOCKET_BUFFER = 4 * 1024 * 1024;
 export class PacketSender implements TunnelSender {
   readonly lanePorts: readonly number[] = [];
   private hop = new Uint8Array(16 * HOP_LEN);
+  private hopView = new DataView(this.hop.buffer);
   private state = new Uint8Array(16);
   private readonly stats = new Uint32Array(3);
   /** Totals of earlier stats words (they are 32-bit in native code). */
@@ -96,9 +97,8 @@ export class PacketSender implements TunnelSender {
       const at = d * HOP_LEN;
       this.hop.set(h.dstMac, at);
       this.hop.set(h.srcMac, at + 6);
-      const view = new DataView(this.hop.buffer, this.hop.byteOffset);
-      view.setUint32(at + HOP_IFINDEX, h.ifindex, true);
-      view.setUint32(at + HOP_MTU, h.mtu, true);
+      this.hopView.setUint32(at + HOP_IFINDEX, h.ifindex, true);
+      this.hopView.setUint32(at + HOP_MTU, h.mtu, true);
       this.hop.set(address, at + HOP_ADDRESS);
       this.state[d] = h.neighState & NUD_STALE ? Hop.Nudge : Hop.Ready;
     }
@@ -111,6 +111,7 @@ export class PacketSender implements TunnelSender {
     const state = new Uint8Array(cap);
     state.set(this.state);
     this.hop = hop;
+    this.hopView = new DataView(hop.buffer);
     this.state = state;
   }
 

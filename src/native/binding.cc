@@ -475,9 +475,9 @@ Napi::Value SendTunnelPackets(const Napi::CallbackInfo& info) {
   vtep::FrameList frames;
   vtep::Destinations to;
   vtep::HopTable hops;
-  const uint8_t* hop;
+  uint8_t* hop;
   size_t hopLen, stateLen, statsLen;
-  if (!GetFrames(info, 3, 4, 5, 6, &frames) || !GetDestinations(info, 7, 11, frames.count, &to) || !GetTyped(info[13], const_cast<uint8_t**>(&hop), &hopLen) ||
+  if (!GetFrames(info, 3, 4, 5, 6, &frames) || !GetDestinations(info, 7, 11, frames.count, &to) || !GetTyped(info[13], &hop, &hopLen) ||
       !GetTyped(info[14], &hops.state, &stateLen) || !GetTyped(info[15], &hops.stats, &statsLen) || statsLen < vtep::kStatCount ||
       !GetAddress(info[16], &hops.local))
     return ThrowType(env, "sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, dfInherit, hop, state, stats, local, ttl, df)");

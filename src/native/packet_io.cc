@@ -26,7 +26,7 @@ constexpr uint8_t kPickRaw = 0;
 constexpr uint8_t kPickPacket = 1;
 constexpr uint8_t kPickNone = 2;
 
-uint8_t Pick(const FrameList& frames, const Destinations& to, const HopTable& hops, uint32_t i, size_t ipHeader) {
+uint8_t Pick(const FrameList& frames, const Destinations& to, const HopTable& hops, uint32_t i) {
   const uint32_t d = to.dst[i];
   if (!frames.inside(i) || d >= to.tableCount) return kPickNone;
   if (d >= hops.count) return kPickRaw;
@@ -44,6 +44,7 @@ uint8_t Pick(const FrameList& frames, const Destinations& to, const HopTable& ho
   }
   if (state != kHopReady) return kPickRaw;
   // Only the kernel fragments (a packet without DF larger than the link).
+  const size_t ipHeader = IsV4Mapped(to.table + static_cast<size_t>(d) * kAddrLen) ? kIpv4MinHeaderLen : kIpv6HeaderLen;
   return frames.len[i] + ipHeader <= LoadLe32(hop + kHopMtu) ? kPickPacket : kPickRaw;
 }
 
@@ -99,8 +100,7 @@ uint32_t SendTunnelPackets(int packetFd, int rawFd, uint8_t protocol, const Fram
   uint8_t* pick = s->pick.data();
   bool anyRaw = false, anyPacket = false;
   for (uint32_t i = 0; i < frames.count; i++) {
-    size_t ipHeader = IsV4Mapped(to.table + static_cast<size_t>(to.dst[i] < to.tableCount ? to.dst[i] : 0) * kAddrLen) ? kIpv4MinHeaderLen : kIpv6HeaderLen;
-    pick[i] = Pick(frames, to, hops, i, ipHeader);
+    pick[i] = Pick(frames, to, hops, i);
     anyRaw |= pick[i] == kPickRaw;
     anyPacket |= pick[i] == kPickPacket;
   }

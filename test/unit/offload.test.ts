@@ -402,3 +402,30 @@ describe('writeFrames: TCP segments over IPv6 become one GSO frame too', () => {
     expect(bytes.length).toBe(3 * (VNET + 1074)); // three plain frames
   });
 });
+
+describe('readFrames with a segment budget: frames counted by the segments they will make', () => {
+  /** Reads frames written as messages of a SEQPACKET pair (one read() a frame, as from a TAP; at most 8 queued). */
+  function readAfter(frames: Buffer[], budget: number): number {
+    const [a, b] = native.channelOpen();
+    try {
+      for (const f of frames) expect(native.sendMessage(a, f, undefined, 1000)).toBe(0);
+      const raw = new Batch(64, 65536 + 128, 0);
+      return native.readFrames(b, raw.arena, raw.slotSize, raw.headroom, raw.len, frames.length, budget);
+    } finally {
+      native.close(a);
+      native.close(b);
+    }
+  }
+  // 1 + 45 segments each: 4500 bytes of payload at an MSS of 100.
+  const tso = Buffer.concat([vnetHdr(1, 1, 54, 100, 34, 16), Buffer.alloc(54 + 4500)]);
+  const small = Buffer.concat([vnetHdr(0, 0, 0, 0, 0, 0), Buffer.alloc(60)]);
+
+  it('stops once the next TSO frame might not fit (budget 300, 128 kept free: 4 frames of 46 segments)', () => {
+    expect(readAfter(Array.from({ length: 8 }, () => tso), 300)).toBe(4);
+  });
+
+  it('counts a plain frame as one segment: all 8 within 1024, 3 within 130', () => {
+    expect(readAfter(Array.from({ length: 8 }, () => small), 1024)).toBe(8);
+    expect(readAfter(Array.from({ length: 8 }, () => small), 130)).toBe(3);
+  });
+});
