@@ -48,6 +48,12 @@ export class Batch {
 export const OUTER_DF = 1 << 20;
 /** SendQueue.outer: the IPv6 flow label's bits. */
 export const OUTER_LABEL = 0xfffff;
+/**
+ * SendQueue.outer: whatever the network's DF, this packet may be fragmented:
+ * sent without DF (IPv4), or for the kernel to fragment to its path MTU (IPv6).
+ * For a frame over a path MTU too small for ICMP to help its sender.
+ */
+export const OUTER_FRAGMENTABLE = 1 << 21;
 
 /**
  * Packets to send or write: (offset, length, destination) into one arena. Several

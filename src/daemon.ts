@@ -30,6 +30,7 @@ import { HANDOFF_VERSION, Inherited, receiveHandoff, startSuccessor, TAKEOVER_TI
 import { restoreNetwork, snapshotNetwork } from './switch/snapshot.ts';
 import { errnoCode } from './io/native.ts';
 import { LaneSender, RawSender, Receiver, type TunnelSender } from './io/port.ts';
+import { MIN_TOO_BIG_MTU_V4, MIN_TOO_BIG_MTU_V6 } from './wire/too-big.ts';
 import { NextHops } from './io/next-hops.ts';
 import { PacketSender } from './io/packet-sender.ts';
 import { Tap } from './io/tap.ts';
@@ -42,8 +43,12 @@ import type { ReceiveSocket, SendSocket, Tunnel } from './tunnel/tunnel.ts';
 import { formatIp, isV4Mapped, parseIp } from './wire/ip-address.ts';
 import { PMTU_EXPIRES_S } from './switch/remotes.ts';
 import { outerIpLen } from './tunnel/outer.ts';
-import { PathMtuReports } from './io/port.ts';
 import { IpProto } from './wire/ipv4.ts';
+import { Batch } from './batch.ts';
+import { newTooBigRepr, parseTooBig4, parseTooBig6 } from './wire/icmp-error.ts';
+import { IcmpCounters, judgeTooBig } from './switch/pmtu-guard.ts';
+import { flowHashSeed, setFlowHashSeed } from './wire/flow-hash.ts';
+import { randomInt } from 'node:crypto';
 
 /** A reason not to start that the user can fix; vtepd exits 2 and nothing was changed. */
 export class StartupError extends Error {}
@@ -64,8 +69,13 @@ const ANNOUNCE_TENTATIVE_MS = 1000;
 const ANNOUNCE_TENTATIVE_TRIES = 5;
 /** Frames the kernel queues for a TAP vtepd creates, before it drops (tun's default is 500). */
 const TAP_QUEUE_LEN = 4096;
-/** How often senders' error queues are read for ICMP "too big" errors (path MTU). */
-const PMTU_POLL_MS = 100;
+/** How often senders' error queues are emptied (what they hold is not believed: see IcmpErrors). */
+const ERROR_QUEUE_DRAIN_MS = 100;
+/** ICMP errors read per wakeup at most: a flood of forged ones cannot hold the event loop. */
+const ICMP_BATCH = 32;
+const ICMP_ROUNDS = 4;
+/** Least time between two warnings about ICMP errors that were not believed. */
+const ICMP_WARNING_INTERVAL_S = 60;
 const PROTOCOL_NAMES: Record<number, string> = { [IpProto.UDP]: 'UDP', [IpProto.GRE]: 'GRE' };
 
 /** What checking a network against the system found, before anything changes. */
@@ -149,6 +159,11 @@ export class Daemon implements DaemonView {
   private stopped = false;
   /** Monotonic seconds of the last partial-checksum warning, per network. */
   private readonly lastPartialWarning = new Map<string, number>();
+  /** ICMP "too big" errors sent to this VTEP: believed, or ignored and why. */
+  readonly icmp = new IcmpCounters();
+  /** Ignored ICMP errors since the last warning about them, and when that was. */
+  private icmpIgnoredSinceWarning = 0;
+  private lastIcmpWarning = -Infinity;
 
   private constructor(private config: Config, readonly log: Logger, private readonly reread: (() => Config) | undefined) {
     this.local = parseIp(config.local)!;
@@ -165,6 +180,7 @@ export class Daemon implements DaemonView {
 
   /** `reread`: reads the config file again, for reload (none when the config came from flags). */
   static async start(config: Config, log: Logger, reread?: () => Config): Promise<Daemon> {
+    setFlowHashSeed(randomInt(0x1_0000_0000));
     const d = new Daemon(config, log, reread);
     const plan = await d.look();
     try {
@@ -184,6 +200,8 @@ export class Daemon implements DaemonView {
   static async takeOver(channel: Channel, log: Logger, reread?: () => Config): Promise<Daemon> {
     const inherited = receiveHandoff(channel);
     const { state } = inherited;
+    // Flows keep their source ports and labels across the upgrade.
+    setFlowHashSeed(state.flowHashSeed ?? randomInt(0x1_0000_0000));
     const d = new Daemon(state.config, log, reread);
     d.inherited = inherited;
     try {
@@ -274,6 +292,7 @@ export class Daemon implements DaemonView {
     return {
       state: {
         version: HANDOFF_VERSION, from: process.pid, config: this.config, roles, networks, unattributed: Array.from(this.datapath.unattributed.drops),
+        flowHashSeed: flowHashSeed(),
       },
       fds,
     };
@@ -394,8 +413,14 @@ export class Daemon implements DaemonView {
       for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
-    const pmtuTimer = setInterval(() => this.readPathMtu(), PMTU_POLL_MS);
-    this.undo.push(() => clearInterval(pmtuTimer));
+    const drainTimer = setInterval(() => {
+      for (const run of this.networks.values()) run.sender.drainErrors();
+    }, ERROR_QUEUE_DRAIN_MS);
+    this.undo.push(() => clearInterval(drainTimer));
+    const icmp = this.open(() => Receiver.icmpErrors(this.local), 'a raw ICMP socket for path MTU discovery');
+    this.undo.push(() => icmp.close());
+    const icmpBatch = new Batch(ICMP_BATCH, MIN_SLOT, 0);
+    icmp.watch(() => this.readIcmpErrors(icmp, icmpBatch));
     if (config.evpn !== undefined) {
       const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
       this.undo.push(() => void speaker.stop());
@@ -416,7 +441,8 @@ export class Daemon implements DaemonView {
    */
   private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
     const registry = metricsRegistry({
-      stats: () => statsReport([...this.networks.values()].map(({ net, cfg, failure, sender }) => ({ net, tap: cfg.tap, failure, sender })), this.datapath.unattributed, this.controlStats),
+      stats: () => statsReport([...this.networks.values()].map(({ net, cfg, failure, sender }) => ({ net, tap: cfg.tap, failure, sender })), this.datapath.unattributed,
+        this.controlStats, undefined, this.icmp),
       mtu: (name) => this.networks.get(name)?.mtu,
     });
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -708,30 +734,64 @@ export class Daemon implements DaemonView {
     for (const { net } of this.networks.values()) net.remotes.setUnderlayMtu(mtu);
   }
 
-  private readonly pmtuReports = new PathMtuReports();
+  private readonly tooBig = newTooBigRepr();
+  private readonly about: Network[] = [];
 
   /**
-   * Reads what ICMP said about the tunnel packets each network sent
-   * ("fragmentation needed", "packet too big": queued on its sockets) and
-   * lowers the path MTU toward those remotes. The errors wait in the queue
-   * meanwhile: this costs a system call per sender every PMTU_POLL_MS, and
-   * nothing on the data path.
+   * Reads the ICMP "too big" errors sent to this VTEP, believes those about
+   * packets it could have sent (switch/pmtu-guard.ts), and lowers the path
+   * MTU toward their remote. Off the data path: errors are few, and a flood
+   * of forged ones is read a bounded number per wakeup.
    */
-  private readPathMtu(): void {
-    const out = this.pmtuReports;
-    const now = monotonicSeconds();
-    for (const run of this.networks.values()) {
-      run.sender.readPathMtu(out);
-      for (let k = 0; k < out.count; k++) {
-        const addr = out.dst.subarray(k * 16, k * 16 + 16);
-        const mtu = run.net.lowerPmtu(addr, out.mtu[k], now);
-        if (mtu !== 0) {
-          const remote = formatIp(addr);
-          this.log.info(`network ${run.cfg.name}: path MTU to ${remote} is ${mtu} (ICMP said ${out.mtu[k]}); frames over ${mtu - run.net.outerLen - 14} bytes of IP get "too big" back for ${PMTU_EXPIRES_S / 60} minutes`,
-            { network: run.cfg.name, remote });
+  private readIcmpErrors(rx: Receiver, b: Batch): void {
+    const e = this.tooBig;
+    const v6 = !isV4Mapped(this.local);
+    const nets = (): Iterable<Network> => [...this.networks.values()].map((r) => r.net);
+    for (let round = 0; round < ICMP_ROUNDS; round++) {
+      const n = rx.recv(b);
+      if (n <= 0) return;
+      const now = monotonicSeconds();
+      for (let i = 0; i < n; i++) {
+        const off = b.start(i);
+        const end = off + Math.min(b.len[i], b.room);
+        const parsed = v6 ? parseTooBig6(b.arena, off, end, e) : parseTooBig4(b.arena, off, end, e);
+        if (parsed === 'not-too-big') continue; // another unreachable: not about the path MTU
+        const verdict = parsed === 'ok' ? judgeTooBig(e, b.arena, this.local, nets(), this.about) : 'malformed';
+        this.icmp.count(verdict);
+        const from = formatIp(b.peer, i * 16);
+        if (verdict !== 'believed') {
+          this.icmpIgnored(from, parsed === 'ok' ? formatIp(e.dst) : undefined, verdict, now);
+          continue;
         }
+        for (const net of this.about) this.lowerPmtu(net, e.dst, e.mtu, from, now);
       }
+      if (n < b.capacity) return;
     }
+  }
+
+  /** A believed error: the remote's path MTU, and a log line that says what happens to frames now. */
+  private lowerPmtu(net: Network, addr: Uint8Array, said: number, from: string, now: number): void {
+    const mtu = net.lowerPmtu(addr, said, now);
+    if (mtu === 0) return;
+    const remote = formatIp(addr);
+    const inner = mtu - net.outerLen - 14;
+    const fragmentable = net.ipv6 ? 'for the kernel to fragment' : 'without DF, for the path to fragment';
+    const what = inner >= MIN_TOO_BIG_MTU_V6 ? `IP packets over ${inner} bytes get "too big" back`
+      : inner >= MIN_TOO_BIG_MTU_V4 ? `IPv4 packets with DF over ${inner} bytes get "fragmentation needed" back; larger IPv6 packets, whose senders take no MTU below ${MIN_TOO_BIG_MTU_V6}, go ${fragmentable}`
+      : `frames over ${inner} bytes go ${fragmentable}: no host takes an MTU that small from ICMP`;
+    this.log.info(`network ${net.name}: path MTU to ${remote} is ${mtu} (ICMP from ${from} said ${said}); ${what}, for ${PMTU_EXPIRES_S / 60} minutes`,
+      { network: net.name, remote });
+  }
+
+  /** Not believed: counted, at debug one by one, and in a warning at most once a minute. */
+  private icmpIgnored(from: string, about: string | undefined, verdict: string, now: number): void {
+    this.log.debug(`ignored ICMP "too big" from ${from}${about ? ` about ${about}` : ''}: ${verdict}`);
+    this.icmpIgnoredSinceWarning++;
+    if (now - this.lastIcmpWarning < ICMP_WARNING_INTERVAL_S) return;
+    this.log.warn(`ignored ${this.icmpIgnoredSinceWarning} ICMP "too big" error${this.icmpIgnoredSinceWarning === 1 ? '' : 's'} that quote no packet of this VTEP ` +
+      `(the last from ${from}${about ? ` about ${about}` : ''}: ${verdict}); path MTUs unchanged. \`vtepctl stats\` counts them by reason.`, { reason: verdict });
+    this.icmpIgnoredSinceWarning = 0;
+    this.lastIcmpWarning = now;
   }
 
   /** Once a minute per network at most: a misconfigured peer sends such frames continuously. */

@@ -44,6 +44,8 @@ export interface HandoffState {
   roles: string[];
   networks: Record<string, NetworkHandoff>;
   unattributed: number[];
+  /** The flow hash's seed, so that flows keep their source ports and labels (absent from a vtepd before it). */
+  flowHashSeed?: number;
 }
 
 /** The descriptors a predecessor passed on, by role, for the daemon to use instead of opening its own. */

@@ -49,7 +49,7 @@ function flush(q: SendQueue): number {
     const part = new SendQueue(q.count - sent, q.arena);
     for (let i = sent; i < q.count; i++) part.push(q.off[i], q.len[i], 0, 0, q.tos[i]);
     const n = native.sendDatagrams(fd, part.arena, part.off, part.len, part.count, part.dst, table, kind === 'vxlan' ? 4789 : 0, part.tos,
-      part.outer, false);
+      part.outer, 0);
     sent += Math.max(0, n);
     if (sent < q.count) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }

@@ -22,6 +22,8 @@ const run = promisify(execFile);
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const LAB_PREFIX = 'vtl';
 const WORK = '/tmp/vtepd-lab';
+/** In a lab's directory: the PID of the process that made it. */
+const OWNER_FILE = 'owner';
 
 export interface Result {
   code: number;
@@ -107,6 +109,8 @@ export class Lab {
   static async create(hosts: number): Promise<Lab> {
     const lab = new Lab(hosts);
     mkdirSync(lab.dir, { recursive: true });
+    // Whose lab it is: removeStaleLabs() leaves the labs of a process still running (another suite, a bench) alone.
+    writeFileSync(join(lab.dir, OWNER_FILE), String(process.pid));
     try {
       await lab.build();
     } catch (e) {
@@ -601,7 +605,7 @@ export async function removeStaleLabs(): Promise<void> {
   const prefixes = new Set<string>();
   for (const line of list.stdout.split('\n')) {
     const m = new RegExp(`^(${LAB_PREFIX}[0-9a-f]{6})-(h\\d+|t\\d+|sw)$`).exec(line.split(' ')[0]);
-    if (!m) continue;
+    if (!m || ownerAlive(m[1])) continue;
     const pids = await sh('ip', ['netns', 'pids', m[0]]);
     for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
       try {
@@ -618,6 +622,23 @@ export async function removeStaleLabs(): Promise<void> {
     for (const d of await sh('ls', ['/var/run/frr']).then((r) => r.stdout.split('\n'))) {
       if (d.startsWith(`${prefix}-`)) rmSync(join('/var/run/frr', d), { recursive: true, force: true });
     }
+  }
+}
+
+/** Whether the process that made lab `prefix` still runs (a lab of an older vtepd has no owner file: stale). */
+function ownerAlive(prefix: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(WORK, prefix, OWNER_FILE), 'utf8'));
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

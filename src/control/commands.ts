@@ -10,6 +10,7 @@ import type { Logger } from './log.ts';
 import { TableError, type Network } from '../switch/network.ts';
 import type { TunnelSender } from '../io/port.ts';
 import { Hold } from '../switch/remotes.ts';
+import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import { formatIp, isMulticastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { parseMac } from '../wire/mac.ts';
 import type { Mirror } from './capture.ts';
@@ -40,6 +41,8 @@ export interface DaemonView {
   readonly log: Logger;
   /** The control socket's clients, refused and dropped. */
   readonly controlStats: ControlStats;
+  /** ICMP "too big" errors sent to this VTEP: believed or ignored. */
+  readonly icmp: IcmpCounters;
   /** Re-reads the config file and applies the difference; throws a RefusedError (with problems) if it cannot. */
   reload(): string[];
   /** Hands over to the vtepd on disk; resolves once it forwards (this process then exits). */
@@ -164,7 +167,7 @@ function run(d: DaemonView, req: ValidRequest): Reply | Streaming | Promise<Repl
       network(d, req.network);
       return { ok: true, data: neighRows(infos(d), now, req.network) };
     case 'stats':
-      return { ok: true, data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses) };
+      return { ok: true, data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses, d.icmp) };
     case 'capture': {
       network(d, req.network);
       return {

@@ -31,6 +31,11 @@ export function formatStats(s: StatsReport): string {
   const c = s.control;
   lines.push(`control: ${c.clients} client${c.clients === 1 ? '' : 's'}; refused ${c.refused} (too many), idle-closed ${c['idle-closed']}, ` +
     `slow readers dropped ${c['slow-readers']}, stream lines dropped ${c['lines-dropped']}`);
+  const p = s['pmtu-icmp'];
+  if (p !== undefined) {
+    const ignored = Object.values(p.ignored).reduce((a, v) => a + v, 0);
+    lines.push(`pmtu-icmp: ${p.believed} "too big" error${p.believed === 1 ? '' : 's'} believed, ${ignored} ignored${ignored > 0 ? ` (${formatDrops(p.ignored)})` : ''}`);
+  }
   const b = s['busy-poll'];
   if (b !== undefined && b['paused-contended'] + b['paused-idle'] > 0) {
     lines.push(`busy-poll: paused ${b['paused-contended']} times (the CPU was wanted elsewhere), ${b['paused-idle']} (nothing caught)`);
@@ -56,6 +61,9 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
         `remotes ${g['remotes-packet']} by packet, ${g['remotes-raw']} by raw (no usable next hop)`);
   }
   if (c['pmtu-icmp-sent'] > 0) lines.push(`  pmtu    ${c['pmtu-icmp-sent']} frames over a path MTU answered with ICMP on the TAP`);
+  if (c['pmtu-fragmentable'] > 0) {
+    lines.push(`  pmtu    ${c['pmtu-fragmentable']} frames over a path MTU too small for ICMP to help their sender, sent fragmentable`);
+  }
   for (const [addr, r] of Object.entries(n.remotes)) {
     lines.push(`  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes, pmtu ${r.pmtu}`);
   }

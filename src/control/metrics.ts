@@ -55,6 +55,7 @@ const NETWORK_COUNTERS: Record<string, string> = {
   'arp-suppressed': 'ARP requests answered locally by the responder',
   'nd-suppressed': 'Neighbor Solicitations answered locally by the responder',
   'pmtu-icmp-sent': 'Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet too big"',
+  'pmtu-fragmentable': 'Frames over a path MTU too small for ICMP to help their sender, sent fragmentable (without DF over IPv4)',
 };
 
 /** Per-remote counters, named as the tunnel's side of a network is: `vtepd_tunnel_rx_packets_total{network,remote}`. */
@@ -96,6 +97,11 @@ export function metricsRegistry(source: MetricsSource): Registry {
       const g = n['gre-socket'];
       return g?.mode !== 'packet' ? [] : [[{ network, socket: 'packet' }, g['packet-tx'] ?? 0], [{ network, socket: 'raw' }, g['raw-tx'] ?? 0]] as [Record<string, string>, number][];
     }), read);
+  mirrored(registry, 'vtepd_pmtu_icmp_errors_total', 'ICMP "too big" errors sent to this VTEP: believed (about a packet it sent), or ignored and why', ['verdict'],
+    (s) => {
+      const p = s['pmtu-icmp'];
+      return p === undefined ? [] : [[{ verdict: 'believed' }, p.believed], ...Object.entries(p.ignored).map(([verdict, v]) => [{ verdict }, v])] as [Record<string, string>, number][];
+    }, read);
   mirrored(registry, 'vtepd_drops_total', 'Packets and frames dropped, by reason; without a network label, dropped before a network was known', ['network', 'reason'], (s) => [
     ...Object.entries(s.drops).map(([reason, v]) => [{ reason }, v] as [Record<string, string>, number]),
     ...perNetwork(s).flatMap(([network, n]) => Object.entries(n.drops).map(([reason, v]) => [{ network, reason }, v] as [Record<string, string>, number])),

@@ -204,6 +204,8 @@ export interface StatsReport {
   control: ControlStats;
   /** Times busy polling paused: the CPU was wanted elsewhere, or polling caught nothing (absent with busy-poll 0 and no traffic yet). */
   'busy-poll'?: { 'paused-contended': number; 'paused-idle': number };
+  /** ICMP "too big" errors sent to this VTEP: believed (about a packet it sent, RFC 5927), or ignored by reason. */
+  'pmtu-icmp'?: { believed: number; ignored: Record<string, number> };
 }
 
 /** The control socket's clients: connected now, and those it refused or dropped since the start. */

@@ -3,6 +3,7 @@
 import { RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
 import { LOCAL_PORT } from '../switch/fdb.ts';
 import type { Network } from '../switch/network.ts';
+import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import type { TunnelSender } from '../io/port.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from './protocol.ts';
@@ -36,9 +37,10 @@ export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: st
 }
 
 export function statsReport(networks: readonly NetworkInfo[], unattributed: Counters, control: ControlStats,
-  busyPoll?: { contended: number; idle: number }): StatsReport {
+  busyPoll?: { contended: number; idle: number }, icmp?: IcmpCounters): StatsReport {
   const out: StatsReport = { networks: {}, drops: unattributed.dropsByName(), control: { ...control } };
   if (busyPoll !== undefined) out['busy-poll'] = { 'paused-contended': busyPoll.contended, 'paused-idle': busyPoll.idle };
+  if (icmp !== undefined) out['pmtu-icmp'] = { believed: icmp.believed, ignored: icmp.ignored() };
   for (const info of networks) out.networks[info.net.name] = networkStats(info);
   return out;
 }

@@ -14,6 +14,8 @@ export interface NativeAddon {
   udpOpen(local: Uint8Array, port: number, rcvbuf: number): number;
   groupOpen(group: Uint8Array, port: number, ifindex: number, rcvbuf: number): number;
   rawOpen(protocol: number, local: Uint8Array, ttl: number, df: boolean, receive: boolean, sndbuf: number): number;
+  /** A raw ICMP (ICMPv6) socket bound to `local` that receives "too big" errors only, whole. */
+  icmpErrorsOpen(local: Uint8Array, rcvbuf: number): number;
   udpSenderOpen(local: Uint8Array, port: number, ttl: number, df: boolean, sndbuf: number): number;
   setMulticast(fd: number, ifindex: number, ttl: number, loop: boolean): void;
   setSenderOptions(fd: number, ttl: number, df: boolean): void;
@@ -37,17 +39,18 @@ export interface NativeAddon {
     out: Buffer, outSlot: number, outHeadroom: number, outLen: Uint32Array, outMax: number, stats: Uint32Array): number;
   recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number,
     peer: Uint8Array, port: Uint16Array, ttl: Uint8Array, tos: Uint8Array, gro: boolean): number;
+  /** `df`: 0 none, 1 DF, 2 per packet from `outer` (DfCode); an entry with OUTER_FRAGMENTABLE goes fragmentable whatever it says. */
   sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
-    port: number, tos: Uint8Array, outer: Uint32Array, dfInherit: boolean): number;
+    port: number, tos: Uint8Array, outer: Uint32Array, df: DfCode): number;
   sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
-    port: number, tos: Uint8Array, lane: Uint8Array, outer: Uint32Array, dfInherit: boolean): number;
+    port: number, tos: Uint8Array, lane: Uint8Array, outer: Uint32Array, df: DfCode): number;
   /** Path MTU reports from a sender's error queue: destination i at dst[16i], its MTU in mtu[i]; returns how many. */
   readPathMtu(fd: number, dst: Uint8Array, mtu: Uint32Array): number;
   acceptZeroChecksum6(fd: number, on: boolean): void;
   /** Sends on `packetFd` with Ethernet and IP headers written from `hop` where state says so, on `rawFd` otherwise (src/native/packet_io.h). */
   sendTunnelPackets(packetFd: number, rawFd: number, protocol: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number,
-    dst: Uint32Array, table: Uint8Array, port: number, tos: Uint8Array, outer: Uint32Array, dfInherit: boolean,
-    hop: Uint8Array, state: Uint8Array, stats: Uint32Array, local: Uint8Array, ttl: number, df: boolean): number;
+    dst: Uint32Array, table: Uint8Array, port: number, tos: Uint8Array, outer: Uint32Array, df: DfCode,
+    hop: Uint8Array, state: Uint8Array, stats: Uint32Array, local: Uint8Array, ttl: number): number;
   packetSocketOpen(sndbuf: number): number;
   routeWatchOpen(): number;
   routeWatchDrain(fd: number): number;
@@ -57,6 +60,9 @@ export interface NativeAddon {
   maxBatch: number;
   Watcher: new (fd: number, onReadable: () => void) => Watcher;
 }
+
+/** A network's DF as the send calls take it: 0 none, 1 on every packet, 2 per packet (df inherit). */
+export type DfCode = 0 | 1 | 2;
 
 /** What the kernel's tables say of a destination (`ip route get` and `ip neigh get`); `problem` when a packet socket cannot reach it. */
 export interface NativeNextHop {

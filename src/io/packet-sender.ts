@@ -7,9 +7,9 @@
 // the kernel fragments). ICMP errors about either kind of packet reach the
 // raw socket's error queue, so path MTU discovery works the same.
 import type { SendQueue } from '../batch.ts';
-import { native } from './native.ts';
+import { native, type DfCode } from './native.ts';
 import type { NextHops } from './next-hops.ts';
-import { RawSender, type DfMode, type PathMtuReports, type SocketStats, type TunnelSender } from './port.ts';
+import { dfCode, RawSender, type DfMode, type SocketStats, type TunnelSender } from './port.ts';
 
 // The layout src/native/packet_io.h reads: per destination index, a hop record and a state.
 const HOP_LEN = 36;
@@ -35,12 +35,12 @@ export class PacketSender implements TunnelSender {
   private rawTx = 0;
   private table: Uint8Array = new Uint8Array(0);
   private lookupQueued = false;
-  private dfInherit: boolean;
+  private dfCode: DfCode;
   private readonly unsubscribe: () => void;
 
   private constructor(private readonly raw: RawSender, private readonly packetFd: number, private readonly protocol: number,
-    private readonly local: Uint8Array, private ttl: number, private df: DfMode, private readonly hops: NextHops) {
-    this.dfInherit = df === 'inherit';
+    private readonly local: Uint8Array, private ttl: number, df: DfMode, private readonly hops: NextHops) {
+    this.dfCode = dfCode(df);
     this.unsubscribe = hops.subscribe(() => this.lookUp(true));
   }
 
@@ -62,7 +62,7 @@ export class PacketSender implements TunnelSender {
     this.table = table;
     if (table.length / 16 > this.state.length) this.grow(table.length / 16);
     const sent = native.sendTunnelPackets(this.packetFd, this.raw.fd, this.protocol, q.arena, q.off, q.len, q.count, q.dst, table, 0,
-      q.tos, q.outer, this.dfInherit, this.hop, this.state, this.stats, this.local, this.ttl, this.df === true);
+      q.tos, q.outer, this.dfCode, this.hop, this.state, this.stats, this.local, this.ttl);
     if (this.stats[Stat.Packet] > FOLD_AT || this.stats[Stat.Raw] > FOLD_AT) this.foldStats();
     if (this.stats[Stat.Wanted] !== 0 && !this.lookupQueued) {
       this.lookupQueued = true;
@@ -139,12 +139,11 @@ export class PacketSender implements TunnelSender {
   configure(ttl: number, df: DfMode): void {
     this.raw.configure(ttl, df);
     this.ttl = ttl;
-    this.df = df;
-    this.dfInherit = df === 'inherit';
+    this.dfCode = dfCode(df);
   }
 
-  readPathMtu(out: PathMtuReports): void {
-    this.raw.readPathMtu(out);
+  drainErrors(): void {
+    this.raw.drainErrors();
   }
 
   close(): void {

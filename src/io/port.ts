@@ -1,8 +1,9 @@
 // Descriptors the data path reads or writes in batches: sockets here, the TAP
 // in tap.ts. The data path sees them through the interfaces below, so that
 // tests can hand it in-memory fakes (test/fakes).
+import { randomInt as randomIntBelow } from 'node:crypto';
 import type { Batch, SendQueue } from '../batch.ts';
-import { native, type Watcher } from './native.ts';
+import { native, type DfCode, type Watcher } from './native.ts';
 
 /** Something with a descriptor that says when it is readable. */
 export interface Watchable {
@@ -23,12 +24,6 @@ export interface DatagramReceiver extends Watchable {
 /** DF on every outer IPv4 header, on none, or copied from the inner IPv4 packet (per packet, from SendQueue.outer). */
 export type DfMode = boolean | 'inherit';
 
-/** Path MTU reports read from senders' error queues (a few per ICMP error; reused). */
-export class PathMtuReports {
-  readonly dst = new Uint8Array(64 * 16);
-  readonly mtu = new Uint32Array(64);
-  count = 0;
-}
 
 /** Whatever sends a network's tunnel packets. */
 export interface TunnelSender {
@@ -40,8 +35,12 @@ export interface TunnelSender {
   multicast(ifindex: number, ttl: number): void;
   /** Sets the outer TTL and DF again (a reload changed them). */
   configure(ttl: number, df: DfMode): void;
-  /** Fills `out` with the ICMP "too big" errors about sent packets since the last call. */
-  readPathMtu(out: PathMtuReports): void;
+  /**
+   * Empties the sockets' error queues (ICMP errors the kernel matched to
+   * them): what they say is not believed from there, since a queued error
+   * keeps no quoted IP header to check (path MTU comes from IcmpErrors).
+   */
+  drainErrors(): void;
   /** What sends the packets, for `vtepctl stats` (raw and packet sockets only). */
   socketStats?(): SocketStats;
   close(): void;
@@ -61,6 +60,17 @@ export interface SocketStats {
 /** Before any packet goes, the socket DF for inherit is set per run; until then, none. */
 function socketDf(df: DfMode): boolean {
   return df === true;
+}
+
+export function dfCode(df: DfMode): DfCode {
+  return df === 'inherit' ? 2 : df ? 1 : 0;
+}
+
+/** A reused place for the error-queue drains: nothing they read is kept. */
+const NO_REPORTS = { dst: new Uint8Array(0), mtu: new Uint32Array(0) };
+
+function drain(fd: number): void {
+  native.readPathMtu(fd, NO_REPORTS.dst, NO_REPORTS.mtu);
 }
 
 export abstract class Port implements Watchable {
@@ -87,15 +97,21 @@ export abstract class Port implements Watchable {
 
 /** Socket buffers big enough to ride out a burst of a few thousand packets. */
 const SOCKET_BUFFER = 4 * 1024 * 1024;
+/** ICMP errors are few; a flood of forged ones waits in no more than this. */
+const ICMP_BUFFER = 256 * 1024;
+
+function randomInt(n: number): number {
+  return randomIntBelow(n);
+}
 
 /** A raw socket the data path sends tunnel packets on (the kernel adds the IP header). */
 export class RawSender extends Port implements TunnelSender {
   readonly lanePorts: readonly number[] = [];
-  private dfInherit: boolean;
+  private df: DfCode;
 
   private constructor(fd: number, df: DfMode) {
     super(fd);
-    this.dfInherit = df === 'inherit';
+    this.df = dfCode(df);
   }
 
   static open(protocol: number, local: Uint8Array, ttl: number, df: DfMode): RawSender {
@@ -103,7 +119,7 @@ export class RawSender extends Port implements TunnelSender {
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos, q.outer, this.dfInherit);
+    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos, q.outer, this.df);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -112,11 +128,11 @@ export class RawSender extends Port implements TunnelSender {
 
   configure(ttl: number, df: DfMode): void {
     native.setSenderOptions(this.fd, ttl, socketDf(df));
-    this.dfInherit = df === 'inherit';
+    this.df = dfCode(df);
   }
 
-  readPathMtu(out: PathMtuReports): void {
-    out.count = native.readPathMtu(this.fd, out.dst, out.mtu);
+  drainErrors(): void {
+    drain(this.fd);
   }
 
   socketStats(): SocketStats {
@@ -129,22 +145,30 @@ export class RawSender extends Port implements TunnelSender {
  * runs of equal-size datagrams of one flow go out as one UDP GSO send.
  */
 export class LaneSender implements TunnelSender {
-  private dfInherit: boolean;
+  private df: DfCode;
 
   private constructor(private readonly fds: Int32Array, readonly lanePorts: readonly number[], private readonly dstPort: number, df: DfMode) {
-    this.dfInherit = df === 'inherit';
+    this.df = dfCode(df);
   }
 
   /**
-   * Binds `lanes` sockets to local ports spread over [min, max], skipping
-   * `dstPort` and ports in use. Fewer lanes if the range is short.
+   * Binds `lanes` sockets to ports of [min, max], one at random in each of
+   * `lanes` equal slices (flows still spread; nobody outside can tell the
+   * ports, and so forge an ICMP error about our packets), skipping `dstPort`
+   * and ports in use. Fewer lanes if the range is short.
    */
-  static open(local: Uint8Array, lanes: number, min: number, max: number, dstPort: number, ttl: number, df: DfMode): LaneSender {
+  static open(local: Uint8Array, lanes: number, min: number, max: number, dstPort: number, ttl: number, df: DfMode,
+    random: (n: number) => number = randomInt): LaneSender {
     const fds: number[] = [];
     const ports: number[] = [];
     const span = max - min + 1;
-    for (let k = 0; k < lanes && k < span; k++) {
-      for (let tries = 0, port = min + Math.floor((k * span) / lanes); tries < 32 && port <= max; tries++, port++) {
+    const slices = Math.min(lanes, span);
+    for (let k = 0; k < slices; k++) {
+      const first = min + Math.floor((k * span) / slices);
+      const width = min + Math.floor(((k + 1) * span) / slices) - first;
+      const start = random(width);
+      for (let tries = 0; tries < Math.min(32, width); tries++) {
+        const port = first + ((start + tries) % width);
         if (port === dstPort || ports.includes(port)) continue;
         try {
           fds.push(native.udpSenderOpen(local, port, ttl, socketDf(df), SOCKET_BUFFER));
@@ -166,7 +190,7 @@ export class LaneSender implements TunnelSender {
 
   send(q: SendQueue, table: Uint8Array): number {
     return q.count === 0 ? 0
-      : native.sendLanes(this.fds, q.arena, q.off, q.len, q.count, q.dst, table, this.dstPort, q.tos, q.lane, q.outer, this.dfInherit);
+      : native.sendLanes(this.fds, q.arena, q.off, q.len, q.count, q.dst, table, this.dstPort, q.tos, q.lane, q.outer, this.df);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -175,17 +199,11 @@ export class LaneSender implements TunnelSender {
 
   configure(ttl: number, df: DfMode): void {
     for (const fd of this.fds) native.setSenderOptions(fd, ttl, socketDf(df));
-    this.dfInherit = df === 'inherit';
+    this.df = dfCode(df);
   }
 
-  /** Every lane's errors, one after the other into `out`. */
-  readPathMtu(out: PathMtuReports): void {
-    let n = 0;
-    for (const fd of this.fds) {
-      if (n === out.mtu.length) break;
-      n += native.readPathMtu(fd, out.dst.subarray(n * 16), out.mtu.subarray(n));
-    }
-    out.count = n;
+  drainErrors(): void {
+    for (const fd of this.fds) drain(fd);
   }
 
   close(): void {
@@ -231,6 +249,15 @@ export class Receiver extends Port implements DatagramReceiver {
    */
   static raw(protocol: number, local: Uint8Array): Receiver {
     return new Receiver(native.rawOpen(protocol, local, 64, false, true, SOCKET_BUFFER));
+  }
+
+  /**
+   * ICMP "fragmentation needed" (ICMPv6 "packet too big") errors sent to
+   * `local`, whole (the IPv4 ones with their IP header): path MTU discovery
+   * checks what they quote before it believes them.
+   */
+  static icmpErrors(local: Uint8Array): Receiver {
+    return new Receiver(native.icmpErrorsOpen(local, ICMP_BUFFER));
   }
 
   /** Joins `group` on interface `ifindex` and receives what is sent to group:port. */

@@ -129,16 +129,45 @@ socklen_t Destination(const Destinations& to, uint32_t i, sockaddr_storage* ss) 
 }
 
 
-// With df inherit, sets the socket's DF for the run about to go (IPv4 has no per-message DF).
-void SetDf(int fd, int family, bool df) {
-  if (family != AF_INET) return;  // IPv6 packets are never fragmented on the way
-  int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
-  setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+// What a socket's IP_MTU_DISCOVER (IPV6_MTU_DISCOVER) is for packets of `df`.
+int PmtuDiscovery(int family, OuterDf df) {
+  if (df == OuterDf::kSet) return family == AF_INET ? IP_PMTUDISC_PROBE : IPV6_PMTUDISC_PROBE;
+  if (df == OuterDf::kFragmentable && family != AF_INET) return IPV6_PMTUDISC_WANT;
+  return family == AF_INET ? IP_PMTUDISC_OMIT : IPV6_PMTUDISC_OMIT;
 }
+
+// The socket is set for runs of one kind at a time (IPv4 has no per-message
+// DF), and back to the network's default after the send.
+struct DfSwitch {
+  int fd;
+  OuterDf current;
+  OuterDf home;
+  int family = AF_INET;
+
+  DfSwitch(int f, const Destinations& to) : fd(f), current(DefaultDf(to)), home(DefaultDf(to)) {}
+  void Use(int fam, OuterDf df) {
+    family = fam;
+    if (PmtuDiscovery(fam, df) != PmtuDiscovery(fam, current)) SetOuterDf(fd, fam, df);
+    current = df;
+  }
+  ~DfSwitch() {
+    if (PmtuDiscovery(family, current) != PmtuDiscovery(family, home)) SetOuterDf(fd, family, home);
+  }
+};
 
 }  // namespace
 
-bool WantsDf(const Destinations& to, uint32_t i) { return to.dfInherit && to.outer != nullptr && (to.outer[i] & kOuterDf) != 0; }
+void SetOuterDf(int fd, int family, OuterDf df) {
+  int pmtu = PmtuDiscovery(family, df);
+  if (family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+  else setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof(pmtu));
+}
+
+OuterDf OuterDfOf(const Destinations& to, uint32_t i) {
+  if (to.outer != nullptr && (to.outer[i] & kOuterFragmentable) != 0) return OuterDf::kFragmentable;
+  if (to.dfInherit) return to.outer != nullptr && (to.outer[i] & kOuterDf) != 0 ? OuterDf::kSet : OuterDf::kClear;
+  return DefaultDf(to);
+}
 
 int ReadFrames(int fd, const Slots& slots, uint32_t max, uint32_t segmentBudget) {
   if (max > slots.capacity) max = slots.capacity;
@@ -248,11 +277,12 @@ int RecvDatagrams(int fd, const Slots& slots, uint32_t max, const DatagramInfo& 
 
 uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, Scratch* s) {
   uint32_t sent = 0;
+  DfSwitch dfs(fd, to);
   for (uint32_t next = 0; next < frames.count;) {
     uint32_t count = 0;
-    // With df inherit, one sendmmsg per run of equal DF.
-    const bool df = WantsDf(to, next);
-    for (; next < frames.count && count < kMaxBatch && WantsDf(to, next) == df; next++) {
+    // One sendmmsg per run of equal DF (df inherit, fragmentable entries).
+    const OuterDf df = OuterDfOf(to, next);
+    for (; next < frames.count && count < kMaxBatch && OuterDfOf(to, next) == df; next++) {
       socklen_t namelen = frames.inside(next) ? Destination(to, next, &s->addr[count]) : 0;
       if (namelen == 0) continue;  // outside the arena, or no such destination: not sent
       s->iov[count] = {frames.at(next), frames.len[next]};
@@ -260,7 +290,7 @@ uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, 
       SetMessage(&s->msgs[count].msg_hdr, &s->iov[count], 1, &s->addr[count], namelen, s->control[count], control);
       count++;
     }
-    if (to.dfInherit && count > 0) SetDf(fd, s->addr[0].ss_family, df);
+    if (count > 0) dfs.Use(s->addr[0].ss_family, df);
     sent += SendMessages(fd, s->msgs, count, nullptr);
   }
   return sent;
@@ -277,14 +307,17 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
       continue;
     }
     uint32_t msgs = 0, iovs = 0;
-    const bool df = WantsDf(to, i);
-    while (i < n && lanes[i] == lane && WantsDf(to, i) == df && msgs < kMaxBatch && iovs + kMaxGsoSegments <= kIovCapacity) {
+    const OuterDf df = OuterDfOf(to, i);
+    // A fragmentable datagram goes alone: the kernel refuses UDP GSO segments larger than what it would fragment to.
+    const uint32_t maxSegments = df == OuterDf::kFragmentable ? 1 : kMaxGsoSegments;
+    DfSwitch dfs(fds[lane], to);
+    while (i < n && lanes[i] == lane && OuterDfOf(to, i) == df && msgs < kMaxBatch && iovs + kMaxGsoSegments <= kIovCapacity) {
       uint32_t first = i, seg = frames.len[i], count = 0;
       size_t total = 0;
       iovec* iov = &s->iov[iovs];
       // A run: same lane, destination, TOS and flow label (and DF), equal lengths, the last one may be shorter.
       while (i < n && lanes[i] == lane && to.dst[i] == to.dst[first] && to.tos[i] == to.tos[first] &&
-             (to.outer == nullptr || to.outer[i] == to.outer[first]) && count < kMaxGsoSegments &&
+             (to.outer == nullptr || to.outer[i] == to.outer[first]) && count < maxSegments &&
              total + frames.len[i] <= kMaxGsoBytes && frames.len[i] <= seg && frames.inside(i)) {
         iov[count] = {frames.at(i), frames.len[i]};
         total += frames.len[i];
@@ -309,7 +342,7 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
       iovs += count;
       msgs++;
     }
-    if (to.dfInherit && msgs > 0) SetDf(fds[lane], s->addr[0].ss_family, df);
+    if (msgs > 0) dfs.Use(s->addr[0].ss_family, df);
     sent += SendMessages(fds[lane], s->msgs, msgs, s->weight);
   }
   return sent;

@@ -60,10 +60,13 @@ struct Destinations {
   uint32_t tableCount;
   uint16_t port;       // UDP destination port (0 for a raw socket)
   const uint8_t* tos;  // outer TOS (ECN) of each packet
-  // Per packet: the IPv6 flow label (kOuterLabelMask bits) and, with
-  // `dfInherit`, whether the outer IPv4 header gets DF (kOuterDf).
+  // Per packet: the IPv6 flow label (kOuterLabelMask bits), with `dfInherit`
+  // whether the outer IPv4 header gets DF (kOuterDf), and whether the packet
+  // may be fragmented whatever the network's DF (kOuterFragmentable).
   const uint32_t* outer;
   bool dfInherit;
+  // DF of the network's packets when neither inherited nor overridden: how its sockets are set between sends.
+  bool dfDefault;
   // When set, only entries i with pick[i] == picked are sent (the rest go another way).
   const uint8_t* pick = nullptr;
   uint8_t picked = 0;
@@ -71,6 +74,17 @@ struct Destinations {
 
 constexpr uint32_t kOuterLabelMask = 0xfffff;
 constexpr uint32_t kOuterDf = 1u << 20;
+// A frame over a path MTU too small for ICMP to help its sender (below 576
+// or 1280 inside): it goes without DF (IPv4), or for the kernel to fragment to
+// its own path MTU (IPv6), rather than not at all.
+constexpr uint32_t kOuterFragmentable = 1u << 21;
+
+// How an entry's outer header treats fragmentation, and how a socket is set for it.
+enum class OuterDf : uint8_t {
+  kSet,           // DF; the kernel's cached path MTU ignored (vtepd keeps its own): IP(V6)_PMTUDISC_PROBE
+  kClear,         // no DF, fragmented only beyond the interface's MTU, ICMP about it ignored by the kernel: _OMIT
+  kFragmentable,  // IPv4: as kClear (routers fragment); IPv6: the kernel fragments to its path MTU: IPV6_PMTUDISC_WANT
+};
 
 // Path MTU reports read from a sender's error queue: destination i (16 bytes
 // at dst + 16i) can carry packets of mtu[i] bytes at most.
@@ -94,8 +108,14 @@ uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* wei
 // The one place a message header is set up.
 void SetMessage(msghdr* h, iovec* iov, size_t iovlen, sockaddr_storage* name, socklen_t namelen, char* control, size_t controllen);
 
-// Whether entry i wants DF on its outer IPv4 header (df inherit); false otherwise.
-bool WantsDf(const Destinations& to, uint32_t i);
+// How entry i goes out: DF, no DF, or fragmentable.
+OuterDf OuterDfOf(const Destinations& to, uint32_t i);
+
+// The sockets' setting between sends: the network's DF.
+inline OuterDf DefaultDf(const Destinations& to) { return to.dfDefault ? OuterDf::kSet : OuterDf::kClear; }
+
+// Sets a sender socket for packets of `df` (IP_MTU_DISCOVER or IPV6_MTU_DISCOVER).
+void SetOuterDf(int fd, int family, OuterDf df);
 
 // Room kept in a segment budget for the next frame: a 64 KB TSO frame cut at an MSS of 512 or more.
 constexpr uint32_t kSegmentReserve = 128;

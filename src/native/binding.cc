@@ -121,13 +121,17 @@ bool GetFrames(const Napi::CallbackInfo& info, size_t arena, size_t off, size_t 
   return f->count <= offCap && f->count <= lenCap;
 }
 
-// Destinations: (dst, table, port, tos) for `count` entries, and (outer, dfInherit) at `outerAt`.
+// Destinations: (dst, table, port, tos) for `count` entries, and (outer, df) at `outerAt`;
+// df: 0 none, 1 DF, 2 inherited per packet (kOuterDf).
 bool GetDestinations(const Napi::CallbackInfo& info, size_t at, size_t outerAt, uint32_t count, vtep::Destinations* d) {
   size_t outerCap;
   uint32_t* outer;
-  if (!GetTyped(info[outerAt], &outer, &outerCap) || count > outerCap) return false;
+  if (!GetTyped(info[outerAt], &outer, &outerCap) || count > outerCap || !info[outerAt + 1].IsNumber()) return false;
   d->outer = outer;
-  d->dfInherit = Bool(info[outerAt + 1]);
+  const uint32_t df = U32(info[outerAt + 1]);
+  if (df > 2) return false;
+  d->dfInherit = df == 2;
+  d->dfDefault = df == 1;
   uint32_t* dst;
   uint8_t *table, *tos;
   size_t dstCap, tableLen, tosCap;
@@ -188,6 +192,14 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
   if (!GetAddress(info[1], &local)) return ThrowType(info.Env(), "rawOpen(protocol, local, ttl, df, receive, sndbuf)");
   vtep::Failure fail;
   return FdOrThrow(info.Env(), vtep::OpenRaw(I32(info[0]), local, I32(info[2]), Bool(info[3]), Bool(info[4]), I32(info[5]), &fail), fail);
+}
+
+// icmpErrorsOpen(local, rcvbuf) -> fd
+Napi::Value IcmpErrorsOpen(const Napi::CallbackInfo& info) {
+  const uint8_t* local;
+  if (!GetAddress(info[0], &local)) return ThrowType(info.Env(), "icmpErrorsOpen(local, rcvbuf)");
+  vtep::Failure fail;
+  return FdOrThrow(info.Env(), vtep::OpenIcmpErrors(local, I32(info[1]), &fail), fail);
 }
 
 // udpSenderOpen(local, port, ttl, df, sndbuf) -> fd
@@ -444,17 +456,17 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, vtep::RecvDatagrams(I32(info[0]), slots, max, d, Bool(info[10]), ScratchOf(env)));
 }
 
-// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, dfInherit) -> datagrams sent
+// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, df) -> datagrams sent
 Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   vtep::FrameList frames;
   vtep::Destinations to;
   if (!GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 9, frames.count, &to))
-    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, dfInherit)");
+    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, df)");
   return Napi::Number::New(env, vtep::SendDatagrams(I32(info[0]), frames, to, ScratchOf(env)));
 }
 
-// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, dfInherit) -> datagrams sent
+// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, df) -> datagrams sent
 Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t* fds;
@@ -464,12 +476,12 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   vtep::Destinations to;
   if (!GetTyped(info[0], &fds, &fdCap) || !GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 10, frames.count, &to) ||
       !GetTyped(info[9], &lanes, &laneCap) || frames.count > laneCap)
-    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, dfInherit)");
+    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, df)");
   return Napi::Number::New(env, vtep::SendLanes(fds, static_cast<uint32_t>(fdCap), frames, lanes, to, ScratchOf(env)));
 }
 
-// sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, dfInherit,
-//                   hop, state, stats, local, ttl, df) -> packets sent
+// sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, df,
+//                   hop, state, stats, local, ttl) -> packets sent
 Napi::Value SendTunnelPackets(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   vtep::FrameList frames;
@@ -480,11 +492,10 @@ Napi::Value SendTunnelPackets(const Napi::CallbackInfo& info) {
   if (!GetFrames(info, 3, 4, 5, 6, &frames) || !GetDestinations(info, 7, 11, frames.count, &to) || !GetTyped(info[13], &hop, &hopLen) ||
       !GetTyped(info[14], &hops.state, &stateLen) || !GetTyped(info[15], &hops.stats, &statsLen) || statsLen < vtep::kStatCount ||
       !GetAddress(info[16], &hops.local))
-    return ThrowType(env, "sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, dfInherit, hop, state, stats, local, ttl, df)");
+    return ThrowType(env, "sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, df, hop, state, stats, local, ttl)");
   hops.hop = hop;
   hops.count = static_cast<uint32_t>(std::min(hopLen / vtep::kHopLen, stateLen));
   hops.ttl = static_cast<uint8_t>(U32(info[17]));
-  hops.df = Bool(info[18]);
   return Napi::Number::New(env, vtep::SendTunnelPackets(I32(info[0]), I32(info[1]), static_cast<uint8_t>(U32(info[2])), frames, to, hops, ScratchOf(env)));
 }
 
@@ -610,6 +621,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen));
   exports.Set("groupOpen", Napi::Function::New(env, GroupOpen));
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen));
+  exports.Set("icmpErrorsOpen", Napi::Function::New(env, IcmpErrorsOpen));
   exports.Set("udpSenderOpen", Napi::Function::New(env, UdpSenderOpen));
   exports.Set("setMulticast", Napi::Function::New(env, SetMulticast));
   exports.Set("setSenderOptions", Napi::Function::New(env, SetSenderOptions));

@@ -43,8 +43,10 @@ uint8_t Pick(const FrameList& frames, const Destinations& to, const HopTable& ho
     return kPickRaw;
   }
   if (state != kHopReady) return kPickRaw;
-  // Only the kernel fragments (a packet without DF larger than the link).
-  const size_t ipHeader = IsV4Mapped(to.table + static_cast<size_t>(d) * kAddrLen) ? kIpv4MinHeaderLen : kIpv6HeaderLen;
+  // Only the kernel fragments (a packet without DF larger than the link; over IPv6, one it may fragment at all).
+  const bool v4 = IsV4Mapped(to.table + static_cast<size_t>(d) * kAddrLen);
+  if (!v4 && OuterDfOf(to, i) == OuterDf::kFragmentable) return kPickRaw;
+  const size_t ipHeader = v4 ? kIpv4MinHeaderLen : kIpv6HeaderLen;
   return frames.len[i] + ipHeader <= LoadLe32(hop + kHopMtu) ? kPickPacket : kPickRaw;
 }
 
@@ -58,7 +60,7 @@ size_t WriteLinkHeader(uint8_t* h, const FrameList& frames, const Destinations& 
   uint8_t* ip = h + kEthHeaderLen;
   const uint32_t len = frames.len[i];
   if (v4) {
-    const bool df = to.dfInherit ? WantsDf(to, i) : hops.df;
+    const bool df = OuterDfOf(to, i) == OuterDf::kSet;
     ip[0] = kIpv4VersionIhlPlain;
     ip[1] = to.tos[i];
     PutU16(ip + kIpv4TotalLen, static_cast<uint16_t>(len + kIpv4MinHeaderLen));

@@ -39,7 +39,6 @@ struct HopTable {
   uint32_t count;       // destinations in both
   const uint8_t* local; // the outer source address (16 bytes)
   uint8_t ttl;
-  bool df;              // DF on IPv4 headers when not inherited
   uint32_t* stats;      // kStatCount counters
 };
 

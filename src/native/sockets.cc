@@ -7,7 +7,9 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -20,6 +22,13 @@
 #ifndef IPV6_FLOWINFO_SEND
 #define IPV6_FLOWINFO_SEND 33
 #endif
+// linux/icmp.h has these, and clashes with netinet/in.h too.
+#ifndef ICMP_FILTER
+#define ICMP_FILTER 1
+#endif
+struct IcmpFilter {
+  uint32_t data;
+};
 
 namespace vtep {
 
@@ -98,17 +107,15 @@ void ReportErrors(int fd, int family) {
   }
 }
 
-// What every tunnel sender sets: outer TTL, DF (set without enforcing a cached path MTU), send buffer.
+// What every tunnel sender sets: outer TTL, DF, send buffer. Never the
+// kernel's cached path MTU: any host can lower it with a forged ICMP error
+// that quotes a raw socket's protocol, and then a send with DF fails, or a
+// UDP GSO send without DF does (its segments over what the kernel would
+// fragment to). vtepd keeps its own path MTU per remote, from checked errors.
 void ConfigureSender(int fd, int family, int ttl, bool df, int sndbuf) {
-  if (family == AF_INET) {
-    int pmtu = df ? IP_PMTUDISC_PROBE : IP_PMTUDISC_DONT;
-    setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
-    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-  } else {
-    int pmtu = df ? IPV6_PMTUDISC_PROBE : IPV6_PMTUDISC_DONT;
-    setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl));
-    setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-  }
+  if (family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+  else setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl));
+  SetOuterDf(fd, family, df ? OuterDf::kSet : OuterDf::kClear);
   SetBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
 }
 
@@ -197,6 +204,26 @@ int OpenRaw(int protocol, const uint8_t* local, int ttl, bool df, bool receive, 
   if (receive && family == AF_INET6) ReceiveOuterHeader(fd, family);
   // A receiving one rides out bursts as the UDP receiver does (the default buffer drops at tens of thousands of packets a second).
   if (receive) SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, sndbuf);
+  return fd;
+}
+
+int OpenIcmpErrors(const uint8_t* local, int rcvbuf, Failure* fail) {
+  const int family = FamilyOf(local);
+  const int protocol = family == AF_INET ? static_cast<int>(IPPROTO_ICMP) : static_cast<int>(IPPROTO_ICMPV6);
+  int fd = NewSocket(local, SOCK_RAW, protocol);
+  if (fd < 0) return Fail(fail, "socket(icmp)");
+  if (family == AF_INET) {
+    IcmpFilter f;
+    f.data = ~(1u << ICMP_DEST_UNREACH);  // the bits of the types to block
+    if (setsockopt(fd, SOL_RAW, ICMP_FILTER, &f, sizeof(f)) < 0) return Fail(fail, "ICMP_FILTER", fd);
+  } else {
+    icmp6_filter f;
+    ICMP6_FILTER_SETBLOCKALL(&f);
+    ICMP6_FILTER_SETPASS(ICMP6_PACKET_TOO_BIG, &f);
+    if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f)) < 0) return Fail(fail, "ICMP6_FILTER", fd);
+  }
+  if (!Bind(fd, local, 0)) return Fail(fail, "bind(icmp)", fd);
+  SetBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
   return fd;
 }
 

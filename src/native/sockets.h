@@ -55,6 +55,13 @@ int OpenRaw(int protocol, const uint8_t* local, int ttl, bool df, bool receive, 
 // A send-only UDP socket from local:port: one "lane" of a VXLAN network's source ports.
 int OpenUdpSender(const uint8_t* local, uint16_t port, int ttl, bool df, int sndbuf, Failure* fail);
 
+// A raw ICMP (ICMPv6, for an IPv6 `local`) socket bound to `local` that
+// receives only "fragmentation needed"/"packet too big" errors (ICMP_FILTER,
+// ICMP6_FILTER), whole: vtepd checks what they quote before it believes them
+// (RFC 5927 section 4), which a sender's error queue does not allow (it keeps
+// no quoted IP header). The IPv4 ones come with their IP header.
+int OpenIcmpErrors(const uint8_t* local, int rcvbuf, Failure* fail);
+
 // Where and how a sender's multicast goes; with loop off, our own group packets do not come back.
 bool SetMulticast(int fd, int ifindex, int ttl, bool loop, Failure* fail);
 

@@ -25,6 +25,12 @@ export const NetworkCounter = {
   NdSuppressed: 14,
   /** Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet too big". */
   PmtuIcmpSent: 15,
+  /**
+   * Frames over a path MTU too small for ICMP to help their sender (an inner
+   * MTU below 576 for IPv4, 1280 for IPv6), sent fragmentable instead: without
+   * DF over IPv4, for the kernel to fragment over IPv6. A flow never stalls.
+   */
+  PmtuFragmentable: 16,
 } as const;
 const NETWORK_SLOTS = Object.keys(NetworkCounter).length;
 
@@ -45,6 +51,7 @@ export const COUNTER_NAMES: Record<keyof typeof NetworkCounter, string> = {
   ArpSuppressed: 'arp-suppressed',
   NdSuppressed: 'nd-suppressed',
   PmtuIcmpSent: 'pmtu-icmp-sent',
+  PmtuFragmentable: 'pmtu-fragmentable',
 };
 
 /** Per-remote counter slots (one block of REMOTE_SLOTS per remote). */

@@ -10,6 +10,9 @@
 //   A frame whose tunnel packet would not fit the path MTU toward where it
 //   goes is not sent: its sender gets ICMP "too big" on the TAP, as from a
 //   router, or it is dropped (RFC 7348 section 4.3: a VTEP does not fragment).
+//   Only when the path MTU is too small for ICMP to help the sender (an inner
+//   MTU below 576 or 1280) does the frame go anyway, fragmentable: a path MTU,
+//   learned or forged, never silences a flow.
 //
 //   tunnel -> TAP: accept only from a known remote (or any, if the network says
 //   so), learn the source behind that remote (and addresses from ARP and NA,
@@ -17,14 +20,14 @@
 //   never back into a tunnel (split horizon). Which network a tunnel packet
 //   belongs to is the tunnel's Demux's business; what happens after is the
 //   same for every encapsulation.
-import { OUTER_DF, type Batch, type SendQueue } from '../batch.ts';
+import { OUTER_DF, OUTER_FRAGMENTABLE, type Batch, type SendQueue } from '../batch.ts';
 import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
 import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { flowHash, flowLabel } from '../wire/flow-hash.ts';
 import { ADDR_WORDS } from '../wire/ip-address.ts';
 import { readMac, type Mac } from '../wire/mac.ts';
-import { writeTooBig } from '../wire/too-big.ts';
+import { tooBigFloor, writeTooBig } from '../wire/too-big.ts';
 import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from './counters.ts';
 import { Drop } from './drop.ts';
 import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
@@ -86,19 +89,26 @@ export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: num
       net.counters.drop(Drop.NoRemote);
       continue;
     }
-    // A tunnel packet larger than the path takes is never sent (RFC 7348 section 4.3: a VTEP does not fragment).
+    // A tunnel packet larger than the path takes is not sent (RFC 7348 section 4.3: a VTEP does not fragment):
+    // its sender is told, unless the path MTU is too small for that to help (then it goes fragmentable).
+    let fragmentable = 0;
     if (len + net.outerLen > remotes.minPmtu) {
       const mtu = pathMtu(remotes, port);
       if (len + net.outerLen > mtu) {
-        tooBig(net, buf, off, len, mtu - net.outerLen - ETH_HEADER_LEN);
-        continue;
+        const innerMtu = mtu - net.outerLen - ETH_HEADER_LEN;
+        if (innerMtu >= tooBigFloor(buf, off, len)) {
+          tooBig(net, buf, off, len, innerMtu);
+          continue;
+        }
+        fragmentable = OUTER_FRAGMENTABLE;
+        c[N.PmtuFragmentable]++;
       }
     }
     const encap = net.encap;
     const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
     // Over IPv6 the flow hash makes the label too: computed once, here, for both.
     const hash = net.ipv6 ? flowHash(buf, off, len) : undefined;
-    const outer = hash !== undefined || net.df === 'inherit' ? outerFields(net, buf, off, len, hash) : 0;
+    const outer = (hash !== undefined || net.df === 'inherit' ? outerFields(net, buf, off, len, hash) : 0) | fragmentable;
     const lane = encap.write(buf, off, len, hash);
     const start = off - encap.headerLen;
     const plen = len + encap.headerLen;

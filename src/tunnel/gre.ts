@@ -12,9 +12,9 @@ import type { Batch } from '../batch.ts';
 import { Drop } from '../switch/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import {
-  emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre, type GreRepr,
+  emitGre, fillGreChecksum, greHeaderLen, GRE_BASE_LEN, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre, type GreRepr,
 } from '../wire/gre.ts';
-import { IpProto, newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
+import { IpProto, newIpv4Repr, parseIpv4, readU32 } from '../wire/ipv4.ts';
 import type { OuterIpRepr } from '../wire/outer-ip.ts';
 import { isV4Mapped } from '../wire/ip-address.ts';
 import { bool, int } from './fields.ts';
@@ -132,6 +132,14 @@ export class GreEncap implements Encap {
     const e = new GreEncap(this.s);
     e.seq = this.seq;
     return e;
+  }
+
+  /** Our flags and protocol, and our key (the 8 bytes RFC 792 quotes at least hold it, but for a checksum in front). */
+  sentThis(buf: Uint8Array, off: number, end: number): boolean {
+    const keyAt = off + GRE_BASE_LEN + (this.flags & GRE_FLAG_C ? 4 : 0);
+    if (end - keyAt < 4) return false;
+    if (((buf[off] << 8) | buf[off + 1]) !== this.flags || ((buf[off + 2] << 8) | buf[off + 3]) !== GRE_PROTO_TEB) return false;
+    return readU32(buf, keyAt) === this.s.key;
   }
 }
 

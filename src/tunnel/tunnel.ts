@@ -25,6 +25,14 @@ export interface Encap {
   writeKernelHeader(buf: Buffer, at: number, lane: number, len: number): void;
   /** A copy in the same state (a GRE sequence number), for `vtepctl trace`. */
   clone(): Encap;
+  /**
+   * Whether the transport header an ICMP error quotes, buf[off, end) (UDP or
+   * GRE header onwards, as far as quoted), is one of this network's packets:
+   * its port or key, and what only we know (our source ports, the flow hash's
+   * seed). RFC 5927 section 4: an error about a packet we could not have sent
+   * is not believed.
+   */
+  sentThis(buf: Uint8Array, off: number, end: number): boolean;
 }
 
 /** A packet's `seq` when it carries no sequence number. */

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Batch } from '../batch.ts';
 import { Drop } from '../switch/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
-import { flowHash, sourcePort } from '../wire/flow-hash.ts';
+import { flowHash, flowHashCovered, sourcePort } from '../wire/flow-hash.ts';
 import { IpProto } from '../wire/ipv4.ts';
 import type { OuterIpRepr } from '../wire/outer-ip.ts';
 import { emitUdp, newUdpRepr, parseUdp, UDP_HEADER_LEN, type UdpRepr } from '../wire/udp.ts';
@@ -142,7 +142,29 @@ export class VxlanEncap implements Encap {
   clone(): Encap {
     return new VxlanEncap(this.s, this.lanePorts);
   }
+
+  /**
+   * To our port, from a source port of ours: a lane's (random per start), or
+   * one of the range without lanes. When the quote holds the inner frame's
+   * flow fields, the source port must be the one its flow hash (seeded per
+   * start) gives: a port in the range is not enough then.
+   */
+  sentThis(buf: Uint8Array, off: number, end: number): boolean {
+    if (end - off < UDP_HEADER_LEN) return false;
+    const src = (buf[off] << 8) | buf[off + 1];
+    if (((buf[off + 2] << 8) | buf[off + 3]) !== this.s.port) return false;
+    if (this.lanes > 0 ? !this.lanePorts.includes(src) : src < this.s.srcPortMin || src > this.s.srcPortMax) return false;
+    const vx = off + UDP_HEADER_LEN;
+    if (end - vx < VXLAN_HEADER_LEN) return true; // RFC 792's 8 bytes: the ports are all there is
+    if (parseVxlan(buf, vx, end, quoted) !== Drop.None || quoted.vni !== this.s.vni) return false;
+    const inner = vx + VXLAN_HEADER_LEN;
+    if (!flowHashCovered(buf, inner, end - inner)) return true;
+    const hash = flowHash(buf, inner, end - inner);
+    return src === (this.lanes > 0 ? this.lanePorts[sourcePort(hash, 0, this.lanes - 1)] : sourcePort(hash, this.s.srcPortMin, this.s.srcPortMax));
+  }
 }
+
+const quoted = newVxlanRepr();
 
 const vxlan = newVxlanRepr();
 

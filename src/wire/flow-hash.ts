@@ -10,13 +10,29 @@ import { IpProto } from './ipv4.ts';
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
+/**
+ * Mixed into every hash: random per daemon (setFlowHashSeed), so that no one
+ * outside can tell which source port a flow goes out of, and so forge an ICMP
+ * error that quotes one of our packets. 0 until set (tests, captures).
+ */
+let seed = 0;
+
+/** The seed of this process's flow hashes; a successor (upgrade) keeps its predecessor's, so flows keep their ports. */
+export function setFlowHashSeed(s: number): void {
+  seed = s >>> 0;
+}
+
+export function flowHashSeed(): number {
+  return seed;
+}
+
 function mix(h: number, buf: Uint8Array, off: number, len: number): number {
   for (let i = off; i < off + len; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
   return h;
 }
 
 export function flowHash(buf: Uint8Array, off: number, len: number): number {
-  let h = mix(FNV_OFFSET, buf, off, Math.min(len, ETH_HEADER_LEN));
+  let h = mix(FNV_OFFSET ^ seed, buf, off, Math.min(len, ETH_HEADER_LEN));
   const ip = off + ETH_HEADER_LEN;
   const type = len < ETH_HEADER_LEN ? 0 : (buf[off + 12] << 8) | buf[off + 13];
   if (type === EtherType.IPv6 && len >= ETH_HEADER_LEN + 40 && buf[ip] >>> 4 === 6) {
@@ -38,6 +54,28 @@ export function flowHash(buf: Uint8Array, off: number, len: number): number {
     h = mix(h, buf, ip + ihl, 4); // source and destination port
   }
   return avalanche(h);
+}
+
+/**
+ * Whether the first `len` bytes of a frame hold every field flowHash reads of
+ * the whole frame: then the hash of those bytes is the frame's (an ICMP error
+ * quotes only the start of a packet).
+ */
+export function flowHashCovered(buf: Uint8Array, off: number, len: number): boolean {
+  if (len < ETH_HEADER_LEN) return false;
+  const ip = off + ETH_HEADER_LEN;
+  const type = (buf[off + 12] << 8) | buf[off + 13];
+  if (type === EtherType.IPv6) {
+    if (len < ETH_HEADER_LEN + 40) return false;
+    const next = buf[ip + 6];
+    return buf[ip] >>> 4 !== 6 || (next !== IpProto.TCP && next !== IpProto.UDP) || len >= ETH_HEADER_LEN + 44;
+  }
+  if (type !== EtherType.IPv4) return true;
+  if (len < ETH_HEADER_LEN + 20) return false;
+  const ihl = (buf[ip] & 0x0f) * 4;
+  const proto = buf[ip + 9];
+  const fragmented = ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0;
+  return buf[ip] >>> 4 !== 4 || (proto !== IpProto.TCP && proto !== IpProto.UDP) || fragmented || len >= ETH_HEADER_LEN + ihl + 4;
 }
 
 // So that the high bits, which pick the port, depend on every input byte.

@@ -22,6 +22,17 @@ export const MIN_TOO_BIG_MTU_V4 = 576;
 export const MIN_TOO_BIG_MTU_V6 = 1280;
 
 /**
+ * The least MTU a "too big" error can tell the sender of the frame at
+ * buf[off, off+len): 576 for IPv4, 1280 for IPv6 (hosts take no less); 0 for
+ * what is not IP, which gets no error at all.
+ */
+export function tooBigFloor(buf: Buffer, off: number, len: number): number {
+  if (len < ETH_HEADER_LEN) return 0;
+  const type = (buf[off + 12] << 8) | buf[off + 13];
+  return type === EtherType.IPv4 ? MIN_TOO_BIG_MTU_V4 : type === EtherType.IPv6 ? MIN_TOO_BIG_MTU_V6 : 0;
+}
+
+/**
  * Writes, in place of the frame at buf[off, off+len), the ICMP error that
  * tells its sender packets of more than `mtu` bytes do not fit; returns the
  * error's frame length, or 0 when the frame gets none (not IP, IPv4 without

@@ -3,7 +3,7 @@
 // tun/tuntest and conn/bindtest do). inject() queues packets and, like a
 // level-triggered watcher, calls the data path until they are read.
 import type { Batch, SendQueue } from '../../src/batch.ts';
-import type { DatagramReceiver, PathMtuReports, TunnelSender } from '../../src/io/port.ts';
+import type { DatagramReceiver, TunnelSender } from '../../src/io/port.ts';
 import { PartialChecksums, SegmentDrops, type FrameDevice } from '../../src/io/tap.ts';
 import { ADDR_LEN, formatIp, parseIp } from '../../src/wire/ip-address.ts';
 
@@ -138,16 +138,7 @@ export class FakeSender implements TunnelSender {
 
   multicast(): void {}
   configure(): void {}
-  /** ICMP "too big" errors a test makes the network have received: destination and MTU. */
-  readonly errors: { to: Uint8Array; mtu: number }[] = [];
-
-  readPathMtu(out: PathMtuReports): void {
-    out.count = 0;
-    for (const e of this.errors.splice(0)) {
-      out.dst.set(e.to, out.count * ADDR_LEN);
-      out.mtu[out.count++] = e.mtu;
-    }
-  }
+  drainErrors(): void {}
 
   close(): void {}
 

@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function sendOne(fd: number): number {
   const q = new SendQueue(1, Buffer.alloc(64, 0x5a));
   q.push(0, 16, 0);
-  return native.sendDatagrams(fd, q.arena, q.off, q.len, q.count, q.dst, LOOPBACK, CLOSED_PORT, q.tos, q.outer, false);
+  return native.sendDatagrams(fd, q.arena, q.off, q.len, q.count, q.dst, LOOPBACK, CLOSED_PORT, q.tos, q.outer, 0);
 }
 
 describe.runIf(process.getuid?.() === 0)('ICMP errors on a sender', () => {
