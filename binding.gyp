@@ -7,7 +7,7 @@
         "src/native/batch_io.cc",
         "src/native/coalesce.cc",
         "src/native/frame.cc",
-        "src/native/handoff.cc",
+        "src/native/channel.cc",
         "src/native/inject.cc",
         "src/native/nexthop.cc",
         "src/native/packet_io.cc",

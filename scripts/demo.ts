@@ -6,7 +6,7 @@
 // FRR as route reflector, FRR driving a kernel VTEP, two vtepd, no remote
 // configured anywhere. Everything is removed at the end.
 import { join } from 'node:path';
-import { describe, grePackets, vxlanPackets } from '../src/control/dissect.ts';
+import { describe, grePackets, vxlanPackets } from '../src/observe/dissect.ts';
 import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
 import { kernelPeers, Lab, ROOT, sh, sleep, type Result } from './lab/lab.ts';
 

@@ -10,7 +10,7 @@
 // frames through vtepd and compare what it sends with what h1 sent here.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { grePackets, vxlanPackets } from '../src/control/dissect.ts';
+import { grePackets, vxlanPackets } from '../src/observe/dissect.ts';
 import { parsePcap } from '../src/wire/pcap.ts';
 import { readFileSync } from 'node:fs';
 import { Lab, must, ROOT, sh, sleep } from './lab/lab.ts';

@@ -8,7 +8,7 @@
 //   node --import tsx scripts/fuzz/sender.ts vxlan|gre|tap|flood-vxlan|flood-tap --from IP --to IP --dev NAME --networks JSON --pps N [--macs MAC,...] [--tap-mac MAC]
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { SendQueue } from '../../src/batch.ts';
+import { SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { parseIp } from '../../src/wire/ip-address.ts';
 import { Rng } from './generate.ts';

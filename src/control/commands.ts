@@ -3,22 +3,22 @@
 // between batches, so they take effect at once and no other network or MAC
 // is touched. Every change is logged. A request that cannot be done as asked
 // is refused with `invalid` (vtepctl exits 2), with one line saying why.
-import type { Datapath } from '../datapath.ts';
-import { monotonicSeconds } from '../datapath.ts';
-import type { NetworkConfig } from './config.ts';
-import type { Logger } from './log.ts';
+import type { Datapath } from '../datapath/datapath.ts';
+import { monotonicSeconds } from '../datapath/datapath.ts';
+import type { NetworkConfig } from '../config/config.ts';
+import type { Logger } from '../observe/log.ts';
 import { TableError, type Network } from '../switch/network.ts';
 import type { TunnelSender } from '../io/port.ts';
 import { Hold } from '../switch/remotes.ts';
 import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import { formatIp, isMulticastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { parseMac } from '../wire/mac.ts';
-import type { Mirror } from './capture.ts';
-import type { EventHub } from './monitor.ts';
+import type { Mirror } from '../observe/capture.ts';
+import type { EventHub } from '../observe/monitor.ts';
 import type { ControlStats, Reply, Streaming, UpgradeReport, ValidRequest } from './protocol.ts';
-import { fdbRows, neighRows, remoteRows, statsReport, type NetworkInfo } from './report.ts';
-import { trace } from './trace.ts';
-import type { EvpnSpeaker } from './evpn/speaker.ts';
+import { fdbRows, neighRows, remoteRows, statsReport, type NetworkInfo } from '../observe/report.ts';
+import { trace } from '../observe/trace.ts';
+import type { EvpnSpeaker } from '../evpn/speaker.ts';
 
 /** A running network as the commands see it. */
 export interface RunningView {

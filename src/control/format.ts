@@ -1,6 +1,6 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
 import { idLabel } from '../tunnel/index.ts';
-import type { EvpnStatus } from './evpn/speaker.ts';
+import type { EvpnStatus } from '../evpn/speaker.ts';
 import type { FdbRow, NeighRow, NetworkStats, RemoteRow, StatsReport } from './protocol.ts';
 
 /** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS origin ORIGIN`. */

@@ -1,6 +1,6 @@
 // The TypeScript face of src/native (built by `npm install`). Addresses are
 // 16-byte Uint8Arrays (IPv4 as ::ffff:a.b.c.d); arenas and their per-slot
-// arrays are those of src/batch.ts.
+// arrays are those of src/datapath/batch.ts.
 import { createRequire } from 'node:module';
 
 export interface Watcher {

@@ -6,7 +6,7 @@
 // a non-Ethernet interface, a packet without DF larger than the link (only
 // the kernel fragments). ICMP errors about either kind of packet reach the
 // raw socket's error queue, so path MTU discovery works the same.
-import type { SendQueue } from '../batch.ts';
+import type { SendQueue } from '../datapath/batch.ts';
 import { native, type DfCode } from './native.ts';
 import type { NextHops } from './next-hops.ts';
 import { dfCode, RawSender, type DfMode, type SocketStats, type TunnelSender } from './port.ts';

@@ -2,7 +2,7 @@
 // in tap.ts. The data path sees them through the interfaces below, so that
 // tests can hand it in-memory fakes (test/fakes).
 import { randomInt as randomIntBelow } from 'node:crypto';
-import type { Batch, SendQueue } from '../batch.ts';
+import type { Batch, SendQueue } from '../datapath/batch.ts';
 import { native, type DfCode, type Watcher } from './native.ts';
 
 /** Something with a descriptor that says when it is readable. */

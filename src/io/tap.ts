@@ -4,7 +4,7 @@
 // With offloads, the TAP speaks virtio_net_hdr: it hands over TCP frames of up
 // to 64 KB (TSO) and partial checksums, which toFrames() turns into frames the
 // wire can carry, and takes frames behind a header (zeroed: plain frames).
-import type { Batch, SendQueue } from '../batch.ts';
+import type { Batch, SendQueue } from '../datapath/batch.ts';
 import { native } from './native.ts';
 import { Port, type Watchable } from './port.ts';
 

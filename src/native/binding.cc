@@ -6,13 +6,13 @@
 // frame), checksum, batch_io (batches of reads, writes, recvmmsg, sendmmsg),
 // packet_io (tunnel packets on a packet socket), nexthop (route and
 // neighbour lookups over netlink),
-// sockets (opening TAPs and sockets), poll (busy polling), handoff (passing
+// sockets (opening TAPs and sockets), poll (busy polling), channel (passing
 // descriptors to a successor), service (privileges, sd_notify, peer
 // credentials), inject (the fuzzer's senders). The addon makes
 // no forwarding decision: every frame is parsed, learned and forwarded in
 // TypeScript. What it does is the per-byte work JavaScript would do slowly.
 //
-// Memory is shared with src/batch.ts: one arena Buffer cut into fixed-size
+// Memory is shared with src/datapath/batch.ts: one arena Buffer cut into fixed-size
 // slots; reads fill slot i at i * slotSize + headroom, so that a tunnel
 // header can be written in front of the frame without a copy; writes and
 // sends take (offset, length) pairs into the arena. Underlay addresses are
@@ -36,7 +36,7 @@
 #include <memory>
 
 #include "batch_io.h"
-#include "handoff.h"
+#include "channel.h"
 #include "inject.h"
 #include "net.h"
 #include "nexthop.h"
@@ -246,7 +246,7 @@ Napi::Value EthtoolInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// ---------------------------------------------------------------- handoff
+// ---------------------------------------------------------------- channel
 
 // lockOpen(name) -> fd: holds abstract socket `name`; throws EADDRINUSE if another process does.
 Napi::Value LockOpen(const Napi::CallbackInfo& info) {

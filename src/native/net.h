@@ -106,7 +106,7 @@ inline void PutU32(uint8_t* p, uint32_t v) {
   p[3] = static_cast<uint8_t>(v);
 }
 
-// Fixed-size slots of one arena, as src/batch.ts lays them out: slot i's
+// Fixed-size slots of one arena, as src/datapath/batch.ts lays them out: slot i's
 // packet starts at i * slotSize + headroom.
 struct Slots {
   uint8_t* arena;

@@ -20,7 +20,7 @@
 //   never back into a tunnel (split horizon). Which network a tunnel packet
 //   belongs to is the tunnel's Demux's business; what happens after is the
 //   same for every encapsulation.
-import { OUTER_DF, OUTER_FRAGMENTABLE, type Batch, type SendQueue } from '../batch.ts';
+import { OUTER_DF, OUTER_FRAGMENTABLE, type Batch, type SendQueue } from '../datapath/batch.ts';
 import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
 import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';

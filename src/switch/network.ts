@@ -6,7 +6,7 @@
 // which keep the tables consistent with each other and report each change
 // to `events`: a given FDB entry holds its remote; a remote that goes takes
 // every MAC behind it along (Neutron's fdb_remove).
-import { SendQueue } from '../batch.ts';
+import { SendQueue } from '../datapath/batch.ts';
 import type { Encap, Tunnel } from '../tunnel/tunnel.ts';
 import type { Mac } from '../wire/mac.ts';
 import { Counters } from './counters.ts';

@@ -8,7 +8,7 @@
 // network, counted per frame: a flooded frame carries the same number to
 // every remote, which sees gaps (unicast to others) but never a step back.
 import { z } from 'zod';
-import type { Batch } from '../batch.ts';
+import type { Batch } from '../datapath/batch.ts';
 import { Drop } from '../switch/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import {

@@ -7,7 +7,7 @@
 //
 // Tunnels know nothing of networks: a Demux maps a tunnel id (VNI, key) to
 // whatever the caller registered, so this layer depends on wire/ alone.
-import type { Batch } from '../batch.ts';
+import type { Batch } from '../datapath/batch.ts';
 
 /** Wraps a network's frames for the underlay, writing the header in place in front of the frame. */
 export interface Encap {

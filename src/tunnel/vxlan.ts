@@ -8,7 +8,7 @@
 // bound to local:port, shared by every network on that port; the VNI picks
 // the network. Multicast group mode (BUM frames to a group) is VXLAN's alone.
 import { z } from 'zod';
-import type { Batch } from '../batch.ts';
+import type { Batch } from '../datapath/batch.ts';
 import { Drop } from '../switch/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { flowHash, flowHashCovered, sourcePort } from '../wire/flow-hash.ts';

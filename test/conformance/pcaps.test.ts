@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFrame, grePackets, vxlanPackets, type GrePacket, type TunnelPacket, type VxlanPacket } from '../../src/control/dissect.ts';
+import { describeFrame, grePackets, vxlanPackets, type GrePacket, type TunnelPacket, type VxlanPacket } from '../../src/observe/dissect.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S } from '../../src/wire/gre.ts';
 import { IpProto, parseIpv4Address, pseudoHeaderSum } from '../../src/wire/ipv4.ts';

@@ -2,7 +2,7 @@
 // path can be driven and observed without a kernel (as wireguard-go's
 // tun/tuntest and conn/bindtest do). inject() queues packets and, like a
 // level-triggered watcher, calls the data path until they are read.
-import type { Batch, SendQueue } from '../../src/batch.ts';
+import type { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import type { DatagramReceiver, TunnelSender } from '../../src/io/port.ts';
 import { PartialChecksums, SegmentDrops, type FrameDevice } from '../../src/io/tap.ts';
 import { ADDR_LEN, formatIp, parseIp } from '../../src/wire/ip-address.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { sleep, sh, type Lab } from '../../scripts/lab/lab.ts';
-import { decodeVxlan } from '../../src/control/dissect.ts';
+import { decodeVxlan } from '../../src/observe/dissect.ts';
 import { parsePcap } from '../../src/wire/pcap.ts';
 import { blueConfig, expectOk, kernelPeers, overlay, ping, vtepctl, withLab } from './helpers.ts';
 

@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { vxlanPackets } from '../../src/control/dissect.ts';
-import type { EvpnStatus } from '../../src/control/evpn/speaker.ts';
+import { vxlanPackets } from '../../src/observe/dissect.ts';
+import type { EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
 import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
 import { ROOT, sh, sleep, type Lab } from '../../scripts/lab/lab.ts';

@@ -6,7 +6,7 @@
 // and that gre-socket: raw keeps the raw socket alone.
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { grePackets } from '../../src/control/dissect.ts';
+import { grePackets } from '../../src/observe/dissect.ts';
 import type { RemoteRow } from '../../src/control/protocol.ts';
 import type { PcapRecord } from '../../src/wire/pcap.ts';
 import { formatMac, readMac } from '../../src/wire/mac.ts';

@@ -1,7 +1,7 @@
 // Ethernet over GRE with key against Open vSwitch's userspace datapath (the GRE
 // peer on a kernel without a GRE module), and VXLAN and GRE side by side.
 import { describe, expect, it } from 'vitest';
-import { grePackets, vxlanPackets } from '../../src/control/dissect.ts';
+import { grePackets, vxlanPackets } from '../../src/observe/dissect.ts';
 import type { Lab } from '../../scripts/lab/lab.ts';
 import { GRE_FLAG_C, GRE_FLAG_K, GRE_PROTO_TEB } from '../../src/wire/gre.ts';
 import { arping, expectOk, fdb, overlay, ping, stats, withLab } from './helpers.ts';

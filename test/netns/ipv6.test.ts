@@ -3,7 +3,7 @@
 // IPv6 against Open vSwitch's ip6gre, and what goes with it (checksums, flow
 // labels, zero-checksum datagrams).
 import { describe, expect, it } from 'vitest';
-import { grePackets, vxlanPackets, type VxlanPacket } from '../../src/control/dissect.ts';
+import { grePackets, vxlanPackets, type VxlanPacket } from '../../src/observe/dissect.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { IpProto } from '../../src/wire/ipv4.ts';
 import { IPV6_DST, IPV6_SRC, pseudoHeaderSum6 } from '../../src/wire/ipv6.ts';

@@ -2,7 +2,7 @@
 // remote, as the Linux VXLAN device does with `group 239.1.1.1 dev ...`. The
 // lab's underlay is one bridge, so the group reaches every host.
 import { describe, expect, it } from 'vitest';
-import { vxlanPackets } from '../../src/control/dissect.ts';
+import { vxlanPackets } from '../../src/observe/dissect.ts';
 import type { Lab } from '../../scripts/lab/lab.ts';
 import { ArpOp } from '../../src/wire/arp.ts';
 import { parseIpv4Address } from '../../src/wire/ipv4.ts';

@@ -5,7 +5,7 @@
 // remote starts at the underlay's MTU and is lowered by the ICMP errors that
 // come back for vtepd's own packets.
 import { describe, expect, it } from 'vitest';
-import { vxlanPackets } from '../../src/control/dissect.ts';
+import { vxlanPackets } from '../../src/observe/dissect.ts';
 import type { RemoteRow } from '../../src/control/protocol.ts';
 import type { Lab } from '../../scripts/lab/lab.ts';
 import { expectOk, kernelMac, overlay, stats, transfer, vtepctl, withLab } from './helpers.ts';

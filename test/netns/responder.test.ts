@@ -3,7 +3,7 @@
 // must still flood, the table filled from a peer's gratuitous ARP, and the
 // l2population pattern (both sides programmed) with no BUM frame at all.
 import { describe, expect, it } from 'vitest';
-import { vxlanPackets, type VxlanPacket } from '../../src/control/dissect.ts';
+import { vxlanPackets, type VxlanPacket } from '../../src/observe/dissect.ts';
 import type { NeighRow } from '../../src/control/protocol.ts';
 import { sleep, type Lab } from '../../scripts/lab/lab.ts';
 import { ArpOp } from '../../src/wire/arp.ts';

@@ -1,7 +1,7 @@
 // vtepd against the Linux kernel's VXLAN device, in a lab of namespaces:
 // h1 runs vtepd, h2 and h3 the kernel (head-end replication to each other).
 import { describe, expect, it } from 'vitest';
-import { vxlanPackets } from '../../src/control/dissect.ts';
+import { vxlanPackets } from '../../src/observe/dissect.ts';
 import { sleep } from '../../scripts/lab/lab.ts';
 import { ArpOp } from '../../src/wire/arp.ts';
 import { checksum } from '../../src/wire/checksum.ts';

@@ -3,8 +3,8 @@
 // sees, and the switch state changing between batches (remotes coming and
 // going, networks detached, a flood list that outgrows the send queue).
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Batch, SendQueue } from '../../src/batch.ts';
-import { Datapath, type PacketObserver, type ReceivePoint } from '../../src/datapath.ts';
+import type { Batch, SendQueue } from '../../src/datapath/batch.ts';
+import { Datapath, type PacketObserver, type ReceivePoint } from '../../src/datapath/datapath.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Hold } from '../../src/switch/remotes.ts';

@@ -4,13 +4,13 @@
 // type-3, the FDB and neighbours from type-2, MAC mobility, duplicate
 // detection, withdrawals.
 import { describe, expect, it } from 'vitest';
-import type { EvpnConfig } from '../../src/control/config.ts';
-import { EventHub } from '../../src/control/monitor.ts';
-import { Logger } from '../../src/control/log.ts';
-import type { ApiPath, PeerStatus } from '../../src/control/evpn/gobgp.ts';
-import { imetPath, macIpPath, readPath, routeKey } from '../../src/control/evpn/routes.ts';
-import { EvpnSpeaker, MAX_MOVES, type BgpEngine } from '../../src/control/evpn/speaker.ts';
-import { defaultRouteDistinguisher, defaultRouteTarget, parseRouteValue } from '../../src/control/evpn/values.ts';
+import type { EvpnConfig } from '../../src/config/config.ts';
+import { EventHub } from '../../src/observe/monitor.ts';
+import { Logger } from '../../src/observe/log.ts';
+import type { ApiPath, PeerStatus } from '../../src/evpn/gobgp.ts';
+import { imetPath, macIpPath, readPath, routeKey } from '../../src/evpn/routes.ts';
+import { EvpnSpeaker, MAX_MOVES, type BgpEngine } from '../../src/evpn/speaker.ts';
+import { defaultRouteDistinguisher, defaultRouteTarget, parseRouteValue } from '../../src/evpn/values.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
 import { Network } from '../../src/switch/network.ts';
 import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';

@@ -2,7 +2,7 @@
 // learned, what is dropped and why. No kernel involved: batches in, queues out,
 // through the same demux, delivery and forwarding functions as the data path.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Batch, SendQueue } from '../../src/batch.ts';
+import { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';

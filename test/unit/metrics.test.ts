@@ -1,6 +1,6 @@
 // Metrics read from the stats report: what a GRE network on the packet socket adds.
 import { describe, expect, it } from 'vitest';
-import { metricsRegistry } from '../../src/control/metrics.ts';
+import { metricsRegistry } from '../../src/observe/metrics.ts';
 import type { NetworkStats, StatsReport } from '../../src/control/protocol.ts';
 
 function network(extra: Partial<NetworkStats>): NetworkStats {

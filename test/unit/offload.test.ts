@@ -8,7 +8,7 @@ import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Batch, SendQueue } from '../../src/batch.ts';
+import { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { pseudoHeaderSum, readU32 } from '../../src/wire/ipv4.ts';

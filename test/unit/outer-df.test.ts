@@ -3,7 +3,7 @@
 // none without; a fragmentable entry without DF whatever the network says, and
 // the socket back to the network's DF after it. Raw sockets, lanes and both.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Batch, OUTER_DF, OUTER_FRAGMENTABLE, SendQueue } from '../../src/batch.ts';
+import { Batch, OUTER_DF, OUTER_FRAGMENTABLE, SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { parseIp } from '../../src/wire/ip-address.ts';
 

@@ -4,7 +4,7 @@
 // too small for ICMP to help a sender turning frames fragmentable, never
 // silent. The errors are written byte by byte here, as a host would forge them.
 import { describe, expect, it } from 'vitest';
-import { Batch, OUTER_FRAGMENTABLE, SendQueue } from '../../src/batch.ts';
+import { Batch, OUTER_FRAGMENTABLE, SendQueue } from '../../src/datapath/batch.ts';
 import { NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { forwardFromTap } from '../../src/switch/forward.ts';

@@ -3,7 +3,7 @@
 // frames that do not fit, flow labels and df inherit on the send queue, and
 // GRE received over IPv6 (no IP header in front).
 import { describe, expect, it } from 'vitest';
-import { Batch, OUTER_DF, OUTER_LABEL, SendQueue } from '../../src/batch.ts';
+import { Batch, OUTER_DF, OUTER_LABEL, SendQueue } from '../../src/datapath/batch.ts';
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';

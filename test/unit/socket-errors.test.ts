@@ -4,7 +4,7 @@
 // next send instead of sending). Real sockets on loopback, where a datagram to
 // a port nobody listens on draws ICMP "port unreachable" at once.
 import { describe, expect, it } from 'vitest';
-import { SendQueue } from '../../src/batch.ts';
+import { SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { parseIp } from '../../src/wire/ip-address.ts';
 

@@ -2,7 +2,7 @@
 // that goes takes its MACs along, every change is reported; the responder's
 // answers byte by byte; snooping; and control requests checked at the boundary.
 import { describe, expect, it } from 'vitest';
-import { Batch, SendQueue } from '../../src/batch.ts';
+import { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import { parseRequest } from '../../src/control/protocol.ts';
 import { NetworkCounter as N } from '../../src/switch/counters.ts';
 import type { SwitchEvents } from '../../src/switch/events.ts';

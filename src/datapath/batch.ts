@@ -2,7 +2,7 @@
 // reads it and fills SendQueues, io drains those. Allocated at start-up (and
 // again only when a change of configuration needs more room, between
 // batches); per packet only numbers are written.
-import { ADDR_WORDS } from './wire/ip-address.ts';
+import { ADDR_WORDS } from '../wire/ip-address.ts';
 
 /** Frames or datagrams read in one native call, each in its own slot of one arena. */
 export class Batch {

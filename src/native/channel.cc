@@ -1,4 +1,4 @@
-#include "handoff.h"
+#include "channel.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -2,14 +2,14 @@
 // the foreground until SIGINT/SIGTERM. Exit codes: 0 after a clean stop, 2 for
 // anything the user can fix before starting (nothing was changed), 1 otherwise.
 import { parseArgs } from 'node:util';
-import { Daemon, StartupError } from '../daemon.ts';
-import { HANDOFF_ENV } from '../handoff.ts';
-import { Channel } from '../io/handoff.ts';
-import { RefusedError } from './commands.ts';
-import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from './config.ts';
-import { Logger } from './log.ts';
-import { Systemd } from './systemd.ts';
-import { versionLine } from './version.ts';
+import { Daemon, StartupError } from '../daemon/daemon.ts';
+import { HANDOFF_ENV } from '../daemon/upgrade.ts';
+import { Channel } from '../io/channel.ts';
+import { RefusedError } from '../control/commands.ts';
+import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from '../config/config.ts';
+import { Logger } from '../observe/log.ts';
+import { Systemd } from '../host/systemd.ts';
+import { versionLine } from '../host/version.ts';
 
 const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy-poll USEC] [--metrics ADDR:PORT]
                    [--user NAME] [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]

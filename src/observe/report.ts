@@ -6,7 +6,7 @@ import type { Network } from '../switch/network.ts';
 import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import type { TunnelSender } from '../io/port.ts';
 import { formatMac } from '../wire/mac.ts';
-import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from './protocol.ts';
+import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from '../control/protocol.ts';
 
 /** A running network as the reports see it. */
 export interface NetworkInfo {

@@ -10,8 +10,8 @@
 // Both carry the route targets and the BGP encapsulation extended community
 // VXLAN (RFC 9012 tunnel type 8). Labels are raw 24-bit VNIs, as FRR and GoBGP
 // use them for VXLAN (not shifted like MPLS labels).
-import { parseIpv4Address } from '../../wire/ipv4.ts';
-import { formatMac, parseMac, type Mac } from '../../wire/mac.ts';
+import { parseIpv4Address } from '../wire/ipv4.ts';
+import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
 import { apiType, EVPN_FAMILY, type Any, type ApiPath } from './gobgp.ts';
 import { parseRouteValue } from './values.ts';
 

@@ -3,7 +3,7 @@
 //
 //   "10.0.0.1:42"  type 1: IPv4 address and a 16-bit number
 //   "65000:42"     type 0: 2-byte AS and a 32-bit number; type 2 for a 4-byte AS and a 16-bit number
-import { parseIpv4Address } from '../../wire/ipv4.ts';
+import { parseIpv4Address } from '../wire/ipv4.ts';
 
 export type RouteValue =
   | { kind: 'ip'; admin: string; assigned: number }

@@ -12,8 +12,8 @@ import { tunnelBlocks, tunnelFor, tunnelSettings, TUNNEL_KINDS, type TunnelSetti
 import { canonicalIp, isMulticastIp, isUnicastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
-import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from './server.ts';
-import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from './evpn/values.ts';
+import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../control/server.ts';
+import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
 
 export const DEFAULT_SOCKET = '/run/vtepd.sock';
 /** Where the systemd unit puts the socket (its RuntimeDirectory): vtepctl looks there when the default is absent. */

@@ -12,12 +12,12 @@
 //
 // Send sockets are not passed: the successor opens its own.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Config } from './control/config.ts';
-import { Channel, NameLock } from './io/handoff.ts';
-import { native } from './io/native.ts';
-import { Receiver } from './io/port.ts';
-import { Tap } from './io/tap.ts';
-import type { NetworkSnapshot } from './switch/snapshot.ts';
+import type { Config } from '../config/config.ts';
+import { Channel, NameLock } from '../io/channel.ts';
+import { native } from '../io/native.ts';
+import { Receiver } from '../io/port.ts';
+import { Tap } from '../io/tap.ts';
+import type { NetworkSnapshot } from '../switch/snapshot.ts';
 
 /** The environment variable that tells a vtepd it takes over, naming its end of the channel. */
 export const HANDOFF_ENV = 'VTEPD_HANDOFF_FD';

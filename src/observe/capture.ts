@@ -9,8 +9,8 @@
 // on receive, rebuilt by the network's tunnel with the addresses, protocol,
 // TTL, TOS and DF the packet had or was sent with. Checksums there are
 // computed, the IP ID is 0.
-import { OUTER_DF, OUTER_LABEL, type Batch, type SendQueue } from '../batch.ts';
-import type { PacketObserver, ReceivePoint } from '../datapath.ts';
+import { OUTER_DF, OUTER_LABEL, type Batch, type SendQueue } from '../datapath/batch.ts';
+import type { PacketObserver, ReceivePoint } from '../datapath/datapath.ts';
 import type { Network } from '../switch/network.ts';
 import { fillUdp6Checksum, writeOuterHeader } from '../tunnel/outer.ts';
 import type { Resolved } from '../tunnel/tunnel.ts';

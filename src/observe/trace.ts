@@ -8,8 +8,8 @@
 // and the steps are read off what they did to the clone: counters, FDB and
 // neighbour entries, the send queue and the TAP queue. A change to the
 // decision code changes the trace with it.
-import { Batch, SendQueue } from '../batch.ts';
-import { HEADROOM } from '../datapath.ts';
+import { Batch, SendQueue } from '../datapath/batch.ts';
+import { HEADROOM } from '../datapath/datapath.ts';
 import { NetworkCounter as N } from '../switch/counters.ts';
 import { Drop, DROP_NAMES } from '../switch/drop.ts';
 import { LOCAL_PORT, type FdbEntry } from '../switch/fdb.ts';
@@ -26,7 +26,7 @@ import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, NextHeader, pseudoHeader
 import { formatMac, isGroupMac, parseMac, readMac, writeMac, type Mac } from '../wire/mac.ts';
 import { renderSent } from './capture.ts';
 import { describeFrame, summarize } from './dissect.ts';
-import type { TraceRequest } from './protocol.ts';
+import type { TraceRequest } from '../control/protocol.ts';
 
 export interface TraceReport {
   network: string;

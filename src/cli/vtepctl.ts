@@ -6,16 +6,16 @@
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET } from '../wire/pcap.ts';
-import type { CapturedPacket } from './capture.ts';
-import { RefusedReply, request, streamRequest } from './client.ts';
-import { DEFAULT_SOCKET, flagNumber, SERVICE_SOCKET } from './config.ts';
-import { summarize } from './dissect.ts';
-import { formatEvpn, formatFdb, formatNeigh, formatRemotes, formatStats } from './format.ts';
-import type { EvpnStatus } from './evpn/speaker.ts';
-import { formatEvent, type MonitorEvent } from './monitor.ts';
-import { parseRequest, type FdbRow, type NeighRow, type ReloadReport, type RemoteRow, type Request, type StatsReport, type UpgradeReport, type ValidRequest } from './protocol.ts';
-import { formatTrace, type TraceReport } from './trace.ts';
-import { versionLine } from './version.ts';
+import type { CapturedPacket } from '../observe/capture.ts';
+import { RefusedReply, request, streamRequest } from '../control/client.ts';
+import { DEFAULT_SOCKET, flagNumber, SERVICE_SOCKET } from '../config/config.ts';
+import { summarize } from '../observe/dissect.ts';
+import { formatEvpn, formatFdb, formatNeigh, formatRemotes, formatStats } from '../control/format.ts';
+import type { EvpnStatus } from '../evpn/speaker.ts';
+import { formatEvent, type MonitorEvent } from '../observe/monitor.ts';
+import { parseRequest, type FdbRow, type NeighRow, type ReloadReport, type RemoteRow, type Request, type StatsReport, type UpgradeReport, type ValidRequest } from '../control/protocol.ts';
+import { formatTrace, type TraceReport } from '../observe/trace.ts';
+import { versionLine } from '../host/version.ts';
 
 const USAGE = `usage: vtepctl [--socket PATH] COMMAND     (PATH: /run/vtepd.sock, else /run/vtepd/vtepd.sock)
        vtepctl --version

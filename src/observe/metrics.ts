@@ -4,8 +4,8 @@
 // counters on each scrape (reset, then added), so their type stays `counter`.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StatsReport } from './protocol.ts';
-import { VERSION } from './version.ts';
+import type { StatsReport } from '../control/protocol.ts';
+import { VERSION } from '../host/version.ts';
 
 /** `tap-rx-frames` → `tap_rx_frames`. */
 const snake = (name: string) => name.replace(/-/g, '_');

@@ -20,15 +20,15 @@
 // address) for a local MAC wins, and the local entry goes. A MAC that moves
 // more than MAX_MOVES times in MOVE_WINDOW_S seconds is frozen where it is for
 // MOVE_WINDOW_S, and logged (FRR's duplicate address detection defaults).
-import type { Logger } from '../log.ts';
-import type { EvpnConfig, NetworkEvpn } from '../config.ts';
-import type { EventHub, MonitorEvent } from '../monitor.ts';
-import { LOCAL_PORT } from '../../switch/fdb.ts';
-import { Hold } from '../../switch/remotes.ts';
-import { TableError, type Network } from '../../switch/network.ts';
-import { parseIp } from '../../wire/ip-address.ts';
-import { parseIpv4Address } from '../../wire/ipv4.ts';
-import { formatMac, parseMac, type Mac } from '../../wire/mac.ts';
+import type { Logger } from '../observe/log.ts';
+import type { EvpnConfig, NetworkEvpn } from '../config/config.ts';
+import type { EventHub, MonitorEvent } from '../observe/monitor.ts';
+import { LOCAL_PORT } from '../switch/fdb.ts';
+import { Hold } from '../switch/remotes.ts';
+import { TableError, type Network } from '../switch/network.ts';
+import { parseIp } from '../wire/ip-address.ts';
+import { parseIpv4Address } from '../wire/ipv4.ts';
+import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
 import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
 
 /** What the speaker needs of a BGP engine (GoBGP; a fake in tests). */

@@ -7,16 +7,16 @@
 // offers its packets to while `active` is set, and the errors it meets are
 // callbacks.
 import { Batch, SendQueue } from './batch.ts';
-import { BusyPollGovernor } from './io/busy-poll.ts';
-import { MAX_BATCH, spinPoll } from './io/poll.ts';
-import type { DatagramReceiver, TunnelSender, Watchable } from './io/port.ts';
-import type { FrameDevice } from './io/tap.ts';
-import { NetworkCounter as N, Counters } from './switch/counters.ts';
-import { Drop } from './switch/drop.ts';
-import { deliverBatch, demuxBatch, forwardFromTap } from './switch/forward.ts';
-import type { Network } from './switch/network.ts';
-import { MAX_HEADER_LEN } from './tunnel/index.ts';
-import { Resolved, type Demux } from './tunnel/tunnel.ts';
+import { BusyPollGovernor } from '../io/busy-poll.ts';
+import { MAX_BATCH, spinPoll } from '../io/poll.ts';
+import type { DatagramReceiver, TunnelSender, Watchable } from '../io/port.ts';
+import type { FrameDevice } from '../io/tap.ts';
+import { NetworkCounter as N, Counters } from '../switch/counters.ts';
+import { Drop } from '../switch/drop.ts';
+import { deliverBatch, demuxBatch, forwardFromTap } from '../switch/forward.ts';
+import type { Network } from '../switch/network.ts';
+import { MAX_HEADER_LEN } from '../tunnel/index.ts';
+import { Resolved, type Demux } from '../tunnel/tunnel.ts';
 
 /** Frames per native call: 64 is enough (256 adds little, measured). */
 const BATCH_SIZE = 64;

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../observe/log.ts';
 
 /** Where golang-github-osrg-gobgp-dev installs GoBGP's API. */
 export const GOBGP_API_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
