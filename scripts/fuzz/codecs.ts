@@ -15,6 +15,7 @@ import { decodeTunnelFrame, describeFrame } from '../../src/observe/dissect.ts';
 import { native } from '../../src/io/native.ts';
 import { Counters } from '../../src/switch/counters.ts';
 import { deliverBatch, demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
+import { Forwarding } from '../../src/switch/verdict.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Hold } from '../../src/switch/remotes.ts';
 import { GreTunnel } from '../../src/tunnel/gre.ts';
@@ -55,7 +56,7 @@ greDemux.set(77, gre);
 const dropped = new Counters();
 const tapBatch = new Batch(64, 2048, 64);
 const tunnelBatch = new Batch(64, 2048, 16);
-const out = new SendQueue(64, tapBatch.arena);
+const forwarding = new Forwarding(64);
 const resolved = new Resolved<Network>(64);
 
 function input(): Buffer {
@@ -94,8 +95,13 @@ function switching(): void {
     tapBatch.len[i] = len;
     tapBatch.count++;
   }
+  const net = rng.chance(0.5) ? vxlan : gre;
+  const out = net.toTunnel;
   out.count = 0;
-  guard('forwardFromTap', () => forwardFromTap(rng.chance(0.5) ? vxlan : gre, tapBatch, out, rng.int(1000)));
+  net.toTap.count = 0;
+  forwarding.begin(rng.int(1000), tapBatch.count);
+  guard('forwardFromTap', () => forwardFromTap(net, tapBatch, forwarding));
+  forwarding.end();
   for (let i = 0; i < out.count; i++) {
     if (out.off[i] + out.len[i] > out.arena.length) problems.push(`forwardFromTap queued bytes outside the arena (${out.off[i]}+${out.len[i]})`);
   }
@@ -117,7 +123,9 @@ function switching(): void {
     net.toTap.count = 0;
     guard('demuxBatch/deliverBatch', () => {
       demuxBatch(tunnelBatch, demux, resolved, dropped);
-      deliverBatch(tunnelBatch, resolved, rng.int(1000));
+      forwarding.begin(rng.int(1000), tunnelBatch.count);
+      deliverBatch(tunnelBatch, resolved, forwarding);
+      forwarding.end();
     });
     const q = net.toTap;
     for (let i = 0; i < q.count; i++) if (q.off[i] + q.len[i] > q.arena.length) problems.push('deliverBatch queued bytes outside the arena');

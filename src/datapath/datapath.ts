@@ -14,6 +14,7 @@ import type { FrameDevice } from '../io/tap.ts';
 import { NetworkCounter as N, Counters } from '../switch/counters.ts';
 import { Drop } from '../switch/drop.ts';
 import { deliverBatch, demuxBatch, forwardFromTap } from '../switch/forward.ts';
+import { Forwarding } from '../switch/verdict.ts';
 import type { Network } from '../switch/network.ts';
 import { MAX_HEADER_LEN } from '../tunnel/index.ts';
 import { Resolved, type Demux } from '../tunnel/tunnel.ts';
@@ -98,8 +99,11 @@ export class Datapath {
   /** What an offloading TAP gives, before toFrames() (only with offloads). */
   private readonly fromTapRaw: Batch | undefined;
   private fromTunnelBatch!: Batch;
-  private toTunnel!: SendQueue;
   private readonly attachments: Attachment[] = [];
+  /** Each network's attachment, to send what a batch queued for it. */
+  private readonly byNet = new Map<Network, Attachment>();
+  /** One batch's decisions: verdicts, and the networks whose queues got frames. */
+  private readonly forwarding: Forwarding;
   private readonly receivePoints: ReceivePoint[] = [];
   private readonly resolved: Resolved<Network>;
   private readonly observer: PacketObserver;
@@ -129,6 +133,7 @@ export class Datapath {
     if (this.batchCapacity > MAX_BATCH) throw new Error(`a batch of ${this.batchCapacity} is more than the addon's ${MAX_BATCH}`);
     this.fromTapRaw = o.offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
     this.resolved = new Resolved(this.batchCapacity);
+    this.forwarding = new Forwarding(this.batchCapacity);
     this.allocate(o.slotSize);
   }
 
@@ -149,11 +154,11 @@ export class Datapath {
   private allocate(slotSize: number): void {
     this.fromTapBatch = new Batch(this.batchCapacity, slotSize, HEADROOM);
     this.fromTunnelBatch = new Batch(this.batchCapacity, slotSize, TUNNEL_HEADROOM);
-    this.toTunnel = new SendQueue(this.batchCapacity, this.fromTapBatch.arena);
   }
 
   attach(a: Attachment): void {
     this.attachments.push(a);
+    this.byNet.set(a.net, a);
     this.watch(a.device, () => this.fromTap(a));
   }
 
@@ -175,6 +180,7 @@ export class Datapath {
     if (i < 0) return;
     this.unwatch(this.attachments[i].device);
     this.attachments.splice(i, 1);
+    this.byNet.delete(net);
   }
 
   attachReceiver(p: ReceivePoint): void {
@@ -244,15 +250,34 @@ export class Datapath {
   }
 
   private forwardFrames(a: Attachment, b: Batch): void {
-    const q = this.toTunnel;
-    const net = a.net;
-    q.count = 0;
-    if (this.observer.active) this.observer.tapRx(net, b);
-    forwardFromTap(net, b, q, monotonicSeconds());
-    if (this.observer.active) this.observer.tunnelTx(net, q);
-    const sent = a.sender.send(q, net.remotes.bytes);
-    if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
-    this.flushToTap(a); // the responder's answers
+    const f = this.forwarding;
+    f.begin(monotonicSeconds(), b.count);
+    if (this.observer.active) this.observer.tapRx(a.net, b);
+    forwardFromTap(a.net, b, f);
+    this.sendPending();
+  }
+
+  /**
+   * Sends what the batch queued, network by network: its tunnel packets on
+   * its sender, its frames to its TAP; then the table changes the batch asked
+   * for (Network.settle).
+   */
+  private sendPending(): void {
+    const f = this.forwarding;
+    for (const net of f.pending) {
+      const a = this.byNet.get(net);
+      const q = net.toTunnel;
+      if (q.count > 0) {
+        if (this.observer.active) this.observer.tunnelTx(net, q);
+        const sent = a === undefined ? 0 : a.sender.send(q, net.remotes.bytes);
+        if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
+        q.count = 0;
+      }
+      if (a !== undefined) this.flushToTap(a);
+      else net.toTap.count = 0;
+      net.settle();
+    }
+    f.end();
   }
 
   private fromTunnel(p: ReceivePoint): void {
@@ -262,16 +287,14 @@ export class Datapath {
       const n = p.rx.recv(b);
       if (n < 0) this.ioError(`receive on ${p.name}`, -n, p.rx);
       if (n <= 0) return;
+      const f = this.forwarding;
+      f.begin(monotonicSeconds(), b.count);
       demuxBatch(b, p.demux, r, this.unattributed);
       if (this.observer.active) this.observer.tunnelRx(b, r, p);
-      deliverBatch(b, r, monotonicSeconds());
-      this.flushToTaps();
+      deliverBatch(b, r, f);
+      this.sendPending();
       if (n < b.capacity) return;
     }
-  }
-
-  private flushToTaps(): void {
-    for (const a of this.attachments) this.flushToTap(a);
   }
 
   /** TSO frames into segments, partial checksums completed; what could not be done is counted. */

@@ -5,17 +5,18 @@
 // It does not describe the decision, it runs it: the frame is handed to the
 // data path's own functions (forwardFromTap, or the tunnel's demux then
 // demuxBatch and deliverBatch) working on a clone of the network's tables,
-// and the steps are read off what they did to the clone: counters, FDB and
-// neighbour entries, the send queue and the TAP queue. A change to the
-// decision code changes the trace with it.
-import { Batch, SendQueue } from '../datapath/batch.ts';
+// and the steps are read off the frame's verdict (where it went, or why not,
+// as the switch recorded it) and off what it did to the clone: FDB and
+// neighbour entries, the tunnel and TAP queues. A change to the decision code
+// changes the trace with it.
+import { Batch } from '../datapath/batch.ts';
 import { HEADROOM } from '../datapath/datapath.ts';
-import { NetworkCounter as N } from '../switch/counters.ts';
 import { Drop, DROP_NAMES } from '../switch/drop.ts';
 import { LOCAL_PORT, type FdbEntry } from '../switch/fdb.ts';
 import { deliverBatch, demuxBatch, forwardFromTap } from '../switch/forward.ts';
 import { Counters } from '../switch/counters.ts';
 import type { Network } from '../switch/network.ts';
+import { FRAGMENTABLE, Forwarding, Verdict } from '../switch/verdict.ts';
 import { Resolved } from '../tunnel/tunnel.ts';
 import { ArpOp, emitArp, newArpRepr } from '../wire/arp.ts';
 import { checksum } from '../wire/checksum.ts';
@@ -35,7 +36,7 @@ export interface TraceReport {
   /** The frame traced, one line. */
   frame: string;
   steps: string[];
-  /** dropped, answered, unicast, flooded, delivered or not-sent. */
+  /** dropped, answered, unicast, flooded, too-big or delivered. */
   result: string;
   /** The reason, when dropped. */
   drop?: string;
@@ -70,20 +71,23 @@ function traceFromTap(net: Network, copy: Network, frame: Buffer, local: Uint8Ar
   frame.copy(b.arena, b.start(0));
   b.len[0] = frame.length;
   b.count = 1;
-  const q = new SendQueue(1, b.arena);
-  forwardFromTap(copy, b, q, now);
-  const dropped = firstDrop(copy.counters);
-  if (dropped !== undefined && dropped !== Drop.LocalDestination && dropped !== Drop.NoRemote) {
-    drop(report, dropped, '');
+  const f = new Forwarding(1);
+  f.begin(now, 1);
+  forwardFromTap(copy, b, f);
+  const verdict = f.verdicts.kind[0] & ~FRAGMENTABLE;
+  const detail = f.verdicts.detail[0];
+  if (verdict === Verdict.Dropped && BEFORE_LEARNING.includes(detail as Drop)) {
+    drop(report, detail as Drop, '');
     return;
   }
   report.steps.push('accepted');
   report.steps.push(learnStep(net, copy, frame));
-  const c = copy.counters.v;
-  if (c[N.ArpSuppressed] + c[N.NdSuppressed] > 0) {
+  if (verdict === Verdict.Answered) {
     const t = copy.toTap;
     const reply = Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0]));
-    report.steps.push(`${c[N.ArpSuppressed] > 0 ? 'arp' : 'nd'} responder: answered on the TAP from the neighbour table: ${describeFrame(reply)}`);
+    const hook = copy.tapHooks[detail].name;
+    const what = hook === 'arp responder' ? `${reply.readUInt16BE(12) === EtherType.ARP ? 'arp' : 'nd'} responder` : hook;
+    report.steps.push(`${what}: answered on the TAP from the neighbour table: ${describeFrame(reply)}`);
     report.steps.push('not sent into any tunnel');
     report.result = 'answered';
     return;
@@ -96,13 +100,23 @@ function traceFromTap(net: Network, copy: Network, frame: Buffer, local: Uint8Ar
     const e = net.fdb.get(dst);
     report.steps.push(`lookup ${formatMac(dst)}: ${e === undefined ? 'unknown: flood' : `${where(net, e)} (origin ${e.origin})`}`);
   }
-  if (dropped !== undefined) {
-    drop(report, dropped, dropped === Drop.LocalDestination ? ': the destination is behind the TAP itself' : ': no remote VTEP and no group to flood to');
+  if (verdict === Verdict.Dropped) {
+    const why = detail === Drop.LocalDestination ? ': the destination is behind the TAP itself' : detail === Drop.NoRemote ? ': no remote VTEP and no group to flood to' : '';
+    drop(report, detail as Drop, why);
     return;
   }
+  if (verdict === Verdict.TooBig) {
+    report.steps.push(`too big for the path MTU: answered on the TAP with ICMP "too big" (MTU ${detail}), as a router would; not sent`);
+    report.result = 'too-big';
+    return;
+  }
+  const q = copy.toTunnel;
   const targets = Array.from(q.dst.subarray(0, q.count), (r) => (r === copy.remotes.group ? `group ${copy.remotes.address(r)}` : copy.remotes.address(r)));
-  const flooded = c[N.FloodedFrames] > 0;
+  const flooded = verdict === Verdict.Flooded;
   report.steps.push(flooded ? `flooded to ${targets.join(', ')} (${q.count} cop${q.count === 1 ? 'y' : 'ies'})` : `unicast to ${targets[0]}`);
+  if ((f.verdicts.kind[0] & FRAGMENTABLE) !== 0) {
+    report.steps.push('over a path MTU too small for ICMP to help the sender: sent fragmentable (without DF over IPv4)');
+  }
   const buf = Buffer.alloc(SLOT + 128);
   for (let i = 0; i < q.count; i++) report.wire.push(summarize(buf.subarray(0, renderSent(copy, q, i, local, buf)), net.tunnel.groupPort || undefined));
   report.result = flooded ? 'flooded' : 'unicast';
@@ -118,30 +132,31 @@ function traceFromTunnel(net: Network, copy: Network, frame: Buffer, from: strin
   const demux = net.tunnel.newDemux<Network>(!isV4Mapped(local));
   demux.set(net.tunnel.id, copy);
   const resolved = new Resolved<Network>(1);
-  const unattributed = new Counters();
-  demuxBatch(b, demux, resolved, unattributed);
-  const early = firstDrop(unattributed);
-  if (early !== undefined) {
-    drop(report, early, '');
+  demuxBatch(b, demux, resolved, new Counters());
+  if (resolved.target[0] === undefined) {
+    drop(report, resolved.drop[0] as Drop, '');
     return;
   }
   const known = net.remotes.find(b.peerWords, 0);
-  deliverBatch(b, resolved, now);
-  const dropped = firstDrop(copy.counters);
-  if (dropped === Drop.UnknownRemote) {
-    drop(report, dropped, `: ${from} is not a remote of network ${net.name}${net.acceptAnyRemote ? ' and no more remotes can be learned' : ' (accept-any-remote is off)'}`);
+  const f = new Forwarding(1);
+  f.begin(now, 1);
+  deliverBatch(b, resolved, f);
+  const verdict = f.verdicts.kind[0];
+  const detail = f.verdicts.detail[0] as Drop;
+  if (verdict === Verdict.Dropped && detail === Drop.UnknownRemote) {
+    drop(report, detail, `: ${from} is not a remote of network ${net.name}${net.acceptAnyRemote ? ' and no more remotes can be learned' : ' (accept-any-remote is off)'}`);
     return;
   }
   report.steps.push(known >= 0
     ? `accepted from remote ${from} (${net.remotes.floods(known) ? 'flood' : 'no-flood'}, origin ${net.remotes.origins(known).join(',')})`
     : `accepted from ${from}, learned as a new remote (accept-any-remote; it receives no floods)`);
-  if (dropped !== undefined && BEFORE_LEARNING.includes(dropped)) {
-    drop(report, dropped, '');
+  if (verdict === Verdict.Dropped && BEFORE_LEARNING.includes(detail)) {
+    drop(report, detail, '');
     return;
   }
   report.steps.push(learnStep(net, copy, frame));
-  if (dropped !== undefined) {
-    drop(report, dropped, '');
+  if (verdict === Verdict.Dropped) {
+    drop(report, detail, '');
     return;
   }
   const snooped = [...copy.neigh.entries()].filter((e) => net.neigh.get(parseIp(e.ip)!)?.mac !== e.mac);
@@ -172,12 +187,6 @@ function drop(report: TraceReport, reason: Drop, why: string): void {
   report.result = 'dropped';
   report.drop = DROP_NAMES[reason];
 }
-
-function firstDrop(c: Counters): Drop | undefined {
-  for (let d = 1; d < c.drops.length; d++) if (c.drops[d] > 0) return d as Drop;
-  return undefined;
-}
-
 
 function isAddressResolution(frame: Buffer): boolean {
   const type = frame.readUInt16BE(12);

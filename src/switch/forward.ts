@@ -20,7 +20,7 @@
 //   never back into a tunnel (split horizon). Which network a tunnel packet
 //   belongs to is the tunnel's Demux's business; what happens after is the
 //   same for every encapsulation.
-import { OUTER_DF, OUTER_FRAGMENTABLE, type Batch, type SendQueue } from '../datapath/batch.ts';
+import { OUTER_DF, OUTER_FRAGMENTABLE, type Batch } from '../datapath/batch.ts';
 import { NO_SEQ, type Demux, type Resolved } from '../tunnel/tunnel.ts';
 import { decapsulateEcn, encapsulationEcn } from '../wire/ecn.ts';
 import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
@@ -33,106 +33,130 @@ import { Drop } from './drop.ts';
 import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
 import type { Network } from './network.ts';
 import type { RemoteTable } from './remotes.ts';
-import { answer, answerLength, Answered, snoop, snoopLocal } from './responder.ts';
+import { snoop } from './responder.ts';
+import { FRAGMENTABLE, Verdict, type Forwarding } from './verdict.ts';
 
 const MAC_SRC = 6;
 
-/** Frames read from `net`'s TAP: learn, decide, encapsulate, queue on `out`. */
-export function forwardFromTap(net: Network, rx: Batch, out: SendQueue, now: number): void {
+/** Frames read from `net`'s TAP: learn, run the network's hooks, bridge; each frame's verdict in `f`. */
+export function forwardFromTap(net: Network, rx: Batch, f: Forwarding): void {
   const buf = rx.arena;
   const c = net.counters.v;
-  const remotes = net.remotes;
-  const rc = remotes.counters;
-  const flood = remotes.flood;
   const room = rx.room;
-  out.reserve(out.count + rx.count * Math.max(1, remotes.fanout));
+  const hooks = net.tapHooks;
+  const q = net.toTunnel;
+  if (q.count === 0) q.arena = buf;
+  q.reserve(q.count + rx.count * Math.max(1, net.remotes.fanout));
   for (let i = 0; i < rx.count; i++) {
+    f.i = i;
     const off = rx.start(i);
     const len = rx.len[i];
     c[N.TapRxFrames]++;
     c[N.TapRxBytes] += len;
     if (len < ETH_HEADER_LEN) {
-      net.counters.drop(Drop.Truncated);
+      dropFrame(net, Drop.Truncated, f);
       continue;
     }
     if (len >= room) {
-      net.counters.drop(Drop.Oversize);
+      dropFrame(net, Drop.Oversize, f);
       continue;
     }
     const src = readMac(buf, off + MAC_SRC);
     if (!validSource(buf, off, src)) {
-      net.counters.drop(Drop.BadSourceMac);
+      dropFrame(net, Drop.BadSourceMac, f);
       continue;
     }
-    learn(net, src, LOCAL_PORT, now);
-    if (net.snoopLocal && isResolution(buf, off)) {
-      const e = snoopLocal(net.neigh, buf, off, len, now);
-      if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
-    }
-    if (net.arpResponder && isResolution(buf, off)) {
-      const a = answer(net.neigh, buf, off, len);
-      if (a !== Answered.No) {
-        c[a === Answered.Arp ? N.ArpSuppressed : N.NdSuppressed]++;
-        const q = net.toTap;
-        if (q.count === 0) q.arena = buf;
-        if (!q.push(off, answerLength(a), LOCAL_PORT)) net.counters.drop(Drop.TxFailed);
-        continue;
-      }
-    }
-    const port = buf[off] & 1 ? UNKNOWN_PORT : net.fdb.lookup(readMac(buf, off));
-    if (port === LOCAL_PORT) {
-      net.counters.drop(Drop.LocalDestination);
-      continue;
-    }
-    const flooding = port === UNKNOWN_PORT;
-    if (flooding && remotes.fanout === 0) {
-      net.counters.drop(Drop.NoRemote);
-      continue;
-    }
-    // A tunnel packet larger than the path takes is not sent (RFC 7348 section 4.3: a VTEP does not fragment):
-    // its sender is told, unless the path MTU is too small for that to help (then it goes fragmentable).
-    let fragmentable = 0;
-    if (len + net.outerLen > remotes.minPmtu) {
-      const mtu = pathMtu(remotes, port);
-      if (len + net.outerLen > mtu) {
-        const innerMtu = mtu - net.outerLen - ETH_HEADER_LEN;
-        if (innerMtu >= tooBigFloor(buf, off, len)) {
-          tooBig(net, buf, off, len, innerMtu);
-          continue;
-        }
-        fragmentable = OUTER_FRAGMENTABLE;
-        c[N.PmtuFragmentable]++;
-      }
-    }
-    const encap = net.encap;
-    const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
-    // Over IPv6 the flow hash makes the label too: computed once, here, for both.
-    const hash = net.ipv6 ? flowHash(buf, off, len) : undefined;
-    const outer = (hash !== undefined || net.df === 'inherit' ? outerFields(net, buf, off, len, hash) : 0) | fragmentable;
-    const lane = encap.write(buf, off, len, hash);
-    const start = off - encap.headerLen;
-    const plen = len + encap.headerLen;
-    const wire = plen + encap.kernelHeaderLen;
-    if (!flooding) {
-      queue(net, out, start, plen, port, lane, tos, outer, wire, rc);
-      continue;
-    }
-    c[N.FloodedFrames]++;
-    c[N.FloodCopies] += remotes.floodCount;
-    if (remotes.group !== 0) {
-      // Once to the group instead of (or besides) once per remote.
-      if (out.push(start, plen, remotes.group, lane, tos, outer)) {
-        c[N.FloodCopies]++;
-        c[N.GroupTxPackets]++;
-        c[N.GroupTxBytes] += wire;
-        c[N.TunnelTxPackets]++;
-        c[N.TunnelTxBytes] += wire;
-      } else {
-        net.counters.drop(Drop.TxFailed);
-      }
-    }
-    for (let k = 0; k < remotes.floodCount; k++) queue(net, out, start, plen, flood[k], lane, tos, outer, wire, rc);
+    learn(net, src, LOCAL_PORT, f);
+    let consumed = false;
+    for (let h = 0; h < hooks.length && !consumed; h++) consumed = hooks[h].fromTap(net, buf, off, len, f);
+    if (consumed) continue;
+    if (!bridgeOut(net, buf, off, len, true, f)) tooBig(net, buf, off, len, f.innerMtu, f);
   }
+}
+
+/**
+ * Bridges the frame at buf[off, off+len) on `net`: to the remote VTEP its
+ * destination is behind, to every remote of the flood list (and the group)
+ * for a group or unknown destination, or, for a frame the switch made (a
+ * routed one: `fromTap` false), to the TAP when the destination is behind it.
+ * The tunnel header goes in front of the frame, in place. Returns false, and
+ * leaves the usable inner MTU in f.innerMtu, when the frame does not fit the
+ * path and its sender can be told so: the caller answers it.
+ */
+export function bridgeOut(net: Network, buf: Buffer, off: number, len: number, fromTap: boolean, f: Forwarding): boolean {
+  const remotes = net.remotes;
+  const port = buf[off] & 1 ? UNKNOWN_PORT : net.fdb.lookup(readMac(buf, off));
+  if (port === LOCAL_PORT) {
+    if (fromTap) {
+      dropFrame(net, Drop.LocalDestination, f);
+    } else {
+      f.decide(Verdict.Delivered, 0);
+      net.writeToTap(buf, off, len, 0, f);
+    }
+    return true;
+  }
+  const flooding = port === UNKNOWN_PORT;
+  if (flooding && remotes.fanout === 0) {
+    dropFrame(net, Drop.NoRemote, f);
+    return true;
+  }
+  // A tunnel packet larger than the path takes is not sent (RFC 7348 section 4.3: a VTEP does not fragment):
+  // its sender is told, unless the path MTU is too small for that to help (then it goes fragmentable).
+  let fragmentable = 0;
+  if (len + net.outerLen > remotes.minPmtu) {
+    const mtu = pathMtu(remotes, port);
+    if (len + net.outerLen > mtu) {
+      const innerMtu = mtu - net.outerLen - ETH_HEADER_LEN;
+      if (innerMtu >= tooBigFloor(buf, off, len)) {
+        f.innerMtu = innerMtu;
+        return false;
+      }
+      fragmentable = OUTER_FRAGMENTABLE;
+      net.counters.v[N.PmtuFragmentable]++;
+    }
+  }
+  const encap = net.encap;
+  const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
+  // Over IPv6 the flow hash makes the label too: computed once, here, for both.
+  const hash = net.ipv6 ? flowHash(buf, off, len) : undefined;
+  const outer = (hash !== undefined || net.df === 'inherit' ? outerFields(net, buf, off, len, hash) : 0) | fragmentable;
+  const lane = encap.write(buf, off, len, hash);
+  const start = off - encap.headerLen;
+  const plen = len + encap.headerLen;
+  const wire = plen + encap.kernelHeaderLen;
+  const q = net.toTunnel;
+  if (q.count === 0) q.arena = buf;
+  const mark = fragmentable !== 0 ? FRAGMENTABLE : 0;
+  if (!flooding) {
+    if (q.count === q.capacity) q.reserve(q.capacity * 2);
+    if (queue(net, start, plen, port, lane, tos, outer, wire)) f.decide(Verdict.Unicast | mark, port);
+    else f.decide(Verdict.Dropped, Drop.TxFailed);
+    f.queued(net);
+    return true;
+  }
+  const c = net.counters.v;
+  if (q.capacity - q.count < remotes.fanout) q.reserve(q.count + remotes.fanout);
+  c[N.FloodedFrames]++;
+  c[N.FloodCopies] += remotes.floodCount;
+  let copies = 0;
+  if (remotes.group !== 0) {
+    // Once to the group instead of (or besides) once per remote.
+    if (q.push(start, plen, remotes.group, lane, tos, outer)) {
+      copies++;
+      c[N.FloodCopies]++;
+      c[N.GroupTxPackets]++;
+      c[N.GroupTxBytes] += wire;
+      c[N.TunnelTxPackets]++;
+      c[N.TunnelTxBytes] += wire;
+    } else {
+      net.counters.drop(Drop.TxFailed);
+    }
+  }
+  const flood = remotes.flood;
+  for (let k = 0; k < remotes.floodCount; k++) if (queue(net, start, plen, flood[k], lane, tos, outer, wire)) copies++;
+  f.decide(Verdict.Flooded | mark, copies);
+  f.queued(net);
+  return true;
 }
 
 /** The least path MTU toward where a frame goes: one remote, or (flooding) each of the flood list and the group. */
@@ -148,16 +172,21 @@ function pathMtu(remotes: RemoteTable, port: number): number {
  * "fragmentation needed" for IPv4 with DF, ICMPv6 "packet too big"), written
  * back to the TAP in the frame's place; anything else is dropped as oversize.
  */
-function tooBig(net: Network, buf: Buffer, off: number, len: number, innerMtu: number): void {
+function tooBig(net: Network, buf: Buffer, off: number, len: number, innerMtu: number, f: Forwarding): void {
   const n = writeTooBig(buf, off, len, innerMtu);
   if (n === 0) {
-    net.counters.drop(Drop.Oversize);
+    dropFrame(net, Drop.Oversize, f);
     return;
   }
   net.counters.v[N.PmtuIcmpSent]++;
-  const q = net.toTap;
-  if (q.count === 0) q.arena = buf;
-  if (!q.push(off, n, LOCAL_PORT)) net.counters.drop(Drop.TxFailed);
+  f.decide(Verdict.TooBig, innerMtu);
+  net.writeToTap(buf, off, n, LOCAL_PORT, f);
+}
+
+/** Counts a drop and makes it the frame's verdict. */
+function dropFrame(net: Network, reason: Drop, f: Forwarding): void {
+  net.counters.drop(reason);
+  f.decide(Verdict.Dropped, reason);
 }
 
 /** The outer header's flow label (IPv6 underlay) and, with df inherit, the inner IPv4 packet's DF. */
@@ -170,10 +199,12 @@ function outerFields(net: Network, buf: Buffer, off: number, len: number, hash: 
 }
 
 /** Learns `mac` behind `port`; a new or moved MAC is reported when someone listens. */
-function learn(net: Network, mac: number, port: number, now: number): void {
-  const l = net.fdb.learn(mac, port, now);
-  if (l === Learned.Displaced) net.displaced(mac, net.fdb.movedFrom);
-  else if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
+function learn(net: Network, mac: number, port: number, f: Forwarding): void {
+  const l = net.fdb.learn(mac, port, f.now);
+  if (l === Learned.Displaced) {
+    net.displaced(mac, net.fdb.movedFrom);
+    f.queued(net); // so that it is settled after the batch
+  } else if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
     net.events.fdb(net, l === Learned.New ? 'learned' : 'moved', mac, port, 'learned', l === Learned.Moved ? net.fdb.movedFrom : undefined);
   }
 }
@@ -183,23 +214,25 @@ function validSource(buf: Buffer, off: number, mac: Mac): boolean {
   return (buf[off + MAC_SRC] & 1) === 0 && mac !== 0;
 }
 
-/** ARP or IPv6 (an NS or NA may be in it): the only frames the responder and snooping look into. */
+/** ARP or IPv6 (an NS or NA may be in it): the only frames snooping looks into. */
 function isResolution(buf: Buffer, off: number): boolean {
   const type = (buf[off + 12] << 8) | buf[off + 13];
   return type === EtherType.ARP || type === EtherType.IPv6;
 }
 
-function queue(net: Network, out: SendQueue, start: number, plen: number, r: number, lane: number, tos: number, outer: number, wire: number,
-  rc: Float64Array): void {
-  if (!out.push(start, plen, r, lane, tos, outer)) {
+/** Queues one tunnel packet on the network's sender queue, counted; false (counted as tx-failed) when full. */
+function queue(net: Network, start: number, plen: number, r: number, lane: number, tos: number, outer: number, wire: number): boolean {
+  if (!net.toTunnel.push(start, plen, r, lane, tos, outer)) {
     net.counters.drop(Drop.TxFailed);
-    return;
+    return false;
   }
   const c = net.counters.v;
+  const rc = net.remotes.counters;
   c[N.TunnelTxPackets]++;
   c[N.TunnelTxBytes] += wire;
   rc[r * REMOTE_SLOTS + R.TxPackets]++;
   rc[r * REMOTE_SLOTS + R.TxBytes] += wire;
+  return true;
 }
 
 /**
@@ -213,28 +246,32 @@ export function demuxBatch(rx: Batch, demux: Demux<Network>, out: Resolved<Netwo
     out.target[i] = undefined;
     if (rx.len[i] > room) {
       dropped.drop(Drop.Oversize);
+      out.drop[i] = Drop.Oversize;
       continue;
     }
     const d = demux.resolve(rx, i, out);
+    out.drop[i] = d;
     if (d !== Drop.None) dropped.drop(d as Drop);
   }
 }
 
 /** Delivers every resolved packet of `rx` to its network's TAP queue: accepted from a known remote, learned. */
-export function deliverBatch(rx: Batch, r: Resolved<Network>, now: number): void {
+export function deliverBatch(rx: Batch, r: Resolved<Network>, f: Forwarding): void {
   for (let i = 0; i < rx.count; i++) {
+    f.i = i;
     const net = r.target[i];
-    if (net !== undefined) deliver(net, rx, i, r, now);
+    if (net !== undefined) deliver(net, rx, i, r, f);
+    else f.decide(Verdict.Dropped, r.drop[i]);
   }
 }
 
-function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, now: number): void {
+function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, f: Forwarding): void {
   const remotes = net.remotes;
   const at = i * ADDR_WORDS;
   let port = remotes.find(rx.peerWords, at);
   if (port < 0) {
     if (!net.acceptAnyRemote || (port = remotes.learn(rx.peerWords, at)) < 0) {
-      net.counters.drop(Drop.UnknownRemote);
+      dropFrame(net, Drop.UnknownRemote, f);
       return;
     }
   }
@@ -256,29 +293,28 @@ function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, now: 
   const off = r.off[i];
   const len = r.len[i];
   if (len < ETH_HEADER_LEN) {
-    net.counters.drop(Drop.Truncated);
+    dropFrame(net, Drop.Truncated, f);
     return;
   }
   if (len > net.maxFrame) {
-    net.counters.drop(Drop.Oversize);
+    dropFrame(net, Drop.Oversize, f);
     return;
   }
   const src = readMac(buf, off + MAC_SRC);
   if (!validSource(buf, off, src)) {
-    net.counters.drop(Drop.BadSourceMac);
+    dropFrame(net, Drop.BadSourceMac, f);
     return;
   }
-  if (net.learning) learn(net, src, port, now);
+  if (net.learning) learn(net, src, port, f);
   if (net.arpSnoop && isResolution(buf, off)) {
-    const e = snoop(net.neigh, buf, off, len, now);
+    const e = snoop(net.neigh, buf, off, len, f.now);
     if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
   }
   const ecn = r.ecn[i];
   if (ecn !== 0 && !decapsulateEcn(buf, off, len, ecn)) {
-    net.counters.drop(Drop.CeNotEct);
+    dropFrame(net, Drop.CeNotEct, f);
     return;
   }
-  const q = net.toTap;
-  if (q.count === 0) q.arena = buf;
-  if (!q.push(off, len, port)) net.counters.drop(Drop.TxFailed); // the remote, to name a sender that misbehaves
+  f.decide(Verdict.Delivered, port);
+  net.writeToTap(buf, off, len, port, f); // the remote, to name a sender that misbehaves
 }

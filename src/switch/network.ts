@@ -14,6 +14,10 @@ import { NO_EVENTS, type SwitchEvents } from './events.ts';
 import { Fdb, LOCAL_PORT, UNKNOWN_PORT, type FdbEntry, type GivenOrigin } from './fdb.ts';
 import { NeighTable, type NeighEntry, type NeighOrigin, type SnoopedOrigin } from './neigh.ts';
 import { Hold, RemoteTable } from './remotes.ts';
+import type { TapHook } from './hooks.ts';
+import { responderHook, snoopLocalHook } from './responder.ts';
+import { Drop } from './drop.ts';
+import type { Forwarding } from './verdict.ts';
 
 export interface NetworkSpec {
   name: string;
@@ -60,22 +64,31 @@ export class Network {
   /** What a frame becomes on the underlay besides its own bytes: tunnel header, UDP header the kernel adds, outer IP header. */
   readonly outerLen: number;
   acceptAnyRemote: boolean;
-  arpResponder: boolean;
   arpSnoop: boolean;
   learning: boolean;
   /** See NetworkSpec.maxFrame; a restart of the network changes it (a new MTU). */
   readonly maxFrame: number;
-  /** Record the addresses the hosts behind the TAP claim (for EVPN MAC/IP routes). */
-  snoopLocal = false;
   readonly fdb: Fdb;
   readonly remotes = new RemoteTable();
   readonly neigh: NeighTable;
   readonly counters = new Counters();
-  /** Frames for this network's TAP: decapsulated ones, or the responder's answers; written after each batch. */
+  /** Frames for this network's TAP: decapsulated ones, routed ones, or the hooks' answers; written after each batch. */
   readonly toTap: SendQueue;
+  /** Tunnel packets for this network's sender (its VNI or key), from its own TAP or routed into it; sent after each batch. */
+  readonly toTunnel: SendQueue;
+  /** What runs on each frame from the TAP before it is bridged, in order (hooks.ts); rebuilt when a setting changes. */
+  tapHooks: readonly TapHook[] = [];
+  /** Additional hooks, before the built-in ones (the router's, for a network with a gateway). */
+  private extraHooks: readonly TapHook[] = [];
+  /** Set while a batch has frames queued for this network (Forwarding.queued). */
+  pendingIn: Forwarding | undefined = undefined;
   events: SwitchEvents = NO_EVENTS;
   /** fdb.refused when refusals were last reported. */
   private refusedReported = 0;
+  private responding: boolean;
+  private snoopingLocal = false;
+  /** MACs that moved here from an EVPN entry during a batch, with the remote they were behind: applied after it (settle). */
+  private readonly displacedFrom: [Mac, number][] = [];
 
   constructor(spec: NetworkSpec) {
     this.name = spec.name;
@@ -87,13 +100,60 @@ export class Network {
     this.outerLen = spec.encap.headerLen + spec.encap.kernelHeaderLen + (this.ipv6 ? 40 : 20);
     this.remotes.setUnderlayMtu(spec.underlayMtu ?? 65535);
     this.acceptAnyRemote = spec.acceptAnyRemote;
-    this.arpResponder = spec.arpResponder;
+    this.responding = spec.arpResponder;
     this.arpSnoop = spec.arpSnoop;
     this.learning = spec.learning;
     this.maxFrame = spec.maxFrame ?? Infinity;
     this.fdb = new Fdb(spec.ageing, spec.maxMacs);
     this.neigh = new NeighTable(spec.maxMacs);
     this.toTap = new SendQueue(spec.batchSize, Buffer.alloc(0));
+    this.toTunnel = new SendQueue(spec.batchSize, Buffer.alloc(0));
+    this.rebuildHooks();
+  }
+
+  // ---------------------------------------------------------------- hooks
+
+  /** Answer ARP requests and NS for addresses in the neighbour table on the TAP. */
+  get arpResponder(): boolean {
+    return this.responding;
+  }
+
+  set arpResponder(on: boolean) {
+    this.responding = on;
+    this.rebuildHooks();
+  }
+
+  /** Record the addresses the hosts behind the TAP claim (for EVPN MAC/IP routes). */
+  get snoopLocal(): boolean {
+    return this.snoopingLocal;
+  }
+
+  set snoopLocal(on: boolean) {
+    this.snoopingLocal = on;
+    this.rebuildHooks();
+  }
+
+  /** Hooks of another part of the switch (the router's), run before the network's own. Between batches only. */
+  setExtraHooks(hooks: readonly TapHook[]): void {
+    this.extraHooks = hooks;
+    this.rebuildHooks();
+  }
+
+  private rebuildHooks(): void {
+    this.tapHooks = [...this.extraHooks, ...(this.snoopingLocal ? [snoopLocalHook] : []), ...(this.responding ? [responderHook] : [])];
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  /** Queues the frame at buf[off, off+len) for this network's TAP; `from` names its remote (0: this host). */
+  writeToTap(buf: Buffer, off: number, len: number, from: number, f: Forwarding): void {
+    const q = this.toTap;
+    if (q.count === 0) q.arena = buf;
+    if (!q.push(off, len, from)) {
+      this.counters.drop(Drop.TxFailed);
+      return;
+    }
+    f.queued(this);
   }
 
   // ---------------------------------------------------------------- remotes
@@ -158,10 +218,24 @@ export class Network {
     return port === undefined ? this.flushEntries(this.fdb.flush(undefined, which)) : this.flushBehind(port, which);
   }
 
-  /** The data path saw `mac`, which had an EVPN entry behind remote `was`, behind the TAP: it moved here. */
+  /**
+   * The data path saw `mac`, which had an EVPN entry behind remote `was`,
+   * behind the TAP: it moved here. What that takes away (remote `was`, if
+   * nothing else holds it) goes after the batch (settle()): packets queued
+   * for it in this batch still name it.
+   */
   displaced(mac: Mac, was: number): void {
-    if (this.events.active) this.events.fdb(this, 'moved', mac, LOCAL_PORT, 'learned', was);
-    this.unreference(was);
+    this.displacedFrom.push([mac, was]);
+  }
+
+  /** After a batch was sent: the table changes it asked for. */
+  settle(): void {
+    if (this.displacedFrom.length === 0) return;
+    for (const [mac, was] of this.displacedFrom) {
+      if (this.events.active) this.events.fdb(this, 'moved', mac, LOCAL_PORT, 'learned', was);
+      if (this.remotes.live(was)) this.unreference(was);
+    }
+    this.displacedFrom.length = 0;
   }
 
   // ---------------------------------------------------------------- neighbours
@@ -214,6 +288,9 @@ export class Network {
       neigh: this.neigh.clone(),
       counters: new Counters(),
       toTap: new SendQueue(this.toTap.capacity, Buffer.alloc(0)),
+      toTunnel: new SendQueue(this.toTunnel.capacity, Buffer.alloc(0)),
+      pendingIn: undefined,
+      displacedFrom: [],
       events: NO_EVENTS,
     });
     n.remotes.counters.fill(0);

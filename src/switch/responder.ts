@@ -24,7 +24,11 @@ import { writeV4Mapped } from '../wire/ip-address.ts';
 import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
 import { readMac } from '../wire/mac.ts';
 import { ParseError } from '../wire/parse-error.ts';
+import { NetworkCounter as N } from './counters.ts';
+import type { TapHook } from './hooks.ts';
 import type { NeighEntry, NeighTable, SnoopedOrigin } from './neigh.ts';
+import type { Network } from './network.ts';
+import { Verdict, type Forwarding } from './verdict.ts';
 
 /** What answer() did, for the counters. */
 export const Answered = { No: 0, Arp: 1, Nd: 2 } as const;
@@ -147,3 +151,34 @@ function record(neigh: NeighTable, mac: number, now: number, origin: SnoopedOrig
   const result = neigh.snoop(snoopedIp, 0, mac, now, origin);
   return result === 'new' || result === 'moved' ? neigh.get(snoopedIp) : undefined;
 }
+
+/** ARP or IPv6 (an NS or NA may be in it): the only frames the responder and snooping look into. */
+function isResolution(buf: Buffer, off: number): boolean {
+  const type = etherType(buf, off);
+  return type === EtherType.ARP || type === EtherType.IPv6;
+}
+
+/** Records what the hosts behind the TAP claim (EVPN advertises it); passes every frame on. */
+export const snoopLocalHook: TapHook = {
+  name: 'local address snooping',
+  fromTap(net: Network, buf: Buffer, off: number, len: number, f: Forwarding): boolean {
+    if (!isResolution(buf, off)) return false;
+    const e = snoopLocal(net.neigh, buf, off, len, f.now);
+    if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
+    return false;
+  },
+};
+
+/** Answers ARP requests and NS for addresses in the neighbour table on the TAP, instead of flooding them. */
+export const responderHook: TapHook = {
+  name: 'arp responder',
+  fromTap(net: Network, buf: Buffer, off: number, len: number, f: Forwarding): boolean {
+    if (!isResolution(buf, off)) return false;
+    const a = answer(net.neigh, buf, off, len);
+    if (a === Answered.No) return false;
+    net.counters.v[a === Answered.Arp ? N.ArpSuppressed : N.NdSuppressed]++;
+    f.decide(Verdict.Answered, net.tapHooks.indexOf(this));
+    net.writeToTap(buf, off, answerLength(a), 0, f);
+    return true;
+  },
+};

@@ -55,6 +55,8 @@ export class Resolved<T> {
   readonly seq: Float64Array;
   /** The outer header's ECN codepoint. */
   readonly ecn: Uint8Array;
+  /** Why packet i is for no network (a Drop), where target[i] is undefined. */
+  readonly drop: Uint8Array;
 
   constructor(readonly capacity: number) {
     this.target = new Array<T | undefined>(capacity).fill(undefined);
@@ -63,6 +65,7 @@ export class Resolved<T> {
     this.wireLen = new Uint32Array(capacity);
     this.seq = new Float64Array(capacity);
     this.ecn = new Uint8Array(capacity);
+    this.drop = new Uint8Array(capacity);
   }
 }
 

@@ -148,6 +148,7 @@ describe('the EVPN speaker', () => {
     const was = net.fdb.lookup(M);
     expect(net.fdb.learn(M, LOCAL_PORT, 1)).toBe(5 /* Learned.Displaced */);
     net.displaced(M, was);
+    net.settle(); // as the data path does after the batch
     await speaker.settled();
     expect(engine.advertisedSeq(M)).toBe(3);
     expect(engine.advertisedSeq(0x020000000abc)).toBe(0);

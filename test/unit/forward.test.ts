@@ -6,7 +6,8 @@ import { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
-import { deliverBatch, demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
+import { bridgeOut, deliverBatch, demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
+import { Forwarding, Verdict } from '../../src/switch/verdict.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Hold } from '../../src/switch/remotes.ts';
 import { GreTunnel } from '../../src/tunnel/gre.ts';
@@ -59,7 +60,8 @@ function addressOf(net: Network, r: number): number {
 
 class TapSide {
   readonly rx = new Batch(16, 2048, 32);
-  readonly out = new SendQueue(64, this.rx.arena);
+  /** The last batch's verdicts. */
+  readonly f = new Forwarding(16);
   private net: Network | undefined;
   send(net: Network, ...frames: Buffer[]): void {
     this.net = net;
@@ -68,8 +70,15 @@ class TapSide {
       f.copy(this.rx.arena, this.rx.start(i));
       this.rx.len[i] = f.length;
     });
-    this.out.count = 0;
-    forwardFromTap(net, this.rx, this.out, 1);
+    net.toTunnel.count = 0;
+    net.toTap.count = 0;
+    this.f.begin(1, frames.length);
+    forwardFromTap(net, this.rx, this.f);
+    this.f.end();
+  }
+  /** What the last batch queued on the network's tunnel. */
+  get out(): SendQueue {
+    return this.net!.toTunnel;
   }
   destinations(): number[] {
     return Array.from(this.out.dst.subarray(0, this.out.count), (r) => addressOf(this.net!, r));
@@ -91,7 +100,10 @@ function receive(demux: Demux<Network>, nets: Network[], packets: { from: number
   for (const n of nets) n.toTap.count = 0;
   const resolved = new Resolved<Network>(16);
   demuxBatch(rx, demux, resolved, dropped);
-  deliverBatch(rx, resolved, 1);
+  const f = new Forwarding(16);
+  f.begin(1, rx.count);
+  deliverBatch(rx, resolved, f);
+  f.end();
   return dropped;
 }
 
@@ -366,5 +378,79 @@ describe('GRE', () => {
     receiveGre(new Map([[77, red]]), seq(5), seq(7), seq(6), seq(8));
     expect(red.counters.v[C.SeqOutOfOrder]).toBe(1);
     expect(red.toTap.count).toBe(4);
+  });
+});
+
+describe('verdicts, hooks and queues per network', () => {
+  it('records each frame\'s verdict where it is decided: unicast to its remote, flooded with its copies, dropped with its reason', () => {
+    const net = network({ statics: [{ mac: 0x020000000002, remote: R2 }] });
+    const tap = new TapSide();
+    tap.send(net, frame(REMOTE_MAC, LOCAL_MAC), frame(BCAST, LOCAL_MAC), frame(LOCAL_MAC, '020000000003'), Buffer.alloc(10));
+    const v = tap.f.verdicts;
+    expect([v.kind[0], addressOf(net, v.detail[0])]).toEqual([Verdict.Unicast, R2]);
+    expect([v.kind[1], v.detail[1]]).toEqual([Verdict.Flooded, 2]);
+    expect([v.kind[2], v.detail[2]]).toEqual([Verdict.Dropped, Drop.LocalDestination]);
+    expect([v.kind[3], v.detail[3]]).toEqual([Verdict.Dropped, Drop.Truncated]);
+  });
+
+  it('runs the network\'s hooks in order: a consuming hook\'s frame is not bridged, a passing one\'s is; none without a setting that needs one', () => {
+    const net = network();
+    expect(net.tapHooks).toEqual([]);
+    const seen: string[] = [];
+    net.setExtraHooks([
+      { name: 'first', fromTap: (_n, buf, off) => (seen.push(`first ${buf[off + 5]}`), false) },
+      { name: 'eater', fromTap: (_n, buf, off, _len, f) => (buf[off + 5] === 9 ? (f.decide(Verdict.Answered, 1), true) : false) },
+    ]);
+    net.arpResponder = true;
+    expect(net.tapHooks.map((h) => h.name)).toEqual(['first', 'eater', 'arp responder']);
+    const tap = new TapSide();
+    tap.send(net, frame('020000000009', LOCAL_MAC), frame(BCAST, LOCAL_MAC));
+    expect(seen).toEqual(['first 9', 'first 255']);
+    expect([tap.f.verdicts.kind[0], tap.f.verdicts.kind[1]]).toEqual([Verdict.Answered, Verdict.Flooded]);
+    expect(tap.out.count).toBe(2); // the broadcast only, to both remotes
+  });
+
+  it('bridges a frame the switch made onto another network: to its TAP when the destination is behind it, else into its tunnel', () => {
+    const blue = network();
+    const red = network({ remotes: [R2], statics: [{ mac: 0x020000000002, remote: R2 }] });
+    red.fdb.learn(0x020000000007, LOCAL_PORT, 0);
+    const rx = new Batch(2, 2048, 64);
+    for (const [i, dst] of [[0, '020000000007'], [1, REMOTE_MAC]] as const) {
+      frame(dst, 'aa0000000001').copy(rx.arena, rx.start(i));
+      rx.len[i] = 60;
+    }
+    const f = new Forwarding(2);
+    f.begin(1, 2);
+    for (const i of [0, 1]) {
+      f.i = i;
+      expect(bridgeOut(red, rx.arena, rx.start(i), rx.len[i], false, f)).toBe(true);
+    }
+    expect([f.verdicts.kind[0], f.verdicts.kind[1]]).toEqual([Verdict.Delivered, Verdict.Unicast]);
+    expect([red.toTap.count, red.toTunnel.count, blue.toTunnel.count]).toEqual([1, 1, 0]);
+    expect(f.pending).toEqual([red]); // sent after the batch, once
+    f.end();
+    expect(red.pendingIn).toBeUndefined();
+  });
+
+  it('takes a remote away only after the batch: a displaced EVPN MAC leaves its remote named by packets queued in the batch', () => {
+    const net = network({ remotes: [] });
+    net.setStatic(0x02000000000a, v4(R1), 'evpn', 0);
+    const r = net.remotes.indexOf(v4(R1));
+    const tap = new TapSide();
+    const rx = tap.rx;
+    frame('02000000000a', LOCAL_MAC).copy(rx.arena, rx.start(0)); // unicast to R1's MAC...
+    frame(BCAST, '02000000000a').copy(rx.arena, rx.start(1)); // ...then that MAC appears behind the TAP
+    rx.len[0] = rx.len[1] = 60;
+    rx.count = 2;
+    net.toTunnel.count = 0;
+    const f = new Forwarding(2);
+    f.begin(1, 2);
+    forwardFromTap(net, rx, f);
+    expect(net.toTunnel.count).toBe(1);
+    expect(net.remotes.live(r)).toBe(true); // still there for the send
+    expect(f.pending).toContain(net);
+    net.settle();
+    expect(net.remotes.live(r)).toBe(false);
+    expect(net.fdb.get(0x02000000000a)?.port).toBe(LOCAL_PORT);
   });
 });

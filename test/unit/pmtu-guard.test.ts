@@ -8,6 +8,7 @@ import { Batch, OUTER_FRAGMENTABLE, SendQueue } from '../../src/datapath/batch.t
 import { NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { forwardFromTap } from '../../src/switch/forward.ts';
+import { Forwarding } from '../../src/switch/verdict.ts';
 import { Network } from '../../src/switch/network.ts';
 import { judgeTooBig } from '../../src/switch/pmtu-guard.ts';
 import { Hold } from '../../src/switch/remotes.ts';
@@ -88,11 +89,15 @@ const gre = (csum = false): GreTunnel => new GreTunnel({ kind: 'gre', key: 77, c
 /** What `net` sends for `frame`: the tunnel packet from its tunnel header on (the kernel adds UDP for lanes). */
 function sent(net: Network, frame: Buffer): Buffer {
   const rx = new Batch(1, 4096, 64);
-  const out = new SendQueue(4, rx.arena);
   frame.copy(rx.arena, rx.start(0));
   rx.len[0] = frame.length;
   rx.count = 1;
-  forwardFromTap(net, rx, out, 1);
+  const out = net.toTunnel;
+  out.count = 0;
+  const f = new Forwarding(1);
+  f.begin(1, 1);
+  forwardFromTap(net, rx, f);
+  f.end();
   expect(out.count).toBe(1);
   return Buffer.from(out.arena.subarray(out.off[0], out.off[0] + out.len[0]));
 }
@@ -245,13 +250,16 @@ describe('judgeTooBig: only errors about packets this VTEP could have sent are b
 describe('a path MTU too small for ICMP to help the sender never silences a flow', () => {
   function queue(net: Network, frame: Buffer): SendQueue {
     const rx = new Batch(1, 4096, 64);
-    const out = new SendQueue(4, rx.arena);
     frame.copy(rx.arena, rx.start(0));
     rx.len[0] = frame.length;
     rx.count = 1;
     net.toTap.count = 0;
-    forwardFromTap(net, rx, out, 1);
-    return out;
+    net.toTunnel.count = 0;
+    const f = new Forwarding(1);
+    f.begin(1, 1);
+    forwardFromTap(net, rx, f);
+    f.end();
+    return net.toTunnel;
   }
 
   it('GRE at the 552 floor (a forged 68): TCP frames go fragmentable, counted, not dropped; ICMP-sized paths still get ICMP', () => {

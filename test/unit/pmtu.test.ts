@@ -7,6 +7,7 @@ import { Batch, OUTER_DF, OUTER_LABEL, SendQueue } from '../../src/datapath/batc
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
+import { Forwarding } from '../../src/switch/verdict.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Hold, PMTU_EXPIRES_S, RemoteTable } from '../../src/switch/remotes.ts';
 import { GreTunnel } from '../../src/tunnel/gre.ts';
@@ -146,15 +147,18 @@ function network(o: { ipv6?: boolean; df?: boolean | 'inherit'; remotes?: string
 
 function fromTap(net: Network, ...frames: Buffer[]): SendQueue {
   const rx = new Batch(16, 4096, 32);
-  const out = new SendQueue(64, rx.arena);
   rx.count = frames.length;
   frames.forEach((f, i) => {
     f.copy(rx.arena, rx.start(i));
     rx.len[i] = f.length;
   });
   net.toTap.count = 0;
-  forwardFromTap(net, rx, out, 1);
-  return out;
+  net.toTunnel.count = 0;
+  const fw = new Forwarding(16);
+  fw.begin(1, rx.count);
+  forwardFromTap(net, rx, fw);
+  fw.end();
+  return net.toTunnel;
 }
 
 describe('frames too big for the path', () => {

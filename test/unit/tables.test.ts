@@ -8,6 +8,7 @@ import { NetworkCounter as N } from '../../src/switch/counters.ts';
 import type { SwitchEvents } from '../../src/switch/events.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
 import { forwardFromTap } from '../../src/switch/forward.ts';
+import { Forwarding } from '../../src/switch/verdict.ts';
 import { Network, TableError } from '../../src/switch/network.ts';
 import { Hold } from '../../src/switch/remotes.ts';
 import { snoop } from '../../src/switch/responder.ts';
@@ -110,11 +111,14 @@ describe('the responder, on frames from the TAP', () => {
     frame.copy(b.arena, b.start(0));
     b.len[0] = frame.length;
     b.count = 1;
-    const q = new SendQueue(4, b.arena);
     net.toTap.count = 0;
-    forwardFromTap(net, b, q, 0);
+    net.toTunnel.count = 0;
+    const f = new Forwarding(1);
+    f.begin(0, 1);
+    forwardFromTap(net, b, f);
+    f.end();
     const t = net.toTap;
-    return { sent: q.count, answer: t.count ? Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0])) : undefined };
+    return { sent: net.toTunnel.count, answer: t.count ? Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0])) : undefined };
   }
 
   const ASKER = '02000000aa01';
