@@ -5,7 +5,7 @@
 // fabric's state (upgrade, reload, remote-del, fdb-flush) are left out: they
 // would work, which is not what is tested here.
 import { createConnection } from 'node:net';
-import { COMMANDS } from '../../src/control/protocol.ts';
+import { COMMANDS } from '../../src/control/registry.ts';
 import { Rng } from './generate.ts';
 
 export interface ControlFuzzReport {

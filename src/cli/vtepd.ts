@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Daemon, StartupError } from '../daemon/daemon.ts';
 import { HANDOFF_ENV } from '../daemon/upgrade.ts';
 import { Channel } from '../io/channel.ts';
-import { RefusedError } from '../control/commands.ts';
+import { RefusedError } from '../control/verb.ts';
 import { ConfigError, configFromFlags, loadConfigFile, overridesFromFlags, type Config, type NetworkFlags } from '../config/config.ts';
 import { Logger } from '../observe/log.ts';
 import { Systemd } from '../host/systemd.ts';

@@ -13,11 +13,10 @@ import { canonicalIp, isMulticastIp, isUnicastIp, isV4Mapped, parseIp } from '..
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
 import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../control/server.ts';
+import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
 
-export const DEFAULT_SOCKET = '/run/vtepd.sock';
-/** Where the systemd unit puts the socket (its RuntimeDirectory): vtepctl looks there when the default is absent. */
-export const SERVICE_SOCKET = '/run/vtepd/vtepd.sock';
+export { DEFAULT_SOCKET, SERVICE_SOCKET };
 /** A config file is read only up to this size: /dev/zero must not fill the memory. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** YAML aliases resolved at most: a "billion laughs" file is refused, not expanded. */

@@ -1,97 +1,20 @@
 // The control socket's protocol: one JSON request per line, one JSON reply
 // per line (or, for a stream, a first reply and then one line per event).
 // vtepctl is one client; anything that speaks JSON over a Unix socket is
-// another (the README lists every request and reply). Requests are validated
-// here, at the boundary, with the schemas below; the daemon only ever sees a
-// well-formed request.
-import { z } from 'zod';
-import { isUnicastIp, parseIp } from '../wire/ip-address.ts';
-import { isGroupMac, parseMac } from '../wire/mac.ts';
+// another (docs/control-protocol.md lists every request and reply, from the
+// verb registry). Requests are validated at the boundary with their verb's
+// schema (registry.ts); the daemon only ever sees a well-formed request.
 import type { SocketStats } from '../io/port.ts';
 
 export const CAPTURE_SIDES = ['tap', 'tunnel', 'both'] as const;
 
-const network = z.string({ error: 'expected a network name' }).min(1, { error: 'expected a network name' });
-const MAC = 'expected a unicast MAC address such as 52:54:00:12:34:56';
-const mac = z.string({ error: MAC }).refine((s) => {
-  const m = parseMac(s);
-  return m !== undefined && !isGroupMac(m);
-}, { error: MAC });
-const IP = 'expected a unicast IPv4 or IPv6 address';
-const ip = z.string({ error: IP }).refine((s) => {
-  const b = parseIp(s);
-  return b !== undefined && isUnicastIp(b);
-}, { error: IP });
-const positive = z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' })
-  .positive({ error: 'expected a positive integer' });
-
-const fdbShow = z.strictObject({ cmd: z.literal(['fdb', 'fdb-show']), network: network.optional() });
-const fdbAdd = z.strictObject({ cmd: z.literal(['fdb-add', 'fdb-replace']), network, mac, dst: ip });
-const fdbDel = z.strictObject({ cmd: z.literal('fdb-del'), network, mac });
-const fdbFlush = z.strictObject({
-  cmd: z.literal('fdb-flush'),
-  network: network.optional(),
-  which: z.enum(['all', 'dynamic', 'static'], { error: 'expected all, dynamic or static' }).default('all'),
-  remote: ip.optional(),
-});
-const remoteAdd = z.strictObject({ cmd: z.literal('remote-add'), network, ip, flood: z.boolean({ error: 'expected true or false' }).default(true) });
-const remoteDel = z.strictObject({ cmd: z.literal('remote-del'), network, ip });
-const remoteShow = z.strictObject({ cmd: z.literal('remote-show'), network: network.optional() });
-const neighAdd = z.strictObject({ cmd: z.literal('neigh-add'), network, ip, mac });
-const neighDel = z.strictObject({ cmd: z.literal('neigh-del'), network, ip });
-const neighShow = z.strictObject({ cmd: z.literal('neigh-show'), network: network.optional() });
-const stats = z.strictObject({ cmd: z.literal('stats') });
-const capture = z.strictObject({
-  cmd: z.literal('capture'),
-  network: network.optional(),
-  side: z.enum(CAPTURE_SIDES, { error: 'expected tap, tunnel or both' }).default('both'),
-  count: positive.optional(),
-});
-const reload = z.strictObject({ cmd: z.literal('reload') });
-const upgrade = z.strictObject({ cmd: z.literal('upgrade') });
-const monitor = z.strictObject({ cmd: z.literal('monitor'), network: network.optional() });
-const ipPair = z.tuple([ip, ip], { error: 'expected two addresses: source and destination' });
-const evpnShow = z.strictObject({ cmd: z.literal('evpn-show') });
-const trace = z.strictObject({
-  cmd: z.literal('trace'),
-  network,
-  /** "tap", or the address of the remote VTEP the frame comes from. */
-  in: z.union([z.literal('tap'), ip], { error: 'expected tap or the address of a remote VTEP' }),
-  src: mac,
-  dst: z.string({ error: 'expected a MAC address' }).refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address' }),
-  vlan: z.number({ error: 'expected a VLAN id from 1 to 4094' }).int().min(1, { error: 'expected a VLAN id from 1 to 4094' })
-    .max(4094, { error: 'expected a VLAN id from 1 to 4094' }).optional(),
-  'arp-request': ip.optional(),
-  ipv4: ipPair.optional(),
-  ipv6: ipPair.optional(),
-}).refine((t) => [t['arp-request'], t.ipv4, t.ipv6].filter((x) => x !== undefined).length <= 1, {
-  error: 'give at most one of arp-request, ipv4 and ipv6',
-});
-
-/** Every request, by its `cmd`. */
-export const requestSchema = z.discriminatedUnion('cmd', [
-  fdbShow, fdbAdd, fdbDel, fdbFlush, remoteAdd, remoteDel, remoteShow, neighAdd, neighDel, neighShow, stats, capture, reload, monitor, trace, evpnShow, upgrade,
-], { error: (i) => (i.code === 'invalid_union' ? `unknown command; the commands are: ${COMMANDS.join(', ')}` : undefined) });
-
-export const COMMANDS = [
-  'fdb-show', 'fdb-add', 'fdb-replace', 'fdb-del', 'fdb-flush', 'remote-add', 'remote-del', 'remote-show', 'neigh-add', 'neigh-del', 'neigh-show',
-  'stats', 'capture', 'reload', 'monitor', 'trace', 'evpn-show', 'upgrade',
-] as const;
-
-/** A request as a client writes it (defaults may be left out). */
-export type Request = z.input<typeof requestSchema>;
-/** A request as the daemon gets it, validated and with defaults. */
-export type ValidRequest = z.output<typeof requestSchema>;
-export type TraceRequest = z.output<typeof trace>;
-
-/** Validates one request; the error is one line naming what is wrong. */
-export function parseRequest(raw: unknown): { ok: true; request: ValidRequest } | { ok: false; error: string } {
-  const r = requestSchema.safeParse(raw);
-  if (r.success) return { ok: true, request: r.data };
-  const i = r.error.issues[0];
-  const where = i.path.length > 0 ? `${i.path.join('.')}: ` : '';
-  return { ok: false, error: `${where}${i.message}` };
+/** A request as a client writes it: its verb's `cmd` and fields (registry.ts, src/control/verbs/). */
+export interface Request {
+  cmd: string;
+  [field: string]: unknown;
 }
+
+export type { TraceRequest } from './verbs/trace.ts';
 
 /**
  * A request answered by a stream: after its first reply line, one line per
@@ -233,3 +156,19 @@ export interface ReloadReport {
 }
 
 export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** What `vtepctl trace` answers. */
+export interface TraceReport {
+  network: string;
+  /** "tap", or the remote VTEP the frame came from. */
+  in: string;
+  /** The frame traced, one line. */
+  frame: string;
+  steps: string[];
+  /** dropped, answered, unicast, flooded, too-big, routed or delivered. */
+  result: string;
+  /** The reason, when dropped. */
+  drop?: string;
+  /** Each packet that would go on the wire, one line each. */
+  wire: string[];
+}

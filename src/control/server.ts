@@ -13,9 +13,11 @@
 import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { native } from '../io/native.ts';
-import { MAX_REQUEST_BYTES, parseRequest, type ControlStats, type Reply, type StreamSink, type Streaming, type ValidRequest } from './protocol.ts';
+import { MAX_REQUEST_BYTES, type ControlStats, type Reply, type StreamSink, type Streaming } from './protocol.ts';
+import { parseRequest } from './registry.ts';
+import type { Verb } from './verb.ts';
 
-export type Handler = (req: ValidRequest) => Reply | Streaming | Promise<Reply>;
+export type Handler = (verb: Verb, req: Record<string, unknown> & { cmd: string }) => Reply | Streaming | Promise<Reply>;
 
 export interface ControlLimits {
   /** Clients connected at once; one more is told so and closed. */
@@ -38,8 +40,6 @@ export interface ControlAccess {
 
 export const DEFAULT_CONTROL_ACCESS: ControlAccess = { mode: 0o600, mutations: 'owner' };
 
-/** Requests that change the forwarding state or the daemon, or show the traffic: not for a read-only group. */
-const PRIVILEGED = new Set<string>(['fdb-add', 'fdb-replace', 'fdb-del', 'fdb-flush', 'remote-add', 'remote-del', 'neigh-add', 'neigh-del', 'reload', 'upgrade', 'capture']);
 
 /** Output one stream client may leave unread before its lines are dropped. */
 export const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -267,11 +267,12 @@ function answer(line: string, handle: Handler, mayChange: boolean): Reply | Stre
   }
   const parsed = parseRequest(raw);
   if (!parsed.ok) return parsed;
-  if (!mayChange && PRIVILEGED.has(parsed.request.cmd)) {
-    return { ok: false, error: `${parsed.request.cmd.replace('-', ' ')}: only root and vtepd's own user may do this on this socket (socket-mutations: owner)` };
+  // A verb that changes the forwarding state or the daemon, or shows the traffic, is not for a read-only group.
+  if (!mayChange && parsed.verb.privileged) {
+    return { ok: false, error: `${parsed.verb.words.join(' ')}: only root and vtepd's own user may do this on this socket (socket-mutations: owner)` };
   }
   try {
-    return handle(parsed.request);
+    return handle(parsed.verb, parsed.request);
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }

@@ -8,7 +8,10 @@
 // with the last of them.
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { answer, RefusedError, type DaemonView } from '../control/commands.ts';
+import { answer, RefusedError } from '../control/commands.ts';
+import type { DaemonView, RunningView } from '../control/daemon-view.ts';
+import type { TraceReport, TraceRequest } from '../control/protocol.ts';
+import { trace } from '../observe/trace.ts';
 import { ConfigError, type Config, type NetworkConfig } from '../config/config.ts';
 import type { ControlStats } from '../control/protocol.ts';
 import type { Logger } from '../observe/log.ts';
@@ -168,6 +171,14 @@ export class Daemon implements DaemonView {
   private constructor(private config: Config, readonly log: Logger, private readonly reread: (() => Config) | undefined) {
     this.local = parseIp(config.local)!;
     this.mirror = new Mirror(this.local);
+  }
+
+  now(): number {
+    return monotonicSeconds();
+  }
+
+  trace(run: RunningView, t: TraceRequest): TraceReport {
+    return trace(run.net, t, this.local, run.cfg.tap, run.cfg.address);
   }
 
   get controlStats(): ControlStats {
@@ -402,7 +413,7 @@ export class Daemon implements DaemonView {
     const inheritedControl = this.inherited?.control();
     if (inheritedControl === undefined) removeStaleSocket(config.socket);
     const access = { mode: config.socketAccess.mode, gid: this.socketGid, mutations: config.socketAccess.mutations };
-    const server = (this.control = await ControlServer.listen(config.socket, (req) => answer(this, req), config.control, inheritedControl, access));
+    const server = (this.control = await ControlServer.listen(config.socket, (verb, req) => answer(this, verb, req), config.control, inheritedControl, access));
     server.onDrop = (why) => log.warn(`control: ${why}`);
     this.undo.push(() => server.close());
     // A successor serves metrics once its predecessor let the port go (takeOver).

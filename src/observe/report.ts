@@ -8,6 +8,11 @@ import type { TunnelSender } from '../io/port.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from '../control/protocol.ts';
 
+/** Every running network of the daemon, as the reports see them. */
+export function infos(d: { networks: ReadonlyMap<string, { net: Network; cfg: { tap: string }; failure: string | undefined; sender?: TunnelSender }> }): NetworkInfo[] {
+  return [...d.networks.values()].map(({ net, cfg, failure, sender }) => ({ net, tap: cfg.tap, failure, sender }));
+}
+
 /** A running network as the reports see it. */
 export interface NetworkInfo {
   net: Network;

@@ -27,22 +27,7 @@ import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, NextHeader, pseudoHeader
 import { formatMac, isGroupMac, parseMac, readMac, writeMac, type Mac } from '../wire/mac.ts';
 import { renderSent } from './capture.ts';
 import { describeFrame, summarize } from './dissect.ts';
-import type { TraceRequest } from '../control/protocol.ts';
-
-export interface TraceReport {
-  network: string;
-  /** "tap", or the remote VTEP the frame came from. */
-  in: string;
-  /** The frame traced, one line. */
-  frame: string;
-  steps: string[];
-  /** dropped, answered, unicast, flooded, too-big or delivered. */
-  result: string;
-  /** The reason, when dropped. */
-  drop?: string;
-  /** Each packet that would go on the wire, one line each. */
-  wire: string[];
-}
+import type { TraceReport, TraceRequest } from '../control/protocol.ts';
 
 /** A sender IPv4 address for ARP requests when the network's TAP has none in the config. */
 const DOCUMENTATION_IPV4 = '192.0.2.1';
@@ -277,11 +262,3 @@ function linkLocal(mac: Mac): Uint8Array {
   return a;
 }
 
-/** One line per step, as `vtepctl trace` prints it without --json. */
-export function formatTrace(r: TraceReport): string {
-  const lines = [`trace network ${r.network}: ${r.frame}`];
-  r.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s}`));
-  for (const w of r.wire) lines.push(`     on the wire: ${w}`);
-  lines.push(`  result: ${r.result}${r.drop ? ` (${r.drop})` : ''}`);
-  return lines.join('\n');
-}

@@ -14,6 +14,7 @@ import { NO_EVENTS, type SwitchEvents } from './events.ts';
 import { Fdb, LOCAL_PORT, UNKNOWN_PORT, type FdbEntry, type GivenOrigin } from './fdb.ts';
 import { NeighTable, type NeighEntry, type NeighOrigin, type SnoopedOrigin } from './neigh.ts';
 import { Hold, RemoteTable } from './remotes.ts';
+import { TableError } from './table-error.ts';
 import type { TapHook } from './hooks.ts';
 import { responderHook, snoopLocalHook } from './responder.ts';
 import { Drop } from './drop.ts';
@@ -50,8 +51,7 @@ export interface NetworkSpec {
   maxFrame?: number;
 }
 
-/** Why a control operation was refused: the message names what to fix. */
-export class TableError extends Error {}
+export { TableError };
 
 export class Network {
   readonly name: string;

@@ -20,6 +20,7 @@
 // - Spoofed sources: at most MAX_LEARNED_REMOTES learned remotes per network.
 import { ADDR_LEN, ADDR_WORDS, formatIp, isV4Mapped } from '../wire/ip-address.ts';
 import { REMOTE_SLOTS } from './counters.ts';
+import { Hold } from './hold.ts';
 
 /** accept-any-remote learns at most this many VTEPs, so spoofed sources cannot grow the table without bound. */
 export const MAX_LEARNED_REMOTES = 4096;
@@ -29,24 +30,7 @@ export const PMTU_EXPIRES_S = 600;
 const MIN_PMTU_V4 = 552;
 const MIN_PMTU_V6 = 1280;
 
-/** Reasons a remote is in the table; a remote may hold several. */
-export const Hold = {
-  /** Listed in `remotes`: receives BUM frames, may send. */
-  Flood: 1,
-  /** Listed in `allow`: may send, receives no floods. */
-  Allow: 2,
-  /** Seen sending, with accept-any-remote (or a group without `allow`). */
-  Learned: 4,
-  /** The network's multicast group: BUM frames go there once; never a sender. */
-  Group: 8,
-  /** Added with `vtepctl remote add`: receives BUM frames, may send. */
-  FloodCtl: 16,
-  /** Added with `vtepctl remote add --no-flood`: may send. */
-  AcceptCtl: 32,
-  /** Advertised by an EVPN Inclusive Multicast route: receives BUM frames, may send. */
-  FloodEvpn: 64,
-} as const;
-export type Hold = (typeof Hold)[keyof typeof Hold];
+export { Hold };
 
 /** The holds that put a remote on the flood list. */
 const FLOOD_HOLDS: number = Hold.Flood | Hold.FloodCtl | Hold.FloodEvpn;

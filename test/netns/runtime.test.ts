@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { MonitorEvent } from '../../src/observe/monitor.ts';
 import type { RemoteRow } from '../../src/control/protocol.ts';
-import type { TraceReport } from '../../src/observe/trace.ts';
+import type { TraceReport } from '../../src/control/protocol.ts';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
 import { ROOT, sleep, type Lab } from '../../scripts/lab/lab.ts';
 import { ArpOp } from '../../src/wire/arp.ts';

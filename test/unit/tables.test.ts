@@ -3,7 +3,7 @@
 // answers byte by byte; snooping; and control requests checked at the boundary.
 import { describe, expect, it } from 'vitest';
 import { Batch, SendQueue } from '../../src/datapath/batch.ts';
-import { parseRequest } from '../../src/control/protocol.ts';
+import { parseRequest } from '../../src/control/registry.ts';
 import { NetworkCounter as N } from '../../src/switch/counters.ts';
 import type { SwitchEvents } from '../../src/switch/events.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
@@ -199,8 +199,12 @@ describe('snooping', () => {
 
 describe('control requests, checked at the boundary', () => {
   it('takes well-formed requests, with defaults', () => {
-    expect(parseRequest({ cmd: 'fdb-flush' })).toEqual({ ok: true, request: { cmd: 'fdb-flush', which: 'all' } });
+    expect(parseRequest({ cmd: 'fdb-flush' })).toMatchObject({ ok: true, request: { cmd: 'fdb-flush', which: 'all' } });
     expect(parseRequest({ cmd: 'remote-add', network: 'blue', ip: 'fd00::2' })).toMatchObject({ ok: true, request: { flood: true } });
+    // The handler gets values, not text: a MAC as a number, an address as 16 bytes.
+    const r = parseRequest({ cmd: 'fdb-add', network: 'blue', mac: '52:54:00:12:34:56', dst: '10.0.0.2' });
+    expect(r.ok && r.request.mac).toBe(0x525400123456);
+    expect(r.ok && Buffer.from(r.request.dst as Uint8Array).toString('hex')).toBe('00000000000000000000ffff0a000002');
   });
 
   it('refuses the rest with one line naming the field', () => {

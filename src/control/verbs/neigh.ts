@@ -1,0 +1,55 @@
+// The neighbour table the ARP/ND responder answers from: `vtepctl neigh add|del|show`.
+import { infos, neighRows } from '../../observe/report.ts';
+import { formatIp } from '../../wire/ip-address.ts';
+import { formatMac } from '../../wire/mac.ts';
+import { networkOf, theNetwork } from '../daemon-view.ts';
+import { networkName, unicastIp, unicastMac } from '../fields.ts';
+import { formatNeigh } from '../format.ts';
+import type { NeighRow } from '../protocol.ts';
+import { defineVerb, RefusedError, UsageError } from '../verb.ts';
+import { expectArgs, json, needNetwork } from './cli.ts';
+
+export const neighAdd = defineVerb({
+  cmd: 'neigh-add', example: { network: 'blue', ip: '192.168.100.23', mac: 'fa:16:3e:11:22:33' }, words: ['neigh', 'add'], usage: 'IP MAC --network NAME', summary: 'an address the ARP/ND responder answers for',
+  access: 'change', fields: { network: networkName, ip: unicastIp, mac: unicastMac }, cliNames: { ip: 'IP', mac: 'MAC' }, reply: '`{}`',
+  handle(d, req) {
+    const { net } = theNetwork(d, req.network);
+    net.setNeigh(req.ip, req.mac, 'vtepctl', d.now());
+    d.log.info(`control: neigh add ${formatIp(req.ip)} lladdr ${formatMac(req.mac)} network ${net.name}`, { network: net.name, request: req.cmd });
+    return { ok: true, data: {} };
+  },
+  fromCli(cli) {
+    // Also `neigh add IP lladdr MAC`, as ip neigh writes it.
+    const a = cli.args;
+    const lladdr = a[1] === 'lladdr';
+    if (a.length !== (lladdr ? 3 : 2)) throw new UsageError('expected: vtepctl neigh add IP MAC --network NAME');
+    return { network: needNetwork(cli.flags, 'neigh add'), ip: a[0], mac: lladdr ? a[2] : a[1] };
+  },
+});
+
+export const neighDel = defineVerb({
+  cmd: 'neigh-del', example: { network: 'blue', ip: '192.168.100.2' }, words: ['neigh', 'del'], usage: 'IP --network NAME', summary: 'forget an address', access: 'change',
+  fields: { network: networkName, ip: unicastIp }, cliNames: { ip: 'IP' }, reply: '`{}`',
+  handle(d, req) {
+    const { net } = theNetwork(d, req.network);
+    if (net.deleteNeigh(req.ip) === undefined) throw new RefusedError(`${formatIp(req.ip)} has no neighbour entry in network ${net.name}`);
+    d.log.info(`control: neigh del ${formatIp(req.ip)} network ${net.name}`, { network: net.name, request: req.cmd });
+    return { ok: true, data: {} };
+  },
+  fromCli(cli) {
+    expectArgs(cli, 1, 'neigh del IP --network NAME');
+    return { network: needNetwork(cli.flags, 'neigh del'), ip: cli.args[0] };
+  },
+});
+
+export const neighShow = defineVerb({
+  cmd: 'neigh-show', example: { network: 'blue' }, words: ['neigh', 'show'], optionalLast: true, usage: '[--network NAME] [--json]',
+  summary: 'the neighbour table: address, MAC, network, origin, age', access: 'read', fields: { network: networkName.optional() },
+  reply: '`[ { ip, mac, network, origin, age } ]`',
+  handle(d, req) {
+    networkOf(d, req.network);
+    return { ok: true, data: neighRows(infos(d), d.now(), req.network) };
+  },
+  fromCli: ({ flags }) => ({ network: flags.network }),
+  print: (rows: NeighRow[], flags) => (flags.json ? json(rows) : formatNeigh(rows)),
+});

@@ -1,0 +1,73 @@
+// What vtepd would do with a frame, step by step: `vtepctl trace`.
+import { z } from 'zod';
+import { parseMac, isGroupMac } from '../../wire/mac.ts';
+import { isUnicastIp, parseIp } from '../../wire/ip-address.ts';
+import { theNetwork, remoteAddress } from '../daemon-view.ts';
+import { networkName } from '../fields.ts';
+import type { TraceReport } from '../protocol.ts';
+import { defineVerb, UsageError, type Flags } from '../verb.ts';
+import { expectArgs, flagNumber, json, needNetwork } from './cli.ts';
+
+// The frame is described as typed: the report repeats it, so these fields stay text, checked.
+const IP = 'expected a unicast IPv4 or IPv6 address';
+const ipText = z.string({ error: IP }).refine((s) => {
+  const b = parseIp(s);
+  return b !== undefined && isUnicastIp(b);
+}, { error: IP });
+const MAC = 'expected a unicast MAC address such as 52:54:00:12:34:56';
+const hostMac = z.string({ error: MAC }).refine((s) => {
+  const m = parseMac(s);
+  return m !== undefined && !isGroupMac(m);
+}, { error: MAC });
+const ipPair = z.tuple([ipText, ipText], { error: 'expected two addresses: source and destination' });
+const VLAN = 'expected a VLAN id from 1 to 4094';
+
+const fields = {
+  network: networkName,
+  /** "tap", or the address of the remote VTEP the frame comes from. */
+  in: z.union([z.literal('tap'), ipText], { error: 'expected tap or the address of a remote VTEP' }),
+  src: hostMac,
+  dst: z.string({ error: 'expected a MAC address' }).refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address' }),
+  vlan: z.number({ error: VLAN }).int().min(1, { error: VLAN }).max(4094, { error: VLAN }).optional(),
+  'arp-request': ipText.optional(),
+  ipv4: ipPair.optional(),
+  ipv6: ipPair.optional(),
+};
+
+export type TraceRequest = z.output<z.ZodObject<typeof fields>>;
+
+export const trace = defineVerb({
+  cmd: 'trace', example: { network: 'blue', in: 'tap', src: '02:aa:00:00:00:01', dst: '02:00:00:00:00:77', ipv4: ['192.168.100.1', '192.168.100.77'] }, words: ['trace'],
+  usage: '--network NAME --in tap|IP --src MAC --dst MAC [--vlan N] [--arp-request IP | --ipv4 SRC,DST | --ipv6 SRC,DST] [--json]',
+  summary: 'what vtepd would do with such a frame, step by step', access: 'read', fields,
+  check: (t) => ([t['arp-request'], t.ipv4, t.ipv6].filter((x) => x !== undefined).length > 1 ? 'give at most one of arp-request, ipv4 and ipv6' : undefined),
+  reply: '`{ network, in, frame, steps, result, drop?, wire }`',
+  handle(d, req) {
+    const run = theNetwork(d, req.network);
+    if (req.in !== 'tap') remoteAddress(d, parseIp(req.in)!);
+    return { ok: true, data: d.trace(run, req) };
+  },
+  fromCli(cli) {
+    expectArgs(cli, 0, 'trace --network NAME --in tap|IP --src MAC --dst MAC ...');
+    const v = cli.flags;
+    const pair = (s: string | undefined) => s?.split(',');
+    return {
+      network: needNetwork(v, 'trace'), in: v.in ?? missing('--in tap|IP'), src: v.src ?? missing('--src MAC'), dst: v.dst ?? missing('--dst MAC'),
+      vlan: flagNumber(v.vlan), 'arp-request': v['arp-request'], ipv4: pair(v.ipv4), ipv6: pair(v.ipv6),
+    };
+  },
+  print: (report: TraceReport, flags: Flags) => (flags.json ? json(report) : formatTrace(report)),
+});
+
+function missing(flag: string): never {
+  throw new UsageError(`trace needs ${flag}`);
+}
+
+/** One line per step, as `vtepctl trace` prints it without --json. */
+export function formatTrace(r: TraceReport): string {
+  const lines = [`trace network ${r.network}: ${r.frame}`];
+  r.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s}`));
+  for (const w of r.wire) lines.push(`     on the wire: ${w}`);
+  lines.push(`  result: ${r.result}${r.drop ? ` (${r.drop})` : ''}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,79 @@
+// The verb registry: every verb runs its own example against a daemon of the
+// test's (real networks and tables, the daemon's own operations recorded),
+// and what it does must match who may run it. A verb that changes the tables
+// or the daemon but is open to read-only clients fails here; so does one
+// whose example is not a valid request, or a vtepctl word that names two.
+import { describe, expect, it } from 'vitest';
+import { answer } from '../../src/control/commands.ts';
+import type { DaemonView, RunningView } from '../../src/control/daemon-view.ts';
+import { fdbRows, neighRows, remoteRows, infos } from '../../src/observe/report.ts';
+import { COMMANDS, parseRequest, usage, VERBS, verbOfWords } from '../../src/control/registry.ts';
+import type { Streaming } from '../../src/control/protocol.ts';
+import { Counters } from '../../src/switch/counters.ts';
+import { Network } from '../../src/switch/network.ts';
+import { IcmpCounters } from '../../src/switch/pmtu-guard.ts';
+import { Hold } from '../../src/switch/hold.ts';
+import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';
+import { parseIp } from '../../src/wire/ip-address.ts';
+
+/** A daemon with network blue (remote 10.0.0.2, a static MAC, a neighbour), counting what verbs do to it besides the tables. */
+function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
+  const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+  const net = new Network({
+    name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 100,
+    arpResponder: false, arpSnoop: false, learning: true, batchSize: 16,
+  });
+  net.holdRemote(parseIp('10.0.0.2')!, Hold.Flood);
+  net.setStatic(0x525400123456, parseIp('10.0.0.2')!, 'config', 0);
+  net.setNeigh(parseIp('192.168.100.2')!, 0x020000000002, 'config', 0);
+  net.fdb.learn(0x020000000009, 0, 0);
+  const cfg = { name: 'blue', tap: 'tap-blue', remotes: ['10.0.0.2'], group: undefined } as unknown as RunningView['cfg'];
+  const did: string[] = [];
+  const networks = new Map<string, RunningView>([['blue', { net, cfg, failure: undefined }]]);
+  const d = {
+    localText: '10.0.0.1', local: parseIp('10.0.0.1')!, networks,
+    datapath: { unattributed: new Counters(), governor: { pauses: { contended: 0, idle: 0 } } },
+    mirror: { start: () => (did.push('capture'), () => undefined) },
+    events: { listen: () => (did.push('listen'), () => undefined) },
+    log: { info: () => undefined, debug: () => undefined, warn: () => undefined, error: () => undefined },
+    controlStats: { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 },
+    icmp: new IcmpCounters(),
+    evpn: { status: () => (did.push('evpn-status'), Promise.resolve({})) },
+    now: () => 1,
+    reload: () => (did.push('reload'), []),
+    upgrade: () => (did.push('upgrade'), Promise.resolve({ pid: 2, previous: 1 })),
+    trace: () => (did.push('trace'), { network: 'blue', in: 'tap', frame: '', steps: [], result: 'flooded', wire: [] }),
+  } as unknown as DaemonView;
+  const tables = () => JSON.stringify([fdbRows(infos(d), 1), remoteRows(infos(d)), neighRows(infos(d), 1)]);
+  return { d, did, tables };
+}
+
+describe('the verb registry', () => {
+  it('has one verb per cmd and per vtepctl words, each with a summary and a usage line', () => {
+    expect(new Set(COMMANDS).size).toBe(COMMANDS.length);
+    for (const v of VERBS) {
+      expect(verbOfWords(v.words)?.verb, v.cmd).toBe(v);
+      expect(v.summary.length, v.cmd).toBeGreaterThan(0);
+      expect(usage()).toContain(`  ${v.words.join(' ')}`);
+    }
+  });
+
+  it.each(VERBS.map((v) => [v.cmd, v] as const))('%s: its example is a valid request, and what it does matches its access', async (_cmd, verb) => {
+    const parsed = parseRequest({ cmd: verb.cmd, ...verb.example });
+    expect(parsed.ok, JSON.stringify(parsed)).toBe(true);
+    if (!parsed.ok) return;
+    const { d, did, tables } = daemon();
+    const before = tables();
+    let reply = answer(d, verb, parsed.request);
+    if ('stream' in reply) (reply as Streaming).stream({ room: true, send: () => undefined, skipped: () => undefined, end: () => undefined });
+    else reply = await reply;
+    if (!('stream' in reply)) expect(reply, verb.cmd).toMatchObject({ ok: true });
+    const changed = tables() !== before || did.includes('reload') || did.includes('upgrade');
+    const traffic = did.includes('capture');
+    expect({ changed, traffic, privileged: verb.privileged }, `${verb.cmd} (access ${verb.access})`).toEqual({
+      changed: verb.access === 'change',
+      traffic: verb.access === 'traffic',
+      privileged: verb.access !== 'read',
+    });
+  });
+});
