@@ -18,6 +18,14 @@ import { native } from '../io/native.ts';
 import { Receiver } from '../io/port.ts';
 import { Tap } from '../io/tap.ts';
 import type { NetworkSnapshot } from '../switch/snapshot.ts';
+import { snapshotNetwork } from '../switch/snapshot.ts';
+import { RefusedError } from '../control/verb.ts';
+import type { Datapath } from '../datapath/datapath.ts';
+import { monotonicSeconds } from '../datapath/clock.ts';
+import type { Logger } from '../observe/log.ts';
+import { flowHashSeed } from '../wire/flow-hash.ts';
+import type { NetworkUnit } from './network-unit.ts';
+import type { Receivers } from './receivers.ts';
 
 /** The environment variable that tells a vtepd it takes over, naming its end of the channel. */
 export const HANDOFF_ENV = 'VTEPD_HANDOFF_FD';
@@ -164,6 +172,75 @@ export function startSuccessor(): Successor {
     });
   });
   return { child, channel: mine, next };
+}
+
+/** What an upgrade needs of the running daemon. */
+export interface Predecessor {
+  readonly config: Config;
+  readonly networks: ReadonlyMap<string, NetworkUnit>;
+  readonly receivers: Receivers;
+  readonly datapath: Datapath;
+  readonly log: Logger;
+  /** The listening control socket's descriptor. */
+  readonly controlFd: number;
+  /** Stops answering on the control socket and serving metrics: the successor does now. */
+  letGo(): void;
+}
+
+/**
+ * Starts the vtepd on disk as this one's successor and hands everything
+ * over; resolves with its PID once it forwards (the caller then exits). On
+ * failure this one resumes, and the reason is thrown.
+ */
+export async function handOver(d: Predecessor): Promise<{ pid: number; previous: number }> {
+  d.log.info('upgrade: starting the vtepd on disk to take over');
+  const successor = startSuccessor();
+  try {
+    await successor.next();
+    d.datapath.pause();
+    const { state, fds } = handoffState(d);
+    successor.channel.send(state, fds);
+    const answer = (await successor.next(TAKEOVER_TIMEOUT_MS)) as { ok: boolean; error?: string };
+    if (!answer.ok) throw new Error(`the new vtepd could not take over: ${answer.error ?? 'no reason given'}`);
+  } catch (e) {
+    if (successor.child.exitCode === null) successor.child.kill('SIGKILL');
+    successor.channel.close();
+    d.datapath.resume();
+    d.log.error(`upgrade failed, this vtepd carries on: ${(e as Error).message}`);
+    throw e;
+  }
+  successor.channel.close();
+  d.letGo();
+  const pid = successor.child.pid!;
+  d.log.info(`upgrade: vtepd ${pid} took over; this one (${process.pid}) exits`);
+  return { pid, previous: process.pid };
+}
+
+/** What a successor needs: the descriptors the world knows, and the state no config says. */
+function handoffState(d: Predecessor): { state: HandoffState; fds: number[] } {
+  const roles: string[] = ['control'];
+  const fds: number[] = [d.controlFd];
+  const networks: Record<string, NetworkHandoff> = {};
+  const now = monotonicSeconds();
+  for (const unit of d.networks.values()) {
+    if (unit.tap === undefined) throw new RefusedError(`network ${unit.cfg.name} has no TAP now (${unit.failure}); upgrade once it is back`);
+    roles.push(`tap ${unit.cfg.name}`, `lock ${unit.cfg.name}`);
+    fds.push(unit.tap.fd, unit.lock.descriptor);
+    networks[unit.cfg.name] = {
+      existed: unit.existed, addedAddress: unit.addedAddress, offload: unit.tap.offload, vnetHdr: unit.tap.vnetHdr, tables: snapshotNetwork(unit.net, now),
+    };
+  }
+  for (const [key, point] of d.receivers.entries()) {
+    roles.push(`rx ${key}`);
+    fds.push(point.rx.fd);
+  }
+  return {
+    state: {
+      version: HANDOFF_VERSION, from: process.pid, config: d.config, roles, networks, unattributed: Array.from(d.datapath.unattributed.drops),
+      flowHashSeed: flowHashSeed(),
+    },
+    fds,
+  };
 }
 
 export { HANDOFF_VERSION, TAKEOVER_TIMEOUT_MS };

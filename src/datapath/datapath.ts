@@ -7,6 +7,7 @@
 // offers its packets to while `active` is set, and the errors it meets are
 // callbacks.
 import { Batch, SendQueue } from './batch.ts';
+import { monotonicSeconds } from './clock.ts';
 import { BusyPollGovernor } from '../io/busy-poll.ts';
 import { MAX_BATCH, spinPoll } from '../io/poll.ts';
 import type { DatagramReceiver, TunnelSender, Watchable } from '../io/port.ts';
@@ -83,9 +84,7 @@ export interface DatapathOptions {
   observer: PacketObserver;
 }
 
-export function monotonicSeconds(): number {
-  return performance.now() / 1000;
-}
+export { monotonicSeconds };
 
 interface Watched {
   port: Watchable;

@@ -11,7 +11,7 @@ import type { EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
 import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
 import { ROOT, sh, sleep, type Lab } from '../../scripts/lab/lab.ts';
-import { expectOk, vtepctl, withLab } from './helpers.ts';
+import { expectOk, streamsConnected, vtepctl, withLab } from './helpers.ts';
 
 const VNI = 100;
 const ip = (i: number) => `192.168.100.${i}`;
@@ -157,7 +157,9 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       firstLine(lab.ns(2), ['bridge', 'monitor', 'fdb'], new RegExp(`${mac} dev vxlan0 dst 10\\.0\\.0\\.3`)),
     ];
     try {
-      await sleep(1500); // the monitors are listening
+      await streamsConnected(lab, 3, 1);
+      await streamsConnected(lab, 4, 1);
+      await sleep(500); // bridge monitor too
       const t0 = Date.now();
       await host(3);
       const seen = await Promise.race([Promise.all(watchers.map((w) => w.seen)), sleep(5000).then(() => undefined)]);

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { FdbRow, StatsReport } from '../../src/control/protocol.ts';
+import { request } from '../../src/control/client.ts';
 import { Lab, overlay, ROOT, sh, sleep, VNI, type Result } from '../../scripts/lab/lab.ts';
 
 export { blueConfig, kernelMac, kernelPeers, overlay, VNI } from '../../scripts/lab/lab.ts';
@@ -33,6 +34,29 @@ export async function stats(lab: Lab, host = 1): Promise<StatsReport> {
   const r = await vtepctl('--socket', lab.socket(host), 'stats', '--json');
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as StatsReport;
+}
+
+/**
+ * `stats` asked over the control socket from the test process itself: no
+ * vtepctl to start (0.35 s and more under load), so that polling can see a
+ * state that lasts a second.
+ */
+export function statsNow(lab: Lab, host = 1): Promise<StatsReport> {
+  return request<StatsReport>(lab.socket(host), { cmd: 'stats' });
+}
+
+/**
+ * Waits until `streams` stream clients (monitor, capture) are connected to
+ * host's control socket, besides the one asking: a stream started by a
+ * process only sees what happens once it is connected.
+ */
+export async function streamsConnected(lab: Lab, host: number, streams: number, ms = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while ((await statsNow(lab, host)).control.clients < streams + 1) {
+    if (Date.now() - t0 > ms) throw new Error(`${streams} stream client(s) of h${host} did not connect within ${ms} ms`);
+    await sleep(20);
+  }
+  await sleep(100); // its request, sent right after it connected, is read
 }
 
 export function expectOk(r: Result, what: string): void {

@@ -10,7 +10,7 @@ import type { TraceReport } from '../../src/control/protocol.ts';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
 import { ROOT, sleep, type Lab } from '../../scripts/lab/lab.ts';
 import { ArpOp } from '../../src/wire/arp.ts';
-import { arping, blueConfig, expectOk, fdb, kernelMac, kernelPeers, overlay, ping, stats, vtepctl, withLab } from './helpers.ts';
+import { arping, blueConfig, expectOk, fdb, kernelMac, kernelPeers, overlay, ping, stats, streamsConnected, vtepctl, withLab } from './helpers.ts';
 
 const ICMP = 1;
 
@@ -195,7 +195,7 @@ describe('monitor and trace', () => {
     let out = '';
     mon.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await sleep(1000);
+      await streamsConnected(lab, 1, 1);
       const quiet = '02:aa:00:00:00:02';
       expectOk(await lab.exec(2, 'arping', ['-c', '1', '-w', '3', '-s', quiet, '-i', 'vx0', overlay(1)]), 'arping from a one-off MAC');
       for (let t = 0; t < 60 && !/"action":"aged","network":"blue","mac":"02:aa:00:00:00:02"/.test(out); t++) await sleep(100);

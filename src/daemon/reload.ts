@@ -1,0 +1,120 @@
+// `vtepctl reload` (SIGHUP): the difference between the running config and
+// the file, applied. New networks start, removed ones stop, a network whose
+// TAP, tunnel, group, MTU or GRE socket changed restarts alone, and the rest
+// changes in place, keeping learned MACs and counters. A config with an
+// error, a change that needs a restart of vtepd, or a network that cannot
+// start is refused before anything changes.
+import type { Config, NetworkConfig } from '../config/config.ts';
+import type { ControlServer } from '../control/server.ts';
+import { RefusedError } from '../control/verb.ts';
+import type { Datapath } from '../datapath/datapath.ts';
+import type { EvpnSpeaker } from '../evpn/speaker.ts';
+import type { Logger } from '../observe/log.ts';
+import type { EventHub } from '../observe/monitor.ts';
+import type { NetworkUnit, Planned } from './network-unit.ts';
+import type { Receivers } from './receivers.ts';
+import { StartupError } from './system.ts';
+import { applyNetworkTables } from './tables.ts';
+
+/** The settings a network cannot change in place: a change restarts that network alone. */
+const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu', 'greSocket'] as const;
+/** How the reload message names them: as the config file does. */
+const CONFIG_NAMES: Partial<Record<keyof NetworkConfig, string>> = { greSocket: 'gre-socket' };
+
+/** What a reload changes in the daemon. */
+export interface ReloadTarget {
+  config: Config;
+  readonly networks: Map<string, NetworkUnit>;
+  readonly log: Logger;
+  readonly events: EventHub;
+  readonly evpn: EvpnSpeaker | undefined;
+  readonly control: ControlServer | undefined;
+  readonly datapath: Datapath;
+  readonly receivers: Receivers;
+  /** Checks a network against the system; `freed`: TAPs of networks about to go, with whether each was there before vtepd. */
+  plan(cfg: NetworkConfig, freed: Map<string, boolean>): Planned;
+  addNetwork(p: Planned): void;
+  removeNetwork(name: string): void;
+  joinEvpn(unit: NetworkUnit): void;
+}
+
+/** Applies `next` to the running daemon; returns one line per change, each also logged. */
+export function reloadConfig(d: ReloadTarget, next: Config): string[] {
+  refuseFixed(d.config, next);
+  const names = new Set(next.networks.map((c) => c.name));
+  const removed = [...d.networks.values()].filter((r) => !names.has(r.cfg.name));
+  const added = next.networks.filter((c) => !d.networks.has(c.name));
+  const restarted = next.networks.filter((c) => {
+    const old = d.networks.get(c.name)?.cfg;
+    return old !== undefined && RESTART_KEYS.some((k) => JSON.stringify(old[k]) !== JSON.stringify(c[k]));
+  });
+  const inPlace = next.networks.filter((c) => d.networks.has(c.name) && !restarted.includes(c));
+  // Look before changing: what will start must be able to, with the TAPs of what goes counted as free.
+  const freed = new Map([...removed, ...restarted.map((c) => d.networks.get(c.name)!)].map((r) => [r.cfg.tap, r.existed]));
+  let plans: Planned[];
+  try {
+    plans = [...restarted, ...added].map((c) => d.plan(c, freed));
+  } catch (e) {
+    if (e instanceof StartupError) throw new RefusedError(`${e.message}; nothing changed`);
+    throw e;
+  }
+  const changes: string[] = [];
+  const failures: string[] = [];
+  for (const r of removed) {
+    d.removeNetwork(r.cfg.name);
+    changes.push(`network ${r.cfg.name} removed`);
+  }
+  for (const p of plans) {
+    const old = d.networks.get(p.cfg.name)?.cfg;
+    if (old !== undefined) d.removeNetwork(p.cfg.name);
+    try {
+      d.addNetwork(p);
+      changes.push(old !== undefined
+        ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k])).map((k) => CONFIG_NAMES[k] ?? k).join(', ')} changed)`
+        : `network ${p.cfg.name} added`);
+    } catch (e) {
+      failures.push(`network ${p.cfg.name} could not start: ${(e as Error).message}`);
+    }
+  }
+  for (const cfg of inPlace) {
+    const unit = d.networks.get(cfg.name)!;
+    for (const c of applyNetworkTables(unit, unit.cfg, cfg)) changes.push(`network ${cfg.name}: ${c}`);
+    const evpnChanged = JSON.stringify(unit.cfg.evpn) !== JSON.stringify(cfg.evpn);
+    unit.cfg = cfg;
+    d.receivers.applyZeroChecksum(d.networks.values());
+    if (evpnChanged) {
+      d.evpn?.remove(cfg.name);
+      d.joinEvpn(unit);
+      changes.push(`network ${cfg.name}: evpn ${cfg.evpn ? `rd ${cfg.evpn.rd}, import ${cfg.evpn.importRts.join(',')}, export ${cfg.evpn.exportRts.join(',')}` : 'off'}`);
+    }
+  }
+  if (JSON.stringify(next.control) !== JSON.stringify(d.config.control) && d.control !== undefined) {
+    d.control.limits = next.control;
+    changes.push(`control max-clients ${next.control.maxClients} idle-timeout ${next.control.idleTimeoutS}`);
+  }
+  if (next.busyPoll !== d.config.busyPoll) {
+    d.datapath.busyPollUs = next.busyPoll;
+    changes.push(`busy-poll ${next.busyPoll}`);
+  }
+  d.config = next;
+  for (const c of changes) d.log.info(`reload: ${c}`);
+  for (const f of failures) d.log.error(`reload: ${f}`);
+  if (changes.length === 0 && failures.length === 0) d.log.info('reload: no changes');
+  d.events.reload([...changes, ...failures]);
+  if (failures.length > 0) throw new Error([...failures, ...changes.map((c) => `applied: ${c}`)].join('; '));
+  return changes;
+}
+
+/** What only a restart of vtepd can change: refused, with nothing changed. */
+function refuseFixed(now: Config, next: Config): void {
+  for (const key of ['local', 'socket', 'offload'] as const) {
+    if (next[key] !== now[key]) throw new RefusedError(`${key} cannot change while vtepd runs (${now[key]} -> ${next[key]}); restart vtepd to change it; nothing changed`);
+  }
+  const fixed = { metrics: 'metrics', log: 'log-format and log-level', socketAccess: 'socket-group, socket-mode and socket-mutations', user: 'user' } as const;
+  for (const [key, name] of Object.entries(fixed) as [keyof typeof fixed, string][]) {
+    if (JSON.stringify(next[key]) !== JSON.stringify(now[key])) throw new RefusedError(`${name} cannot change while vtepd runs; restart vtepd for that; nothing changed`);
+  }
+  if (JSON.stringify(next.evpn) !== JSON.stringify(now.evpn)) {
+    throw new RefusedError('evpn (the BGP settings) cannot change while vtepd runs; restart vtepd to change them; nothing changed');
+  }
+}
