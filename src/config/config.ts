@@ -17,15 +17,11 @@ import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
 
 export { DEFAULT_SOCKET, SERVICE_SOCKET };
-/** A config file is read only up to this size: /dev/zero must not fill the memory. */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
-/** YAML aliases resolved at most: a "billion laughs" file is refused, not expanded. */
-const MAX_ALIASES = 1000;
-/** A Unix socket address holds 108 bytes, the last one a NUL. */
-const MAX_SOCKET_PATH_BYTES = 107;
-export const DEFAULT_TTL = 64;
-/** Busy polling after traffic, as SO_BUSY_POLL does in the kernel: saves a wake-up per reply. */
-export const DEFAULT_BUSY_POLL_US = 200;
+export { DEFAULT_BUSY_POLL_US, DEFAULT_GRE_SOCKET, DEFAULT_TTL, GRE_SOCKETS, MAX_CONFIG_BYTES, type GreSocket } from './constants.ts';
+import { DEFAULT_GRE_SOCKET, MAX_ALIASES, MAX_CONFIG_BYTES, type GreSocket } from './constants.ts';
+import { configSchema, parseListen, type LOG_FORMATS, type LOG_LEVELS, type RawConfig } from './schema.ts';
+export { parseListen, LOG_FORMATS, LOG_LEVELS } from './schema.ts';
+
 
 export interface GroupSettings {
   /** Canonical text of the group address. */
@@ -103,10 +99,7 @@ export interface NetworkConfig {
   greSocket: GreSocket;
 }
 
-export const GRE_SOCKETS = ['packet', 'raw'] as const;
-export type GreSocket = (typeof GRE_SOCKETS)[number];
-export const DEFAULT_GRE_SOCKET: GreSocket = 'packet';
-const greSocketField = z.enum(GRE_SOCKETS, expected('expected packet or raw'));
+
 
 export type DfMode = boolean | 'inherit';
 
@@ -138,149 +131,6 @@ export class ConfigError extends Error {
   }
 }
 
-// ------------------------------------------------------------------ schema
-
-const IPV4 = 'expected an IPv4 address such as 10.0.0.1';
-const ipv4 = z.string(expected(IPV4)).refine((s) => parseIpv4Address(s) !== undefined, expected(IPV4));
-// zod runs every refinement, also after one failed: each must take any string. After a
-// refinement that checks the form (`unparsed` true), text it refused already is not refused twice.
-const is = (test: (b: Uint8Array) => boolean, unparsed = false) => (s: string) => {
-  const b = parseIp(s);
-  return b === undefined ? unparsed : test(b);
-};
-const whenParsed = (test: (b: Uint8Array) => boolean) => is(test, true);
-const unicastIpv4 = ipv4.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 address'));
-/** Underlay addresses: IPv4 or IPv6, the family of `local` (normalize() checks that). */
-const UNDERLAY = 'expected an IPv4 or IPv6 address such as 10.0.0.1 or fd00::1';
-const underlayIp = z.string(expected(UNDERLAY)).refine((s) => parseIp(s) !== undefined, expected(UNDERLAY));
-/** fe80::/10 names a link only with an interface (fe80::1%eth1): a VTEP's address must stand alone. */
-const notLinkLocal = (b: Uint8Array) => isV4Mapped(b) || b[0] !== 0xfe || (b[1] & 0xc0) !== 0x80;
-const unicastUnderlay = underlayIp.refine(whenParsed(isUnicastIp), expected('expected a unicast IPv4 or IPv6 address'))
-  .refine(whenParsed(notLinkLocal), expected('expected a global or unique local IPv6 address, not a link-local one (fe80::/10)'));
-const multicastUnderlay = underlayIp.refine(whenParsed(isMulticastIp),
-  expected('expected a multicast address: IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8 such as ff05::42'));
-const CIDR = 'expected an IPv4 address with prefix length, such as 192.168.100.1/24';
-const cidr = z.string(expected(CIDR)).refine((s) => {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
-  return m !== null && parseIpv4Address(m[1]) !== undefined && Number(m[2]) <= 32;
-}, expected(CIDR));
-const MAC = 'expected a MAC address such as 52:54:00:12:34:56';
-const mac = z.string(expected(MAC))
-  .refine((s) => parseMac(s) !== undefined, expected(MAC))
-  .refine((s) => !isGroupMac(parseMac(s) ?? 0), { error: 'expected a unicast MAC address (the first octet\'s low bit is clear)' });
-// IFNAMSIZ is 16 including the terminating NUL; iproute2 refuses '/', ':' and white space.
-// "%" makes the kernel pick a name itself (tap%d -> tap0): a TAP's name must be the one given.
-const ifname = z.string(expected('expected an interface name'))
-  .regex(/^[^/:%\s]{1,15}$/, expected('expected an interface name of 1 to 15 characters without "/", ":", "%" or spaces'));
-const underlayList = z.array(unicastUnderlay, expected('expected a list of IPv4 or IPv6 addresses'));
-const OVERLAY_IP = 'expected an IPv4 or IPv6 address such as 192.168.100.2 or fd00:100::2';
-const overlayIp = z.string(expected(OVERLAY_IP)).refine(is(isUnicastIp), expected(OVERLAY_IP));
-
-const RV = 'expected IP:N or ASN:N, such as 10.0.0.1:42 or 65000:42';
-const routeValue = z.string(expected(RV)).refine((s) => parseRouteValue(s) !== undefined, expected(RV));
-const networkEvpnSchema = z.union([
-  z.literal(true),
-  z.strictObject({
-    rd: routeValue.optional(),
-    'import-rt': z.array(routeValue, expected('expected a list of route targets')).min(1).optional(),
-    'export-rt': z.array(routeValue, expected('expected a list of route targets')).min(1).optional(),
-  }),
-], expected('expected true, or { rd, import-rt, export-rt }'));
-const HOST_PORT = 'expected ADDRESS:PORT, such as 127.0.0.1:50051';
-const hostPort = z.string(expected(HOST_PORT)).regex(/^[^\s:]+:\d{1,5}$/, expected(HOST_PORT));
-const LISTEN = 'expected ADDRESS:PORT to listen on, such as 127.0.0.1:9465 or [::1]:9465';
-/** `ADDR:PORT` or `[IPv6]:PORT`: where an HTTP endpoint listens. */
-export function parseListen(s: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
-  if (m === null) return undefined;
-  const host = canonicalIp(m[1] ?? m[2]);
-  const port = Number(m[3]);
-  return host === undefined || port < 1 || port > 65535 ? undefined : { host, port };
-}
-const listenAddress = z.string(expected(LISTEN)).refine((s) => parseListen(s) !== undefined, expected(LISTEN));
-export const LOG_FORMATS = ['text', 'json'] as const;
-export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
-const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
-
-const evpnSchema = z.strictObject({
-  asn: int(1, 4294967295, 'an AS number'),
-  'router-id': ipv4.optional(),
-  neighbors: z.array(unicastIpv4, expected('expected a list of IPv4 addresses')).min(1, expected('expected at least one neighbor')),
-  gobgp: hostPort.optional(),
-  'hold-time': int(3, 65535, 'seconds').default(9),
-});
-
-const groupSchema = z.strictObject({
-  address: multicastUnderlay,
-  dev: ifname,
-  ttl: int(1, 255, 'a multicast TTL').default(1),
-});
-
-const networkSchema = z.strictObject({
-  tap: ifname,
-  address: cidr.optional(),
-  mtu: int(68, 65000, 'an MTU').optional(),
-  mac: mac.optional(),
-  ...tunnelBlocks,
-  remotes: underlayList.default([]),
-  group: groupSchema.optional(),
-  allow: underlayList.optional(),
-  ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
-  'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
-  static: z.array(z.strictObject({ mac, remote: unicastUnderlay }), expected('expected a list of { mac, remote }')).default([]),
-  neigh: z.array(z.strictObject({ ip: overlayIp, mac }), expected('expected a list of { ip, mac }')).default([]),
-  'arp-responder': bool().default(false),
-  'arp-snoop': bool().default(false),
-  learning: bool().default(true),
-  evpn: networkEvpnSchema.optional(),
-  'accept-any-remote': bool().default(false),
-  ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
-  df: z.union([z.boolean(), z.literal('inherit')], expected('expected true, false or inherit')).optional(),
-  'udp6-zero-csum-rx': bool().optional(),
-  'gre-socket': greSocketField.optional(),
-}).refine((n) => TUNNEL_KINDS.filter((k) => n[k] !== undefined).length === 1, {
-  error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
-});
-
-const busyPollField = int(0, 100_000, 'microseconds');
-
-const configSchema = z.strictObject({
-  local: unicastUnderlay,
-  'udp6-zero-csum-rx': bool().default(false),
-  'gre-socket': greSocketField.default(DEFAULT_GRE_SOCKET),
-  socket: z.string(expected('expected a path')).min(1, expected('expected a path'))
-    .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, { error: `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds)` })
-    .default(DEFAULT_SOCKET),
-  offload: bool().default(true),
-  'busy-poll': busyPollField.default(DEFAULT_BUSY_POLL_US),
-  'socket-group': z.string(expected('expected a group name')).regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, expected('expected a group name')).optional(),
-  'socket-mode': z.union([z.string(), z.number()], expected(SOCKET_MODE)).transform((v, ctx) => {
-    // YAML reads 0660 as the number 660: its digits are what the user meant, in octal.
-    const text = String(v);
-    if (!/^0?[0-7]{3}$/.test(text)) {
-      ctx.addIssue({ code: 'custom', message: SOCKET_MODE });
-      return z.NEVER;
-    }
-    return parseInt(text, 8);
-  }).refine((m) => (m & 0o600) === 0o600 && (m & 0o007) === 0, { error: SOCKET_MODE }).default(0o600),
-  'socket-mutations': z.enum(['owner', 'group'], expected('expected owner (root and vtepd\'s user) or group (anyone who can connect)')).default('owner'),
-  user: z.string(expected('expected a user name')).regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, expected('expected a user name')).optional(),
-  metrics: listenAddress.optional(),
-  'log-format': z.enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`)).default('text'),
-  'log-level': z.enum(LOG_LEVELS, expected(`expected one of ${LOG_LEVELS.join(', ')}`)).default('info'),
-  evpn: evpnSchema.optional(),
-  control: z.strictObject({
-    'max-clients': int(1, 10_000, 'a number of clients').default(DEFAULT_CONTROL_LIMITS.maxClients),
-    'idle-timeout': int(1, 86_400, 'seconds').default(DEFAULT_CONTROL_LIMITS.idleTimeoutS),
-  }).default({ 'max-clients': DEFAULT_CONTROL_LIMITS.maxClients, 'idle-timeout': DEFAULT_CONTROL_LIMITS.idleTimeoutS }),
-  networks: z.record(
-    z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
-    networkSchema,
-    expected('expected a map of network names to networks'),
-  ).refine((n) => Object.keys(n).length > 0, { error: 'at least one network is required' }),
-});
-
-type RawConfig = z.output<typeof configSchema>;
 
 // ------------------------------------------------------------------ parsing
 
@@ -481,130 +331,4 @@ function networkEvpn(given: { rd?: string; 'import-rt'?: string[]; 'export-rt'?:
     importRts: (given['import-rt'] ?? [rt]).map(canonical),
     exportRts: (given['export-rt'] ?? [rt]).map(canonical),
   };
-}
-
-// ------------------------------------------------------------------ flags
-
-/** The flags that describe one network, and where each lands in the config. */
-export interface NetworkFlags {
-  local?: string;
-  tap?: string;
-  name?: string;
-  vni?: string;
-  'gre-key'?: string;
-  'gre-csum'?: boolean;
-  'gre-seq'?: boolean;
-  remote?: string[];
-  group?: string;
-  dev?: string;
-  'group-ttl'?: string;
-  allow?: string[];
-  address?: string;
-  mtu?: string;
-  mac?: string;
-  port?: string;
-  socket?: string;
-  'busy-poll'?: string;
-  'no-offload'?: boolean;
-  metrics?: string;
-  user?: string;
-  'socket-group'?: string;
-  'socket-mode'?: string;
-  'socket-mutations'?: string;
-  'log-format'?: string;
-  'log-level'?: string;
-  ageing?: string;
-  'max-macs'?: string;
-  'accept-any-remote'?: boolean;
-  'arp-responder'?: boolean;
-  'arp-snoop'?: boolean;
-  'no-learning'?: boolean;
-  'evpn-asn'?: string;
-  'evpn-neighbor'?: string[];
-  'evpn-router-id'?: string;
-  'evpn-gobgp'?: string;
-  ttl?: string;
-  df?: boolean;
-  'df-inherit'?: boolean;
-  'udp6-zero-csum-rx'?: boolean;
-  'gre-socket'?: string;
-}
-
-/** Config paths (below the network, or top level) and the flags that set them. */
-const FLAG_OF_PATH: Record<string, string> = {
-  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', metrics: '--metrics', user: '--user', 'socket-group': '--socket-group', 'socket-mode': '--socket-mode', 'socket-mutations': '--socket-mutations',
-  'log-format': '--log-format', 'log-level': '--log-level', tap: '--tap', address: '--address', mtu: '--mtu', mac: '--mac',
-  'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
-  'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
-  remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
-  'accept-any-remote': '--accept-any-remote', df: '--df or --df-inherit', 'udp6-zero-csum-rx': '--udp6-zero-csum-rx', 'gre-socket': '--gre-socket', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
-  'evpn.asn': '--evpn-asn', 'evpn.neighbors': '--evpn-neighbor', 'evpn.router-id': '--evpn-router-id', 'evpn.gobgp': '--evpn-gobgp', evpn: '--evpn-asn',
-};
-
-/** A flag's text as a number when it is one, so that the schema's message (not a type error) answers. */
-export function flagNumber(s: string | undefined): number | string | undefined {
-  return s !== undefined && /^\d+$/.test(s) ? Number(s) : s;
-}
-
-/** Top-level settings whose flag has the key's name and passes its text as is. */
-const PASSED_AS_IS = ['metrics', 'user', 'socket-group', 'socket-mode', 'socket-mutations', 'log-format', 'log-level'] as const;
-
-/** The top-level settings the flags give beside a config file: socket, offloads, busy polling, metrics, logs. */
-export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' | 'no-offload' | (typeof PASSED_AS_IS)[number]>): Overrides {
-  const values: Record<string, unknown> = {};
-  if (f.socket !== undefined) values.socket = f.socket;
-  if (f['busy-poll'] !== undefined) values['busy-poll'] = flagNumber(f['busy-poll']);
-  if (f['no-offload']) values.offload = false;
-  for (const k of PASSED_AS_IS) if (f[k] !== undefined) values[k] = f[k];
-  return { values, flags: { socket: '--socket', 'busy-poll': '--busy-poll', offload: '--no-offload', ...Object.fromEntries(PASSED_AS_IS.map((k) => [k, `--${k}`])) } };
-}
-
-/** Builds the same config a file would give from the flags of one network. */
-export function configFromFlags(f: NetworkFlags): Config {
-  if (f.vni !== undefined && f['gre-key'] !== undefined) throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
-  if (f.df && f['df-inherit']) throw new ConfigError(['--df and --df-inherit do not go together: DF is set on every packet, or copied from the inner one']);
-  const validName = (n: string | undefined) => n !== undefined && /^[A-Za-z0-9_.-]{1,32}$/.test(n);
-  const name = f.name ?? (validName(f.tap) ? f.tap! : 'default');
-  const num = flagNumber;
-  const network: Record<string, unknown> = {
-    tap: f.tap,
-    address: f.address,
-    mtu: num(f.mtu),
-    mac: f.mac,
-    vxlan: f['gre-key'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
-    gre: f['gre-key'] !== undefined ? { key: num(f['gre-key']), csum: f['gre-csum'], seq: f['gre-seq'] } : undefined,
-    remotes: f.remote,
-    group: f.group !== undefined || f.dev !== undefined ? { address: f.group, dev: f.dev, ttl: num(f['group-ttl']) } : undefined,
-    allow: f.allow,
-    ageing: num(f.ageing),
-    'max-macs': num(f['max-macs']),
-    'accept-any-remote': f['accept-any-remote'],
-    'arp-responder': f['arp-responder'],
-    'arp-snoop': f['arp-snoop'],
-    ttl: num(f.ttl),
-    df: f['df-inherit'] ? 'inherit' : f.df,
-    'udp6-zero-csum-rx': f['udp6-zero-csum-rx'],
-    'gre-socket': f['gre-socket'],
-  };
-  const evpn = f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
-    ? { asn: num(f['evpn-asn']), neighbors: f['evpn-neighbor'], 'router-id': f['evpn-router-id'], gobgp: f['evpn-gobgp'] } : undefined;
-  // With the fabric's flags, the one network is part of it.
-  if (evpn !== undefined) network.evpn = true;
-  if (f['no-learning']) network.learning = false;
-  const raw = { local: f.local, evpn, networks: { [name]: dropUndefined(network) }, ...overridesFromFlags(f).values };
-  if (f.name !== undefined && !validName(f.name)) throw new ConfigError(['--name: network names are 1 to 32 letters, digits, ".", "_" or "-"']);
-  return checkConfig(dropUndefined(raw), (path) => {
-    if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
-    const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');
-    return FLAG_OF_PATH[rel] ?? path.join('.');
-  });
-}
-
-function dropUndefined<T extends Record<string, unknown>>(o: T): T {
-  for (const k of Object.keys(o)) {
-    const v = o[k];
-    if (v === undefined) delete o[k];
-    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) dropUndefined(v as Record<string, unknown>);
-  }
-  return o;
 }

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromFlags, loadConfigFile } from '../../src/config/config.ts';
+import { ConfigError, loadConfigFile } from '../../src/config/config.ts';
+import { configFromFlags } from '../../src/config/flags.ts';
 
 function load(yaml: string) {
   const file = join(tmpdir(), `vtepd-config-${process.pid}-${Math.random()}.yaml`);
