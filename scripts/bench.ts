@@ -23,7 +23,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab, ROOT, sleep, type Result } from './lab/lab.ts';
 
-const A1 = '192.168.100.1';
 const A2 = '192.168.100.2';
 
 interface Setup {
@@ -63,29 +62,143 @@ interface Figures {
 
 const under = (lab: Lab, i: number, v6: boolean) => (v6 ? lab.underlay6(i) : lab.underlay(i));
 const kernel = (lab: Lab, i: number, peer: number, v6 = false) =>
-  lab.kernelVxlan(i, { vni: 42, ipv6: v6, address: `192.168.100.${i}/24`, mac: `02:00:00:00:00:0${i}`, remotes: [under(lab, peer, v6)], mtu: v6 ? 1430 : 1450 });
+  lab.kernelVxlan(i, {
+    vni: 42,
+    ipv6: v6,
+    address: `192.168.100.${i}/24`,
+    mac: `02:00:00:00:00:0${i}`,
+    remotes: [under(lab, peer, v6)],
+    mtu: v6 ? 1430 : 1450,
+  });
 const ovs = (lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre' | 'ip6gre') =>
   lab.ovs(i, {
-    type, key: type === 'vxlan' ? 42 : 77, remote: under(lab, peer, type === 'ip6gre'), address: `192.168.100.${i}/24`,
+    type,
+    key: type === 'vxlan' ? 42 : 77,
+    remote: under(lab, peer, type === 'ip6gre'),
+    address: `192.168.100.${i}/24`,
     mtu: type === 'vxlan' ? 1450 : type === 'gre' ? 1458 : 1438,
   });
 const vtepd = async (lab: Lab, encap: string, args: string[], i = 1, peer = 2, v6 = false) => {
-  await lab.startDaemonArgs(i, ['--local', under(lab, i, v6), '--tap', 'tap0', ...encap.split(' '), '--remote', under(lab, peer, v6),
-    '--address', `192.168.100.${i}/24`, '--socket', lab.socket(i), ...args]);
+  await lab.startDaemonArgs(i, [
+    '--local',
+    under(lab, i, v6),
+    '--tap',
+    'tap0',
+    ...encap.split(' '),
+    '--remote',
+    under(lab, peer, v6),
+    '--address',
+    `192.168.100.${i}/24`,
+    '--socket',
+    lab.socket(i),
+    ...args,
+  ]);
 };
 
 const SETUPS: Setup[] = [
-  { name: 'kernel', label: 'kernel VXLAN <-> kernel VXLAN', encap: 'vxlan', build: async (lab) => { await kernel(lab, 1, 2); await kernel(lab, 2, 1); } },
-  { name: 'vtepd', label: 'vtepd VXLAN <-> kernel VXLAN', encap: 'vxlan', build: async (lab, a) => { await kernel(lab, 2, 1); await vtepd(lab, '--vni 42', a); } },
-  { name: 'ovs', label: 'OVS userspace VXLAN <-> kernel VXLAN', encap: 'vxlan', build: async (lab) => { await kernel(lab, 2, 1); await ovs(lab, 1, 2, 'vxlan'); } },
-  { name: 'vtepd-gre', label: 'vtepd GRE <-> OVS GRE', encap: 'gre', build: async (lab, a) => { await ovs(lab, 2, 1, 'gre'); await vtepd(lab, '--gre-key 77', a); } },
-  { name: 'vtepd-pair', label: 'vtepd VXLAN <-> vtepd VXLAN', encap: 'vxlan', build: async (lab, a) => { await vtepd(lab, '--vni 42', a, 2, 1); await vtepd(lab, '--vni 42', a); } },
-  { name: 'vtepd-gre-pair', label: 'vtepd GRE <-> vtepd GRE', encap: 'gre', build: async (lab, a) => { await vtepd(lab, '--gre-key 77', a, 2, 1); await vtepd(lab, '--gre-key 77', a); } },
-  { name: 'ovs-gre', label: 'OVS userspace GRE <-> OVS GRE', encap: 'gre', build: async (lab) => { await ovs(lab, 2, 1, 'gre'); await ovs(lab, 1, 2, 'gre'); } },
-  { name: 'kernel6', label: 'IPv6: kernel VXLAN <-> kernel VXLAN', encap: 'vxlan', ipv6: true, build: async (lab) => { await kernel(lab, 1, 2, true); await kernel(lab, 2, 1, true); } },
-  { name: 'vtepd6', label: 'IPv6: vtepd VXLAN <-> kernel VXLAN', encap: 'vxlan', ipv6: true, build: async (lab, a) => { await kernel(lab, 2, 1, true); await vtepd(lab, '--vni 42', a, 1, 2, true); } },
-  { name: 'vtepd-gre6', label: 'IPv6: vtepd GRE <-> OVS ip6gre', encap: 'gre', ipv6: true, build: async (lab, a) => { await ovs(lab, 2, 1, 'ip6gre'); await vtepd(lab, '--gre-key 77', a, 1, 2, true); } },
-  { name: 'ovs-gre6', label: 'IPv6: OVS ip6gre <-> OVS ip6gre', encap: 'gre', ipv6: true, build: async (lab) => { await ovs(lab, 2, 1, 'ip6gre'); await ovs(lab, 1, 2, 'ip6gre'); } },
+  {
+    name: 'kernel',
+    label: 'kernel VXLAN <-> kernel VXLAN',
+    encap: 'vxlan',
+    build: async (lab) => {
+      await kernel(lab, 1, 2);
+      await kernel(lab, 2, 1);
+    },
+  },
+  {
+    name: 'vtepd',
+    label: 'vtepd VXLAN <-> kernel VXLAN',
+    encap: 'vxlan',
+    build: async (lab, a) => {
+      await kernel(lab, 2, 1);
+      await vtepd(lab, '--vni 42', a);
+    },
+  },
+  {
+    name: 'ovs',
+    label: 'OVS userspace VXLAN <-> kernel VXLAN',
+    encap: 'vxlan',
+    build: async (lab) => {
+      await kernel(lab, 2, 1);
+      await ovs(lab, 1, 2, 'vxlan');
+    },
+  },
+  {
+    name: 'vtepd-gre',
+    label: 'vtepd GRE <-> OVS GRE',
+    encap: 'gre',
+    build: async (lab, a) => {
+      await ovs(lab, 2, 1, 'gre');
+      await vtepd(lab, '--gre-key 77', a);
+    },
+  },
+  {
+    name: 'vtepd-pair',
+    label: 'vtepd VXLAN <-> vtepd VXLAN',
+    encap: 'vxlan',
+    build: async (lab, a) => {
+      await vtepd(lab, '--vni 42', a, 2, 1);
+      await vtepd(lab, '--vni 42', a);
+    },
+  },
+  {
+    name: 'vtepd-gre-pair',
+    label: 'vtepd GRE <-> vtepd GRE',
+    encap: 'gre',
+    build: async (lab, a) => {
+      await vtepd(lab, '--gre-key 77', a, 2, 1);
+      await vtepd(lab, '--gre-key 77', a);
+    },
+  },
+  {
+    name: 'ovs-gre',
+    label: 'OVS userspace GRE <-> OVS GRE',
+    encap: 'gre',
+    build: async (lab) => {
+      await ovs(lab, 2, 1, 'gre');
+      await ovs(lab, 1, 2, 'gre');
+    },
+  },
+  {
+    name: 'kernel6',
+    label: 'IPv6: kernel VXLAN <-> kernel VXLAN',
+    encap: 'vxlan',
+    ipv6: true,
+    build: async (lab) => {
+      await kernel(lab, 1, 2, true);
+      await kernel(lab, 2, 1, true);
+    },
+  },
+  {
+    name: 'vtepd6',
+    label: 'IPv6: vtepd VXLAN <-> kernel VXLAN',
+    encap: 'vxlan',
+    ipv6: true,
+    build: async (lab, a) => {
+      await kernel(lab, 2, 1, true);
+      await vtepd(lab, '--vni 42', a, 1, 2, true);
+    },
+  },
+  {
+    name: 'vtepd-gre6',
+    label: 'IPv6: vtepd GRE <-> OVS ip6gre',
+    encap: 'gre',
+    ipv6: true,
+    build: async (lab, a) => {
+      await ovs(lab, 2, 1, 'ip6gre');
+      await vtepd(lab, '--gre-key 77', a, 1, 2, true);
+    },
+  },
+  {
+    name: 'ovs-gre6',
+    label: 'IPv6: OVS ip6gre <-> OVS ip6gre',
+    encap: 'gre',
+    ipv6: true,
+    build: async (lab) => {
+      await ovs(lab, 2, 1, 'ip6gre');
+      await ovs(lab, 1, 2, 'ip6gre');
+    },
+  },
 ];
 
 /** The row a setup's ratios are to: the kernel over the same underlay family. */
@@ -99,7 +212,11 @@ function iperfJson(r: Result): { end: Record<string, Record<string, number>> } {
   }
 }
 
-async function iperf(lab: Lab, args: string[], seconds: number): Promise<{ end: Record<string, Record<string, number>> }> {
+async function iperf(
+  lab: Lab,
+  args: string[],
+  seconds: number,
+): Promise<{ end: Record<string, Record<string, number>> }> {
   const server = lab.exec(2, 'iperf3', ['-s', '-1', '-B', A2], (seconds + 20) * 1000);
   await sleep(300);
   const r = await lab.exec(1, 'iperf3', ['-c', A2, '-t', String(seconds), '-J', ...args], (seconds + 20) * 1000);
@@ -112,7 +229,10 @@ async function pingRtt(lab: Lab, args: string[]): Promise<{ medianUs: number; lo
   const ping = await lab.exec(1, 'ping', [...args, '-W', '1', A2], 30_000);
   const times = [...ping.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
   const m = /(\d+) packets transmitted, (\d+) received/.exec(ping.stdout);
-  return { medianUs: times.length ? times[Math.floor(times.length / 2)] : NaN, lost: m ? Number(m[1]) - Number(m[2]) : NaN };
+  return {
+    medianUs: times.length ? times[Math.floor(times.length / 2)] : NaN,
+    lost: m ? Number(m[1]) - Number(m[2]) : NaN,
+  };
 }
 
 async function measure(lab: Lab, seconds: number): Promise<Figures> {
@@ -166,15 +286,22 @@ function medians(rounds: Record<string, Figures[]>): Record<string, Figures> {
 /** vtepd's ratios to the kernel round by round (over IPv4, and over IPv6): how far one run can be from the median. */
 function spread(rounds: Record<string, Figures[]>): string {
   const lines: string[] = [];
-  for (const [base, ours, what] of [['kernel', 'vtepd', 'vtepd VXLAN'], ['kernel6', 'vtepd6', 'IPv6: vtepd VXLAN']]) {
+  for (const [base, ours, what] of [
+    ['kernel', 'vtepd', 'vtepd VXLAN'],
+    ['kernel6', 'vtepd6', 'IPv6: vtepd VXLAN'],
+  ]) {
     const k = rounds[base];
     const v = rounds[ours];
     if (!k || !v || Math.min(k.length, v.length) < 2) continue;
     const n = Math.min(k.length, v.length);
-    const per = (f: (r: Figures) => number, digits = 2) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) / f(k[i]), digits)).join(' ');
-    const added = (f: (r: Figures) => number) => Array.from({ length: n }, (_, i) => fmt(f(v[i]) - f(k[i]), 0)).join(' ');
-    lines.push(`${what} × kernel, round by round: TCP out ${per((r) => r.tcpOut)}; TCP in ${per((r) => r.tcpIn)}; ` +
-      `pps ${per((r) => r.pps64)}; added RTT µs ${added((r) => r.rttMedianUs)} (5 ms apart), ${added((r) => r.rttBusyUs)} (back to back)`);
+    const per = (f: (r: Figures) => number, digits = 2) =>
+      Array.from({ length: n }, (_, i) => fmt(f(v[i]) / f(k[i]), digits)).join(' ');
+    const added = (f: (r: Figures) => number) =>
+      Array.from({ length: n }, (_, i) => fmt(f(v[i]) - f(k[i]), 0)).join(' ');
+    lines.push(
+      `${what} × kernel, round by round: TCP out ${per((r) => r.tcpOut)}; TCP in ${per((r) => r.tcpIn)}; ` +
+        `pps ${per((r) => r.pps64)}; added RTT µs ${added((r) => r.rttMedianUs)} (5 ms apart), ${added((r) => r.rttBusyUs)} (back to back)`,
+    );
   }
   return lines.join('\n');
 }
@@ -192,15 +319,23 @@ function table(results: Record<string, Figures>): string {
     const r = results[s.name];
     if (!r) continue;
     const k = results[baseOf(s)];
-    lines.push(`| ${s.label} | ${fmt(r.tcpOut)} | ${fmt(r.tcpIn)} | ${fmt(r.pps64 / 1000, 0)}k | ${fmt(r.rttMedianUs, 0)} / ${fmt(r.rttBusyUs, 0)} | ` +
-      `${k ? fmt(r.tcpOut / k.tcpOut) : '—'} | ${k ? fmt(r.tcpIn / k.tcpIn) : '—'} | ${k ? fmt(r.pps64 / k.pps64) : '—'} | ` +
-      `${k ? `${fmt(r.rttMedianUs - k.rttMedianUs, 0)} / ${fmt(r.rttBusyUs - k.rttBusyUs, 0)}` : '—'} |`);
+    lines.push(
+      `| ${s.label} | ${fmt(r.tcpOut)} | ${fmt(r.tcpIn)} | ${fmt(r.pps64 / 1000, 0)}k | ${fmt(r.rttMedianUs, 0)} / ${fmt(r.rttBusyUs, 0)} | ` +
+        `${k ? fmt(r.tcpOut / k.tcpOut) : '—'} | ${k ? fmt(r.tcpIn / k.tcpIn) : '—'} | ${k ? fmt(r.pps64 / k.pps64) : '—'} | ` +
+        `${k ? `${fmt(r.rttMedianUs - k.rttMedianUs, 0)} / ${fmt(r.rttBusyUs - k.rttBusyUs, 0)}` : '—'} |`,
+    );
   }
   // GRE against VXLAN like for like: vtepd on both ends, so that neither peer is the limit.
   const v = results['vtepd-pair'];
   const g = results['vtepd-gre-pair'];
-  if (v && g) lines.push('', `vtepd GRE / vtepd VXLAN (vtepd on both ends): TCP out ${fmt(g.tcpOut / v.tcpOut)}, TCP in ${fmt(g.tcpIn / v.tcpIn)}, 64-byte pps ${fmt(g.pps64 / v.pps64)}`);
-  const lost = SETUPS.filter((s) => results[s.name]?.pingsLost !== undefined).map((s) => `${s.name} ${fmt(results[s.name].pingsLost, 0)}`);
+  if (v && g)
+    lines.push(
+      '',
+      `vtepd GRE / vtepd VXLAN (vtepd on both ends): TCP out ${fmt(g.tcpOut / v.tcpOut)}, TCP in ${fmt(g.tcpIn / v.tcpIn)}, 64-byte pps ${fmt(g.pps64 / v.pps64)}`,
+    );
+  const lost = SETUPS.filter((s) => results[s.name]?.pingsLost !== undefined).map(
+    (s) => `${s.name} ${fmt(results[s.name].pingsLost, 0)}`,
+  );
   if (lost.length) lines.push('', `Pings lost of 1200 (median over rounds): ${lost.join(', ')}`);
   return lines.join('\n');
 }
@@ -218,10 +353,30 @@ function xml(text: string): string {
 
 /** A grouped bar chart of every figure relative to the kernel, as SVG (no dependency). */
 function chart(results: Record<string, Figures>, title: string): string {
-  const metrics: ['tcpOut' | 'tcpIn' | 'pps64', string][] = [['tcpOut', 'TCP h1→h2'], ['tcpIn', 'TCP h2→h1'], ['pps64', '64-byte pps']];
+  const metrics: ['tcpOut' | 'tcpIn' | 'pps64', string][] = [
+    ['tcpOut', 'TCP h1→h2'],
+    ['tcpIn', 'TCP h2→h1'],
+    ['pps64', '64-byte pps'],
+  ];
   const setups = SETUPS.filter((s) => results[s.name]);
-  const colors = ['#555', '#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#d62728', '#999', '#17becf', '#bcbd22', '#e377c2'];
-  const W = 820, H = 390, left = 40, bottom = 300, top = 50;
+  const colors = [
+    '#555',
+    '#1f77b4',
+    '#ff7f0e',
+    '#2ca02c',
+    '#9467bd',
+    '#8c564b',
+    '#d62728',
+    '#999',
+    '#17becf',
+    '#bcbd22',
+    '#e377c2',
+  ];
+  const W = 820,
+    H = 390,
+    left = 40,
+    bottom = 300,
+    top = 50;
   const ratio = (s: Setup, m: 'tcpOut' | 'tcpIn' | 'pps64') => {
     const k = results[baseOf(s)];
     return k ? results[s.name][m] / k[m] : 0;
@@ -230,17 +385,25 @@ function chart(results: Record<string, Figures>, title: string): string {
   const groupW = (W - left - 20) / metrics.length;
   const barW = (groupW - 30) / setups.length;
   const y = (v: number) => bottom - ((bottom - top) * v) / max;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`, `<text x="${left}" y="24" font-size="15">${xml(title)}</text>`,
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${left}" y="24" font-size="15">${xml(title)}</text>`,
     `<line x1="${left}" y1="${y(1)}" x2="${W - 10}" y2="${y(1)}" stroke="#999" stroke-dasharray="4"/>`,
-    `<text x="${left - 8}" y="${y(1) + 4}" text-anchor="end">1.0×</text>`, `<text x="${left - 8}" y="${bottom + 4}" text-anchor="end">0</text>`];
+    `<text x="${left - 8}" y="${y(1) + 4}" text-anchor="end">1.0×</text>`,
+    `<text x="${left - 8}" y="${bottom + 4}" text-anchor="end">0</text>`,
+  ];
   metrics.forEach(([m, label], gi) => {
     const gx = left + gi * groupW + 15;
     setups.forEach((s, si) => {
       const v = ratio(s, m);
       const x = gx + si * barW;
-      parts.push(`<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${bottom - y(v)}" fill="${colors[si % colors.length]}"><title>${xml(s.label)}: ${fmt(v)}×</title></rect>`);
-      parts.push(`<text x="${x + (barW - 4) / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="10">${fmt(v)}</text>`);
+      parts.push(
+        `<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${bottom - y(v)}" fill="${colors[si % colors.length]}"><title>${xml(s.label)}: ${fmt(v)}×</title></rect>`,
+      );
+      parts.push(
+        `<text x="${x + (barW - 4) / 2}" y="${y(v) - 4}" text-anchor="middle" font-size="10">${fmt(v)}</text>`,
+      );
     });
     parts.push(`<text x="${gx + (setups.length * barW) / 2}" y="${bottom + 18}" text-anchor="middle">${label}</text>`);
   });
@@ -248,28 +411,40 @@ function chart(results: Record<string, Figures>, title: string): string {
   setups.forEach((s, si) => {
     const x = left + (si % perRow) * ((W - left) / perRow);
     const yy = H - 58 + Math.floor(si / perRow) * 16;
-    parts.push(`<rect x="${x}" y="${yy}" width="10" height="10" fill="${colors[si % colors.length]}"/>`,
-      `<text x="${x + 14}" y="${yy + 9}" font-size="10">${xml(s.label.replace(/ <-> /, ' ↔ '))}</text>`);
+    parts.push(
+      `<rect x="${x}" y="${yy}" width="10" height="10" fill="${colors[si % colors.length]}"/>`,
+      `<text x="${x + 14}" y="${yy + 9}" font-size="10">${xml(s.label.replace(/ <-> /, ' ↔ '))}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' }, 'vtepd-args': { type: 'string', default: '' }, redraw: { type: 'boolean' },
-  } });
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '5' },
+      only: { type: 'string' },
+      'vtepd-args': { type: 'string', default: '' },
+      redraw: { type: 'boolean' },
+    },
+  });
   const dir = join(ROOT, 'bench', 'results');
   if (values.redraw) {
     // The chart and table again from the last run's figures, without measuring.
     const last = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as Saved;
-    writeFileSync(join(dir, 'latest.svg'), chart(last.results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${last.when.slice(0, 10)}`));
+    writeFileSync(
+      join(dir, 'latest.svg'),
+      chart(last.results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${last.when.slice(0, 10)}`),
+    );
     writeFileSync(join(dir, 'latest.md'), `${last.when} on ${last.machine}\n\n${report(last)}\n`);
     return;
   }
   const seconds = Number(values.seconds);
   const roundCount = Number(values.rounds);
-  if (!Number.isInteger(roundCount) || roundCount < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${values.rounds}`);
+  if (!Number.isInteger(roundCount) || roundCount < 1)
+    throw new Error(`--rounds must be a whole number of at least 1, not ${values.rounds}`);
   const only = values.only?.split(',');
   if (only?.includes('evpn-scale')) {
     // Not a throughput figure: BGP EVPN convergence with many VTEPs (scripts/evpn-scale.ts).
@@ -306,7 +481,10 @@ async function main(): Promise<void> {
     return;
   }
   writeFileSync(join(dir, 'latest.json'), json);
-  writeFileSync(join(dir, 'latest.svg'), chart(results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${when.slice(0, 10)}`));
+  writeFileSync(
+    join(dir, 'latest.svg'),
+    chart(results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${when.slice(0, 10)}`),
+  );
   writeFileSync(join(dir, 'latest.md'), `${when} on ${machine}\n\n${text}\n`);
   console.log(`\nwrote bench/results/${stamp}.json, latest.json, latest.md and latest.svg`);
 }

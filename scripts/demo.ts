@@ -19,11 +19,19 @@ function show(title: string, r: Result): void {
   const ok = r.code === 0 ? 'ok' : `FAILED (exit ${r.code})`;
   console.log(`\n== ${title}: ${ok}`);
   const text = (r.stdout + r.stderr).trim();
-  if (text) console.log(text.split('\n').map((l) => `   ${l}`).join('\n'));
+  if (text)
+    console.log(
+      text
+        .split('\n')
+        .map((l) => `   ${l}`)
+        .join('\n'),
+    );
 }
 
 async function main(): Promise<number> {
-  console.log('Building the lab: h1 (vtepd), h2 and h3 (kernel VXLAN), h4 (Open vSwitch GRE), one bridge as underlay...');
+  console.log(
+    'Building the lab: h1 (vtepd), h2 and h3 (kernel VXLAN), h4 (Open vSwitch GRE), one bridge as underlay...',
+  );
   const lab = await Lab.create(4);
   let failures = 0;
   const check = (title: string, r: Result) => {
@@ -33,8 +41,16 @@ async function main(): Promise<number> {
   try {
     // Kernel VXLAN on h2 and h3, replicating to every other host (h4 ignores VXLAN: it runs OVS GRE).
     await kernelPeers(lab, [2, 3]);
-    const ovs = await lab.ovs(4, { type: 'gre', key: KEY, remote: lab.underlay(1), address: `${red(4)}/24`, mtu: 1458 });
-    const daemon = await lab.startDaemon(1, `
+    const ovs = await lab.ovs(4, {
+      type: 'gre',
+      key: KEY,
+      remote: lab.underlay(1),
+      address: `${red(4)}/24`,
+      mtu: 1458,
+    });
+    const daemon = await lab.startDaemon(
+      1,
+      `
 local: ${lab.underlay(1)}
 socket: ${lab.socket(1)}
 networks:
@@ -48,19 +64,40 @@ networks:
     address: ${red(1)}/24
     gre: { key: ${KEY} }
     remotes: [${lab.underlay(4)}]
-`);
-    console.log(`vtepd is running in ${lab.ns(1)} (pid ${daemon.pid}):\n${daemon.log.trim().split('\n').map((l) => `   ${l}`).join('\n')}`);
+`,
+    );
+    console.log(
+      `vtepd is running in ${lab.ns(1)} (pid ${daemon.pid}):\n${daemon.log
+        .trim()
+        .split('\n')
+        .map((l) => `   ${l}`)
+        .join('\n')}`,
+    );
 
     const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789', 'or', 'ip', 'proto', 'gre']);
-    check('arping from vtepd\'s side to the kernel VTEP h2 (broadcast request, replicated to h2 and h3)',
-      await lab.exec(1, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', overlay(2)]));
+    check(
+      "arping from vtepd's side to the kernel VTEP h2 (broadcast request, replicated to h2 and h3)",
+      await lab.exec(1, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', overlay(2)]),
+    );
     check('ping h1 (vtepd) -> h2 (kernel)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(2)]));
     check('ping h1 (vtepd) -> h3 (kernel)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(3)]));
     check('ping h2 (kernel) -> h1 (vtepd)', await lab.exec(2, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', overlay(1)]));
-    check('arping from the kernel VTEP h3 to vtepd\'s side', await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'vx0', overlay(1)]));
-    check('ping over GRE: h1 (vtepd) -> h4 (Open vSwitch)', await lab.exec(1, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', red(4)]));
-    check('ping over GRE: h4 (Open vSwitch) -> h1 (vtepd)', await lab.exec(4, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', red(1)]));
-    check('arping over GRE from Open vSwitch to vtepd\'s side', await lab.exec(4, 'arping', ['-c', '2', '-w', '3', '-i', 'br-int', red(1)]));
+    check(
+      "arping from the kernel VTEP h3 to vtepd's side",
+      await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'vx0', overlay(1)]),
+    );
+    check(
+      'ping over GRE: h1 (vtepd) -> h4 (Open vSwitch)',
+      await lab.exec(1, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', red(4)]),
+    );
+    check(
+      'ping over GRE: h4 (Open vSwitch) -> h1 (vtepd)',
+      await lab.exec(4, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', red(1)]),
+    );
+    check(
+      "arping over GRE from Open vSwitch to vtepd's side",
+      await lab.exec(4, 'arping', ['-c', '2', '-w', '3', '-i', 'br-int', red(1)]),
+    );
     const records = await cap.stop();
     const packets = vxlanPackets(records);
     const gre = grePackets(records);
@@ -71,13 +108,22 @@ networks:
     console.log(`   ... and ${icmp.length} ICMP packets, each sent to one VTEP only once its MAC was learned`);
     console.log(`\n== GRE packets on h1's underlay link (${gre.length}; ARP shown in full)`);
     for (const p of gre.filter((x) => x.arp)) console.log(`   ${describe(p)}`);
-    console.log(`   ... and ${gre.filter((x) => x.innerProto === 1).length} ICMP packets, all with key ${KEY} and protocol 0x6558`);
+    console.log(
+      `   ... and ${gre.filter((x) => x.innerProto === 1).length} ICMP packets, all with key ${KEY} and protocol 0x6558`,
+    );
 
     const ctl = join(ROOT, 'bin/vtepctl');
     show('vtepctl fdb show (what vtepd learned)', await sh(ctl, ['--socket', lab.socket(1), 'fdb', 'show']));
     show('vtepctl stats', await sh(ctl, ['--socket', lab.socket(1), 'stats']));
-    show('the kernel VTEP h2 learned (bridge fdb show dev vx0)', await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vx0']));
-    show('Open vSwitch on h4 learned (ovs-appctl fdb/show br-int)', { code: 0, stdout: await ovs.appctl('fdb/show', 'br-int'), stderr: '' });
+    show(
+      'the kernel VTEP h2 learned (bridge fdb show dev vx0)',
+      await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vx0']),
+    );
+    show('Open vSwitch on h4 learned (ovs-appctl fdb/show br-int)', {
+      code: 0,
+      stdout: await ovs.appctl('fdb/show', 'br-int'),
+      stderr: '',
+    });
 
     const code = await daemon.stop();
     console.log(`\nvtepd stopped with exit code ${code}.`);
@@ -86,13 +132,19 @@ networks:
     await lab.destroy();
   }
   failures += await evpn();
-  console.log(failures === 0 ? '\nDemo passed: every ping and arping was answered.' : `\nDemo FAILED: ${failures} step(s) failed.`);
+  console.log(
+    failures === 0
+      ? '\nDemo passed: every ping and arping was answered.'
+      : `\nDemo FAILED: ${failures} step(s) failed.`,
+  );
   return failures === 0 ? 0 : 1;
 }
 
 /** A BGP EVPN fabric: h1 FRR route reflector, h2 FRR + kernel VTEP with a tenant host, h3 and h4 vtepd. */
 async function evpn(): Promise<number> {
-  console.log('\n\nBuilding an EVPN fabric: h1 FRR route reflector, h2 FRR and a kernel VTEP, h3 and h4 vtepd; no remotes configured...');
+  console.log(
+    '\n\nBuilding an EVPN fabric: h1 FRR route reflector, h2 FRR and a kernel VTEP, h3 and h4 vtepd; no remotes configured...',
+  );
   const lab = await Lab.create(4);
   let failures = 0;
   const check = (title: string, r: Result) => {
@@ -101,19 +153,37 @@ async function evpn(): Promise<number> {
   };
   const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
   try {
-    const tenant = await lab.kernelEvpnVtep(2, { vni: 100, address: '192.168.100.2/24', mac: '02:00:00:00:00:02', bridgeAddress: '192.168.100.254/24' });
+    const tenant = await lab.kernelEvpnVtep(2, {
+      vni: 100,
+      address: '192.168.100.2/24',
+      mac: '02:00:00:00:00:02',
+      bridgeAddress: '192.168.100.254/24',
+    });
     await lab.frr(1, routeReflectorConfig(lab, [2, 3, 4]));
     await lab.frr(2, kernelVtepConfig(lab, 2));
-    for (const i of [3, 4]) await lab.startDaemon(i, vtepdEvpnConfig(lab, i, { vni: 100, address: `192.168.100.${i}/24` }));
+    for (const i of [3, 4])
+      await lab.startDaemon(i, vtepdEvpnConfig(lab, i, { vni: 100, address: `192.168.100.${i}/24` }));
     for (let t = 0; t < 40 && !(await ctl(3, 'remote', 'show')).stdout.includes('10.0.0.4'); t++) await sleep(250);
-    check('ping h3 (vtepd) -> the kernel VTEP\'s host', await lab.exec(3, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.2']));
-    check('ping h3 (vtepd) -> h4 (vtepd)', await lab.exec(3, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.4']));
-    check('ping the kernel VTEP\'s host -> h4 (vtepd)', await lab.execIn(tenant, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.4']));
+    check(
+      "ping h3 (vtepd) -> the kernel VTEP's host",
+      await lab.exec(3, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.2']),
+    );
+    check(
+      'ping h3 (vtepd) -> h4 (vtepd)',
+      await lab.exec(3, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.4']),
+    );
+    check(
+      "ping the kernel VTEP's host -> h4 (vtepd)",
+      await lab.execIn(tenant, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '192.168.100.4']),
+    );
     show('vtepctl evpn show (h3)', await ctl(3, 'evpn', 'show'));
     show('vtepctl remote show (h3): the flood list, from type-3 routes', await ctl(3, 'remote', 'show'));
     show('vtepctl fdb show (h3): MACs from type-2 routes, origin evpn', await ctl(3, 'fdb', 'show'));
     show('vtepctl neigh show (h3): addresses the ARP responder answers for', await ctl(3, 'neigh', 'show'));
-    show('the kernel VTEP h2 (bridge fdb show dev vxlan0): vtepd\'s MACs, extern_learn', await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vxlan0']));
+    show(
+      "the kernel VTEP h2 (bridge fdb show dev vxlan0): vtepd's MACs, extern_learn",
+      await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vxlan0']),
+    );
     show('the route reflector (show bgp l2vpn evpn summary)', await lab.vtysh(1, 'show bgp l2vpn evpn summary'));
   } finally {
     await lab.destroy();

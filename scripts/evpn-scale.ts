@@ -43,7 +43,10 @@ export interface ScaleResult {
 }
 
 function vtepdConfig(lab: Lab, i: number): string {
-  return vtepdEvpnConfig(lab, i, { vni: VNI, address: `${overlay(i)}/16`, extra: '' }).replace(`socket: ${lab.socket(i)}\n`, `socket: ${lab.socket(i)}\nbusy-poll: 0\n`);
+  return vtepdEvpnConfig(lab, i, { vni: VNI, address: `${overlay(i)}/16`, extra: '' }).replace(
+    `socket: ${lab.socket(i)}\n`,
+    `socket: ${lab.socket(i)}\nbusy-poll: 0\n`,
+  );
 }
 
 async function rows<T>(lab: Lab, i: number, cmd: 'fdb-show' | 'remote-show'): Promise<T[]> {
@@ -70,7 +73,8 @@ function childPid(parent: number): number | undefined {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent && stat.includes('(gobgpd)')) return Number(d);
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent && stat.includes('(gobgpd)'))
+        return Number(d);
     } catch {
       // gone
     }
@@ -119,12 +123,26 @@ export async function evpnScale(vteps: number, log: (s: string) => void = consol
       return true;
     });
     const afterJoinS = (tStart + convergenceS * 1000 - lastJoin) / 1000;
-    log(`evpn-scale: started in ${startS.toFixed(1)} s; converged ${convergenceS.toFixed(2)} s after the last start, ${afterJoinS.toFixed(2)} s after the last session came up`);
+    log(
+      `evpn-scale: started in ${startS.toFixed(1)} s; converged ${convergenceS.toFixed(2)} s after the last start, ${afterJoinS.toFixed(2)} s after the last session came up`,
+    );
 
     // A host moves from the first VTEP to the second.
     const [a, b] = ids;
     const bringUp = async (i: number) => {
-      await lab.exec(i, 'ip', ['link', 'add', 'mv0', 'link', 'tap-blue', 'address', MOBILE_MAC, 'type', 'macvlan', 'mode', 'bridge']);
+      await lab.exec(i, 'ip', [
+        'link',
+        'add',
+        'mv0',
+        'link',
+        'tap-blue',
+        'address',
+        MOBILE_MAC,
+        'type',
+        'macvlan',
+        'mode',
+        'bridge',
+      ]);
       await lab.exec(i, 'ip', ['addr', 'add', `${overlay(250)}/32`, 'dev', 'mv0']);
       await lab.exec(i, 'ip', ['link', 'set', 'mv0', 'up']);
     };
@@ -154,7 +172,9 @@ export async function evpnScale(vteps: number, log: (s: string) => void = consol
     });
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const rss = { vtepd: mean(vtepd), gobgpd: mean(gobgpd), total: mean(vtepd) + mean(gobgpd) };
-    log(`evpn-scale: memory per VTEP: vtepd ${rss.vtepd.toFixed(0)} MB + gobgpd ${rss.gobgpd.toFixed(0)} MB = ${rss.total.toFixed(0)} MB`);
+    log(
+      `evpn-scale: memory per VTEP: vtepd ${rss.vtepd.toFixed(0)} MB + gobgpd ${rss.gobgpd.toFixed(0)} MB = ${rss.total.toFixed(0)} MB`,
+    );
     return { when: new Date().toISOString(), vteps, convergenceS, afterJoinS, moveS, rssMb: rss, startS };
   } finally {
     await lab.destroy();
@@ -171,7 +191,11 @@ export function formatScale(r: ScaleResult): string {
 
 /** Runs it and writes bench/results/evpn-scale-<date>.json. */
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { vteps: { type: 'string', default: '20' } }, allowPositionals: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { vteps: { type: 'string', default: '20' } },
+    allowPositionals: true,
+  });
   const r = await evpnScale(Number(values.vteps));
   console.log(`\n${formatScale(r)}`);
   const dir = join(ROOT, 'bench/results');

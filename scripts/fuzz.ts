@@ -53,11 +53,20 @@ function asanBuild(): { env: Record<string, string> } {
   const flags = '-fsanitize=address,undefined -fno-omit-frame-pointer -g';
   console.log(`fuzz: building the addon with ${flags} in ${dir}`);
   const built = spawnSync(join(ROOT, 'node_modules/.bin/node-gyp'), ['rebuild'], {
-    cwd: dir, encoding: 'utf8',
-    env: { ...process.env, CXXFLAGS: flags, LDFLAGS: '-fsanitize=address,undefined', NODE_PATH: join(ROOT, 'node_modules') },
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      CXXFLAGS: flags,
+      LDFLAGS: '-fsanitize=address,undefined',
+      NODE_PATH: join(ROOT, 'node_modules'),
+    },
   });
   if (built.status !== 0) throw new Error(`the sanitized build failed:\n${built.stderr.slice(-3000)}`);
-  const lib = (name: string) => execFileSync('gcc', [`-print-file-name=${name}`]).toString().trim();
+  const lib = (name: string) =>
+    execFileSync('gcc', [`-print-file-name=${name}`])
+      .toString()
+      .trim();
   const addon = join(dir, 'build/Release/vtep_native.node');
   if (!existsSync(addon)) throw new Error('the sanitized build made no addon');
   return {
@@ -73,16 +82,41 @@ function asanBuild(): { env: Record<string, string> } {
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  return rows.map((r) => r.map((x, c) => (typeof x === 'number' ? String(x).padStart(widths[c]) : String(x).padEnd(widths[c]))).join('  ')).join('\n');
+  return rows
+    .map((r) =>
+      r.map((x, c) => (typeof x === 'number' ? String(x).padStart(widths[c]) : String(x).padEnd(widths[c]))).join('  '),
+    )
+    .join('\n');
 }
 
 async function flood(): Promise<number> {
-  const rows: (string | number)[][] = [['from', 'MACs sent', 'frames/s', 'table', 'refused', 'known kept', 'ping lost', 'RSS MB before/peak/after', 'kernel drops (TAP queue, h1 UDP, h2 UDP)']];
+  const rows: (string | number)[][] = [
+    [
+      'from',
+      'MACs sent',
+      'frames/s',
+      'table',
+      'refused',
+      'known kept',
+      'ping lost',
+      'RSS MB before/peak/after',
+      'kernel drops (TAP queue, h1 UDP, h2 UDP)',
+    ],
+  ];
   let bad = 0;
   for (const side of ['tap', 'vxlan'] as const) {
     const r = await runFlood(side, n(values.macs), n(values.pps), vtepdArgs);
-    rows.push([side === 'tap' ? 'the TAP' : 'a tunnel', r.macs, r.pps, `${r.entries}/${r.maxMacs}`, r.refused, r.knownKept ? 'yes' : 'NO', `${r.ping.sent - r.ping.received}/${r.ping.sent}`,
-      `${r.rssMb.before}/${r.rssMb.peak}/${r.rssMb.after}`, `${r.kernelDrops.tapQueue}, ${r.kernelDrops.h1Udp}, ${r.kernelDrops.h2Udp}`]);
+    rows.push([
+      side === 'tap' ? 'the TAP' : 'a tunnel',
+      r.macs,
+      r.pps,
+      `${r.entries}/${r.maxMacs}`,
+      r.refused,
+      r.knownKept ? 'yes' : 'NO',
+      `${r.ping.sent - r.ping.received}/${r.ping.sent}`,
+      `${r.rssMb.before}/${r.rssMb.peak}/${r.rssMb.after}`,
+      `${r.kernelDrops.tapQueue}, ${r.kernelDrops.h1Udp}, ${r.kernelDrops.h2Udp}`,
+    ]);
     if (!r.knownKept || r.ping.received !== r.ping.sent || r.entries > r.maxMacs + 2) bad++;
   }
   console.log(table(rows));
@@ -93,44 +127,100 @@ async function fuzz(): Promise<number> {
   const asan = values.asan ? asanBuild() : undefined;
   const t0 = Date.now();
   const report = await runFuzz({
-    packets: n(values.packets), batch: n(values.batch), pps: n(values.pps), seed: n(values.seed),
-    ingresses: INGRESSES.filter((i: Ingress) => wants(i)), controlRequests: wants('control') ? n(values.control) : 0,
-    vtepdArgs, daemonEnv: asan?.env, progress: (line) => process.stdout.write(`\r${line.padEnd(100)}`), note: (line) => process.stdout.write(`\n${line}\n`),
+    packets: n(values.packets),
+    batch: n(values.batch),
+    pps: n(values.pps),
+    seed: n(values.seed),
+    ingresses: INGRESSES.filter((i: Ingress) => wants(i)),
+    controlRequests: wants('control') ? n(values.control) : 0,
+    vtepdArgs,
+    daemonEnv: asan?.env,
+    progress: (line) => process.stdout.write(`\r${line.padEnd(100)}`),
+    note: (line) => process.stdout.write(`\n${line}\n`),
   });
   process.stdout.write('\n');
   let codecs: { inputs: number; seconds: number; problems: string[] } | undefined;
   if (wants('codecs')) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/fuzz/codecs.ts'), values.codecs!, values.seed!],
-      { cwd: ROOT, env: { ...process.env, ...asan?.env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'scripts/fuzz/codecs.ts'), values.codecs!, values.seed!],
+      { cwd: ROOT, env: { ...process.env, ...asan?.env }, encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
     const sanitizer = r.stderr.split('\n').filter((l) => /AddressSanitizer|runtime error:/.test(l));
     report.sanitizer.push(...sanitizer);
-    codecs = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { inputs: 0, seconds: 0, problems: [`the codec fuzzer exited with ${r.status}: ${r.stderr.slice(-2000)}`] };
+    codecs =
+      r.status === 0
+        ? JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+        : { inputs: 0, seconds: 0, problems: [`the codec fuzzer exited with ${r.status}: ${r.stderr.slice(-2000)}`] };
   }
-  const rows: (string | number)[][] = [['ingress', 'sent', 'packets/s', 'delivered', 'expected', 'dropped', 'unaccounted', 'kernel drops', 'unchecked batches', 'probes failed', 'mismatches']];
+  const rows: (string | number)[][] = [
+    [
+      'ingress',
+      'sent',
+      'packets/s',
+      'delivered',
+      'expected',
+      'dropped',
+      'unaccounted',
+      'kernel drops',
+      'unchecked batches',
+      'probes failed',
+      'mismatches',
+    ],
+  ];
   for (const r of report.ingresses) {
     const dropped = Object.values(r.dropped).reduce((a, b) => a + b, 0);
-    rows.push([r.ingress, r.sent, Math.round(r.sent / r.seconds), r.delivered, r.expected, dropped, r.unaccounted, r.kernelDropped, r.unchecked, r.probesFailed, r.mismatches.length]);
+    rows.push([
+      r.ingress,
+      r.sent,
+      Math.round(r.sent / r.seconds),
+      r.delivered,
+      r.expected,
+      dropped,
+      r.unaccounted,
+      r.kernelDropped,
+      r.unchecked,
+      r.probesFailed,
+      r.mismatches.length,
+    ]);
   }
   console.log(table(rows));
   for (const r of report.ingresses) {
-    const top = Object.entries(r.dropped).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+    const top = Object.entries(r.dropped)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     console.log(`${r.ingress} drops: ${top || 'none'}`);
     for (const m of r.mismatches.slice(0, 5)) console.log(`  ${m}`);
   }
-  if (report.control) console.log(`control: ${report.control.requests} requests, ${report.control.ok} ok, ${report.control.refused} refused, ${report.control.problems.length} problems${report.control.problems.length ? `: ${report.control.problems.slice(0, 3).join('; ')}` : ''}`);
-  if (codecs) console.log(`codecs and native offloads: ${codecs.inputs} inputs in ${codecs.seconds.toFixed(1)} s, ${codecs.problems.length} problems${codecs.problems.length ? `: ${codecs.problems.slice(0, 3).join('; ')}` : ''}`);
-  console.log(`daemon: ${report.crashed ? 'CRASHED' : 'alive throughout'}${asan ? `, AddressSanitizer/UBSan reports: ${report.sanitizer.length}` : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (report.control)
+    console.log(
+      `control: ${report.control.requests} requests, ${report.control.ok} ok, ${report.control.refused} refused, ${report.control.problems.length} problems${report.control.problems.length ? `: ${report.control.problems.slice(0, 3).join('; ')}` : ''}`,
+    );
+  if (codecs)
+    console.log(
+      `codecs and native offloads: ${codecs.inputs} inputs in ${codecs.seconds.toFixed(1)} s, ${codecs.problems.length} problems${codecs.problems.length ? `: ${codecs.problems.slice(0, 3).join('; ')}` : ''}`,
+    );
+  console.log(
+    `daemon: ${report.crashed ? 'CRASHED' : 'alive throughout'}${asan ? `, AddressSanitizer/UBSan reports: ${report.sanitizer.length}` : ''}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
   for (const l of report.sanitizer.slice(0, 20)) console.log(`  ${l}`);
-  const failed = report.crashed || report.sanitizer.length > 0 || report.ingresses.some((r) => r.unaccounted !== 0 || r.mismatches.length > 0 || r.probesFailed > 0) ||
-    (report.control?.problems.length ?? 0) > 0 || (codecs?.problems.length ?? 0) > 0;
+  const failed =
+    report.crashed ||
+    report.sanitizer.length > 0 ||
+    report.ingresses.some((r) => r.unaccounted !== 0 || r.mismatches.length > 0 || r.probesFailed > 0) ||
+    (report.control?.problems.length ?? 0) > 0 ||
+    (codecs?.problems.length ?? 0) > 0;
   if (failed) console.log(report.log.split('\n').slice(-30).join('\n'));
   return failed ? 1 : 0;
 }
 
 async function stuck(): Promise<number> {
   const r = await runStuckClients(n(values['stuck-clients']), n(values.seconds), vtepdArgs);
-  console.log(`${r.clients} capture clients that never read: TCP ${r.tcpGbps.without} Gb/s without them, ${r.tcpGbps.with} with them; ` +
-    `RSS ${r.rssMb.before} MB before, ${r.rssMb.peak} MB at most; ${r.linesDropped} lines dropped, ${r.slowReadersDropped} clients dropped`);
+  console.log(
+    `${r.clients} capture clients that never read: TCP ${r.tcpGbps.without} Gb/s without them, ${r.tcpGbps.with} with them; ` +
+      `RSS ${r.rssMb.before} MB before, ${r.rssMb.peak} MB at most; ${r.linesDropped} lines dropped, ${r.slowReadersDropped} clients dropped`,
+  );
   return 0;
 }
 

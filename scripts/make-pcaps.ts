@@ -31,31 +31,68 @@ interface Scenario {
 
 async function kernel(lab: Lab, i: number, peer: number, ipv6 = false): Promise<string> {
   await lab.kernelVxlan(i, {
-    vni: REFERENCE_VNI, address: `192.168.100.${i}/24`, mac: `02:00:00:00:00:0${i}`, ipv6, remotes: [ipv6 ? lab.underlay6(peer) : lab.underlay(peer)],
+    vni: REFERENCE_VNI,
+    address: `192.168.100.${i}/24`,
+    mac: `02:00:00:00:00:0${i}`,
+    ipv6,
+    remotes: [ipv6 ? lab.underlay6(peer) : lab.underlay(peer)],
     mtu: ipv6 ? 1430 : 1450,
   });
   return 'vx0';
 }
 
-async function ovs(lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre' | 'ip6gre', options: Record<string, string> = {}): Promise<string> {
+async function ovs(
+  lab: Lab,
+  i: number,
+  peer: number,
+  type: 'vxlan' | 'gre' | 'ip6gre',
+  options: Record<string, string> = {},
+): Promise<string> {
   await lab.ovs(i, {
-    type, key: type === 'vxlan' ? REFERENCE_VNI : REFERENCE_KEY, remote: type === 'ip6gre' ? lab.underlay6(peer) : lab.underlay(peer),
-    address: `192.168.100.${i}/24`, mtu: type === 'vxlan' ? 1450 : type === 'gre' ? 1454 : 1438, options,
+    type,
+    key: type === 'vxlan' ? REFERENCE_VNI : REFERENCE_KEY,
+    remote: type === 'ip6gre' ? lab.underlay6(peer) : lab.underlay(peer),
+    address: `192.168.100.${i}/24`,
+    mtu: type === 'vxlan' ? 1450 : type === 'gre' ? 1454 : 1438,
+    options,
   });
   return 'br-int';
 }
 
 export const SCENARIOS: Scenario[] = [
-  { name: 'kernel-vxlan', what: 'Linux kernel VXLAN device on both hosts (VNI 42, dstport 4789)', build: async (lab) => [await kernel(lab, 1, 2), await kernel(lab, 2, 1)] },
-  { name: 'ovs-vxlan', what: 'Open vSwitch userspace datapath on h1 (type=vxlan key=42), kernel VXLAN device on h2', build: async (lab) => [await ovs(lab, 1, 2, 'vxlan'), await kernel(lab, 2, 1)] },
-  { name: 'ovs-gre', what: 'Open vSwitch userspace datapath on both hosts (type=gre key=77)', build: async (lab) => [await ovs(lab, 1, 2, 'gre'), await ovs(lab, 2, 1, 'gre')] },
-  { name: 'ovs-gre-csum', what: 'Open vSwitch userspace datapath on both hosts (type=gre key=77 csum=true)', build: async (lab) => [await ovs(lab, 1, 2, 'gre', { csum: 'true' }), await ovs(lab, 2, 1, 'gre', { csum: 'true' })] },
   {
-    name: 'kernel-vxlan6', what: 'Linux kernel VXLAN device on both hosts over IPv6 (local fd00::1 remote fd00::2, VNI 42)', ipv6: true,
+    name: 'kernel-vxlan',
+    what: 'Linux kernel VXLAN device on both hosts (VNI 42, dstport 4789)',
+    build: async (lab) => [await kernel(lab, 1, 2), await kernel(lab, 2, 1)],
+  },
+  {
+    name: 'ovs-vxlan',
+    what: 'Open vSwitch userspace datapath on h1 (type=vxlan key=42), kernel VXLAN device on h2',
+    build: async (lab) => [await ovs(lab, 1, 2, 'vxlan'), await kernel(lab, 2, 1)],
+  },
+  {
+    name: 'ovs-gre',
+    what: 'Open vSwitch userspace datapath on both hosts (type=gre key=77)',
+    build: async (lab) => [await ovs(lab, 1, 2, 'gre'), await ovs(lab, 2, 1, 'gre')],
+  },
+  {
+    name: 'ovs-gre-csum',
+    what: 'Open vSwitch userspace datapath on both hosts (type=gre key=77 csum=true)',
+    build: async (lab) => [
+      await ovs(lab, 1, 2, 'gre', { csum: 'true' }),
+      await ovs(lab, 2, 1, 'gre', { csum: 'true' }),
+    ],
+  },
+  {
+    name: 'kernel-vxlan6',
+    what: 'Linux kernel VXLAN device on both hosts over IPv6 (local fd00::1 remote fd00::2, VNI 42)',
+    ipv6: true,
     build: async (lab) => [await kernel(lab, 1, 2, true), await kernel(lab, 2, 1, true)],
   },
   {
-    name: 'ovs-gre6', what: 'Open vSwitch userspace datapath on both hosts over IPv6 (type=ip6gre key=77)', ipv6: true,
+    name: 'ovs-gre6',
+    what: 'Open vSwitch userspace datapath on both hosts over IPv6 (type=ip6gre key=77)',
+    ipv6: true,
     build: async (lab) => [await ovs(lab, 1, 2, 'ip6gre'), await ovs(lab, 2, 1, 'ip6gre')],
   },
 ];
@@ -68,14 +105,37 @@ async function record(s: Scenario, out: string): Promise<number> {
     // Warm up: Open vSwitch drops the first packet to a new peer while it resolves the underlay.
     await lab.exec(1, 'ping', ['-c', '2', '-W', '2', A2]);
     await lab.exec(2, 'ping', ['-c', '2', '-W', '2', A1]);
-    const server = lab.exec(2, process.execPath, ['-e', `const s = require('net').createServer((c) => { c.end(); s.close(); }).listen(5001, '${A2}');`], 20_000);
+    const server = lab.exec(
+      2,
+      process.execPath,
+      ['-e', `const s = require('net').createServer((c) => { c.end(); s.close(); }).listen(5001, '${A2}');`],
+      20_000,
+    );
     await sleep(500);
-    const cap = await lab.capture(2, lab.dev(2), ['udp', 'port', '4789', 'or', 'ip', 'proto', 'gre', 'or', 'ip6', 'proto', '47']);
+    const cap = await lab.capture(2, lab.dev(2), [
+      'udp',
+      'port',
+      '4789',
+      'or',
+      'ip',
+      'proto',
+      'gre',
+      'or',
+      'ip6',
+      'proto',
+      '47',
+    ]);
     await must('ip', ['netns', 'exec', lab.ns(1), 'arping', '-c', '1', '-w', '2', '-i', dev1, A2]);
     await must('ip', ['netns', 'exec', lab.ns(2), 'arping', '-c', '1', '-w', '2', '-i', dev2, A1]);
     await must('ip', ['netns', 'exec', lab.ns(1), 'ping', '-c', '2', '-i', '0.2', '-W', '2', A2]);
-    await must('ip', ['netns', 'exec', lab.ns(1), process.execPath, '-e',
-      `const c = require('net').connect(5001, '${A2}', () => {}); c.on('end', () => c.end()); c.on('error', (e) => { console.error(e.message); process.exit(1); });`]);
+    await must('ip', [
+      'netns',
+      'exec',
+      lab.ns(1),
+      process.execPath,
+      '-e',
+      `const c = require('net').connect(5001, '${A2}', () => {}); c.on('end', () => c.end()); c.on('error', (e) => { console.error(e.message); process.exit(1); });`,
+    ]);
     await sleep(300);
     await cap.stop();
     await server;

@@ -3,7 +3,7 @@
 # the native addon), then runs the demo or the whole test suite.
 #
 #   scripts/quickstart.sh demo    VTEPs in namespaces: vtepd, the kernel (VXLAN), Open vSwitch (GRE), a BGP EVPN fabric with FRR
-#   scripts/quickstart.sh test    type check and every test, the lab tests also with --no-offload (CI)
+#   scripts/quickstart.sh test    type check, lint and every test, the lab tests also with --no-offload (CI)
 #
 # As root on Debian 12. It touches no interface of the host: the lab lives in
 # network namespaces it creates and removes.
@@ -49,6 +49,7 @@ case "$mode" in
   demo) exec npx tsx scripts/demo.ts ;;
   test)
     npx tsc --noEmit
+    npm run lint --silent
     report=$(mktemp)
     report_off=$(mktemp)
     status=0

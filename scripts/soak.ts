@@ -18,7 +18,9 @@ import type { Request, StatsReport } from '../src/control/protocol.ts';
 import { blueConfig, kernelMac, kernelPeers, Lab, overlay, ROOT, sleep } from './lab/lab.ts';
 import { rssMb } from './fuzz/run.ts';
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, 'vtepd-args': { type: 'string', default: '' } } });
+const { values } = parseArgs({
+  options: { minutes: { type: 'string', default: '10' }, 'vtepd-args': { type: 'string', default: '' } },
+});
 const minutes = Number(values.minutes);
 const seconds = Math.round(minutes * 60);
 const SAMPLE_S = 10;
@@ -44,7 +46,12 @@ try {
   const running = () => Date.now() < until;
 
   // 100 pings a second, the whole time.
-  const ping = lab.exec(2, 'ping', ['-q', '-i', '0.01', '-W', '1', '-w', String(seconds), overlay(1)], (seconds + 60) * 1000);
+  const ping = lab.exec(
+    2,
+    'ping',
+    ['-q', '-i', '0.01', '-W', '1', '-w', String(seconds), overlay(1)],
+    (seconds + 60) * 1000,
+  );
   // TCP both ways, a minute at a time, at a rate that leaves room for the rest.
   const iperfServer = spawn('ip', ['netns', 'exec', lab.ns(2), 'iperf3', '-s'], { stdio: 'ignore' });
   const tcp: number[] = [];
@@ -53,9 +60,17 @@ try {
     for (let reverse = false; running(); reverse = !reverse) {
       const t = Math.max(1, Math.min(60, Math.floor((until - Date.now()) / 1000) - 2));
       if (t < 3) break;
-      const r = await lab.exec(1, 'iperf3', ['-c', overlay(2), '-t', String(t), '-b', '500M', '-J', ...(reverse ? ['-R'] : [])], (t + 30) * 1000);
+      const r = await lab.exec(
+        1,
+        'iperf3',
+        ['-c', overlay(2), '-t', String(t), '-b', '500M', '-J', ...(reverse ? ['-R'] : [])],
+        (t + 30) * 1000,
+      );
       try {
-        tcp.push((JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9);
+        tcp.push(
+          (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+            .bits_per_second / 1e9,
+        );
       } catch {
         // a run cut short: no figure
       }
@@ -69,18 +84,42 @@ try {
     }
   })();
   // MAC churn from behind h2: a broadcast from a new MAC each time, 50 a second.
-  const churn = spawn('ip', ['netns', 'exec', lab.ns(2), process.execPath, '--import', 'tsx', join(ROOT, 'scripts/fuzz/sender.ts'), 'flood-vxlan',
-    '--from', lab.underlay(2), '--to', lab.underlay(1), '--networks', JSON.stringify({ vni: 42, greKey: 0, vxlanMaxFrame: 1468, greMaxFrame: 0, tapMtu: 1450, maxMacs: 8192 }),
-    '--pps', '50'], { cwd: ROOT, stdio: ['pipe', 'ignore', 'inherit'] });
+  const churn = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      lab.ns(2),
+      process.execPath,
+      '--import',
+      'tsx',
+      join(ROOT, 'scripts/fuzz/sender.ts'),
+      'flood-vxlan',
+      '--from',
+      lab.underlay(2),
+      '--to',
+      lab.underlay(1),
+      '--networks',
+      JSON.stringify({ vni: 42, greKey: 0, vxlanMaxFrame: 1468, greMaxFrame: 0, tapMtu: 1450, maxMacs: 8192 }),
+      '--pps',
+      '50',
+    ],
+    { cwd: ROOT, stdio: ['pipe', 'ignore', 'inherit'] },
+  );
   churn.stdin.write(JSON.stringify({ seed: 11, count: seconds * 50 }) + '\n');
   // Control requests: reads and writes, five a second.
   let controlRequests = 0;
   let controlErrors = 0;
   const controlLoop = (async () => {
     const reqs: Request[] = [
-      { cmd: 'stats' }, { cmd: 'fdb-show', network: 'blue' }, { cmd: 'remote-show' }, { cmd: 'neigh-show' },
-      { cmd: 'fdb-add', network: 'blue', mac: '02:5a:00:00:00:01', dst: lab.underlay(2) }, { cmd: 'fdb-del', network: 'blue', mac: '02:5a:00:00:00:01' },
-      { cmd: 'neigh-add', network: 'blue', ip: '192.168.100.77', mac: '02:5a:00:00:00:02' }, { cmd: 'neigh-del', network: 'blue', ip: '192.168.100.77' },
+      { cmd: 'stats' },
+      { cmd: 'fdb-show', network: 'blue' },
+      { cmd: 'remote-show' },
+      { cmd: 'neigh-show' },
+      { cmd: 'fdb-add', network: 'blue', mac: '02:5a:00:00:00:01', dst: lab.underlay(2) },
+      { cmd: 'fdb-del', network: 'blue', mac: '02:5a:00:00:00:01' },
+      { cmd: 'neigh-add', network: 'blue', ip: '192.168.100.77', mac: '02:5a:00:00:00:02' },
+      { cmd: 'neigh-del', network: 'blue', ip: '192.168.100.77' },
       { cmd: 'trace', network: 'blue', in: 'tap', src: tapMac, dst: kernelMac(2) },
     ];
     for (let i = 0; running(); i++) {
@@ -99,10 +138,20 @@ try {
   while (running()) {
     const s = await request<StatsReport>(lab.socket(1), { cmd: 'stats' });
     const b = s.networks.blue;
-    samples.push({ t: Math.round((Date.now() - t0) / 1000), rssMb: Math.round(rssMb(d.pid) * 10) / 10, macs: b.macs.entries, tunnelRx: b.counters['tunnel-rx-packets'],
-      tapRx: b.counters['tap-rx-frames'], controlRequests });
+    samples.push({
+      t: Math.round((Date.now() - t0) / 1000),
+      rssMb: Math.round(rssMb(d.pid) * 10) / 10,
+      macs: b.macs.entries,
+      tunnelRx: b.counters['tunnel-rx-packets'],
+      tapRx: b.counters['tap-rx-frames'],
+      controlRequests,
+    });
     const last = samples.at(-1)!;
-    process.stdout.write(`\rsoak: ${last.t}/${seconds} s, RSS ${last.rssMb} MB, ${last.macs} MACs, ${controlRequests} control requests`.padEnd(100));
+    process.stdout.write(
+      `\rsoak: ${last.t}/${seconds} s, RSS ${last.rssMb} MB, ${last.macs} MACs, ${controlRequests} control requests`.padEnd(
+        100,
+      ),
+    );
     await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, until - Date.now())));
   }
   process.stdout.write('\n');
@@ -119,17 +168,34 @@ try {
   const end = samples.at(-1)!.rssMb;
   const growth = ((end - base) / base) * 100;
   const alive = d.proc.exitCode === null;
-  console.log(`soak: ${minutes} min; pings ${received}/${sent} (lost ${sent - received}); RSS after the first minute ${base} MB, at the end ${end} MB ` +
-    `(growth ${growth.toFixed(1)}%, peak ${peak} MB); TCP ${tcp.length} runs, median ${(tcp.sort((a, b) => a - b)[Math.floor(tcp.length / 2)] ?? 0).toFixed(2)} Gb/s; ` +
-    `${controlRequests} control requests, ${controlErrors} failed; daemon ${alive ? 'alive' : 'EXITED'}`);
+  console.log(
+    `soak: ${minutes} min; pings ${received}/${sent} (lost ${sent - received}); RSS after the first minute ${base} MB, at the end ${end} MB ` +
+      `(growth ${growth.toFixed(1)}%, peak ${peak} MB); TCP ${tcp.length} runs, median ${(tcp.sort((a, b) => a - b)[Math.floor(tcp.length / 2)] ?? 0).toFixed(2)} Gb/s; ` +
+      `${controlRequests} control requests, ${controlErrors} failed; daemon ${alive ? 'alive' : 'EXITED'}`,
+  );
   failed = sent === 0 || received !== sent || growth >= 5 || !alive || controlErrors > 0;
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const when = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(dir, `soak-${when}.json`), JSON.stringify({
-    when, machine: hostname(), minutes, vtepdArgs: values['vtepd-args'], pings: { sent, received }, rss: { base, end, peak, growthPercent: growth },
-    tcpGbps: tcp, controlRequests, controlErrors, samples,
-  }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, `soak-${when}.json`),
+    JSON.stringify(
+      {
+        when,
+        machine: hostname(),
+        minutes,
+        vtepdArgs: values['vtepd-args'],
+        pings: { sent, received },
+        rss: { base, end, peak, growthPercent: growth },
+        tcpGbps: tcp,
+        controlRequests,
+        controlErrors,
+        samples,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 } finally {
   await lab.destroy();
 }

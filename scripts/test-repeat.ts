@@ -34,7 +34,11 @@ function main(): number {
   try {
     parsed = parseArgs({
       allowPositionals: true,
-      options: { mode: { type: 'string', default: 'both' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        mode: { type: 'string', default: 'both' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (e) {
     console.error(`test:repeat: ${(e as Error).message}\n${USAGE}`);
@@ -47,7 +51,9 @@ function main(): number {
   }
   const runs = Number(positionals[0]);
   if (!Number.isInteger(runs) || runs < 1) {
-    console.error(`test:repeat: N must be a whole number of runs, 1 or more (got ${positionals[0] ?? 'nothing'})\n${USAGE}`);
+    console.error(
+      `test:repeat: N must be a whole number of runs, 1 or more (got ${positionals[0] ?? 'nothing'})\n${USAGE}`,
+    );
     return 2;
   }
   const modes = values.mode === 'both' ? ['offload', 'no-offload'] : [values.mode!];
@@ -69,15 +75,25 @@ function main(): number {
       for (const mode of modes) {
         const report = join(dir, `${run}-${mode}.json`);
         const t0 = Date.now();
-        const env = { ...process.env, VTEPD_TEST_ARGS: mode === 'no-offload' ? '--no-offload' : (process.env.VTEPD_TEST_ARGS ?? '') };
-        const r = spawnSync('npx', ['vitest', 'run', ...files, '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`], {
-          env, stdio: ['ignore', 'inherit', 'inherit'],
-        });
+        const env = {
+          ...process.env,
+          VTEPD_TEST_ARGS: mode === 'no-offload' ? '--no-offload' : (process.env.VTEPD_TEST_ARGS ?? ''),
+        };
+        const r = spawnSync(
+          'npx',
+          ['vitest', 'run', ...files, '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
+          {
+            env,
+            stdio: ['ignore', 'inherit', 'inherit'],
+          },
+        );
         let json: VitestJson;
         try {
           json = JSON.parse(readFileSync(report, 'utf8')) as VitestJson;
         } catch {
-          console.error(`test:repeat: run ${run} (${mode}) wrote no report (vitest exit ${r.status}); counted as one failure of the whole run`);
+          console.error(
+            `test:repeat: run ${run} (${mode}) wrote no report (vitest exit ${r.status}); counted as one failure of the whole run`,
+          );
           tally(tallies, `(run ${mode})`, false, `no report, exit ${r.status}`, run, mode);
           continue;
         }
@@ -102,7 +118,10 @@ function main(): number {
     `test:repeat: ${runs} run${runs === 1 ? '' : 's'} × ${modes.join(' + ')}, ${tallies.size} tests, ${total} results, ${((Date.now() - started) / 60000).toFixed(1)} min`,
     ...runLog,
     failing.length === 0 ? 'failures per test: none' : 'failures per test:',
-    ...failing.flatMap(([name, t]) => [`  ${t.failed} of ${t.passed + t.failed}  ${name}`, ...t.why.map((w) => `      ${w}`)]),
+    ...failing.flatMap(([name, t]) => [
+      `  ${t.failed} of ${t.passed + t.failed}  ${name}`,
+      ...t.why.map((w) => `      ${w}`),
+    ]),
   ];
   console.log(`\n${lines.join('\n')}`);
   if (values.out !== undefined) {
@@ -112,7 +131,14 @@ function main(): number {
   return failing.length === 0 ? 0 : 1;
 }
 
-function tally(tallies: Map<string, Tally>, name: string, passed: boolean, why: string, run: number, mode: string): void {
+function tally(
+  tallies: Map<string, Tally>,
+  name: string,
+  passed: boolean,
+  why: string,
+  run: number,
+  mode: string,
+): void {
   const t = tallies.get(name) ?? { passed: 0, failed: 0, why: [] };
   if (passed) t.passed++;
   else {

@@ -34,12 +34,26 @@ const count = Number(process.argv[2] ?? 100_000);
 const rng = new Rng(Number(process.argv[3] ?? 1));
 const VNET = native.vnetHdrLen;
 const problems: string[] = [];
-const hosts: Hosts = { macs: Array.from({ length: 8 }, (_, i) => Buffer.from(`02f30000000${i}`, 'hex')), ipv4: [Buffer.from([10, 9, 0, 1]), Buffer.from([10, 9, 0, 2])] };
+const hosts: Hosts = {
+  macs: Array.from({ length: 8 }, (_, i) => Buffer.from(`02f30000000${i}`, 'hex')),
+  ipv4: [Buffer.from([10, 9, 0, 1]), Buffer.from([10, 9, 0, 2])],
+};
 
 function network(tunnel: VxlanTunnel | GreTunnel): Network {
   const net = new Network({
-    name: 'fz', tunnel, encap: tunnel.encap([49152]), ttl: 64, df: false, acceptAnyRemote: true, ageing: 300, maxMacs: 64,
-    arpResponder: true, arpSnoop: true, learning: true, batchSize: 64, maxFrame: 1468,
+    name: 'fz',
+    tunnel,
+    encap: tunnel.encap([49152]),
+    ttl: 64,
+    df: false,
+    acceptAnyRemote: true,
+    ageing: 300,
+    maxMacs: 64,
+    arpResponder: true,
+    arpSnoop: true,
+    learning: true,
+    batchSize: 64,
+    maxFrame: 1468,
   });
   net.holdRemote(parseIp('10.0.0.2')!, Hold.Flood);
   net.setNeigh(parseIp('10.9.0.2')!, 0x02f300000002, 'config', 0);
@@ -60,7 +74,13 @@ const forwarding = new Forwarding(64);
 const resolved = new Resolved<Network>(64);
 
 function input(): Buffer {
-  const f = validFrame(rng, hosts, rng.pick(hosts.macs), rng.chance(0.3) ? Buffer.from('ffffffffffff', 'hex') : rng.pick(hosts.macs), 1468);
+  const f = validFrame(
+    rng,
+    hosts,
+    rng.pick(hosts.macs),
+    rng.chance(0.3) ? Buffer.from('ffffffffffff', 'hex') : rng.pick(hosts.macs),
+    1468,
+  );
   return rng.chance(0.7) ? mutate(rng, f, 1468) : f;
 }
 
@@ -103,13 +123,23 @@ function switching(): void {
   guard('forwardFromTap', () => forwardFromTap(net, tapBatch, forwarding));
   forwarding.end();
   for (let i = 0; i < out.count; i++) {
-    if (out.off[i] + out.len[i] > out.arena.length) problems.push(`forwardFromTap queued bytes outside the arena (${out.off[i]}+${out.len[i]})`);
+    if (out.off[i] + out.len[i] > out.arena.length)
+      problems.push(`forwardFromTap queued bytes outside the arena (${out.off[i]}+${out.len[i]})`);
   }
-  for (const [net, demux] of [[vxlan, vxDemux], [gre, greDemux]] as const) {
+  for (const [net, demux] of [
+    [vxlan, vxDemux],
+    [gre, greDemux],
+  ] as const) {
     tunnelBatch.count = 0;
     for (let i = 0; i < 16; i++) {
       const inner = input();
-      const head = net === vxlan ? Buffer.from('0800000000002a00', 'hex') : Buffer.concat([Buffer.from('4500000000004000402f0000' + '0a000002' + '0a000001', 'hex'), Buffer.from('2000655800000' + '04d', 'hex')]);
+      const head =
+        net === vxlan
+          ? Buffer.from('0800000000002a00', 'hex')
+          : Buffer.concat([
+              Buffer.from('4500000000004000402f0000' + '0a000002' + '0a000001', 'hex'),
+              Buffer.from('2000655800000' + '04d', 'hex'),
+            ]);
       let p: Buffer = Buffer.concat([head, inner]);
       if (net === gre) p.writeUInt16BE(p.length, 2);
       if (rng.chance(0.5)) p = mutate(rng, p, 1600);
@@ -128,7 +158,8 @@ function switching(): void {
       forwarding.end();
     });
     const q = net.toTap;
-    for (let i = 0; i < q.count; i++) if (q.off[i] + q.len[i] > q.arena.length) problems.push('deliverBatch queued bytes outside the arena');
+    for (let i = 0; i < q.count; i++)
+      if (q.off[i] + q.len[i] > q.arena.length) problems.push('deliverBatch queued bytes outside the arena');
   }
 }
 
@@ -152,9 +183,23 @@ function segmentation(raw: Batch, segs: Batch, stats: Uint32Array): void {
     raw.count++;
   }
   guard('tapFrames', () => {
-    segs.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.len, raw.count, segs.arena, segs.slotSize, segs.headroom, segs.len, segs.capacity, stats);
+    segs.count = native.tapFrames(
+      raw.arena,
+      raw.slotSize,
+      raw.headroom,
+      raw.len,
+      raw.count,
+      segs.arena,
+      segs.slotSize,
+      segs.headroom,
+      segs.len,
+      segs.capacity,
+      stats,
+    );
   });
-  for (let i = 0; i < segs.count; i++) if (segs.len[i] > segs.room) problems.push(`tapFrames made a segment of ${segs.len[i]} bytes in a slot of ${segs.room}`);
+  for (let i = 0; i < segs.count; i++)
+    if (segs.len[i] > segs.room)
+      problems.push(`tapFrames made a segment of ${segs.len[i]} bytes in a slot of ${segs.room}`);
 }
 
 /** TCP segments (mutated) written with coalescing into a FIFO, read back and thrown away. */
@@ -172,7 +217,9 @@ function coalescing(fd: number, reader: number, q: SendQueue, sink: Buffer): voi
   const partial = new Uint32Array(2);
   guard('writeFrames', () => native.writeFrames(fd, q.arena, q.off, q.len, q.count, VNET, true, partial));
   try {
-    while (readSync(reader, sink, 0, sink.length, null) > 0) { /* drain */ }
+    while (readSync(reader, sink, 0, sink.length, null) > 0) {
+      /* drain */
+    }
   } catch {
     // EAGAIN: drained
   }

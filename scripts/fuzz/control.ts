@@ -16,20 +16,55 @@ export interface ControlFuzzReport {
 }
 
 const SKIPPED = new Set(['upgrade', 'reload', 'remote-del', 'fdb-flush', 'capture', 'monitor']);
-const FIELDS = ['network', 'mac', 'ip', 'dst', 'which', 'remote', 'flood', 'side', 'count', 'in', 'src', 'vlan', 'arp-request', 'ipv4', 'ipv6', 'cmd', '__proto__', 'constructor'];
+const FIELDS = [
+  'network',
+  'mac',
+  'ip',
+  'dst',
+  'which',
+  'remote',
+  'flood',
+  'side',
+  'count',
+  'in',
+  'src',
+  'vlan',
+  'arp-request',
+  'ipv4',
+  'ipv6',
+  'cmd',
+  '__proto__',
+  'constructor',
+];
 
 function value(rng: Rng, depth = 0): unknown {
   switch (rng.int(12)) {
-    case 0: return rng.pick(['blue', 'green', 'nope', '', 'x'.repeat(rng.int(5000))]);
-    case 1: return rng.pick(['02:00:00:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '02:00:00:00:00', 'zz:zz:zz:zz:zz:zz']);
-    case 2: return rng.pick(['10.0.0.2', '10.0.0.9', '::1', 'fd00::1', '999.1.1.1', '10.0.0.1', '224.0.0.1']);
-    case 3: return rng.pick([0, -1, 1, 4094, 4095, 2 ** 31, 2 ** 53, 1e308, -0, 0.5]);
-    case 4: return rng.pick([true, false, null]);
-    case 5: return depth < 3 ? Array.from({ length: rng.int(4) }, () => value(rng, depth + 1)) : [];
-    case 6: return depth < 3 ? { [rng.pick(FIELDS)]: value(rng, depth + 1) } : {};
-    case 7: return rng.pick(['tap', 'tunnel', 'both', 'all', 'dynamic', 'static']);
-    case 8: return '\u0000\ud800\uffff' + rng.bytes(8).toString('latin1');
-    default: return rng.pick(COMMANDS);
+    case 0:
+      return rng.pick(['blue', 'green', 'nope', '', 'x'.repeat(rng.int(5000))]);
+    case 1:
+      return rng.pick([
+        '02:00:00:00:00:01',
+        'ff:ff:ff:ff:ff:ff',
+        '00:00:00:00:00:00',
+        '02:00:00:00:00',
+        'zz:zz:zz:zz:zz:zz',
+      ]);
+    case 2:
+      return rng.pick(['10.0.0.2', '10.0.0.9', '::1', 'fd00::1', '999.1.1.1', '10.0.0.1', '224.0.0.1']);
+    case 3:
+      return rng.pick([0, -1, 1, 4094, 4095, 2 ** 31, 2 ** 53, 1e308, -0, 0.5]);
+    case 4:
+      return rng.pick([true, false, null]);
+    case 5:
+      return depth < 3 ? Array.from({ length: rng.int(4) }, () => value(rng, depth + 1)) : [];
+    case 6:
+      return depth < 3 ? { [rng.pick(FIELDS)]: value(rng, depth + 1) } : {};
+    case 7:
+      return rng.pick(['tap', 'tunnel', 'both', 'all', 'dynamic', 'static']);
+    case 8:
+      return '\u0000\ud800\uffff' + rng.bytes(8).toString('latin1');
+    default:
+      return rng.pick(COMMANDS);
   }
 }
 
@@ -47,7 +82,12 @@ export function requestLine(rng: Rng): string {
 }
 
 /** Sends `n` requests over a few connections, each line split at random points; checks one reply per line. */
-export async function fuzzControl(path: string, n: number, seed: number, say: (line: string) => void): Promise<ControlFuzzReport> {
+export async function fuzzControl(
+  path: string,
+  n: number,
+  seed: number,
+  say: (line: string) => void,
+): Promise<ControlFuzzReport> {
   const rng = new Rng(seed ^ 0xc0ffee);
   const report: ControlFuzzReport = { requests: 0, ok: 0, refused: 0, problems: [] };
   const perConnection = 200;
@@ -77,7 +117,8 @@ export async function fuzzControl(path: string, n: number, seed: number, say: (l
       setTimeout(() => c.destroy(), 60_000);
     });
     report.requests += lines.length;
-    if (replies.length !== lines.length) report.problems.push(`${lines.length} requests on one connection, ${replies.length} replies`);
+    if (replies.length !== lines.length)
+      report.problems.push(`${lines.length} requests on one connection, ${replies.length} replies`);
     for (const r of replies) {
       let reply: { ok?: boolean };
       try {
@@ -90,7 +131,9 @@ export async function fuzzControl(path: string, n: number, seed: number, say: (l
       else if (reply.ok === false) report.refused++;
       else report.problems.push(`a reply without ok: ${r.slice(0, 80)}`);
     }
-    say(`control: ${report.requests}/${n} requests, ${report.ok} ok, ${report.refused} refused, ${report.problems.length} problems`);
+    say(
+      `control: ${report.requests}/${n} requests, ${report.ok} ok, ${report.refused} refused, ${report.problems.length} problems`,
+    );
   }
   return report;
 }

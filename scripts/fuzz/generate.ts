@@ -74,7 +74,13 @@ function ones(sum: number): number {
 }
 
 /** The IPv4 header (with `options`) for `payload` of `proto`, checksum filled in. */
-export function ipv4Header(proto: number, src: Buffer, dst: Buffer, payloadLen: number, o: { options?: Buffer; tos?: number; ttl?: number; frag?: number; id?: number } = {}): Buffer {
+export function ipv4Header(
+  proto: number,
+  src: Buffer,
+  dst: Buffer,
+  payloadLen: number,
+  o: { options?: Buffer; tos?: number; ttl?: number; frag?: number; id?: number } = {},
+): Buffer {
   const options = o.options ?? Buffer.alloc(0);
   const h = Buffer.alloc(20 + options.length);
   h[0] = 0x40 | (h.length / 4);
@@ -92,7 +98,14 @@ export function ipv4Header(proto: number, src: Buffer, dst: Buffer, payloadLen: 
 }
 
 /** A TCP or UDP segment with a correct checksum over the IPv4 pseudo-header (or partial / wrong when asked). */
-function l4(proto: 6 | 17, src: Buffer, dst: Buffer, payload: Buffer, rng: Rng, csum: 'good' | 'partial' | 'bad'): Buffer {
+function l4(
+  proto: 6 | 17,
+  src: Buffer,
+  dst: Buffer,
+  payload: Buffer,
+  rng: Rng,
+  csum: 'good' | 'partial' | 'bad',
+): Buffer {
   let seg: Buffer;
   let field: number;
   if (proto === 17) {
@@ -100,15 +113,31 @@ function l4(proto: 6 | 17, src: Buffer, dst: Buffer, payload: Buffer, rng: Rng, 
     field = 6;
   } else {
     // Options, sometimes: MSS, window scale, SACK permitted, timestamps, NOPs, or junk.
-    const opts = rng.chance(0.5) ? Buffer.alloc(0) : rng.pick([
-      Buffer.from('020405b4', 'hex'), Buffer.from('01030307', 'hex'), Buffer.from('0402' + '0101', 'hex'),
-      Buffer.from('080a0000000100000000' + '0101', 'hex'), rng.bytes(4 * (1 + rng.int(10))),
-    ]);
+    const opts = rng.chance(0.5)
+      ? Buffer.alloc(0)
+      : rng.pick([
+          Buffer.from('020405b4', 'hex'),
+          Buffer.from('01030307', 'hex'),
+          Buffer.from('0402' + '0101', 'hex'),
+          Buffer.from('080a0000000100000000' + '0101', 'hex'),
+          rng.bytes(4 * (1 + rng.int(10))),
+        ]);
     const hl = 20 + opts.length;
-    seg = Buffer.concat([u16(rng.int(65536)), u16(rng.int(65536)), rng.bytes(8), Buffer.from([(hl / 4) << 4, rng.int(256)]), u16(rng.int(65536)), u16(0), u16(0), opts, payload]);
+    seg = Buffer.concat([
+      u16(rng.int(65536)),
+      u16(rng.int(65536)),
+      rng.bytes(8),
+      Buffer.from([(hl / 4) << 4, rng.int(256)]),
+      u16(rng.int(65536)),
+      u16(0),
+      u16(0),
+      opts,
+      payload,
+    ]);
     field = 16;
   }
-  const pseudo = (src.readUInt16BE(0) + src.readUInt16BE(2) + dst.readUInt16BE(0) + dst.readUInt16BE(2) + proto + seg.length);
+  const pseudo =
+    src.readUInt16BE(0) + src.readUInt16BE(2) + dst.readUInt16BE(0) + dst.readUInt16BE(2) + proto + seg.length;
   // What a stack leaves for a NIC: the pseudo-header's folded sum, not complemented (Linux: ~tcp_v4_check(len, s, d, 0)).
   if (csum === 'partial') seg.writeUInt16BE(ones(pseudo), field);
   else {
@@ -128,32 +157,50 @@ export function validFrame(rng: Rng, h: Hosts, src: Buffer, dst: Buffer, maxLen:
   let payload: Buffer;
   let type = ETH_IPV4;
   switch (kind) {
-    case 0: { // ARP request or reply, gratuitous sometimes
+    case 0: {
+      // ARP request or reply, gratuitous sometimes
       type = ETH_ARP;
       const op = rng.int(2) + 1;
-      payload = Buffer.concat([Buffer.from('0001080006040000', 'hex'), src, sip, op === 1 ? Buffer.alloc(6) : dst, rng.chance(0.2) ? sip : dip]);
+      payload = Buffer.concat([
+        Buffer.from('0001080006040000', 'hex'),
+        src,
+        sip,
+        op === 1 ? Buffer.alloc(6) : dst,
+        rng.chance(0.2) ? sip : dip,
+      ]);
       payload.writeUInt16BE(op, 6);
       break;
     }
-    case 1: { // ICMP echo
+    case 1: {
+      // ICMP echo
       const body = Buffer.concat([Buffer.from([8, 0, 0, 0]), rng.bytes(4 + rng.int(64))]);
       body.writeUInt16BE(checksum(body, 0, body.length), 2);
       payload = Buffer.concat([ipv4Header(1, sip, dip, body.length, { tos: rng.int(4) }), body]);
       break;
     }
     case 2:
-    case 3: { // TCP or UDP, sometimes with IPv4 options, sometimes partial or bad checksums, sometimes fragments
+    case 3: {
+      // TCP or UDP, sometimes with IPv4 options, sometimes partial or bad checksums, sometimes fragments
       const proto = kind === 2 ? 6 : 17;
       const csum = rng.chance(0.1) ? 'partial' : rng.chance(0.1) ? 'bad' : 'good';
       const seg = l4(proto, sip, dip, rng.bytes(rng.int(Math.max(1, maxLen - 120))), rng, csum);
-      const options = rng.chance(0.2) ? rng.pick([Buffer.from('07070400000000' + '00', 'hex'), Buffer.from('01010100', 'hex'), Buffer.from('44' + '0c' + '05' + '00' + '00000000' + '00000000', 'hex')]) : undefined;
+      const options = rng.chance(0.2)
+        ? rng.pick([
+            Buffer.from('07070400000000' + '00', 'hex'),
+            Buffer.from('01010100', 'hex'),
+            Buffer.from('44' + '0c' + '05' + '00' + '00000000' + '00000000', 'hex'),
+          ])
+        : undefined;
       const frag = rng.chance(0.1) ? rng.pick([0x2000, 0x2010, 0x0010]) : 0x4000;
       payload = Buffer.concat([ipv4Header(proto, sip, dip, seg.length, { options, tos: rng.int(4), frag }), seg]);
       break;
     }
-    case 4: { // IPv6 with extension headers, or an ND message
+    case 4: {
+      // IPv6 with extension headers, or an ND message
       type = ETH_IPV6;
-      const ext = rng.chance(0.5) ? Buffer.concat([Buffer.from([58, 0]), Buffer.from('010400000000', 'hex')]) : Buffer.alloc(0); // hop-by-hop, PadN
+      const ext = rng.chance(0.5)
+        ? Buffer.concat([Buffer.from([58, 0]), Buffer.from('010400000000', 'hex')])
+        : Buffer.alloc(0); // hop-by-hop, PadN
       const icmp = Buffer.concat([Buffer.from([rng.pick([128, 135, 136]), 0, 0, 0]), rng.bytes(20 + rng.int(40))]);
       const hdr = Buffer.alloc(40);
       hdr[0] = 0x60 | rng.int(4);
@@ -165,11 +212,13 @@ export function validFrame(rng: Rng, h: Hosts, src: Buffer, dst: Buffer, maxLen:
       payload = Buffer.concat([hdr, ext, icmp]);
       break;
     }
-    case 5: { // VLAN-tagged IPv4, or a stack of tags
+    case 5: {
+      // VLAN-tagged IPv4, or a stack of tags
       const tags = 1 + rng.int(3);
       const inner = Buffer.concat([ipv4Header(17, sip, dip, 8), u16(1), u16(2), u16(8), u16(0)]);
       let body = Buffer.concat([u16(ETH_IPV4), inner]);
-      for (let t = 0; t < tags; t++) body = Buffer.concat([u16(t === tags - 1 ? ETH_QINQ : ETH_VLAN), u16(rng.int(4096)), body]);
+      for (let t = 0; t < tags; t++)
+        body = Buffer.concat([u16(t === tags - 1 ? ETH_QINQ : ETH_VLAN), u16(rng.int(4096)), body]);
       return pad(Buffer.concat([dst, src, body]));
     }
     case 6: // an unknown ethertype with random payload
@@ -202,7 +251,11 @@ export function mutate(rng: Rng, b: Buffer, maxLen: number): Buffer {
     case 3:
       return Buffer.concat([out, rng.bytes(rng.int(Math.max(1, maxLen + 100 - out.length)))]);
     case 4:
-      if (out.length >= 2) out.writeUInt16BE(rng.pick([0, 1, 0xffff, 0x7fff, 0x8000, out.length, out.length + 1, rng.int(65536)]), rng.int(out.length - 1));
+      if (out.length >= 2)
+        out.writeUInt16BE(
+          rng.pick([0, 1, 0xffff, 0x7fff, 0x8000, out.length, out.length + 1, rng.int(65536)]),
+          rng.int(out.length - 1),
+        );
       return out;
     case 5:
       if (out.length >= 4) out.writeUInt32BE(rng.pick([0, 0xffffffff, 0x80000000, rng.u32()]), rng.int(out.length - 3));

@@ -59,7 +59,8 @@ export function partialChecksum(f: Buffer): boolean {
   if (type === 0x0800 && f.length >= at + 20) {
     hdr = (f[at] & 15) * 4;
     const total = f.readUInt16BE(at + 2);
-    if (f[at] >> 4 !== 4 || hdr < 20 || total < hdr || at + total > f.length || (f.readUInt16BE(at + 6) & 0x3fff) !== 0) return false;
+    if (f[at] >> 4 !== 4 || hdr < 20 || total < hdr || at + total > f.length || (f.readUInt16BE(at + 6) & 0x3fff) !== 0)
+      return false;
     proto = f[at + 9];
     l4len = total - hdr;
     for (let i = 12; i < 20; i += 2) pseudo += f.readUInt16BE(at + i);
@@ -120,7 +121,10 @@ export class TapOracle {
   private readonly local = new Set<string>();
 
   /** `tapMac`: the TAP's own MAC, local from the start (the host behind it has spoken before any batch). */
-  constructor(private readonly maxMacs: number, private readonly tapMac = '') {
+  constructor(
+    private readonly maxMacs: number,
+    private readonly tapMac = '',
+  ) {
     this.forget();
   }
 

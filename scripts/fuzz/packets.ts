@@ -1,6 +1,6 @@
 // The packets a fuzz sender sends: structure-aware mutations of valid ones for
 // each ingress, or a MAC flood, with what the oracle says of each (tunnels).
-import { ipv4Header, mutate, Rng, validFrame, type Hosts } from './generate.ts';
+import { ipv4Header, mutate, type Rng, validFrame, type Hosts } from './generate.ts';
 import { greDelivered, vxlanDelivered, type FuzzNetworks } from './oracle.ts';
 
 export type Mode = 'vxlan' | 'gre' | 'tap' | 'flood-vxlan' | 'flood-tap';
@@ -24,8 +24,14 @@ export interface Packet {
  * one into a real host's MAC: seen from elsewhere, it would move there, and the
  * probe (rightly) stop.
  */
-const SOURCES = Array.from({ length: 16 }, (_, i) => Buffer.from(`0ef5a55a${i.toString(16).padStart(2, '0')}a5`, 'hex'));
-const GROUPS = [Buffer.from('ffffffffffff', 'hex'), Buffer.from('01005e000001', 'hex'), Buffer.from('333300000001', 'hex')];
+const SOURCES = Array.from({ length: 16 }, (_, i) =>
+  Buffer.from(`0ef5a55a${i.toString(16).padStart(2, '0')}a5`, 'hex'),
+);
+const GROUPS = [
+  Buffer.from('ffffffffffff', 'hex'),
+  Buffer.from('01005e000001', 'hex'),
+  Buffer.from('333300000001', 'hex'),
+];
 
 export class PacketSource {
   private readonly hosts: Hosts;
@@ -33,7 +39,13 @@ export class PacketSource {
   private readonly kind: 'vxlan' | 'gre' | 'tap';
 
   /** `from`, `to`: the outer IPv4 addresses (4 bytes) of GRE; `realMacs`: the lab's hosts, as destinations only. */
-  constructor(mode: Mode, private readonly nets: SenderNetworks, private readonly from: Buffer, private readonly to: Buffer, realMacs: Buffer[]) {
+  constructor(
+    mode: Mode,
+    private readonly nets: SenderNetworks,
+    private readonly from: Buffer,
+    private readonly to: Buffer,
+    realMacs: Buffer[],
+  ) {
     this.flood = mode.startsWith('flood-');
     this.kind = mode.replace('flood-', '') as 'vxlan' | 'gre' | 'tap';
     this.hosts = {
@@ -47,8 +59,32 @@ export class PacketSource {
   private floodPacket(rng: Rng): Packet {
     const src = rng.bytes(6);
     src[0] = (src[0] & 0xfc) | 0x02;
-    const f = Buffer.concat([Buffer.from('ffffffffffff', 'hex'), src, Buffer.from('08060001080006040001', 'hex'), src, this.hosts.ipv4[0], Buffer.alloc(6), this.hosts.ipv4[1], Buffer.alloc(18)]);
-    const data = this.kind === 'vxlan' ? Buffer.concat([Buffer.from([0x08, 0, 0, 0, (this.nets.vni >> 16) & 255, (this.nets.vni >> 8) & 255, this.nets.vni & 255, 0]), f]) : f;
+    const f = Buffer.concat([
+      Buffer.from('ffffffffffff', 'hex'),
+      src,
+      Buffer.from('08060001080006040001', 'hex'),
+      src,
+      this.hosts.ipv4[0],
+      Buffer.alloc(6),
+      this.hosts.ipv4[1],
+      Buffer.alloc(18),
+    ]);
+    const data =
+      this.kind === 'vxlan'
+        ? Buffer.concat([
+            Buffer.from([
+              0x08,
+              0,
+              0,
+              0,
+              (this.nets.vni >> 16) & 255,
+              (this.nets.vni >> 8) & 255,
+              this.nets.vni & 255,
+              0,
+            ]),
+            f,
+          ])
+        : f;
     return { data, tos: 0, expect: 0 };
   }
 
@@ -69,18 +105,31 @@ export class PacketSource {
     const inner = validFrame(rng, this.hosts, src, dst, maxFrame + (rng.chance(0.05) ? 60 : 0));
     const outerTos = rng.chance(0.2) ? rng.int(256) : 0;
     if (this.kind === 'vxlan') {
-      const header = Buffer.from([0x08, 0, 0, 0, (this.nets.vni >> 16) & 255, (this.nets.vni >> 8) & 255, this.nets.vni & 255, 0]);
+      const header = Buffer.from([
+        0x08,
+        0,
+        0,
+        0,
+        (this.nets.vni >> 16) & 255,
+        (this.nets.vni >> 8) & 255,
+        this.nets.vni & 255,
+        0,
+      ]);
       if (rng.chance(0.05)) header.writeUIntBE(rng.int(1 << 24), 4, 3);
       let p: Buffer = Buffer.concat([header, inner]);
       const r = rng.int(10);
-      if (r < 3) p = mutate(rng, p, maxFrame + 8); // anywhere
-      else if (r < 5) p = Buffer.concat([header, mutate(rng, inner, maxFrame)]); // the inner frame only
+      if (r < 3)
+        p = mutate(rng, p, maxFrame + 8); // anywhere
+      else if (r < 5)
+        p = Buffer.concat([header, mutate(rng, inner, maxFrame)]); // the inner frame only
       else if (r < 6) p = Buffer.concat([mutate(rng, header, 8), inner]); // the header only
       return { data: p, tos: outerTos, expect: vxlanDelivered(p, outerTos, this.nets) ? 1 : 0 };
     }
     // GRE: flags C, K, S in every mix (or none), the key right or not, a payload mutated or not,
     // behind an outer header the receiving kernel takes (options it accepts, any TOS and TTL).
-    const flags = rng.pick([0x2000, 0x2000, 0x3000, 0xa000, 0xb000, 0x0000, 0x8000]) | (rng.chance(0.03) ? rng.pick([1, 0x4000, 0x0080, 0x0800]) : 0);
+    const flags =
+      rng.pick([0x2000, 0x2000, 0x3000, 0xa000, 0xb000, 0x0000, 0x8000]) |
+      (rng.chance(0.03) ? rng.pick([1, 0x4000, 0x0080, 0x0800]) : 0);
     const hl = 4 + (flags & 0x8000 ? 4 : 0) + (flags & 0x2000 ? 4 : 0) + (flags & 0x1000 ? 4 : 0);
     const g = Buffer.alloc(hl);
     g.writeUInt16BE(flags, 0);
@@ -99,8 +148,19 @@ export class PacketSource {
       if (!rng.chance(0.1)) payload.writeUInt16BE(~c & 0xffff, 4);
     }
     if (rng.chance(0.1)) payload = mutate(rng, payload, maxFrame + hl);
-    const options = rng.chance(0.2) ? rng.pick([Buffer.from('07' + '0b' + '04' + '00'.repeat(8) + '00', 'hex'), Buffer.from('01010100', 'hex'), Buffer.from('44' + '0c' + '05' + '00' + '00'.repeat(8), 'hex')]) : undefined;
-    const ip = ipv4Header(47, this.from, this.to, 0, { options, tos: outerTos, ttl: 1 + rng.int(255), id: rng.int(65536) });
+    const options = rng.chance(0.2)
+      ? rng.pick([
+          Buffer.from('07' + '0b' + '04' + '00'.repeat(8) + '00', 'hex'),
+          Buffer.from('01010100', 'hex'),
+          Buffer.from('44' + '0c' + '05' + '00' + '00'.repeat(8), 'hex'),
+        ])
+      : undefined;
+    const ip = ipv4Header(47, this.from, this.to, 0, {
+      options,
+      tos: outerTos,
+      ttl: 1 + rng.int(255),
+      id: rng.int(65536),
+    });
     payload = payload.subarray(0, 1500 - ip.length);
     const p = Buffer.concat([ip, payload]);
     p.writeUInt16BE(p.length, 2);

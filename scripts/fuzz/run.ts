@@ -117,7 +117,10 @@ async function kernelDrops(lab: Lab, ingress: Ingress): Promise<number> {
   }
   if (ingress === 'gre') {
     // /proc/net/raw: the last column of each socket is its drop count; protocol 47 is ours (the sender's is in h2).
-    return (await lab.exec(1, 'cat', ['/proc/net/raw'])).stdout.split('\n').slice(1).filter((l) => / 47 /.test(l) || /:002F /i.test(l))
+    return (await lab.exec(1, 'cat', ['/proc/net/raw'])).stdout
+      .split('\n')
+      .slice(1)
+      .filter((l) => / 47 /.test(l) || /:002F /i.test(l))
       .reduce((n, l) => n + Number(l.trim().split(/\s+/).at(-1)), 0);
   }
   return Number((await lab.exec(1, 'cat', ['/sys/class/net/tap-blue/statistics/tx_dropped'])).stdout.trim());
@@ -134,7 +137,9 @@ async function kernelDrops(lab: Lab, ingress: Ingress): Promise<number> {
 const TAP_MTU = 1450;
 const UNDERLAY_MTU = 9000;
 function fuzzConfig(lab: Lab): string {
-  return blueConfig(lab, `    max-macs: 1000000
+  return blueConfig(
+    lab,
+    `    max-macs: 1000000
     mtu: ${TAP_MTU}
   green:
     tap: tap-green
@@ -143,7 +148,9 @@ function fuzzConfig(lab: Lab): string {
     remotes: [${lab.underlay(2)}]
     max-macs: 1000000
     mtu: ${TAP_MTU}
-`, [2]);
+`,
+    [2],
+  );
 }
 
 /** Runs the whole fuzzing session in a fresh lab; the lab is gone when it returns. */
@@ -166,15 +173,31 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     if (o.daemonEnv?.VTEPD_NATIVE !== undefined) {
       // A sanitizer run that silently ran the regular build would prove nothing.
       const maps = readFileSync(`/proc/${daemon.pid}/maps`, 'utf8');
-      if (!maps.includes(o.daemonEnv.VTEPD_NATIVE) || !/libasan/.test(maps)) throw new Error('the daemon does not run the sanitized addon under AddressSanitizer');
+      if (!maps.includes(o.daemonEnv.VTEPD_NATIVE) || !/libasan/.test(maps))
+        throw new Error('the daemon does not run the sanitized addon under AddressSanitizer');
     }
     const tapMac = (await lab.exec(1, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim();
     // The probe's neighbours are known for good: the fuzz traffic must not be the reason a probe fails.
-    await lab.exec(1, 'ip', ['neigh', 'replace', overlay(2), 'lladdr', kernelMac(2), 'dev', 'tap-blue', 'nud', 'permanent']);
+    await lab.exec(1, 'ip', [
+      'neigh',
+      'replace',
+      overlay(2),
+      'lladdr',
+      kernelMac(2),
+      'dev',
+      'tap-blue',
+      'nud',
+      'permanent',
+    ]);
     await lab.exec(2, 'ip', ['neigh', 'replace', overlay(1), 'lladdr', tapMac, 'dev', 'vx0', 'nud', 'permanent']);
     const mtu = (dev: string) => lab.exec(1, 'cat', [`/sys/class/net/${dev}/mtu`]).then((r) => Number(r.stdout.trim()));
     const nets: FuzzNetworks & { tapMtu: number; maxMacs: number } = {
-      vni: 42, greKey: 77, vxlanMaxFrame: (await mtu('tap-blue')) + 18, greMaxFrame: (await mtu('tap-green')) + 18, tapMtu: await mtu('tap-blue'), maxMacs: 1_000_000,
+      vni: 42,
+      greKey: 77,
+      vxlanMaxFrame: (await mtu('tap-blue')) + 18,
+      greMaxFrame: (await mtu('tap-green')) + 18,
+      tapMtu: await mtu('tap-blue'),
+      maxMacs: 1_000_000,
     };
     const ask = () => request<StatsReport>(lab.socket(1), { cmd: 'stats' });
     const probe = async () => (await lab.exec(1, 'ping', ['-c', '1', '-W', '2', overlay(2)])).code === 0;
@@ -182,22 +205,57 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
     for (const ingress of o.ingresses) {
       const ns = ingress === 'tap' ? 1 : 2;
-      const args = [join(ROOT, 'scripts/fuzz/sender.ts'), ingress, '--from', lab.underlay(2), '--to', lab.underlay(1), '--dev', 'tap-blue',
-        '--networks', JSON.stringify(nets), '--pps', String(o.pps), '--macs', `${tapMac},${kernelMac(2)}`, '--tap-mac', tapMac];
-      const proc = spawn('ip', ['netns', 'exec', lab.ns(ns), process.execPath, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      const args = [
+        join(ROOT, 'scripts/fuzz/sender.ts'),
+        ingress,
+        '--from',
+        lab.underlay(2),
+        '--to',
+        lab.underlay(1),
+        '--dev',
+        'tap-blue',
+        '--networks',
+        JSON.stringify(nets),
+        '--pps',
+        String(o.pps),
+        '--macs',
+        `${tapMac},${kernelMac(2)}`,
+        '--tap-mac',
+        tapMac,
+      ];
+      const proc = spawn('ip', ['netns', 'exec', lab.ns(ns), process.execPath, '--import', 'tsx', ...args], {
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       const sender = new Sender(proc);
       senders.push(sender);
       // Learned MACs from the last phase would make this one's unicast decisions differ from the oracle's fresh start.
       await request(lab.socket(1), { cmd: 'fdb-flush', which: 'dynamic' });
       // The hosts speak once, so that the TAP's MAC is known local again and h2's known remote, as the oracle assumes.
       await probe();
-      const r: IngressReport = { ingress, sent: 0, refused: 0, kernelDropped: 0, unchecked: 0, expected: 0, delivered: 0, dropped: {}, unaccounted: 0, mismatches: [], probesFailed: 0, seconds: 0 };
+      const r: IngressReport = {
+        ingress,
+        sent: 0,
+        refused: 0,
+        kernelDropped: 0,
+        unchecked: 0,
+        expected: 0,
+        delivered: 0,
+        dropped: {},
+        unaccounted: 0,
+        mismatches: [],
+        probesFailed: 0,
+        seconds: 0,
+      };
       for (let done = 0, b = 0; done < o.packets; done += o.batch, b++) {
         const count = Math.min(o.batch, o.packets - done);
         const before = await ask();
         const k0 = await kernelDrops(lab, ingress);
         const seed = o.seed * 1_000_003 + INGRESSES.indexOf(ingress) * 10_007 + b;
-        const res = await sender.ask<{ sent: number; failed: number; expected: number; seconds: number }>({ seed, count });
+        const res = await sender.ask<{ sent: number; failed: number; expected: number; seconds: number }>({
+          seed,
+          count,
+        });
         r.sent += res.sent;
         r.refused += res.failed;
         r.seconds += res.seconds;
@@ -238,9 +296,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         if (!(await probe())) {
           r.probesFailed++;
           const s = await ask();
-          r.mismatches.push(`batch ${b} (seed ${seed}): the probe failed; blue's drops now ${JSON.stringify(diff(before.networks.blue.drops, s.networks.blue.drops))}`);
+          r.mismatches.push(
+            `batch ${b} (seed ${seed}): the probe failed; blue's drops now ${JSON.stringify(diff(before.networks.blue.drops, s.networks.blue.drops))}`,
+          );
         }
-        say(`${ingress}: ${done + count}/${o.packets} sent, ${r.delivered} delivered, ${r.unaccounted} unaccounted, ${r.mismatches.length} mismatches`);
+        say(
+          `${ingress}: ${done + count}/${o.packets} sent, ${r.delivered} delivered, ${r.unaccounted} unaccounted, ${r.mismatches.length} mismatches`,
+        );
       }
       sender.stop();
       report.ingresses.push(r);
@@ -254,7 +316,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     for (const s of senders) s.stop();
     if (daemon !== undefined) {
       report.log = daemon.log;
-      report.sanitizer = daemon.log.split('\n').filter((l) => /AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer/.test(l));
+      report.sanitizer = daemon.log
+        .split('\n')
+        .filter((l) => /AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer/.test(l));
     }
     await lab.destroy();
   }
@@ -268,8 +332,14 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
  * what the oracle says. TAP: every frame read is dropped by reason or makes
  * one tunnel packet (one remote), as many as the oracle says.
  */
-function account(ingress: Ingress, a: StatsReport, b: StatsReport, arrived: number, expected: number, exact: boolean):
-  { complete: boolean; delivered: number; unaccounted: number; dropped: Record<string, number>; problem?: string } {
+function account(
+  ingress: Ingress,
+  a: StatsReport,
+  b: StatsReport,
+  arrived: number,
+  expected: number,
+  exact: boolean,
+): { complete: boolean; delivered: number; unaccounted: number; dropped: Record<string, number>; problem?: string } {
   const net = ingress === 'gre' ? 'green' : 'blue';
   const na = a.networks[net];
   const nb = b.networks[net];
@@ -290,7 +360,13 @@ function account(ingress: Ingress, a: StatsReport, b: StatsReport, arrived: numb
       unaccounted !== 0 ? `${unaccounted} frames read from the TAP neither forwarded nor dropped by a reason` : '',
       forwarded !== expected && exact ? `${forwarded} tunnel packets, the oracle expects ${expected}` : '',
     ].filter(Boolean);
-    return { complete: complete && (forwarded === expected || !exact), delivered: forwarded, unaccounted, dropped, problem: problems.join('; ') || undefined };
+    return {
+      complete: complete && (forwarded === expected || !exact),
+      delivered: forwarded,
+      unaccounted,
+      dropped,
+      problem: problems.join('; ') || undefined,
+    };
   }
   const accepted = c('tunnel-rx-packets');
   const preAccept = sumDrops(unattributed) + (netDrops['unknown-remote'] ?? 0);
@@ -300,11 +376,21 @@ function account(ingress: Ingress, a: StatsReport, b: StatsReport, arrived: numb
   const complete = preAccept + accepted === arrived && written + postAccept === accepted;
   const delivered = written + (netDrops['tx-failed'] ?? 0);
   const problems = [
-    preAccept + accepted !== arrived ? `${arrived} packets reached the socket, ${preAccept} dropped before a network took them and ${accepted} accepted` : '',
-    written + postAccept !== accepted ? `${accepted} accepted, ${written} written to the TAP and ${postAccept} dropped after` : '',
+    preAccept + accepted !== arrived
+      ? `${arrived} packets reached the socket, ${preAccept} dropped before a network took them and ${accepted} accepted`
+      : '',
+    written + postAccept !== accepted
+      ? `${accepted} accepted, ${written} written to the TAP and ${postAccept} dropped after`
+      : '',
     delivered !== expected && exact ? `${delivered} for the TAP, the oracle expects ${expected}` : '',
   ].filter(Boolean);
-  return { complete: complete && (delivered === expected || !exact), delivered, unaccounted, dropped, problem: problems.join('; ') || undefined };
+  return {
+    complete: complete && (delivered === expected || !exact),
+    delivered,
+    unaccounted,
+    dropped,
+    problem: problems.join('; ') || undefined,
+  };
 }
 
 async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {

@@ -17,7 +17,15 @@ import { PacketSource, type Mode, type SenderNetworks } from './packets.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { from: { type: 'string' }, to: { type: 'string' }, dev: { type: 'string' }, networks: { type: 'string' }, pps: { type: 'string' }, macs: { type: 'string' }, 'tap-mac': { type: 'string' } },
+  options: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    dev: { type: 'string' },
+    networks: { type: 'string' },
+    pps: { type: 'string' },
+    macs: { type: 'string' },
+    'tap-mac': { type: 'string' },
+  },
 });
 /** vxlan, gre, tap: fuzzing; flood-vxlan, flood-tap: valid broadcasts, each from a new random source MAC. */
 const mode = positionals[0] as Mode;
@@ -34,12 +42,23 @@ const table = new Uint8Array(16);
 table.set(to);
 
 const queue = new SendQueue(BATCH, Buffer.alloc(BATCH * SLOT));
-const fd = kind === 'vxlan' ? native.udpSenderOpen(from, 0, 64, false, 4 << 20)
-  : kind === 'gre' ? native.rawHdrinclOpen(47, 4 << 20)
-  : native.packetOpen(values.dev!);
+const fd =
+  kind === 'vxlan'
+    ? native.udpSenderOpen(from, 0, 64, false, 4 << 20)
+    : kind === 'gre'
+      ? native.rawHdrinclOpen(47, 4 << 20)
+      : native.packetOpen(values.dev!);
 const tapOracle = new TapOracle(nets.maxMacs, values['tap-mac']);
-const source = new PacketSource(mode, nets, Buffer.from(from.subarray(12)), to.subarray(12),
-  (values.macs ?? '').split(',').filter(Boolean).map((m) => Buffer.from(m.replace(/:/g, ''), 'hex')));
+const source = new PacketSource(
+  mode,
+  nets,
+  Buffer.from(from.subarray(12)),
+  to.subarray(12),
+  (values.macs ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((m) => Buffer.from(m.replace(/:/g, ''), 'hex')),
+);
 
 /** Sends the queue's entries, waiting out a full socket buffer; returns how many went. */
 function flush(q: SendQueue): number {
@@ -48,8 +67,19 @@ function flush(q: SendQueue): number {
   for (let tries = 0; sent < q.count && tries < 1000; tries++) {
     const part = new SendQueue(q.count - sent, q.arena);
     for (let i = sent; i < q.count; i++) part.push(q.off[i], q.len[i], 0, 0, q.tos[i]);
-    const n = native.sendDatagrams(fd, part.arena, part.off, part.len, part.count, part.dst, table, kind === 'vxlan' ? 4789 : 0, part.tos,
-      part.outer, 0);
+    const n = native.sendDatagrams(
+      fd,
+      part.arena,
+      part.off,
+      part.len,
+      part.count,
+      part.dst,
+      table,
+      kind === 'vxlan' ? 4789 : 0,
+      part.tos,
+      part.outer,
+      0,
+    );
     sent += Math.max(0, n);
     if (sent < q.count) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }
@@ -94,7 +124,8 @@ async function main(): Promise<void> {
       }
       // Paced, so that no socket buffer overflows and every packet sent reaches the daemon.
       const due = t0 + (done / pps) * 1000;
-      while (performance.now() < due) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, Math.min(5, due - performance.now())));
+      while (performance.now() < due)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(0, Math.min(5, due - performance.now())));
     }
     process.stdout.write(JSON.stringify({ sent, failed, expected, seconds: (performance.now() - t0) / 1000 }) + '\n');
   }

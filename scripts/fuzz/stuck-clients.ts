@@ -29,7 +29,10 @@ export async function runStuckClients(clients: number, seconds: number, vtepdArg
     await sleep(500);
     const tcp = async () => {
       const r = await lab.exec(1, 'iperf3', ['-c', overlay(2), '-t', String(seconds), '-J'], (seconds + 30) * 1000);
-      return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+      return (
+        (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+          .bits_per_second / 1e9
+      );
     };
     const without = await tcp();
     const before = rssMb(d.pid);
@@ -48,8 +51,11 @@ export async function runStuckClients(clients: number, seconds: number, vtepdArg
     const s = await request<StatsReport>(lab.socket(1), { cmd: 'stats' });
     server.kill('SIGKILL');
     return {
-      clients, tcpGbps: { without: round(without), with: round(withClients) }, rssMb: { before: Math.round(before), peak: Math.round(peak) },
-      linesDropped: s.control['lines-dropped'], slowReadersDropped: s.control['slow-readers'],
+      clients,
+      tcpGbps: { without: round(without), with: round(withClients) },
+      rssMb: { before: Math.round(before), peak: Math.round(peak) },
+      linesDropped: s.control['lines-dropped'],
+      slowReadersDropped: s.control['slow-readers'],
     };
   } finally {
     for (const s of socks) s.destroy();

@@ -152,7 +152,15 @@ export class Lab {
 
   /** Turns IPv6 on for device `dev` of host i (the lab keeps it off) and gives it `address` (with prefix), ready at once. */
   async addIpv6(i: number, dev: string, address: string): Promise<void> {
-    await must('ip', ['netns', 'exec', this.ns(i), 'sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`, `net.ipv6.conf.${dev}.accept_dad=0`]);
+    await must('ip', [
+      'netns',
+      'exec',
+      this.ns(i),
+      'sysctl',
+      '-qw',
+      `net.ipv6.conf.${dev}.disable_ipv6=0`,
+      `net.ipv6.conf.${dev}.accept_dad=0`,
+    ]);
     await must('ip', ['-n', this.ns(i), 'addr', 'add', address, 'dev', dev, 'nodad']);
   }
 
@@ -166,9 +174,33 @@ export class Lab {
     await this.noIpv6(sw);
     // A plain switch: bridged frames skip iptables (br_netfilter is built into this kernel and on by
     // default). Over veth the switch runs in the sender's context, so its cost would be charged to the hosts.
-    await must('ip', ['netns', 'exec', sw, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']);
+    await must('ip', [
+      'netns',
+      'exec',
+      sw,
+      'sysctl',
+      '-q',
+      '-w',
+      'net.bridge.bridge-nf-call-iptables=0',
+      'net.bridge.bridge-nf-call-ip6tables=0',
+      'net.bridge.bridge-nf-call-arptables=0',
+    ]);
     // No IGMP snooping: the lab switch floods multicast to every host, as a switch without a querier does.
-    await must('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+    await must('ip', [
+      '-n',
+      sw,
+      'link',
+      'add',
+      'br0',
+      'type',
+      'bridge',
+      'stp_state',
+      '0',
+      'forward_delay',
+      '0',
+      'mcast_snooping',
+      '0',
+    ]);
     await must('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
     for (let i = 1; i <= this.hosts; i++) {
       const ns = this.ns(i);
@@ -198,12 +230,39 @@ export class Lab {
     const rt = `${this.prefix}-rt`;
     await must('ip', ['netns', 'add', rt]);
     this.extraNamespaces.push(rt);
-    await must('ip', ['-n', sw, 'link', 'add', 'br1', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+    await must('ip', [
+      '-n',
+      sw,
+      'link',
+      'add',
+      'br1',
+      'type',
+      'bridge',
+      'stp_state',
+      '0',
+      'forward_delay',
+      '0',
+      'mcast_snooping',
+      '0',
+    ]);
     await must('ip', ['-n', sw, 'link', 'set', 'br1', 'up']);
     await must('ip', ['-n', sw, 'link', 'set', `p${behind}`, 'master', 'br1']);
-    await must('ip', ['netns', 'exec', rt, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.all.proxy_ndp=1',
-      'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
-    for (const [dev, peer, bridge] of [['ra', 'rpa', 'br0'], ['rb', 'rpb', 'br1']]) {
+    await must('ip', [
+      'netns',
+      'exec',
+      rt,
+      'sysctl',
+      '-qw',
+      'net.ipv4.ip_forward=1',
+      'net.ipv6.conf.all.forwarding=1',
+      'net.ipv6.conf.all.proxy_ndp=1',
+      'net.ipv6.conf.default.accept_dad=0',
+      'net.ipv6.conf.all.accept_dad=0',
+    ]);
+    for (const [dev, peer, bridge] of [
+      ['ra', 'rpa', 'br0'],
+      ['rb', 'rpb', 'br1'],
+    ]) {
       await must('ip', ['link', 'add', dev, 'netns', rt, 'type', 'veth', 'peer', 'name', peer, 'netns', sw]);
       await must('ip', ['-n', sw, 'link', 'set', peer, 'master', bridge, 'up']);
       await must('ip', ['netns', 'exec', sw, 'ethtool', '-K', peer, 'tx', 'off']);
@@ -232,7 +291,15 @@ export class Lab {
 
   // No IPv6 in the lab: router solicitations and MLD reports would flood the overlay and blur captures.
   private async noIpv6(ns: string): Promise<void> {
-    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    await must('ip', [
+      'netns',
+      'exec',
+      ns,
+      'sysctl',
+      '-qw',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    ]);
   }
 
   /**
@@ -242,8 +309,17 @@ export class Lab {
    */
   async ipv6(i: number): Promise<void> {
     const conf = (k: string, v: number) => [`net.ipv6.conf.all.${k}=${v}`, `net.ipv6.conf.default.${k}=${v}`];
-    await must('ip', ['netns', 'exec', this.ns(i), 'sysctl', '-qw', ...conf('disable_ipv6', 0), ...conf('accept_dad', 0), ...conf('router_solicitations', 0),
-      ...conf('dad_transmits', 0)]);
+    await must('ip', [
+      'netns',
+      'exec',
+      this.ns(i),
+      'sysctl',
+      '-qw',
+      ...conf('disable_ipv6', 0),
+      ...conf('accept_dad', 0),
+      ...conf('router_solicitations', 0),
+      ...conf('dad_transmits', 0),
+    ]);
   }
 
   /** Runs a command inside host i's namespace. */
@@ -259,9 +335,26 @@ export class Lab {
     const where = o.group !== undefined ? ['group', o.group, 'dev', this.dev(i)] : ['local', local, 'dev', this.dev(i)];
     const ttl = o.ttl !== undefined ? ['ttl', String(o.ttl)] : [];
     const flags = [...(o.learning === false ? ['nolearning'] : []), ...(o.proxy ? ['proxy'] : [])];
-    await must('ip', ['-n', ns, 'link', 'add', dev, 'type', 'vxlan', 'id', String(o.vni), 'dstport', String(o.port ?? 4789), ...where, ...ttl, ...flags, ...(o.extra ?? [])]);
+    await must('ip', [
+      '-n',
+      ns,
+      'link',
+      'add',
+      dev,
+      'type',
+      'vxlan',
+      'id',
+      String(o.vni),
+      'dstport',
+      String(o.port ?? 4789),
+      ...where,
+      ...ttl,
+      ...flags,
+      ...(o.extra ?? []),
+    ]);
     await must('ip', ['-n', ns, 'link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450)]);
-    for (const r of o.remotes ?? []) await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
+    for (const r of o.remotes ?? [])
+      await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
     await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);
     await must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
   }
@@ -279,23 +372,65 @@ export class Lab {
     const env = ['env', `OVS_RUNDIR=${dir}`, `OVS_DBDIR=${dir}`, `OVS_LOGDIR=${dir}`];
     await must('ovsdb-tool', ['create', `${dir}/conf.db`, '/usr/share/openvswitch/vswitch.ovsschema']);
     this.pidfiles.push(`${dir}/ovsdb-server.pid`, `${dir}/ovs-vswitchd.pid`);
-    await must('ip', ['netns', 'exec', ns, ...env, 'ovsdb-server', `${dir}/conf.db`, `--remote=punix:${dir}/db.sock`,
-      `--pidfile=${dir}/ovsdb-server.pid`, `--unixctl=${dir}/ovsdb-server.ctl`, `--log-file=${dir}/ovsdb-server.log`, '--detach']);
+    await must('ip', [
+      'netns',
+      'exec',
+      ns,
+      ...env,
+      'ovsdb-server',
+      `${dir}/conf.db`,
+      `--remote=punix:${dir}/db.sock`,
+      `--pidfile=${dir}/ovsdb-server.pid`,
+      `--unixctl=${dir}/ovsdb-server.ctl`,
+      `--log-file=${dir}/ovsdb-server.log`,
+      '--detach',
+    ]);
     const ovs = new Ovs(dir);
     await ovs.vsctl('--no-wait', 'init');
-    await must('ip', ['netns', 'exec', ns, ...env, 'ovs-vswitchd', `unix:${dir}/db.sock`, `--pidfile=${dir}/ovs-vswitchd.pid`,
-      `--unixctl=${dir}/ovs-vswitchd.ctl`, `--log-file=${dir}/ovs-vswitchd.log`, '--disable-system', '--detach']);
+    await must('ip', [
+      'netns',
+      'exec',
+      ns,
+      ...env,
+      'ovs-vswitchd',
+      `unix:${dir}/db.sock`,
+      `--pidfile=${dir}/ovs-vswitchd.pid`,
+      `--unixctl=${dir}/ovs-vswitchd.ctl`,
+      `--log-file=${dir}/ovs-vswitchd.log`,
+      '--disable-system',
+      '--detach',
+    ]);
     const mac = (await must('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/address`])).trim();
-    await ovs.vsctl('add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev', 'fail-mode=standalone', `other_config:hwaddr=${mac}`);
+    await ovs.vsctl(
+      'add-br',
+      'br-phy',
+      '--',
+      'set',
+      'bridge',
+      'br-phy',
+      'datapath_type=netdev',
+      'fail-mode=standalone',
+      `other_config:hwaddr=${mac}`,
+    );
     await ovs.vsctl('add-port', 'br-phy', dev);
     await must('ip', ['-n', ns, 'addr', 'flush', 'dev', dev]);
     await must('ip', ['-n', ns, 'addr', 'add', `${this.underlay(i)}/24`, 'dev', 'br-phy']);
     if (this.v6) await this.addIpv6(i, 'br-phy', `${this.underlay6(i)}/64`);
     await must('ip', ['-n', ns, 'link', 'set', 'br-phy', 'up']);
     // The kernel still sees every frame OVS reads on the veth: keep it from answering them too.
-    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${dev}.rp_filter=1`, `net.ipv4.conf.${dev}.arp_ignore=8`]);
+    await must('ip', [
+      'netns',
+      'exec',
+      ns,
+      'sysctl',
+      '-qw',
+      `net.ipv4.conf.${dev}.rp_filter=1`,
+      `net.ipv4.conf.${dev}.arp_ignore=8`,
+    ]);
     await ovs.vsctl('add-br', 'br-int', '--', 'set', 'bridge', 'br-int', 'datapath_type=netdev');
-    const opts = Object.entries({ remote_ip: t.remote, key: String(t.key), ...t.options }).map(([k, v]) => `options:${k}=${v}`);
+    const opts = Object.entries({ remote_ip: t.remote, key: String(t.key), ...t.options }).map(
+      ([k, v]) => `options:${k}=${v}`,
+    );
     await ovs.vsctl('add-port', 'br-int', 't0', '--', 'set', 'interface', 't0', `type=${t.type}`, ...opts);
     await ovs.vsctl('set', 'interface', 'br-int', `mtu_request=${t.mtu}`);
     await must('ip', ['-n', ns, 'addr', 'add', t.address, 'dev', 'br-int']);
@@ -321,10 +456,42 @@ export class Lab {
     writeFileSync(join(dir, 'bgpd.conf'), bgpd);
     for (const p of [dir, run, join(dir, 'zebra.conf'), join(dir, 'bgpd.conf')]) chownSync(p, Number(frr), Number(gid));
     this.pidfiles.push(`${run}/zebra.pid`, `${run}/bgpd.pid`);
-    await must('ip', ['netns', 'exec', ns, '/usr/lib/frr/zebra', '-d', '-N', ns, '-f', join(dir, 'zebra.conf'), '-i', `${run}/zebra.pid`, '-A', '127.0.0.1',
-      '-s', '90000000', '--log', `file:${dir}/zebra.log`]);
-    await must('ip', ['netns', 'exec', ns, '/usr/lib/frr/bgpd', '-d', '-N', ns, '-f', join(dir, 'bgpd.conf'), '-i', `${run}/bgpd.pid`, '-A', '127.0.0.1',
-      '--log', `file:${dir}/bgpd.log`]);
+    await must('ip', [
+      'netns',
+      'exec',
+      ns,
+      '/usr/lib/frr/zebra',
+      '-d',
+      '-N',
+      ns,
+      '-f',
+      join(dir, 'zebra.conf'),
+      '-i',
+      `${run}/zebra.pid`,
+      '-A',
+      '127.0.0.1',
+      '-s',
+      '90000000',
+      '--log',
+      `file:${dir}/zebra.log`,
+    ]);
+    await must('ip', [
+      'netns',
+      'exec',
+      ns,
+      '/usr/lib/frr/bgpd',
+      '-d',
+      '-N',
+      ns,
+      '-f',
+      join(dir, 'bgpd.conf'),
+      '-i',
+      `${run}/bgpd.pid`,
+      '-A',
+      '127.0.0.1',
+      '--log',
+      `file:${dir}/bgpd.log`,
+    ]);
   }
 
   /** A vtysh command against host i's FRR. */
@@ -339,14 +506,30 @@ export class Lab {
    * neighbour entries for), and a tenant host: namespace PREFIX-tI behind a
    * veth on the bridge, with `address` and `mac`.
    */
-  async kernelEvpnVtep(i: number, o: { vni: number; address: string; mac: string; bridgeAddress: string }): Promise<string> {
+  async kernelEvpnVtep(
+    i: number,
+    o: { vni: number; address: string; mac: string; bridgeAddress: string },
+  ): Promise<string> {
     const ns = this.ns(i);
     const tenant = `${this.prefix}-t${i}`;
     await must('ip', ['netns', 'add', tenant]);
     this.extraNamespaces.push(tenant);
     await this.noIpv6(tenant);
     const ipns = (...a: string[]) => must('ip', ['-n', ns, ...a]);
-    await ipns('link', 'add', 'vxlan0', 'type', 'vxlan', 'id', String(o.vni), 'local', this.underlay(i), 'dstport', '4789', 'nolearning');
+    await ipns(
+      'link',
+      'add',
+      'vxlan0',
+      'type',
+      'vxlan',
+      'id',
+      String(o.vni),
+      'local',
+      this.underlay(i),
+      'dstport',
+      '4789',
+      'nolearning',
+    );
     await ipns('link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
     await ipns('link', 'set', 'vxlan0', 'master', 'br0', 'mtu', '1450');
     await ipns('link', 'set', 'vxlan0', 'type', 'bridge_slave', 'neigh_suppress', 'on', 'learning', 'off');
@@ -401,7 +584,15 @@ export class Lab {
     const code = join(this.dir, 'code');
     mkdirSync(code, { recursive: true });
     const script = `mount --bind ${this.openTunNode()} /dev/net/tun && mount --bind ${ROOT} ${code} && cd ${code} && exec "$@"`;
-    return ['unshare', '-m', 'sh', '-c', script, 'sh', ...argv.map((a) => (a.startsWith(ROOT + '/') ? code + a.slice(ROOT.length) : a))];
+    return [
+      'unshare',
+      '-m',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      ...argv.map((a) => (a.startsWith(ROOT + '/') ? code + a.slice(ROOT.length) : a)),
+    ];
   }
 
   /** A character device node like /dev/net/tun (10, 200), mode 0666, in the lab's directory. */
@@ -450,8 +641,26 @@ export class Lab {
   /** Starts tcpdump on `dev` in host i; stop() returns the packets. */
   async capture(i: number, dev: string, filter: string[] = []): Promise<Capture> {
     const file = join(this.dir, `cap-h${i}-${dev}-${randomBytes(2).toString('hex')}.pcap`);
-    const proc = spawn('ip', ['netns', 'exec', this.ns(i), 'tcpdump', '--immediate-mode', '-i', dev, '-U', '-n', '-s', '0', '-w', file, ...filter],
-      { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.ns(i),
+        'tcpdump',
+        '--immediate-mode',
+        '-i',
+        dev,
+        '-U',
+        '-n',
+        '-s',
+        '0',
+        '-w',
+        file,
+        ...filter,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     this.procs.push(proc);
     const cap = new Capture(proc, file, 'SIGINT', /listening on/);
     proc.stderr!.on('data', (d: Buffer) => cap.noteOutput(d.toString()));
@@ -462,8 +671,23 @@ export class Lab {
   /** Starts a libpcap capture (the `cap` package) on `dev` in host i; stop() returns the packets. */
   async libpcap(i: number, dev: string, filter: string): Promise<Capture> {
     const file = join(this.dir, `libpcap-h${i}-${dev}-${randomBytes(2).toString('hex')}.pcap`);
-    const proc = spawn('ip', ['netns', 'exec', this.ns(i), process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab/cap-tool.ts'), 'capture', dev, filter, file],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.ns(i),
+        process.execPath,
+        '--import',
+        'tsx',
+        join(ROOT, 'scripts/lab/cap-tool.ts'),
+        'capture',
+        dev,
+        filter,
+        file,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.procs.push(proc);
     const cap = new Capture(proc, file, 'SIGTERM', /ready/);
     proc.stdout!.on('data', (d: Buffer) => cap.noteOutput(d.toString()));
@@ -474,8 +698,22 @@ export class Lab {
   /** Sends the frames of a pcap file out of `dev` in host i (into a TAP: as if a VM sent them). */
   async inject(i: number, dev: string, frames: Buffer[]): Promise<void> {
     const file = join(this.dir, `inject-${randomBytes(2).toString('hex')}.pcap`);
-    writeFileSync(file, Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), ...frames.map((f) => emitPcapRecord(0, f, 0, f.length))]));
-    const r = await sh('ip', ['netns', 'exec', this.ns(i), process.execPath, '--import', 'tsx', join(ROOT, 'scripts/lab/cap-tool.ts'), 'inject', dev, file]);
+    writeFileSync(
+      file,
+      Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), ...frames.map((f) => emitPcapRecord(0, f, 0, f.length))]),
+    );
+    const r = await sh('ip', [
+      'netns',
+      'exec',
+      this.ns(i),
+      process.execPath,
+      '--import',
+      'tsx',
+      join(ROOT, 'scripts/lab/cap-tool.ts'),
+      'inject',
+      dev,
+      file,
+    ]);
     if (r.code !== 0) throw new Error(`inject into ${dev} failed: ${r.stderr}`);
   }
 
@@ -563,7 +801,12 @@ export class Capture {
   private out = '';
   private readonly exited: Promise<void>;
 
-  constructor(private readonly proc: ChildProcess, readonly file: string, private readonly stopSignal: NodeJS.Signals, private readonly readyLine: RegExp) {
+  constructor(
+    private readonly proc: ChildProcess,
+    readonly file: string,
+    private readonly stopSignal: NodeJS.Signals,
+    private readonly readyLine: RegExp,
+  ) {
     this.exited = new Promise((res) => proc.once('exit', () => res()));
   }
 
@@ -666,11 +909,21 @@ ${extra}`;
 }
 
 /** Kernel VXLAN devices on `hosts`, each replicating BUM to every other host of the lab. */
-export async function kernelPeers(lab: Lab, hosts: number[], o: { vni?: number; net?: number; dev?: string; ttl?: number } = {}): Promise<void> {
+export async function kernelPeers(
+  lab: Lab,
+  hosts: number[],
+  o: { vni?: number; net?: number; dev?: string; ttl?: number } = {},
+): Promise<void> {
   for (const i of hosts) {
     await lab.kernelVxlan(i, {
-      vni: o.vni ?? VNI, dev: o.dev, ttl: o.ttl, address: `${overlay(i, o.net)}/24`, mac: kernelMac(i, o.net === undefined ? 0 : o.net - 100),
-      remotes: Array.from({ length: lab.hosts }, (_, k) => k + 1).filter((j) => j !== i).map((j) => lab.underlay(j)),
+      vni: o.vni ?? VNI,
+      dev: o.dev,
+      ttl: o.ttl,
+      address: `${overlay(i, o.net)}/24`,
+      mac: kernelMac(i, o.net === undefined ? 0 : o.net - 100),
+      remotes: Array.from({ length: lab.hosts }, (_, k) => k + 1)
+        .filter((j) => j !== i)
+        .map((j) => lab.underlay(j)),
     });
   }
 }

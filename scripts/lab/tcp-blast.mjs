@@ -9,8 +9,15 @@ if (mode === 'serve') {
   const server = createServer((c) => {
     const h = createHash('sha256');
     let n = 0;
-    c.on('data', (d) => { h.update(d); n += d.length; });
-    c.on('end', () => { console.log(`${n} ${h.digest('hex')}`); c.end(); server.close(); });
+    c.on('data', (d) => {
+      h.update(d);
+      n += d.length;
+    });
+    c.on('end', () => {
+      console.log(`${n} ${h.digest('hex')}`);
+      c.end();
+      server.close();
+    });
   }).listen(Number(port), addr, () => console.log('listening'));
 } else {
   const total = Number(bytes);
@@ -21,7 +28,10 @@ if (mode === 'serve') {
     let sent = 0;
     const pump = () => {
       while (sent < total) {
-        for (let i = 0; i < chunk.length; i += 4) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; chunk.writeUInt32BE(x, i); }
+        for (let i = 0; i < chunk.length; i += 4) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          chunk.writeUInt32BE(x, i);
+        }
         const part = chunk.subarray(0, Math.min(chunk.length, total - sent));
         h.update(part);
         sent += part.length;
@@ -32,5 +42,8 @@ if (mode === 'serve') {
     pump();
   });
   c.on('close', () => console.log(`${total} ${h.digest('hex')}`));
-  c.on('error', (e) => { console.error(e.message); process.exit(1); });
+  c.on('error', (e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
 }

@@ -49,7 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write((values.help ? usage() : versionLine('vtepctl')) + '\n');
     return 0;
   }
-  const socket = values.socket ?? (!existsSync(DEFAULT_SOCKET) && existsSync(SERVICE_SOCKET) ? SERVICE_SOCKET : DEFAULT_SOCKET);
+  const socket =
+    values.socket ?? (!existsSync(DEFAULT_SOCKET) && existsSync(SERVICE_SOCKET) ? SERVICE_SOCKET : DEFAULT_SOCKET);
   try {
     return await run(socket, positionals, values);
   } catch (e) {
@@ -71,7 +72,11 @@ async function run(socket: string, words: string[], flags: Flags): Promise<numbe
   const found = verbOfWords(words);
   if (found === undefined) {
     const cmd = words.join(' ');
-    throw new UsageError(cmd === '' ? `which command? ${commandList()} (see vtepctl --help)` : `unknown command "${cmd}": the commands are ${commandList()} (see vtepctl --help)`);
+    throw new UsageError(
+      cmd === ''
+        ? `which command? ${commandList()} (see vtepctl --help)`
+        : `unknown command "${cmd}": the commands are ${commandList()} (see vtepctl --help)`,
+    );
   }
   const { verb, rest } = found;
   const cli: CliArgs = { args: rest, flags };

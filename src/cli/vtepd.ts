@@ -19,8 +19,8 @@ const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] [--busy
        vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq] [--gre-socket packet|raw])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--mac MAC] [--name NAME] [--ageing S]
-             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N] [--df | --df-inherit]
-             [--udp6-zero-csum-rx]
+             [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N]
+             [--df | --df-inherit] [--udp6-zero-csum-rx]
              [--evpn-asn N --evpn-neighbor IP... [--evpn-router-id IP] [--evpn-gobgp ADDR:PORT]]
              [--socket PATH] [--no-offload] [--busy-poll USEC] [--metrics ADDR:PORT] [--user NAME]
              [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
@@ -30,9 +30,39 @@ Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
 Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;
 
-const NETWORK_FLAGS = ['local', 'tap', 'name', 'vni', 'gre-key', 'gre-csum', 'gre-seq', 'remote', 'group', 'dev', 'group-ttl', 'allow', 'address', 'mtu', 'mac', 'port', 'ageing', 'max-macs',
-  'accept-any-remote', 'arp-responder', 'arp-snoop', 'no-learning', 'evpn-asn', 'evpn-neighbor', 'evpn-router-id', 'evpn-gobgp', 'ttl', 'df', 'df-inherit',
-  'udp6-zero-csum-rx', 'gre-socket'] as const;
+const NETWORK_FLAGS = [
+  'local',
+  'tap',
+  'name',
+  'vni',
+  'gre-key',
+  'gre-csum',
+  'gre-seq',
+  'remote',
+  'group',
+  'dev',
+  'group-ttl',
+  'allow',
+  'address',
+  'mtu',
+  'mac',
+  'port',
+  'ageing',
+  'max-macs',
+  'accept-any-remote',
+  'arp-responder',
+  'arp-snoop',
+  'no-learning',
+  'evpn-asn',
+  'evpn-neighbor',
+  'evpn-router-id',
+  'evpn-gobgp',
+  'ttl',
+  'df',
+  'df-inherit',
+  'udp6-zero-csum-rx',
+  'gre-socket',
+] as const;
 
 class UsageError extends Error {}
 
@@ -99,7 +129,9 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
       },
     }));
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '')} (see vtepd --help)`);
+    throw new UsageError(
+      `${(e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '')} (see vtepd --help)`,
+    );
   }
   if (values.help) return 'help';
   if (values.version) return 'version';
@@ -107,13 +139,19 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   const networkFlags = NETWORK_FLAGS.filter((f) => values[f] !== undefined);
   if (typeof values.config === 'string') {
     if (networkFlags.length > 0) {
-      throw new UsageError(`--config and --${networkFlags[0]} do not go together: put the network in the config file, or give it all with flags`);
+      throw new UsageError(
+        `--config and --${networkFlags[0]} do not go together: put the network in the config file, or give it ` +
+          `all with flags`,
+      );
     }
     const path = values.config;
     const overrides = overridesFromFlags(values as NetworkFlags);
     return { config: loadConfigFile(path, overrides), verbose, reread: () => loadConfigFile(path, overrides) };
   }
-  if (networkFlags.length === 0) throw new UsageError('give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)');
+  if (networkFlags.length === 0)
+    throw new UsageError(
+      'give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)',
+    );
   return { config: configFromFlags(values as NetworkFlags), verbose };
 }
 
@@ -133,15 +171,19 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // --verbose is --log-level debug, as before.
-  const log = new Logger({ format: parsed.config.log.format, level: parsed.verbose ? 'debug' : parsed.config.log.level });
+  const log = new Logger({
+    format: parsed.config.log.format,
+    level: parsed.verbose ? 'debug' : parsed.config.log.level,
+  });
   let daemon: Daemon;
   const handoff = process.env[HANDOFF_ENV];
   delete process.env[HANDOFF_ENV];
   try {
     // Started by `vtepctl upgrade`: take over from the vtepd that started this one, whose config it runs.
-    daemon = handoff !== undefined
-      ? await Daemon.takeOver(new Channel(Number(handoff)), log, parsed.reread)
-      : await Daemon.start(parsed.config, log, parsed.reread);
+    daemon =
+      handoff !== undefined
+        ? await Daemon.takeOver(new Channel(Number(handoff)), log, parsed.reread)
+        : await Daemon.start(parsed.config, log, parsed.reread);
   } catch (e) {
     if (e instanceof StartupError) {
       if (parsed.config.log.format === 'json') log.error(e.message);
@@ -180,7 +222,9 @@ export async function main(argv: string[]): Promise<number> {
       try {
         daemon.reload();
       } catch (e) {
-        log.error(`reload refused: ${(e as Error).message}${e instanceof RefusedError && e.problems ? `\n${e.problems.map((p) => `vtepd:   ${p}`).join('\n')}` : ''}`);
+        const problems =
+          e instanceof RefusedError && e.problems ? e.problems.map((p) => `\nvtepd:   ${p}`).join('') : '';
+        log.error(`reload refused: ${(e as Error).message}${problems}`);
       }
     });
   });

@@ -5,23 +5,26 @@
 // is valid. Addresses are kept as canonical text (RFC 5952 for IPv6).
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isScalar, parseDocument, visit } from 'yaml';
-import { z } from 'zod';
-import { DEFAULT_AGEING_S, DEFAULT_MAX_MACS } from '../switch/fdb.ts';
-import { bool, expected, int } from '../tunnel/fields.ts';
-import { tunnelBlocks, tunnelFor, tunnelSettings, TUNNEL_KINDS, type TunnelSettings } from '../tunnel/index.ts';
-import { canonicalIp, isMulticastIp, isUnicastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
-import { parseIpv4Address } from '../wire/ipv4.ts';
-import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
-import { DEFAULT_CONTROL_LIMITS, type ControlLimits } from '../control/server.ts';
+import { type z } from 'zod';
+import { tunnelFor, tunnelSettings, type TunnelSettings } from '../tunnel/index.ts';
+import { canonicalIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
+import { parseMac, type Mac } from '../wire/mac.ts';
+import { type ControlLimits } from '../control/server.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
 
 export { DEFAULT_SOCKET, SERVICE_SOCKET };
-export { DEFAULT_BUSY_POLL_US, DEFAULT_GRE_SOCKET, DEFAULT_TTL, GRE_SOCKETS, MAX_CONFIG_BYTES, type GreSocket } from './constants.ts';
+export {
+  DEFAULT_BUSY_POLL_US,
+  DEFAULT_GRE_SOCKET,
+  DEFAULT_TTL,
+  GRE_SOCKETS,
+  MAX_CONFIG_BYTES,
+  type GreSocket,
+} from './constants.ts';
 import { DEFAULT_GRE_SOCKET, MAX_ALIASES, MAX_CONFIG_BYTES, type GreSocket } from './constants.ts';
 import { configSchema, parseListen, type LOG_FORMATS, type LOG_LEVELS, type RawConfig } from './schema.ts';
 export { parseListen, LOG_FORMATS, LOG_LEVELS } from './schema.ts';
-
 
 export interface GroupSettings {
   /** Canonical text of the group address. */
@@ -58,7 +61,8 @@ export interface NetworkConfig {
   address?: string;
   /** Unset: the underlay MTU minus the encapsulation overhead. */
   mtu?: number;
-  /** The TAP's MAC. Unset: one derived from `local` and the TAP's name for a TAP vtepd creates (the same at every start); an existing TAP keeps its own. */
+  /** The TAP's MAC. Unset: one derived from `local` ' +
+    'and the TAP's name for a TAP vtepd creates (the same at every start); an existing TAP keeps its own. */
   mac?: Mac;
   tunnel: TunnelSettings;
   /** Canonical text of each remote VTEP's address. */
@@ -99,8 +103,6 @@ export interface NetworkConfig {
   greSocket: GreSocket;
 }
 
-
-
 export type DfMode = boolean | 'inherit';
 
 export interface Config {
@@ -131,7 +133,6 @@ export class ConfigError extends Error {
   }
 }
 
-
 // ------------------------------------------------------------------ parsing
 
 /** Top-level values given on the command line beside a file, and the flag each came from. */
@@ -154,11 +155,15 @@ function readConfigText(path: string): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ConfigError([`config ${path}: is not a regular file; give the path of a YAML file`]);
-    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([`config ${path}: is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a config may have`]);
+    if (st.size > MAX_CONFIG_BYTES)
+      throw new ConfigError([
+        `config ${path}: is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a config may have`,
+      ]);
     const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
     let n = 0;
     for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
-    if (n > MAX_CONFIG_BYTES) throw new ConfigError([`config ${path}: is more than the ${MAX_CONFIG_BYTES} bytes a config may have`]);
+    if (n > MAX_CONFIG_BYTES)
+      throw new ConfigError([`config ${path}: is more than the ${MAX_CONFIG_BYTES} bytes a config may have`]);
     return buf.toString('utf8', 0, n);
   } finally {
     closeSync(fd);
@@ -170,7 +175,12 @@ export function loadConfigFile(path: string, overrides: Overrides = { values: {}
   const text = readConfigText(path);
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`));
+    throw new ConfigError(
+      doc.errors.map(
+        (e) =>
+          `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`,
+      ),
+    );
   }
   // A key "__proto__" would set the object's prototype rather than be a key: refused, where it is.
   const lines = doc.range ? text : '';
@@ -188,7 +198,9 @@ export function loadConfigFile(path: string, overrides: Overrides = { values: {}
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
   } catch (e) {
-    throw new ConfigError([`config ${path}: ${(e as Error).message.split('\n')[0]} (more than ${MAX_ALIASES} aliases)`]);
+    throw new ConfigError([
+      `config ${path}: ${(e as Error).message.split('\n')[0]} (more than ${MAX_ALIASES} aliases)`,
+    ]);
   }
   const merged = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { ...raw, ...overrides.values } : raw;
   return checkConfig(merged, (p) => {
@@ -211,8 +223,10 @@ export function checkConfig(raw: unknown, where: (path: PropertyKey[]) => string
 
 function describeIssue(i: z.core.$ZodIssue): string {
   if (i.code === 'invalid_key') return i.issues[0]?.message ?? i.message;
-  if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return `is required: ${i.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')}`;
+  if (i.code === 'unrecognized_keys')
+    return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (i.code === 'invalid_type' && /received undefined/.test(i.message))
+    return `is required: ${i.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '')}`;
   return i.message;
 }
 
@@ -234,12 +248,20 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     if (sameId !== undefined) problem(at(...tunnel.identityPath), tunnel.conflict(sameId));
     ids.set(tunnel.identity, name);
     if (n.group !== undefined && !tunnel.supportsGroup) {
-      problem(at('group'), `a ${settings.kind.toUpperCase()} network cannot use a multicast group (group mode is VXLAN's); list its remotes instead`);
+      problem(
+        at('group'),
+        `a ${settings.kind.toUpperCase()} network cannot use a multicast group (group mode is VXLAN's); list ` +
+          `its remotes instead`,
+      );
     }
     // One family per network: the family of `local`, which every socket of the daemon is bound to.
     const sameFamily = (path: PropertyKey[], text: string) => {
       if (isV4Mapped(parseIp(text)!) !== localV4) {
-        problem(path, `${text} is ${localV4 ? 'IPv6' : 'IPv4'}, but local ${local} is ${localV4 ? 'IPv4' : 'IPv6'}: a network's VTEPs are all of the family of local`);
+        problem(
+          path,
+          `${text} is ${localV4 ? 'IPv6' : 'IPv4'}, but local ${local} is ${localV4 ? 'IPv4' : 'IPv6'}: a ` +
+            `network's VTEPs are all of the family of local`,
+        );
       }
     };
     n.remotes.forEach((a, i) => sameFamily(at('remotes', i), a));
@@ -273,13 +295,31 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       ips.add(ip);
       return { ip, mac: parseMac(e.mac)! };
     });
-    const group = n.group === undefined ? undefined : { address: canonicalIp(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
+    const group =
+      n.group === undefined
+        ? undefined
+        : { address: canonicalIp(n.group.address)!, dev: n.group.dev, ttl: n.group.ttl };
     let evpn: NetworkEvpn | undefined;
     if (n.evpn !== undefined) {
-      if (raw.evpn === undefined) problem(at('evpn'), 'needs the top-level evpn: { asn, neighbors } that says how to reach the BGP fabric');
-      else if (settings.kind !== 'vxlan') problem(at('evpn'), `BGP EVPN carries VXLAN networks; a ${settings.kind.toUpperCase()} network lists its remotes`);
-      else if (!localV4) problem(at('evpn'), `BGP EVPN needs an IPv4 local (the next hop of its routes); ${local} is IPv6: list the remotes instead`);
-      else evpn = networkEvpn(n.evpn === true ? {} : n.evpn, raw.evpn.asn, raw.evpn['router-id'] ?? raw.local, settings.vni);
+      if (raw.evpn === undefined)
+        problem(at('evpn'), 'needs the top-level evpn: { asn, neighbors } that says how to reach the BGP fabric');
+      else if (settings.kind !== 'vxlan')
+        problem(
+          at('evpn'),
+          `BGP EVPN carries VXLAN networks; a ${settings.kind.toUpperCase()} network lists its remotes`,
+        );
+      else if (!localV4)
+        problem(
+          at('evpn'),
+          `BGP EVPN needs an IPv4 local (the next hop of its routes); ${local} is IPv6: list the remotes instead`,
+        );
+      else
+        evpn = networkEvpn(
+          n.evpn === true ? {} : n.evpn,
+          raw.evpn.asn,
+          raw.evpn['router-id'] ?? raw.local,
+          settings.vni,
+        );
     }
     networks.push({
       name,
@@ -304,14 +344,21 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       ttl: n.ttl,
       df: n.df ?? tunnel.defaultDf,
       udp6ZeroCsumRx: n['udp6-zero-csum-rx'] ?? raw['udp6-zero-csum-rx'],
-      // Only GRE has a choice: a VXLAN network keeps the default, so that changing the top-level key restarts no VXLAN network.
-      greSocket: settings.kind === 'gre' ? n['gre-socket'] ?? raw['gre-socket'] : DEFAULT_GRE_SOCKET,
+      // Only GRE has a choice: a VXLAN network keeps the default, so that changing the top-level key restarts no
+      // VXLAN network.
+      greSocket: settings.kind === 'gre' ? (n['gre-socket'] ?? raw['gre-socket']) : DEFAULT_GRE_SOCKET,
     });
   }
-  const evpn = raw.evpn === undefined ? undefined : {
-    asn: raw.evpn.asn, routerId: raw.evpn['router-id'] ?? local, neighbors: raw.evpn.neighbors.map((a) => canonicalIp(a)!),
-    gobgp: raw.evpn.gobgp, holdTime: raw.evpn['hold-time'],
-  };
+  const evpn =
+    raw.evpn === undefined
+      ? undefined
+      : {
+          asn: raw.evpn.asn,
+          routerId: raw.evpn['router-id'] ?? local,
+          neighbors: raw.evpn.neighbors.map((a) => canonicalIp(a)!),
+          gobgp: raw.evpn.gobgp,
+          holdTime: raw.evpn['hold-time'],
+        };
   evpn?.neighbors.forEach((a, i) => {
     if (a === local) problem(['evpn', 'neighbors', i], `${a} is this VTEP's own address (local)`);
   });
@@ -319,11 +366,28 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
   const metrics = raw.metrics === undefined ? undefined : parseListen(raw.metrics);
   const log = { format: raw['log-format'], level: raw['log-level'] };
   const socketAccess = { mode: raw['socket-mode'], group: raw['socket-group'], mutations: raw['socket-mutations'] };
-  return { local, socket: raw.socket, offload: raw.offload, busyPoll: raw['busy-poll'], evpn, control, socketAccess, user: raw.user, metrics, log, networks };
+  return {
+    local,
+    socket: raw.socket,
+    offload: raw.offload,
+    busyPoll: raw['busy-poll'],
+    evpn,
+    control,
+    socketAccess,
+    user: raw.user,
+    metrics,
+    log,
+    networks,
+  };
 }
 
 /** A network's EVPN settings with FRR's defaults: RD router-id:VNI, route targets ASN:VNI. */
-function networkEvpn(given: { rd?: string; 'import-rt'?: string[]; 'export-rt'?: string[] }, asn: number, routerId: string, vni: number): NetworkEvpn {
+function networkEvpn(
+  given: { rd?: string; 'import-rt'?: string[]; 'export-rt'?: string[] },
+  asn: number,
+  routerId: string,
+  vni: number,
+): NetworkEvpn {
   const canonical = (s: string) => formatRouteValue(parseRouteValue(s)!);
   const rt = defaultRouteTarget(asn, vni);
   return {

@@ -50,13 +50,47 @@ export interface NetworkFlags {
 
 /** Config paths (below the network, or top level) and the flags that set them. */
 const FLAG_OF_PATH: Record<string, string> = {
-  local: '--local', socket: '--socket', offload: '--no-offload', 'busy-poll': '--busy-poll', metrics: '--metrics', user: '--user', 'socket-group': '--socket-group', 'socket-mode': '--socket-mode', 'socket-mutations': '--socket-mutations',
-  'log-format': '--log-format', 'log-level': '--log-level', tap: '--tap', address: '--address', mtu: '--mtu', mac: '--mac',
-  'vxlan.vni': '--vni', 'vxlan.port': '--port', 'gre.key': '--gre-key', 'gre.csum': '--gre-csum', 'gre.seq': '--gre-seq',
-  'group.address': '--group', 'group.dev': '--dev', 'group.ttl': '--group-ttl', group: '--group',
-  remotes: '--remote', allow: '--allow', ageing: '--ageing', 'max-macs': '--max-macs', ttl: '--ttl',
-  'accept-any-remote': '--accept-any-remote', df: '--df or --df-inherit', 'udp6-zero-csum-rx': '--udp6-zero-csum-rx', 'gre-socket': '--gre-socket', 'arp-responder': '--arp-responder', 'arp-snoop': '--arp-snoop', learning: '--no-learning',
-  'evpn.asn': '--evpn-asn', 'evpn.neighbors': '--evpn-neighbor', 'evpn.router-id': '--evpn-router-id', 'evpn.gobgp': '--evpn-gobgp', evpn: '--evpn-asn',
+  local: '--local',
+  socket: '--socket',
+  offload: '--no-offload',
+  'busy-poll': '--busy-poll',
+  metrics: '--metrics',
+  user: '--user',
+  'socket-group': '--socket-group',
+  'socket-mode': '--socket-mode',
+  'socket-mutations': '--socket-mutations',
+  'log-format': '--log-format',
+  'log-level': '--log-level',
+  tap: '--tap',
+  address: '--address',
+  mtu: '--mtu',
+  mac: '--mac',
+  'vxlan.vni': '--vni',
+  'vxlan.port': '--port',
+  'gre.key': '--gre-key',
+  'gre.csum': '--gre-csum',
+  'gre.seq': '--gre-seq',
+  'group.address': '--group',
+  'group.dev': '--dev',
+  'group.ttl': '--group-ttl',
+  group: '--group',
+  remotes: '--remote',
+  allow: '--allow',
+  ageing: '--ageing',
+  'max-macs': '--max-macs',
+  ttl: '--ttl',
+  'accept-any-remote': '--accept-any-remote',
+  df: '--df or --df-inherit',
+  'udp6-zero-csum-rx': '--udp6-zero-csum-rx',
+  'gre-socket': '--gre-socket',
+  'arp-responder': '--arp-responder',
+  'arp-snoop': '--arp-snoop',
+  learning: '--no-learning',
+  'evpn.asn': '--evpn-asn',
+  'evpn.neighbors': '--evpn-neighbor',
+  'evpn.router-id': '--evpn-router-id',
+  'evpn.gobgp': '--evpn-gobgp',
+  evpn: '--evpn-asn',
 };
 
 /** A flag's text as a number when it is one, so that the schema's message (not a type error) answers. */
@@ -65,22 +99,44 @@ export function flagNumber(s: string | undefined): number | string | undefined {
 }
 
 /** Top-level settings whose flag has the key's name and passes its text as is. */
-const PASSED_AS_IS = ['metrics', 'user', 'socket-group', 'socket-mode', 'socket-mutations', 'log-format', 'log-level'] as const;
+const PASSED_AS_IS = [
+  'metrics',
+  'user',
+  'socket-group',
+  'socket-mode',
+  'socket-mutations',
+  'log-format',
+  'log-level',
+] as const;
 
 /** The top-level settings the flags give beside a config file: socket, offloads, busy polling, metrics, logs. */
-export function overridesFromFlags(f: Pick<NetworkFlags, 'socket' | 'busy-poll' | 'no-offload' | (typeof PASSED_AS_IS)[number]>): Overrides {
+export function overridesFromFlags(
+  f: Pick<NetworkFlags, 'socket' | 'busy-poll' | 'no-offload' | (typeof PASSED_AS_IS)[number]>,
+): Overrides {
   const values: Record<string, unknown> = {};
   if (f.socket !== undefined) values.socket = f.socket;
   if (f['busy-poll'] !== undefined) values['busy-poll'] = flagNumber(f['busy-poll']);
   if (f['no-offload']) values.offload = false;
   for (const k of PASSED_AS_IS) if (f[k] !== undefined) values[k] = f[k];
-  return { values, flags: { socket: '--socket', 'busy-poll': '--busy-poll', offload: '--no-offload', ...Object.fromEntries(PASSED_AS_IS.map((k) => [k, `--${k}`])) } };
+  return {
+    values,
+    flags: {
+      socket: '--socket',
+      'busy-poll': '--busy-poll',
+      offload: '--no-offload',
+      ...Object.fromEntries(PASSED_AS_IS.map((k) => [k, `--${k}`])),
+    },
+  };
 }
 
 /** Builds the same config a file would give from the flags of one network. */
 export function configFromFlags(f: NetworkFlags): Config {
-  if (f.vni !== undefined && f['gre-key'] !== undefined) throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
-  if (f.df && f['df-inherit']) throw new ConfigError(['--df and --df-inherit do not go together: DF is set on every packet, or copied from the inner one']);
+  if (f.vni !== undefined && f['gre-key'] !== undefined)
+    throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
+  if (f.df && f['df-inherit'])
+    throw new ConfigError([
+      '--df and --df-inherit do not go together: DF is set on every packet, or copied from the inner one',
+    ]);
   const validName = (n: string | undefined) => n !== undefined && /^[A-Za-z0-9_.-]{1,32}$/.test(n);
   const name = f.name ?? (validName(f.tap) ? f.tap! : 'default');
   const num = flagNumber;
@@ -92,7 +148,10 @@ export function configFromFlags(f: NetworkFlags): Config {
     vxlan: f['gre-key'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
     gre: f['gre-key'] !== undefined ? { key: num(f['gre-key']), csum: f['gre-csum'], seq: f['gre-seq'] } : undefined,
     remotes: f.remote,
-    group: f.group !== undefined || f.dev !== undefined ? { address: f.group, dev: f.dev, ttl: num(f['group-ttl']) } : undefined,
+    group:
+      f.group !== undefined || f.dev !== undefined
+        ? { address: f.group, dev: f.dev, ttl: num(f['group-ttl']) }
+        : undefined,
     allow: f.allow,
     ageing: num(f.ageing),
     'max-macs': num(f['max-macs']),
@@ -104,13 +163,21 @@ export function configFromFlags(f: NetworkFlags): Config {
     'udp6-zero-csum-rx': f['udp6-zero-csum-rx'],
     'gre-socket': f['gre-socket'],
   };
-  const evpn = f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
-    ? { asn: num(f['evpn-asn']), neighbors: f['evpn-neighbor'], 'router-id': f['evpn-router-id'], gobgp: f['evpn-gobgp'] } : undefined;
+  const evpn =
+    f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
+      ? {
+          asn: num(f['evpn-asn']),
+          neighbors: f['evpn-neighbor'],
+          'router-id': f['evpn-router-id'],
+          gobgp: f['evpn-gobgp'],
+        }
+      : undefined;
   // With the fabric's flags, the one network is part of it.
   if (evpn !== undefined) network.evpn = true;
   if (f['no-learning']) network.learning = false;
   const raw = { local: f.local, evpn, networks: { [name]: dropUndefined(network) }, ...overridesFromFlags(f).values };
-  if (f.name !== undefined && !validName(f.name)) throw new ConfigError(['--name: network names are 1 to 32 letters, digits, ".", "_" or "-"']);
+  if (f.name !== undefined && !validName(f.name))
+    throw new ConfigError(['--name: network names are 1 to 32 letters, digits, ".", "_" or "-"']);
   return checkConfig(dropUndefined(raw), (path) => {
     if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
     const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');

@@ -6,7 +6,11 @@ export class NoDaemonError extends Error {}
 
 /** The daemon refused a request; `invalid`: as asked it cannot be done (vtepctl exits 2). */
 export class RefusedReply extends Error {
-  constructor(message: string, readonly invalid: boolean, readonly problems: string[] = []) {
+  constructor(
+    message: string,
+    readonly invalid: boolean,
+    readonly problems: string[] = [],
+  ) {
     super(message);
   }
 }
@@ -50,8 +54,13 @@ export function request<T>(path: string, req: Request, timeoutMs = 5000): Promis
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
-      reject(new NoDaemonError(`no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`));
+      const why =
+        e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
+      reject(
+        new NoDaemonError(
+          `no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`,
+        ),
+      );
     });
   });
 }
@@ -61,8 +70,11 @@ export function request<T>(path: string, req: Request, timeoutMs = 5000): Promis
  * with the last line (`{ end: true, dropped }`) or undefined if we hung up first.
  * `stop()` on the returned handle hangs up.
  */
-export function streamRequest(path: string, req: Request, onLine: (line: Record<string, unknown>) => void):
-  { done: Promise<Record<string, unknown> | undefined>; stop: () => void } {
+export function streamRequest(
+  path: string,
+  req: Request,
+  onLine: (line: Record<string, unknown>) => void,
+): { done: Promise<Record<string, unknown> | undefined>; stop: () => void } {
   const c = createConnection(path);
   let stopped = false;
   const done = new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
@@ -93,8 +105,13 @@ export function streamRequest(path: string, req: Request, onLine: (line: Record<
     c.on('close', () => resolve(last));
     c.on('error', (e: NodeJS.ErrnoException) => {
       if (stopped) return resolve(last);
-      const why = e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
-      reject(new NoDaemonError(`no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`));
+      const why =
+        e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
+      reject(
+        new NoDaemonError(
+          `no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`,
+        ),
+      );
     });
   });
   return {

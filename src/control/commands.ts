@@ -11,11 +11,16 @@ import { RefusedError } from './verb.ts';
 
 export { RefusedError };
 
-export function answer(d: DaemonView, verb: Verb, req: Record<string, unknown> & { cmd: string }): Reply | Streaming | Promise<Reply> {
+export function answer(
+  d: DaemonView,
+  verb: Verb,
+  req: Record<string, unknown> & { cmd: string },
+): Reply | Streaming | Promise<Reply> {
   try {
     return verb.handle(d, req as never);
   } catch (e) {
-    if (e instanceof RefusedError) return { ok: false, error: e.message, invalid: true, ...(e.problems && { problems: e.problems }) };
+    if (e instanceof RefusedError)
+      return { ok: false, error: e.message, invalid: true, ...(e.problems && { problems: e.problems }) };
     if (e instanceof TableError) return { ok: false, error: e.message, invalid: true };
     throw e;
   }

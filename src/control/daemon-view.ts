@@ -55,7 +55,8 @@ export interface DaemonView {
 export function networkOf(d: DaemonView, name: string | undefined): RunningView | undefined {
   if (name === undefined) return undefined;
   const n = d.networks.get(name);
-  if (n === undefined) throw new RefusedError(`no network named "${name}" (networks: ${[...d.networks.keys()].join(', ')})`);
+  if (n === undefined)
+    throw new RefusedError(`no network named "${name}" (networks: ${[...d.networks.keys()].join(', ')})`);
   return n;
 }
 
@@ -68,9 +69,13 @@ export function theNetwork(d: DaemonView, name: string): RunningView {
 export function remoteAddress(d: DaemonView, b: Uint8Array): Uint8Array {
   const text = formatIp(b);
   if (isMulticastIp(b)) throw new RefusedError(`${text} is a multicast address, not a VTEP`);
-  if (Buffer.compare(Buffer.from(b), Buffer.from(d.local)) === 0) throw new RefusedError(`${text} is this VTEP's own address (local)`);
+  if (Buffer.compare(Buffer.from(b), Buffer.from(d.local)) === 0)
+    throw new RefusedError(`${text} is this VTEP's own address (local)`);
   if (isV4Mapped(b) !== isV4Mapped(d.local)) {
-    throw new RefusedError(`${text} is ${isV4Mapped(b) ? 'IPv4' : 'IPv6'}, but this VTEP's underlay (local ${formatIp(d.local)}) is ${isV4Mapped(d.local) ? 'IPv4' : 'IPv6'}`);
+    throw new RefusedError(
+      `${text} is ${isV4Mapped(b) ? 'IPv4' : 'IPv6'}, but this VTEP's underlay (local ${formatIp(d.local)}) ` +
+        `is ${isV4Mapped(d.local) ? 'IPv4' : 'IPv6'}`,
+    );
   }
   return b;
 }

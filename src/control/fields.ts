@@ -39,5 +39,7 @@ export const unicastIp = z.string({ error: IP }).transform((s, ctx): Uint8Array 
   return b;
 });
 
-export const positiveInt = z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' })
+export const positiveInt = z
+  .number({ error: 'expected a positive integer' })
+  .int({ error: 'expected a positive integer' })
   .positive({ error: 'expected a positive integer' });

@@ -5,18 +5,26 @@ import type { FdbRow, NeighRow, NetworkStats, RemoteRow, StatsReport } from './p
 
 /** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS origin ORIGIN`. */
 export function formatFdb(rows: readonly FdbRow[]): string {
-  return rows.map((r) =>
-    `${r.mac} network ${r.network} ${r.remote === null ? 'local' : `dst ${r.remote}`} ${r.static ? 'static' : 'dynamic'} age ${r.age} origin ${r.origin}`,
-  ).join('\n');
+  return rows
+    .map(
+      (r) =>
+        `${r.mac} network ${r.network} ${r.remote === null ? 'local' : `dst ${r.remote}`} ` +
+        `${r.static ? 'static' : 'dynamic'} age ${r.age} origin ${r.origin}`,
+    )
+    .join('\n');
 }
 
 /** One line a remote: `IP network NAME (flood | no-flood) origin A,B macs N rx ... tx ... pmtu N`. */
 export function formatRemotes(rows: readonly RemoteRow[]): string {
-  return rows.map((r) =>
-    `${r.remote} network ${r.network} ${r.flood ? 'flood' : 'no-flood'} origin ${r.origins.join(',') || 'none'} macs ${r.macs} ` +
-    `rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes ` +
-    `pmtu ${r.pmtu}${r['pmtu-learned'] ? ' (icmp)' : ''}`,
-  ).join('\n');
+  return rows
+    .map(
+      (r) =>
+        `${r.remote} network ${r.network} ${r.flood ? 'flood' : 'no-flood'} origin ` +
+        `${r.origins.join(',') || 'none'} macs ${r.macs} ` +
+        `rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes ` +
+        `pmtu ${r.pmtu}${r['pmtu-learned'] ? ' (icmp)' : ''}`,
+    )
+    .join('\n');
 }
 
 /** One line an address, in the spirit of `ip neigh`: `IP lladdr MAC network NAME origin ORIGIN age SECONDS`. */
@@ -29,16 +37,25 @@ export function formatStats(s: StatsReport): string {
   for (const [name, n] of Object.entries(s.networks)) lines.push(...formatNetwork(name, n));
   lines.push(`unattributed drops (before a network is known): ${formatDrops(s.drops)}`);
   const c = s.control;
-  lines.push(`control: ${c.clients} client${c.clients === 1 ? '' : 's'}; refused ${c.refused} (too many), idle-closed ${c['idle-closed']}, ` +
-    `slow readers dropped ${c['slow-readers']}, stream lines dropped ${c['lines-dropped']}`);
+  lines.push(
+    `control: ${c.clients} client${c.clients === 1 ? '' : 's'}; refused ${c.refused} (too many), idle-closed ` +
+      `${c['idle-closed']}, ` +
+      `slow readers dropped ${c['slow-readers']}, stream lines dropped ${c['lines-dropped']}`,
+  );
   const p = s['pmtu-icmp'];
   if (p !== undefined) {
     const ignored = Object.values(p.ignored).reduce((a, v) => a + v, 0);
-    lines.push(`pmtu-icmp: ${p.believed} "too big" error${p.believed === 1 ? '' : 's'} believed, ${ignored} ignored${ignored > 0 ? ` (${formatDrops(p.ignored)})` : ''}`);
+    lines.push(
+      `pmtu-icmp: ${p.believed} "too big" error${p.believed === 1 ? '' : 's'} believed, ${ignored} ` +
+        `ignored${ignored > 0 ? ` (${formatDrops(p.ignored)})` : ''}`,
+    );
   }
   const b = s['busy-poll'];
   if (b !== undefined && b['paused-contended'] + b['paused-idle'] > 0) {
-    lines.push(`busy-poll: paused ${b['paused-contended']} times (the CPU was wanted elsewhere), ${b['paused-idle']} (nothing caught)`);
+    lines.push(
+      `busy-poll: paused ${b['paused-contended']} times (the CPU was wanted elsewhere), ${b['paused-idle']} ` +
+        `(nothing caught)`,
+    );
   }
   return lines.join('\n');
 }
@@ -46,26 +63,41 @@ export function formatStats(s: StatsReport): string {
 function formatNetwork(name: string, n: NetworkStats): string[] {
   const c = n.counters;
   const lines = [
-    `network ${name}: ${n.encap} ${idLabel(n.encap)} ${n.id}, tap ${n.tap}${n.state === 'failed' ? `, FAILED: ${n.failure}` : ''}`,
-    `  tap     rx ${c['tap-rx-frames']} frames ${c['tap-rx-bytes']} bytes, tx ${c['tap-tx-frames']} frames ${c['tap-tx-bytes']} bytes`,
-    `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
-    `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,
-    `  macs    ${n.macs.entries} entries; learned ${n.macs.learned}, aged ${n.macs.aged}, moved ${n.macs.moved}, refused ${n.macs.refused}`,
+    `network ${name}: ${n.encap} ${idLabel(n.encap)} ${n.id}, tap ` +
+      `${n.tap}${n.state === 'failed' ? `, FAILED: ${n.failure}` : ''}`,
+    `  tap     rx ${c['tap-rx-frames']} frames ${c['tap-rx-bytes']} bytes, tx ${c['tap-tx-frames']} frames ` +
+      `${c['tap-tx-bytes']} bytes`,
+    `  tunnel  rx ${c['tunnel-rx-packets']} packets ${c['tunnel-rx-bytes']} bytes, tx ` +
+      `${c['tunnel-tx-packets']} packets ${c['tunnel-tx-bytes']} bytes`,
+    `  flood   ${c['flooded-frames']} frames sent as ${c['flood-copies']} ` +
+      `copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,
+    `  macs    ${n.macs.entries} entries; learned ${n.macs.learned}, aged ${n.macs.aged}, moved ` +
+      `${n.macs.moved}, refused ${n.macs.refused}`,
     `  neigh   ${n.neigh.entries} entries; arp-suppressed ${c['arp-suppressed']}, nd-suppressed ${c['nd-suppressed']}`,
     `  drops   ${formatDrops(n.drops)}`,
   ];
   const g = n['gre-socket'];
   if (g !== undefined) {
-    lines.push(g.mode === 'raw' ? '  socket  raw (gre-socket raw)'
-      : `  socket  packet: ${g['packet-tx']} packets by the packet socket, ${g['raw-tx']} by the raw socket; ` +
-        `remotes ${g['remotes-packet']} by packet, ${g['remotes-raw']} by raw (no usable next hop)`);
+    lines.push(
+      g.mode === 'raw'
+        ? '  socket  raw (gre-socket raw)'
+        : `  socket  packet: ${g['packet-tx']} packets by the packet socket, ${g['raw-tx']} by the raw socket; ` +
+            `remotes ${g['remotes-packet']} by packet, ${g['remotes-raw']} by raw (no usable next hop)`,
+    );
   }
-  if (c['pmtu-icmp-sent'] > 0) lines.push(`  pmtu    ${c['pmtu-icmp-sent']} frames over a path MTU answered with ICMP on the TAP`);
+  if (c['pmtu-icmp-sent'] > 0)
+    lines.push(`  pmtu    ${c['pmtu-icmp-sent']} frames over a path MTU answered with ICMP on the TAP`);
   if (c['pmtu-fragmentable'] > 0) {
-    lines.push(`  pmtu    ${c['pmtu-fragmentable']} frames over a path MTU too small for ICMP to help their sender, sent fragmentable`);
+    lines.push(
+      `  pmtu    ${c['pmtu-fragmentable']} frames over a path MTU too small for ICMP to help their sender, ` +
+        `sent fragmentable`,
+    );
   }
   for (const [addr, r] of Object.entries(n.remotes)) {
-    lines.push(`  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ${r['tx-packets']} packets ${r['tx-bytes']} bytes, pmtu ${r.pmtu}`);
+    lines.push(
+      `  remote ${addr} (${r.kind}): rx ${r['rx-packets']} packets ${r['rx-bytes']} bytes, tx ` +
+        `${r['tx-packets']} packets ${r['tx-bytes']} bytes, pmtu ${r.pmtu}`,
+    );
   }
   return lines;
 }
@@ -77,13 +109,24 @@ function formatDrops(drops: Record<string, number>): string {
 
 /** `vtepctl evpn show`: the BGP sessions, and per network what was advertised and received. */
 export function formatEvpn(s: EvpnStatus): string {
-  const lines = [`evpn: AS ${s.asn}, router-id ${s['router-id']}, GoBGP ${s.gobgp}${s.managed ? ' (started by vtepd)' : ''}`];
-  for (const p of s.sessions) lines.push(`  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted`);
+  const lines = [
+    `evpn: AS ${s.asn}, router-id ${s['router-id']}, GoBGP ${s.gobgp}${s.managed ? ' (started by vtepd)' : ''}`,
+  ];
+  for (const p of s.sessions)
+    lines.push(
+      `  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted`,
+    );
   if (s.sessions.length === 0) lines.push('  no BGP session');
   for (const [name, n] of Object.entries(s.networks)) {
-    lines.push(`  network ${name}: vni ${n.vni}, rd ${n.rd}, import ${n['import-rt'].join(',')}, export ${n['export-rt'].join(',')}`);
-    lines.push(`    advertised ${n.advertised['type-3']} type-3, ${n.advertised['type-2']} type-2; received ${n.received['type-3']} type-3, ${n.received['type-2']} type-2` +
-      (n.frozen.length ? `; frozen ${n.frozen.join(', ')}` : ''));
+    lines.push(
+      `  network ${name}: vni ${n.vni}, rd ${n.rd}, import ${n['import-rt'].join(',')}, export ` +
+        `${n['export-rt'].join(',')}`,
+    );
+    lines.push(
+      `    advertised ${n.advertised['type-3']} type-3, ${n.advertised['type-2']} type-2; received ` +
+        `${n.received['type-3']} type-3, ${n.received['type-2']} type-2` +
+        (n.frozen.length ? `; frozen ${n.frozen.join(', ')}` : ''),
+    );
   }
   lines.push(`  last error: ${s['last-error'] ?? 'none'}`);
   return lines.join('\n');

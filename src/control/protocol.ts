@@ -42,7 +42,8 @@ export interface StreamSink {
  * as asked (unknown network, a MAC behind the local TAP, a bad config on
  * reload...), which vtepctl reports with exit code 2.
  */
-export type Reply<T = unknown> = { ok: true; data: T } | { ok: false; error: string; invalid?: boolean; problems?: string[] };
+export type Reply<T = unknown> =
+  { ok: true; data: T } | { ok: false; error: string; invalid?: boolean; problems?: string[] };
 
 /** One row of `vtepctl fdb show --json`. */
 export interface FdbRow {
@@ -125,7 +126,10 @@ export interface StatsReport {
   /** Drops before a packet's network is known (bad header, unknown VNI). */
   drops: Record<string, number>;
   control: ControlStats;
-  /** Times busy polling paused: the CPU was wanted elsewhere, or polling caught nothing (absent with busy-poll 0 and no traffic yet). */
+  /**
+   * Times busy polling paused: the CPU was wanted elsewhere, or polling caught nothing (absent with busy-poll 0
+   * and no traffic yet).
+   */
   'busy-poll'?: { 'paused-contended': number; 'paused-idle': number };
   /** ICMP "too big" errors sent to this VTEP: believed (about a packet it sent, RFC 5927), or ignored by reason. */
   'pmtu-icmp'?: { believed: number; ignored: Record<string, number> };

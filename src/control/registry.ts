@@ -13,8 +13,24 @@ import { trace } from './verbs/trace.ts';
 import { evpnShow } from './verbs/evpn.ts';
 
 export const VERBS: readonly Verb[] = [
-  fdbShow, fdbAdd, fdbReplace, fdbDel, fdbFlush, remoteAdd, remoteDel, remoteShow, neighAdd, neighDel, neighShow,
-  stats, capture, monitor, reload, upgrade, trace, evpnShow,
+  fdbShow,
+  fdbAdd,
+  fdbReplace,
+  fdbDel,
+  fdbFlush,
+  remoteAdd,
+  remoteDel,
+  remoteShow,
+  neighAdd,
+  neighDel,
+  neighShow,
+  stats,
+  capture,
+  monitor,
+  reload,
+  upgrade,
+  trace,
+  evpnShow,
 ];
 
 /** Every request's `cmd`, as the protocol's unknown-command message lists them. */
@@ -28,7 +44,9 @@ export function verbNamed(cmd: unknown): Verb | undefined {
 }
 
 /** Validates one request with its verb's schema; the error is one line naming what is wrong. */
-export function parseRequest(raw: unknown): { ok: true; verb: Verb; request: Record<string, unknown> & { cmd: string } } | { ok: false; error: string } {
+export function parseRequest(
+  raw: unknown,
+): { ok: true; verb: Verb; request: Record<string, unknown> & { cmd: string } } | { ok: false; error: string } {
   const verb = verbNamed((raw as { cmd?: unknown } | null)?.cmd);
   if (verb === undefined || typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, error: `unknown command; the commands are: ${COMMANDS.join(', ')}` };
@@ -45,7 +63,8 @@ export function verbOfWords(words: readonly string[]): { verb: Verb; rest: strin
   for (const v of VERBS) {
     const n = v.words.length;
     if (words.length >= n && v.words.every((w, i) => words[i] === w)) return { verb: v, rest: words.slice(n) };
-    if (v.optionalLast && words.length === n - 1 && v.words.slice(0, -1).every((w, i) => words[i] === w)) return { verb: v, rest: [] };
+    if (v.optionalLast && words.length === n - 1 && v.words.slice(0, -1).every((w, i) => words[i] === w))
+      return { verb: v, rest: [] };
   }
   return undefined;
 }
@@ -64,7 +83,11 @@ export function commandList(): string {
 
 /** vtepctl's usage: a line a command, its summary beside it. */
 export function usage(): string {
-  const lines = ['usage: vtepctl [--socket PATH] COMMAND     (PATH: /run/vtepd.sock, else /run/vtepd/vtepd.sock)', '       vtepctl --version', ''];
+  const lines = [
+    'usage: vtepctl [--socket PATH] COMMAND     (PATH: /run/vtepd.sock, else /run/vtepd/vtepd.sock)',
+    '       vtepctl --version',
+    '',
+  ];
   for (const v of VERBS) {
     const form = `  ${[...v.words, v.usage].filter(Boolean).join(' ')}`;
     lines.push(form.length <= 44 ? `${form.padEnd(45)}${v.summary}` : `${form}\n${' '.repeat(45)}${v.summary}`);

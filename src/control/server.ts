@@ -17,7 +17,10 @@ import { MAX_REQUEST_BYTES, type ControlStats, type Reply, type StreamSink, type
 import { parseRequest } from './registry.ts';
 import type { Verb } from './verb.ts';
 
-export type Handler = (verb: Verb, req: Record<string, unknown> & { cmd: string }) => Reply | Streaming | Promise<Reply>;
+export type Handler = (
+  verb: Verb,
+  req: Record<string, unknown> & { cmd: string },
+) => Reply | Streaming | Promise<Reply>;
 
 export interface ControlLimits {
   /** Clients connected at once; one more is told so and closed. */
@@ -40,7 +43,6 @@ export interface ControlAccess {
 
 export const DEFAULT_CONTROL_ACCESS: ControlAccess = { mode: 0o600, mutations: 'owner' };
 
-
 /** Output one stream client may leave unread before its lines are dropped. */
 export const STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Output all stream clients together may leave unread. */
@@ -57,10 +59,17 @@ class Stream implements StreamSink {
     this.lastFlush = performance.now();
   };
 
-  constructor(private readonly conn: Socket, private readonly server: ControlServer) {}
+  constructor(
+    private readonly conn: Socket,
+    private readonly server: ControlServer,
+  ) {}
 
   get room(): boolean {
-    return this.conn.writableLength < STREAM_BUFFER_BYTES && this.server.streamBuffered() < STREAM_TOTAL_BYTES && !this.conn.destroyed;
+    return (
+      this.conn.writableLength < STREAM_BUFFER_BYTES &&
+      this.server.streamBuffered() < STREAM_TOTAL_BYTES &&
+      !this.conn.destroyed
+    );
   }
 
   get buffered(): number {
@@ -101,13 +110,24 @@ export class ControlServer {
   /** Told when a client is dropped (for the log). */
   onDrop: (why: string) => void = () => {};
 
-  private constructor(private readonly server: Server, readonly path: string, public limits: ControlLimits, private readonly access: ControlAccess) {
+  private constructor(
+    private readonly server: Server,
+    readonly path: string,
+    public limits: ControlLimits,
+    private readonly access: ControlAccess,
+  ) {
     this.checker = setInterval(() => this.dropStuck(), SLOW_READER_CHECK_MS);
     this.checker.unref();
   }
 
   /** Listens on `path`, or on `inherited`: the listening socket a predecessor passed on (`vtepctl upgrade`). */
-  static async listen(path: string, handle: Handler, limits: ControlLimits = DEFAULT_CONTROL_LIMITS, inherited?: number, access = DEFAULT_CONTROL_ACCESS): Promise<ControlServer> {
+  static async listen(
+    path: string,
+    handle: Handler,
+    limits: ControlLimits = DEFAULT_CONTROL_LIMITS,
+    inherited?: number,
+    access = DEFAULT_CONTROL_ACCESS,
+  ): Promise<ControlServer> {
     const server = createServer();
     const control = new ControlServer(server, path, limits, access);
     server.on('connection', (conn) => control.serve(conn, handle));
@@ -137,7 +157,10 @@ export class ControlServer {
     return control;
   }
 
-  /** The listening socket's descriptor (opened by the addon, so Node never unlinks the path), to pass on to a successor. */
+  /**
+   * The listening socket's descriptor (opened by the addon, so Node never unlinks the path), to pass on to a
+   * successor.
+   */
   private fd = -1;
 
   get descriptor(): number {
@@ -168,7 +191,10 @@ export class ControlServer {
     conn.on('error', () => conn.destroy());
     if (this.stats.clients >= this.limits.maxClients) {
       this.stats.refused++;
-      conn.end(JSON.stringify({ ok: false, error: `too many control clients (${this.limits.maxClients}); try again later` }) + '\n');
+      conn.end(
+        JSON.stringify({ ok: false, error: `too many control clients (${this.limits.maxClients}); try again later` }) +
+          '\n',
+      );
       return;
     }
     this.stats.clients++;
@@ -189,7 +215,12 @@ export class ControlServer {
       if (streaming) return; // a stream owns its connection: nothing more is read
       buffered += chunk;
       if (buffered.length > MAX_REQUEST_BYTES) {
-        conn.end(JSON.stringify({ ok: false, error: `request too long (more than ${MAX_REQUEST_BYTES} bytes without a newline)` }) + '\n');
+        conn.end(
+          JSON.stringify({
+            ok: false,
+            error: `request too long (more than ${MAX_REQUEST_BYTES} bytes without a newline)`,
+          }) + '\n',
+        );
         conn.destroySoon();
         buffered = '';
         streaming = true; // read nothing more
@@ -201,7 +232,12 @@ export class ControlServer {
         buffered = buffered.slice(nl + 1);
         const a = answer(line, handle, mayChange);
         if (a instanceof Promise || !('stream' in a)) {
-          pending = pending.then(() => a).then((reply) => conn.write(JSON.stringify(reply) + '\n'), (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'));
+          pending = pending
+            .then(() => a)
+            .then(
+              (reply) => conn.write(JSON.stringify(reply) + '\n'),
+              (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'),
+            );
           continue;
         }
         streaming = true;
@@ -229,7 +265,10 @@ export class ControlServer {
       if (!s.stuck(now)) continue;
       this.streams.delete(s);
       this.stats['slow-readers']++;
-      this.onDrop(`a stream client read nothing for ${SLOW_READER_S} s with ${s.buffered} bytes waiting: disconnected (${s.dropped} lines dropped)`);
+      this.onDrop(
+        `a stream client read nothing for ${SLOW_READER_S} s with ${s.buffered} bytes waiting: disconnected ` +
+          `(${s.dropped} lines dropped)`,
+      );
       s.close();
     }
   }
@@ -269,7 +308,12 @@ function answer(line: string, handle: Handler, mayChange: boolean): Reply | Stre
   if (!parsed.ok) return parsed;
   // A verb that changes the forwarding state or the daemon, or shows the traffic, is not for a read-only group.
   if (!mayChange && parsed.verb.privileged) {
-    return { ok: false, error: `${parsed.verb.words.join(' ')}: only root and vtepd's own user may do this on this socket (socket-mutations: owner)` };
+    return {
+      ok: false,
+      error:
+        `${parsed.verb.words.join(' ')}: only root and vtepd's own user may do this on this socket ` +
+        `(socket-mutations: owner)`,
+    };
   }
   try {
     return handle(parsed.verb, parsed.request);

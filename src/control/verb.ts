@@ -54,7 +54,10 @@ export class UsageError extends Error {}
 
 /** A refusal of the request as asked (unknown network, impossible address...): vtepctl exits 2. */
 export class RefusedError extends Error {
-  constructor(message: string, readonly problems?: string[]) {
+  constructor(
+    message: string,
+    readonly problems?: string[],
+  ) {
     super(message);
   }
 }
@@ -113,5 +116,10 @@ export function defineVerb<F extends z.ZodRawShape, Out>(spec: VerbSpec<F, Out>)
       if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     });
   }
-  return { ...(spec as unknown as VerbSpec<z.ZodRawShape, unknown>), names, schema, privileged: spec.access !== 'read' };
+  return {
+    ...(spec as unknown as VerbSpec<z.ZodRawShape, unknown>),
+    names,
+    schema,
+    privileged: spec.access !== 'read',
+  };
 }

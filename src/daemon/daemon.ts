@@ -35,7 +35,7 @@ import { FRAME_OVERHEAD, NetworkUnit, type Planned, type UnitContext } from './n
 import { PathMtu } from './path-mtu.ts';
 import { Receivers } from './receivers.ts';
 import { reloadConfig, type ReloadTarget } from './reload.ts';
-import { handOver, Inherited, receiveHandoff } from './upgrade.ts';
+import { handOver, type Inherited, receiveHandoff } from './upgrade.ts';
 
 import { StartupError } from './system.ts';
 
@@ -78,7 +78,11 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   private readonly lastPartialWarning = new Map<string, number>();
   private readonly noIcmp = new IcmpCounters();
 
-  private constructor(public config: Config, readonly log: Logger, private readonly reread: (() => Config) | undefined) {
+  private constructor(
+    public config: Config,
+    readonly log: Logger,
+    private readonly reread: (() => Config) | undefined,
+  ) {
     this.local = parseIp(config.local)!;
     this.mirror = new Mirror(this.local);
   }
@@ -166,20 +170,28 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       await d.serveMetrics(d.config.metrics, true).catch((e: Error) => log.error(e.message));
     }
     const macs = [...d.networks.values()].reduce((n, r) => n + r.net.fdb.size, 0);
-    log.info(`took over from vtepd ${state.from}: ${d.networks.size} network${d.networks.size === 1 ? '' : 's'}, ${macs} MACs`);
+    log.info(
+      `took over from vtepd ${state.from}: ${d.networks.size} network${d.networks.size === 1 ? '' : 's'}, ${macs} MACs`,
+    );
     return d;
   }
 
   /** Hands over to the vtepd on disk (upgrade.ts); resolves once it forwards, and this one then exits. */
   async upgrade(): Promise<{ pid: number; previous: number }> {
     if (this.evpn !== undefined) {
-      throw new RefusedError('upgrade with BGP EVPN is not supported yet: the BGP sessions would drop; restart vtepd instead');
+      throw new RefusedError(
+        'upgrade with BGP EVPN is not supported yet: the BGP sessions would drop; restart vtepd instead',
+      );
     }
     if (this.upgrading) throw new RefusedError('an upgrade is under way already');
     this.upgrading = true;
     try {
       const done = await handOver({
-        config: this.config, networks: this.networks, receivers: this.receivers, datapath: this.datapath, log: this.log,
+        config: this.config,
+        networks: this.networks,
+        receivers: this.receivers,
+        datapath: this.datapath,
+        log: this.log,
         controlFd: this.control!.descriptor,
         letGo: () => {
           this.control?.stopListening();
@@ -201,15 +213,27 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     return this.config.networks.map((cfg) => this.plan(cfg, this.inherited?.existing));
   }
 
-  /** Checks one network against the system; `freed`: TAPs of networks about to go, with whether each was there before vtepd. */
+  /**
+   * Checks one network against the system; `freed`: TAPs of networks about to go, with whether each was there
+   * before vtepd.
+   */
   plan(cfg: NetworkConfig, freed = new Map<string, boolean>()): Planned {
-    return planNetwork(cfg, { underlay: this.host.underlay, underlayMtu: this.underlayMtu }, this.local, this.log, freed);
+    return planNetwork(
+      cfg,
+      { underlay: this.host.underlay, underlayMtu: this.underlayMtu },
+      this.local,
+      this.log,
+      freed,
+    );
   }
 
   private async build(plans: Planned[]): Promise<void> {
     const { config, log } = this;
     const datapath = (this.datapath = new Datapath({
-      slotSize: slotFor(Math.max(...plans.map((p) => p.mtu))), offload: config.offload, busyPollUs: config.busyPoll, observer: this.mirror,
+      slotSize: slotFor(Math.max(...plans.map((p) => p.mtu))),
+      offload: config.offload,
+      busyPollUs: config.busyPoll,
+      observer: this.mirror,
     }));
     this.undo.push(() => datapath.stopPolling());
     this.receivers = new Receivers(datapath, this.local, config.local, config.offload, () => this.inherited);
@@ -219,13 +243,27 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       else log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
     };
     datapath.onPartialChecksum = (net, remote) => this.warnPartialChecksum(net, remote);
-    const pathMtu = (this.pathMtu = new PathMtu({ local: this.local, log, running: () => this.networks.values() }, this.host.underlay, this.host.underlayMtu));
+    const pathMtu = (this.pathMtu = new PathMtu(
+      { local: this.local, log, running: () => this.networks.values() },
+      this.host.underlay,
+      this.host.underlayMtu,
+    ));
     this.undo.push(() => pathMtu.close());
     for (const p of plans) this.addNetwork(p);
     const inheritedControl = this.inherited?.control();
     if (inheritedControl === undefined) removeStaleSocket(config.socket);
-    const access = { mode: config.socketAccess.mode, gid: this.host.socketGid, mutations: config.socketAccess.mutations };
-    const server = (this.control = await ControlServer.listen(config.socket, (verb, req) => answer(this, verb, req), config.control, inheritedControl, access));
+    const access = {
+      mode: config.socketAccess.mode,
+      gid: this.host.socketGid,
+      mutations: config.socketAccess.mutations,
+    };
+    const server = (this.control = await ControlServer.listen(
+      config.socket,
+      (verb, req) => answer(this, verb, req),
+      config.control,
+      inheritedControl,
+      access,
+    ));
     server.onDrop = (why) => log.warn(`control: ${why}`);
     this.undo.push(() => server.close());
     // A successor serves metrics once its predecessor let the port go (takeOver).
@@ -248,7 +286,10 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       log.info(`running as ${account.name} (uid ${account.uid}) with CAP_NET_ADMIN and CAP_NET_RAW only`);
     }
     const n = this.networks.size;
-    log.info(`ready: ${n} network${n > 1 ? 's' : ''}, control socket ${config.socket}, ${config.offload ? 'TSO and checksum offload on the TAPs' : 'offloads off'}`);
+    log.info(
+      `ready: ${n} network${n > 1 ? 's' : ''}, control socket ${config.socket}, ` +
+        `${config.offload ? 'TSO and checksum offload on the TAPs' : 'offloads off'}`,
+    );
   }
 
   /**
@@ -273,7 +314,12 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
-        const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'that address is not one of this host\'s' : (e as Error).message;
+        const why =
+          code === 'EADDRINUSE'
+            ? 'the port is in use'
+            : code === 'EADDRNOTAVAIL'
+              ? "that address is not one of this host's"
+              : (e as Error).message;
         throw new StartupError(`metrics: cannot listen on ${where}: ${why}; choose another ADDRESS:PORT`);
       }
     }
@@ -312,9 +358,14 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     const now = monotonicSeconds();
     if (now - (this.lastPartialWarning.get(net.name) ?? -Infinity) < PARTIAL_CHECKSUM_WARNING_INTERVAL_S) return;
     this.lastPartialWarning.set(net.name, now);
-    this.log.warn(`network ${net.name}: dropped inner TCP/UDP packets from VTEP ${net.remotes.address(remote)} whose checksums were left partial for a NIC to fill in ` +
-      `(counted as partial-checksum in \`vtepctl stats\`). That sender is most likely a kernel VTEP behind a veth with TX checksum offload on: ` +
-      `run \`ethtool -K DEV tx off\` on both ends of its veth.`, { network: net.name, remote: net.remotes.address(remote), reason: 'partial-checksum' });
+    this.log.warn(
+      `network ${net.name}: dropped inner TCP/UDP packets from VTEP ${net.remotes.address(remote)} whose ` +
+        `checksums were left partial for a NIC to fill in ` +
+        `(counted as partial-checksum in \`vtepctl stats\`). That sender is most likely a kernel VTEP behind ` +
+        `a veth with TX checksum offload on: ` +
+        `run \`ethtool -K DEV tx off\` on both ends of its veth.`,
+      { network: net.name, remote: net.remotes.address(remote), reason: 'partial-checksum' },
+    );
   }
 
   // ---------------------------------------------------------------- reload
@@ -325,14 +376,19 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
    * anything changes. Returns one line per change, each also logged.
    */
   reload(): string[] {
-    if (this.reread === undefined) throw new RefusedError('vtepd was started without --config: there is no file to reload');
+    if (this.reread === undefined)
+      throw new RefusedError('vtepd was started without --config: there is no file to reload');
     this.systemd?.reloading();
     try {
       let next: Config;
       try {
         next = this.reread();
       } catch (e) {
-        if (e instanceof ConfigError) throw new RefusedError(`the config has ${e.problems.length === 1 ? 'an error' : 'errors'}; nothing changed`, e.problems);
+        if (e instanceof ConfigError)
+          throw new RefusedError(
+            `the config has ${e.problems.length === 1 ? 'an error' : 'errors'}; nothing changed`,
+            e.problems,
+          );
         throw e;
       }
       return reloadConfig(this, next);
@@ -352,7 +408,10 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       if (unit.failure !== undefined) failed++;
     }
     const n = this.networks.size;
-    return `${n} network${n === 1 ? '' : 's'}${failed ? ` (${failed} failed)` : ''}, ${remotes} remote VTEP${remotes === 1 ? '' : 's'}, ${macs} MACs`;
+    return (
+      `${n} network${n === 1 ? '' : 's'}${failed ? ` (${failed} failed)` : ''}, ${remotes} remote ` +
+      `VTEP${remotes === 1 ? '' : 's'}, ${macs} MACs`
+    );
   }
 
   /** Withdraws EVPN routes (within 2 s), stops forwarding, undoes every change. */

@@ -101,7 +101,14 @@ export class NetworkUnit implements RunningView {
       throw e;
     }
     const { cfg, tunnel } = p;
-    ctx.log.info(`network ${cfg.name}: TAP ${cfg.tap} (${p.existed ? 'attached' : 'created'}, MTU ${p.mtu}${cfg.address ? `, ${cfg.address}` : ''}) <-> ${tunnel.describe()}${cfg.group ? `, group ${cfg.group.address} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : ''}, remotes ${cfg.remotes.join(', ') || 'none'}${cfg.statics.length ? `, ${cfg.statics.length} static` : ''}`, { network: cfg.name });
+    const address = cfg.address ? `, ${cfg.address}` : '';
+    const tap = `TAP ${cfg.tap} (${p.existed ? 'attached' : 'created'}, MTU ${p.mtu}${address})`;
+    const group = cfg.group ? `, group ${cfg.group.address} on ${cfg.group.dev} ttl ${cfg.group.ttl}` : '';
+    const statics = cfg.statics.length ? `, ${cfg.statics.length} static` : '';
+    const remotes = `remotes ${cfg.remotes.join(', ') || 'none'}`;
+    ctx.log.info(`network ${cfg.name}: ${tap} <-> ${tunnel.describe()}${group}, ${remotes}${statics}`, {
+      network: cfg.name,
+    });
     return unit;
   }
 
@@ -112,18 +119,35 @@ export class NetworkUnit implements RunningView {
     // Sockets first: a port already in use must fail before any TAP appears.
     const primary = receivers.hold(this.holds, tunnel.receiveSocket, tunnel);
     this.undo.push(() => receivers.releaseAll(this.holds));
-    if (cfg.group !== undefined) receivers.holdGroup(this.holds, cfg.group.address, cfg.group.dev, tunnel, primary, p.groupIfindex);
+    if (cfg.group !== undefined)
+      receivers.holdGroup(this.holds, cfg.group.address, cfg.group.dev, tunnel, primary, p.groupIfindex);
     // One daemon per tunnel id and address: the name stays taken until this network goes (or the process).
-    const lock = (this.lock = ctx.inherited?.lock(cfg.name) ?? takeName(`vtepd ${config.local} ${tunnel.identity}`,
-      `${tunnel.describe()} on ${config.local} is served by another vtepd on this host: stop that one, or give network ${cfg.name} another ${tunnel.identityPath.join('.')}`));
+    const lock = (this.lock =
+      ctx.inherited?.lock(cfg.name) ??
+      takeName(
+        `vtepd ${config.local} ${tunnel.identity}`,
+        `${tunnel.describe()} on ${config.local} is served by another vtepd on this host: stop that one, or ` +
+          `give network ${cfg.name} another ${tunnel.identityPath.join('.')}`,
+      ));
     this.undo.push(() => lock.release());
     const sender = (this.sender = this.openSender(tunnel.sendSocket(config.offload)));
     this.undo.push(() => sender.close());
     const net = (this.net = new Network({
-      name: cfg.name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: cfg.ttl, df: cfg.df, ipv6: !isV4Mapped(ctx.local),
-      underlayMtu: ctx.underlayMtu, acceptAnyRemote: cfg.acceptAnyRemote,
-      ageing: cfg.ageing, maxMacs: cfg.maxMacs, arpResponder: cfg.arpResponder, arpSnoop: cfg.arpSnoop, learning: cfg.learning,
-      batchSize: datapath.framesPerBatch, maxFrame: p.mtu + FRAME_OVERHEAD,
+      name: cfg.name,
+      tunnel,
+      encap: tunnel.encap(sender.lanePorts),
+      ttl: cfg.ttl,
+      df: cfg.df,
+      ipv6: !isV4Mapped(ctx.local),
+      underlayMtu: ctx.underlayMtu,
+      acceptAnyRemote: cfg.acceptAnyRemote,
+      ageing: cfg.ageing,
+      maxMacs: cfg.maxMacs,
+      arpResponder: cfg.arpResponder,
+      arpSnoop: cfg.arpSnoop,
+      learning: cfg.learning,
+      batchSize: datapath.framesPerBatch,
+      maxFrame: p.mtu + FRAME_OVERHEAD,
     }));
     applyNetworkTables(this, undefined, cfg);
     net.events = ctx.events;
@@ -135,7 +159,11 @@ export class NetworkUnit implements RunningView {
     const tap = (this.tap = given?.tap ?? openOrExplain(() => Tap.open(cfg.tap, config.offload), `TAP ${cfg.tap}`));
     this.undo.push(() => this.tap?.close());
     this.undo.push(() => clearTimeout(this.retry));
-    if (config.offload && !tap.offload) ctx.log.warn(`network ${cfg.name}: the kernel refused TSO and checksum offload on TAP ${cfg.tap}; frames come whole`, { network: cfg.name });
+    if (config.offload && !tap.offload)
+      ctx.log.warn(
+        `network ${cfg.name}: the kernel refused TSO and checksum offload on TAP ${cfg.tap}; frames come whole`,
+        { network: cfg.name },
+      );
     // A TAP taken over is set up already, and its hosts' neighbours know it.
     if (given === undefined) this.configureTap();
     else if (given.addedAddress !== undefined) this.removeOnExit(given.addedAddress);
@@ -162,15 +190,23 @@ export class NetworkUnit implements RunningView {
     const { local, config } = ctx;
     switch (spec.kind) {
       case 'udp-lanes':
-        return openOrExplain(() => LaneSender.open(local, VXLAN_LANES, spec.srcMin, spec.srcMax, spec.dstPort, cfg.ttl, cfg.df),
-          `UDP source ports ${spec.srcMin}-${spec.srcMax} on ${config.local} for network ${cfg.name}`);
+        return openOrExplain(
+          () => LaneSender.open(local, VXLAN_LANES, spec.srcMin, spec.srcMax, spec.dstPort, cfg.ttl, cfg.df),
+          `UDP source ports ${spec.srcMin}-${spec.srcMax} on ${config.local} for network ${cfg.name}`,
+        );
       case 'raw': {
         const what = spec.protocol === IpProto.GRE ? 'GRE' : 'UDP';
         if (spec.protocol === IpProto.GRE && cfg.greSocket === 'packet') {
           const hops = ctx.nextHops();
-          return openOrExplain(() => PacketSender.open(spec.protocol, local, cfg.ttl, cfg.df, hops), `a packet socket and a raw ${what} socket for network ${cfg.name}`);
+          return openOrExplain(
+            () => PacketSender.open(spec.protocol, local, cfg.ttl, cfg.df, hops),
+            `a packet socket and a raw ${what} socket for network ${cfg.name}`,
+          );
         }
-        return openOrExplain(() => RawSender.open(spec.protocol, local, cfg.ttl, cfg.df), `a raw ${what} socket for network ${cfg.name}`);
+        return openOrExplain(
+          () => RawSender.open(spec.protocol, local, cfg.ttl, cfg.df),
+          `a raw ${what} socket for network ${cfg.name}`,
+        );
       }
     }
   }
@@ -202,7 +238,10 @@ export class NetworkUnit implements RunningView {
    * created again, after 1, 2, 4... up to 30 s, each try logged.
    */
   tapLost(errno: number): void {
-    this.ctx.log.error(`network ${this.cfg.name}: TAP ${this.cfg.tap} failed to read (errno ${errno}): it was deleted or broken`, { network: this.cfg.name });
+    this.ctx.log.error(
+      `network ${this.cfg.name}: TAP ${this.cfg.tap} failed to read (errno ${errno}): it was deleted or broken`,
+      { network: this.cfg.name },
+    );
     this.tap?.close();
     this.tap = undefined;
     // A TAP someone else made is gone for good: the one vtepd makes goes with vtepd.
@@ -225,13 +264,17 @@ export class NetworkUnit implements RunningView {
       } catch (e) {
         tap?.close();
         this.tap = undefined;
-        ctx.log.error(`network ${cfg.name}: creating TAP ${cfg.tap} again failed: ${(e as Error).message}`, { network: cfg.name });
+        ctx.log.error(`network ${cfg.name}: creating TAP ${cfg.tap} again failed: ${(e as Error).message}`, {
+          network: cfg.name,
+        });
         this.retryTap(attempt + 1);
         return;
       }
       ctx.datapath.replaceDevice(this.net, tap);
       this.failure = undefined;
-      ctx.log.info(`network ${cfg.name}: TAP ${cfg.tap} created again (try ${attempt}); forwarding`, { network: cfg.name });
+      ctx.log.info(`network ${cfg.name}: TAP ${cfg.tap} created again (try ${attempt}); forwarding`, {
+        network: cfg.name,
+      });
       this.announce();
     }, delay * 1000);
   }
@@ -247,9 +290,14 @@ export class NetworkUnit implements RunningView {
     if (link === undefined || mac === undefined) return;
     const fresh = link.addresses.filter((a) => !done.has(a));
     if (fresh.length > 0) {
-      this.ctx.datapath.injectFromTap(this.net, fresh.map((a) => announcement(mac, parseIp(a)!)));
+      this.ctx.datapath.injectFromTap(
+        this.net,
+        fresh.map((a) => announcement(mac, parseIp(a)!)),
+      );
       for (const a of fresh) done.add(a);
-      this.ctx.log.debug(`network ${this.cfg.name}: announced ${fresh.join(', ')} at ${link.mac}`, { network: this.cfg.name });
+      this.ctx.log.debug(`network ${this.cfg.name}: announced ${fresh.join(', ')} at ${link.mac}`, {
+        network: this.cfg.name,
+      });
     }
     if (link.tentative === 0 || tries >= ANNOUNCE_TENTATIVE_TRIES) return;
     const timer = setTimeout(() => this.announce(done, tries + 1), ANNOUNCE_TENTATIVE_MS);

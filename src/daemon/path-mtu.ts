@@ -47,7 +47,11 @@ export class PathMtu {
   private lastWarning = -Infinity;
 
   /** Opens the ICMP socket (root, or CAP_NET_RAW) and starts reading. */
-  constructor(private readonly src: PathMtuSource, private underlay: string, private underlayMtu: number) {
+  constructor(
+    private readonly src: PathMtuSource,
+    private underlay: string,
+    private underlayMtu: number,
+  ) {
     this.rx = openOrExplain(() => Receiver.icmpErrors(src.local), 'a raw ICMP socket for path MTU discovery');
     this.rx.watch(() => this.readErrors());
     this.drainTimer = setInterval(() => {
@@ -73,12 +77,18 @@ export class PathMtu {
   followUnderlayMtu(): void {
     const mtu = linkMtu(this.underlay);
     if (mtu === undefined || mtu === this.underlayMtu) return;
-    this.src.log.info(`underlay ${this.underlay}: MTU ${this.underlayMtu} -> ${mtu}; the path MTU toward each remote VTEP starts from ${mtu}`);
+    this.src.log.info(
+      `underlay ${this.underlay}: MTU ${this.underlayMtu} -> ${mtu}; the path MTU toward each remote VTEP ` +
+        `starts from ${mtu}`,
+    );
     this.underlayMtu = mtu;
     for (const { net } of this.src.running()) net.remotes.setUnderlayMtu(mtu);
   }
 
-  /** Reads the errors that came, believes those about packets this VTEP could have sent, and lowers the path MTU toward their remote. */
+  /**
+   * Reads the errors that came, believes those about packets this VTEP could have sent, and lowers the path MTU
+   * toward their remote.
+   */
   private readErrors(): void {
     const { batch: b, tooBig: e } = this;
     const v6 = !isV4Mapped(this.src.local);
@@ -112,11 +122,18 @@ export class PathMtu {
     const remote = formatIp(addr);
     const inner = mtu - net.outerLen - 14;
     const fragmentable = net.ipv6 ? 'for the kernel to fragment' : 'without DF, for the path to fragment';
-    const what = inner >= MIN_TOO_BIG_MTU_V6 ? `IP packets over ${inner} bytes get "too big" back`
-      : inner >= MIN_TOO_BIG_MTU_V4 ? `IPv4 packets with DF over ${inner} bytes get "fragmentation needed" back; larger IPv6 packets, whose senders take no MTU below ${MIN_TOO_BIG_MTU_V6}, go ${fragmentable}`
-      : `frames over ${inner} bytes go ${fragmentable}: no host takes an MTU that small from ICMP`;
-    this.src.log.info(`network ${net.name}: path MTU to ${remote} is ${mtu} (ICMP from ${from} said ${said}); ${what}, for ${PMTU_EXPIRES_S / 60} minutes`,
-      { network: net.name, remote });
+    const what =
+      inner >= MIN_TOO_BIG_MTU_V6
+        ? `IP packets over ${inner} bytes get "too big" back`
+        : inner >= MIN_TOO_BIG_MTU_V4
+          ? `IPv4 packets with DF over ${inner} bytes get "fragmentation needed" back; larger IPv6 packets, ` +
+            `whose senders take no MTU below ${MIN_TOO_BIG_MTU_V6}, go ${fragmentable}`
+          : `frames over ${inner} bytes go ${fragmentable}: no host takes an MTU that small from ICMP`;
+    this.src.log.info(
+      `network ${net.name}: path MTU to ${remote} is ${mtu} (ICMP from ${from} said ${said}); ${what}, for ` +
+        `${PMTU_EXPIRES_S / 60} minutes`,
+      { network: net.name, remote },
+    );
   }
 
   /** Not believed: counted, at debug one by one, and in a warning at most once a minute. */
@@ -125,8 +142,12 @@ export class PathMtu {
     this.ignoredSinceWarning++;
     if (now - this.lastWarning < ICMP_WARNING_INTERVAL_S) return;
     const n = this.ignoredSinceWarning;
-    this.src.log.warn(`ignored ${n} ICMP "too big" error${n === 1 ? '' : 's'} that quote no packet of this VTEP ` +
-      `(the last from ${from}${about ? ` about ${about}` : ''}: ${verdict}); path MTUs unchanged. \`vtepctl stats\` counts them by reason.`, { reason: verdict });
+    this.src.log.warn(
+      `ignored ${n} ICMP "too big" error${n === 1 ? '' : 's'} that quote no packet of this VTEP ` +
+        `(the last from ${from}${about ? ` about ${about}` : ''}: ${verdict}); path MTUs unchanged. \`vtepctl ` +
+        `stats\` counts them by reason.`,
+      { reason: verdict },
+    );
     this.ignoredSinceWarning = 0;
     this.lastWarning = now;
   }

@@ -5,7 +5,6 @@
 // closes it; the demux on each finds a packet's network by its VNI or key.
 import type { Datapath, ReceivePoint } from '../datapath/datapath.ts';
 import { Receiver } from '../io/port.ts';
-import type { Network } from '../switch/network.ts';
 import type { ReceiveSocket, Tunnel } from '../tunnel/tunnel.ts';
 import { isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { IpProto } from '../wire/ipv4.ts';
@@ -41,9 +40,23 @@ export class Receivers {
     if (s === undefined) {
       const { local } = this;
       const given = this.inherited()?.receiver(key);
-      const [rx, name, port]: [Receiver, string, number] = spec.kind === 'udp'
-        ? [given ?? openOrExplain(() => Receiver.udp(local, spec.port), `UDP port ${spec.port} on ${this.localText}`), `the VXLAN socket on port ${spec.port}`, spec.port]
-        : [given ?? openOrExplain(() => Receiver.raw(spec.protocol, local), `a raw ${PROTOCOL_NAMES[spec.protocol]} socket`), `the raw ${PROTOCOL_NAMES[spec.protocol]} socket`, 0];
+      const [rx, name, port]: [Receiver, string, number] =
+        spec.kind === 'udp'
+          ? [
+              given ??
+                openOrExplain(() => Receiver.udp(local, spec.port), `UDP port ${spec.port} on ${this.localText}`),
+              `the VXLAN socket on port ${spec.port}`,
+              spec.port,
+            ]
+          : [
+              given ??
+                openOrExplain(
+                  () => Receiver.raw(spec.protocol, local),
+                  `a raw ${PROTOCOL_NAMES[spec.protocol]} socket`,
+                ),
+              `the raw ${PROTOCOL_NAMES[spec.protocol]} socket`,
+              0,
+            ];
       if (spec.kind === 'udp' && this.offload) rx.enableGro();
       s = { point: { rx, demux: tunnel.newDemux(!isV4Mapped(local)), local, port, name }, refs: 0 };
       this.shared.set(key, s);
@@ -54,15 +67,30 @@ export class Receivers {
     return s.point;
   }
 
-  /** One joined socket per group, port and interface, whatever number of networks share it: the VNI picks the network. */
-  holdGroup(holds: Holds, groupAddress: string, dev: string, tunnel: Tunnel, primary: ReceivePoint, ifindex: number): void {
+  /**
+   * One joined socket per group, port and interface, whatever number of networks share it: the VNI picks the
+   * network.
+   */
+  holdGroup(
+    holds: Holds,
+    groupAddress: string,
+    dev: string,
+    tunnel: Tunnel,
+    primary: ReceivePoint,
+    ifindex: number,
+  ): void {
     const port = tunnel.groupPort;
     const key = `group ${groupAddress}/${port}/${ifindex}`;
     let s = this.shared.get(key);
     if (s === undefined) {
       const address = parseIp(groupAddress)!;
-      const rx = this.inherited()?.receiver(key) ?? openOrExplain(() => Receiver.group(address, port, ifindex), `group ${groupAddress} port ${port} on ${dev}`);
-      s = { point: { rx, demux: primary.demux, local: address, port, name: `the socket of group ${groupAddress}` }, refs: 0 };
+      const rx =
+        this.inherited()?.receiver(key) ??
+        openOrExplain(() => Receiver.group(address, port, ifindex), `group ${groupAddress} port ${port} on ${dev}`);
+      s = {
+        point: { rx, demux: primary.demux, local: address, port, name: `the socket of group ${groupAddress}` },
+        refs: 0,
+      };
       this.shared.set(key, s);
       this.datapath.attachReceiver(s.point);
     }
@@ -82,13 +110,20 @@ export class Receivers {
     holds.length = 0;
   }
 
-  /** UDP/IPv6 sockets take datagrams with a zero checksum while a network on their port asks for it (udp6-zero-csum-rx). */
-  applyZeroChecksum(networks: Iterable<{ cfg: { udp6ZeroCsumRx: boolean; tunnel: { kind: string; port?: number } } }>): void {
+  /**
+   * UDP/IPv6 sockets take datagrams with a zero checksum while a network on their port asks for it (udp6-zero-
+   * csum-rx).
+   */
+  applyZeroChecksum(
+    networks: Iterable<{ cfg: { udp6ZeroCsumRx: boolean; tunnel: { kind: string; port?: number } } }>,
+  ): void {
     if (isV4Mapped(this.local)) return;
     const nets = [...networks];
     for (const { point } of this.shared.values()) {
       if (!(point.rx instanceof Receiver) || point.port === 0) continue;
-      const on = nets.some(({ cfg }) => cfg.udp6ZeroCsumRx && cfg.tunnel.kind === 'vxlan' && cfg.tunnel.port === point.port);
+      const on = nets.some(
+        ({ cfg }) => cfg.udp6ZeroCsumRx && cfg.tunnel.kind === 'vxlan' && cfg.tunnel.port === point.port,
+      );
       point.rx.acceptZeroChecksum6(on);
     }
   }
@@ -98,4 +133,3 @@ export class Receivers {
     return [...this.shared].map(([key, s]) => [key, s.point]);
   }
 }
-

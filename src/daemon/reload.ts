@@ -31,7 +31,10 @@ export interface ReloadTarget {
   readonly control: ControlServer | undefined;
   readonly datapath: Datapath;
   readonly receivers: Receivers;
-  /** Checks a network against the system; `freed`: TAPs of networks about to go, with whether each was there before vtepd. */
+  /**
+   * Checks a network against the system; `freed`: TAPs of networks about to go, with whether each was there
+   * before vtepd.
+   */
   plan(cfg: NetworkConfig, freed: Map<string, boolean>): Planned;
   addNetwork(p: Planned): void;
   removeNetwork(name: string): void;
@@ -50,7 +53,9 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
   });
   const inPlace = next.networks.filter((c) => d.networks.has(c.name) && !restarted.includes(c));
   // Look before changing: what will start must be able to, with the TAPs of what goes counted as free.
-  const freed = new Map([...removed, ...restarted.map((c) => d.networks.get(c.name)!)].map((r) => [r.cfg.tap, r.existed]));
+  const freed = new Map(
+    [...removed, ...restarted.map((c) => d.networks.get(c.name)!)].map((r) => [r.cfg.tap, r.existed]),
+  );
   let plans: Planned[];
   try {
     plans = [...restarted, ...added].map((c) => d.plan(c, freed));
@@ -69,9 +74,15 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
     if (old !== undefined) d.removeNetwork(p.cfg.name);
     try {
       d.addNetwork(p);
-      changes.push(old !== undefined
-        ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k])).map((k) => CONFIG_NAMES[k] ?? k).join(', ')} changed)`
-        : `network ${p.cfg.name} added`);
+      changes.push(
+        old !== undefined
+          ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter(
+              (k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k]),
+            )
+              .map((k) => CONFIG_NAMES[k] ?? k)
+              .join(', ')} changed)`
+          : `network ${p.cfg.name} added`,
+      );
     } catch (e) {
       failures.push(`network ${p.cfg.name} could not start: ${(e as Error).message}`);
     }
@@ -85,7 +96,9 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
     if (evpnChanged) {
       d.evpn?.remove(cfg.name);
       d.joinEvpn(unit);
-      changes.push(`network ${cfg.name}: evpn ${cfg.evpn ? `rd ${cfg.evpn.rd}, import ${cfg.evpn.importRts.join(',')}, export ${cfg.evpn.exportRts.join(',')}` : 'off'}`);
+      const e = cfg.evpn;
+      const what = e ? `rd ${e.rd}, import ${e.importRts.join(',')}, export ${e.exportRts.join(',')}` : 'off';
+      changes.push(`network ${cfg.name}: evpn ${what}`);
     }
   }
   if (JSON.stringify(next.control) !== JSON.stringify(d.config.control) && d.control !== undefined) {
@@ -108,13 +121,25 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
 /** What only a restart of vtepd can change: refused, with nothing changed. */
 function refuseFixed(now: Config, next: Config): void {
   for (const key of ['local', 'socket', 'offload'] as const) {
-    if (next[key] !== now[key]) throw new RefusedError(`${key} cannot change while vtepd runs (${now[key]} -> ${next[key]}); restart vtepd to change it; nothing changed`);
+    if (next[key] !== now[key])
+      throw new RefusedError(
+        `${key} cannot change while vtepd runs (${now[key]} -> ${next[key]}); restart vtepd to change it; ` +
+          `nothing changed`,
+      );
   }
-  const fixed = { metrics: 'metrics', log: 'log-format and log-level', socketAccess: 'socket-group, socket-mode and socket-mutations', user: 'user' } as const;
+  const fixed = {
+    metrics: 'metrics',
+    log: 'log-format and log-level',
+    socketAccess: 'socket-group, socket-mode and socket-mutations',
+    user: 'user',
+  } as const;
   for (const [key, name] of Object.entries(fixed) as [keyof typeof fixed, string][]) {
-    if (JSON.stringify(next[key]) !== JSON.stringify(now[key])) throw new RefusedError(`${name} cannot change while vtepd runs; restart vtepd for that; nothing changed`);
+    if (JSON.stringify(next[key]) !== JSON.stringify(now[key]))
+      throw new RefusedError(`${name} cannot change while vtepd runs; restart vtepd for that; nothing changed`);
   }
   if (JSON.stringify(next.evpn) !== JSON.stringify(now.evpn)) {
-    throw new RefusedError('evpn (the BGP settings) cannot change while vtepd runs; restart vtepd to change them; nothing changed');
+    throw new RefusedError(
+      'evpn (the BGP settings) cannot change while vtepd runs; restart vtepd to change them; nothing changed',
+    );
   }
 }

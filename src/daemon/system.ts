@@ -19,13 +19,20 @@ export function openOrExplain<T>(fn: () => T, what: string): T {
     return fn();
   } catch (e) {
     const code = errnoCode(e);
-    if (code === 'EADDRINUSE') throw new StartupError(`${what} is in use by another program (a kernel VXLAN device or another vtepd?)`);
+    if (code === 'EADDRINUSE')
+      throw new StartupError(`${what} is in use by another program (a kernel VXLAN device or another vtepd?)`);
     if (code === 'EBUSY') throw new StartupError(`${what} is busy: another program has it open`);
     if (code === 'EACCES' && what.startsWith('TAP') && process.getuid!() !== 0) {
-      throw new StartupError(`${what}: permission denied opening /dev/net/tun: a vtepd that is not root needs it readable and writable by all (mode 0666, udev's default: chmod 0666 /dev/net/tun)`);
+      throw new StartupError(
+        `${what}: permission denied opening /dev/net/tun: a vtepd that is not root needs it readable and ` +
+          `writable by all (mode 0666, udev's default: chmod 0666 /dev/net/tun)`,
+      );
     }
     if (code === 'EPERM' || code === 'EACCES') throw new StartupError(`${what}: permission denied; run it as root`);
-    if (code === 'EINVAL' && what.startsWith('TAP')) throw new StartupError(`${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`);
+    if (code === 'EINVAL' && what.startsWith('TAP'))
+      throw new StartupError(
+        `${what}: the existing device has other flags (multi-queue or vnet header?); delete it or choose another name`,
+      );
     throw e;
   }
 }

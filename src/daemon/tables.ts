@@ -21,7 +21,10 @@ export function applyNetworkTables(run: NetworkUnit, old: NetworkConfig | undefi
   const now = monotonicSeconds();
   const changes: string[] = [];
   const gone = <T>(a: readonly T[], b: readonly T[]) => a.filter((x) => !b.includes(x));
-  for (const [list, hold, what] of [['remotes', Hold.Flood, 'remote'], ['allow', Hold.Allow, 'allowed VTEP']] as const) {
+  for (const [list, hold, what] of [
+    ['remotes', Hold.Flood, 'remote'],
+    ['allow', Hold.Allow, 'allowed VTEP'],
+  ] as const) {
     for (const a of gone(old?.[list] ?? [], cfg[list])) {
       net.releaseRemote(net.remotes.indexOf(parseIp(a)!), hold);
       changes.push(`${what} ${a} removed`);
@@ -73,7 +76,8 @@ export function applyNetworkTables(run: NetworkUnit, old: NetworkConfig | undefi
   set('arpSnoop', (v) => (net.arpSnoop = v));
   set('learning', (v) => (net.learning = v));
   set('udp6ZeroCsumRx', () => undefined); // applied to the shared sockets once run.cfg is the new one (reloadConfig)
-  if (cfg.mac !== undefined && cfg.mac !== old.mac) { // a mac taken out of the config leaves the TAP the one it has
+  if (cfg.mac !== undefined && cfg.mac !== old.mac) {
+    // a mac taken out of the config leaves the TAP the one it has
     ip('link', 'set', 'dev', cfg.tap, 'address', formatMac(cfg.mac));
     run.announce();
     changes.push(`mac ${formatMac(cfg.mac)}`);

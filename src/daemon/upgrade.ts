@@ -60,7 +60,10 @@ export interface HandoffState {
 export class Inherited {
   private readonly fds = new Map<string, number>();
 
-  constructor(readonly state: HandoffState, fds: readonly number[]) {
+  constructor(
+    readonly state: HandoffState,
+    fds: readonly number[],
+  ) {
     state.roles.forEach((role, i) => this.fds.set(role, fds[i]));
   }
 
@@ -116,7 +119,10 @@ export function receiveHandoff(channel: Channel): Inherited {
   const state = value as HandoffState;
   if (state?.version !== HANDOFF_VERSION) {
     for (const fd of fds) native.close(fd);
-    throw new Error(`the running vtepd speaks handoff version ${String(state?.version)}, this one ${HANDOFF_VERSION}: stop it and start this one instead`);
+    throw new Error(
+      `the running vtepd speaks handoff version ${String(state?.version)}, this one ${HANDOFF_VERSION}: stop ` +
+        `it and start this one instead`,
+    );
   }
   return new Inherited(state, fds);
 }
@@ -145,32 +151,39 @@ export function startSuccessor(): Successor {
   let exit: string | undefined;
   child.once('exit', (code, signal) => (exit = signal ? `was killed by ${signal}` : `exited with ${code}`));
   child.once('error', (e) => (exit = `could not start: ${e.message}`));
-  const next = (timeoutMs = START_TIMEOUT_MS): Promise<unknown> => new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const check = setInterval(() => {
-      if (exit !== undefined) finish(new Error(`the new vtepd ${exit} before taking over (its messages are in this log)`));
-      else if (Date.now() - t0 > timeoutMs) finish(new Error(`the new vtepd said nothing within ${timeoutMs / 1000} s`));
-    }, 100);
-    const finish = (e?: Error, value?: unknown) => {
-      clearInterval(check);
-      if (e !== undefined) reject(e);
-      else resolve(value);
-    };
-    mine.whenReadable(() => {
-      try {
-        finish(undefined, mine.receive(1000).value);
-      } catch (e) {
-        // The channel closes as the process ends: give its exit a moment to be known, to say how it ended.
-        const failed = (e as Error).message;
-        const t = Date.now();
-        const wait = setInterval(() => {
-          if (exit === undefined && Date.now() - t < 1000) return;
-          clearInterval(wait);
-          finish(new Error(exit !== undefined ? `the new vtepd ${exit} before taking over (its messages are in this log)` : failed));
-        }, 20);
-      }
+  const next = (timeoutMs = START_TIMEOUT_MS): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const t0 = Date.now();
+      const check = setInterval(() => {
+        if (exit !== undefined)
+          finish(new Error(`the new vtepd ${exit} before taking over (its messages are in this log)`));
+        else if (Date.now() - t0 > timeoutMs)
+          finish(new Error(`the new vtepd said nothing within ${timeoutMs / 1000} s`));
+      }, 100);
+      const finish = (e?: Error, value?: unknown) => {
+        clearInterval(check);
+        if (e !== undefined) reject(e);
+        else resolve(value);
+      };
+      mine.whenReadable(() => {
+        try {
+          finish(undefined, mine.receive(1000).value);
+        } catch (e) {
+          // The channel closes as the process ends: give its exit a moment to be known, to say how it ended.
+          const failed = (e as Error).message;
+          const t = Date.now();
+          const wait = setInterval(() => {
+            if (exit === undefined && Date.now() - t < 1000) return;
+            clearInterval(wait);
+            finish(
+              new Error(
+                exit !== undefined ? `the new vtepd ${exit} before taking over (its messages are in this log)` : failed,
+              ),
+            );
+          }, 20);
+        }
+      });
     });
-  });
   return { child, channel: mine, next };
 }
 
@@ -223,11 +236,16 @@ function handoffState(d: Predecessor): { state: HandoffState; fds: number[] } {
   const networks: Record<string, NetworkHandoff> = {};
   const now = monotonicSeconds();
   for (const unit of d.networks.values()) {
-    if (unit.tap === undefined) throw new RefusedError(`network ${unit.cfg.name} has no TAP now (${unit.failure}); upgrade once it is back`);
+    if (unit.tap === undefined)
+      throw new RefusedError(`network ${unit.cfg.name} has no TAP now (${unit.failure}); upgrade once it is back`);
     roles.push(`tap ${unit.cfg.name}`, `lock ${unit.cfg.name}`);
     fds.push(unit.tap.fd, unit.lock.descriptor);
     networks[unit.cfg.name] = {
-      existed: unit.existed, addedAddress: unit.addedAddress, offload: unit.tap.offload, vnetHdr: unit.tap.vnetHdr, tables: snapshotNetwork(unit.net, now),
+      existed: unit.existed,
+      addedAddress: unit.addedAddress,
+      offload: unit.tap.offload,
+      vnetHdr: unit.tap.vnetHdr,
+      tables: snapshotNetwork(unit.net, now),
     };
   }
   for (const [key, point] of d.receivers.entries()) {
@@ -236,7 +254,12 @@ function handoffState(d: Predecessor): { state: HandoffState; fds: number[] } {
   }
   return {
     state: {
-      version: HANDOFF_VERSION, from: process.pid, config: d.config, roles, networks, unattributed: Array.from(d.datapath.unattributed.drops),
+      version: HANDOFF_VERSION,
+      from: process.pid,
+      config: d.config,
+      roles,
+      networks,
+      unattributed: Array.from(d.datapath.unattributed.drops),
       flowHashSeed: flowHashSeed(),
     },
     fds,

@@ -74,7 +74,10 @@ export class SendQueue {
   count = 0;
   arena: Buffer;
 
-  constructor(public capacity: number, arena: Buffer) {
+  constructor(
+    public capacity: number,
+    arena: Buffer,
+  ) {
     this.arena = arena;
     this.off = new Uint32Array(capacity);
     this.len = new Uint32Array(capacity);

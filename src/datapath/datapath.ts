@@ -6,7 +6,7 @@
 // Control never reaches in here: a capture is a PacketObserver the data path
 // offers its packets to while `active` is set, and the errors it meets are
 // callbacks.
-import { Batch, SendQueue } from './batch.ts';
+import { Batch, type SendQueue } from './batch.ts';
 import { monotonicSeconds } from './clock.ts';
 import { BusyPollGovernor } from '../io/busy-poll.ts';
 import { MAX_BATCH, spinPoll } from '../io/poll.ts';
@@ -129,7 +129,8 @@ export class Datapath {
     this.observer = o.observer;
     this.busyPollUs = o.busyPollUs;
     this.batchCapacity = o.offload ? FRAMES_PER_OFFLOAD_BATCH : BATCH_SIZE;
-    if (this.batchCapacity > MAX_BATCH) throw new Error(`a batch of ${this.batchCapacity} is more than the addon's ${MAX_BATCH}`);
+    if (this.batchCapacity > MAX_BATCH)
+      throw new Error(`a batch of ${this.batchCapacity} is more than the addon's ${MAX_BATCH}`);
     this.fromTapRaw = o.offload ? new Batch(OFFLOAD_READ_BATCH, OFFLOAD_SLOT, 0) : undefined;
     this.resolved = new Resolved(this.batchCapacity);
     this.forwarding = new Forwarding(this.batchCapacity);

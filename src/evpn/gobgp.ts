@@ -63,10 +63,18 @@ export const apiType = (name: string): string => `type.googleapis.com/apipb.${na
 
 function loadApi(): grpc.GrpcObject {
   if (!existsSync(join(GOBGP_API_DIR, 'gobgp.proto'))) {
-    throw new Error(`GoBGP's API is not installed (${GOBGP_API_DIR}): install the Debian package golang-github-osrg-gobgp-dev`);
+    throw new Error(
+      `GoBGP's API is not installed (${GOBGP_API_DIR}): install the Debian package golang-github-osrg-gobgp-dev`,
+    );
   }
   const def = protoLoader.loadSync(['gobgp.proto', 'attribute.proto', 'capability.proto'], {
-    keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, json: true, includeDirs: [GOBGP_API_DIR],
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    json: true,
+    includeDirs: [GOBGP_API_DIR],
   });
   return grpc.loadPackageDefinition(def);
 }
@@ -130,8 +138,24 @@ export class Gobgp {
     writeFileSync(file, gobgpdConfig(s));
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'gobgpd', '-f', file, '-t', 'toml', '--api-hosts', address, '--pprof-disable', '--log-level', 'info'],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        'gobgpd',
+        '-f',
+        file,
+        '-t',
+        'toml',
+        '--api-hosts',
+        address,
+        '--pprof-disable',
+        '--log-level',
+        'info',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const relay = (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line.trim()) log.debug(`gobgpd: ${line.trim()}`);
     };
@@ -141,7 +165,9 @@ export class Gobgp {
     child.once('error', (e) => (failed = e));
     const g = new Gobgp(newClient(api, address), address, child, dir);
     try {
-      await g.ready(() => failed ?? (child.exitCode !== null ? new Error(`gobgpd exited with ${child.exitCode}`) : undefined));
+      await g.ready(
+        () => failed ?? (child.exitCode !== null ? new Error(`gobgpd exited with ${child.exitCode}`) : undefined),
+      );
     } catch (e) {
       g.stop();
       throw e;
@@ -170,7 +196,8 @@ export class Gobgp {
       } catch (e) {
         const why = failure();
         if (why !== undefined) throw why;
-        if (Date.now() - t0 > READY_TIMEOUT_MS) throw new Error(`GoBGP's API at ${this.address} does not answer: ${(e as Error).message}`);
+        if (Date.now() - t0 > READY_TIMEOUT_MS)
+          throw new Error(`GoBGP's API at ${this.address} does not answer: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -178,7 +205,9 @@ export class Gobgp {
 
   private unary<T>(method: string, req: object): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.client[method](req, { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)));
+      this.client[method](req, { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, res: T) =>
+        err ? reject(err) : resolve(res),
+      );
     });
   }
 
@@ -192,10 +221,13 @@ export class Gobgp {
 
   /** The best EVPN paths as they change (the current ones first); `onEnd` hears the stream end. */
   watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void {
-    const stream = this.client.WatchEvent({ table: { filters: [{ type: 'BEST', init: true }] } }) as grpc.ClientReadableStream<{ table?: { paths: ApiPath[] } }>;
+    const stream = this.client.WatchEvent({
+      table: { filters: [{ type: 'BEST', init: true }] },
+    }) as grpc.ClientReadableStream<{ table?: { paths: ApiPath[] } }>;
     this.streams.add(stream);
     stream.on('data', (ev) => {
-      for (const p of ev.table?.paths ?? []) if (p.family?.afi === EVPN_FAMILY.afi && p.family?.safi === EVPN_FAMILY.safi) onPath(p);
+      for (const p of ev.table?.paths ?? [])
+        if (p.family?.afi === EVPN_FAMILY.afi && p.family?.safi === EVPN_FAMILY.safi) onPath(p);
     });
     let ended = false;
     const end = (e: Error | undefined) => {
@@ -213,17 +245,28 @@ export class Gobgp {
   peers(): Promise<PeerStatus[]> {
     return new Promise((resolve, reject) => {
       const out: PeerStatus[] = [];
-      const stream = this.client.ListPeer({ address: '', enableAdvertised: false }, { deadline: Date.now() + 5000 }) as grpc.ClientReadableStream<ListedPeer>;
+      const stream = this.client.ListPeer(
+        { address: '', enableAdvertised: false },
+        { deadline: Date.now() + 5000 },
+      ) as grpc.ClientReadableStream<ListedPeer>;
       stream.on('data', ({ peer }: ListedPeer) => {
         const evpn = peer.afi_safis.find((a) => a.state?.family?.afi === EVPN_FAMILY.afi)?.state;
-        out.push({ neighbor: peer.state.neighbor_address, state: peer.state.session_state, received: evpn?.received ?? 0, accepted: evpn?.accepted ?? 0 });
+        out.push({
+          neighbor: peer.state.neighbor_address,
+          state: peer.state.session_state,
+          received: evpn?.received ?? 0,
+          accepted: evpn?.accepted ?? 0,
+        });
       });
       stream.on('error', reject);
       stream.on('end', () => resolve(out));
     });
   }
 
-  /** Closes the API connection; a gobgpd of our own is stopped (its sessions close, and the fabric drops its routes). */
+  /**
+   * Closes the API connection; a gobgpd of our own is stopped (its sessions close, and the fabric drops its
+   * routes).
+   */
   stop(): void {
     for (const s of this.streams) s.cancel();
     this.client.close();

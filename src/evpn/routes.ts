@@ -77,7 +77,10 @@ function attributes(nextHop: string, rts: string[], extra: Any[], more: Any[] = 
   return [
     { '@type': apiType('OriginAttribute'), origin: ORIGIN_IGP },
     { '@type': apiType('NextHopAttribute'), next_hop: nextHop },
-    { '@type': apiType('ExtendedCommunitiesAttribute'), communities: [...rts.map(rtAny), { '@type': apiType('EncapExtended'), tunnel_type: ENCAP_VXLAN }, ...extra] },
+    {
+      '@type': apiType('ExtendedCommunitiesAttribute'),
+      communities: [...rts.map(rtAny), { '@type': apiType('EncapExtended'), tunnel_type: ENCAP_VXLAN }, ...extra],
+    },
     ...more,
   ];
 }
@@ -87,19 +90,44 @@ export function imetPath(rd: string, local: string, rts: string[], vni: number):
   const id = Buffer.from(local.split('.').map(Number));
   return {
     family: EVPN_FAMILY,
-    nlri: { '@type': apiType('EVPNInclusiveMulticastEthernetTagRoute'), rd: rdAny(rd), ethernet_tag: 0, ip_address: local },
-    pattrs: attributes(local, rts, [], [{ '@type': apiType('PmsiTunnelAttribute'), flags: 0, type: PMSI_INGRESS_REPLICATION, label: vni, id }]),
+    nlri: {
+      '@type': apiType('EVPNInclusiveMulticastEthernetTagRoute'),
+      rd: rdAny(rd),
+      ethernet_tag: 0,
+      ip_address: local,
+    },
+    pattrs: attributes(
+      local,
+      rts,
+      [],
+      [{ '@type': apiType('PmsiTunnelAttribute'), flags: 0, type: PMSI_INGRESS_REPLICATION, label: vni, id }],
+    ),
   };
 }
 
 /** The type-2 route of `mac` (and `ip`, if given) behind VTEP `local`. */
-export function macIpPath(rd: string, mac: Mac, ip: string | undefined, local: string, rts: string[], vni: number, seq: number, sticky: boolean): ApiPath {
-  const mobility = seq > 0 || sticky ? [{ '@type': apiType('MacMobilityExtended'), is_sticky: sticky, sequence_num: seq }] : [];
+export function macIpPath(
+  rd: string,
+  mac: Mac,
+  ip: string | undefined,
+  local: string,
+  rts: string[],
+  vni: number,
+  seq: number,
+  sticky: boolean,
+): ApiPath {
+  const mobility =
+    seq > 0 || sticky ? [{ '@type': apiType('MacMobilityExtended'), is_sticky: sticky, sequence_num: seq }] : [];
   return {
     family: EVPN_FAMILY,
     nlri: {
-      '@type': apiType('EVPNMACIPAdvertisementRoute'), rd: rdAny(rd), esi: { type: 0, value: Buffer.alloc(9) }, ethernet_tag: 0,
-      mac_address: formatMac(mac), ip_address: ip ?? '', labels: [vni],
+      '@type': apiType('EVPNMACIPAdvertisementRoute'),
+      rd: rdAny(rd),
+      esi: { type: 0, value: Buffer.alloc(9) },
+      ethernet_tag: 0,
+      mac_address: formatMac(mac),
+      ip_address: ip ?? '',
+      labels: [vni],
     },
     pattrs: attributes(local, rts, mobility),
   };
@@ -160,7 +188,17 @@ export function readPath(p: ApiPath): EvpnRoute | undefined {
     if (mac === undefined || nextHop === undefined) return undefined;
     const ipText = nlri.ip_address as string;
     const ip = ipText === '' || ipText === '<nil>' || ipText === '0.0.0.0' || ipText === '::' ? undefined : ipText;
-    return { kind: 'macip', rd, mac, ip, vtep: nextHop, rts, vni: ((nlri.labels as number[]) ?? [])[0] ?? 0, seq, sticky };
+    return {
+      kind: 'macip',
+      rd,
+      mac,
+      ip,
+      vtep: nextHop,
+      rts,
+      vni: ((nlri.labels as number[]) ?? [])[0] ?? 0,
+      seq,
+      sticky,
+    };
   }
   return undefined;
 }
@@ -169,4 +207,3 @@ export function readPath(p: ApiPath): EvpnRoute | undefined {
 export function routeKey(r: EvpnRoute): string {
   return r.kind === 'imet' ? `3 ${r.rd} ${r.vtep}` : `2 ${r.rd} ${formatMac(r.mac)} ${r.ip ?? ''}`;
 }
-

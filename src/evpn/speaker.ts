@@ -71,10 +71,18 @@ export interface EvpnStatus {
   /** Whether vtepd started this gobgpd. */
   managed: boolean;
   sessions: PeerStatus[];
-  networks: Record<string, {
-    vni: number; rd: string; 'import-rt': string[]; 'export-rt': string[];
-    advertised: { 'type-2': number; 'type-3': number }; received: { 'type-2': number; 'type-3': number }; frozen: string[];
-  }>;
+  networks: Record<
+    string,
+    {
+      vni: number;
+      rd: string;
+      'import-rt': string[];
+      'export-rt': string[];
+      advertised: { 'type-2': number; 'type-3': number };
+      received: { 'type-2': number; 'type-3': number };
+      frozen: string[];
+    }
+  >;
   'last-error': string | null;
 }
 
@@ -93,14 +101,26 @@ export class EvpnSpeaker {
   private unwatch: () => void = () => {};
   private stopped = false;
 
-  private constructor(private readonly cfg: EvpnConfig, private readonly local: string, private readonly gobgp: BgpEngine, private readonly log: Logger) {}
+  private constructor(
+    private readonly cfg: EvpnConfig,
+    private readonly local: string,
+    private readonly gobgp: BgpEngine,
+    private readonly log: Logger,
+  ) {}
 
   /** Starts (or connects to) GoBGP, and listens to the networks' tables for local MACs. */
   static async start(cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): Promise<EvpnSpeaker> {
-    const gobgp = cfg.gobgp !== undefined
-      ? await Gobgp.connect(cfg.gobgp)
-      : await Gobgp.start({ asn: cfg.asn, routerId: cfg.routerId, local, neighbors: cfg.neighbors, holdTime: cfg.holdTime }, log);
-    log.info(`evpn: AS ${cfg.asn}, router-id ${cfg.routerId}, neighbors ${cfg.neighbors.join(', ')}; GoBGP at ${gobgp.address}${gobgp.managed ? ' (started by vtepd)' : ''}`);
+    const gobgp =
+      cfg.gobgp !== undefined
+        ? await Gobgp.connect(cfg.gobgp)
+        : await Gobgp.start(
+            { asn: cfg.asn, routerId: cfg.routerId, local, neighbors: cfg.neighbors, holdTime: cfg.holdTime },
+            log,
+          );
+    log.info(
+      `evpn: AS ${cfg.asn}, router-id ${cfg.routerId}, neighbors ${cfg.neighbors.join(', ')}; GoBGP at ` +
+        `${gobgp.address}${gobgp.managed ? ' (started by vtepd)' : ''}`,
+    );
     return EvpnSpeaker.over(gobgp, cfg, local, hub, log);
   }
 
@@ -108,7 +128,10 @@ export class EvpnSpeaker {
   static over(engine: BgpEngine, cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
     s.unlisten = hub.listen((e) => s.onTableEvent(e));
-    s.unwatch = engine.watch((p) => s.onPath(p), (e) => s.onWatchEnd(e));
+    s.unwatch = engine.watch(
+      (p) => s.onPath(p),
+      (e) => s.onWatchEnd(e),
+    );
     return s;
   }
 
@@ -122,7 +145,16 @@ export class EvpnSpeaker {
   /** Advertises a network and installs what the fabric already says of it. */
   add(net: Network, settings: NetworkEvpn, vni: number): void {
     const n: EvpnNetwork = {
-      name: net.name, net, settings, vni, advertised: new Map(), localSeq: new Map(), remote: new Map(), floods: new Map(), moves: new Map(), frozen: new Map(),
+      name: net.name,
+      net,
+      settings,
+      vni,
+      advertised: new Map(),
+      localSeq: new Map(),
+      remote: new Map(),
+      floods: new Map(),
+      moves: new Map(),
+      frozen: new Map(),
     };
     this.networks.set(net.name, n);
     net.snoopLocal = true;
@@ -137,7 +169,8 @@ export class EvpnSpeaker {
     if (n === undefined) return;
     this.networks.delete(name);
     n.net.snoopLocal = false;
-    for (const path of n.advertised.values()) this.call(() => this.gobgp.deletePath(path), `withdraw a route of network ${name}`);
+    for (const path of n.advertised.values())
+      this.call(() => this.gobgp.deletePath(path), `withdraw a route of network ${name}`);
   }
 
   has(name: string): boolean {
@@ -260,7 +293,11 @@ export class EvpnSpeaker {
     const routes = n.remote.get(r.mac);
     if (routes === undefined || !routes.delete(key)) return;
     if (routes.size === 0) n.remote.delete(r.mac);
-    if (r.ip !== undefined && n.net.neigh.get(parseIp(r.ip)!)?.origin === 'evpn' && ![...(routes.values())].some((x) => x.ip === r.ip)) {
+    if (
+      r.ip !== undefined &&
+      n.net.neigh.get(parseIp(r.ip)!)?.origin === 'evpn' &&
+      ![...routes.values()].some((x) => x.ip === r.ip)
+    ) {
       n.net.deleteNeigh(parseIp(r.ip)!);
     }
     this.settle(n, r.mac);
@@ -297,7 +334,8 @@ export class EvpnSpeaker {
       this.error(`network ${n.name}: cannot install ${formatMac(mac)} behind ${best.vtep}: ${e.message}`);
       return;
     }
-    for (const r of routes) if (r.ip !== undefined && r.vtep === best.vtep) n.net.setNeigh(parseIp(r.ip)!, mac, 'evpn', t);
+    for (const r of routes)
+      if (r.ip !== undefined && r.vtep === best.vtep) n.net.setNeigh(parseIp(r.ip)!, mac, 'evpn', t);
   }
 
   /** Counts a move; too many in the window freeze the MAC where it is, with a log line. */
@@ -308,7 +346,10 @@ export class EvpnSpeaker {
     n.moves.set(mac, recent);
     if (recent.length > MAX_MOVES && !n.frozen.has(mac)) {
       n.frozen.set(mac, t + MOVE_WINDOW_S);
-      this.log.warn(`evpn: network ${n.name}: ${formatMac(mac)} moved ${recent.length} times in ${MOVE_WINDOW_S} s: a duplicate MAC? frozen where it is for ${MOVE_WINDOW_S} s`);
+      this.log.warn(
+        `evpn: network ${n.name}: ${formatMac(mac)} moved ${recent.length} times in ${MOVE_WINDOW_S} s: a ` +
+          `duplicate MAC? frozen where it is for ${MOVE_WINDOW_S} s`,
+      );
     }
   }
 
@@ -339,14 +380,26 @@ export class EvpnSpeaker {
     for (const n of this.networks.values()) {
       const adv = [...n.advertised.keys()];
       networks[n.name] = {
-        vni: n.vni, rd: n.settings.rd, 'import-rt': n.settings.importRts, 'export-rt': n.settings.exportRts,
-        advertised: { 'type-2': adv.filter((k) => k.startsWith('2 ')).length, 'type-3': adv.filter((k) => k.startsWith('3 ')).length },
+        vni: n.vni,
+        rd: n.settings.rd,
+        'import-rt': n.settings.importRts,
+        'export-rt': n.settings.exportRts,
+        advertised: {
+          'type-2': adv.filter((k) => k.startsWith('2 ')).length,
+          'type-3': adv.filter((k) => k.startsWith('3 ')).length,
+        },
         received: { 'type-2': [...n.remote.values()].reduce((a, m) => a + m.size, 0), 'type-3': n.floods.size },
         frozen: [...n.frozen].filter(([, until]) => until > now()).map(([mac]) => formatMac(mac)),
       };
     }
     return {
-      asn: this.cfg.asn, 'router-id': this.cfg.routerId, gobgp: this.gobgp.address, managed: this.gobgp.managed, sessions, networks, 'last-error': this.lastError,
+      asn: this.cfg.asn,
+      'router-id': this.cfg.routerId,
+      gobgp: this.gobgp.address,
+      managed: this.gobgp.managed,
+      sessions,
+      networks,
+      'last-error': this.lastError,
     };
   }
 
@@ -367,5 +420,7 @@ function ipv4Less(a: string, b: string): boolean {
 }
 
 function describe(r: EvpnRoute): string {
-  return r.kind === 'imet' ? `type-3 rd ${r.rd}` : `type-2 ${formatMac(r.mac)}${r.ip ? ` ${r.ip}` : ''} rd ${r.rd} seq ${r.seq}`;
+  return r.kind === 'imet'
+    ? `type-3 rd ${r.rd}`
+    : `type-2 ${formatMac(r.mac)}${r.ip ? ` ${r.ip}` : ''} rd ${r.rd} seq ${r.seq}`;
 }

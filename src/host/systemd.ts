@@ -10,7 +10,10 @@ const STATUS_INTERVAL_MS = 30_000;
 export class Systemd {
   private watchdog: ReturnType<typeof setInterval> | undefined;
 
-  private constructor(private readonly socket: string, private readonly watchdogUs: number) {}
+  private constructor(
+    private readonly socket: string,
+    private readonly watchdogUs: number,
+  ) {}
 
   /**
    * From the environment systemd gives a Type=notify service; undefined when
@@ -57,9 +60,10 @@ export class Systemd {
    */
   startWatchdog(status: () => string): void {
     if (this.watchdog !== undefined) return;
-    this.watchdog = this.watchdogUs > 0
-      ? setInterval(() => this.send(`WATCHDOG=1\nSTATUS=${status()}`), Math.max(100, this.watchdogUs / 2000))
-      : setInterval(() => this.send(`STATUS=${status()}`), STATUS_INTERVAL_MS);
+    this.watchdog =
+      this.watchdogUs > 0
+        ? setInterval(() => this.send(`WATCHDOG=1\nSTATUS=${status()}`), Math.max(100, this.watchdogUs / 2000))
+        : setInterval(() => this.send(`STATUS=${status()}`), STATUS_INTERVAL_MS);
     this.watchdog.unref();
   }
 

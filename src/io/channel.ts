@@ -62,7 +62,11 @@ export class Channel {
     for (let i = 0; i < chunks; i++) {
       const part = data.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
       // A message has at least one byte: a chunk past the data's end carries a space (JSON ignores it).
-      this.message(part.length > 0 ? part : Buffer.from(' '), fds.slice(i * FDS_PER_MESSAGE, (i + 1) * FDS_PER_MESSAGE), timeoutMs);
+      this.message(
+        part.length > 0 ? part : Buffer.from(' '),
+        fds.slice(i * FDS_PER_MESSAGE, (i + 1) * FDS_PER_MESSAGE),
+        timeoutMs,
+      );
     }
   }
 
@@ -71,7 +75,10 @@ export class Channel {
     if (r < 0) throw new Error(`the handoff channel failed to send (errno ${-r}): the other side is gone or stalled`);
   }
 
-  /** Receives one value, waiting at most `timeoutMs` for each message. Throws on timeout or when the other side closed. */
+  /**
+   * Receives one value, waiting at most `timeoutMs` for each message. Throws on timeout or when the other side
+   * closed.
+   */
   receive(timeoutMs = 10_000): Received {
     const header = this.next(timeoutMs);
     const { bytes, fds: count } = JSON.parse(header.data.toString()) as { bytes: number; fds: number };
@@ -89,7 +96,12 @@ export class Channel {
 
   private next(timeoutMs: number): { data: Buffer; fds: number[] } {
     const m = native.recvMessage(this.fd, CHUNK_BYTES + 1024, timeoutMs);
-    if (typeof m === 'number') throw new Error(m === -11 ? `the handoff channel: nothing came within ${timeoutMs} ms` : `the handoff channel failed (errno ${-m})`);
+    if (typeof m === 'number')
+      throw new Error(
+        m === -11
+          ? `the handoff channel: nothing came within ${timeoutMs} ms`
+          : `the handoff channel failed (errno ${-m})`,
+      );
     if (m.data.length === 0) throw new Error('the handoff channel was closed by the other side');
     return m;
   }

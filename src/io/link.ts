@@ -49,7 +49,9 @@ export function interfaceWithAddress(addr: string): string | undefined {
 
 export function hasAddress(dev: string, cidr: string): boolean {
   const [ip, prefix] = cidr.split('/');
-  return (networkInterfaces()[dev] ?? []).some((a) => a.family === 'IPv4' && a.address === ip && a.cidr === `${ip}/${prefix}`);
+  return (networkInterfaces()[dev] ?? []).some(
+    (a) => a.family === 'IPv4' && a.address === ip && a.cidr === `${ip}/${prefix}`,
+  );
 }
 
 /** Runs iproute2; throws with its own message on failure. */
@@ -62,18 +64,27 @@ export function ip(...args: string[]): void {
   }
 }
 
-/** A device's MAC, the addresses it can speak for, and how many more are tentative (duplicate address detection is not over). */
+/**
+ * A device's MAC, the addresses it can speak for, and how many more are tentative (duplicate address detection
+ * is not over).
+ */
 export function linkAddresses(dev: string): { mac: string; addresses: string[]; tentative: number } | undefined {
   let links: { address?: string; addr_info?: { local: string; tentative?: boolean; dadfailed?: boolean }[] }[];
   try {
-    links = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show', 'dev', dev], { stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+    links = JSON.parse(
+      execFileSync('ip', ['-j', 'addr', 'show', 'dev', dev], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    );
   } catch {
     return undefined;
   }
   const link = links[0];
   if (link?.address === undefined) return undefined;
   const all = link.addr_info ?? [];
-  return { mac: link.address, addresses: all.filter((a) => !a.tentative && !a.dadfailed).map((a) => a.local), tentative: all.filter((a) => a.tentative).length };
+  return {
+    mac: link.address,
+    addresses: all.filter((a) => !a.tentative && !a.dadfailed).map((a) => a.local),
+    tentative: all.filter((a) => a.tentative).length,
+  };
 }
 
 export function setUp(dev: string, mtu: number): void {
@@ -96,5 +107,3 @@ export function hasCapability(bit: number): boolean {
 }
 export const CAP_NET_ADMIN = 12;
 export const CAP_NET_RAW = 13;
-
-

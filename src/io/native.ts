@@ -32,25 +32,109 @@ export interface NativeAddon {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   sendMessage(fd: number, data: Buffer, fds: Int32Array | undefined, timeoutMs: number): number;
   recvMessage(fd: number, cap: number, timeoutMs: number): { data: Buffer; fds: number[] } | number;
-  readFrames(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number, segmentBudget?: number): number;
-  writeFrames(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, vnetHdrLen: number, coalesce: boolean,
-    partial: Uint32Array | undefined): number;
-  tapFrames(input: Buffer, inSlot: number, inHeadroom: number, inLen: Uint32Array, n: number,
-    out: Buffer, outSlot: number, outHeadroom: number, outLen: Uint32Array, outMax: number, stats: Uint32Array): number;
-  recvDatagrams(fd: number, arena: Buffer, slotSize: number, headroom: number, len: Uint32Array, max: number,
-    peer: Uint8Array, port: Uint16Array, ttl: Uint8Array, tos: Uint8Array, gro: boolean): number;
-  /** `df`: 0 none, 1 DF, 2 per packet from `outer` (DfCode); an entry with OUTER_FRAGMENTABLE goes fragmentable whatever it says. */
-  sendDatagrams(fd: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
-    port: number, tos: Uint8Array, outer: Uint32Array, df: DfCode): number;
-  sendLanes(fds: Int32Array, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number, dst: Uint32Array, table: Uint8Array,
-    port: number, tos: Uint8Array, lane: Uint8Array, outer: Uint32Array, df: DfCode): number;
+  readFrames(
+    fd: number,
+    arena: Buffer,
+    slotSize: number,
+    headroom: number,
+    len: Uint32Array,
+    max: number,
+    segmentBudget?: number,
+  ): number;
+  writeFrames(
+    fd: number,
+    arena: Buffer,
+    off: Uint32Array,
+    len: Uint32Array,
+    n: number,
+    vnetHdrLen: number,
+    coalesce: boolean,
+    partial: Uint32Array | undefined,
+  ): number;
+  tapFrames(
+    input: Buffer,
+    inSlot: number,
+    inHeadroom: number,
+    inLen: Uint32Array,
+    n: number,
+    out: Buffer,
+    outSlot: number,
+    outHeadroom: number,
+    outLen: Uint32Array,
+    outMax: number,
+    stats: Uint32Array,
+  ): number;
+  recvDatagrams(
+    fd: number,
+    arena: Buffer,
+    slotSize: number,
+    headroom: number,
+    len: Uint32Array,
+    max: number,
+    peer: Uint8Array,
+    port: Uint16Array,
+    ttl: Uint8Array,
+    tos: Uint8Array,
+    gro: boolean,
+  ): number;
+  /**
+   * `df`: 0 none, 1 DF, 2 per packet from `outer` (DfCode); an entry with OUTER_FRAGMENTABLE goes fragmentable
+   * whatever it says.
+   */
+  sendDatagrams(
+    fd: number,
+    arena: Buffer,
+    off: Uint32Array,
+    len: Uint32Array,
+    n: number,
+    dst: Uint32Array,
+    table: Uint8Array,
+    port: number,
+    tos: Uint8Array,
+    outer: Uint32Array,
+    df: DfCode,
+  ): number;
+  sendLanes(
+    fds: Int32Array,
+    arena: Buffer,
+    off: Uint32Array,
+    len: Uint32Array,
+    n: number,
+    dst: Uint32Array,
+    table: Uint8Array,
+    port: number,
+    tos: Uint8Array,
+    lane: Uint8Array,
+    outer: Uint32Array,
+    df: DfCode,
+  ): number;
   /** Path MTU reports from a sender's error queue: destination i at dst[16i], its MTU in mtu[i]; returns how many. */
   readPathMtu(fd: number, dst: Uint8Array, mtu: Uint32Array): number;
   acceptZeroChecksum6(fd: number, on: boolean): void;
-  /** Sends on `packetFd` with Ethernet and IP headers written from `hop` where state says so, on `rawFd` otherwise (src/native/packet_io.h). */
-  sendTunnelPackets(packetFd: number, rawFd: number, protocol: number, arena: Buffer, off: Uint32Array, len: Uint32Array, n: number,
-    dst: Uint32Array, table: Uint8Array, port: number, tos: Uint8Array, outer: Uint32Array, df: DfCode,
-    hop: Uint8Array, state: Uint8Array, stats: Uint32Array, local: Uint8Array, ttl: number): number;
+  /**
+   * Sends on `packetFd` with Ethernet and IP headers written from `hop` where state says so, on `rawFd`
+   * otherwise (src/native/packet_io.h).
+   */
+  sendTunnelPackets(
+    packetFd: number,
+    rawFd: number,
+    protocol: number,
+    arena: Buffer,
+    off: Uint32Array,
+    len: Uint32Array,
+    n: number,
+    dst: Uint32Array,
+    table: Uint8Array,
+    port: number,
+    tos: Uint8Array,
+    outer: Uint32Array,
+    df: DfCode,
+    hop: Uint8Array,
+    state: Uint8Array,
+    stats: Uint32Array,
+    local: Uint8Array,
+    ttl: number,
+  ): number;
   packetSocketOpen(sndbuf: number): number;
   routeWatchOpen(): number;
   routeWatchDrain(fd: number): number;
@@ -64,7 +148,10 @@ export interface NativeAddon {
 /** A network's DF as the send calls take it: 0 none, 1 on every packet, 2 per packet (df inherit). */
 export type DfCode = 0 | 1 | 2;
 
-/** What the kernel's tables say of a destination (`ip route get` and `ip neigh get`); `problem` when a packet socket cannot reach it. */
+/**
+ * What the kernel's tables say of a destination (`ip route get` and `ip neigh get`); `problem` when a packet
+ * socket cannot reach it.
+ */
 export interface NativeNextHop {
   problem?: string;
   ifindex: number;
@@ -86,7 +173,10 @@ function load(): NativeAddon {
   try {
     return require(process.env.VTEPD_NATIVE ?? '../../build/Release/vtep_native.node') as NativeAddon;
   } catch (e) {
-    throw new Error(`the native addon is not built (${(e as Error).message.split('\n')[0]}): run \`npm ci\` or \`npm run build:native\``);
+    throw new Error(
+      `the native addon is not built (${(e as Error).message.split('\n')[0]}): run \`npm ci\` or \`npm run ` +
+        `build:native\``,
+    );
   }
 }
 

@@ -16,8 +16,18 @@ const HOP_LEN = 36;
 const HOP_IFINDEX = 12;
 const HOP_MTU = 16;
 const HOP_ADDRESS = 20;
-const enum Hop { Unknown = 0, Ready = 1, Nudge = 2, Wanted = 3, Raw = 4 }
-const enum Stat { Packet = 0, Raw = 1, Wanted = 2 }
+const enum Hop {
+  Unknown = 0,
+  Ready = 1,
+  Nudge = 2,
+  Wanted = 3,
+  Raw = 4,
+}
+const enum Stat {
+  Packet = 0,
+  Raw = 1,
+  Wanted = 2,
+}
 const NUD_STALE = 0x04;
 /** Native counts in 32 bits: folded into numbers well before they wrap. */
 const FOLD_AT = 2 ** 31;
@@ -38,8 +48,15 @@ export class PacketSender implements TunnelSender {
   private dfCode: DfCode;
   private readonly unsubscribe: () => void;
 
-  private constructor(private readonly raw: RawSender, private readonly packetFd: number, private readonly protocol: number,
-    private readonly local: Uint8Array, private ttl: number, df: DfMode, private readonly hops: NextHops) {
+  private constructor(
+    private readonly raw: RawSender,
+    private readonly packetFd: number,
+    private readonly protocol: number,
+    private readonly local: Uint8Array,
+    private ttl: number,
+    df: DfMode,
+    private readonly hops: NextHops,
+  ) {
     this.dfCode = dfCode(df);
     this.unsubscribe = hops.subscribe(() => this.lookUp(true));
   }
@@ -61,8 +78,26 @@ export class PacketSender implements TunnelSender {
     if (q.count === 0) return 0;
     this.table = table;
     if (table.length / 16 > this.state.length) this.grow(table.length / 16);
-    const sent = native.sendTunnelPackets(this.packetFd, this.raw.fd, this.protocol, q.arena, q.off, q.len, q.count, q.dst, table, 0,
-      q.tos, q.outer, this.dfCode, this.hop, this.state, this.stats, this.local, this.ttl);
+    const sent = native.sendTunnelPackets(
+      this.packetFd,
+      this.raw.fd,
+      this.protocol,
+      q.arena,
+      q.off,
+      q.len,
+      q.count,
+      q.dst,
+      table,
+      0,
+      q.tos,
+      q.outer,
+      this.dfCode,
+      this.hop,
+      this.state,
+      this.stats,
+      this.local,
+      this.ttl,
+    );
     if (this.stats[Stat.Packet] > FOLD_AT || this.stats[Stat.Raw] > FOLD_AT) this.foldStats();
     if (this.stats[Stat.Wanted] !== 0 && !this.lookupQueued) {
       this.lookupQueued = true;
@@ -129,7 +164,13 @@ export class PacketSender implements TunnelSender {
       if (s === Hop.Ready || s === Hop.Nudge) ready++;
       else if (s !== Hop.Unknown) raw++;
     }
-    return { mode: 'packet', 'packet-tx': this.packetTx, 'raw-tx': this.rawTx, 'remotes-packet': ready, 'remotes-raw': raw };
+    return {
+      mode: 'packet',
+      'packet-tx': this.packetTx,
+      'raw-tx': this.rawTx,
+      'remotes-packet': ready,
+      'remotes-raw': raw,
+    };
   }
 
   multicast(ifindex: number, ttl: number): void {

@@ -24,12 +24,14 @@ export interface DatagramReceiver extends Watchable {
 /** DF on every outer IPv4 header, on none, or copied from the inner IPv4 packet (per packet, from SendQueue.outer). */
 export type DfMode = boolean | 'inherit';
 
-
 /** Whatever sends a network's tunnel packets. */
 export interface TunnelSender {
   /** The source port of each lane (UDP sockets), or none (one raw socket). */
   readonly lanePorts: readonly number[];
-  /** Sends every queued packet to the address its entry names in `table` (16 bytes each); returns how many the kernel took. */
+  /**
+   * Sends every queued packet to the address its entry names in `table` (16 bytes each); returns how many the
+   * kernel took.
+   */
   send(q: SendQueue, table: Uint8Array): number;
   /** Sends multicast out of `ifindex` with `ttl`, not looped back to this host. */
   multicast(ifindex: number, ttl: number): void;
@@ -119,7 +121,9 @@ export class RawSender extends Port implements TunnelSender {
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0 ? 0 : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos, q.outer, this.df);
+    return q.count === 0
+      ? 0
+      : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos, q.outer, this.df);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -147,7 +151,12 @@ export class RawSender extends Port implements TunnelSender {
 export class LaneSender implements TunnelSender {
   private df: DfCode;
 
-  private constructor(private readonly fds: Int32Array, readonly lanePorts: readonly number[], private readonly dstPort: number, df: DfMode) {
+  private constructor(
+    private readonly fds: Int32Array,
+    readonly lanePorts: readonly number[],
+    private readonly dstPort: number,
+    df: DfMode,
+  ) {
     this.df = dfCode(df);
   }
 
@@ -157,8 +166,16 @@ export class LaneSender implements TunnelSender {
    * ports, and so forge an ICMP error about our packets), skipping `dstPort`
    * and ports in use. Fewer lanes if the range is short.
    */
-  static open(local: Uint8Array, lanes: number, min: number, max: number, dstPort: number, ttl: number, df: DfMode,
-    random: (n: number) => number = randomInt): LaneSender {
+  static open(
+    local: Uint8Array,
+    lanes: number,
+    min: number,
+    max: number,
+    dstPort: number,
+    ttl: number,
+    df: DfMode,
+    random: (n: number) => number = randomInt,
+  ): LaneSender {
     const fds: number[] = [];
     const ports: number[] = [];
     const span = max - min + 1;
@@ -189,8 +206,22 @@ export class LaneSender implements TunnelSender {
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0 ? 0
-      : native.sendLanes(this.fds, q.arena, q.off, q.len, q.count, q.dst, table, this.dstPort, q.tos, q.lane, q.outer, this.df);
+    return q.count === 0
+      ? 0
+      : native.sendLanes(
+          this.fds,
+          q.arena,
+          q.off,
+          q.len,
+          q.count,
+          q.dst,
+          table,
+          this.dstPort,
+          q.tos,
+          q.lane,
+          q.outer,
+          this.df,
+        );
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -223,12 +254,27 @@ export class Receiver extends Port implements DatagramReceiver {
 
   /** Fills `b` with datagrams, their senders and (from a UDP socket) their outer TTL and TOS. */
   recv(b: Batch): number {
-    const n = native.recvDatagrams(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity, b.peer, b.port, b.ttl, b.tos, this.gro);
+    const n = native.recvDatagrams(
+      this.fd,
+      b.arena,
+      b.slotSize,
+      b.headroom,
+      b.len,
+      b.capacity,
+      b.peer,
+      b.port,
+      b.ttl,
+      b.tos,
+      this.gro,
+    );
     b.count = n > 0 ? n : 0;
     return n;
   }
 
-  /** Asks for UDP GRO (with offloads): fewer, larger reads; the batch must hold 64 datagrams per merged one. Returns what was granted. */
+  /**
+   * Asks for UDP GRO (with offloads): fewer, larger reads; the batch must hold 64 datagrams per merged one.
+   * Returns what was granted.
+   */
   enableGro(): boolean {
     this.gro = native.udpGroEnable(this.fd);
     return this.gro;

@@ -53,7 +53,10 @@ export interface FrameDevice extends Watchable {
   readonly offload: boolean;
   readonly segmentDrops: SegmentDrops;
   readonly partialChecksums: PartialChecksums;
-  /** Reads frames into `b`; with vnetHdr, `segmentBudget` bounds what they will segment into (and more small frames come per read). */
+  /**
+   * Reads frames into `b`; with vnetHdr, `segmentBudget` bounds what they will segment into (and more small
+   * frames come per read).
+   */
   read(b: Batch, segmentBudget?: number): number;
   toFrames(raw: Batch, out: Batch): number;
   write(q: SendQueue): number;
@@ -64,7 +67,12 @@ export class Tap extends Port implements FrameDevice {
   readonly partialChecksums = new PartialChecksums();
 
   /** `vnetHdr`: the device carries a virtio_net_hdr (asked for offloads, granted or not). */
-  private constructor(fd: number, readonly name: string, readonly offload: boolean, readonly vnetHdr: boolean) {
+  private constructor(
+    fd: number,
+    readonly name: string,
+    readonly offload: boolean,
+    readonly vnetHdr: boolean,
+  ) {
     super(fd);
   }
 
@@ -85,10 +93,24 @@ export class Tap extends Port implements FrameDevice {
     return n;
   }
 
-  /** Segments TSO frames and completes partial checksums of `raw` (as read) into `out`; what could not be done is in segmentDrops. */
+  /**
+   * Segments TSO frames and completes partial checksums of `raw` (as read) into `out`; what could not be done is
+   * in segmentDrops.
+   */
   toFrames(raw: Batch, out: Batch): number {
-    out.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.len, raw.count,
-      out.arena, out.slotSize, out.headroom, out.len, out.capacity, this.segmentDrops.raw);
+    out.count = native.tapFrames(
+      raw.arena,
+      raw.slotSize,
+      raw.headroom,
+      raw.len,
+      raw.count,
+      out.arena,
+      out.slotSize,
+      out.headroom,
+      out.len,
+      out.capacity,
+      this.segmentDrops.raw,
+    );
     return out.count;
   }
 
@@ -98,7 +120,17 @@ export class Tap extends Port implements FrameDevice {
    * Frames with a partial inner checksum are not written (partialChecksums).
    */
   write(q: SendQueue): number {
-    return q.count === 0 ? 0 : native.writeFrames(this.fd, q.arena, q.off, q.len, q.count, this.vnetHdr ? VNET_HDR_LEN : 0, this.vnetHdr,
-      this.partialChecksums.raw);
+    return q.count === 0
+      ? 0
+      : native.writeFrames(
+          this.fd,
+          q.arena,
+          q.off,
+          q.len,
+          q.count,
+          this.vnetHdr ? VNET_HDR_LEN : 0,
+          this.vnetHdr,
+          this.partialChecksums.raw,
+        );
   }
 }

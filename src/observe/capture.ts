@@ -87,7 +87,8 @@ export class Mirror implements PacketObserver {
 
   tunnelTx(net: Network, q: SendQueue): void {
     if (!this.wants(net, 'tunnel', q.count)) return;
-    for (let i = 0; i < q.count; i++) this.offer(net, 'tunnel', 'tx', scratch, 0, renderSent(net, q, i, this.local, scratch));
+    for (let i = 0; i < q.count; i++)
+      this.offer(net, 'tunnel', 'tx', scratch, 0, renderSent(net, q, i, this.local, scratch));
   }
 
   tunnelRx(b: Batch, resolved: Resolved<Network>, p: ReceivePoint): void {
@@ -165,8 +166,20 @@ export function renderSent(net: Network, q: SendQueue, i: number, local: Uint8Ar
   const len = q.len[i];
   let at = emitEthernet(etherFor(local), buf, 0);
   const df = net.df === 'inherit' ? (q.outer[i] & OUTER_DF) !== 0 : net.df;
-  at += writeOuterHeader(buf, at, local, 0, net.remotes.bytes, q.dst[i] * ADDR_LEN, net.tunnel.outerProtocol, net.ttl, q.tos[i], df,
-    encap.kernelHeaderLen + len, q.outer[i] & OUTER_LABEL);
+  at += writeOuterHeader(
+    buf,
+    at,
+    local,
+    0,
+    net.remotes.bytes,
+    q.dst[i] * ADDR_LEN,
+    net.tunnel.outerProtocol,
+    net.ttl,
+    q.tos[i],
+    df,
+    encap.kernelHeaderLen + len,
+    q.outer[i] & OUTER_LABEL,
+  );
   encap.writeKernelHeader(buf, at, q.lane[i], len);
   at += encap.kernelHeaderLen;
   q.arena.copy(buf, at, q.off[i], q.off[i] + len);

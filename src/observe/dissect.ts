@@ -53,9 +53,17 @@ export function decodeTunnelFrame(frame: Buffer, vxlanPort = VXLAN_PORT): Tunnel
   if (parseEthernet(frame, 0, frame.length, outer) !== Drop.None) return undefined;
   if (outer.ethertype !== EtherType.IPv4 && outer.ethertype !== EtherType.IPv6) return undefined;
   const ip = newOuterIpRepr();
-  if (parseOuterIp(frame, ETH_HEADER_LEN, frame.length, outer.ethertype === EtherType.IPv6, ip) !== Drop.None) return undefined;
+  if (parseOuterIp(frame, ETH_HEADER_LEN, frame.length, outer.ethertype === EtherType.IPv6, ip) !== Drop.None)
+    return undefined;
   const found: Decoded<TunnelView> = { innerEnd: 0 };
-  const innerAt = decodeTunnel(frame, ip, ETH_HEADER_LEN + ip.headerLen, ETH_HEADER_LEN + ip.totalLen, vxlanPort, found);
+  const innerAt = decodeTunnel(
+    frame,
+    ip,
+    ETH_HEADER_LEN + ip.headerLen,
+    ETH_HEADER_LEN + ip.totalLen,
+    vxlanPort,
+    found,
+  );
   if (innerAt < 0 || found.view === undefined) return undefined;
   const inner = frame.subarray(innerAt, found.innerEnd);
   const eth = newEthernetRepr();
@@ -91,10 +99,20 @@ export function describeFrame(frame: Buffer): string {
     const ip = newIpv4Repr();
     if (parseIpv4(frame, ETH_HEADER_LEN, frame.length, ip) !== Drop.None) return `${macs} IPv4, malformed`;
     const l4 = ETH_HEADER_LEN + ip.headerLen;
-    const ports = (ip.protocol === IpProto.TCP || ip.protocol === IpProto.UDP) && !ip.fragment && frame.length >= l4 + 4
-      ? [frame.readUInt16BE(l4), frame.readUInt16BE(l4 + 2)] : undefined;
-    const proto = ip.protocol === IpProto.ICMP ? 'ICMP' : ip.protocol === IpProto.TCP ? 'TCP' : ip.protocol === IpProto.UDP ? 'UDP'
-      : ip.protocol === IpProto.GRE ? 'GRE' : `proto ${ip.protocol}`;
+    const ports =
+      (ip.protocol === IpProto.TCP || ip.protocol === IpProto.UDP) && !ip.fragment && frame.length >= l4 + 4
+        ? [frame.readUInt16BE(l4), frame.readUInt16BE(l4 + 2)]
+        : undefined;
+    const proto =
+      ip.protocol === IpProto.ICMP
+        ? 'ICMP'
+        : ip.protocol === IpProto.TCP
+          ? 'TCP'
+          : ip.protocol === IpProto.UDP
+            ? 'UDP'
+            : ip.protocol === IpProto.GRE
+              ? 'GRE'
+              : `proto ${ip.protocol}`;
     const from = ports ? `${formatIpv4(ip.src)}.${ports[0]}` : formatIpv4(ip.src);
     const to = ports ? `${formatIpv4(ip.dst)}.${ports[1]}` : formatIpv4(ip.dst);
     return `${macs} IPv4 ${from} > ${to} ${proto} length ${ip.totalLen}`;

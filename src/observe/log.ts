@@ -11,7 +11,10 @@ type Pino = pino.Logger;
 export type Level = 'debug' | 'info' | 'warning' | 'error';
 export type LogFormat = 'text' | 'json';
 /** Structured fields of an event: they go into the text line only through the message. */
-export type LogFields = { network?: string; remote?: string; reason?: string } & Record<string, string | number | boolean | undefined>;
+export type LogFields = { network?: string; remote?: string; reason?: string } & Record<
+  string,
+  string | number | boolean | undefined
+>;
 
 const RANK: Record<Level, number> = { debug: 0, info: 1, warning: 2, error: 3 };
 const REPEAT_WINDOW_MS = 10_000;
@@ -33,17 +36,21 @@ export class Logger {
 
   /** `new Logger(true)` is `--verbose` (debug lines), as before. */
   constructor(options: LogOptions | boolean = {}, write?: (line: string) => void) {
-    const o = typeof options === 'boolean' ? { level: options ? 'debug' as const : 'info' as const, write } : options;
+    const o =
+      typeof options === 'boolean' ? { level: options ? ('debug' as const) : ('info' as const), write } : options;
     this.level = o.level ?? 'info';
     this.write = o.write ?? ((l) => process.stderr.write(l + '\n'));
     if (o.format === 'json') {
       // Synchronous: the last lines before an exit must not be lost.
-      this.json = pino({
-        level: this.level === 'warning' ? 'warn' : this.level,
-        base: { pid: process.pid, name: 'vtepd' },
-        timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: (label) => ({ level: label === 'warn' ? 'warning' : label }) },
-      }, pino.destination({ dest: 2, sync: true }));
+      this.json = pino(
+        {
+          level: this.level === 'warning' ? 'warn' : this.level,
+          base: { pid: process.pid, name: 'vtepd' },
+          timestamp: pino.stdTimeFunctions.isoTime,
+          formatters: { level: (label) => ({ level: label === 'warn' ? 'warning' : label }) },
+        },
+        pino.destination({ dest: 2, sync: true }),
+      );
     }
   }
 
@@ -85,6 +92,7 @@ export class Logger {
       return;
     }
     const prefix = level === 'info' ? 'vtepd: ' : `vtepd: ${level}: `;
-    this.write(`${prefix}${msg}${repeated > 0 ? ` (and ${repeated} more like it in the ${REPEAT_WINDOW_MS / 1000} s before)` : ''}`);
+    const held = repeated > 0 ? ` (and ${repeated} more like it in the ${REPEAT_WINDOW_MS / 1000} s before)` : '';
+    this.write(`${prefix}${msg}${held}`);
   }
 }

@@ -17,9 +17,19 @@ export interface MetricsSource {
 }
 
 /** A counter whose values are copied from the report on every scrape. */
-function mirrored(registry: Registry, name: string, help: string, labelNames: string[], values: (s: StatsReport) => Iterable<[Record<string, string>, number]>, read: () => StatsReport) {
+function mirrored(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  values: (s: StatsReport) => Iterable<[Record<string, string>, number]>,
+  read: () => StatsReport,
+) {
   return new Counter({
-    name, help, labelNames, registers: [registry],
+    name,
+    help,
+    labelNames,
+    registers: [registry],
     collect() {
       this.reset();
       for (const [labels, v] of values(read())) this.inc(labels, v);
@@ -27,9 +37,18 @@ function mirrored(registry: Registry, name: string, help: string, labelNames: st
   });
 }
 
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], values: () => Iterable<[Record<string, string>, number]>) {
+function gauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  values: () => Iterable<[Record<string, string>, number]>,
+) {
   return new Gauge({
-    name, help, labelNames, registers: [registry],
+    name,
+    help,
+    labelNames,
+    registers: [registry],
     collect() {
       this.reset();
       for (const [labels, v] of values()) this.set(labels, v);
@@ -54,12 +73,20 @@ const NETWORK_COUNTERS: Record<string, string> = {
   'group-tx-bytes': 'Bytes sent to the multicast group',
   'arp-suppressed': 'ARP requests answered locally by the responder',
   'nd-suppressed': 'Neighbor Solicitations answered locally by the responder',
-  'pmtu-icmp-sent': 'Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet too big"',
-  'pmtu-fragmentable': 'Frames over a path MTU too small for ICMP to help their sender, sent fragmentable (without DF over IPv4)',
+  'pmtu-icmp-sent':
+    'Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 ' +
+    '"packet too big"',
+  'pmtu-fragmentable':
+    'Frames over a path MTU too small for ICMP to help their sender, sent fragmentable (without DF over IPv4)',
 };
 
 /** Per-remote counters, named as the tunnel's side of a network is: `vtepd_tunnel_rx_packets_total{network,remote}`. */
-const REMOTE_COUNTERS = { 'rx-packets': 'packets received from', 'rx-bytes': 'bytes received from', 'tx-packets': 'packets sent to', 'tx-bytes': 'bytes sent to' } as const;
+const REMOTE_COUNTERS = {
+  'rx-packets': 'packets received from',
+  'rx-bytes': 'bytes received from',
+  'tx-packets': 'packets sent to',
+  'tx-bytes': 'bytes sent to',
+} as const;
 
 export function metricsRegistry(source: MetricsSource): Registry {
   const registry = new Registry();
@@ -72,55 +99,179 @@ export function metricsRegistry(source: MetricsSource): Registry {
   };
   const perNetwork = (s: StatsReport) => Object.entries(s.networks);
 
-  gauge(registry, 'vtepd_build_info', 'vtepd version and the Node.js it runs on (always 1)', ['version', 'node'], () => [[{ version: VERSION, node: process.version }, 1]]);
-  gauge(registry, 'vtepd_network_up', 'Whether the network forwards (1) or has failed, e.g. its TAP is gone (0)', ['network', 'encap', 'id', 'tap'],
-    () => perNetwork(read()).map(([network, n]) => [{ network, encap: n.encap, id: String(n.id), tap: n.tap }, n.state === 'up' ? 1 : 0]));
-  gauge(registry, 'vtepd_network_mtu_bytes', 'MTU of the network\'s TAP: the largest frame sent into the tunnel, less its Ethernet header', ['network'],
-    () => perNetwork(read()).flatMap(([network]) => {
-      const mtu = source.mtu(network);
-      return mtu === undefined ? [] : [[{ network }, mtu] as [Record<string, string>, number]];
-    }));
+  gauge(
+    registry,
+    'vtepd_build_info',
+    'vtepd version and the Node.js it runs on (always 1)',
+    ['version', 'node'],
+    () => [[{ version: VERSION, node: process.version }, 1]],
+  );
+  gauge(
+    registry,
+    'vtepd_network_up',
+    'Whether the network forwards (1) or has failed, e.g. its TAP is gone (0)',
+    ['network', 'encap', 'id', 'tap'],
+    () =>
+      perNetwork(read()).map(([network, n]) => [
+        { network, encap: n.encap, id: String(n.id), tap: n.tap },
+        n.state === 'up' ? 1 : 0,
+      ]),
+  );
+  gauge(
+    registry,
+    'vtepd_network_mtu_bytes',
+    "MTU of the network's TAP: the largest frame sent into the tunnel, less its Ethernet header",
+    ['network'],
+    () =>
+      perNetwork(read()).flatMap(([network]) => {
+        const mtu = source.mtu(network);
+        return mtu === undefined ? [] : [[{ network }, mtu] as [Record<string, string>, number]];
+      }),
+  );
   for (const [key, help] of Object.entries(NETWORK_COUNTERS)) {
-    mirrored(registry, `vtepd_network_${snake(key)}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.counters[key] ?? 0]), read);
+    mirrored(
+      registry,
+      `vtepd_network_${snake(key)}_total`,
+      help,
+      ['network'],
+      (s) => perNetwork(s).map(([network, n]) => [{ network }, n.counters[key] ?? 0]),
+      read,
+    );
   }
   for (const [key, what] of Object.entries(REMOTE_COUNTERS)) {
     const [dir, unit] = key.split('-');
-    mirrored(registry, `vtepd_tunnel_${dir}_${unit}_total`, `Tunnel ${what} a remote VTEP`, ['network', 'remote'],
-      (s) => perNetwork(s).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote }, r[key as keyof typeof REMOTE_COUNTERS]] as [Record<string, string>, number])), read);
+    mirrored(
+      registry,
+      `vtepd_tunnel_${dir}_${unit}_total`,
+      `Tunnel ${what} a remote VTEP`,
+      ['network', 'remote'],
+      (s) =>
+        perNetwork(s).flatMap(([network, n]) =>
+          Object.entries(n.remotes).map(
+            ([remote, r]) =>
+              [{ network, remote }, r[key as keyof typeof REMOTE_COUNTERS]] as [Record<string, string>, number],
+          ),
+        ),
+      read,
+    );
   }
-  gauge(registry, 'vtepd_remote_info', 'Remote VTEPs of each network and how they are known: flood, static or learned (always 1)', ['network', 'remote', 'kind'],
-    () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote, kind: r.kind }, 1] as [Record<string, string>, number])));
-  gauge(registry, 'vtepd_tunnel_pmtu_bytes', 'Path MTU toward a remote VTEP: the underlay\'s MTU, or less as an ICMP error said', ['network', 'remote'],
-    () => perNetwork(read()).flatMap(([network, n]) => Object.entries(n.remotes).map(([remote, r]) => [{ network, remote }, r.pmtu] as [Record<string, string>, number])));
-  mirrored(registry, 'vtepd_gre_socket_tx_packets_total', 'GRE packets sent by each socket (gre-socket: packet; the raw socket carries what the packet socket cannot)', ['network', 'socket'],
-    (s) => perNetwork(s).flatMap(([network, n]) => {
-      const g = n['gre-socket'];
-      return g?.mode !== 'packet' ? [] : [[{ network, socket: 'packet' }, g['packet-tx'] ?? 0], [{ network, socket: 'raw' }, g['raw-tx'] ?? 0]] as [Record<string, string>, number][];
-    }), read);
-  mirrored(registry, 'vtepd_pmtu_icmp_errors_total', 'ICMP "too big" errors sent to this VTEP: believed (about a packet it sent), or ignored and why', ['verdict'],
+  gauge(
+    registry,
+    'vtepd_remote_info',
+    'Remote VTEPs of each network and how they are known: flood, static or learned (always 1)',
+    ['network', 'remote', 'kind'],
+    () =>
+      perNetwork(read()).flatMap(([network, n]) =>
+        Object.entries(n.remotes).map(
+          ([remote, r]) => [{ network, remote, kind: r.kind }, 1] as [Record<string, string>, number],
+        ),
+      ),
+  );
+  gauge(
+    registry,
+    'vtepd_tunnel_pmtu_bytes',
+    "Path MTU toward a remote VTEP: the underlay's MTU, or less as an ICMP error said",
+    ['network', 'remote'],
+    () =>
+      perNetwork(read()).flatMap(([network, n]) =>
+        Object.entries(n.remotes).map(
+          ([remote, r]) => [{ network, remote }, r.pmtu] as [Record<string, string>, number],
+        ),
+      ),
+  );
+  mirrored(
+    registry,
+    'vtepd_gre_socket_tx_packets_total',
+    'GRE packets sent by each socket (gre-socket: packet; the raw socket carries what the packet socket cannot)',
+    ['network', 'socket'],
+    (s) =>
+      perNetwork(s).flatMap(([network, n]) => {
+        const g = n['gre-socket'];
+        return g?.mode !== 'packet'
+          ? []
+          : ([
+              [{ network, socket: 'packet' }, g['packet-tx'] ?? 0],
+              [{ network, socket: 'raw' }, g['raw-tx'] ?? 0],
+            ] as [Record<string, string>, number][]);
+      }),
+    read,
+  );
+  mirrored(
+    registry,
+    'vtepd_pmtu_icmp_errors_total',
+    'ICMP "too big" errors sent to this VTEP: believed (about a packet it sent), or ignored and why',
+    ['verdict'],
     (s) => {
       const p = s['pmtu-icmp'];
-      return p === undefined ? [] : [[{ verdict: 'believed' }, p.believed], ...Object.entries(p.ignored).map(([verdict, v]) => [{ verdict }, v])] as [Record<string, string>, number][];
-    }, read);
-  mirrored(registry, 'vtepd_drops_total', 'Packets and frames dropped, by reason; without a network label, dropped before a network was known', ['network', 'reason'], (s) => [
-    ...Object.entries(s.drops).map(([reason, v]) => [{ reason }, v] as [Record<string, string>, number]),
-    ...perNetwork(s).flatMap(([network, n]) => Object.entries(n.drops).map(([reason, v]) => [{ network, reason }, v] as [Record<string, string>, number])),
-  ], read);
-  gauge(registry, 'vtepd_fdb_entries', 'MAC table entries', ['network'], () => perNetwork(read()).map(([network, n]) => [{ network }, n.macs.entries]));
+      return p === undefined
+        ? []
+        : ([
+            [{ verdict: 'believed' }, p.believed],
+            ...Object.entries(p.ignored).map(([verdict, v]) => [{ verdict }, v]),
+          ] as [Record<string, string>, number][]);
+    },
+    read,
+  );
+  mirrored(
+    registry,
+    'vtepd_drops_total',
+    'Packets and frames dropped, by reason; without a network label, dropped before a network was known',
+    ['network', 'reason'],
+    (s) => [
+      ...Object.entries(s.drops).map(([reason, v]) => [{ reason }, v] as [Record<string, string>, number]),
+      ...perNetwork(s).flatMap(([network, n]) =>
+        Object.entries(n.drops).map(([reason, v]) => [{ network, reason }, v] as [Record<string, string>, number]),
+      ),
+    ],
+    read,
+  );
+  gauge(registry, 'vtepd_fdb_entries', 'MAC table entries', ['network'], () =>
+    perNetwork(read()).map(([network, n]) => [{ network }, n.macs.entries]),
+  );
   for (const event of ['learned', 'aged', 'moved', 'refused'] as const) {
-    const help = { learned: 'MACs learned', aged: 'MACs aged out', moved: 'Learned MACs moved to another port', refused: 'MACs not learned because the table was full (max-macs)' }[event];
-    mirrored(registry, `vtepd_fdb_${event}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.macs[event]]), read);
+    const help = {
+      learned: 'MACs learned',
+      aged: 'MACs aged out',
+      moved: 'Learned MACs moved to another port',
+      refused: 'MACs not learned because the table was full (max-macs)',
+    }[event];
+    mirrored(
+      registry,
+      `vtepd_fdb_${event}_total`,
+      help,
+      ['network'],
+      (s) => perNetwork(s).map(([network, n]) => [{ network }, n.macs[event]]),
+      read,
+    );
   }
-  gauge(registry, 'vtepd_neigh_entries', 'Neighbour (ARP/ND responder) table entries', ['network'], () => perNetwork(read()).map(([network, n]) => [{ network }, n.neigh.entries]));
+  gauge(registry, 'vtepd_neigh_entries', 'Neighbour (ARP/ND responder) table entries', ['network'], () =>
+    perNetwork(read()).map(([network, n]) => [{ network }, n.neigh.entries]),
+  );
   for (const event of ['learned', 'moved', 'aged', 'refused'] as const) {
-    const help = { learned: 'Neighbours learned by snooping', moved: 'Snooped neighbours now at another MAC', aged: 'Snooped neighbours aged out', refused: 'Neighbours not snooped because the table was full' }[event];
-    mirrored(registry, `vtepd_neigh_${event}_total`, help, ['network'], (s) => perNetwork(s).map(([network, n]) => [{ network }, n.neigh[event]]), read);
+    const help = {
+      learned: 'Neighbours learned by snooping',
+      moved: 'Snooped neighbours now at another MAC',
+      aged: 'Snooped neighbours aged out',
+      refused: 'Neighbours not snooped because the table was full',
+    }[event];
+    mirrored(
+      registry,
+      `vtepd_neigh_${event}_total`,
+      help,
+      ['network'],
+      (s) => perNetwork(s).map(([network, n]) => [{ network }, n.neigh[event]]),
+      read,
+    );
   }
-  gauge(registry, 'vtepd_control_clients', 'Clients connected to the control socket', [], () => [[{}, read().control.clients]]);
+  gauge(registry, 'vtepd_control_clients', 'Clients connected to the control socket', [], () => [
+    [{}, read().control.clients],
+  ]);
   for (const key of ['refused', 'idle-closed', 'slow-readers', 'lines-dropped'] as const) {
     const help = {
-      refused: 'Control clients refused (max-clients were connected)', 'idle-closed': 'Control clients closed after idle-timeout',
-      'slow-readers': 'Stream clients disconnected for not reading', 'lines-dropped': 'Stream lines dropped because their client was behind',
+      refused: 'Control clients refused (max-clients were connected)',
+      'idle-closed': 'Control clients closed after idle-timeout',
+      'slow-readers': 'Stream clients disconnected for not reading',
+      'lines-dropped': 'Stream lines dropped because their client was behind',
     }[key];
     mirrored(registry, `vtepd_control_${snake(key)}_total`, help, [], (s) => [[{}, s.control[key]]], read);
   }

@@ -10,10 +10,27 @@ import type { Network } from '../switch/network.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
 
 export type MonitorEvent =
-  | { event: 'fdb'; action: FdbAction; network: string; mac: string; remote: string | null; origin: Origin; was?: string | null; time: string }
+  | {
+      event: 'fdb';
+      action: FdbAction;
+      network: string;
+      mac: string;
+      remote: string | null;
+      origin: Origin;
+      was?: string | null;
+      time: string;
+    }
   | { event: 'fdb'; action: 'refused'; network: string; count: number; time: string }
   | { event: 'neigh'; action: NeighAction; network: string; ip: string; mac: string; origin: string; time: string }
-  | { event: 'remote'; action: RemoteAction; network: string; remote: string; flood: boolean; origins: string[]; time: string }
+  | {
+      event: 'remote';
+      action: RemoteAction;
+      network: string;
+      remote: string;
+      flood: boolean;
+      origins: string[];
+      time: string;
+    }
   | { event: 'pmtu'; network: string; remote: string; pmtu: number; time: string }
   | { event: 'reload'; changes: string[]; time: string };
 
@@ -42,7 +59,14 @@ export class EventHub implements SwitchEvents {
   fdb(net: Network, action: FdbAction, mac: Mac, port: number, origin: Origin, was?: number): void {
     const where = (p: number) => (p === LOCAL_PORT ? null : net.remotes.address(p));
     this.emit(net.name, {
-      event: 'fdb', action, network: net.name, mac: formatMac(mac), remote: where(port), origin, ...(was !== undefined && { was: where(was) }), time: now(),
+      event: 'fdb',
+      action,
+      network: net.name,
+      mac: formatMac(mac),
+      remote: where(port),
+      origin,
+      ...(was !== undefined && { was: where(was) }),
+      time: now(),
     });
   }
 
@@ -51,16 +75,38 @@ export class EventHub implements SwitchEvents {
   }
 
   neigh(net: Network, action: NeighAction, e: NeighEntry): void {
-    this.emit(net.name, { event: 'neigh', action, network: net.name, ip: e.ip, mac: formatMac(e.mac), origin: e.origin, time: now() });
+    this.emit(net.name, {
+      event: 'neigh',
+      action,
+      network: net.name,
+      ip: e.ip,
+      mac: formatMac(e.mac),
+      origin: e.origin,
+      time: now(),
+    });
   }
 
   remote(net: Network, action: RemoteAction, r: number): void {
     const t = net.remotes;
-    this.emit(net.name, { event: 'remote', action, network: net.name, remote: t.address(r), flood: t.floods(r), origins: t.origins(r), time: now() });
+    this.emit(net.name, {
+      event: 'remote',
+      action,
+      network: net.name,
+      remote: t.address(r),
+      flood: t.floods(r),
+      origins: t.origins(r),
+      time: now(),
+    });
   }
 
   pmtu(net: Network, r: number): void {
-    this.emit(net.name, { event: 'pmtu', network: net.name, remote: net.remotes.address(r), pmtu: net.remotes.pmtu[r], time: now() });
+    this.emit(net.name, {
+      event: 'pmtu',
+      network: net.name,
+      remote: net.remotes.address(r),
+      pmtu: net.remotes.pmtu[r],
+      time: now(),
+    });
   }
 
   reload(changes: string[]): void {
@@ -68,7 +114,8 @@ export class EventHub implements SwitchEvents {
   }
 
   private emit(network: string | undefined, e: MonitorEvent): void {
-    for (const s of this.sessions) if (s.network === undefined || network === undefined || s.network === network) s.listener(e);
+    for (const s of this.sessions)
+      if (s.network === undefined || network === undefined || s.network === network) s.listener(e);
   }
 }
 
@@ -80,13 +127,20 @@ function now(): string {
 export function formatEvent(e: MonitorEvent): string {
   switch (e.event) {
     case 'fdb':
-      if (e.action === 'refused') return `fdb refused network ${e.network}: ${e.count} new MAC${e.count === 1 ? '' : 's'} (table full)`;
-      return `fdb ${e.action} ${e.mac} network ${e.network} ${e.remote === null ? 'local' : `dst ${e.remote}`} origin ${e.origin}` +
-        (e.was !== undefined ? ` (was ${e.was === null ? 'local' : `dst ${e.was}`})` : '');
+      if (e.action === 'refused')
+        return `fdb refused network ${e.network}: ${e.count} new MAC${e.count === 1 ? '' : 's'} (table full)`;
+      return (
+        `fdb ${e.action} ${e.mac} network ${e.network} ${e.remote === null ? 'local' : `dst ${e.remote}`} ` +
+        `origin ${e.origin}` +
+        (e.was !== undefined ? ` (was ${e.was === null ? 'local' : `dst ${e.was}`})` : '')
+      );
     case 'neigh':
       return `neigh ${e.action} ${e.ip} lladdr ${e.mac} network ${e.network} origin ${e.origin}`;
     case 'remote':
-      return `remote ${e.action} ${e.remote} network ${e.network} ${e.flood ? 'flood' : 'no-flood'} origin ${e.origins.join(',') || 'none'}`;
+      return (
+        `remote ${e.action} ${e.remote} network ${e.network} ${e.flood ? 'flood' : 'no-flood'} origin ` +
+        `${e.origins.join(',') || 'none'}`
+      );
     case 'pmtu':
       return `pmtu ${e.remote} network ${e.network} mtu ${e.pmtu}`;
     case 'reload':

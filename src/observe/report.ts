@@ -6,10 +6,23 @@ import type { Network } from '../switch/network.ts';
 import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import type { TunnelSender } from '../io/port.ts';
 import { formatMac } from '../wire/mac.ts';
-import type { ControlStats, FdbRow, NeighRow, NetworkStats, RemoteRow, RemoteStats, StatsReport } from '../control/protocol.ts';
+import type {
+  ControlStats,
+  FdbRow,
+  NeighRow,
+  NetworkStats,
+  RemoteRow,
+  RemoteStats,
+  StatsReport,
+} from '../control/protocol.ts';
 
 /** Every running network of the daemon, as the reports see them. */
-export function infos(d: { networks: ReadonlyMap<string, { net: Network; cfg: { tap: string }; failure: string | undefined; sender?: TunnelSender }> }): NetworkInfo[] {
+export function infos(d: {
+  networks: ReadonlyMap<
+    string,
+    { net: Network; cfg: { tap: string }; failure: string | undefined; sender?: TunnelSender }
+  >;
+}): NetworkInfo[] {
   return [...d.networks.values()].map(({ net, cfg, failure, sender }) => ({ net, tap: cfg.tap, failure, sender }));
 }
 
@@ -41,10 +54,16 @@ export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: st
   return rows;
 }
 
-export function statsReport(networks: readonly NetworkInfo[], unattributed: Counters, control: ControlStats,
-  busyPoll?: { contended: number; idle: number }, icmp?: IcmpCounters): StatsReport {
+export function statsReport(
+  networks: readonly NetworkInfo[],
+  unattributed: Counters,
+  control: ControlStats,
+  busyPoll?: { contended: number; idle: number },
+  icmp?: IcmpCounters,
+): StatsReport {
   const out: StatsReport = { networks: {}, drops: unattributed.dropsByName(), control: { ...control } };
-  if (busyPoll !== undefined) out['busy-poll'] = { 'paused-contended': busyPoll.contended, 'paused-idle': busyPoll.idle };
+  if (busyPoll !== undefined)
+    out['busy-poll'] = { 'paused-contended': busyPoll.contended, 'paused-idle': busyPoll.idle };
   if (icmp !== undefined) out['pmtu-icmp'] = { believed: icmp.believed, ignored: icmp.ignored() };
   for (const info of networks) out.networks[info.net.name] = networkStats(info);
   return out;
@@ -92,10 +111,17 @@ export function remoteRows(networks: readonly NetworkInfo[], only?: string): Rem
     for (const r of t.indices()) {
       const base = r * REMOTE_SLOTS;
       rows.push({
-        remote: t.address(r), network: net.name, flood: t.floods(r), origins: t.origins(r), macs: macs.get(r) ?? 0,
-        'rx-packets': t.counters[base + R.RxPackets], 'rx-bytes': t.counters[base + R.RxBytes],
-        'tx-packets': t.counters[base + R.TxPackets], 'tx-bytes': t.counters[base + R.TxBytes],
-        pmtu: t.pmtu[r], 'pmtu-learned': t.pmtuExpires[r] !== 0 && t.pmtu[r] < t.underlayMtu,
+        remote: t.address(r),
+        network: net.name,
+        flood: t.floods(r),
+        origins: t.origins(r),
+        macs: macs.get(r) ?? 0,
+        'rx-packets': t.counters[base + R.RxPackets],
+        'rx-bytes': t.counters[base + R.RxBytes],
+        'tx-packets': t.counters[base + R.TxPackets],
+        'tx-bytes': t.counters[base + R.TxBytes],
+        pmtu: t.pmtu[r],
+        'pmtu-learned': t.pmtuExpires[r] !== 0 && t.pmtu[r] < t.underlayMtu,
       });
     }
   }
@@ -107,7 +133,13 @@ export function neighRows(networks: readonly NetworkInfo[], now: number, only?: 
   for (const { net } of networks) {
     if (only !== undefined && net.name !== only) continue;
     for (const e of net.neigh.entries()) {
-      rows.push({ ip: e.ip, mac: formatMac(e.mac), network: net.name, origin: e.origin, age: Math.max(0, Math.floor(now - e.seen)) });
+      rows.push({
+        ip: e.ip,
+        mac: formatMac(e.mac),
+        network: net.name,
+        origin: e.origin,
+        age: Math.max(0, Math.floor(now - e.seen)),
+      });
     }
   }
   return rows;

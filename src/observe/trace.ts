@@ -33,10 +33,26 @@ import type { TraceReport, TraceRequest } from '../control/protocol.ts';
 const DOCUMENTATION_IPV4 = '192.0.2.1';
 const SLOT = 2048;
 
-/** Traces `t` through `net`, whose TAP has `tapAddress` (address/prefix from the config, if any); `local` is this VTEP (16 bytes). */
-export function trace(net: Network, t: TraceRequest, local: Uint8Array, tapName: string, tapAddress: string | undefined): TraceReport {
+/**
+ * Traces `t` through `net`, whose TAP has `tapAddress` (address/prefix from the config, if any); `local` is this
+ * VTEP (16 bytes).
+ */
+export function trace(
+  net: Network,
+  t: TraceRequest,
+  local: Uint8Array,
+  tapName: string,
+  tapAddress: string | undefined,
+): TraceReport {
   const frame = buildFrame(t, tapAddress);
-  const report: TraceReport = { network: net.name, in: t.in, frame: describeFrame(frame), steps: [], result: '', wire: [] };
+  const report: TraceReport = {
+    network: net.name,
+    in: t.in,
+    frame: describeFrame(frame),
+    steps: [],
+    result: '',
+    wire: [],
+  };
   const copy = net.clone();
   const now = performance.now() / 1000;
   if (t.in === 'tap') {
@@ -51,7 +67,14 @@ export function trace(net: Network, t: TraceRequest, local: Uint8Array, tapName:
 /** Drops that happen before the source is learned. */
 const BEFORE_LEARNING: readonly Drop[] = [Drop.Truncated, Drop.Oversize, Drop.BadSourceMac, Drop.UnknownRemote];
 
-function traceFromTap(net: Network, copy: Network, frame: Buffer, local: Uint8Array, now: number, report: TraceReport): void {
+function traceFromTap(
+  net: Network,
+  copy: Network,
+  frame: Buffer,
+  local: Uint8Array,
+  now: number,
+  report: TraceReport,
+): void {
   const b = new Batch(1, SLOT, HEADROOM);
   frame.copy(b.arena, b.start(0));
   b.len[0] = frame.length;
@@ -71,43 +94,74 @@ function traceFromTap(net: Network, copy: Network, frame: Buffer, local: Uint8Ar
     const t = copy.toTap;
     const reply = Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0]));
     const hook = copy.tapHooks[detail].name;
-    const what = hook === 'arp responder' ? `${reply.readUInt16BE(12) === EtherType.ARP ? 'arp' : 'nd'} responder` : hook;
+    const what =
+      hook === 'arp responder' ? `${reply.readUInt16BE(12) === EtherType.ARP ? 'arp' : 'nd'} responder` : hook;
     report.steps.push(`${what}: answered on the TAP from the neighbour table: ${describeFrame(reply)}`);
     report.steps.push('not sent into any tunnel');
     report.result = 'answered';
     return;
   }
-  if (net.arpResponder && isAddressResolution(frame)) report.steps.push('arp responder: not answered (no entry for the address, or a gratuitous or duplicate address detection probe): flooded as before');
+  if (net.arpResponder && isAddressResolution(frame))
+    report.steps.push(
+      'arp responder: not answered (no entry for the address, or a gratuitous or duplicate address detection ' +
+        'probe): flooded as before',
+    );
   const dst = readMac(frame, 0);
   if (isGroupMac(dst)) {
     report.steps.push(`destination ${formatMac(dst)} is ${dst === 0xffffffffffff ? 'broadcast' : 'multicast'}: flood`);
   } else {
     const e = net.fdb.get(dst);
-    report.steps.push(`lookup ${formatMac(dst)}: ${e === undefined ? 'unknown: flood' : `${where(net, e)} (origin ${e.origin})`}`);
+    report.steps.push(
+      `lookup ${formatMac(dst)}: ${e === undefined ? 'unknown: flood' : `${where(net, e)} (origin ${e.origin})`}`,
+    );
   }
   if (verdict === Verdict.Dropped) {
-    const why = detail === Drop.LocalDestination ? ': the destination is behind the TAP itself' : detail === Drop.NoRemote ? ': no remote VTEP and no group to flood to' : '';
+    const why =
+      detail === Drop.LocalDestination
+        ? ': the destination is behind the TAP itself'
+        : detail === Drop.NoRemote
+          ? ': no remote VTEP and no group to flood to'
+          : '';
     drop(report, detail as Drop, why);
     return;
   }
   if (verdict === Verdict.TooBig) {
-    report.steps.push(`too big for the path MTU: answered on the TAP with ICMP "too big" (MTU ${detail}), as a router would; not sent`);
+    report.steps.push(
+      `too big for the path MTU: answered on the TAP with ICMP "too big" (MTU ${detail}), as a router would; not sent`,
+    );
     report.result = 'too-big';
     return;
   }
   const q = copy.toTunnel;
-  const targets = Array.from(q.dst.subarray(0, q.count), (r) => (r === copy.remotes.group ? `group ${copy.remotes.address(r)}` : copy.remotes.address(r)));
+  const targets = Array.from(q.dst.subarray(0, q.count), (r) =>
+    r === copy.remotes.group ? `group ${copy.remotes.address(r)}` : copy.remotes.address(r),
+  );
   const flooded = verdict === Verdict.Flooded;
-  report.steps.push(flooded ? `flooded to ${targets.join(', ')} (${q.count} cop${q.count === 1 ? 'y' : 'ies'})` : `unicast to ${targets[0]}`);
+  report.steps.push(
+    flooded
+      ? `flooded to ${targets.join(', ')} (${q.count} cop${q.count === 1 ? 'y' : 'ies'})`
+      : `unicast to ${targets[0]}`,
+  );
   if ((f.verdicts.kind[0] & FRAGMENTABLE) !== 0) {
-    report.steps.push('over a path MTU too small for ICMP to help the sender: sent fragmentable (without DF over IPv4)');
+    report.steps.push(
+      'over a path MTU too small for ICMP to help the sender: sent fragmentable (without DF over IPv4)',
+    );
   }
   const buf = Buffer.alloc(SLOT + 128);
-  for (let i = 0; i < q.count; i++) report.wire.push(summarize(buf.subarray(0, renderSent(copy, q, i, local, buf)), net.tunnel.groupPort || undefined));
+  for (let i = 0; i < q.count; i++)
+    report.wire.push(summarize(buf.subarray(0, renderSent(copy, q, i, local, buf)), net.tunnel.groupPort || undefined));
   report.result = flooded ? 'flooded' : 'unicast';
 }
 
-function traceFromTunnel(net: Network, copy: Network, frame: Buffer, from: string, local: Uint8Array, now: number, report: TraceReport): void {
+function traceFromTunnel(
+  net: Network,
+  copy: Network,
+  frame: Buffer,
+  from: string,
+  local: Uint8Array,
+  now: number,
+  report: TraceReport,
+): void {
   const peer = parseIp(from)!;
   report.steps.push(`from the remote VTEP ${from}, ${net.tunnel.describe()}`);
   const b = new Batch(1, SLOT, 16);
@@ -129,12 +183,20 @@ function traceFromTunnel(net: Network, copy: Network, frame: Buffer, from: strin
   const verdict = f.verdicts.kind[0];
   const detail = f.verdicts.detail[0] as Drop;
   if (verdict === Verdict.Dropped && detail === Drop.UnknownRemote) {
-    drop(report, detail, `: ${from} is not a remote of network ${net.name}${net.acceptAnyRemote ? ' and no more remotes can be learned' : ' (accept-any-remote is off)'}`);
+    drop(
+      report,
+      detail,
+      `: ${from} is not a remote of network ` +
+        `${net.name}${net.acceptAnyRemote ? ' and no more remotes can be learned' : ' (accept-any-remote is off)'}`,
+    );
     return;
   }
-  report.steps.push(known >= 0
-    ? `accepted from remote ${from} (${net.remotes.floods(known) ? 'flood' : 'no-flood'}, origin ${net.remotes.origins(known).join(',')})`
-    : `accepted from ${from}, learned as a new remote (accept-any-remote; it receives no floods)`);
+  report.steps.push(
+    known >= 0
+      ? `accepted from remote ${from} (${net.remotes.floods(known) ? 'flood' : 'no-flood'}, origin ` +
+          `${net.remotes.origins(known).join(',')})`
+      : `accepted from ${from}, learned as a new remote (accept-any-remote; it receives no floods)`,
+  );
   if (verdict === Verdict.Dropped && BEFORE_LEARNING.includes(detail)) {
     drop(report, detail, '');
     return;
@@ -156,7 +218,8 @@ function learnStep(net: Network, copy: Network, frame: Buffer): string {
   const before = net.fdb.get(src);
   const after = copy.fdb.get(src);
   const mac = formatMac(src);
-  if (before !== undefined && before.origin !== 'learned') return `learn ${mac}: a given entry (origin ${before.origin}, ${where(net, before)}): not moved by learning`;
+  if (before !== undefined && before.origin !== 'learned')
+    return `learn ${mac}: a given entry (origin ${before.origin}, ${where(net, before)}): not moved by learning`;
   if (after === undefined) return `learn ${mac}: refused: the table is full (max-macs ${net.fdb.maxMacs})`;
   if (before === undefined) return `learn ${mac}: new, ${where(copy, after)}`;
   if (before.port !== after.port) return `learn ${mac}: moved from ${where(net, before)} to ${where(copy, after)}`;
@@ -180,7 +243,10 @@ function isAddressResolution(frame: Buffer): boolean {
 
 // ------------------------------------------------------------------ frames
 
-/** The frame a trace request describes: Ethernet (maybe tagged), then ARP, NS, an echo request, or nothing in particular. */
+/**
+ * The frame a trace request describes: Ethernet (maybe tagged), then ARP, NS, an echo request, or nothing in
+ * particular.
+ */
 export function buildFrame(t: TraceRequest, tapAddress: string | undefined): Buffer {
   const src = parseMac(t.src)!;
   const dst = parseMac(t.dst)!;
@@ -213,7 +279,18 @@ export function buildFrame(t: TraceRequest, tapAddress: string | undefined): Buf
 
 function arpRequest(src: Mac, senderIp: string, target: Uint8Array): Buffer {
   const b = Buffer.alloc(28);
-  emitArp({ ...newArpRepr(), op: ArpOp.Request, senderMac: src, senderIp: ipv4Of(parseIp(senderIp)!), targetMac: 0, targetIp: ipv4Of(target) }, b, 0);
+  emitArp(
+    {
+      ...newArpRepr(),
+      op: ArpOp.Request,
+      senderMac: src,
+      senderIp: ipv4Of(parseIp(senderIp)!),
+      targetMac: 0,
+      targetIp: ipv4Of(target),
+    },
+    b,
+    0,
+  );
   return b;
 }
 
@@ -241,13 +318,20 @@ function icmpEcho6(from: Uint8Array, to: Uint8Array): Buffer {
 function finish6(b: Buffer, from: Uint8Array, to: Uint8Array, hops: number): Buffer {
   const len = b.length - IPV6_HEADER_LEN;
   emitIpv6(len, NextHeader.ICMPv6, hops, from, 0, to, 0, b, 0);
-  b.writeUInt16BE(checksum(b, IPV6_HEADER_LEN, len, pseudoHeaderSum6(b, IPV6_SRC, IPV6_DST, NextHeader.ICMPv6, len)), IPV6_HEADER_LEN + 2);
+  b.writeUInt16BE(
+    checksum(b, IPV6_HEADER_LEN, len, pseudoHeaderSum6(b, IPV6_SRC, IPV6_DST, NextHeader.ICMPv6, len)),
+    IPV6_HEADER_LEN + 2,
+  );
   return b;
 }
 
 function icmpEcho4(from: Uint8Array, to: Uint8Array): Buffer {
   const b = Buffer.alloc(20 + 8 + 32);
-  emitIpv4({ ...newIpv4Repr(), totalLen: b.length, protocol: IpProto.ICMP, df: true, src: ipv4Of(from), dst: ipv4Of(to) }, b, 0);
+  emitIpv4(
+    { ...newIpv4Repr(), totalLen: b.length, protocol: IpProto.ICMP, df: true, src: ipv4Of(from), dst: ipv4Of(to) },
+    b,
+    0,
+  );
   b[20] = 8; // echo request
   b.writeUInt16BE(checksum(b, 20, b.length - 20), 22);
   return b;
@@ -261,4 +345,3 @@ function linkLocal(mac: Mac): Uint8Array {
   a.set([m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]], 8);
   return a;
 }
-

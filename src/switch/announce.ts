@@ -24,12 +24,25 @@ export function announcement(mac: Mac, ip: Uint8Array): Buffer {
     const f = Buffer.alloc(MIN_FRAME);
     emitEthernet({ dst: BROADCAST_MAC, src: mac, ethertype: EtherType.ARP }, f, 0);
     const addr = ipv4Of(ip);
-    emitArp({ ...newArpRepr(), op: ArpOp.Request, senderMac: mac, senderIp: addr, targetMac: 0, targetIp: addr }, f, ETH_HEADER_LEN);
+    emitArp(
+      { ...newArpRepr(), op: ArpOp.Request, senderMac: mac, senderIp: addr, targetMac: 0, targetIp: addr },
+      f,
+      ETH_HEADER_LEN,
+    );
     return f;
   }
   const f = Buffer.alloc(ETH_HEADER_LEN + IPV6_HEADER_LEN + NA_LEN);
   emitEthernet({ dst: ALL_NODES_MAC, src: mac, ethertype: EtherType.IPv6 }, f, 0);
   emitIpv6(NA_LEN, NextHeader.ICMPv6, ND_HOP_LIMIT, ip, 0, ALL_NODES, 0, f, ETH_HEADER_LEN);
-  emitNa(NA_OVERRIDE, ip, 0, mac, f, ETH_HEADER_LEN + IPV6_HEADER_LEN, ETH_HEADER_LEN + IPV6_SRC, ETH_HEADER_LEN + IPV6_DST);
+  emitNa(
+    NA_OVERRIDE,
+    ip,
+    0,
+    mac,
+    f,
+    ETH_HEADER_LEN + IPV6_HEADER_LEN,
+    ETH_HEADER_LEN + IPV6_SRC,
+    ETH_HEADER_LEN + IPV6_DST,
+  );
   return f;
 }

@@ -23,7 +23,10 @@ export const NetworkCounter = {
   ArpSuppressed: 13,
   /** Neighbor Solicitations from the TAP answered on the TAP by the responder, not flooded. */
   NdSuppressed: 14,
-  /** Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet too big". */
+  /**
+   * Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet
+   * too big".
+   */
   PmtuIcmpSent: 15,
   /**
    * Frames over a path MTU too small for ICMP to help their sender (an inner
@@ -74,7 +77,8 @@ export class Counters {
 
   valuesByName(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const k of Object.keys(NetworkCounter) as (keyof typeof NetworkCounter)[]) out[COUNTER_NAMES[k]] = this.v[NetworkCounter[k]];
+    for (const k of Object.keys(NetworkCounter) as (keyof typeof NetworkCounter)[])
+      out[COUNTER_NAMES[k]] = this.v[NetworkCounter[k]];
     return out;
   }
 }

@@ -14,7 +14,10 @@ export type RemoteAction = 'added' | 'deleted';
 export interface SwitchEvents {
   /** Whether anyone listens: the switch skips its calls otherwise. */
   readonly active: boolean;
-  /** An FDB entry of `net` changed: `port` is where `mac` is now (or was, for aged and deleted); `was` the port before a move. */
+  /**
+   * An FDB entry of `net` changed: `port` is where `mac` is now (or was, for aged and deleted); `was` the port
+   * before a move.
+   */
   fdb(net: Network, action: FdbAction, mac: Mac, port: number, origin: Origin, was?: number): void;
   /** New MACs refused since the last report (the table was full). */
   refused(net: Network, count: number): void;

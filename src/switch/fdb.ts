@@ -94,7 +94,10 @@ export class Fdb {
    */
   flush(port?: number, which: 'dynamic' | 'static' | 'all' = 'all'): [Mac, FdbEntry][] {
     const gone: [Mac, FdbEntry][] = [];
-    for (const [map, kind] of [[this.dynamic, 'dynamic'], [this.statics, 'static']] as const) {
+    for (const [map, kind] of [
+      [this.dynamic, 'dynamic'],
+      [this.statics, 'static'],
+    ] as const) {
       if (which !== 'all' && which !== kind) continue;
       for (const [mac, e] of map) {
         if (port !== undefined && e.port !== port) continue;

@@ -83,7 +83,14 @@ export function forwardFromTap(net: Network, rx: Batch, f: Forwarding): void {
  * leaves the usable inner MTU in f.innerMtu, when the frame does not fit the
  * path and its sender can be told so: the caller answers it.
  */
-export function bridgeOut(net: Network, buf: Buffer, off: number, len: number, fromTap: boolean, f: Forwarding): boolean {
+export function bridgeOut(
+  net: Network,
+  buf: Buffer,
+  off: number,
+  len: number,
+  fromTap: boolean,
+  f: Forwarding,
+): boolean {
   const remotes = net.remotes;
   const port = buf[off] & 1 ? UNKNOWN_PORT : net.fdb.lookup(readMac(buf, off));
   if (port === LOCAL_PORT) {
@@ -192,7 +199,13 @@ function dropFrame(net: Network, reason: Drop, f: Forwarding): void {
 /** The outer header's flow label (IPv6 underlay) and, with df inherit, the inner IPv4 packet's DF. */
 function outerFields(net: Network, buf: Buffer, off: number, len: number, hash: number | undefined): number {
   let v = hash !== undefined ? flowLabel(hash) : 0;
-  if (net.df === 'inherit' && len >= ETH_HEADER_LEN + 20 && buf[off + 12] === 0x08 && buf[off + 13] === 0 && (buf[off + ETH_HEADER_LEN + 6] & 0x40) !== 0) {
+  if (
+    net.df === 'inherit' &&
+    len >= ETH_HEADER_LEN + 20 &&
+    buf[off + 12] === 0x08 &&
+    buf[off + 13] === 0 &&
+    (buf[off + ETH_HEADER_LEN + 6] & 0x40) !== 0
+  ) {
     v |= OUTER_DF;
   }
   return v;
@@ -205,7 +218,14 @@ function learn(net: Network, mac: number, port: number, f: Forwarding): void {
     net.displaced(mac, net.fdb.movedFrom);
     f.queued(net); // so that it is settled after the batch
   } else if ((l === Learned.New || l === Learned.Moved) && net.events.active) {
-    net.events.fdb(net, l === Learned.New ? 'learned' : 'moved', mac, port, 'learned', l === Learned.Moved ? net.fdb.movedFrom : undefined);
+    net.events.fdb(
+      net,
+      l === Learned.New ? 'learned' : 'moved',
+      mac,
+      port,
+      'learned',
+      l === Learned.Moved ? net.fdb.movedFrom : undefined,
+    );
   }
 }
 
@@ -221,7 +241,16 @@ function isResolution(buf: Buffer, off: number): boolean {
 }
 
 /** Queues one tunnel packet on the network's sender queue, counted; false (counted as tx-failed) when full. */
-function queue(net: Network, start: number, plen: number, r: number, lane: number, tos: number, outer: number, wire: number): boolean {
+function queue(
+  net: Network,
+  start: number,
+  plen: number,
+  r: number,
+  lane: number,
+  tos: number,
+  outer: number,
+  wire: number,
+): boolean {
   if (!net.toTunnel.push(start, plen, r, lane, tos, outer)) {
     net.counters.drop(Drop.TxFailed);
     return false;

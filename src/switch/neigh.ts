@@ -67,7 +67,10 @@ export class NeighTable {
     return old;
   }
 
-  /** Records what ARP or ND says: `ip` (16 bytes at b[off]) is at `mac`; `origin`: heard from a tunnel, or from the TAP. */
+  /**
+   * Records what ARP or ND says: `ip` (16 bytes at b[off]) is at `mac`; `origin`: heard from a tunnel, or from
+   * the TAP.
+   */
   snoop(b: Uint8Array, off: number, mac: Mac, now: number, origin: SnoopedOrigin): Snooped {
     const v4 = isV4Mapped(b, off);
     const e = v4 ? this.v4.get(ipv4Of(b, off)) : this.lookup6(b, off);

@@ -61,7 +61,10 @@ export class Network {
   df: boolean | 'inherit';
   /** Flow labels on the outer IPv6 header. */
   readonly ipv6: boolean;
-  /** What a frame becomes on the underlay besides its own bytes: tunnel header, UDP header the kernel adds, outer IP header. */
+  /**
+   * What a frame becomes on the underlay besides its own bytes: tunnel header, UDP header the kernel adds, outer
+   * IP header.
+   */
   readonly outerLen: number;
   acceptAnyRemote: boolean;
   arpSnoop: boolean;
@@ -74,7 +77,10 @@ export class Network {
   readonly counters = new Counters();
   /** Frames for this network's TAP: decapsulated ones, routed ones, or the hooks' answers; written after each batch. */
   readonly toTap: SendQueue;
-  /** Tunnel packets for this network's sender (its VNI or key), from its own TAP or routed into it; sent after each batch. */
+  /**
+   * Tunnel packets for this network's sender (its VNI or key), from its own TAP or routed into it; sent after
+   * each batch.
+   */
   readonly toTunnel: SendQueue;
   /** What runs on each frame from the TAP before it is bridged, in order (hooks.ts); rebuilt when a setting changes. */
   tapHooks: readonly TapHook[] = [];
@@ -87,7 +93,10 @@ export class Network {
   private refusedReported = 0;
   private responding: boolean;
   private snoopingLocal = false;
-  /** MACs that moved here from an EVPN entry during a batch, with the remote they were behind: applied after it (settle). */
+  /**
+   * MACs that moved here from an EVPN entry during a batch, with the remote they were behind: applied after it
+   * (settle).
+   */
   private readonly displacedFrom: [Mac, number][] = [];
 
   constructor(spec: NetworkSpec) {
@@ -140,7 +149,11 @@ export class Network {
   }
 
   private rebuildHooks(): void {
-    this.tapHooks = [...this.extraHooks, ...(this.snoopingLocal ? [snoopLocalHook] : []), ...(this.responding ? [responderHook] : [])];
+    this.tapHooks = [
+      ...this.extraHooks,
+      ...(this.snoopingLocal ? [snoopLocalHook] : []),
+      ...(this.responding ? [responderHook] : []),
+    ];
   }
 
   // ---------------------------------------------------------------- queues
@@ -179,7 +192,8 @@ export class Network {
   forgetRemote(r: number): void {
     if (!this.remotes.live(r)) return;
     if (this.events.active) this.events.remote(this, 'deleted', r);
-    for (const [mac, e] of this.fdb.flush(r, 'all')) if (this.events.active) this.events.fdb(this, 'deleted', mac, e.port, e.origin);
+    for (const [mac, e] of this.fdb.flush(r, 'all'))
+      if (this.events.active) this.events.fdb(this, 'deleted', mac, e.port, e.origin);
     this.remotes.drop(r);
   }
 
@@ -192,9 +206,13 @@ export class Network {
    */
   setStatic(mac: Mac, addr: Uint8Array, origin: GivenOrigin, now: number, replace = true): number {
     const old = this.fdb.get(mac);
-    if (old !== undefined && old.port === LOCAL_PORT) throw new TableError(`is behind the local TAP of network ${this.name}; it cannot be behind a remote VTEP too`);
+    if (old !== undefined && old.port === LOCAL_PORT)
+      throw new TableError(`is behind the local TAP of network ${this.name}; it cannot be behind a remote VTEP too`);
     if (old !== undefined && !replace && old.origin !== 'learned') {
-      throw new TableError(`already has an entry in network ${this.name} (dst ${this.remotes.address(old.port)}, origin ${old.origin}); use fdb replace to move it`);
+      throw new TableError(
+        `already has an entry in network ${this.name} (dst ${this.remotes.address(old.port)}, origin ` +
+          `${old.origin}); use fdb replace to move it`,
+      );
     }
     const known = this.remotes.indexOf(addr) >= 0;
     const r = this.remotes.reference(addr);
@@ -266,7 +284,10 @@ export class Network {
     for (const r of this.remotes.expirePmtu(now)) if (events.active) events.pmtu(this, r);
   }
 
-  /** An ICMP error said packets to `addr` (16 bytes) of more than `mtu` bytes do not arrive; returns the remote's new path MTU, 0 if unchanged. */
+  /**
+   * An ICMP error said packets to `addr` (16 bytes) of more than `mtu` bytes do not arrive; returns the remote's
+   * new path MTU, 0 if unchanged.
+   */
   lowerPmtu(addr: Uint8Array, mtu: number, now: number): number {
     const r = this.remotes.indexOf(addr);
     const m = r < 0 ? 0 : this.remotes.lowerPmtu(r, mtu, now);

@@ -57,7 +57,13 @@ export class IcmpCounters {
  * is about go into `about` (one error may concern several networks sending to
  * one remote over one protocol). Returns 'believed' only with `about` filled.
  */
-export function judgeTooBig(e: TooBigRepr, buf: Uint8Array, local: Uint8Array, networks: Iterable<Network>, about: Network[]): IcmpVerdict {
+export function judgeTooBig(
+  e: TooBigRepr,
+  buf: Uint8Array,
+  local: Uint8Array,
+  networks: Iterable<Network>,
+  about: Network[],
+): IcmpVerdict {
   about.length = 0;
   if (!sameAddress(e.src, local)) return 'not-from-local';
   if (e.fragment) return 'fragment';

@@ -24,7 +24,10 @@ import { Hold } from './hold.ts';
 
 /** accept-any-remote learns at most this many VTEPs, so spoofed sources cannot grow the table without bound. */
 export const MAX_LEARNED_REMOTES = 4096;
-/** A path MTU learned from ICMP is forgotten after this long, as the kernel's (net.ipv4.route.mtu_expires: 10 minutes). */
+/**
+ * A path MTU learned from ICMP is forgotten after this long, as the kernel's (net.ipv4.route.mtu_expires: 10
+ * minutes).
+ */
 export const PMTU_EXPIRES_S = 600;
 /** The least path MTU taken from ICMP: the kernel's min_pmtu for IPv4 (552), and IPv6's minimum link MTU (1280). */
 const MIN_PMTU_V4 = 552;
@@ -37,7 +40,11 @@ const FLOOD_HOLDS: number = Hold.Flood | Hold.FloodCtl | Hold.FloodEvpn;
 
 /** Where each hold comes from, for `vtepctl remote show`. */
 export const HOLD_ORIGINS: [Hold, string][] = [
-  [Hold.Flood, 'config'], [Hold.Allow, 'config'], [Hold.FloodCtl, 'vtepctl'], [Hold.AcceptCtl, 'vtepctl'], [Hold.FloodEvpn, 'evpn'],
+  [Hold.Flood, 'config'],
+  [Hold.Allow, 'config'],
+  [Hold.FloodCtl, 'vtepctl'],
+  [Hold.AcceptCtl, 'vtepctl'],
+  [Hold.FloodEvpn, 'evpn'],
   [Hold.Learned, 'learned'],
 ];
 
@@ -83,7 +90,10 @@ export class RemoteTable {
 
   /** Index of the remote whose address is words[at, at+4), or -1. */
   find(words: Uint32Array, at: number): number {
-    const w0 = words[at], w1 = words[at + 1], w2 = words[at + 2], w3 = words[at + 3];
+    const w0 = words[at],
+      w1 = words[at + 1],
+      w2 = words[at + 2],
+      w3 = words[at + 3];
     const mask = this.slots.length - 1;
     const own = this.words;
     for (let s = hash(w0, w1, w2, w3) & mask; ; s = (s + 1) & mask) {

@@ -19,7 +19,16 @@
 // with `local` entries: an EVPN network advertises these with their MACs.
 import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp } from '../wire/arp.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN, newEthernetRepr } from '../wire/ethernet.ts';
-import { emitNa, Icmpv6Type, NA_LEN, NA_OVERRIDE, NA_SOLICITED, ND_HOP_LIMIT, newNdRepr, parseNd } from '../wire/icmpv6.ts';
+import {
+  emitNa,
+  Icmpv6Type,
+  NA_LEN,
+  NA_OVERRIDE,
+  NA_SOLICITED,
+  ND_HOP_LIMIT,
+  newNdRepr,
+  parseNd,
+} from '../wire/icmpv6.ts';
 import { writeV4Mapped } from '../wire/ip-address.ts';
 import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
 import { readMac } from '../wire/mac.ts';
@@ -88,9 +97,18 @@ function answerArp(neigh: NeighTable, buf: Buffer, off: number, len: number): bo
 
 function answerNs(neigh: NeighTable, buf: Buffer, off: number, len: number): boolean {
   const ip = off + ETH_HEADER_LEN;
-  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return false;
+  if (
+    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
+    ip6.nextHeader !== NextHeader.ICMPv6 ||
+    ip6.hopLimit !== ND_HOP_LIMIT
+  )
+    return false;
   const icmp = ip + IPV6_HEADER_LEN;
-  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None || nd.type !== Icmpv6Type.NeighborSolicitation) return false;
+  if (
+    parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None ||
+    nd.type !== Icmpv6Type.NeighborSolicitation
+  )
+    return false;
   let unspecified = true;
   for (let i = 0; i < 16; i++) if (buf[ip6.src + i] !== 0) unspecified = false;
   if (unspecified || buf[nd.target] === 0xff) return false; // a DAD probe, or a multicast target
@@ -126,7 +144,12 @@ function announced(buf: Buffer, off: number, len: number, fromTap: boolean): num
   }
   if (type !== EtherType.IPv6) return -1;
   const ip = off + ETH_HEADER_LEN;
-  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT) return -1;
+  if (
+    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
+    ip6.nextHeader !== NextHeader.ICMPv6 ||
+    ip6.hopLimit !== ND_HOP_LIMIT
+  )
+    return -1;
   const icmp = ip + IPV6_HEADER_LEN;
   if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return -1;
   if (!fromTap && (nd.type !== Icmpv6Type.NeighborAdvertisement || nd.flags & NA_SOLICITED)) return -1;
@@ -136,13 +159,25 @@ function announced(buf: Buffer, off: number, len: number, fromTap: boolean): num
   return nd.lla >= 0 ? nd.lla : readMac(buf, off + 6);
 }
 
-/** Fills `neigh` from the ARP reply, gratuitous ARP or unsolicited NA at buf[off, off+len), a frame from a tunnel; returns the entry if new or moved. */
+/**
+ * Fills `neigh` from the ARP reply, gratuitous ARP or unsolicited NA at buf[off, off+len), a frame from a
+ * tunnel; returns the entry if new or moved.
+ */
 export function snoop(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
   return record(neigh, announced(buf, off, len, false), now, 'snooped');
 }
 
-/** Records the address a host behind the TAP claims in the ARP or ND frame at buf[off, off+len); returns the entry if new or moved. */
-export function snoopLocal(neigh: NeighTable, buf: Buffer, off: number, len: number, now: number): NeighEntry | undefined {
+/**
+ * Records the address a host behind the TAP claims in the ARP or ND frame at buf[off, off+len); returns the
+ * entry if new or moved.
+ */
+export function snoopLocal(
+  neigh: NeighTable,
+  buf: Buffer,
+  off: number,
+  len: number,
+  now: number,
+): NeighEntry | undefined {
   return record(neigh, announced(buf, off, len, true), now, 'local');
 }
 

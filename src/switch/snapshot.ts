@@ -33,12 +33,24 @@ export function snapshotNetwork(net: Network, now: number): NetworkSnapshot {
     counters: Array.from(t.counters.subarray(r * REMOTE_SLOTS, (r + 1) * REMOTE_SLOTS)),
   }));
   const fdb = [...net.fdb.entries()].map(([mac, e]) => ({
-    mac: formatMac(mac), remote: e.port === LOCAL_PORT ? null : t.address(e.port), origin: e.origin, age: Math.max(0, now - e.seen),
+    mac: formatMac(mac),
+    remote: e.port === LOCAL_PORT ? null : t.address(e.port),
+    origin: e.origin,
+    age: Math.max(0, now - e.seen),
   }));
-  const neigh = [...net.neigh.entries()].map((e) => ({ ip: e.ip, mac: formatMac(e.mac), origin: e.origin, age: Math.max(0, now - e.seen) }));
+  const neigh = [...net.neigh.entries()].map((e) => ({
+    ip: e.ip,
+    mac: formatMac(e.mac),
+    origin: e.origin,
+    age: Math.max(0, now - e.seen),
+  }));
   const f = net.fdb;
   return {
-    remotes, fdb, neigh, counters: Array.from(net.counters.v), drops: Array.from(net.counters.drops),
+    remotes,
+    fdb,
+    neigh,
+    counters: Array.from(net.counters.v),
+    drops: Array.from(net.counters.drops),
     macs: { learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },
   };
 }

@@ -5,7 +5,8 @@ import { z } from 'zod';
 
 /** A message for a wrong value that still says "is required" when the value is missing. */
 export const expected = (what: string) => ({
-  error: (issue: { input?: unknown }) => (issue.input === undefined ? `is required: ${what.replace(/^expected /, '')}` : what),
+  error: (issue: { input?: unknown }) =>
+    issue.input === undefined ? `is required: ${what.replace(/^expected /, '')}` : what,
 });
 
 export const int = (min: number, max: number, what = 'an integer') => {

@@ -12,7 +12,17 @@ import type { Batch } from '../datapath/batch.ts';
 import { Drop } from '../switch/drop.ts';
 import { ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import {
-  emitGre, fillGreChecksum, greHeaderLen, GRE_BASE_LEN, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre, type GreRepr,
+  emitGre,
+  fillGreChecksum,
+  greHeaderLen,
+  GRE_BASE_LEN,
+  GRE_FLAG_C,
+  GRE_FLAG_K,
+  GRE_FLAG_S,
+  GRE_PROTO_TEB,
+  newGreRepr,
+  parseGre,
+  type GreRepr,
 } from '../wire/gre.ts';
 import { IpProto, newIpv4Repr, parseIpv4, readU32 } from '../wire/ipv4.ts';
 import type { OuterIpRepr } from '../wire/outer-ip.ts';
@@ -92,14 +102,28 @@ export class GreTunnel implements Tunnel {
   /** An IPv4 raw socket hands over the IP header: nothing was stripped; an IPv6 one strips it. */
   writeStrippedHeaders(b: Batch, i: number, dst: Uint8Array, _dstPort: number, buf: Buffer, at: number): number {
     if (isV4Mapped(dst)) return 0;
-    return writeOuterHeader(buf, at, b.peer, i * 16, dst, 0, IpProto.GRE, b.ttl[i], b.tos[i], false, Math.min(b.len[i], b.room));
+    return writeOuterHeader(
+      buf,
+      at,
+      b.peer,
+      i * 16,
+      dst,
+      0,
+      IpProto.GRE,
+      b.ttl[i],
+      b.tos[i],
+      false,
+      Math.min(b.len[i], b.room),
+    );
   }
 
   wrapReceived(frame: Buffer, from: Uint8Array, to: Uint8Array, buf: Buffer, at: number): number {
     const flags = flagsOf(this.settings);
     const greLen = greHeaderLen(flags);
     // As the socket hands it over: an IPv6 raw socket without the IP header.
-    const ip = isV4Mapped(from) ? writeOuterHeader(buf, at, from, 0, to, 0, IpProto.GRE, 64, 0, true, greLen + frame.length) : 0;
+    const ip = isV4Mapped(from)
+      ? writeOuterHeader(buf, at, from, 0, to, 0, IpProto.GRE, 64, 0, true, greLen + frame.length)
+      : 0;
     emitGre(flags, GRE_PROTO_TEB, this.settings.key, 0, buf, at + ip);
     frame.copy(buf, at + ip + greLen);
     if (this.settings.csum) fillGreChecksum(buf, at + ip, greLen + frame.length);
@@ -138,7 +162,8 @@ export class GreEncap implements Encap {
   sentThis(buf: Uint8Array, off: number, end: number): boolean {
     const keyAt = off + GRE_BASE_LEN + (this.flags & GRE_FLAG_C ? 4 : 0);
     if (end - keyAt < 4) return false;
-    if (((buf[off] << 8) | buf[off + 1]) !== this.flags || ((buf[off + 2] << 8) | buf[off + 3]) !== GRE_PROTO_TEB) return false;
+    if (((buf[off] << 8) | buf[off + 1]) !== this.flags || ((buf[off + 2] << 8) | buf[off + 3]) !== GRE_PROTO_TEB)
+      return false;
     return readU32(buf, keyAt) === this.s.key;
   }
 }
@@ -173,7 +198,15 @@ export class Gre6Demux<T> extends IdDemux<T> {
 }
 
 /** The GRE header at buf[g, end), by key, into slot i of `out`; 0 (Drop.None) or why it is not ours. */
-function resolveGre<T>(byId: Map<number, T>, buf: Buffer, g: number, end: number, ecn: number, i: number, out: Resolved<T>): number {
+function resolveGre<T>(
+  byId: Map<number, T>,
+  buf: Buffer,
+  g: number,
+  end: number,
+  ecn: number,
+  i: number,
+  out: Resolved<T>,
+): number {
   const e = parseGre(buf, g, end, gre);
   if (e !== Drop.None) return e;
   if (gre.protocol !== GRE_PROTO_TEB) return Drop.BadProtocol;
@@ -209,5 +242,8 @@ export function decodeGre(frame: Buffer, ip: OuterIpRepr, l4: number, end: numbe
 }
 
 export function describeGre(v: GreView, src: string, dst: string, ip: OuterIpRepr): string {
-  return `${src} > ${dst} ${ip.version === 6 ? 'hlim' : 'ttl'} ${ip.ttl}${ip.df ? ' DF' : ''} GRE flags 0x${v.gre.flags.toString(16)} proto 0x${v.gre.protocol.toString(16)} key ${v.key}`;
+  return (
+    `${src} > ${dst} ${ip.version === 6 ? 'hlim' : 'ttl'} ${ip.ttl}${ip.df ? ' DF' : ''} GRE flags ` +
+    `0x${v.gre.flags.toString(16)} proto 0x${v.gre.protocol.toString(16)} key ${v.key}`
+  );
 }

@@ -1,12 +1,28 @@
 // The encapsulations vtepd speaks. To add one: write its module (see
 // tunnel.ts for what it provides) and register it in each of the numbered places
 // below; TypeScript then points at every switch that must learn of it.
-import { z } from 'zod';
+import { type z } from 'zod';
 import type { OuterIpRepr } from '../wire/outer-ip.ts';
-import { decodeGre, describeGre, GRE_MAX_HEADER_LEN, greSchema, greSettings, GreTunnel, type GreSettings, type GreView } from './gre.ts';
+import {
+  decodeGre,
+  describeGre,
+  GRE_MAX_HEADER_LEN,
+  greSchema,
+  greSettings,
+  GreTunnel,
+  type GreSettings,
+  type GreView,
+} from './gre.ts';
 import type { Decoded, Tunnel } from './tunnel.ts';
 import {
-  decodeVxlan, describeVxlan, VXLAN_MAX_HEADER_LEN, vxlanSchema, vxlanSettings, VxlanTunnel, type VxlanSettings, type VxlanView,
+  decodeVxlan,
+  describeVxlan,
+  VXLAN_MAX_HEADER_LEN,
+  vxlanSchema,
+  vxlanSettings,
+  VxlanTunnel,
+  type VxlanSettings,
+  type VxlanView,
 } from './vxlan.ts';
 
 /** 1. A network's settings: exactly one encapsulation. */
@@ -55,7 +71,14 @@ export function idLabel(kind: string): string {
 export type TunnelView = VxlanView | GreView;
 
 /** The inner frame's offset (its end and the view of the tunnel header at frame[l4, end) in `out`), or -1. */
-export function decodeTunnel(frame: Buffer, ip: OuterIpRepr, l4: number, end: number, vxlanPort: number, out: Decoded<TunnelView>): number {
+export function decodeTunnel(
+  frame: Buffer,
+  ip: OuterIpRepr,
+  l4: number,
+  end: number,
+  vxlanPort: number,
+  out: Decoded<TunnelView>,
+): number {
   const v = decodeVxlan(frame, ip, l4, end, vxlanPort, out as Decoded<VxlanView>);
   return v >= 0 ? v : decodeGre(frame, ip, l4, end, out as Decoded<GreView>);
 }

@@ -31,9 +31,22 @@ export function fillUdp6Checksum(buf: Buffer, at: number): void {
  * `dst` (16-byte addresses) for `payload` bytes; returns its length. IPv6
  * takes `ttl` as hop limit, `tos` as traffic class and `flowLabel`; IPv4 `df`.
  */
-export function writeOuterHeader(buf: Buffer, at: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number,
-  protocol: number, ttl: number, tos: number, df: boolean, payload: number, flowLabel = 0): number {
-  if (!isV4Mapped(src, srcOff)) return emitIpv6(payload, protocol, ttl, src, srcOff, dst, dstOff, buf, at, tos, flowLabel);
+export function writeOuterHeader(
+  buf: Buffer,
+  at: number,
+  src: Uint8Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+  protocol: number,
+  ttl: number,
+  tos: number,
+  df: boolean,
+  payload: number,
+  flowLabel = 0,
+): number {
+  if (!isV4Mapped(src, srcOff))
+    return emitIpv6(payload, protocol, ttl, src, srcOff, dst, dstOff, buf, at, tos, flowLabel);
   ip.totalLen = IPV4_MIN_HEADER_LEN + payload;
   ip.protocol = protocol;
   ip.ttl = ttl;

@@ -21,7 +21,10 @@ export interface Encap {
    * when the caller has it already (the IPv6 flow label is made of it too).
    */
   write(buf: Buffer, off: number, len: number, hash?: number): number;
-  /** For captures: writes the header the kernel adds (kernelHeaderLen bytes) for a packet of `len` bytes sent on `lane`. */
+  /**
+   * For captures: writes the header the kernel adds (kernelHeaderLen bytes) for a packet of `len` bytes sent on
+   * `lane`.
+   */
   writeKernelHeader(buf: Buffer, at: number, lane: number, len: number): void;
   /** A copy in the same state (a GRE sequence number), for `vtepctl trace`. */
   clone(): Encap;
@@ -98,14 +101,11 @@ export abstract class IdDemux<T> implements Demux<T> {
 }
 
 /** A receive socket, shared by every network whose packets it brings. */
-export type ReceiveSocket =
-  | { kind: 'udp'; port: number }
-  | { kind: 'raw'; protocol: number };
+export type ReceiveSocket = { kind: 'udp'; port: number } | { kind: 'raw'; protocol: number };
 
 /** What a network sends on. */
 export type SendSocket =
-  | { kind: 'udp-lanes'; dstPort: number; srcMin: number; srcMax: number }
-  | { kind: 'raw'; protocol: number };
+  { kind: 'udp-lanes'; dstPort: number; srcMin: number; srcMax: number } | { kind: 'raw'; protocol: number };
 
 export interface Tunnel {
   readonly kind: string;
@@ -124,7 +124,8 @@ export interface Tunnel {
   readonly supportsGroup: boolean;
   /** The UDP port a group socket listens on (group mode only). */
   readonly groupPort: number;
-  /** What the TAP's MTU gives up to fit the underlay's besides the outer IP header: the tunnel header, inner Ethernet. */
+  /** What the TAP's MTU gives up to fit ' +
+    'the underlay's besides the outer IP header: the tunnel header, inner Ethernet. */
   readonly overhead: number;
   /** IP protocol of the outer header. */
   readonly outerProtocol: number;
@@ -148,7 +149,10 @@ export interface Tunnel {
   wrapReceived(frame: Buffer, from: Uint8Array, to: Uint8Array, buf: Buffer, at: number): number;
 }
 
-/** What decoding a captured tunnel packet found: the encapsulation's view of its header, and where the inner frame ends. */
+/**
+ * What decoding a captured tunnel packet found: the encapsulation's view of its header, and where the inner
+ * frame ends.
+ */
 export interface Decoded<V> {
   view?: V;
   innerEnd: number;

@@ -27,7 +27,8 @@ export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
 export const vxlanSchema = z.strictObject({
   vni: int(0, MAX_VNI, 'a VNI'),
   port: udpPort.default(VXLAN_PORT),
-  srcport: z.tuple([udpPort, udpPort], expected('expected [min, max] UDP source ports, such as [49152, 65535]'))
+  srcport: z
+    .tuple([udpPort, udpPort], expected('expected [min, max] UDP source ports, such as [49152, 65535]'))
     .refine(([a, b]) => a <= b, { error: 'the first port must not be above the second' })
     .default(DEFAULT_SRCPORT),
 });
@@ -87,7 +88,9 @@ export class VxlanTunnel implements Tunnel {
 
   sendSocket(offload: boolean): SendSocket {
     const s = this.settings;
-    return offload ? { kind: 'udp-lanes', dstPort: s.port, srcMin: s.srcPortMin, srcMax: s.srcPortMax } : { kind: 'raw', protocol: IpProto.UDP };
+    return offload
+      ? { kind: 'udp-lanes', dstPort: s.port, srcMin: s.srcPortMin, srcMax: s.srcPortMax }
+      : { kind: 'raw', protocol: IpProto.UDP };
   }
 
   encap(lanePorts: readonly number[]): Encap {
@@ -102,7 +105,19 @@ export class VxlanTunnel implements Tunnel {
 
   writeStrippedHeaders(b: Batch, i: number, dst: Uint8Array, dstPort: number, buf: Buffer, at: number): number {
     const len = Math.min(b.len[i], b.room);
-    const ip = writeOuterHeader(buf, at, b.peer, i * 16, dst, 0, IpProto.UDP, b.ttl[i], b.tos[i], false, UDP_HEADER_LEN + len);
+    const ip = writeOuterHeader(
+      buf,
+      at,
+      b.peer,
+      i * 16,
+      dst,
+      0,
+      IpProto.UDP,
+      b.ttl[i],
+      b.tos[i],
+      false,
+      UDP_HEADER_LEN + len,
+    );
     emitUdp(b.port[i], dstPort, len, buf, at + ip);
     return ip + UDP_HEADER_LEN;
   }
@@ -118,7 +133,10 @@ export class VxlanEncap implements Encap {
   readonly kernelHeaderLen: number;
   private readonly lanes: number;
 
-  constructor(private readonly s: VxlanSettings, private readonly lanePorts: readonly number[]) {
+  constructor(
+    private readonly s: VxlanSettings,
+    private readonly lanePorts: readonly number[],
+  ) {
     this.lanes = lanePorts.length;
     this.headerLen = this.lanes > 0 ? VXLAN_HEADER_LEN : UDP_HEADER_LEN + VXLAN_HEADER_LEN;
     this.kernelHeaderLen = this.lanes > 0 ? UDP_HEADER_LEN : 0;
@@ -153,14 +171,20 @@ export class VxlanEncap implements Encap {
     if (end - off < UDP_HEADER_LEN) return false;
     const src = (buf[off] << 8) | buf[off + 1];
     if (((buf[off + 2] << 8) | buf[off + 3]) !== this.s.port) return false;
-    if (this.lanes > 0 ? !this.lanePorts.includes(src) : src < this.s.srcPortMin || src > this.s.srcPortMax) return false;
+    if (this.lanes > 0 ? !this.lanePorts.includes(src) : src < this.s.srcPortMin || src > this.s.srcPortMax)
+      return false;
     const vx = off + UDP_HEADER_LEN;
     if (end - vx < VXLAN_HEADER_LEN) return true; // RFC 792's 8 bytes: the ports are all there is
     if (parseVxlan(buf, vx, end, quoted) !== Drop.None || quoted.vni !== this.s.vni) return false;
     const inner = vx + VXLAN_HEADER_LEN;
     if (!flowHashCovered(buf, inner, end - inner)) return true;
     const hash = flowHash(buf, inner, end - inner);
-    return src === (this.lanes > 0 ? this.lanePorts[sourcePort(hash, 0, this.lanes - 1)] : sourcePort(hash, this.s.srcPortMin, this.s.srcPortMax));
+    return (
+      src ===
+      (this.lanes > 0
+        ? this.lanePorts[sourcePort(hash, 0, this.lanes - 1)]
+        : sourcePort(hash, this.s.srcPortMin, this.s.srcPortMax))
+    );
   }
 }
 
@@ -196,8 +220,18 @@ export interface VxlanView {
   vni: number;
 }
 
-/** Decodes the UDP + VXLAN headers at frame[l4, end) of an IPv4 packet; the inner frame's offset (its end in `out`), or -1. */
-export function decodeVxlan(frame: Buffer, ip: OuterIpRepr, l4: number, end: number, port: number, out: Decoded<VxlanView>): number {
+/**
+ * Decodes the UDP + VXLAN headers at frame[l4, end) of an IPv4 packet; the inner frame's offset (its end in
+ * `out`), or -1.
+ */
+export function decodeVxlan(
+  frame: Buffer,
+  ip: OuterIpRepr,
+  l4: number,
+  end: number,
+  port: number,
+  out: Decoded<VxlanView>,
+): number {
   if (ip.protocol !== IpProto.UDP) return -1;
   const udp = newUdpRepr();
   if (parseUdp(frame, l4, end, udp) !== Drop.None || udp.dstPort !== port) return -1;
@@ -209,7 +243,10 @@ export function decodeVxlan(frame: Buffer, ip: OuterIpRepr, l4: number, end: num
 }
 
 export function describeVxlan(v: VxlanView, src: string, dst: string, ip: OuterIpRepr): string {
-  return `${bracketed(src)}:${v.udp.srcPort} > ${bracketed(dst)}:${v.udp.dstPort} ${ip.version === 6 ? 'hlim' : 'ttl'} ${ip.ttl} VXLAN vni ${v.vni}`;
+  return (
+    `${bracketed(src)}:${v.udp.srcPort} > ${bracketed(dst)}:${v.udp.dstPort} ` +
+    `${ip.version === 6 ? 'hlim' : 'ttl'} ${ip.ttl} VXLAN vni ${v.vni}`
+  );
 }
 
 /** An address beside a port: IPv6 in brackets. */

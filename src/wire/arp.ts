@@ -32,9 +32,13 @@ export function newArpRepr(): ArpRepr {
 
 export function parseArp(buf: Uint8Array, off: number, end: number, out: ArpRepr): ParseError {
   if (end - off < ARP_LEN) return ParseError.Truncated;
-  if (((buf[off + HTYPE] << 8) | buf[off + HTYPE + 1]) !== HTYPE_ETHERNET ||
-      ((buf[off + PTYPE] << 8) | buf[off + PTYPE + 1]) !== PTYPE_IPV4 ||
-      buf[off + HLEN] !== 6 || buf[off + PLEN] !== 4) return ParseError.Malformed;
+  if (
+    ((buf[off + HTYPE] << 8) | buf[off + HTYPE + 1]) !== HTYPE_ETHERNET ||
+    ((buf[off + PTYPE] << 8) | buf[off + PTYPE + 1]) !== PTYPE_IPV4 ||
+    buf[off + HLEN] !== 6 ||
+    buf[off + PLEN] !== 4
+  )
+    return ParseError.Malformed;
   out.op = (buf[off + OPER] << 8) | buf[off + OPER + 1];
   out.senderMac = readMac(buf, off + SHA);
   out.senderIp = readU32(buf, off + SPA);

@@ -26,7 +26,8 @@ function innerIp(buf: Uint8Array, off: number, len: number): number {
   }
   at += 2;
   const end = off + len;
-  if (type === EtherType.IPv4) return at + 20 <= end && buf[at] >> 4 === 4 && at + (buf[at] & 0x0f) * 4 <= end ? at : -1;
+  if (type === EtherType.IPv4)
+    return at + 20 <= end && buf[at] >> 4 === 4 && at + (buf[at] & 0x0f) * 4 <= end ? at : -1;
   if (type === EtherType.IPv6) return at + 40 <= end && buf[at] >> 4 === 6 ? at : -1;
   return -1;
 }

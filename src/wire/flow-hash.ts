@@ -75,7 +75,12 @@ export function flowHashCovered(buf: Uint8Array, off: number, len: number): bool
   const ihl = (buf[ip] & 0x0f) * 4;
   const proto = buf[ip + 9];
   const fragmented = ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0;
-  return buf[ip] >>> 4 !== 4 || (proto !== IpProto.TCP && proto !== IpProto.UDP) || fragmented || len >= ETH_HEADER_LEN + ihl + 4;
+  return (
+    buf[ip] >>> 4 !== 4 ||
+    (proto !== IpProto.TCP && proto !== IpProto.UDP) ||
+    fragmented ||
+    len >= ETH_HEADER_LEN + ihl + 4
+  );
 }
 
 // So that the high bits, which pick the port, depend on every input byte.
@@ -88,7 +93,7 @@ function avalanche(h: number): number {
 
 /** The outer IPv6 flow label of a flow (RFC 6438): 20 bits of its hash, never 0 (no label). */
 export function flowLabel(hash: number): number {
-  return (hash >>> 12) || 1;
+  return hash >>> 12 || 1;
 }
 
 /** Scales a 32-bit hash into [min, max], as the Linux kernel's udp_flow_src_port() does. */

@@ -74,7 +74,14 @@ export function parseGre(buf: Uint8Array, off: number, end: number, out: GreRepr
  * present, covers the payload too: call fillGreChecksum() once the payload
  * is in place.
  */
-export function emitGre(flags: number, protocol: number, key: number, seq: number, buf: Uint8Array, off: number): number {
+export function emitGre(
+  flags: number,
+  protocol: number,
+  key: number,
+  seq: number,
+  buf: Uint8Array,
+  off: number,
+): number {
   writeU16(flags & (GRE_FLAG_C | GRE_FLAG_K | GRE_FLAG_S), buf, off + FLAGS);
   writeU16(protocol, buf, off + PROTOCOL);
   let o = off + GRE_BASE_LEN;

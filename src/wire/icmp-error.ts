@@ -40,14 +40,26 @@ export interface TooBigRepr {
 }
 
 export function newTooBigRepr(): TooBigRepr {
-  return { mtu: 0, src: new Uint8Array(ADDR_LEN), dst: new Uint8Array(ADDR_LEN), protocol: 0, df: false, fragment: false, length: 0, l4: 0, end: 0 };
+  return {
+    mtu: 0,
+    src: new Uint8Array(ADDR_LEN),
+    dst: new Uint8Array(ADDR_LEN),
+    protocol: 0,
+    df: false,
+    fragment: false,
+    length: 0,
+    l4: 0,
+    end: 0,
+  };
 }
 
 /** Why an arriving ICMP message is not a readable "too big" error. */
 export type TooBigParse = 'ok' | 'not-too-big' | 'truncated' | 'malformed' | 'bad-checksum';
 
 const PARSE_ERRORS: Partial<Record<ParseError, TooBigParse>> = {
-  [ParseError.Truncated]: 'truncated', [ParseError.Malformed]: 'malformed', [ParseError.BadChecksum]: 'bad-checksum',
+  [ParseError.Truncated]: 'truncated',
+  [ParseError.Malformed]: 'malformed',
+  [ParseError.BadChecksum]: 'bad-checksum',
 };
 
 const outerIp = newIpv4Repr();

@@ -49,8 +49,10 @@ export function newNdRepr(): NdRepr {
 export function parseNd(buf: Uint8Array, off: number, end: number, src: number, dst: number, out: NdRepr): ParseError {
   if (end - off < ND_HEADER_LEN) return ParseError.Truncated;
   const type = buf[off + TYPE];
-  if ((type !== Icmpv6Type.NeighborSolicitation && type !== Icmpv6Type.NeighborAdvertisement) || buf[off + CODE] !== 0) return ParseError.Malformed;
-  if (checksum(buf, off, end - off, pseudoHeaderSum6(buf, src, dst, NextHeader.ICMPv6, end - off)) !== 0) return ParseError.BadChecksum;
+  if ((type !== Icmpv6Type.NeighborSolicitation && type !== Icmpv6Type.NeighborAdvertisement) || buf[off + CODE] !== 0)
+    return ParseError.Malformed;
+  if (checksum(buf, off, end - off, pseudoHeaderSum6(buf, src, dst, NextHeader.ICMPv6, end - off)) !== 0)
+    return ParseError.BadChecksum;
   out.type = type;
   out.flags = type === Icmpv6Type.NeighborAdvertisement ? buf[off + FLAGS] : 0;
   out.target = off + ND_TARGET;
@@ -71,7 +73,16 @@ export function parseNd(buf: Uint8Array, off: number, end: number, src: number, 
  * from `src` to `dst` (offsets of 16-byte addresses in `buf`, the IPv6 header
  * already written). Returns its length.
  */
-export function emitNa(flags: number, target: Uint8Array, targetOff: number, mac: Mac, buf: Uint8Array, off: number, src: number, dst: number): number {
+export function emitNa(
+  flags: number,
+  target: Uint8Array,
+  targetOff: number,
+  mac: Mac,
+  buf: Uint8Array,
+  off: number,
+  src: number,
+  dst: number,
+): number {
   buf[off + TYPE] = Icmpv6Type.NeighborAdvertisement;
   buf[off + CODE] = 0;
   buf[off + CHECKSUM] = 0;

@@ -36,7 +36,19 @@ export interface Ipv4Repr {
 }
 
 export function newIpv4Repr(): Ipv4Repr {
-  return { headerLen: 20, tos: 0, totalLen: 20, ident: 0, df: false, fragment: false, ttl: 64, protocol: 0, checksum: 0, src: 0, dst: 0 };
+  return {
+    headerLen: 20,
+    tos: 0,
+    totalLen: 20,
+    ident: 0,
+    df: false,
+    fragment: false,
+    ttl: 64,
+    protocol: 0,
+    checksum: 0,
+    src: 0,
+    dst: 0,
+  };
 }
 
 /**
@@ -118,4 +130,3 @@ export function parseIpv4Address(text: string): number | undefined {
   if (octets.some((o) => o > 255)) return undefined;
   return ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
 }
-

@@ -42,8 +42,19 @@ export function parseIpv6(buf: Uint8Array, off: number, end: number, out: Ipv6Re
 }
 
 /** Writes a header from `src` and `dst` (16 bytes each, not overlapping the header). */
-export function emitIpv6(payloadLen: number, nextHeader: number, hopLimit: number, src: Uint8Array, srcOff: number,
-  dst: Uint8Array, dstOff: number, buf: Uint8Array, off: number, trafficClass = 0, flowLabel = 0): number {
+export function emitIpv6(
+  payloadLen: number,
+  nextHeader: number,
+  hopLimit: number,
+  src: Uint8Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+  buf: Uint8Array,
+  off: number,
+  trafficClass = 0,
+  flowLabel = 0,
+): number {
   buf[off] = 0x60 | (trafficClass >>> 4);
   buf[off + 1] = ((trafficClass & 0x0f) << 4) | ((flowLabel >>> 16) & 0x0f);
   buf[off + 2] = (flowLabel >>> 8) & 0xff;
@@ -58,7 +69,13 @@ export function emitIpv6(payloadLen: number, nextHeader: number, hopLimit: numbe
 }
 
 /** Sum of the IPv6 pseudo-header (RFC 8200 section 8.1) for `length` bytes of `nextHeader`, unfolded. */
-export function pseudoHeaderSum6(buf: Uint8Array, src: number, dst: number, nextHeader: number, length: number): number {
+export function pseudoHeaderSum6(
+  buf: Uint8Array,
+  src: number,
+  dst: number,
+  nextHeader: number,
+  length: number,
+): number {
   let acc = 0;
   for (let i = 0; i < IPV6_ADDR_LEN; i += 2) acc += (buf[src + i] << 8) | buf[src + i + 1];
   for (let i = 0; i < IPV6_ADDR_LEN; i += 2) acc += (buf[dst + i] << 8) | buf[dst + i + 1];

@@ -31,12 +31,16 @@ export function isGroupMac(mac: Mac): boolean {
 }
 
 export function formatMac(mac: Mac): string {
-  return mac.toString(16).padStart(12, '0').replace(/(..)(?!$)/g, '$1:');
+  return mac
+    .toString(16)
+    .padStart(12, '0')
+    .replace(/(..)(?!$)/g, '$1:');
 }
 
 /** Parses "52:54:00:12:34:56" (also with '-'); undefined if it is not one. */
 export function parseMac(text: string): Mac | undefined {
-  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
+  const m =
+    /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
   return m ? parseInt(m.slice(1).join(''), 16) : undefined;
 }
 

@@ -29,19 +29,48 @@ export interface OuterIpRepr {
 }
 
 export function newOuterIpRepr(): OuterIpRepr {
-  return { version: 4, headerLen: 20, totalLen: 20, tos: 0, ttl: 0, df: false, fragment: false, flowLabel: 0, protocol: 0, src: '', dst: '' };
+  return {
+    version: 4,
+    headerLen: 20,
+    totalLen: 20,
+    tos: 0,
+    ttl: 0,
+    df: false,
+    fragment: false,
+    flowLabel: 0,
+    protocol: 0,
+    src: '',
+    dst: '',
+  };
 }
 
 const v4 = newIpv4Repr();
 const addr = new Uint8Array(16);
 
 /** Parses the IPv4 or IPv6 header at buf[off, end), its version given by `ethertypeV6`. */
-export function parseOuterIp(buf: Uint8Array, off: number, end: number, ethertypeV6: boolean, out: OuterIpRepr): ParseError {
+export function parseOuterIp(
+  buf: Uint8Array,
+  off: number,
+  end: number,
+  ethertypeV6: boolean,
+  out: OuterIpRepr,
+): ParseError {
   if (!ethertypeV6) {
     const e = parseIpv4(buf, off, end, v4);
     if (e !== ParseError.None) return e;
-    Object.assign(out, { version: 4, headerLen: v4.headerLen, totalLen: v4.totalLen, tos: v4.tos, ttl: v4.ttl, df: v4.df, fragment: v4.fragment,
-      flowLabel: 0, protocol: v4.protocol, src: dotted(v4.src), dst: dotted(v4.dst) });
+    Object.assign(out, {
+      version: 4,
+      headerLen: v4.headerLen,
+      totalLen: v4.totalLen,
+      tos: v4.tos,
+      ttl: v4.ttl,
+      df: v4.df,
+      fragment: v4.fragment,
+      flowLabel: 0,
+      protocol: v4.protocol,
+      src: dotted(v4.src),
+      dst: dotted(v4.dst),
+    });
     return ParseError.None;
   }
   if (end - off < IPV6_HEADER_LEN) return ParseError.Truncated;

@@ -86,7 +86,8 @@ function tooBig6(buf: Buffer, off: number, len: number, mtu: number): number {
   const ip = off + ETH_HEADER_LEN;
   if (len < ETH_HEADER_LEN + IPV6_HEADER_LEN || buf[ip] >>> 4 !== 6 || mtu < MIN_TOO_BIG_MTU_V6) return 0;
   if (buf[ip + 8] === 0xff || buf[ip + 24] === 0xff || unspecified6(buf, ip + 8)) return 0;
-  if (buf[ip + 6] === NextHeader.ICMPv6 && len > ETH_HEADER_LEN + IPV6_HEADER_LEN && buf[ip + IPV6_HEADER_LEN] < 128) return 0;
+  if (buf[ip + 6] === NextHeader.ICMPv6 && len > ETH_HEADER_LEN + IPV6_HEADER_LEN && buf[ip + IPV6_HEADER_LEN] < 128)
+    return 0;
   const quote = Math.min(len - ETH_HEADER_LEN, IPV6_ERROR_MAX - IPV6_HEADER_LEN - ICMP_HEADER_LEN);
   const hops = buf[ip + 7];
   const at = ip + IPV6_HEADER_LEN;
@@ -102,11 +103,17 @@ function tooBig6(buf: Buffer, off: number, len: number, mtu: number): number {
   buf[at + 1] = 0;
   buf.writeUInt16BE(0, at + 2);
   buf.writeUInt32BE(mtu, at + 4);
-  buf.writeUInt16BE(checksum(buf, at, payload, pseudoHeaderSum6(buf, ip + 8, ip + 24, NextHeader.ICMPv6, payload)), at + 2);
+  buf.writeUInt16BE(
+    checksum(buf, at, payload, pseudoHeaderSum6(buf, ip + 8, ip + 24, NextHeader.ICMPv6, payload)),
+    at + 2,
+  );
   return ETH_HEADER_LEN + IPV6_HEADER_LEN + payload;
 }
 
-/** ICMP types that are errors (RFC 1122 section 3.2.2): unreachable, source quench, redirect, time exceeded, parameter problem. */
+/**
+ * ICMP types that are errors (RFC 1122 section 3.2.2): unreachable, source quench, redirect, time exceeded,
+ * parameter problem.
+ */
 function isIcmpError(type: number): boolean {
   return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
 }

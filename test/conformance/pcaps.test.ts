@@ -8,7 +8,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFrame, grePackets, vxlanPackets, type GrePacket, type TunnelPacket, type VxlanPacket } from '../../src/observe/dissect.ts';
+import {
+  describeFrame,
+  grePackets,
+  vxlanPackets,
+  type GrePacket,
+  type TunnelPacket,
+  type VxlanPacket,
+} from '../../src/observe/dissect.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S } from '../../src/wire/gre.ts';
 import { IpProto, parseIpv4Address, pseudoHeaderSum } from '../../src/wire/ipv4.ts';
@@ -20,9 +27,12 @@ import { Lab, ROOT, sh } from '../../scripts/lab/lab.ts';
 export const LEGITIMATE_DIFFERENCES = {
   'outer IPv4 identification': 'each IP stack numbers its own packets',
   'outer IPv4 header checksum': 'covers the identification; must verify',
-  'UDP source port': 'flow entropy (RFC 7348 section 5): each implementation hashes and scales differently; must be in vtepd\'s range and the same for every packet of a flow',
-  'UDP checksum': 'the Linux kernel computes one; Open vSwitch, and vtepd without offloads, leave it zero as IPv4 allows (RFC 768); vtepd with UDP GSO computes one; a non-zero one must verify (over IPv6 every one, RFC 8200 section 8.1)',
-  'outer IPv6 flow label': 'the kernel\'s VXLAN device (flowlabel 0 by default) and Open vSwitch send 0; vtepd sets one per inner flow (RFC 6438); must be non-zero and the same for every packet of a flow',
+  'UDP source port':
+    "flow entropy (RFC 7348 section 5): each implementation hashes and scales differently; must be in vtepd's range and the same for every packet of a flow",
+  'UDP checksum':
+    'the Linux kernel computes one; Open vSwitch, and vtepd without offloads, leave it zero as IPv4 allows (RFC 768); vtepd with UDP GSO computes one; a non-zero one must verify (over IPv6 every one, RFC 8200 section 8.1)',
+  'outer IPv6 flow label':
+    "the kernel's VXLAN device (flowlabel 0 by default) and Open vSwitch send 0; vtepd sets one per inner flow (RFC 6438); must be non-zero and the same for every packet of a flow",
 } as const;
 
 interface Reference {
@@ -54,7 +64,13 @@ const vx = (p: TunnelPacket) => p as VxlanPacket;
 const gr = (p: TunnelPacket) => p as GrePacket;
 
 async function tsharkProblems(records: PcapRecord[], file: string): Promise<string> {
-  writeFileSync(file, Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), ...records.map((r) => emitPcapRecord(r.time * 1000, r.data, 0, r.data.length))]));
+  writeFileSync(
+    file,
+    Buffer.concat([
+      emitPcapHeader(LINKTYPE_ETHERNET),
+      ...records.map((r) => emitPcapRecord(r.time * 1000, r.data, 0, r.data.length)),
+    ]),
+  );
   const r = await sh('tshark', ['-r', file, '-Y', '_ws.malformed || _ws.expert.severity == error']);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.trim();
@@ -75,7 +91,9 @@ for (const ref of REFERENCES) {
       if (ref.ipv6) await lab.ipv6Underlay();
       const under = (i: number) => (ref.ipv6 ? lab.underlay6(i) : lab.underlay(i));
       reference = tunnelPackets(ref.kind, file.records).filter((p) => p.src === under(1));
-      await lab.startDaemon(1, `
+      await lab.startDaemon(
+        1,
+        `
 local: ${under(1)}
 socket: ${lab.socket(1)}
 networks:
@@ -83,10 +101,19 @@ networks:
     tap: tap0
     ${ref.network}
     remotes: [${under(2)}]
-`);
+`,
+      );
       await lab.exec(1, 'ping', ['-c', '1', '-W', '2', under(2)]); // underlay ARP (or neighbour discovery) out of the way
-      const cap = await lab.libpcap(1, lab.dev(1), `src host ${under(1)} and (udp dst port 4789 or ip proto 47 or ip6 proto 47)`);
-      await lab.inject(1, 'tap0', reference.map((p) => p.inner));
+      const cap = await lab.libpcap(
+        1,
+        lab.dev(1),
+        `src host ${under(1)} and (udp dst port 4789 or ip proto 47 or ip6 proto 47)`,
+      );
+      await lab.inject(
+        1,
+        'tap0',
+        reference.map((p) => p.inner),
+      );
       oursRecords = await cap.stop();
       ours = tunnelPackets(ref.kind, oursRecords);
       const unmatched = [...ours];
@@ -133,7 +160,8 @@ networks:
       same('outer IPv4 DF', (p) => p.ip.df);
       it('outer IPv4 header checksum verifies on every packet (the identification legitimately differs)', () => {
         expect(oursRecords.length).toBe(reference.length);
-        for (const r of oursRecords) expect(checksum(r.data, 14, (r.data[14] & 0x0f) * 4), r.data.toString('hex', 0, 34)).toBe(0);
+        for (const r of oursRecords)
+          expect(checksum(r.data, 14, (r.data[14] & 0x0f) * 4), r.data.toString('hex', 0, 34)).toBe(0);
       });
     }
 
@@ -144,7 +172,8 @@ networks:
         for (const { ref: r, ours: o } of pairs) {
           for (const p of [r, o]) {
             if (ref.ipv6) expect(vx(p).udp.checksum, `UDP checksum of ${describeFrame(p.inner)}`).not.toBe(0);
-            if (vx(p).udp.checksum !== 0) expect(udpChecksumOk(vx(p)), `UDP checksum of ${describeFrame(p.inner)}`).toBe(true);
+            if (vx(p).udp.checksum !== 0)
+              expect(udpChecksumOk(vx(p)), `UDP checksum of ${describeFrame(p.inner)}`).toBe(true);
           }
         }
       });
@@ -177,7 +206,9 @@ networks:
       expect(oursRecords.length).toBeGreaterThan(0);
       expect(await tsharkProblems(oursRecords, join(lab.dir, 'ours.pcap'))).toBe('');
       const file = parsePcap(readFileSync(join(ROOT, 'pcaps', `${ref.name}.pcap`)));
-      expect(await tsharkProblems(typeof file === 'number' ? [] : file.records, join(lab.dir, 'reference.pcap'))).toBe('');
+      expect(await tsharkProblems(typeof file === 'number' ? [] : file.records, join(lab.dir, 'reference.pcap'))).toBe(
+        '',
+      );
     });
   });
 }
@@ -191,9 +222,10 @@ function vxlanHeader(p: TunnelPacket): Buffer {
 function udpChecksumOk(p: VxlanPacket): boolean {
   const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16, p.udp.length);
   const ip = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16 - p.ip.headerLen, p.ip.headerLen);
-  const pseudo = p.ip.version === 4
-    ? pseudoHeaderSum(parseIpv4Address(p.src)!, parseIpv4Address(p.dst)!, IpProto.UDP, p.udp.length)
-    : pseudoHeaderSum6(ip, IPV6_SRC, IPV6_DST, IpProto.UDP, p.udp.length);
+  const pseudo =
+    p.ip.version === 4
+      ? pseudoHeaderSum(parseIpv4Address(p.src)!, parseIpv4Address(p.dst)!, IpProto.UDP, p.udp.length)
+      : pseudoHeaderSum6(ip, IPV6_SRC, IPV6_DST, IpProto.UDP, p.udp.length);
   return checksum(udp, 0, udp.length, pseudo) === 0;
 }
 
@@ -210,6 +242,7 @@ function flowOf(p: TunnelPacket): string {
   if (ethertype !== 0x0800) return f.subarray(0, 14).toString('hex');
   const ihl = (f[14] & 0x0f) * 4;
   const proto = f[23];
-  const ports = proto === IpProto.TCP || proto === IpProto.UDP ? f.subarray(14 + ihl, 14 + ihl + 4).toString('hex') : '';
+  const ports =
+    proto === IpProto.TCP || proto === IpProto.UDP ? f.subarray(14 + ihl, 14 + ihl + 4).toString('hex') : '';
   return `${f.subarray(0, 14).toString('hex')} ${proto} ${f.subarray(26, 34).toString('hex')} ${ports}`;
 }

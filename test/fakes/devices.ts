@@ -130,7 +130,10 @@ export class FakeSender implements TunnelSender {
     const n = Math.min(q.count, this.accept);
     for (let i = 0; i < n; i++) {
       this.sent.push({
-        to: formatIp(table, q.dst[i] * ADDR_LEN), lane: q.lane[i], tos: q.tos[i], data: Buffer.from(q.arena.subarray(q.off[i], q.off[i] + q.len[i])),
+        to: formatIp(table, q.dst[i] * ADDR_LEN),
+        lane: q.lane[i],
+        tos: q.tos[i],
+        data: Buffer.from(q.arena.subarray(q.off[i], q.off[i] + q.len[i])),
       });
     }
     return n;

@@ -10,7 +10,7 @@ import { vxlanPackets } from '../../src/observe/dissect.ts';
 import type { EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
 import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
-import { ROOT, sh, sleep, type Lab } from '../../scripts/lab/lab.ts';
+import { ROOT, sh, sleep, type DaemonProcess, type Lab } from '../../scripts/lab/lab.ts';
 import { expectOk, streamsConnected, vtepctl, withLab } from './helpers.ts';
 
 const VNI = 100;
@@ -20,14 +20,23 @@ const MOBILE_IP = '192.168.100.99';
 
 interface Fabric {
   tenant: string;
-  start(i: number): Promise<import('../../scripts/lab/lab.ts').DaemonProcess>;
+  start(i: number): Promise<DaemonProcess>;
 }
 
 async function fabric(lab: Lab): Promise<Fabric> {
-  const tenant = await lab.kernelEvpnVtep(2, { vni: VNI, address: `${ip(2)}/24`, mac: '02:00:00:00:00:02', bridgeAddress: `${ip(254)}/24` });
+  const tenant = await lab.kernelEvpnVtep(2, {
+    vni: VNI,
+    address: `${ip(2)}/24`,
+    mac: '02:00:00:00:00:02',
+    bridgeAddress: `${ip(254)}/24`,
+  });
   await lab.frr(1, routeReflectorConfig(lab, [2, 3, 4]));
   await lab.frr(2, kernelVtepConfig(lab, 2));
-  const start = (i: number) => lab.startDaemonArgs(i, ['--config', lab.writeConfig(i, vtepdEvpnConfig(lab, i, { vni: VNI, address: `${ip(i)}/24` }))]);
+  const start = (i: number) =>
+    lab.startDaemonArgs(i, [
+      '--config',
+      lab.writeConfig(i, vtepdEvpnConfig(lab, i, { vni: VNI, address: `${ip(i)}/24` })),
+    ]);
   await start(3);
   await start(4);
   return { tenant, start };
@@ -75,7 +84,8 @@ async function floodsTo(lab: Lab, i: number): Promise<boolean> {
 async function converged(lab: Lab): Promise<void> {
   const t = await within(20_000, async () => {
     if (!(await floodsTo(lab, 3)) || !(await floodsTo(lab, 4))) return false;
-    for (const i of [3, 4]) if ((await ctlJson<RemoteRow[]>(lab, i, 'remote', 'show')).filter((r) => r.flood).length < 2) return false;
+    for (const i of [3, 4])
+      if ((await ctlJson<RemoteRow[]>(lab, i, 'remote', 'show')).filter((r) => r.flood).length < 2) return false;
     return true;
   });
   expect(t, 'the fabric converged').toBeGreaterThanOrEqual(0);
@@ -86,118 +96,248 @@ async function tapMac(lab: Lab, i: number): Promise<string> {
 }
 
 describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
-  it('builds every flood list and FDB from routes: all hosts ping each other, each side shows what EVPN put there', () => withLab(4, async (lab) => {
-    const f = await fabric(lab);
-    await converged(lab);
-    for (const i of [3, 4]) {
-      const remotes = await ctlJson<RemoteRow[]>(lab, i, 'remote', 'show');
-      // Held by EVPN's inclusive multicast routes (and, once a MAC route for a host behind it came, by that entry too).
-      expect(remotes.map((r) => [r.remote, r.flood, r.origins.filter((o) => o !== 'static')]).sort()).toEqual(
-        [2, 3, 4].filter((j) => j !== i).map((j) => [lab.underlay(j), true, ['evpn']]).sort());
-    }
-    for (const [from, to] of [[3, 2], [3, 4], [4, 2], [4, 3]]) expectOk(await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]), `ping h${from} -> ${ip(to)}`);
-    for (const to of [3, 4]) expectOk(await lab.execIn(f.tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]), `ping kernel tenant -> ${ip(to)}`);
-    // The kernel VTEP's FDB: each vtepd host's MAC, learned from EVPN.
-    await sleep(500);
-    const kfdb = await kernelFdb(lab);
-    for (const i of [3, 4]) expect(kfdb).toContain(`${await tapMac(lab, i)} dst ${lab.underlay(i)} self extern_learn`);
-    // vtepd's FDB: the kernel tenant's MAC, origin evpn; the evpn show counts the routes.
-    expect(await ctlJson<FdbRow[]>(lab, 3, 'fdb', 'show')).toContainEqual(expect.objectContaining({ mac: '02:00:00:00:00:02', remote: lab.underlay(2), origin: 'evpn', static: true }));
-    const status = await ctlJson<EvpnStatus>(lab, 3, 'evpn', 'show');
-    expect(status.sessions).toEqual([expect.objectContaining({ neighbor: lab.underlay(1), state: 'ESTABLISHED' })]);
-    expect(status.networks.blue).toMatchObject({ vni: VNI, rd: `${lab.underlay(3)}:${VNI}`, 'import-rt': ['65000:100'], advertised: { 'type-3': 1 }, received: { 'type-3': 2 } });
-    expect(status.networks.blue.advertised['type-2']).toBeGreaterThanOrEqual(1);
-    const text = await vtepctl('--socket', lab.socket(3), 'evpn', 'show');
-    expect(text.stdout).toMatch(/neighbor 10\.0\.0\.1: established/);
-  }));
+  it('builds every flood list and FDB from routes: all hosts ping each other, each side shows what EVPN put there', () =>
+    withLab(4, async (lab) => {
+      const f = await fabric(lab);
+      await converged(lab);
+      for (const i of [3, 4]) {
+        const remotes = await ctlJson<RemoteRow[]>(lab, i, 'remote', 'show');
+        // Held by EVPN's inclusive multicast routes (and, once a MAC route for a host behind it came, by that entry too).
+        expect(remotes.map((r) => [r.remote, r.flood, r.origins.filter((o) => o !== 'static')]).sort()).toEqual(
+          [2, 3, 4]
+            .filter((j) => j !== i)
+            .map((j) => [lab.underlay(j), true, ['evpn']])
+            .sort(),
+        );
+      }
+      for (const [from, to] of [
+        [3, 2],
+        [3, 4],
+        [4, 2],
+        [4, 3],
+      ])
+        expectOk(
+          await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
+          `ping h${from} -> ${ip(to)}`,
+        );
+      for (const to of [3, 4])
+        expectOk(
+          await lab.execIn(f.tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
+          `ping kernel tenant -> ${ip(to)}`,
+        );
+      // The kernel VTEP's FDB: each vtepd host's MAC, learned from EVPN.
+      await sleep(500);
+      const kfdb = await kernelFdb(lab);
+      for (const i of [3, 4])
+        expect(kfdb).toContain(`${await tapMac(lab, i)} dst ${lab.underlay(i)} self extern_learn`);
+      // vtepd's FDB: the kernel tenant's MAC, origin evpn; the evpn show counts the routes.
+      expect(await ctlJson<FdbRow[]>(lab, 3, 'fdb', 'show')).toContainEqual(
+        expect.objectContaining({ mac: '02:00:00:00:00:02', remote: lab.underlay(2), origin: 'evpn', static: true }),
+      );
+      const status = await ctlJson<EvpnStatus>(lab, 3, 'evpn', 'show');
+      expect(status.sessions).toEqual([expect.objectContaining({ neighbor: lab.underlay(1), state: 'ESTABLISHED' })]);
+      expect(status.networks.blue).toMatchObject({
+        vni: VNI,
+        rd: `${lab.underlay(3)}:${VNI}`,
+        'import-rt': ['65000:100'],
+        advertised: { 'type-3': 1 },
+        received: { 'type-3': 2 },
+      });
+      expect(status.networks.blue.advertised['type-2']).toBeGreaterThanOrEqual(1);
+      const text = await vtepctl('--socket', lab.socket(3), 'evpn', 'show');
+      expect(text.stdout).toMatch(/neighbor 10\.0\.0\.1: established/);
+    }));
 
-  it('answers ARP from EVPN MAC/IP routes on both sides: arping across VTEPs with no ARP in any tunnel', () => withLab(4, async (lab) => {
-    const f = await fabric(lab);
-    await converged(lab);
-    // Every host says who it is once: the kernel side's SVI resolves its tenant (FRR advertises MAC/IP), the vtepd hosts ARP (vtepd snoops it).
-    expectOk(await lab.exec(2, 'ping', ['-c', '1', '-W', '2', ip(2)]), 'the kernel VTEP resolves its tenant');
-    for (const [from, to] of [[3, 4], [4, 3], [3, 2], [4, 2]]) expectOk(await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]), `warm-up ping h${from} -> ${ip(to)}`);
-    expect(await within(5000, async () => {
-      const n = await ctlJson<NeighRow[]>(lab, 3, 'neigh', 'show');
-      return [ip(2), ip(4)].every((a) => n.some((r) => r.ip === a && r.origin === 'evpn'));
-    })).toBeGreaterThanOrEqual(0);
-    expect(await within(5000, async () => (await lab.exec(2, 'ip', ['neigh', 'show', 'dev', 'br0'])).stdout.includes(`${ip(3)} lladdr`))).toBeGreaterThanOrEqual(0);
-    // Forget what the hosts resolved, so that they ask again.
-    for (const i of [3, 4]) await lab.exec(i, 'ip', ['neigh', 'flush', 'dev', 'tap-blue']);
-    await lab.execIn(f.tenant, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
-    const caps = await Promise.all([2, 3, 4].map((i) => lab.capture(i, lab.dev(i), ['udp', 'port', '4789'])));
-    expectOk(await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', ip(2)]), 'arping vtepd -> kernel tenant');
-    expectOk(await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', ip(4)]), 'arping vtepd -> vtepd');
-    expectOk(await lab.execIn(f.tenant, 'arping', ['-c', '2', '-w', '3', '-i', 'eth0', ip(3)]), 'arping kernel tenant -> vtepd');
-    const tunneled = (await Promise.all(caps.map((c) => c.stop()))).flatMap((r) => vxlanPackets(r));
-    expect(tunneled.filter((p) => p.arp !== undefined).map((p) => `${p.src} > ${p.dst}`)).toEqual([]);
-    const s = await ctlJson<{ networks: { blue: { counters: Record<string, number> } } }>(lab, 3, 'stats');
-    expect(s.networks.blue.counters['arp-suppressed']).toBeGreaterThanOrEqual(4);
-  }));
+  it('answers ARP from EVPN MAC/IP routes on both sides: arping across VTEPs with no ARP in any tunnel', () =>
+    withLab(4, async (lab) => {
+      const f = await fabric(lab);
+      await converged(lab);
+      // Every host says who it is once: the kernel side's SVI resolves its tenant (FRR advertises MAC/IP), the vtepd hosts ARP (vtepd snoops it).
+      expectOk(await lab.exec(2, 'ping', ['-c', '1', '-W', '2', ip(2)]), 'the kernel VTEP resolves its tenant');
+      for (const [from, to] of [
+        [3, 4],
+        [4, 3],
+        [3, 2],
+        [4, 2],
+      ])
+        expectOk(
+          await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
+          `warm-up ping h${from} -> ${ip(to)}`,
+        );
+      expect(
+        await within(5000, async () => {
+          const n = await ctlJson<NeighRow[]>(lab, 3, 'neigh', 'show');
+          return [ip(2), ip(4)].every((a) => n.some((r) => r.ip === a && r.origin === 'evpn'));
+        }),
+      ).toBeGreaterThanOrEqual(0);
+      expect(
+        await within(5000, async () =>
+          (await lab.exec(2, 'ip', ['neigh', 'show', 'dev', 'br0'])).stdout.includes(`${ip(3)} lladdr`),
+        ),
+      ).toBeGreaterThanOrEqual(0);
+      // Forget what the hosts resolved, so that they ask again.
+      for (const i of [3, 4]) await lab.exec(i, 'ip', ['neigh', 'flush', 'dev', 'tap-blue']);
+      await lab.execIn(f.tenant, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
+      const caps = await Promise.all([2, 3, 4].map((i) => lab.capture(i, lab.dev(i), ['udp', 'port', '4789'])));
+      expectOk(
+        await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', ip(2)]),
+        'arping vtepd -> kernel tenant',
+      );
+      expectOk(await lab.exec(3, 'arping', ['-c', '2', '-w', '3', '-i', 'tap-blue', ip(4)]), 'arping vtepd -> vtepd');
+      expectOk(
+        await lab.execIn(f.tenant, 'arping', ['-c', '2', '-w', '3', '-i', 'eth0', ip(3)]),
+        'arping kernel tenant -> vtepd',
+      );
+      const tunneled = (await Promise.all(caps.map((c) => c.stop()))).flatMap((r) => vxlanPackets(r));
+      expect(tunneled.filter((p) => p.arp !== undefined).map((p) => `${p.src} > ${p.dst}`)).toEqual([]);
+      const s = await ctlJson<{ networks: { blue: { counters: Record<string, number> } } }>(lab, 3, 'stats');
+      expect(s.networks.blue.counters['arp-suppressed']).toBeGreaterThanOrEqual(4);
+    }));
 
-  it('follows a host that moves to another VTEP within a second everywhere, with a higher sequence number', () => withLab(4, async (lab) => {
-    await fabric(lab);
-    await converged(lab);
-    // The mobile host: a macvlan on h4's TAP, then the same MAC and address on h3's.
-    const host = async (i: number) => {
-      expectOk(await lab.exec(i, 'ip', ['link', 'add', 'mv0', 'link', 'tap-blue', 'address', MOBILE_MAC, 'type', 'macvlan', 'mode', 'bridge']), `macvlan on h${i}`);
-      expectOk(await lab.exec(i, 'ip', ['addr', 'add', `${MOBILE_IP}/32`, 'dev', 'mv0']), 'its address');
-      expectOk(await lab.exec(i, 'ip', ['link', 'set', 'mv0', 'up']), 'up');
-      await lab.exec(i, 'arping', ['-U', '-c', '1', '-w', '1', '-I', 'mv0', MOBILE_IP]); // the host announces itself (nobody answers that)
-    };
-    const at = async (i: number) => (await ctlJson<FdbRow[]>(lab, i, 'fdb', 'show')).find((r) => r.mac === MOBILE_MAC);
-    await host(4);
-    expect(await within(5000, async () => (await at(3))?.remote === lab.underlay(4) && (await kernelFdb(lab)).includes(`${MOBILE_MAC} dst ${lab.underlay(4)}`))).toBeGreaterThanOrEqual(0);
-    expectOk(await lab.exec(4, 'ip', ['link', 'del', 'mv0']), 'the host leaves h4');
-    // Watch every VTEP for the MAC pointing at h3, with the time each one sees it.
-    const mac = MOBILE_MAC.replace(/:/g, '\\:');
-    const watchers = [
-      firstLine(lab.ns(3), [join(ROOT, 'bin/vtepctl'), '--socket', lab.socket(3), 'monitor'], new RegExp(`fdb moved ${mac} network blue local`)),
-      firstLine(lab.ns(4), [join(ROOT, 'bin/vtepctl'), '--socket', lab.socket(4), 'monitor'], new RegExp(`fdb added ${mac} network blue dst 10\\.0\\.0\\.3 origin evpn`)),
-      firstLine(lab.ns(2), ['bridge', 'monitor', 'fdb'], new RegExp(`${mac} dev vxlan0 dst 10\\.0\\.0\\.3`)),
-    ];
-    try {
-      await streamsConnected(lab, 3, 1);
-      await streamsConnected(lab, 4, 1);
-      await sleep(500); // bridge monitor too
-      const t0 = Date.now();
-      await host(3);
-      const seen = await Promise.race([Promise.all(watchers.map((w) => w.seen)), sleep(5000).then(() => undefined)]);
-      expect(seen, 'every VTEP points at h3').toBeDefined();
-      const took = Math.max(...seen!) - t0;
-      expect(took, 'within a second of the host\'s first frame on h3').toBeLessThanOrEqual(1000);
-    } finally {
-      for (const w of watchers) w.stop();
-    }
-    expect((await at(3))?.remote).toBe(null);
-    expect((await at(4))?.remote).toBe(lab.underlay(3));
-    // In GoBGP's RIB on h3: the MAC advertised with MAC Mobility sequence number 1.
-    const gobgp = (await ctlJson<EvpnStatus>(lab, 3, 'evpn', 'show')).gobgp;
-    const rib = await lab.exec(3, 'gobgp', ['-u', gobgp.split(':')[0], '-p', gobgp.split(':')[1], 'global', 'rib', '-a', 'evpn', '-j']);
-    expectOk(rib, 'gobgp global rib');
-    type RibPath = { nlri: { value: { mac: string; ip: string } }; attrs: { type: number; value?: { type: number; subtype: number; sequence?: number }[] }[] };
-    const mine = Object.values(JSON.parse(rib.stdout) as Record<string, RibPath[]>).flat().filter((p) => p.nlri.value.mac === MOBILE_MAC);
-    expect(mine.map((p) => p.nlri.value.ip).sort()).toEqual(['<nil>', MOBILE_IP].sort()); // MAC only, and MAC/IP
-    for (const p of mine) {
-      const communities = p.attrs.find((a) => a.type === 16)?.value ?? [];
-      expect(communities.find((c) => c.type === 6 && c.subtype === 0)?.sequence, 'MAC Mobility sequence number').toBe(1);
-    }
-  }));
+  it('follows a host that moves to another VTEP within a second everywhere, with a higher sequence number', () =>
+    withLab(4, async (lab) => {
+      await fabric(lab);
+      await converged(lab);
+      // The mobile host: a macvlan on h4's TAP, then the same MAC and address on h3's.
+      const host = async (i: number) => {
+        expectOk(
+          await lab.exec(i, 'ip', [
+            'link',
+            'add',
+            'mv0',
+            'link',
+            'tap-blue',
+            'address',
+            MOBILE_MAC,
+            'type',
+            'macvlan',
+            'mode',
+            'bridge',
+          ]),
+          `macvlan on h${i}`,
+        );
+        expectOk(await lab.exec(i, 'ip', ['addr', 'add', `${MOBILE_IP}/32`, 'dev', 'mv0']), 'its address');
+        expectOk(await lab.exec(i, 'ip', ['link', 'set', 'mv0', 'up']), 'up');
+        await lab.exec(i, 'arping', ['-U', '-c', '1', '-w', '1', '-I', 'mv0', MOBILE_IP]); // the host announces itself (nobody answers that)
+      };
+      const at = async (i: number) =>
+        (await ctlJson<FdbRow[]>(lab, i, 'fdb', 'show')).find((r) => r.mac === MOBILE_MAC);
+      await host(4);
+      expect(
+        await within(
+          5000,
+          async () =>
+            (await at(3))?.remote === lab.underlay(4) &&
+            (await kernelFdb(lab)).includes(`${MOBILE_MAC} dst ${lab.underlay(4)}`),
+        ),
+      ).toBeGreaterThanOrEqual(0);
+      expectOk(await lab.exec(4, 'ip', ['link', 'del', 'mv0']), 'the host leaves h4');
+      // Watch every VTEP for the MAC pointing at h3, with the time each one sees it.
+      const mac = MOBILE_MAC.replace(/:/g, '\\:');
+      const watchers = [
+        firstLine(
+          lab.ns(3),
+          [join(ROOT, 'bin/vtepctl'), '--socket', lab.socket(3), 'monitor'],
+          new RegExp(`fdb moved ${mac} network blue local`),
+        ),
+        firstLine(
+          lab.ns(4),
+          [join(ROOT, 'bin/vtepctl'), '--socket', lab.socket(4), 'monitor'],
+          new RegExp(`fdb added ${mac} network blue dst 10\\.0\\.0\\.3 origin evpn`),
+        ),
+        firstLine(lab.ns(2), ['bridge', 'monitor', 'fdb'], new RegExp(`${mac} dev vxlan0 dst 10\\.0\\.0\\.3`)),
+      ];
+      try {
+        await streamsConnected(lab, 3, 1);
+        await streamsConnected(lab, 4, 1);
+        await sleep(500); // bridge monitor too
+        const t0 = Date.now();
+        await host(3);
+        const seen = await Promise.race([Promise.all(watchers.map((w) => w.seen)), sleep(5000).then(() => undefined)]);
+        expect(seen, 'every VTEP points at h3').toBeDefined();
+        const took = Math.max(...seen!) - t0;
+        expect(took, "within a second of the host's first frame on h3").toBeLessThanOrEqual(1000);
+      } finally {
+        for (const w of watchers) w.stop();
+      }
+      expect((await at(3))?.remote).toBe(null);
+      expect((await at(4))?.remote).toBe(lab.underlay(3));
+      // In GoBGP's RIB on h3: the MAC advertised with MAC Mobility sequence number 1.
+      const gobgp = (await ctlJson<EvpnStatus>(lab, 3, 'evpn', 'show')).gobgp;
+      const rib = await lab.exec(3, 'gobgp', [
+        '-u',
+        gobgp.split(':')[0],
+        '-p',
+        gobgp.split(':')[1],
+        'global',
+        'rib',
+        '-a',
+        'evpn',
+        '-j',
+      ]);
+      expectOk(rib, 'gobgp global rib');
+      type RibPath = {
+        nlri: { value: { mac: string; ip: string } };
+        attrs: { type: number; value?: { type: number; subtype: number; sequence?: number }[] }[];
+      };
+      const mine = Object.values(JSON.parse(rib.stdout) as Record<string, RibPath[]>)
+        .flat()
+        .filter((p) => p.nlri.value.mac === MOBILE_MAC);
+      expect(mine.map((p) => p.nlri.value.ip).sort()).toEqual(['<nil>', MOBILE_IP].sort()); // MAC only, and MAC/IP
+      for (const p of mine) {
+        const communities = p.attrs.find((a) => a.type === 16)?.value ?? [];
+        expect(communities.find((c) => c.type === 6 && c.subtype === 0)?.sequence, 'MAC Mobility sequence number').toBe(
+          1,
+        );
+      }
+    }));
 
-  it('withdraws its routes when stopped, is back when restarted, and its routes go after the hold time when killed', () => withLab(4, async (lab) => {
-    const f = await fabric(lab);
-    await converged(lab);
-    const d4 = lab.daemons.at(-1)!;
-    expect(await d4.stop()).toBe(0);
-    expect(await within(3000, async () => !(await floodsTo(lab, 4))), 'SIGTERM: the kernel VTEP drops h4 from its flood list').toBeGreaterThanOrEqual(0);
-    expect((await ctlJson<RemoteRow[]>(lab, 3, 'remote', 'show')).map((r) => r.remote)).not.toContain(lab.underlay(4));
-    // Back, this time from the command line alone.
-    const again = await lab.startDaemonArgs(4, ['--local', lab.underlay(4), '--tap', 'tap-blue', '--vni', String(VNI), '--address', `${ip(4)}/24`,
-      '--evpn-asn', '65000', '--evpn-neighbor', lab.underlay(1), '--no-learning', '--arp-responder', '--socket', lab.socket(4)]);
-    expect(await within(15_000, async () => floodsTo(lab, 4)), 'restarted: back in the flood list').toBeGreaterThanOrEqual(0);
-    again.proc.kill('SIGKILL');
-    expect(await within(12_000, async () => !(await floodsTo(lab, 4))), 'SIGKILL: gone within the hold time (9 s)').toBeGreaterThanOrEqual(0);
-    const gobgpds = async () => (await sh('ip', ['netns', 'pids', lab.ns(4)])).stdout.split('\n').filter(Boolean).length;
-    expect(await within(3000, async () => (await gobgpds()) === 0), 'the killed daemon\'s gobgpd went with it').toBeGreaterThanOrEqual(0);
-  }));
+  it('withdraws its routes when stopped, is back when restarted, and its routes go after the hold time when killed', () =>
+    withLab(4, async (lab) => {
+      await fabric(lab);
+      await converged(lab);
+      const d4 = lab.daemons.at(-1)!;
+      expect(await d4.stop()).toBe(0);
+      expect(
+        await within(3000, async () => !(await floodsTo(lab, 4))),
+        'SIGTERM: the kernel VTEP drops h4 from its flood list',
+      ).toBeGreaterThanOrEqual(0);
+      expect((await ctlJson<RemoteRow[]>(lab, 3, 'remote', 'show')).map((r) => r.remote)).not.toContain(
+        lab.underlay(4),
+      );
+      // Back, this time from the command line alone.
+      const again = await lab.startDaemonArgs(4, [
+        '--local',
+        lab.underlay(4),
+        '--tap',
+        'tap-blue',
+        '--vni',
+        String(VNI),
+        '--address',
+        `${ip(4)}/24`,
+        '--evpn-asn',
+        '65000',
+        '--evpn-neighbor',
+        lab.underlay(1),
+        '--no-learning',
+        '--arp-responder',
+        '--socket',
+        lab.socket(4),
+      ]);
+      expect(
+        await within(15_000, async () => floodsTo(lab, 4)),
+        'restarted: back in the flood list',
+      ).toBeGreaterThanOrEqual(0);
+      again.proc.kill('SIGKILL');
+      expect(
+        await within(12_000, async () => !(await floodsTo(lab, 4))),
+        'SIGKILL: gone within the hold time (9 s)',
+      ).toBeGreaterThanOrEqual(0);
+      const gobgpds = async () =>
+        (await sh('ip', ['netns', 'pids', lab.ns(4)])).stdout.split('\n').filter(Boolean).length;
+      expect(
+        await within(3000, async () => (await gobgpds()) === 0),
+        "the killed daemon's gobgpd went with it",
+      ).toBeGreaterThanOrEqual(0);
+    }));
 });

@@ -70,7 +70,8 @@ function packetTooBig(mtu: number, src: string, dst: string, next: number, paylo
 /** Host i sends ICMP (or ICMPv6) message `m` to `to` from a raw socket: its own address as source, as a router would. */
 async function forge(lab: Lab, i: number, to: string, m: Buffer): Promise<void> {
   const v6 = to.includes(':');
-  const py = 'import socket,sys\n' +
+  const py =
+    'import socket,sys\n' +
     `s = socket.socket(socket.AF_INET${v6 ? '6' : ''}, socket.SOCK_RAW, socket.IPPROTO_ICMP${v6 ? 'V6' : ''})\n` +
     's.sendto(bytes.fromhex(sys.argv[2]), (sys.argv[1], 0))\n';
   expectOk(await lab.exec(i, 'python3', ['-c', py, to, m.toString('hex')]), 'forging an ICMP error');
@@ -83,7 +84,8 @@ async function tcpRate(lab: Lab, seconds = 2): Promise<number> {
   const r = await lab.exec(1, 'iperf3', ['-c', overlay(2), '-t', String(seconds), '-J'], (seconds + 20) * 1000);
   await server;
   expectOk(r, 'iperf3');
-  return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+  return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+    .bits_per_second;
 }
 
 async function pmtu(lab: Lab, remote: string): Promise<number> {
@@ -111,71 +113,120 @@ async function forgeDuringTcp(lab: Lab, to: string, errors: Buffer[], before: nu
   await sleep(300);
   const after = await tcpRate(lab);
   console.log(`forged ICMP: TCP ${(before / 1e6).toFixed(0)} Mb/s before, ${(after / 1e6).toFixed(0)} after`);
-  expect(after, `TCP after the forged errors: ${(after / 1e6).toFixed(0)} Mb/s against ${(before / 1e6).toFixed(0)} before`).toBeGreaterThanOrEqual(before * 0.5);
+  expect(
+    after,
+    `TCP after the forged errors: ${(after / 1e6).toFixed(0)} Mb/s against ${(before / 1e6).toFixed(0)} before`,
+  ).toBeGreaterThanOrEqual(before * 0.5);
   return after;
 }
 
 describe('forged ICMP "too big" errors from a host on the underlay', () => {
-  it('GRE: errors quoting local -> remote proto 47 with another GRE header (MTU 68 and 600) are ignored; TCP keeps its rate', () => withLab(3, async (lab) => {
-    for (const [i, peer] of [[1, 2], [2, 1]]) await lab.startDaemon(i, config(lab, i, lab.underlay(i), lab.underlay(peer), 'gre: { key: 77 }'));
-    const before = await tcpRate(lab);
-    const quote = (key: number) => Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 47, 1480, true), greHeader(key)]);
-    await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(68, quote(1)), fragNeeded(600, quote(0xdeadbeef)), fragNeeded(600, quote(78))], before);
-    expect(await pmtu(lab, lab.underlay(2))).toBe(1500);
-    const s = await stats(lab);
-    expect(s['pmtu-icmp']).toMatchObject({ believed: 0, ignored: { 'not-our-packet': 3 } });
-    expect(s.networks.blue.counters['pmtu-fragmentable']).toBe(0);
-  }));
+  it('GRE: errors quoting local -> remote proto 47 with another GRE header (MTU 68 and 600) are ignored; TCP keeps its rate', () =>
+    withLab(3, async (lab) => {
+      for (const [i, peer] of [
+        [1, 2],
+        [2, 1],
+      ])
+        await lab.startDaemon(i, config(lab, i, lab.underlay(i), lab.underlay(peer), 'gre: { key: 77 }'));
+      const before = await tcpRate(lab);
+      const quote = (key: number) =>
+        Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 47, 1480, true), greHeader(key)]);
+      await forgeDuringTcp(
+        lab,
+        lab.underlay(1),
+        [fragNeeded(68, quote(1)), fragNeeded(600, quote(0xdeadbeef)), fragNeeded(600, quote(78))],
+        before,
+      );
+      expect(await pmtu(lab, lab.underlay(2))).toBe(1500);
+      const s = await stats(lab);
+      expect(s['pmtu-icmp']).toMatchObject({ believed: 0, ignored: { 'not-our-packet': 3 } });
+      expect(s.networks.blue.counters['pmtu-fragmentable']).toBe(0);
+    }));
 
-  it('GRE: one quoting our key is believed, the path MTU falls to 552, and TCP still keeps going: its frames go without DF', () => withLab(3, async (lab) => {
-    for (const [i, peer] of [[1, 2], [2, 1]]) await lab.startDaemon(i, config(lab, i, lab.underlay(i), lab.underlay(peer), 'gre: { key: 77 }'));
-    const before = await tcpRate(lab);
-    const quote = Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 47, 1480, true), greHeader(77)]);
-    await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(68, quote)], before);
-    expect(await pmtu(lab, lab.underlay(2))).toBe(552);
-    const s = await stats(lab);
-    expect(s['pmtu-icmp']!.believed).toBe(1);
-    expect(s.networks.blue.counters['pmtu-fragmentable']).toBeGreaterThan(1000);
-    expect(s.networks.blue.drops.oversize).toBe(0);
-    // On the wire: h1's tunnel packets of full size, without DF, and h2 takes them whole.
-    const cap = await lab.capture(1, lab.dev(1), ['-c', '20', 'ip', 'proto', '47', 'and', 'src', lab.underlay(1), 'and', 'greater', '1400']);
-    await tcpRate(lab, 1);
-    const packets = await cap.stop();
-    expect(packets.length).toBeGreaterThan(0);
-    for (const p of packets) expect(p.data[14 + 6] & 0x40, 'DF').toBe(0);
-  }));
-
-  it('VXLAN with df: true: errors quoting a predictable lane port (50176) to any port, without DF, are ignored', () => withLab(3, async (lab) => {
-    await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
-    await lab.startDaemon(1, config(lab, 1, lab.underlay(1), lab.underlay(2), 'vxlan: { vni: 42 }', '    df: true\n'));
-    const before = await tcpRate(lab);
-    const quote = (dport: number, df: boolean) => Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 17, 1500, df), udpHeader(50176, dport, 1480)]);
-    await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(600, quote(9999, false)), fragNeeded(600, quote(4789, false)), fragNeeded(600, quote(9999, true))], before);
-    expect(await pmtu(lab, lab.underlay(2))).toBe(1500);
-    const s = await stats(lab);
-    expect(s['pmtu-icmp']!.believed).toBe(0);
-    expect(s['pmtu-icmp']!.ignored['no-df'] + s['pmtu-icmp']!.ignored['not-our-packet']).toBe(3);
-  }));
-
-  it('VXLAN over IPv6: a Packet Too Big quoting local -> remote UDP to port 4789 does not stop TCP', () => withLab(3, async (lab) => {
-    await lab.ipv6Underlay();
-    await lab.kernelVxlan(2, { vni: 42, ipv6: true, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay6(1)], mtu: 1430 });
-    await lab.startDaemon(1, config(lab, 1, lab.underlay6(1), lab.underlay6(2), 'vxlan: { vni: 42 }'));
-    const before = await tcpRate(lab);
-    // A source port of the range that is no lane of this start (lanes are random, and not told).
-    const lanes = (await lab.exec(1, 'ss', ['-Hun', 'src', `[${lab.underlay6(1)}]`])).stdout;
-    let sport = 50176;
-    while (lanes.includes(`]:${sport} `)) sport++;
-    const error = packetTooBig(1280, lab.underlay6(1), lab.underlay6(2), 17, 1446, udpHeader(sport, 4789, 1446));
-    await forgeDuringTcp(lab, lab.underlay6(1), [error], before);
-    const s = await stats(lab);
-    if (NO_OFFLOAD) {
-      // One raw socket sends from any port of the range: 8 quoted bytes cannot be told from ours. Believed, and harmless.
+  it('GRE: one quoting our key is believed, the path MTU falls to 552, and TCP still keeps going: its frames go without DF', () =>
+    withLab(3, async (lab) => {
+      for (const [i, peer] of [
+        [1, 2],
+        [2, 1],
+      ])
+        await lab.startDaemon(i, config(lab, i, lab.underlay(i), lab.underlay(peer), 'gre: { key: 77 }'));
+      const before = await tcpRate(lab);
+      const quote = Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 47, 1480, true), greHeader(77)]);
+      await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(68, quote)], before);
+      expect(await pmtu(lab, lab.underlay(2))).toBe(552);
+      const s = await stats(lab);
       expect(s['pmtu-icmp']!.believed).toBe(1);
-      expect(await pmtu(lab, lab.underlay6(2))).toBe(1280);
-    } else {
-      expect(s['pmtu-icmp']).toMatchObject({ believed: 0, ignored: { 'not-our-packet': 1 } });
-      expect(await pmtu(lab, lab.underlay6(2))).toBe(1430 + 70);
-    }
-  }));
+      expect(s.networks.blue.counters['pmtu-fragmentable']).toBeGreaterThan(1000);
+      expect(s.networks.blue.drops.oversize).toBe(0);
+      // On the wire: h1's tunnel packets of full size, without DF, and h2 takes them whole.
+      const cap = await lab.capture(1, lab.dev(1), [
+        '-c',
+        '20',
+        'ip',
+        'proto',
+        '47',
+        'and',
+        'src',
+        lab.underlay(1),
+        'and',
+        'greater',
+        '1400',
+      ]);
+      await tcpRate(lab, 1);
+      const packets = await cap.stop();
+      expect(packets.length).toBeGreaterThan(0);
+      for (const p of packets) expect(p.data[14 + 6] & 0x40, 'DF').toBe(0);
+    }));
+
+  it('VXLAN with df: true: errors quoting a predictable lane port (50176) to any port, without DF, are ignored', () =>
+    withLab(3, async (lab) => {
+      await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
+      await lab.startDaemon(
+        1,
+        config(lab, 1, lab.underlay(1), lab.underlay(2), 'vxlan: { vni: 42 }', '    df: true\n'),
+      );
+      const before = await tcpRate(lab);
+      const quote = (dport: number, df: boolean) =>
+        Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 17, 1500, df), udpHeader(50176, dport, 1480)]);
+      await forgeDuringTcp(
+        lab,
+        lab.underlay(1),
+        [fragNeeded(600, quote(9999, false)), fragNeeded(600, quote(4789, false)), fragNeeded(600, quote(9999, true))],
+        before,
+      );
+      expect(await pmtu(lab, lab.underlay(2))).toBe(1500);
+      const s = await stats(lab);
+      expect(s['pmtu-icmp']!.believed).toBe(0);
+      expect(s['pmtu-icmp']!.ignored['no-df'] + s['pmtu-icmp']!.ignored['not-our-packet']).toBe(3);
+    }));
+
+  it('VXLAN over IPv6: a Packet Too Big quoting local -> remote UDP to port 4789 does not stop TCP', () =>
+    withLab(3, async (lab) => {
+      await lab.ipv6Underlay();
+      await lab.kernelVxlan(2, {
+        vni: 42,
+        ipv6: true,
+        address: `${overlay(2)}/24`,
+        mac: kernelMac(2),
+        remotes: [lab.underlay6(1)],
+        mtu: 1430,
+      });
+      await lab.startDaemon(1, config(lab, 1, lab.underlay6(1), lab.underlay6(2), 'vxlan: { vni: 42 }'));
+      const before = await tcpRate(lab);
+      // A source port of the range that is no lane of this start (lanes are random, and not told).
+      const lanes = (await lab.exec(1, 'ss', ['-Hun', 'src', `[${lab.underlay6(1)}]`])).stdout;
+      let sport = 50176;
+      while (lanes.includes(`]:${sport} `)) sport++;
+      const error = packetTooBig(1280, lab.underlay6(1), lab.underlay6(2), 17, 1446, udpHeader(sport, 4789, 1446));
+      await forgeDuringTcp(lab, lab.underlay6(1), [error], before);
+      const s = await stats(lab);
+      if (NO_OFFLOAD) {
+        // One raw socket sends from any port of the range: 8 quoted bytes cannot be told from ours. Believed, and harmless.
+        expect(s['pmtu-icmp']!.believed).toBe(1);
+        expect(await pmtu(lab, lab.underlay6(2))).toBe(1280);
+      } else {
+        expect(s['pmtu-icmp']).toMatchObject({ believed: 0, ignored: { 'not-our-packet': 1 } });
+        expect(await pmtu(lab, lab.underlay6(2))).toBe(1430 + 70);
+      }
+    }));
 });

@@ -8,7 +8,12 @@ import { INGRESSES, runFuzz } from '../../scripts/fuzz/run.ts';
 describe('fuzzing every ingress (bounded)', () => {
   it('survives 100k packets per ingress and 2000 control requests, every packet accounted for and the oracle agreeing', async () => {
     const report = await runFuzz({
-      packets: 100_000, batch: 25_000, pps: 150_000, seed: 42, ingresses: INGRESSES, controlRequests: 2000,
+      packets: 100_000,
+      batch: 25_000,
+      pps: 150_000,
+      seed: 42,
+      ingresses: INGRESSES,
+      controlRequests: 2000,
       vtepdArgs: (process.env.VTEPD_TEST_ARGS ?? '').split(' ').filter(Boolean),
     });
     expect(report.crashed, report.log).toBe(false);

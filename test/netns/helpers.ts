@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { FdbRow, StatsReport } from '../../src/control/protocol.ts';
 import { request } from '../../src/control/client.ts';
-import { Lab, overlay, ROOT, sh, sleep, VNI, type Result } from '../../scripts/lab/lab.ts';
+import { Lab, overlay, ROOT, sh, sleep, type Result } from '../../scripts/lab/lab.ts';
 
 export { blueConfig, kernelMac, kernelPeers, overlay, VNI } from '../../scripts/lab/lab.ts';
 
@@ -18,7 +18,6 @@ export async function withLab(hosts: number, fn: (lab: Lab) => Promise<void>): P
     await lab.destroy();
   }
 }
-
 
 export function vtepctl(...args: string[]): Promise<Result> {
   return sh(join(ROOT, 'bin/vtepctl'), args);
@@ -53,7 +52,8 @@ export function statsNow(lab: Lab, host = 1): Promise<StatsReport> {
 export async function streamsConnected(lab: Lab, host: number, streams: number, ms = 15_000): Promise<void> {
   const t0 = Date.now();
   while ((await statsNow(lab, host)).control.clients < streams + 1) {
-    if (Date.now() - t0 > ms) throw new Error(`${streams} stream client(s) of h${host} did not connect within ${ms} ms`);
+    if (Date.now() - t0 > ms)
+      throw new Error(`${streams} stream client(s) of h${host} did not connect within ${ms} ms`);
     await sleep(20);
   }
   await sleep(100); // its request, sent right after it connected, is read
@@ -79,8 +79,16 @@ export const BYTES = 8 * 1024 * 1024;
  * Sends BYTES over TCP from host `from` to host `to` (at `address(to)`);
  * returns "BYTES SHA-256" as sent and as received.
  */
-export async function transfer(lab: Lab, from: number, to: number, address: (i: number) => string = overlay, timeoutMs = 60_000): Promise<[string, string]> {
-  const server = spawn('ip', ['netns', 'exec', lab.ns(to), process.execPath, BLAST, 'serve', address(to), '5001'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function transfer(
+  lab: Lab,
+  from: number,
+  to: number,
+  address: (i: number) => string = overlay,
+  timeoutMs = 60_000,
+): Promise<[string, string]> {
+  const server = spawn('ip', ['netns', 'exec', lab.ns(to), process.execPath, BLAST, 'serve', address(to), '5001'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let received = '';
   server.stdout.on('data', (d: Buffer) => (received += d.toString()));
   const done = new Promise<void>((res) => server.once('exit', () => res()));

@@ -19,7 +19,13 @@ describe('announcements', () => {
     expect(f.subarray(0, 14).toString('hex')).toBe('ffffffffffff' + '024200000001' + '0806');
     const arp = newArpRepr();
     expect(parseArp(f, 14, f.length, arp)).toBe(ParseError.None);
-    expect(arp).toEqual({ op: ArpOp.Request, senderMac: MAC, senderIp: 0xc0a86401, targetMac: 0, targetIp: 0xc0a86401 });
+    expect(arp).toEqual({
+      op: ArpOp.Request,
+      senderMac: MAC,
+      senderIp: 0xc0a86401,
+      targetMac: 0,
+      targetIp: 0xc0a86401,
+    });
   });
 
   it('announces an IPv6 address with an unsolicited NA (override) to all nodes, hop limit 255, a valid checksum', () => {
@@ -38,7 +44,7 @@ describe('announcements', () => {
     expect(nd.lla).toBe(MAC);
   });
 
-  it('is what snooping from a tunnel records as the address\'s MAC', () => {
+  it("is what snooping from a tunnel records as the address's MAC", () => {
     const neigh = new NeighTable(10);
     for (const ip of ['192.168.100.1', 'fd00:100::1']) {
       const f = announcement(MAC, parseIp(ip)!);

@@ -48,8 +48,16 @@ describe('hostile config files', () => {
   };
 
   it('refuses a billion-laughs file with one line, without expanding it', () => {
-    const laughs = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
-      ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    const laughs = [
+      'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(',')}]`,
+      ),
+    ].join('\n');
     const p = within(2000, () => load(`${laughs}\nlocal: 10.0.0.1\n`));
     expect(p).toEqual([expect.stringMatching(/: .*more than 1000 aliases/)]);
   });
@@ -60,7 +68,9 @@ describe('hostile config files', () => {
       const fifo = join(dir, 'config.fifo');
       execFileSync('mkfifo', [fifo]);
       for (const path of ['/dev/zero', fifo, dir]) {
-        expect(within(1000, () => loadConfigFile(path))).toEqual([`config ${path}: is not a regular file; give the path of a YAML file`]);
+        expect(within(1000, () => loadConfigFile(path))).toEqual([
+          `config ${path}: is not a regular file; give the path of a YAML file`,
+        ]);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -68,27 +78,39 @@ describe('hostile config files', () => {
   });
 
   it('refuses a file larger than 1 MB', () => {
-    expect(within(2000, () => load(`# ${'x'.repeat(1024 * 1024)}\nlocal: 10.0.0.1\n`))).toEqual([expect.stringMatching(/is \d+ bytes, more than the 1048576 a config may have/)]);
-  });
-
-  it('names a "__proto__" key with its line rather than losing the network', () => {
-    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  __proto__:\n    tap: t0\n    vxlan: { vni: 1 }\n'))).toEqual([
-      expect.stringMatching(/line 3: "__proto__" cannot be a name or a key here; choose another/),
+    expect(within(2000, () => load(`# ${'x'.repeat(1024 * 1024)}\nlocal: 10.0.0.1\n`))).toEqual([
+      expect.stringMatching(/is \d+ bytes, more than the 1048576 a config may have/),
     ]);
   });
 
+  it('names a "__proto__" key with its line rather than losing the network', () => {
+    expect(
+      problems(() => load('local: 10.0.0.1\nnetworks:\n  __proto__:\n    tap: t0\n    vxlan: { vni: 1 }\n')),
+    ).toEqual([expect.stringMatching(/line 3: "__proto__" cannot be a name or a key here; choose another/)]);
+  });
+
   it('refuses a TAP name the kernel would number itself (%d), and a socket path a Unix socket cannot hold', () => {
-    const p = problems(() => load(`local: 10.0.0.1\nsocket: /tmp/${'s'.repeat(120)}.sock\nnetworks:\n  blue:\n    tap: tap%d\n    vxlan: { vni: 1 }\n`));
+    const p = problems(() =>
+      load(
+        `local: 10.0.0.1\nsocket: /tmp/${'s'.repeat(120)}.sock\nnetworks:\n  blue:\n    tap: tap%d\n    vxlan: { vni: 1 }\n`,
+      ),
+    );
     expect(p).toEqual([
       expect.stringMatching(/socket: expected a path of at most 107 bytes/),
-      expect.stringMatching(/networks\.blue\.tap: expected an interface name of 1 to 15 characters without "\/", ":", "%" or spaces/),
+      expect.stringMatching(
+        /networks\.blue\.tap: expected an interface name of 1 to 15 characters without "\/", ":", "%" or spaces/,
+      ),
     ]);
   });
 
   it('refuses a group or malformed MAC for the TAP, and takes a unicast one', () => {
     const base = 'local: 10.0.0.1\nnetworks:\n  blue:\n    tap: t0\n    vxlan: { vni: 1 }\n';
-    expect(problems(() => load(`${base}    mac: 01:00:5e:00:00:01\n`))).toEqual([expect.stringMatching(/networks\.blue\.mac: expected a unicast MAC/)]);
-    expect(problems(() => load(`${base}    mac: nope\n`))).toEqual([expect.stringMatching(/networks\.blue\.mac: expected a MAC address/)]);
+    expect(problems(() => load(`${base}    mac: 01:00:5e:00:00:01\n`))).toEqual([
+      expect.stringMatching(/networks\.blue\.mac: expected a unicast MAC/),
+    ]);
+    expect(problems(() => load(`${base}    mac: nope\n`))).toEqual([
+      expect.stringMatching(/networks\.blue\.mac: expected a MAC address/),
+    ]);
     expect(load(`${base}    mac: 02:42:00:00:00:01\n`).networks[0].mac).toBe(0x024200000001);
   });
 });
@@ -99,7 +121,14 @@ describe('config file', () => {
     expect(c.local).toBe('10.0.0.1');
     expect(c.networks).toHaveLength(1);
     const n = c.networks[0];
-    expect(n).toMatchObject({ name: 'blue', tap: 'tap-blue', address: '192.168.100.1/24', mtu: 1450, ageing: 300, maxMacs: 8192 });
+    expect(n).toMatchObject({
+      name: 'blue',
+      tap: 'tap-blue',
+      address: '192.168.100.1/24',
+      mtu: 1450,
+      ageing: 300,
+      maxMacs: 8192,
+    });
     expect(n.tunnel).toMatchObject({ kind: 'vxlan', vni: 42, port: 4789 });
     expect(n.remotes).toEqual(['10.0.0.2', '10.0.0.3']);
     expect(n.statics).toEqual([{ mac: 0x525400123456, remote: '10.0.0.2' }]);
@@ -108,13 +137,21 @@ describe('config file', () => {
   it('fills in the defaults', () => {
     const c = load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n');
     expect(c.socket).toBe('/run/vtepd.sock');
-    expect(c.networks[0]).toMatchObject({ ageing: 300, maxMacs: 8192, remotes: [], acceptAnyRemote: false, ttl: 64, df: false });
+    expect(c.networks[0]).toMatchObject({
+      ageing: 300,
+      maxMacs: 8192,
+      remotes: [],
+      acceptAnyRemote: false,
+      ttl: 64,
+      df: false,
+    });
     expect(c.networks[0].tunnel).toMatchObject({ port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
     expect(c.networks[0].mtu).toBeUndefined();
   });
 
   it('names the path and what is expected for each mistake', () => {
-    const p = problems(() => load(`
+    const p = problems(() =>
+      load(`
 local: 10.0.0.1
 networks:
   blue:
@@ -122,23 +159,42 @@ networks:
     vxlan: { vni: 16777216 }
     remotes: [10.0.0.300]
     max_macs: 10
-`));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.vxlan\.vni: expected a VNI from 0 to 16777215/)]));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue\.remotes\.0: expected an IPv4 or IPv6 address/)]));
+`),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([expect.stringMatching(/networks\.blue\.vxlan\.vni: expected a VNI from 0 to 16777215/)]),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([expect.stringMatching(/networks\.blue\.remotes\.0: expected an IPv4 or IPv6 address/)]),
+    );
     expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.blue: unknown key "max_macs"/)]));
   });
 
   it('reports missing fields, duplicate VNIs and TAPs, and the local address used as a remote', () => {
-    expect(problems(() => load('networks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n'))).toEqual([expect.stringMatching(/local: is required/)]);
-    const p = problems(() => load(`
+    expect(problems(() => load('networks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n'))).toEqual([
+      expect.stringMatching(/local: is required/),
+    ]);
+    const p = problems(() =>
+      load(`
 local: 10.0.0.1
 networks:
   a: { tap: t0, vxlan: { vni: 5 }, remotes: [10.0.0.1] }
   b: { tap: t0, vxlan: { vni: 5 } }
-`));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.a\.remotes\.0: 10\.0\.0\.1 is this VTEP's own address/)]));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.tap: TAP "t0" is already used by network "a"/)]));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.vxlan\.vni: VNI 5 on port 4789 is already used by network "a"/)]));
+`),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/networks\.a\.remotes\.0: 10\.0\.0\.1 is this VTEP's own address/),
+      ]),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([expect.stringMatching(/networks\.b\.tap: TAP "t0" is already used by network "a"/)]),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/networks\.b\.vxlan\.vni: VNI 5 on port 4789 is already used by network "a"/),
+      ]),
+    );
   });
 
   it('reports YAML syntax errors with a line number', () => {
@@ -146,74 +202,159 @@ networks:
   });
 
   it('refuses a group MAC in a static entry', () => {
-    const p = problems(() => load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    static: [{ mac: "01:00:5e:00:00:01", remote: 10.0.0.2 }]\n'));
+    const p = problems(() =>
+      load(
+        'local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    static: [{ mac: "01:00:5e:00:00:01", remote: 10.0.0.2 }]\n',
+      ),
+    );
     expect(p[0]).toMatch(/networks\.a\.static\.0\.mac: expected a unicast MAC/);
   });
 });
 
 describe('config: the neighbour table and the responder', () => {
   it('takes IPv4 and IPv6 neighbours, canonical, with the responder and snooping off by default', () => {
-    const c = load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    arp-responder: true\n' +
-      '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: "FD00:100:0::2", mac: "02:00:00:00:00:02" }]\n');
+    const c = load(
+      'local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    arp-responder: true\n' +
+        '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: "FD00:100:0::2", mac: "02:00:00:00:00:02" }]\n',
+    );
     expect(c.networks[0]).toMatchObject({ arpResponder: true, arpSnoop: false });
-    expect(c.networks[0].neigh).toEqual([{ ip: '192.168.100.2', mac: 0x020000000002 }, { ip: 'fd00:100::2', mac: 0x020000000002 }]);
+    expect(c.networks[0].neigh).toEqual([
+      { ip: '192.168.100.2', mac: 0x020000000002 },
+      { ip: 'fd00:100::2', mac: 0x020000000002 },
+    ]);
   });
 
   it('names a bad or repeated neighbour', () => {
-    const p = problems(() => load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n' +
-      '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: 192.168.100.2, mac: "02:00:00:00:00:03" }, { ip: nope, mac: "02:00:00:00:00:02" }]\n'));
-    expect(p).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.a\.neigh\.2\.ip: expected an IPv4 or IPv6 address/)]));
-    const dup = problems(() => load('local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n' +
-      '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: 192.168.100.2, mac: "02:00:00:00:00:03" }]\n'));
-    expect(dup).toEqual([expect.stringMatching(/networks\.a\.neigh\.1\.ip: 192\.168\.100\.2 has two neighbour entries/)]);
+    const p = problems(() =>
+      load(
+        'local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n' +
+          '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: 192.168.100.2, mac: "02:00:00:00:00:03" }, { ip: nope, mac: "02:00:00:00:00:02" }]\n',
+      ),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([expect.stringMatching(/networks\.a\.neigh\.2\.ip: expected an IPv4 or IPv6 address/)]),
+    );
+    const dup = problems(() =>
+      load(
+        'local: 10.0.0.1\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n' +
+          '    neigh: [{ ip: 192.168.100.2, mac: "02:00:00:00:00:02" }, { ip: 192.168.100.2, mac: "02:00:00:00:00:03" }]\n',
+      ),
+    );
+    expect(dup).toEqual([
+      expect.stringMatching(/networks\.a\.neigh\.1\.ip: 192\.168\.100\.2 has two neighbour entries/),
+    ]);
   });
 });
 
 describe('config: BGP EVPN', () => {
-  it('fills in FRR\'s defaults: router-id = local, RD router-id:VNI, route targets ASN:VNI, hold time 9', () => {
-    const c = load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n    evpn: true\n    learning: false\n');
-    expect(c.evpn).toEqual({ asn: 65000, routerId: '10.0.0.3', neighbors: ['10.0.0.1'], gobgp: undefined, holdTime: 9 });
-    expect(c.networks[0]).toMatchObject({ learning: false, evpn: { rd: '10.0.0.3:100', importRts: ['65000:100'], exportRts: ['65000:100'] } });
+  it("fills in FRR's defaults: router-id = local, RD router-id:VNI, route targets ASN:VNI, hold time 9", () => {
+    const c = load(
+      'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n    evpn: true\n    learning: false\n',
+    );
+    expect(c.evpn).toEqual({
+      asn: 65000,
+      routerId: '10.0.0.3',
+      neighbors: ['10.0.0.1'],
+      gobgp: undefined,
+      holdTime: 9,
+    });
+    expect(c.networks[0]).toMatchObject({
+      learning: false,
+      evpn: { rd: '10.0.0.3:100', importRts: ['65000:100'], exportRts: ['65000:100'] },
+    });
   });
 
   it('takes given RD and route targets', () => {
-    const c = load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1], router-id: 1.1.1.1 }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n' +
-      '    evpn: { rd: "1.1.1.1:7", import-rt: ["65000:100", "65001:100"], export-rt: ["65000:100"] }\n');
-    expect(c.networks[0].evpn).toEqual({ rd: '1.1.1.1:7', importRts: ['65000:100', '65001:100'], exportRts: ['65000:100'] });
+    const c = load(
+      'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1], router-id: 1.1.1.1 }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n' +
+        '    evpn: { rd: "1.1.1.1:7", import-rt: ["65000:100", "65001:100"], export-rt: ["65000:100"] }\n',
+    );
+    expect(c.networks[0].evpn).toEqual({
+      rd: '1.1.1.1:7',
+      importRts: ['65000:100', '65001:100'],
+      exportRts: ['65000:100'],
+    });
   });
 
   it('names what is wrong: no fabric, a GRE network, a bad route target, the VTEP as its own neighbor', () => {
-    expect(problems(() => load('local: 10.0.0.3\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: true\n')))
-      .toEqual([expect.stringMatching(/networks\.a\.evpn: needs the top-level evpn/)]);
-    expect(problems(() => load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    gre: { key: 1 }\n    evpn: true\n')))
-      .toEqual([expect.stringMatching(/networks\.a\.evpn: BGP EVPN carries VXLAN networks/)]);
-    expect(problems(() => load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: { import-rt: ["x:1"] }\n')))
-      .toEqual([expect.stringMatching(/networks\.a\.evpn\.import-rt\.0: expected IP:N or ASN:N/)]);
-    expect(problems(() => load('local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.3] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n')))
-      .toEqual([expect.stringMatching(/evpn\.neighbors\.0: 10\.0\.0\.3 is this VTEP's own address/)]);
+    expect(
+      problems(() => load('local: 10.0.0.3\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: true\n')),
+    ).toEqual([expect.stringMatching(/networks\.a\.evpn: needs the top-level evpn/)]);
+    expect(
+      problems(() =>
+        load(
+          'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    gre: { key: 1 }\n    evpn: true\n',
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/networks\.a\.evpn: BGP EVPN carries VXLAN networks/)]);
+    expect(
+      problems(() =>
+        load(
+          'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: { import-rt: ["x:1"] }\n',
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/networks\.a\.evpn\.import-rt\.0: expected IP:N or ASN:N/)]);
+    expect(
+      problems(() =>
+        load(
+          'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.3] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n',
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/evpn\.neighbors\.0: 10\.0\.0\.3 is this VTEP's own address/)]);
   });
 
   it('from flags: --evpn-asn and --evpn-neighbor make the one network part of the fabric', () => {
-    const c = configFromFlags({ local: '10.0.0.3', tap: 'tap0', vni: '100', 'evpn-asn': '65000', 'evpn-neighbor': ['10.0.0.1'], 'no-learning': true });
+    const c = configFromFlags({
+      local: '10.0.0.3',
+      tap: 'tap0',
+      vni: '100',
+      'evpn-asn': '65000',
+      'evpn-neighbor': ['10.0.0.1'],
+      'no-learning': true,
+    });
     expect(c.evpn).toMatchObject({ asn: 65000, neighbors: ['10.0.0.1'] });
     expect(c.networks[0]).toMatchObject({ learning: false, evpn: { rd: '10.0.0.3:100' } });
-    expect(problems(() => configFromFlags({ local: '10.0.0.3', tap: 'tap0', vni: '100', 'evpn-asn': 'x', 'evpn-neighbor': ['10.0.0.1'] }))[0]).toMatch(/^--evpn-asn: /);
+    expect(
+      problems(() =>
+        configFromFlags({ local: '10.0.0.3', tap: 'tap0', vni: '100', 'evpn-asn': 'x', 'evpn-neighbor': ['10.0.0.1'] }),
+      )[0],
+    ).toMatch(/^--evpn-asn: /);
   });
 });
 
 describe('config from flags', () => {
   it('builds one network named after its TAP', () => {
-    const c = configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '42', remote: ['10.0.0.2', '10.0.0.3'], address: '192.168.100.1/24', mtu: '1400', port: '8472' });
-    expect(c.networks[0]).toMatchObject({ name: 'tap0', tap: 'tap0', mtu: 1400, address: '192.168.100.1/24', remotes: ['10.0.0.2', '10.0.0.3'] });
+    const c = configFromFlags({
+      local: '10.0.0.1',
+      tap: 'tap0',
+      vni: '42',
+      remote: ['10.0.0.2', '10.0.0.3'],
+      address: '192.168.100.1/24',
+      mtu: '1400',
+      port: '8472',
+    });
+    expect(c.networks[0]).toMatchObject({
+      name: 'tap0',
+      tap: 'tap0',
+      mtu: 1400,
+      address: '192.168.100.1/24',
+      remotes: ['10.0.0.2', '10.0.0.3'],
+    });
     expect(c.networks[0].tunnel).toMatchObject({ vni: 42, port: 8472 });
   });
 
   it('names the flag in its errors', () => {
-    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: 'x' }))).toEqual(['--vni: expected a VNI from 0 to 16777215']);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: 'x' }))).toEqual([
+      '--vni: expected a VNI from 0 to 16777215',
+    ]);
     expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0' }))[0]).toMatch(/^--vni: is required/);
     expect(problems(() => configFromFlags({ tap: 'tap0', vni: '1' }))[0]).toMatch(/^--local: is required/);
-    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', remote: ['nope'] }))[0]).toMatch(/^--remote: expected an IPv4/);
-    expect(configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', 'arp-responder': true }).networks[0].arpResponder).toBe(true);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', remote: ['nope'] }))[0]).toMatch(
+      /^--remote: expected an IPv4/,
+    );
+    expect(
+      configFromFlags({ local: '10.0.0.1', tap: 'tap0', vni: '1', 'arp-responder': true }).networks[0].arpResponder,
+    ).toBe(true);
   });
 });
 
@@ -223,21 +364,40 @@ describe('service settings', () => {
   it('reads socket-mode as octal, as written (YAML reads 0660 as the number 660), and defaults the rest', () => {
     expect(load(base).socketAccess).toEqual({ mode: 0o600, group: undefined, mutations: 'owner' });
     expect(load(base + 'socket-mode: 0660\n').socketAccess.mode).toBe(0o660);
-    expect(load(base + 'socket-mode: "0640"\nsocket-group: vtepd\nsocket-mutations: group\n').socketAccess).toEqual({ mode: 0o640, group: 'vtepd', mutations: 'group' });
+    expect(load(base + 'socket-mode: "0640"\nsocket-group: vtepd\nsocket-mutations: group\n').socketAccess).toEqual({
+      mode: 0o640,
+      group: 'vtepd',
+      mutations: 'group',
+    });
     expect(load(base).log).toEqual({ format: 'text', level: 'info' });
     expect(load(base + 'metrics: "[::1]:9465"\n').metrics).toEqual({ host: '::1', port: 9465 });
-    expect(load(base + 'metrics: 127.0.0.1:9465\nuser: vtepd\n')).toMatchObject({ metrics: { host: '127.0.0.1', port: 9465 }, user: 'vtepd' });
+    expect(load(base + 'metrics: 127.0.0.1:9465\nuser: vtepd\n')).toMatchObject({
+      metrics: { host: '127.0.0.1', port: 9465 },
+      user: 'vtepd',
+    });
   });
 
   it('refuses what it cannot honour, naming the field', () => {
-    expect(problems(() => load(base + 'socket-mode: 0666\n'))).toEqual([expect.stringMatching(/socket-mode: expected permission bits such as 0600 or 0660/)]);
+    expect(problems(() => load(base + 'socket-mode: 0666\n'))).toEqual([
+      expect.stringMatching(/socket-mode: expected permission bits such as 0600 or 0660/),
+    ]);
     expect(problems(() => load(base + 'socket-mode: 0400\n'))).toEqual([expect.stringMatching(/socket-mode: /)]);
-    expect(problems(() => load(base + 'metrics: localhost:9465\n'))).toEqual([expect.stringMatching(/metrics: expected ADDRESS:PORT/)]);
+    expect(problems(() => load(base + 'metrics: localhost:9465\n'))).toEqual([
+      expect.stringMatching(/metrics: expected ADDRESS:PORT/),
+    ]);
     expect(problems(() => load(base + 'metrics: 127.0.0.1:70000\n'))).toEqual([expect.stringMatching(/metrics: /)]);
-    expect(problems(() => load(base + 'log-format: xml\n'))).toEqual([expect.stringMatching(/log-format: expected text or json/)]);
-    expect(problems(() => load(base + 'log-level: loud\n'))).toEqual([expect.stringMatching(/log-level: expected one of debug, info, warning, error/)]);
-    expect(problems(() => load(base + 'socket-mutations: everyone\n'))).toEqual([expect.stringMatching(/socket-mutations: expected owner/)]);
-    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'log-level': 'loud' }))).toEqual([expect.stringMatching(/^--log-level: /)]);
+    expect(problems(() => load(base + 'log-format: xml\n'))).toEqual([
+      expect.stringMatching(/log-format: expected text or json/),
+    ]);
+    expect(problems(() => load(base + 'log-level: loud\n'))).toEqual([
+      expect.stringMatching(/log-level: expected one of debug, info, warning, error/),
+    ]);
+    expect(problems(() => load(base + 'socket-mutations: everyone\n'))).toEqual([
+      expect.stringMatching(/socket-mutations: expected owner/),
+    ]);
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'log-level': 'loud' }))).toEqual([
+      expect.stringMatching(/^--log-level: /),
+    ]);
   });
 });
 
@@ -257,65 +417,103 @@ networks:
 `);
     expect(c.local).toBe('fd00::1');
     const n = c.networks[0];
-    expect([n.remotes, n.allow, n.statics[0].remote, n.group?.address, n.udp6ZeroCsumRx]).toEqual([['fd00::2'], ['fd00::3'], 'fd00::2', 'ff05::42', true]);
+    expect([n.remotes, n.allow, n.statics[0].remote, n.group?.address, n.udp6ZeroCsumRx]).toEqual([
+      ['fd00::2'],
+      ['fd00::3'],
+      'fd00::2',
+      'ff05::42',
+      true,
+    ]);
   });
 
   it('refuses an address of the other family, naming the field', () => {
-    const p = problems(() => load(`
+    const p = problems(() =>
+      load(`
 local: fd00::1
 networks:
   blue: { tap: t0, vxlan: { vni: 1 }, remotes: [fd00::2, 10.0.0.2], static: [{ mac: "02:00:00:00:00:09", remote: 10.0.0.3 }] }
-`));
-    expect(p).toEqual(expect.arrayContaining([
-      expect.stringMatching(/networks\.blue\.remotes\.1: 10\.0\.0\.2 is IPv4, but local fd00::1 is IPv6/),
-      expect.stringMatching(/networks\.blue\.static\.0\.remote: 10\.0\.0\.3 is IPv4/),
-    ]));
-    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', remote: ['fd00::2'] }))[0])
-      .toMatch(/^--remote: fd00::2 is IPv6, but local 10\.0\.0\.1 is IPv4/);
+`),
+    );
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/networks\.blue\.remotes\.1: 10\.0\.0\.2 is IPv4, but local fd00::1 is IPv6/),
+        expect.stringMatching(/networks\.blue\.static\.0\.remote: 10\.0\.0\.3 is IPv4/),
+      ]),
+    );
+    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', remote: ['fd00::2'] }))[0]).toMatch(
+      /^--remote: fd00::2 is IPv6, but local 10\.0\.0\.1 is IPv4/,
+    );
   });
 
   it('refuses udp6-zero-csum-rx where it means nothing, and EVPN over IPv6', () => {
-    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, udp6-zero-csum-rx: true }\n')))
-      .toEqual([expect.stringMatching(/networks\.b\.udp6-zero-csum-rx: applies to VXLAN over IPv6 only/)]);
-    expect(problems(() => load('local: fd00::1\nevpn: { asn: 65000, neighbors: [10.0.0.9] }\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, evpn: true }\n')))
-      .toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.evpn: BGP EVPN needs an IPv4 local/)]));
+    expect(
+      problems(() =>
+        load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, udp6-zero-csum-rx: true }\n'),
+      ),
+    ).toEqual([expect.stringMatching(/networks\.b\.udp6-zero-csum-rx: applies to VXLAN over IPv6 only/)]);
+    expect(
+      problems(() =>
+        load(
+          'local: fd00::1\nevpn: { asn: 65000, neighbors: [10.0.0.9] }\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, evpn: true }\n',
+        ),
+      ),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/networks\.b\.evpn: BGP EVPN needs an IPv4 local/)]));
   });
 });
 
 describe('df', () => {
   it('is true, false or inherit; --df-inherit gives inherit; --df and --df-inherit do not go together', () => {
-    expect(load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, df: inherit }\n').networks[0].df).toBe('inherit');
-    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, df: maybe }\n')))
-      .toEqual([expect.stringMatching(/networks\.b\.df: expected true, false or inherit/)]);
-    expect(configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'df-inherit': true }).networks[0].df).toBe('inherit');
-    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', df: true, 'df-inherit': true }))[0])
-      .toMatch(/--df and --df-inherit do not go together/);
+    expect(load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, df: inherit }\n').networks[0].df).toBe(
+      'inherit',
+    );
+    expect(
+      problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, df: maybe }\n')),
+    ).toEqual([expect.stringMatching(/networks\.b\.df: expected true, false or inherit/)]);
+    expect(configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', 'df-inherit': true }).networks[0].df).toBe(
+      'inherit',
+    );
+    expect(
+      problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', vni: '1', df: true, 'df-inherit': true }))[0],
+    ).toMatch(/--df and --df-inherit do not go together/);
   });
 });
 
 describe('IPv6 link-local underlay addresses', () => {
   it('are refused: they need an interface to mean anything', () => {
-    expect(problems(() => load('local: fe80::1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 } }\n')))
-      .toEqual([expect.stringMatching(/^config .*: local: expected a global or unique local IPv6 address, not a link-local one/)]);
+    expect(problems(() => load('local: fe80::1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 } }\n'))).toEqual([
+      expect.stringMatching(/^config .*: local: expected a global or unique local IPv6 address, not a link-local one/),
+    ]);
   });
 });
 
 describe('gre-socket', () => {
   it('is packet by default, raw or packet per network or for all, and --gre-socket sets it', () => {
-    expect(load('local: 10.0.0.1\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n').networks[0].greSocket).toBe('packet');
-    expect(load('local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n  s: { tap: t1, gre: { key: 2 }, gre-socket: packet }\n')
-      .networks.map((n) => n.greSocket)).toEqual(['raw', 'packet']);
-    expect(configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'raw' }).networks[0].greSocket).toBe('raw');
+    expect(load('local: 10.0.0.1\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n').networks[0].greSocket).toBe(
+      'packet',
+    );
+    expect(
+      load(
+        'local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  r: { tap: t0, gre: { key: 1 } }\n  s: { tap: t1, gre: { key: 2 }, gre-socket: packet }\n',
+      ).networks.map((n) => n.greSocket),
+    ).toEqual(['raw', 'packet']);
+    expect(
+      configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'raw' }).networks[0].greSocket,
+    ).toBe('raw');
     // A VXLAN network is not touched by the top-level key: changing it restarts no VXLAN network on reload.
-    expect(load('local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 } }\n').networks[0].greSocket).toBe('packet');
+    expect(
+      load('local: 10.0.0.1\ngre-socket: raw\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 } }\n').networks[0].greSocket,
+    ).toBe('packet');
   });
 
   it('refuses other values, and gre-socket on a VXLAN network, naming the field', () => {
-    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  r: { tap: t0, gre: { key: 1 }, gre-socket: af_packet }\n')))
-      .toEqual([expect.stringMatching(/networks\.r\.gre-socket: expected packet or raw/)]);
-    expect(problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, gre-socket: raw }\n')))
-      .toEqual([expect.stringMatching(/networks\.b\.gre-socket: applies to GRE networks only/)]);
-    expect(problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'rings' }))[0])
-      .toMatch(/^--gre-socket: expected packet or raw/);
+    expect(
+      problems(() => load('local: 10.0.0.1\nnetworks:\n  r: { tap: t0, gre: { key: 1 }, gre-socket: af_packet }\n')),
+    ).toEqual([expect.stringMatching(/networks\.r\.gre-socket: expected packet or raw/)]);
+    expect(
+      problems(() => load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, gre-socket: raw }\n')),
+    ).toEqual([expect.stringMatching(/networks\.b\.gre-socket: applies to GRE networks only/)]);
+    expect(
+      problems(() => configFromFlags({ local: '10.0.0.1', tap: 't0', 'gre-key': '1', 'gre-socket': 'rings' }))[0],
+    ).toMatch(/^--gre-socket: expected packet or raw/);
   });
 });

@@ -61,24 +61,49 @@ interface Host {
   socket: FakeSocket;
   point: ReceivePoint;
   observer: Recorder;
-  add(name: string, vni: number, remotes: string[], lanes?: number[]): { net: Network; tap: FakeTap; sender: FakeSender };
+  add(
+    name: string,
+    vni: number,
+    remotes: string[],
+    lanes?: number[],
+  ): { net: Network; tap: FakeTap; sender: FakeSender };
 }
 
 function host(): Host {
   const observer = new Recorder();
   const dp = new Datapath({ slotSize: 2048, offload: false, busyPollUs: 0, observer });
-  const tunnelOf = (vni: number): Tunnel => new VxlanTunnel({ kind: 'vxlan', vni, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+  const tunnelOf = (vni: number): Tunnel =>
+    new VxlanTunnel({ kind: 'vxlan', vni, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const socket = new FakeSocket();
-  const point: ReceivePoint = { rx: socket, demux: tunnelOf(0).newDemux(), local: parseIp(LOCAL)!, port: 4789, name: 'the fake socket' };
+  const point: ReceivePoint = {
+    rx: socket,
+    demux: tunnelOf(0).newDemux(),
+    local: parseIp(LOCAL)!,
+    port: 4789,
+    name: 'the fake socket',
+  };
   dp.attachReceiver(point);
   return {
-    dp, socket, point, observer,
+    dp,
+    socket,
+    point,
+    observer,
     add(name, vni, remotes, lanes = []) {
       const tunnel = tunnelOf(vni);
       const sender = new FakeSender(lanes);
       const net = new Network({
-        name, tunnel, encap: tunnel.encap(sender.lanePorts), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 1000,
-        arpResponder: false, arpSnoop: false, learning: true, batchSize: dp.framesPerBatch,
+        name,
+        tunnel,
+        encap: tunnel.encap(sender.lanePorts),
+        ttl: 64,
+        df: false,
+        acceptAnyRemote: false,
+        ageing: 300,
+        maxMacs: 1000,
+        arpResponder: false,
+        arpSnoop: false,
+        learning: true,
+        batchSize: dp.framesPerBatch,
       });
       for (const r of remotes) net.holdRemote(parseIp(r)!, Hold.Flood);
       const tap = new FakeTap(`tap-${name}`);
@@ -124,8 +149,17 @@ describe('the data path, with fake TAPs and sockets', () => {
   it('offers a capture each side of each event, with the network every received packet resolved to', () => {
     const { tap } = h.add('blue', 42, ['10.0.0.2']);
     tap.inject(frame(BCAST, TAP_MAC));
-    h.socket.inject({ from: '10.0.0.2', data: vxlan(42, frame(TAP_MAC, '020000000022')) }, { from: '10.0.0.2', data: vxlan(9, frame(BCAST, '020000000022')) });
-    expect(h.observer.events).toEqual(['blue tap rx 1', 'blue tunnel tx 1', 'blue tunnel rx', '(none) tunnel rx', 'blue tap tx 1']);
+    h.socket.inject(
+      { from: '10.0.0.2', data: vxlan(42, frame(TAP_MAC, '020000000022')) },
+      { from: '10.0.0.2', data: vxlan(9, frame(BCAST, '020000000022')) },
+    );
+    expect(h.observer.events).toEqual([
+      'blue tap rx 1',
+      'blue tunnel tx 1',
+      'blue tunnel rx',
+      '(none) tunnel rx',
+      'blue tap tx 1',
+    ]);
   });
 
   it('keeps a flow on one lane and spreads flows over the lanes', () => {
@@ -165,7 +199,12 @@ describe('the data path, with fake TAPs and sockets', () => {
     expect(net.counters.drops[Drop.UnknownRemote]).toBe(1);
     expect(net.holdRemote(parseIp('10.0.0.4')!, Hold.Flood)).toBe(gone);
     tap.inject(frame(BCAST, TAP_MAC));
-    expect(sender.take().map((s) => s.to).sort()).toEqual(['10.0.0.2', '10.0.0.4']);
+    expect(
+      sender
+        .take()
+        .map((s) => s.to)
+        .sort(),
+    ).toEqual(['10.0.0.2', '10.0.0.4']);
   });
 
   it('counts what the sender did not take as tx-failed', () => {

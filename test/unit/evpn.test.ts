@@ -25,7 +25,8 @@ describe('route distinguishers and targets', () => {
     expect(parseRouteValue('10.0.0.1:42')).toEqual({ kind: 'ip', admin: '10.0.0.1', assigned: 42 });
     expect(parseRouteValue('65000:100000')).toEqual({ kind: 'as2', asn: 65000, assigned: 100000 });
     expect(parseRouteValue('4200000000:7')).toEqual({ kind: 'as4', asn: 4200000000, assigned: 7 });
-    for (const bad of ['10.0.0.1:70000', '4200000000:70000', '10.0.0:1', 'x:1', '65000', '1:2:3']) expect(parseRouteValue(bad), bad).toBeUndefined();
+    for (const bad of ['10.0.0.1:70000', '4200000000:70000', '10.0.0:1', 'x:1', '65000', '1:2:3'])
+      expect(parseRouteValue(bad), bad).toBeUndefined();
   });
 
   it('defaults as FRR: RD router-id:VNI, RT ASN:VNI', () => {
@@ -38,10 +39,26 @@ describe('route distinguishers and targets', () => {
 describe('EVPN routes as GoBGP carries them', () => {
   it('builds a type-3 route with ingress replication, the VNI as label, the VTEP as tunnel id, VXLAN encapsulation', () => {
     const p = imetPath('10.0.0.3:100', LOCAL, ['65000:100'], 100);
-    expect(p.nlri).toMatchObject({ '@type': 'type.googleapis.com/apipb.EVPNInclusiveMulticastEthernetTagRoute', ethernet_tag: 0, ip_address: LOCAL });
-    expect(p.pattrs).toContainEqual({ '@type': 'type.googleapis.com/apipb.PmsiTunnelAttribute', flags: 0, type: 6, label: 100, id: Buffer.from([10, 0, 0, 3]) });
+    expect(p.nlri).toMatchObject({
+      '@type': 'type.googleapis.com/apipb.EVPNInclusiveMulticastEthernetTagRoute',
+      ethernet_tag: 0,
+      ip_address: LOCAL,
+    });
+    expect(p.pattrs).toContainEqual({
+      '@type': 'type.googleapis.com/apipb.PmsiTunnelAttribute',
+      flags: 0,
+      type: 6,
+      label: 100,
+      id: Buffer.from([10, 0, 0, 3]),
+    });
     const ext = p.pattrs.find((a) => a['@type'].endsWith('ExtendedCommunitiesAttribute'))!.communities as object[];
-    expect(ext).toContainEqual({ '@type': 'type.googleapis.com/apipb.TwoOctetAsSpecificExtended', is_transitive: true, sub_type: 2, asn: 65000, local_admin: 100 });
+    expect(ext).toContainEqual({
+      '@type': 'type.googleapis.com/apipb.TwoOctetAsSpecificExtended',
+      is_transitive: true,
+      sub_type: 2,
+      asn: 65000,
+      local_admin: 100,
+    });
     expect(ext).toContainEqual({ '@type': 'type.googleapis.com/apipb.EncapExtended', tunnel_type: 8 });
     expect(readPath(p)).toEqual({ kind: 'imet', rd: '10.0.0.3:100', vtep: LOCAL, rts: ['65000:100'], vni: 100 });
   });
@@ -58,10 +75,32 @@ describe('EVPN routes as GoBGP carries them', () => {
   it('reads what GoBGP hands over from FRR: next hop in MP_REACH, nil address, no mobility community', () => {
     const fromFrr: ApiPath = {
       family: { afi: 'AFI_L2VPN', safi: 'SAFI_EVPN' },
-      nlri: { '@type': 'type.googleapis.com/apipb.EVPNMACIPAdvertisementRoute', rd: { '@type': 'x.RouteDistinguisherIPAddress', admin: '10.0.0.2', assigned: 2 }, mac_address: '02:00:00:00:00:02', ip_address: '<nil>', labels: [100] },
-      pattrs: [{ '@type': 'x.MpReachNLRIAttribute', next_hops: ['10.0.0.2'] }, { '@type': 'x.ExtendedCommunitiesAttribute', communities: [{ '@type': 'x.TwoOctetAsSpecificExtended', sub_type: 2, asn: 65000, local_admin: 100 }] }],
+      nlri: {
+        '@type': 'type.googleapis.com/apipb.EVPNMACIPAdvertisementRoute',
+        rd: { '@type': 'x.RouteDistinguisherIPAddress', admin: '10.0.0.2', assigned: 2 },
+        mac_address: '02:00:00:00:00:02',
+        ip_address: '<nil>',
+        labels: [100],
+      },
+      pattrs: [
+        { '@type': 'x.MpReachNLRIAttribute', next_hops: ['10.0.0.2'] },
+        {
+          '@type': 'x.ExtendedCommunitiesAttribute',
+          communities: [{ '@type': 'x.TwoOctetAsSpecificExtended', sub_type: 2, asn: 65000, local_admin: 100 }],
+        },
+      ],
     };
-    expect(readPath(fromFrr)).toEqual({ kind: 'macip', rd: '10.0.0.2:2', mac: 0x020000000002, ip: undefined, vtep: '10.0.0.2', rts: ['65000:100'], vni: 100, seq: 0, sticky: false });
+    expect(readPath(fromFrr)).toEqual({
+      kind: 'macip',
+      rd: '10.0.0.2:2',
+      mac: 0x020000000002,
+      ip: undefined,
+      vtep: '10.0.0.2',
+      rts: ['65000:100'],
+      vni: 100,
+      seq: 0,
+      sticky: false,
+    });
   });
 });
 
@@ -92,15 +131,29 @@ class FakeEngine implements BgpEngine {
   }
   /** Our route for `mac` (MAC only): its sequence number, or undefined if not advertised. */
   advertisedSeq(mac: number): number | undefined {
-    const p = [...this.rib.values()].map((x) => readPath(x)!).find((r) => r.kind === 'macip' && r.mac === mac && r.ip === undefined);
+    const p = [...this.rib.values()]
+      .map((x) => readPath(x)!)
+      .find((r) => r.kind === 'macip' && r.mac === mac && r.ip === undefined);
     return p?.kind === 'macip' ? p.seq : undefined;
   }
 }
 
 function setup() {
   const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 100, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
-  const net = new Network({ name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 100,
-    arpResponder: true, arpSnoop: false, learning: false, batchSize: 16 });
+  const net = new Network({
+    name: 'blue',
+    tunnel,
+    encap: tunnel.encap([]),
+    ttl: 64,
+    df: false,
+    acceptAnyRemote: false,
+    ageing: 300,
+    maxMacs: 100,
+    arpResponder: true,
+    arpSnoop: false,
+    learning: false,
+    batchSize: 16,
+  });
   const hub = new EventHub();
   net.events = hub;
   const engine = new FakeEngine();
@@ -108,12 +161,13 @@ function setup() {
   const cfg: EvpnConfig = { asn: 65000, routerId: LOCAL, neighbors: ['10.0.0.1'], holdTime: 9 };
   const speaker = EvpnSpeaker.over(engine, cfg, LOCAL, hub, new Logger(false, (l) => logs.push(l)));
   speaker.add(net, { rd: `${LOCAL}:100`, importRts: ['65000:100'], exportRts: ['65000:100'] }, 100);
-  const remote = (vtep: string, seq = 0, ip?: string) => macIpPath(`${vtep}:100`, M, ip, vtep, ['65000:100'], 100, seq, false);
+  const remote = (vtep: string, seq = 0, ip?: string) =>
+    macIpPath(`${vtep}:100`, M, ip, vtep, ['65000:100'], 100, seq, false);
   return { net, engine, speaker, logs, remote };
 }
 
 describe('the EVPN speaker', () => {
-  it('advertises a type-3 route, then a VTEP\'s type-3 joins the flood list and its withdrawal takes it out', async () => {
+  it("advertises a type-3 route, then a VTEP's type-3 joins the flood list and its withdrawal takes it out", async () => {
     const { net, engine, speaker } = setup();
     await speaker.settled();
     expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);

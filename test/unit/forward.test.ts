@@ -2,7 +2,7 @@
 // learned, what is dropped and why. No kernel involved: batches in, queues out,
 // through the same demux, delivery and forwarding functions as the data path.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Batch, SendQueue } from '../../src/datapath/batch.ts';
+import { Batch, type SendQueue } from '../../src/datapath/batch.ts';
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
@@ -13,7 +13,17 @@ import { Hold } from '../../src/switch/remotes.ts';
 import { GreTunnel } from '../../src/tunnel/gre.ts';
 import { Resolved, type Demux, type Tunnel } from '../../src/tunnel/tunnel.ts';
 import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';
-import { emitGre, fillGreChecksum, greHeaderLen, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
+import {
+  emitGre,
+  fillGreChecksum,
+  greHeaderLen,
+  GRE_FLAG_C,
+  GRE_FLAG_K,
+  GRE_FLAG_S,
+  GRE_PROTO_TEB,
+  newGreRepr,
+  parseGre,
+} from '../../src/wire/gre.ts';
 import { ADDR_LEN, formatIp, parseIp, writeV4Mapped } from '../../src/wire/ip-address.ts';
 import { emitIpv4, newIpv4Repr } from '../../src/wire/ipv4.ts';
 import { emitVxlan } from '../../src/wire/vxlan.ts';
@@ -42,10 +52,22 @@ interface NetOpts {
 }
 
 function network(o: NetOpts = {}): Network {
-  const tunnel = o.tunnel ?? new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+  const tunnel =
+    o.tunnel ?? new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
-    name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: o.acceptAnyRemote ?? false,
-    ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, learning: true, batchSize: 16, maxFrame: o.maxFrame,
+    name: 'blue',
+    tunnel,
+    encap: tunnel.encap([]),
+    ttl: 64,
+    df: false,
+    acceptAnyRemote: o.acceptAnyRemote ?? false,
+    ageing: 300,
+    maxMacs: 100,
+    arpResponder: false,
+    arpSnoop: false,
+    learning: true,
+    batchSize: 16,
+    maxFrame: o.maxFrame,
   });
   for (const r of o.remotes ?? [R1, R2]) net.holdRemote(v4(r), Hold.Flood);
   for (const s of o.statics ?? []) net.setStatic(s.mac, v4(s.remote), 'config', 0);
@@ -89,7 +111,12 @@ class TapSide {
 }
 
 /** Receives packets as one socket would hand them over, through its demux. */
-function receive(demux: Demux<Network>, nets: Network[], packets: { from: number; data: Buffer }[], dropped = new Counters()): Counters {
+function receive(
+  demux: Demux<Network>,
+  nets: Network[],
+  packets: { from: number; data: Buffer }[],
+  dropped = new Counters(),
+): Counters {
   const rx = new Batch(16, 2048, 0);
   rx.count = packets.length;
   packets.forEach((p, i) => {
@@ -112,13 +139,18 @@ class TunnelSide {
   receive(byVni: Map<number, Network>, ...pkts: { from: number; vni: number; frame: Buffer; flags?: number }[]): void {
     const demux = [...byVni.values()][0].tunnel.newDemux<Network>();
     for (const [vni, net] of byVni) demux.set(vni, net);
-    receive(demux, [...byVni.values()], pkts.map((p) => {
-      const data = Buffer.alloc(8 + p.frame.length);
-      emitVxlan(p.vni, data, 0);
-      if (p.flags !== undefined) data[0] = p.flags;
-      p.frame.copy(data, 8);
-      return { from: p.from, data };
-    }), this.dropped);
+    receive(
+      demux,
+      [...byVni.values()],
+      pkts.map((p) => {
+        const data = Buffer.alloc(8 + p.frame.length);
+        emitVxlan(p.vni, data, 0);
+        if (p.flags !== undefined) data[0] = p.flags;
+        p.frame.copy(data, 8);
+        return { from: p.from, data };
+      }),
+      this.dropped,
+    );
   }
 }
 
@@ -200,7 +232,7 @@ describe('from the TAP', () => {
 });
 
 describe('from the tunnel', () => {
-  it('delivers to the TAP of the VNI\'s network and learns the source behind the sender', () => {
+  it("delivers to the TAP of the VNI's network and learns the source behind the sender", () => {
     const blue = network();
     const tunnel = new TunnelSide();
     const f = frame(LOCAL_MAC, REMOTE_MAC);
@@ -211,11 +243,17 @@ describe('from the tunnel', () => {
     expect(addressOf(blue, blue.fdb.lookup(0x020000000002))).toBe(R1);
   });
 
-  it('keeps networks apart: a frame goes only to its own VNI\'s network', () => {
+  it("keeps networks apart: a frame goes only to its own VNI's network", () => {
     const blue = network();
     const red = network();
     const tunnel = new TunnelSide();
-    tunnel.receive(new Map([[42, blue], [43, red]]), { from: R1, vni: 43, frame: frame(BCAST, REMOTE_MAC) });
+    tunnel.receive(
+      new Map([
+        [42, blue],
+        [43, red],
+      ]),
+      { from: R1, vni: 43, frame: frame(BCAST, REMOTE_MAC) },
+    );
     expect(blue.toTap.count).toBe(0);
     expect(red.toTap.count).toBe(1);
     expect(blue.fdb.size).toBe(0);
@@ -224,10 +262,12 @@ describe('from the tunnel', () => {
   it('drops and counts unknown VNIs, bad flags and truncated packets', () => {
     const blue = network();
     const tunnel = new TunnelSide();
-    tunnel.receive(new Map([[42, blue]]),
+    tunnel.receive(
+      new Map([[42, blue]]),
       { from: R1, vni: 7, frame: frame(BCAST, REMOTE_MAC) },
       { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC), flags: 0x0c },
-      { from: R1, vni: 42, frame: Buffer.alloc(5) });
+      { from: R1, vni: 42, frame: Buffer.alloc(5) },
+    );
     expect(blue.toTap.count).toBe(0);
     expect(tunnel.dropped.drops[Drop.UnknownVni]).toBe(1);
     expect(tunnel.dropped.drops[Drop.BadFlags]).toBe(1);
@@ -243,13 +283,15 @@ describe('from the tunnel', () => {
     expect(blue.fdb.size).toBe(0);
   });
 
-  it('drops a frame longer than the TAP\'s MTU allows (MTU + Ethernet + one VLAN tag) as oversize, and delivers one that fits', () => {
+  it("drops a frame longer than the TAP's MTU allows (MTU + Ethernet + one VLAN tag) as oversize, and delivers one that fits", () => {
     const blue = network({ maxFrame: 1450 + 18 });
     const tunnel = new TunnelSide();
-    tunnel.receive(new Map([[42, blue]]),
+    tunnel.receive(
+      new Map([[42, blue]]),
       { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 1468 - 14) },
       { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 1469 - 14) },
-      { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 2000 - 14) });
+      { from: R1, vni: 42, frame: frame(BCAST, REMOTE_MAC, 2000 - 14) },
+    );
     expect(blue.toTap.count).toBe(1);
     expect(blue.toTap.len[0]).toBe(1468);
     expect(blue.counters.drops[Drop.Oversize]).toBe(2);
@@ -289,7 +331,15 @@ describe('GRE', () => {
   }
 
   /** An IPv4 + GRE packet as a raw socket receives it. */
-  function grePacket(o: { from: number; to?: number; key?: number; flags?: number; proto?: number; seq?: number; frame: Buffer }): { from: number; data: Buffer } {
+  function grePacket(o: {
+    from: number;
+    to?: number;
+    key?: number;
+    flags?: number;
+    proto?: number;
+    seq?: number;
+    frame: Buffer;
+  }): { from: number; data: Buffer } {
     const flags = o.flags ?? GRE_FLAG_K;
     const greLen = greHeaderLen(flags);
     const pkt = Buffer.alloc(20 + greLen + o.frame.length);
@@ -344,12 +394,14 @@ describe('GRE', () => {
     const f = frame(BCAST, REMOTE_MAC);
     const badCsum = grePacket({ from: R1, flags: GRE_FLAG_K | GRE_FLAG_C, frame: f });
     badCsum.data[badCsum.data.length - 1] ^= 1;
-    const dropped = receiveGre(new Map([[77, red]]),
+    const dropped = receiveGre(
+      new Map([[77, red]]),
       grePacket({ from: R1, key: 78, frame: f }),
       grePacket({ from: R1, flags: 0, frame: f }),
       grePacket({ from: R1, proto: 0x0800, frame: f }),
       grePacket({ from: R1, flags: GRE_FLAG_K | 0x4000, frame: f }),
-      badCsum);
+      badCsum,
+    );
     expect(red.toTap.count).toBe(0);
     expect(dropped.drops[Drop.UnknownKey]).toBe(2);
     expect(dropped.drops[Drop.BadProtocol]).toBe(1);
@@ -382,10 +434,16 @@ describe('GRE', () => {
 });
 
 describe('verdicts, hooks and queues per network', () => {
-  it('records each frame\'s verdict where it is decided: unicast to its remote, flooded with its copies, dropped with its reason', () => {
+  it("records each frame's verdict where it is decided: unicast to its remote, flooded with its copies, dropped with its reason", () => {
     const net = network({ statics: [{ mac: 0x020000000002, remote: R2 }] });
     const tap = new TapSide();
-    tap.send(net, frame(REMOTE_MAC, LOCAL_MAC), frame(BCAST, LOCAL_MAC), frame(LOCAL_MAC, '020000000003'), Buffer.alloc(10));
+    tap.send(
+      net,
+      frame(REMOTE_MAC, LOCAL_MAC),
+      frame(BCAST, LOCAL_MAC),
+      frame(LOCAL_MAC, '020000000003'),
+      Buffer.alloc(10),
+    );
     const v = tap.f.verdicts;
     expect([v.kind[0], addressOf(net, v.detail[0])]).toEqual([Verdict.Unicast, R2]);
     expect([v.kind[1], v.detail[1]]).toEqual([Verdict.Flooded, 2]);
@@ -393,13 +451,16 @@ describe('verdicts, hooks and queues per network', () => {
     expect([v.kind[3], v.detail[3]]).toEqual([Verdict.Dropped, Drop.Truncated]);
   });
 
-  it('runs the network\'s hooks in order: a consuming hook\'s frame is not bridged, a passing one\'s is; none without a setting that needs one', () => {
+  it("runs the network's hooks in order: a consuming hook's frame is not bridged, a passing one's is; none without a setting that needs one", () => {
     const net = network();
     expect(net.tapHooks).toEqual([]);
     const seen: string[] = [];
     net.setExtraHooks([
       { name: 'first', fromTap: (_n, buf, off) => (seen.push(`first ${buf[off + 5]}`), false) },
-      { name: 'eater', fromTap: (_n, buf, off, _len, f) => (buf[off + 5] === 9 ? (f.decide(Verdict.Answered, 1), true) : false) },
+      {
+        name: 'eater',
+        fromTap: (_n, buf, off, _len, f) => (buf[off + 5] === 9 ? (f.decide(Verdict.Answered, 1), true) : false),
+      },
     ]);
     net.arpResponder = true;
     expect(net.tapHooks.map((h) => h.name)).toEqual(['first', 'eater', 'arp responder']);
@@ -415,7 +476,10 @@ describe('verdicts, hooks and queues per network', () => {
     const red = network({ remotes: [R2], statics: [{ mac: 0x020000000002, remote: R2 }] });
     red.fdb.learn(0x020000000007, LOCAL_PORT, 0);
     const rx = new Batch(2, 2048, 64);
-    for (const [i, dst] of [[0, '020000000007'], [1, REMOTE_MAC]] as const) {
+    for (const [i, dst] of [
+      [0, '020000000007'],
+      [1, REMOTE_MAC],
+    ] as const) {
       frame(dst, 'aa0000000001').copy(rx.arena, rx.start(i));
       rx.len[i] = 60;
     }

@@ -5,8 +5,17 @@ import type { NetworkStats, StatsReport } from '../../src/control/protocol.ts';
 
 function network(extra: Partial<NetworkStats>): NetworkStats {
   return {
-    encap: 'gre', id: 77, tap: 'tap-red', state: 'up', group: null, counters: {}, drops: {}, remotes: {},
-    macs: { entries: 0, learned: 0, aged: 0, moved: 0, refused: 0 }, neigh: { entries: 0, learned: 0, moved: 0, aged: 0, refused: 0 }, ...extra,
+    encap: 'gre',
+    id: 77,
+    tap: 'tap-red',
+    state: 'up',
+    group: null,
+    counters: {},
+    drops: {},
+    remotes: {},
+    macs: { entries: 0, learned: 0, aged: 0, moved: 0, refused: 0 },
+    neigh: { entries: 0, learned: 0, moved: 0, aged: 0, refused: 0 },
+    ...extra,
   };
 }
 
@@ -14,7 +23,9 @@ describe('vtepd_gre_socket_tx_packets_total', () => {
   it('counts what each socket sent for a GRE network on the packet socket, and nothing for one on the raw socket alone', async () => {
     const report: StatsReport = {
       networks: {
-        red: network({ 'gre-socket': { mode: 'packet', 'packet-tx': 5000, 'raw-tx': 3, 'remotes-packet': 1, 'remotes-raw': 0 } }),
+        red: network({
+          'gre-socket': { mode: 'packet', 'packet-tx': 5000, 'raw-tx': 3, 'remotes-packet': 1, 'remotes-raw': 0 },
+        }),
         green: network({ id: 78, 'gre-socket': { mode: 'raw' } }),
       },
       drops: {},

@@ -60,7 +60,14 @@ function tcpValid(f: Buffer): boolean {
   return checksum(ip, 0, 20) === 0 && checksum(ip, 20, l4, pseudoHeaderSum(SRC, DST, 6, l4)) === 0;
 }
 
-function vnetHdr(flags: number, gso: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): Buffer {
+function vnetHdr(
+  flags: number,
+  gso: number,
+  hdrLen: number,
+  gsoSize: number,
+  csumStart: number,
+  csumOffset: number,
+): Buffer {
   const h = Buffer.alloc(VNET);
   h[0] = flags;
   h[1] = gso;
@@ -83,7 +90,19 @@ describe('tapFrames: TSO frames from the TAP become wire-sized segments', () => 
     raw.count = frames.length;
     const out = new Batch(64, 2048, 32);
     const stats = new Uint32Array(2);
-    out.count = native.tapFrames(raw.arena, raw.slotSize, raw.headroom, raw.len, raw.count, out.arena, out.slotSize, out.headroom, out.len, out.capacity, stats);
+    out.count = native.tapFrames(
+      raw.arena,
+      raw.slotSize,
+      raw.headroom,
+      raw.len,
+      raw.count,
+      out.arena,
+      out.slotSize,
+      out.headroom,
+      out.len,
+      out.capacity,
+      stats,
+    );
     return { out, stats, frame: (i: number) => out.arena.subarray(out.start(i), out.start(i) + out.len[i]) };
   }
 
@@ -109,7 +128,10 @@ describe('tapFrames: TSO frames from the TAP become wire-sized segments', () => 
     const f = tcpFrame(5, payload.subarray(0, 100));
     const partial = Buffer.from(f);
     partial.writeUInt16BE(partialOf4(6, 120), 14 + 20 + 16);
-    const { out, frame } = run([Buffer.concat([vnetHdr(1, 0, 0, 0, 34, 16), partial]), Buffer.concat([vnetHdr(0, 0, 0, 0, 0, 0), f])]);
+    const { out, frame } = run([
+      Buffer.concat([vnetHdr(1, 0, 0, 0, 34, 16), partial]),
+      Buffer.concat([vnetHdr(0, 0, 0, 0, 0, 0), f]),
+    ]);
     expect(out.count).toBe(2);
     expect(frame(0)).toEqual(f);
     expect(frame(1)).toEqual(f);
@@ -154,13 +176,16 @@ describe('writeFrames: TCP segments of one flow become one GSO frame for the TAP
   }
 
   const stream = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff));
-  const seg = (k: number, flags = 0x10) => tcpFrame(1000 + k * 1000, stream.subarray(k * 1000, (k + 1) * 1000), flags, 50 + k);
+  const seg = (k: number, flags = 0x10) =>
+    tcpFrame(1000 + k * 1000, stream.subarray(k * 1000, (k + 1) * 1000), flags, 50 + k);
 
   it('merges contiguous segments behind a virtio_net_hdr: GSO TCPv4, NEEDS_CSUM, MSS, pseudo-header checksum', () => {
     const arp = Buffer.concat([Buffer.from('ffffffffffff' + '020000000002' + '0806', 'hex'), Buffer.alloc(28, 1)]);
     const bytes = write([seg(0), seg(1), seg(2, 0x18), arp]);
     const h = bytes.subarray(0, VNET);
-    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([1, 1, 54, 1000, 34, 16]);
+    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([
+      1, 1, 54, 1000, 34, 16,
+    ]);
     const merged = bytes.subarray(VNET, VNET + 54 + 3000);
     expect(merged.readUInt16BE(14 + 2)).toBe(40 + 3000);
     expect(checksum(merged, 14, 20)).toBe(0);
@@ -242,7 +267,11 @@ describe('writeFrames: what is not merged, condition by condition', () => {
     const a = tcp6Frame(data.subarray(0, 500), 100).frame;
     const b = () => Buffer.from(tcp6Frame(data.subarray(500, 1000), 600).frame);
     expect(merges(a, b())).toBe(true);
-    for (const [byte, value] of [[14 + 0, 0x61], [14 + 3, 0x01], [14 + 7, 63]] as const) {
+    for (const [byte, value] of [
+      [14 + 0, 0x61],
+      [14 + 3, 0x01],
+      [14 + 7, 63],
+    ] as const) {
       const other = b();
       other[byte] = value; // none of these is under the TCP checksum
       expect(merges(a, other), `byte ${byte}`).toBe(false);
@@ -309,12 +338,12 @@ function corrupt(f: Buffer, at: number): Buffer {
 
 /** The pseudo-header sum folded, uncomplemented: what a stack that offloads the checksum leaves in the field. */
 function partialOf(pseudo: Buffer): number {
-  return (~checksum(pseudo, 0, pseudo.length)) & 0xffff;
+  return ~checksum(pseudo, 0, pseudo.length) & 0xffff;
 }
 
 /** The same for IPv4 from SRC to DST. */
 function partialOf4(protocol: number, length: number): number {
-  return (~checksum(Buffer.alloc(0), 0, 0, pseudoHeaderSum(SRC, DST, protocol, length))) & 0xffff;
+  return ~checksum(Buffer.alloc(0), 0, 0, pseudoHeaderSum(SRC, DST, protocol, length)) & 0xffff;
 }
 
 function udp4Frame(data: Buffer): Buffer {
@@ -379,13 +408,16 @@ describe('writeFrames: inner checksums a peer left partial are refused, and only
 
 describe('writeFrames: TCP segments over IPv6 become one GSO frame too', () => {
   const stream = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 11) & 0xff));
-  const seg6 = (k: number, flags = 0x10) => tcp6Frame(stream.subarray(k * 1000, (k + 1) * 1000), 5000 + k * 1000, flags).frame;
+  const seg6 = (k: number, flags = 0x10) =>
+    tcp6Frame(stream.subarray(k * 1000, (k + 1) * 1000), 5000 + k * 1000, flags).frame;
 
   it('merges contiguous segments behind a virtio_net_hdr: GSO TCPv6, NEEDS_CSUM, MSS, pseudo-header checksum', () => {
     const { written, bytes } = writeThroughFifo([seg6(0), seg6(1), seg6(2, 0x18)]);
     expect(written).toBe(3);
     const h = bytes.subarray(0, VNET);
-    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([1, 4, 74, 1000, 54, 16]);
+    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([
+      1, 4, 74, 1000, 54, 16,
+    ]);
     const merged = bytes.subarray(VNET);
     expect(merged.length).toBe(74 + 3000);
     expect(merged.readUInt16BE(14 + 4)).toBe(20 + 3000); // payload length
@@ -421,11 +453,26 @@ describe('readFrames with a segment budget: frames counted by the segments they 
   const small = Buffer.concat([vnetHdr(0, 0, 0, 0, 0, 0), Buffer.alloc(60)]);
 
   it('stops once the next TSO frame might not fit (budget 300, 128 kept free: 4 frames of 46 segments)', () => {
-    expect(readAfter(Array.from({ length: 8 }, () => tso), 300)).toBe(4);
+    expect(
+      readAfter(
+        Array.from({ length: 8 }, () => tso),
+        300,
+      ),
+    ).toBe(4);
   });
 
   it('counts a plain frame as one segment: all 8 within 1024, 3 within 130', () => {
-    expect(readAfter(Array.from({ length: 8 }, () => small), 1024)).toBe(8);
-    expect(readAfter(Array.from({ length: 8 }, () => small), 130)).toBe(3);
+    expect(
+      readAfter(
+        Array.from({ length: 8 }, () => small),
+        1024,
+      ),
+    ).toBe(8);
+    expect(
+      readAfter(
+        Array.from({ length: 8 }, () => small),
+        130,
+      ),
+    ).toBe(3);
   });
 });

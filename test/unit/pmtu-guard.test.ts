@@ -4,7 +4,7 @@
 // too small for ICMP to help a sender turning frames fragmentable, never
 // silent. The errors are written byte by byte here, as a host would forge them.
 import { describe, expect, it } from 'vitest';
-import { Batch, OUTER_FRAGMENTABLE, SendQueue } from '../../src/datapath/batch.ts';
+import { Batch, OUTER_FRAGMENTABLE, type SendQueue } from '../../src/datapath/batch.ts';
 import { NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { forwardFromTap } from '../../src/switch/forward.ts';
@@ -74,16 +74,32 @@ function quotedIp(protocol: number, length: number, df = true, dst = REMOTE, src
   return ip;
 }
 
-function network(tunnel: Tunnel, o: { df?: boolean | 'inherit'; lanes?: number[]; remotes?: string[]; ipv6?: boolean } = {}): Network {
+function network(
+  tunnel: Tunnel,
+  o: { df?: boolean | 'inherit'; lanes?: number[]; remotes?: string[]; ipv6?: boolean } = {},
+): Network {
   const net = new Network({
-    name: tunnel.kind === 'gre' ? 'red' : 'blue', tunnel, encap: tunnel.encap(o.lanes ?? []), ttl: 64, df: o.df ?? true, ipv6: o.ipv6,
-    underlayMtu: 1500, acceptAnyRemote: false, ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, learning: true, batchSize: 16,
+    name: tunnel.kind === 'gre' ? 'red' : 'blue',
+    tunnel,
+    encap: tunnel.encap(o.lanes ?? []),
+    ttl: 64,
+    df: o.df ?? true,
+    ipv6: o.ipv6,
+    underlayMtu: 1500,
+    acceptAnyRemote: false,
+    ageing: 300,
+    maxMacs: 100,
+    arpResponder: false,
+    arpSnoop: false,
+    learning: true,
+    batchSize: 16,
   });
   for (const r of o.remotes ?? [REMOTE]) net.holdRemote(parseIp(r)!, Hold.Flood);
   return net;
 }
 
-const vxlan = (): VxlanTunnel => new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
+const vxlan = (): VxlanTunnel =>
+  new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
 const gre = (csum = false): GreTunnel => new GreTunnel({ kind: 'gre', key: 77, csum, seq: false });
 
 /** What `net` sends for `frame`: the tunnel packet from its tunnel header on (the kernel adds UDP for lanes). */
@@ -127,8 +143,15 @@ describe('parseTooBig4 and parseTooBig6', () => {
     const err = fragNeeded(1400, q, l4);
     const e = newTooBigRepr();
     expect(parseTooBig4(err, 0, err.length, e)).toBe('ok');
-    expect({ mtu: e.mtu, protocol: e.protocol, df: e.df, fragment: e.fragment, length: e.length, l4: e.l4, end: e.end })
-      .toEqual({ mtu: 1400, protocol: 17, df: true, fragment: false, length: 1486, l4: 48, end: 56 });
+    expect({
+      mtu: e.mtu,
+      protocol: e.protocol,
+      df: e.df,
+      fragment: e.fragment,
+      length: e.length,
+      l4: e.l4,
+      end: e.end,
+    }).toEqual({ mtu: 1400, protocol: 17, df: true, fragment: false, length: 1486, l4: 48, end: 56 });
     expect(Buffer.from(e.src.subarray(12)).toString('hex')).toBe('0a000001');
     expect(Buffer.from(e.dst.subarray(12)).toString('hex')).toBe('0a000002');
   });
@@ -188,11 +211,13 @@ describe('judgeTooBig: only errors about packets this VTEP could have sent are b
     const len = 20 + 8 + vx.length;
     expect(judge([net], fragNeeded(1400, quotedIp(17, len), udp(other, 4789, vx)))).toBe('not-our-packet');
     // The issue's forgery: a predictable lane port (50176: 49152 + 1024), any destination port.
-    expect(judge([net], fragNeeded(600, quotedIp(17, len), udp(50176, 4789, vx).subarray(0, 8)))).toBe('not-our-packet');
+    expect(judge([net], fragNeeded(600, quotedIp(17, len), udp(50176, 4789, vx).subarray(0, 8)))).toBe(
+      'not-our-packet',
+    );
     expect(judge([net], fragNeeded(600, quotedIp(17, len), udp(mine, 9999, vx).subarray(0, 8)))).toBe('not-our-packet');
   });
 
-  it('without lanes: any port of the range when only 8 bytes are quoted, the flow hash\'s port once the inner flow is quoted', () => {
+  it("without lanes: any port of the range when only 8 bytes are quoted, the flow hash's port once the inner flow is quoted", () => {
     setFlowHashSeed(0xabcdef);
     const net = network(vxlan());
     const packet = sent(net, tcpFrame()); // the raw socket's packet: UDP header written by vtepd
@@ -221,7 +246,11 @@ describe('judgeTooBig: only errors about packets this VTEP could have sent are b
     const packet = sent(net, tcpFrame());
     const len = 20 + packet.length;
     expect(judge([net], fragNeeded(1400, quotedIp(47, len), packet.subarray(0, 8)))).toBe('believed');
-    for (const [at, v] of [[7, 78], [0, 0x30], [3, 0x59]] as const) {
+    for (const [at, v] of [
+      [7, 78],
+      [0, 0x30],
+      [3, 0x59],
+    ] as const) {
       const forged = Buffer.from(packet.subarray(0, 8));
       forged[at] = v;
       expect(judge([net], fragNeeded(68, quotedIp(47, len), forged))).toBe('not-our-packet');

@@ -3,7 +3,7 @@
 // frames that do not fit, flow labels and df inherit on the send queue, and
 // GRE received over IPv6 (no IP header in front).
 import { describe, expect, it } from 'vitest';
-import { Batch, OUTER_DF, OUTER_LABEL, SendQueue } from '../../src/datapath/batch.ts';
+import { Batch, OUTER_DF, OUTER_LABEL, type SendQueue } from '../../src/datapath/batch.ts';
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
@@ -108,7 +108,7 @@ describe('the path MTU of each remote', () => {
   const a = parseIp('10.0.0.2')!;
   const b = parseIp('fd00::2')!;
 
-  it('starts at the underlay\'s, is lowered by ICMP (never below 552 / 1280, never raised), and comes back after 10 minutes', () => {
+  it("starts at the underlay's, is lowered by ICMP (never below 552 / 1280, never raised), and comes back after 10 minutes", () => {
     const t = new RemoteTable();
     t.setUnderlayMtu(1500);
     const ra = t.hold(a, Hold.Flood);
@@ -124,7 +124,7 @@ describe('the path MTU of each remote', () => {
     expect([t.pmtu[ra], t.pmtu[rb], t.minPmtu]).toEqual([1500, 1500, 1500]);
   });
 
-  it('forgets a removed remote\'s: its index comes back at the underlay\'s MTU', () => {
+  it("forgets a removed remote's: its index comes back at the underlay's MTU", () => {
     const t = new RemoteTable();
     t.setUnderlayMtu(1500);
     const r = t.hold(a, Hold.Flood);
@@ -138,8 +138,20 @@ describe('the path MTU of each remote', () => {
 function network(o: { ipv6?: boolean; df?: boolean | 'inherit'; remotes?: string[] } = {}): Network {
   const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
-    name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: o.df ?? false, ipv6: o.ipv6, underlayMtu: 1500, acceptAnyRemote: false,
-    ageing: 300, maxMacs: 100, arpResponder: false, arpSnoop: false, learning: true, batchSize: 16,
+    name: 'blue',
+    tunnel,
+    encap: tunnel.encap([]),
+    ttl: 64,
+    df: o.df ?? false,
+    ipv6: o.ipv6,
+    underlayMtu: 1500,
+    acceptAnyRemote: false,
+    ageing: 300,
+    maxMacs: 100,
+    arpResponder: false,
+    arpSnoop: false,
+    learning: true,
+    batchSize: 16,
   });
   for (const r of o.remotes ?? ['10.0.0.2', '10.0.0.3']) net.holdRemote(parseIp(r)!, Hold.Flood);
   return net;
@@ -200,7 +212,7 @@ describe('the outer header fields of each queued packet', () => {
     expect(labels[2]).not.toBe(labels[0]);
   });
 
-  it('over IPv4: none, and with df inherit the inner packet\'s DF', () => {
+  it("over IPv4: none, and with df inherit the inner packet's DF", () => {
     expect(fromTap(network(), ipv4Frame(100)).outer[0]).toBe(0);
     const net = network({ df: 'inherit', remotes: ['10.0.0.2'] });
     const out = fromTap(net, ipv4Frame(100, true), ipv4Frame(100, false));
@@ -238,6 +250,15 @@ describe('parseOuterIp', () => {
     Buffer.from(parseIp('fd00::2')!).copy(f, 24);
     const ip = newOuterIpRepr();
     expect(parseOuterIp(f, 0, f.length, true, ip)).toBe(0);
-    expect(ip).toMatchObject({ version: 6, tos: 0x2a, flowLabel: 0x12345, ttl: 63, protocol: 47, totalLen: 48, src: 'fd00::1', dst: 'fd00::2' });
+    expect(ip).toMatchObject({
+      version: 6,
+      tos: 0x2a,
+      flowLabel: 0x12345,
+      ttl: 63,
+      protocol: 47,
+      totalLen: 48,
+      src: 'fd00::1',
+      dst: 'fd00::2',
+    });
   });
 });

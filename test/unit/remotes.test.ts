@@ -59,7 +59,8 @@ describe('RemoteTable', () => {
 
   it('learns at most MAX_LEARNED_REMOTES remotes', () => {
     const t = new RemoteTable();
-    for (let k = 0; k < MAX_LEARNED_REMOTES; k++) expect(t.learn(words(`10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`), 0)).toBeGreaterThan(0);
+    for (let k = 0; k < MAX_LEARNED_REMOTES; k++)
+      expect(t.learn(words(`10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`), 0)).toBeGreaterThan(0);
     expect(t.learn(words('192.0.2.1'), 0)).toBe(-1);
     expect(t.hold(a('192.0.2.1'), Hold.Flood)).toBeGreaterThan(0); // configured ones still come in
   });

@@ -2,7 +2,7 @@
 // that goes takes its MACs along, every change is reported; the responder's
 // answers byte by byte; snooping; and control requests checked at the boundary.
 import { describe, expect, it } from 'vitest';
-import { Batch, SendQueue } from '../../src/datapath/batch.ts';
+import { Batch } from '../../src/datapath/batch.ts';
 import { parseRequest } from '../../src/control/registry.ts';
 import { NetworkCounter as N } from '../../src/switch/counters.ts';
 import type { SwitchEvents } from '../../src/switch/events.ts';
@@ -27,13 +27,24 @@ const NEIGH_MAC = 0x02000000aa02;
 function network(): { net: Network; events: string[] } {
   const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
-    name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 100,
-    arpResponder: true, arpSnoop: true, learning: true, batchSize: 16,
+    name: 'blue',
+    tunnel,
+    encap: tunnel.encap([]),
+    ttl: 64,
+    df: false,
+    acceptAnyRemote: false,
+    ageing: 300,
+    maxMacs: 100,
+    arpResponder: true,
+    arpSnoop: true,
+    learning: true,
+    batchSize: 16,
   });
   const events: string[] = [];
   const sink: SwitchEvents = {
     active: true,
-    fdb: (n, action, mac, port) => events.push(`fdb ${action} ${mac.toString(16)} ${port === LOCAL_PORT ? 'local' : n.remotes.address(port)}`),
+    fdb: (n, action, mac, port) =>
+      events.push(`fdb ${action} ${mac.toString(16)} ${port === LOCAL_PORT ? 'local' : n.remotes.address(port)}`),
     refused: (_, count) => events.push(`refused ${count}`),
     pmtu: (n, r) => events.push(`pmtu ${n.remotes.address(r)} ${n.remotes.pmtu[r]}`),
     neigh: (_, action, e) => events.push(`neigh ${action} ${e.ip}`),
@@ -52,8 +63,13 @@ describe('table operations', () => {
     expect(net.deleteMac(A)?.origin).toBe('vtepctl');
     expect(net.remotes.live(r)).toBe(false);
     expect(net.fdb.lookup(B)).toBe(-1);
-    expect(events).toEqual(['remote added 10.0.0.5', `fdb added ${A.toString(16)} 10.0.0.5`, `fdb deleted ${A.toString(16)} 10.0.0.5`,
-      `fdb deleted ${B.toString(16)} 10.0.0.5`, 'remote deleted 10.0.0.5']);
+    expect(events).toEqual([
+      'remote added 10.0.0.5',
+      `fdb added ${A.toString(16)} 10.0.0.5`,
+      `fdb deleted ${A.toString(16)} 10.0.0.5`,
+      `fdb deleted ${B.toString(16)} 10.0.0.5`,
+      'remote deleted 10.0.0.5',
+    ]);
   });
 
   it('a listed remote outlives its entries; forgetting it takes every entry behind it, given or learned', () => {
@@ -65,7 +81,12 @@ describe('table operations', () => {
     expect(net.remotes.live(r)).toBe(true);
     net.setStatic(A, ip('10.0.0.2'), 'config', 0);
     net.forgetRemote(r);
-    expect([net.fdb.lookup(A), net.fdb.lookup(B), net.remotes.live(r), net.remotes.floodCount]).toEqual([-1, -1, false, 0]);
+    expect([net.fdb.lookup(A), net.fdb.lookup(B), net.remotes.live(r), net.remotes.floodCount]).toEqual([
+      -1,
+      -1,
+      false,
+      0,
+    ]);
   });
 
   it('refuses a MAC behind the local TAP, and a second given entry without replace; replace moves it', () => {
@@ -118,20 +139,37 @@ describe('the responder, on frames from the TAP', () => {
     forwardFromTap(net, b, f);
     f.end();
     const t = net.toTap;
-    return { sent: net.toTunnel.count, answer: t.count ? Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0])) : undefined };
+    return {
+      sent: net.toTunnel.count,
+      answer: t.count ? Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0])) : undefined,
+    };
   }
 
   const ASKER = '02000000aa01';
-  const arpRequest = (sender: string, target: string) => Buffer.from(
-    'ffffffffffff' + ASKER + '0806' + '000108000604' + '0001' + ASKER + sender + '000000000000' + target + '00'.repeat(18), 'hex');
+  const arpRequest = (sender: string, target: string) =>
+    Buffer.from(
+      'ffffffffffff' +
+        ASKER +
+        '0806' +
+        '000108000604' +
+        '0001' +
+        ASKER +
+        sender +
+        '000000000000' +
+        target +
+        '00'.repeat(18),
+      'hex',
+    );
 
-  it('answers an ARP request with the reply the kernel\'s proxy sends', () => {
+  it("answers an ARP request with the reply the kernel's proxy sends", () => {
     const { net } = network();
     net.holdRemote(ip('10.0.0.2'), Hold.Flood);
     net.setNeigh(ip('192.168.100.2'), NEIGH_MAC, 'config', 0);
     const { sent, answer } = fromTap(net, arpRequest('c0a86401', 'c0a86402'));
     expect(sent).toBe(0);
-    expect(answer!.toString('hex')).toBe(ASKER + '02000000aa02' + '0806' + '000108000604' + '0002' + '02000000aa02' + 'c0a86402' + ASKER + 'c0a86401');
+    expect(answer!.toString('hex')).toBe(
+      ASKER + '02000000aa02' + '0806' + '000108000604' + '0002' + '02000000aa02' + 'c0a86402' + ASKER + 'c0a86401',
+    );
     expect(net.counters.v[N.ArpSuppressed]).toBe(1);
   });
 
@@ -139,7 +177,11 @@ describe('the responder, on frames from the TAP', () => {
     const { net } = network();
     net.holdRemote(ip('10.0.0.2'), Hold.Flood);
     net.setNeigh(ip('192.168.100.2'), NEIGH_MAC, 'config', 0);
-    for (const [s, t] of [['c0a86402', 'c0a86402'], ['00000000', 'c0a86402'], ['c0a86401', 'c0a86409']]) {
+    for (const [s, t] of [
+      ['c0a86402', 'c0a86402'],
+      ['00000000', 'c0a86402'],
+      ['c0a86401', 'c0a86409'],
+    ]) {
       expect(fromTap(net, arpRequest(s, t))).toEqual({ sent: 1, answer: undefined });
     }
     net.arpResponder = false;
@@ -173,7 +215,11 @@ describe('the responder, on frames from the TAP', () => {
     expect(Buffer.from(a.subarray(v6.dst, v6.dst + 16))).toEqual(Buffer.from(ip('fd00::1')));
     const nd = newNdRepr();
     expect(parseNd(a, 54, 54 + v6.payloadLen, v6.src, v6.dst, nd)).toBe(ParseError.None);
-    expect([nd.type, nd.flags, nd.lla]).toEqual([Icmpv6Type.NeighborAdvertisement, NA_SOLICITED | NA_OVERRIDE, NEIGH_MAC]);
+    expect([nd.type, nd.flags, nd.lla]).toEqual([
+      Icmpv6Type.NeighborAdvertisement,
+      NA_SOLICITED | NA_OVERRIDE,
+      NEIGH_MAC,
+    ]);
     expect(net.counters.v[N.NdSuppressed]).toBe(1);
   });
 });
@@ -181,8 +227,11 @@ describe('the responder, on frames from the TAP', () => {
 describe('snooping', () => {
   it('learns from replies and gratuitous ARP, never over a given entry, and ages what it learned', () => {
     const { net } = network();
-    const arp = (op: number, mac: string, ipHex: string, target: string) => Buffer.from(
-      'ffffffffffff' + mac + '0806' + '000108000604' + `000${op}` + mac + ipHex + '000000000000' + target, 'hex');
+    const arp = (op: number, mac: string, ipHex: string, target: string) =>
+      Buffer.from(
+        'ffffffffffff' + mac + '0806' + '000108000604' + `000${op}` + mac + ipHex + '000000000000' + target,
+        'hex',
+      );
     expect(snoop(net.neigh, arp(2, '02000000bb02', 'c0a86402', 'c0a86401'), 0, 42, 0)?.ip).toBe('192.168.100.2');
     expect(snoop(net.neigh, arp(1, '02000000bb03', 'c0a86403', 'c0a86403'), 0, 42, 0)?.ip).toBe('192.168.100.3');
     expect(snoop(net.neigh, arp(1, '02000000bb04', 'c0a86404', 'c0a86401'), 0, 42, 0)).toBeUndefined(); // a plain request says nothing
@@ -200,7 +249,10 @@ describe('snooping', () => {
 describe('control requests, checked at the boundary', () => {
   it('takes well-formed requests, with defaults', () => {
     expect(parseRequest({ cmd: 'fdb-flush' })).toMatchObject({ ok: true, request: { cmd: 'fdb-flush', which: 'all' } });
-    expect(parseRequest({ cmd: 'remote-add', network: 'blue', ip: 'fd00::2' })).toMatchObject({ ok: true, request: { flood: true } });
+    expect(parseRequest({ cmd: 'remote-add', network: 'blue', ip: 'fd00::2' })).toMatchObject({
+      ok: true,
+      request: { flood: true },
+    });
     // The handler gets values, not text: a MAC as a number, an address as 16 bytes.
     const r = parseRequest({ cmd: 'fdb-add', network: 'blue', mac: '52:54:00:12:34:56', dst: '10.0.0.2' });
     expect(r.ok && r.request.mac).toBe(0x525400123456);
@@ -208,12 +260,29 @@ describe('control requests, checked at the boundary', () => {
   });
 
   it('refuses the rest with one line naming the field', () => {
-    expect(parseRequest({ cmd: 'frobnicate' })).toMatchObject({ ok: false, error: expect.stringMatching(/unknown command; the commands are: fdb-show, .*trace/) });
-    expect(parseRequest({ cmd: 'fdb-add', network: 'blue', mac: '01:00:5e:00:00:01', dst: '10.0.0.2' })).toMatchObject({ ok: false, error: expect.stringMatching(/^mac: /) });
-    expect(parseRequest({ cmd: 'fdb-add', network: 'blue', mac: '02:00:00:00:00:01', dst: '224.0.0.1' })).toMatchObject({ ok: false, error: expect.stringMatching(/^dst: /) });
+    expect(parseRequest({ cmd: 'frobnicate' })).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/unknown command; the commands are: fdb-show, .*trace/),
+    });
+    expect(parseRequest({ cmd: 'fdb-add', network: 'blue', mac: '01:00:5e:00:00:01', dst: '10.0.0.2' })).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^mac: /),
+    });
+    expect(parseRequest({ cmd: 'fdb-add', network: 'blue', mac: '02:00:00:00:00:01', dst: '224.0.0.1' })).toMatchObject(
+      { ok: false, error: expect.stringMatching(/^dst: /) },
+    );
     expect(parseRequest({ cmd: 'stats', extra: 1 })).toMatchObject({ ok: false });
-    expect(parseRequest({ cmd: 'trace', network: 'b', in: 'tap', src: '02:00:00:00:00:01', dst: 'ff:ff:ff:ff:ff:ff', ipv4: ['1.1.1.1', '2.2.2.2'], ipv6: ['::1', '::2'] }))
-      .toMatchObject({ ok: false, error: expect.stringMatching(/at most one of/) });
+    expect(
+      parseRequest({
+        cmd: 'trace',
+        network: 'b',
+        in: 'tap',
+        src: '02:00:00:00:00:01',
+        dst: 'ff:ff:ff:ff:ff:ff',
+        ipv4: ['1.1.1.1', '2.2.2.2'],
+        ipv6: ['::1', '::2'],
+      }),
+    ).toMatchObject({ ok: false, error: expect.stringMatching(/at most one of/) });
     expect(parseRequest('stats')).toMatchObject({ ok: false });
   });
 });

@@ -20,18 +20,35 @@ import { parseIp } from '../../src/wire/ip-address.ts';
 function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
   const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 42, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
-    name: 'blue', tunnel, encap: tunnel.encap([]), ttl: 64, df: false, acceptAnyRemote: false, ageing: 300, maxMacs: 100,
-    arpResponder: false, arpSnoop: false, learning: true, batchSize: 16,
+    name: 'blue',
+    tunnel,
+    encap: tunnel.encap([]),
+    ttl: 64,
+    df: false,
+    acceptAnyRemote: false,
+    ageing: 300,
+    maxMacs: 100,
+    arpResponder: false,
+    arpSnoop: false,
+    learning: true,
+    batchSize: 16,
   });
   net.holdRemote(parseIp('10.0.0.2')!, Hold.Flood);
   net.setStatic(0x525400123456, parseIp('10.0.0.2')!, 'config', 0);
   net.setNeigh(parseIp('192.168.100.2')!, 0x020000000002, 'config', 0);
   net.fdb.learn(0x020000000009, 0, 0);
-  const cfg = { name: 'blue', tap: 'tap-blue', remotes: ['10.0.0.2'], group: undefined } as unknown as RunningView['cfg'];
+  const cfg = {
+    name: 'blue',
+    tap: 'tap-blue',
+    remotes: ['10.0.0.2'],
+    group: undefined,
+  } as unknown as RunningView['cfg'];
   const did: string[] = [];
   const networks = new Map<string, RunningView>([['blue', { net, cfg, failure: undefined }]]);
   const d = {
-    localText: '10.0.0.1', local: parseIp('10.0.0.1')!, networks,
+    localText: '10.0.0.1',
+    local: parseIp('10.0.0.1')!,
+    networks,
     datapath: { unattributed: new Counters(), governor: { pauses: { contended: 0, idle: 0 } } },
     mirror: { start: () => (did.push('capture'), () => undefined) },
     events: { listen: () => (did.push('listen'), () => undefined) },
@@ -58,22 +75,31 @@ describe('the verb registry', () => {
     }
   });
 
-  it.each(VERBS.map((v) => [v.cmd, v] as const))('%s: its example is a valid request, and what it does matches its access', async (_cmd, verb) => {
-    const parsed = parseRequest({ cmd: verb.cmd, ...verb.example });
-    expect(parsed.ok, JSON.stringify(parsed)).toBe(true);
-    if (!parsed.ok) return;
-    const { d, did, tables } = daemon();
-    const before = tables();
-    let reply = answer(d, verb, parsed.request);
-    if ('stream' in reply) (reply as Streaming).stream({ room: true, send: () => undefined, skipped: () => undefined, end: () => undefined });
-    else reply = await reply;
-    if (!('stream' in reply)) expect(reply, verb.cmd).toMatchObject({ ok: true });
-    const changed = tables() !== before || did.includes('reload') || did.includes('upgrade');
-    const traffic = did.includes('capture');
-    expect({ changed, traffic, privileged: verb.privileged }, `${verb.cmd} (access ${verb.access})`).toEqual({
-      changed: verb.access === 'change',
-      traffic: verb.access === 'traffic',
-      privileged: verb.access !== 'read',
-    });
-  });
+  it.each(VERBS.map((v) => [v.cmd, v] as const))(
+    '%s: its example is a valid request, and what it does matches its access',
+    async (_cmd, verb) => {
+      const parsed = parseRequest({ cmd: verb.cmd, ...verb.example });
+      expect(parsed.ok, JSON.stringify(parsed)).toBe(true);
+      if (!parsed.ok) return;
+      const { d, did, tables } = daemon();
+      const before = tables();
+      let reply = answer(d, verb, parsed.request);
+      if ('stream' in reply)
+        (reply as Streaming).stream({
+          room: true,
+          send: () => undefined,
+          skipped: () => undefined,
+          end: () => undefined,
+        });
+      else reply = await reply;
+      if (!('stream' in reply)) expect(reply, verb.cmd).toMatchObject({ ok: true });
+      const changed = tables() !== before || did.includes('reload') || did.includes('upgrade');
+      const traffic = did.includes('capture');
+      expect({ changed, traffic, privileged: verb.privileged }, `${verb.cmd} (access ${verb.access})`).toEqual({
+        changed: verb.access === 'change',
+        traffic: verb.access === 'traffic',
+        privileged: verb.access !== 'read',
+      });
+    },
+  );
 });

@@ -6,7 +6,16 @@ import { ParseError } from '../../src/wire/parse-error.ts';
 import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
 import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
 import { decapsulateEcn, ECN_CE, ECN_ECT_0, ECN_ECT_1, ECN_NOT_ECT, encapsulationEcn } from '../../src/wire/ecn.ts';
-import { emitGre, fillGreChecksum, GRE_FLAG_C, GRE_FLAG_K, GRE_FLAG_S, GRE_PROTO_TEB, newGreRepr, parseGre } from '../../src/wire/gre.ts';
+import {
+  emitGre,
+  fillGreChecksum,
+  GRE_FLAG_C,
+  GRE_FLAG_K,
+  GRE_FLAG_S,
+  GRE_PROTO_TEB,
+  newGreRepr,
+  parseGre,
+} from '../../src/wire/gre.ts';
 import { canonicalIp, formatIp, isMulticastIp, isUnicastIp, parseIp } from '../../src/wire/ip-address.ts';
 import { emitIpv4, formatIpv4, newIpv4Repr, parseIpv4, parseIpv4Address } from '../../src/wire/ipv4.ts';
 import { BROADCAST_MAC, formatMac, isGroupMac, parseMac, readMac, writeMac } from '../../src/wire/mac.ts';
@@ -152,7 +161,9 @@ describe('udp and vxlan', () => {
 
 describe('flow hash', () => {
   const tcp = (sport: number) => {
-    const f = hex(`020000000002 020000000001 0800 4500 0028 0000 4000 4006 0000 c0a86401 c0a86402 ${sport.toString(16).padStart(4, '0')} 0050 00000000`);
+    const f = hex(
+      `020000000002 020000000001 0800 4500 0028 0000 4000 4006 0000 c0a86401 c0a86402 ${sport.toString(16).padStart(4, '0')} 0050 00000000`,
+    );
     return f;
   };
 
@@ -268,7 +279,9 @@ describe('ecn (RFC 6040, as Linux tunnels)', () => {
     expect(encapsulationEcn(v4(ECN_CE), 0, 46)).toBe(ECN_ECT_0);
     expect(encapsulationEcn(v6(ECN_CE), 0, 54)).toBe(ECN_ECT_0);
     expect(encapsulationEcn(v4(ECN_ECT_1, true), 0, 50)).toBe(ECN_ECT_1);
-    expect(encapsulationEcn(Buffer.concat([hex('ffffffffffff 020000000002 0806'), Buffer.alloc(28, 3)]), 0, 42)).toBe(ECN_NOT_ECT);
+    expect(encapsulationEcn(Buffer.concat([hex('ffffffffffff 020000000002 0806'), Buffer.alloc(28, 3)]), 0, 42)).toBe(
+      ECN_NOT_ECT,
+    );
   });
 
   it('marks CE on an ECN-capable inner packet, keeping its IPv4 checksum valid and its DSCP', () => {
@@ -291,8 +304,13 @@ describe('ecn (RFC 6040, as Linux tunnels)', () => {
     expect(decapsulateEcn(v4(ECN_NOT_ECT), 0, 46, ECN_CE)).toBe(false);
     expect(decapsulateEcn(v6(ECN_NOT_ECT), 0, 54, ECN_CE)).toBe(false);
     for (const [inner, outer, after] of [
-      [ECN_NOT_ECT, ECN_ECT_0, ECN_NOT_ECT], [ECN_NOT_ECT, ECN_ECT_1, ECN_NOT_ECT], [ECN_ECT_0, ECN_NOT_ECT, ECN_ECT_0],
-      [ECN_ECT_0, ECN_ECT_1, ECN_ECT_1], [ECN_ECT_1, ECN_ECT_0, ECN_ECT_1], [ECN_CE, ECN_ECT_0, ECN_CE], [ECN_CE, ECN_CE, ECN_CE],
+      [ECN_NOT_ECT, ECN_ECT_0, ECN_NOT_ECT],
+      [ECN_NOT_ECT, ECN_ECT_1, ECN_NOT_ECT],
+      [ECN_ECT_0, ECN_NOT_ECT, ECN_ECT_0],
+      [ECN_ECT_0, ECN_ECT_1, ECN_ECT_1],
+      [ECN_ECT_1, ECN_ECT_0, ECN_ECT_1],
+      [ECN_CE, ECN_ECT_0, ECN_CE],
+      [ECN_CE, ECN_CE, ECN_CE],
     ]) {
       const f = v4(inner);
       expect(decapsulateEcn(f, 0, f.length, outer), `inner ${inner} outer ${outer}`).toBe(true);
@@ -313,14 +331,32 @@ describe('16-byte underlay addresses', () => {
 
   it('parses IPv6 in every written form and prints the RFC 5952 one', () => {
     for (const [text, canonical] of [
-      ['fd00::2', 'fd00::2'], ['FD00:0:0:0:0:0:0:2', 'fd00::2'], ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
-      ['2001:db8::0:1', '2001:db8::1'], ['::', '::'], ['::1', '::1'], ['1::', '1::'], ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+      ['fd00::2', 'fd00::2'],
+      ['FD00:0:0:0:0:0:0:2', 'fd00::2'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['2001:db8::0:1', '2001:db8::1'],
+      ['::', '::'],
+      ['::1', '::1'],
+      ['1::', '1::'],
+      ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
       ['64:ff9b::192.0.2.33', '64:ff9b::c000:221'],
-    ]) expect(canonicalIp(text), text).toBe(canonical);
+    ])
+      expect(canonicalIp(text), text).toBe(canonical);
   });
 
   it('refuses what is not an address', () => {
-    for (const bad of ['', '1.2.3', '1.2.3.256', 'fd00:::1', '1:2:3:4:5:6:7:8:9', 'fd00::1::2', 'g::1', ':1', '1:2:3:4:5:6:7', '10.0.0.1/24']) {
+    for (const bad of [
+      '',
+      '1.2.3',
+      '1.2.3.256',
+      'fd00:::1',
+      '1:2:3:4:5:6:7:8:9',
+      'fd00::1::2',
+      'g::1',
+      ':1',
+      '1:2:3:4:5:6:7',
+      '10.0.0.1/24',
+    ]) {
       expect(parseIp(bad), bad).toBeUndefined();
     }
   });

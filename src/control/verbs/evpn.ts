@@ -5,8 +5,14 @@ import { defineVerb, RefusedError } from '../verb.ts';
 import { expectArgs, json } from './cli.ts';
 
 export const evpnShow = defineVerb({
-  cmd: 'evpn-show', example: {}, words: ['evpn', 'show'], optionalLast: true, usage: '[--json]',
-  summary: 'BGP EVPN: sessions, routes advertised and received per network', access: 'read', fields: {},
+  cmd: 'evpn-show',
+  example: {},
+  words: ['evpn', 'show'],
+  optionalLast: true,
+  usage: '[--json]',
+  summary: 'BGP EVPN: sessions, routes advertised and received per network',
+  access: 'read',
+  fields: {},
   reply: 'as `vtepctl evpn show --json`',
   handle(d) {
     if (d.evpn === undefined) throw new RefusedError('vtepd runs without BGP EVPN: its config has no evpn section');

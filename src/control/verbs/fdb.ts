@@ -12,9 +12,16 @@ import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json, needNetwork } from './cli.ts';
 
 export const fdbShow = defineVerb({
-  cmd: 'fdb-show', example: { network: 'blue' }, aliases: ['fdb'], words: ['fdb', 'show'], optionalLast: true, usage: '[--network NAME] [--json]',
+  cmd: 'fdb-show',
+  example: { network: 'blue' },
+  aliases: ['fdb'],
+  words: ['fdb', 'show'],
+  optionalLast: true,
+  usage: '[--network NAME] [--json]',
   summary: 'the MAC table: MAC, network, local or dst IP, static or dynamic, age in seconds, origin',
-  access: 'read', fields: { network: networkName.optional() }, reply: '`[ { mac, network, remote, static, age, origin } ]`',
+  access: 'read',
+  fields: { network: networkName.optional() },
+  reply: '`[ { mac, network, remote, static, age, origin } ]`',
   handle(d, req) {
     networkOf(d, req.network);
     return { ok: true, data: fdbRows(infos(d), d.now(), req.network) };
@@ -26,9 +33,16 @@ export const fdbShow = defineVerb({
 function given(replace: boolean) {
   const verb = replace ? 'replace' : 'add';
   return defineVerb({
-    cmd: `fdb-${verb}`, example: { network: 'blue', mac: '52:54:00:12:34:99', dst: '10.0.0.2' }, words: ['fdb', verb], usage: 'MAC dst IP --network NAME',
-    summary: replace ? 'the same, or move it' : 'a MAC behind a remote VTEP, for good (never ages, not moved by learning)',
-    access: 'change', fields: { network: networkName, mac: unicastMac, dst: unicastIp }, cliNames: { mac: 'MAC', dst: 'IP' },
+    cmd: `fdb-${verb}`,
+    example: { network: 'blue', mac: '52:54:00:12:34:99', dst: '10.0.0.2' },
+    words: ['fdb', verb],
+    usage: 'MAC dst IP --network NAME',
+    summary: replace
+      ? 'the same, or move it'
+      : 'a MAC behind a remote VTEP, for good (never ages, not moved by learning)',
+    access: 'change',
+    fields: { network: networkName, mac: unicastMac, dst: unicastIp },
+    cliNames: { mac: 'MAC', dst: 'IP' },
     reply: replace ? '`{}`' : '`{}`; refused if the MAC has a given entry, or is behind the local TAP',
     handle(d, req) {
       const { net } = theNetwork(d, req.network);
@@ -38,7 +52,10 @@ function given(replace: boolean) {
         if (e instanceof TableError) throw new RefusedError(`${formatMac(req.mac)} ${e.message}`);
         throw e;
       }
-      d.log.info(`control: fdb ${verb} ${formatMac(req.mac)} dst ${formatIp(req.dst)} network ${net.name}`, { network: net.name, request: req.cmd });
+      d.log.info(`control: fdb ${verb} ${formatMac(req.mac)} dst ${formatIp(req.dst)} network ${net.name}`, {
+        network: net.name,
+        request: req.cmd,
+      });
       return { ok: true, data: {} };
     },
     fromCli(cli) {
@@ -53,11 +70,19 @@ export const fdbAdd = given(false);
 export const fdbReplace = given(true);
 
 export const fdbDel = defineVerb({
-  cmd: 'fdb-del', example: { network: 'blue', mac: '52:54:00:12:34:56' }, words: ['fdb', 'del'], usage: 'MAC --network NAME', summary: 'remove a MAC\'s entry, learned or given',
-  access: 'change', fields: { network: networkName, mac: unicastMac }, cliNames: { mac: 'MAC' }, reply: '`{}`; refused if the MAC has no entry',
+  cmd: 'fdb-del',
+  example: { network: 'blue', mac: '52:54:00:12:34:56' },
+  words: ['fdb', 'del'],
+  usage: 'MAC --network NAME',
+  summary: "remove a MAC's entry, learned or given",
+  access: 'change',
+  fields: { network: networkName, mac: unicastMac },
+  cliNames: { mac: 'MAC' },
+  reply: '`{}`; refused if the MAC has no entry',
   handle(d, req) {
     const { net } = theNetwork(d, req.network);
-    if (net.deleteMac(req.mac) === undefined) throw new RefusedError(`${formatMac(req.mac)} has no entry in network ${net.name}`);
+    if (net.deleteMac(req.mac) === undefined)
+      throw new RefusedError(`${formatMac(req.mac)} has no entry in network ${net.name}`);
     d.log.info(`control: fdb del ${formatMac(req.mac)} network ${net.name}`, { network: net.name, request: req.cmd });
     return { ok: true, data: {} };
   },
@@ -68,8 +93,12 @@ export const fdbDel = defineVerb({
 });
 
 export const fdbFlush = defineVerb({
-  cmd: 'fdb-flush', example: { network: 'blue', which: 'dynamic' }, words: ['fdb', 'flush'], usage: '[--network NAME] [--dynamic | --static] [--remote IP]',
-  summary: 'remove learned entries, given ones, or both, in one network or all, behind one VTEP or everywhere', access: 'change',
+  cmd: 'fdb-flush',
+  example: { network: 'blue', which: 'dynamic' },
+  words: ['fdb', 'flush'],
+  usage: '[--network NAME] [--dynamic | --static] [--remote IP]',
+  summary: 'remove learned entries, given ones, or both, in one network or all, behind one VTEP or everywhere',
+  access: 'change',
   fields: {
     network: networkName.optional(),
     which: z.enum(['all', 'dynamic', 'static'], { error: 'expected all, dynamic or static' }).default('all'),
@@ -88,14 +117,23 @@ export const fdbFlush = defineVerb({
       if (r > 0) flushed += net.flushFdb(req.which, r);
     }
     const remote = req.remote === undefined ? undefined : formatIp(req.remote);
-    d.log.info(`control: fdb flush${req.network ? ` network ${req.network}` : ''}${req.which !== 'all' ? ` ${req.which}` : ''}${remote ? ` remote ${remote}` : ''}: ${flushed} entries`,
-      { network: req.network, remote, request: req.cmd });
+    const what = [
+      req.network && `network ${req.network}`,
+      req.which !== 'all' && req.which,
+      remote && `remote ${remote}`,
+    ].filter(Boolean);
+    d.log.info(`control: fdb flush${what.map((w) => ` ${w}`).join('')}: ${flushed} entries`, {
+      network: req.network,
+      remote,
+      request: req.cmd,
+    });
     return { ok: true, data: { flushed } };
   },
   fromCli(cli) {
     expectArgs(cli, 0, 'fdb flush [--network NAME] [--dynamic | --static] [--remote IP]');
     const f = cli.flags;
-    if (f.dynamic && f.static) throw new UsageError('--dynamic and --static do not go together: without either, both are flushed');
+    if (f.dynamic && f.static)
+      throw new UsageError('--dynamic and --static do not go together: without either, both are flushed');
     return { network: f.network, which: f.dynamic ? 'dynamic' : f.static ? 'static' : 'all', remote: f.remote };
   },
   print: (r: { flushed: number }, flags) => (flags.json ? json(r) : ''),

@@ -10,12 +10,22 @@ import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json, needNetwork } from './cli.ts';
 
 export const neighAdd = defineVerb({
-  cmd: 'neigh-add', example: { network: 'blue', ip: '192.168.100.23', mac: 'fa:16:3e:11:22:33' }, words: ['neigh', 'add'], usage: 'IP MAC --network NAME', summary: 'an address the ARP/ND responder answers for',
-  access: 'change', fields: { network: networkName, ip: unicastIp, mac: unicastMac }, cliNames: { ip: 'IP', mac: 'MAC' }, reply: '`{}`',
+  cmd: 'neigh-add',
+  example: { network: 'blue', ip: '192.168.100.23', mac: 'fa:16:3e:11:22:33' },
+  words: ['neigh', 'add'],
+  usage: 'IP MAC --network NAME',
+  summary: 'an address the ARP/ND responder answers for',
+  access: 'change',
+  fields: { network: networkName, ip: unicastIp, mac: unicastMac },
+  cliNames: { ip: 'IP', mac: 'MAC' },
+  reply: '`{}`',
   handle(d, req) {
     const { net } = theNetwork(d, req.network);
     net.setNeigh(req.ip, req.mac, 'vtepctl', d.now());
-    d.log.info(`control: neigh add ${formatIp(req.ip)} lladdr ${formatMac(req.mac)} network ${net.name}`, { network: net.name, request: req.cmd });
+    d.log.info(`control: neigh add ${formatIp(req.ip)} lladdr ${formatMac(req.mac)} network ${net.name}`, {
+      network: net.name,
+      request: req.cmd,
+    });
     return { ok: true, data: {} };
   },
   fromCli(cli) {
@@ -28,11 +38,19 @@ export const neighAdd = defineVerb({
 });
 
 export const neighDel = defineVerb({
-  cmd: 'neigh-del', example: { network: 'blue', ip: '192.168.100.2' }, words: ['neigh', 'del'], usage: 'IP --network NAME', summary: 'forget an address', access: 'change',
-  fields: { network: networkName, ip: unicastIp }, cliNames: { ip: 'IP' }, reply: '`{}`',
+  cmd: 'neigh-del',
+  example: { network: 'blue', ip: '192.168.100.2' },
+  words: ['neigh', 'del'],
+  usage: 'IP --network NAME',
+  summary: 'forget an address',
+  access: 'change',
+  fields: { network: networkName, ip: unicastIp },
+  cliNames: { ip: 'IP' },
+  reply: '`{}`',
   handle(d, req) {
     const { net } = theNetwork(d, req.network);
-    if (net.deleteNeigh(req.ip) === undefined) throw new RefusedError(`${formatIp(req.ip)} has no neighbour entry in network ${net.name}`);
+    if (net.deleteNeigh(req.ip) === undefined)
+      throw new RefusedError(`${formatIp(req.ip)} has no neighbour entry in network ${net.name}`);
     d.log.info(`control: neigh del ${formatIp(req.ip)} network ${net.name}`, { network: net.name, request: req.cmd });
     return { ok: true, data: {} };
   },
@@ -43,8 +61,14 @@ export const neighDel = defineVerb({
 });
 
 export const neighShow = defineVerb({
-  cmd: 'neigh-show', example: { network: 'blue' }, words: ['neigh', 'show'], optionalLast: true, usage: '[--network NAME] [--json]',
-  summary: 'the neighbour table: address, MAC, network, origin, age', access: 'read', fields: { network: networkName.optional() },
+  cmd: 'neigh-show',
+  example: { network: 'blue' },
+  words: ['neigh', 'show'],
+  optionalLast: true,
+  usage: '[--network NAME] [--json]',
+  summary: 'the neighbour table: address, MAC, network, origin, age',
+  access: 'read',
+  fields: { network: networkName.optional() },
   reply: '`[ { ip, mac, network, origin, age } ]`',
   handle(d, req) {
     networkOf(d, req.network);

@@ -11,19 +11,31 @@ import { defineVerb, RefusedError } from '../verb.ts';
 import { expectArgs, json, needNetwork } from './cli.ts';
 
 export const remoteAdd = defineVerb({
-  cmd: 'remote-add', example: { network: 'blue', ip: '10.0.0.7' }, words: ['remote', 'add'], usage: 'IP --network NAME [--no-flood]',
-  summary: 'a VTEP on the flood list (with --no-flood: a sender only)', access: 'change',
-  fields: { network: networkName, ip: unicastIp, flood: z.boolean({ error: 'expected true or false' }).default(true) }, cliNames: { ip: 'IP' },
+  cmd: 'remote-add',
+  example: { network: 'blue', ip: '10.0.0.7' },
+  words: ['remote', 'add'],
+  usage: 'IP --network NAME [--no-flood]',
+  summary: 'a VTEP on the flood list (with --no-flood: a sender only)',
+  access: 'change',
+  fields: { network: networkName, ip: unicastIp, flood: z.boolean({ error: 'expected true or false' }).default(true) },
+  cliNames: { ip: 'IP' },
   reply: '`{}` (`flood: false`: a sender only)',
   handle(d, req) {
     const { net, cfg } = theNetwork(d, req.network);
     const addr = remoteAddress(d, req.ip);
     const ip = formatIp(addr);
     if (req.flood && cfg.group !== undefined && cfg.remotes.length === 0) {
-      throw new RefusedError(`network ${net.name} sends its BUM frames to group ${cfg.group.address} only; to accept ${ip} as a sender, add it with --no-flood; to flood to it as well, list remotes in the config`);
+      throw new RefusedError(
+        `network ${net.name} sends its BUM frames to group ${cfg.group.address} only; to accept ${ip} as a ` +
+          `sender, add it with --no-flood; to flood to it as well, list remotes in the config`,
+      );
     }
-    if (net.holdRemote(addr, req.flood ? Hold.FloodCtl : Hold.AcceptCtl) < 0) throw new RefusedError(`network ${net.name} cannot take more remotes`);
-    d.log.info(`control: remote add ${ip}${req.flood ? '' : ' no-flood'} network ${net.name}`, { network: net.name, request: req.cmd });
+    if (net.holdRemote(addr, req.flood ? Hold.FloodCtl : Hold.AcceptCtl) < 0)
+      throw new RefusedError(`network ${net.name} cannot take more remotes`);
+    d.log.info(`control: remote add ${ip}${req.flood ? '' : ' no-flood'} network ${net.name}`, {
+      network: net.name,
+      request: req.cmd,
+    });
     return { ok: true, data: {} };
   },
   fromCli(cli) {
@@ -33,8 +45,15 @@ export const remoteAdd = defineVerb({
 });
 
 export const remoteDel = defineVerb({
-  cmd: 'remote-del', example: { network: 'blue', ip: '10.0.0.2' }, words: ['remote', 'del'], usage: 'IP --network NAME', summary: 'a VTEP and every MAC behind it', access: 'change',
-  fields: { network: networkName, ip: unicastIp }, cliNames: { ip: 'IP' }, reply: '`{}`',
+  cmd: 'remote-del',
+  example: { network: 'blue', ip: '10.0.0.2' },
+  words: ['remote', 'del'],
+  usage: 'IP --network NAME',
+  summary: 'a VTEP and every MAC behind it',
+  access: 'change',
+  fields: { network: networkName, ip: unicastIp },
+  cliNames: { ip: 'IP' },
+  reply: '`{}`',
   handle(d, req) {
     const { net } = theNetwork(d, req.network);
     const r = net.remotes.indexOf(req.ip);
@@ -50,9 +69,16 @@ export const remoteDel = defineVerb({
 });
 
 export const remoteShow = defineVerb({
-  cmd: 'remote-show', example: {}, words: ['remote', 'show'], optionalLast: true, usage: '[--network NAME] [--json]',
-  summary: 'remote VTEPs, flood or not, where from, counters', access: 'read', fields: { network: networkName.optional() },
-  reply: '`[ { remote, network, flood, origins, macs, rx-packets, rx-bytes, tx-packets, tx-bytes, pmtu, pmtu-learned } ]`',
+  cmd: 'remote-show',
+  example: {},
+  words: ['remote', 'show'],
+  optionalLast: true,
+  usage: '[--network NAME] [--json]',
+  summary: 'remote VTEPs, flood or not, where from, counters',
+  access: 'read',
+  fields: { network: networkName.optional() },
+  reply:
+    '`[ { remote, network, flood, origins, macs, rx-packets, rx-bytes, tx-packets, tx-bytes, pmtu, pmtu-learned } ]`',
   handle(d, req) {
     networkOf(d, req.network);
     return { ok: true, data: remoteRows(infos(d), req.network) };

@@ -6,12 +6,22 @@ import { defineVerb, UsageError } from '../verb.ts';
 import { expectArgs, json } from './cli.ts';
 
 export const stats = defineVerb({
-  cmd: 'stats', example: {}, words: ['stats'], usage: '[--json]', summary: 'counters per network and remote VTEP, drops by reason', access: 'read',
-  fields: {}, reply: 'as `vtepctl stats --json`',
-  handle: (d) => ({ ok: true, data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses, d.icmp) }),
+  cmd: 'stats',
+  example: {},
+  words: ['stats'],
+  usage: '[--json]',
+  summary: 'counters per network and remote VTEP, drops by reason',
+  access: 'read',
+  fields: {},
+  reply: 'as `vtepctl stats --json`',
+  handle: (d) => ({
+    ok: true,
+    data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses, d.icmp),
+  }),
   fromCli(cli) {
     expectArgs(cli, 0, 'stats [--json]');
-    if (cli.flags.network !== undefined) throw new UsageError('stats shows every network; --network goes with fdb show');
+    if (cli.flags.network !== undefined)
+      throw new UsageError('stats shows every network; --network goes with fdb show');
     return {};
   },
   print: (report: StatsReport, flags) => (flags.json ? json(report) : formatStats(report)),

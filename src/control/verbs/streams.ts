@@ -14,27 +14,36 @@ import { defineVerb, UsageError } from '../verb.ts';
 import { expectArgs, flagNumber } from './cli.ts';
 
 export const capture = defineVerb({
-  cmd: 'capture', example: { network: 'blue', side: 'tunnel', count: 10 }, words: ['capture'], usage: '[--network NAME] [--side tap|tunnel|both] [--count N] [-w FILE]',
-  summary: 'TAP frames and tunnel packets: a pcap file with -w, else a line each', access: 'traffic',
+  cmd: 'capture',
+  example: { network: 'blue', side: 'tunnel', count: 10 },
+  words: ['capture'],
+  usage: '[--network NAME] [--side tap|tunnel|both] [--count N] [-w FILE]',
+  summary: 'TAP frames and tunnel packets: a pcap file with -w, else a line each',
+  access: 'traffic',
   fields: {
     network: networkName.optional(),
     side: z.enum(CAPTURE_SIDES, { error: 'expected tap, tunnel or both' }).default('both'),
     count: positiveInt.optional(),
   },
-  reply: 'a stream: `{ "ok": true, "data": { "capturing": true } }`, then `{ "packet": { time, network, side, dir, data (base64) } }` per packet, then `{ "end": true, "dropped" }`',
+  reply:
+    'a stream: `{ "ok": true, "data": { "capturing": true } }`, then `{ "packet": { time, network, side, dir, ' +
+    'data (base64) } }` per packet, then `{ "end": true, "dropped" }`',
   handle(d, req) {
     networkOf(d, req.network);
     return {
       stream: (sink) => {
         sink.send({ ok: true, data: { capturing: true } });
-        return d.mirror.start({ network: req.network, side: req.side, count: req.count }, {
-          get room() {
-            return sink.room;
+        return d.mirror.start(
+          { network: req.network, side: req.side, count: req.count },
+          {
+            get room() {
+              return sink.room;
+            },
+            packet: (packet) => sink.send({ packet }),
+            skipped: (n) => sink.skipped(n),
+            end: () => sink.end({ end: true }),
           },
-          packet: (packet) => sink.send({ packet }),
-          skipped: (n) => sink.skipped(n),
-          end: () => sink.end({ end: true }),
-        });
+        );
       },
     };
   },
@@ -63,18 +72,30 @@ export const capture = defineVerb({
       else process.stdout.write(`${clock(p.time)} ${p.network} ${p.side} ${p.dir} ${data.length} ${summarize(data)}\n`);
     });
     return untilStopped(s, (last) => {
-      if (last !== undefined && Number(last.dropped) > 0) process.stderr.write(`vtepctl: ${last.dropped} packets dropped: the daemon produced them faster than this capture read them\n`);
+      if (last !== undefined && Number(last.dropped) > 0)
+        process.stderr.write(
+          `vtepctl: ${last.dropped} packets dropped: the daemon produced them faster than this capture read them\n`,
+        );
       if (fd !== undefined) closeSync(fd);
-      process.stderr.write(`vtepctl: ${n} packet${n === 1 ? '' : 's'} captured${o.write !== undefined ? ` to ${o.write}` : ''}\n`);
+      process.stderr.write(
+        `vtepctl: ${n} packet${n === 1 ? '' : 's'} captured${o.write !== undefined ? ` to ${o.write}` : ''}\n`,
+      );
       return 0;
     });
   },
 });
 
 export const monitor = defineVerb({
-  cmd: 'monitor', example: {}, words: ['monitor'], usage: '[--network NAME] [--json]', summary: 'changes to the tables as they happen (Ctrl-C to stop)',
-  access: 'read', fields: { network: networkName.optional() },
-  reply: 'a stream: `{ "ok": true, "data": { "monitoring": true } }`, then one event a line (as `vtepctl monitor --json`), until the client hangs up',
+  cmd: 'monitor',
+  example: {},
+  words: ['monitor'],
+  usage: '[--network NAME] [--json]',
+  summary: 'changes to the tables as they happen (Ctrl-C to stop)',
+  access: 'read',
+  fields: { network: networkName.optional() },
+  reply:
+    'a stream: `{ "ok": true, "data": { "monitoring": true } }`, then one event a line (as `vtepctl monitor ' +
+    '--json`), until the client hangs up',
   handle(d, req) {
     networkOf(d, req.network);
     return {
@@ -95,7 +116,10 @@ export const monitor = defineVerb({
 });
 
 /** Runs a stream until it ends or Ctrl-C (SIGINT/SIGTERM) stops it. */
-async function untilStopped(s: ReturnType<typeof streamRequest>, done: (last: Record<string, unknown> | undefined) => number): Promise<number> {
+async function untilStopped(
+  s: ReturnType<typeof streamRequest>,
+  done: (last: Record<string, unknown> | undefined) => number,
+): Promise<number> {
   const onSignal = () => s.stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -109,6 +133,8 @@ async function untilStopped(s: ReturnType<typeof streamRequest>, done: (last: Re
 
 function clock(ms: number): string {
   const d = new Date(ms);
-  const micro = Math.floor((ms % 1000) * 1000).toString().padStart(6, '0');
+  const micro = Math.floor((ms % 1000) * 1000)
+    .toString()
+    .padStart(6, '0');
   return `${d.toISOString().slice(11, 19)}.${micro}`;
 }

@@ -10,15 +10,21 @@ import { expectArgs, flagNumber, json, needNetwork } from './cli.ts';
 
 // The frame is described as typed: the report repeats it, so these fields stay text, checked.
 const IP = 'expected a unicast IPv4 or IPv6 address';
-const ipText = z.string({ error: IP }).refine((s) => {
-  const b = parseIp(s);
-  return b !== undefined && isUnicastIp(b);
-}, { error: IP });
+const ipText = z.string({ error: IP }).refine(
+  (s) => {
+    const b = parseIp(s);
+    return b !== undefined && isUnicastIp(b);
+  },
+  { error: IP },
+);
 const MAC = 'expected a unicast MAC address such as 52:54:00:12:34:56';
-const hostMac = z.string({ error: MAC }).refine((s) => {
-  const m = parseMac(s);
-  return m !== undefined && !isGroupMac(m);
-}, { error: MAC });
+const hostMac = z.string({ error: MAC }).refine(
+  (s) => {
+    const m = parseMac(s);
+    return m !== undefined && !isGroupMac(m);
+  },
+  { error: MAC },
+);
 const ipPair = z.tuple([ipText, ipText], { error: 'expected two addresses: source and destination' });
 const VLAN = 'expected a VLAN id from 1 to 4094';
 
@@ -27,7 +33,9 @@ const fields = {
   /** "tap", or the address of the remote VTEP the frame comes from. */
   in: z.union([z.literal('tap'), ipText], { error: 'expected tap or the address of a remote VTEP' }),
   src: hostMac,
-  dst: z.string({ error: 'expected a MAC address' }).refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address' }),
+  dst: z
+    .string({ error: 'expected a MAC address' })
+    .refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address' }),
   vlan: z.number({ error: VLAN }).int().min(1, { error: VLAN }).max(4094, { error: VLAN }).optional(),
   'arp-request': ipText.optional(),
   ipv4: ipPair.optional(),
@@ -37,10 +45,25 @@ const fields = {
 export type TraceRequest = z.output<z.ZodObject<typeof fields>>;
 
 export const trace = defineVerb({
-  cmd: 'trace', example: { network: 'blue', in: 'tap', src: '02:aa:00:00:00:01', dst: '02:00:00:00:00:77', ipv4: ['192.168.100.1', '192.168.100.77'] }, words: ['trace'],
-  usage: '--network NAME --in tap|IP --src MAC --dst MAC [--vlan N] [--arp-request IP | --ipv4 SRC,DST | --ipv6 SRC,DST] [--json]',
-  summary: 'what vtepd would do with such a frame, step by step', access: 'read', fields,
-  check: (t) => ([t['arp-request'], t.ipv4, t.ipv6].filter((x) => x !== undefined).length > 1 ? 'give at most one of arp-request, ipv4 and ipv6' : undefined),
+  cmd: 'trace',
+  example: {
+    network: 'blue',
+    in: 'tap',
+    src: '02:aa:00:00:00:01',
+    dst: '02:00:00:00:00:77',
+    ipv4: ['192.168.100.1', '192.168.100.77'],
+  },
+  words: ['trace'],
+  usage:
+    '--network NAME --in tap|IP --src MAC --dst MAC [--vlan N] [--arp-request IP | --ipv4 SRC,DST | --ipv6 ' +
+    'SRC,DST] [--json]',
+  summary: 'what vtepd would do with such a frame, step by step',
+  access: 'read',
+  fields,
+  check: (t) =>
+    [t['arp-request'], t.ipv4, t.ipv6].filter((x) => x !== undefined).length > 1
+      ? 'give at most one of arp-request, ipv4 and ipv6'
+      : undefined,
   reply: '`{ network, in, frame, steps, result, drop?, wire }`',
   handle(d, req) {
     const run = theNetwork(d, req.network);
@@ -52,8 +75,14 @@ export const trace = defineVerb({
     const v = cli.flags;
     const pair = (s: string | undefined) => s?.split(',');
     return {
-      network: needNetwork(v, 'trace'), in: v.in ?? missing('--in tap|IP'), src: v.src ?? missing('--src MAC'), dst: v.dst ?? missing('--dst MAC'),
-      vlan: flagNumber(v.vlan), 'arp-request': v['arp-request'], ipv4: pair(v.ipv4), ipv6: pair(v.ipv6),
+      network: needNetwork(v, 'trace'),
+      in: v.in ?? missing('--in tap|IP'),
+      src: v.src ?? missing('--src MAC'),
+      dst: v.dst ?? missing('--dst MAC'),
+      vlan: flagNumber(v.vlan),
+      'arp-request': v['arp-request'],
+      ipv4: pair(v.ipv4),
+      ipv6: pair(v.ipv6),
     };
   },
   print: (report: TraceReport, flags: Flags) => (flags.json ? json(report) : formatTrace(report)),
