@@ -61,8 +61,10 @@ export interface NetworkConfig {
   address?: string;
   /** Unset: the underlay MTU minus the encapsulation overhead. */
   mtu?: number;
-  /** The TAP's MAC. Unset: one derived from `local` ' +
-    'and the TAP's name for a TAP vtepd creates (the same at every start); an existing TAP keeps its own. */
+  /**
+   * The TAP's MAC. Unset: one derived from `local` and the TAP's name for a TAP vtepd creates (the same at every
+   * start); an existing TAP keeps its own.
+   */
   mac?: Mac;
   tunnel: TunnelSettings;
   /** Canonical text of each remote VTEP's address. */

@@ -14,7 +14,7 @@ import { IcmpCounters, judgeTooBig, type IcmpVerdict } from '../switch/pmtu-guar
 import { PMTU_EXPIRES_S } from '../switch/remotes.ts';
 import { newTooBigRepr, parseTooBig4, parseTooBig6 } from '../wire/icmp-error.ts';
 import { formatIp, isV4Mapped } from '../wire/ip-address.ts';
-import { MIN_TOO_BIG_MTU_V4, MIN_TOO_BIG_MTU_V6 } from '../wire/too-big.ts';
+import { MIN_TOO_BIG_MTU_V4, MIN_TOO_BIG_MTU_V6 } from '../wire/icmp-out.ts';
 import { openOrExplain } from './system.ts';
 
 /** How often senders' error queues are emptied. */

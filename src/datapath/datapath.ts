@@ -103,6 +103,8 @@ export class Datapath {
   private readonly byNet = new Map<Network, Attachment>();
   /** One batch's decisions: verdicts, and the networks whose queues got frames. */
   private readonly forwarding: Forwarding;
+  /** Where frames the switch makes itself are written (originate). */
+  private originBatch: Batch | undefined;
   private readonly receivePoints: ReceivePoint[] = [];
   private readonly resolved: Resolved<Network>;
   private readonly observer: PacketObserver;
@@ -230,6 +232,22 @@ export class Datapath {
       this.forwardFrames(a, b);
       if (!full) return;
     }
+  }
+
+  /**
+   * Frames the switch makes itself, decided and sent as a batch of their own:
+   * `make` writes up to b.capacity frames into `b`'s slots and decides each
+   * (a router's requests, the packets that waited for them), then what it
+   * queued is sent. Between batches only (from a timer, or setImmediate).
+   */
+  originate(make: (f: Forwarding, b: Batch) => void): void {
+    let b = this.originBatch;
+    if (b === undefined || b.slotSize < this.fromTapBatch.slotSize) b = this.originBatch = new Batch(BATCH_SIZE, this.fromTapBatch.slotSize, HEADROOM);
+    b.count = 0;
+    const f = this.forwarding;
+    f.begin(monotonicSeconds(), b.capacity);
+    make(f, b);
+    this.sendPending();
   }
 
   /**

@@ -30,6 +30,18 @@ export const Drop = {
   PartialChecksum: 16,
   /** Congestion marked on the outer header (CE) of a packet whose inner one cannot carry it (Not-ECT): RFC 6040. */
   CeNotEct: 17,
+  /** Routed: no route to the destination in the VRF (the sender was told "network unreachable"). */
+  NoRoute: 18,
+  /** Routed: its TTL or hop limit ran out (the sender was told "time exceeded"). */
+  TtlExceeded: 19,
+  /** Routed: its next hop's MAC could not be resolved, or too many packets already waited for it. */
+  NeighUnresolved: 20,
+  /** To the gateway MAC, but nothing a router forwards: not IP, a link-local or group destination, the gateway itself. */
+  NotRoutable: 21,
+  /** From a tunnel, an ARP request or NS for a gateway address: every host's gateway is this one, answered locally. */
+  GatewayArpFromTunnel: 22,
+  /** From a tunnel, a frame to the gateway MAC that answers no resolution of this host: another host routes it. */
+  GatewayMacFromTunnel: 23,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -53,5 +65,11 @@ export const DROP_NAMES: Record<Drop, string> = {
   [Drop.TxFailed]: 'tx-failed',
   [Drop.PartialChecksum]: 'partial-checksum',
   [Drop.CeNotEct]: 'ce-not-ect',
+  [Drop.NoRoute]: 'no-route',
+  [Drop.TtlExceeded]: 'ttl-exceeded',
+  [Drop.NeighUnresolved]: 'neigh-unresolved',
+  [Drop.NotRoutable]: 'not-routable',
+  [Drop.GatewayArpFromTunnel]: 'gateway-arp-from-tunnel',
+  [Drop.GatewayMacFromTunnel]: 'gateway-mac-from-tunnel',
 };
 export const DROP_REASONS = Object.keys(DROP_NAMES).length;

@@ -8,7 +8,7 @@ import type { NeighEntry } from './neigh.ts';
 import type { Network } from './network.ts';
 
 export type FdbAction = 'learned' | 'moved' | 'aged' | 'added' | 'deleted';
-export type NeighAction = 'added' | 'deleted' | 'snooped' | 'aged';
+export type NeighAction = 'added' | 'deleted' | 'snooped' | 'aged' | 'resolved' | 'failed';
 export type RemoteAction = 'added' | 'deleted';
 
 export interface SwitchEvents {

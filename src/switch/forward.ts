@@ -27,7 +27,7 @@ import { EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { flowHash, flowLabel } from '../wire/flow-hash.ts';
 import { ADDR_WORDS } from '../wire/ip-address.ts';
 import { readMac, type Mac } from '../wire/mac.ts';
-import { tooBigFloor, writeTooBig } from '../wire/too-big.ts';
+import { tooBigFloor, writeTooBig } from '../wire/icmp-out.ts';
 import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from './counters.ts';
 import { Drop } from './drop.ts';
 import { Learned, LOCAL_PORT, UNKNOWN_PORT } from './fdb.ts';
@@ -122,6 +122,28 @@ export function bridgeOut(
       net.counters.v[N.PmtuFragmentable]++;
     }
   }
+  const mark = fragmentable !== 0 ? FRAGMENTABLE : 0;
+  if (!flooding) {
+    if (sendInto(net, buf, off, len, port, fragmentable) === 1) f.decide(Verdict.Unicast | mark, port);
+    else f.decide(Verdict.Dropped, Drop.TxFailed);
+    f.queued(net);
+    return true;
+  }
+  // A broadcast the switch made (a router's request) goes to the hosts behind this TAP too.
+  if (!fromTap) net.writeToTap(buf, off, len, 0, f);
+  f.decide(Verdict.Flooded | mark, sendInto(net, buf, off, len, UNKNOWN_PORT, fragmentable));
+  f.queued(net);
+  return true;
+}
+
+/**
+ * Encapsulates the frame at buf[off, off+len) in place with the network's
+ * tunnel header and queues it: to remote `port`, or to every remote of the
+ * flood list and the group (UNKNOWN_PORT); counted. Returns how many packets
+ * were queued (0: none, counted as tx-failed).
+ */
+function sendInto(net: Network, buf: Buffer, off: number, len: number, port: number, fragmentable: number): number {
+  const remotes = net.remotes;
   const encap = net.encap;
   const tos = encapsulationEcn(buf, off, len); // before the tunnel header goes in front
   // Over IPv6 the flow hash makes the label too: computed once, here, for both.
@@ -133,13 +155,9 @@ export function bridgeOut(
   const wire = plen + encap.kernelHeaderLen;
   const q = net.toTunnel;
   if (q.count === 0) q.arena = buf;
-  const mark = fragmentable !== 0 ? FRAGMENTABLE : 0;
-  if (!flooding) {
+  if (port !== UNKNOWN_PORT) {
     if (q.count === q.capacity) q.reserve(q.capacity * 2);
-    if (queue(net, start, plen, port, lane, tos, outer, wire)) f.decide(Verdict.Unicast | mark, port);
-    else f.decide(Verdict.Dropped, Drop.TxFailed);
-    f.queued(net);
-    return true;
+    return queue(net, start, plen, port, lane, tos, outer, wire) ? 1 : 0;
   }
   const c = net.counters.v;
   if (q.capacity - q.count < remotes.fanout) q.reserve(q.count + remotes.fanout);
@@ -161,9 +179,19 @@ export function bridgeOut(
   }
   const flood = remotes.flood;
   for (let k = 0; k < remotes.floodCount; k++) if (queue(net, start, plen, flood[k], lane, tos, outer, wire)) copies++;
-  f.decide(Verdict.Flooded | mark, copies);
-  f.queued(net);
-  return true;
+  return copies;
+}
+
+/**
+ * Sends the frame at buf[off, off+len) into `net`'s tunnel to remote `port`
+ * alone, whatever its destination MAC (an answer the router passes on to the
+ * VTEP that asked); returns whether it was queued. Not the verdict's business.
+ */
+export function tunnelTo(net: Network, buf: Buffer, off: number, len: number, port: number, f: Forwarding): boolean {
+  if (!net.remotes.live(port)) return false;
+  const sent = sendInto(net, buf, off, len, port, 0) === 1;
+  if (sent) f.queued(net);
+  return sent;
 }
 
 /** The least path MTU toward where a frame goes: one remote, or (flooding) each of the flood list and the group. */
@@ -334,11 +362,13 @@ function deliver(net: Network, rx: Batch, i: number, r: Resolved<Network>, f: Fo
     dropFrame(net, Drop.BadSourceMac, f);
     return;
   }
-  if (net.learning) learn(net, src, port, f);
+  const hook = net.tunnelHook;
+  if (net.learning && (hook === undefined || hook.learns(src))) learn(net, src, port, f);
   if (net.arpSnoop && isResolution(buf, off)) {
     const e = snoop(net.neigh, buf, off, len, f.now);
     if (e !== undefined && net.events.active) net.events.neigh(net, 'snooped', e);
   }
+  if (hook !== undefined && hook.fromTunnel(net, buf, off, len, port, f)) return;
   const ecn = r.ecn[i];
   if (ecn !== 0 && !decapsulateEcn(buf, off, len, ecn)) {
     dropFrame(net, Drop.CeNotEct, f);

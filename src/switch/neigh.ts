@@ -5,20 +5,21 @@
 // Entries come from the config, from vtepctl, from EVPN routes, or are
 // snooped: from ARP and unsolicited NA that arrive from tunnels (`snooped`),
 // or from what the hosts behind the TAP say of themselves (`local`: what an
-// EVPN network advertises with their MACs). Snooped entries age like learned
+// EVPN network advertises with their MACs), or what a network's gateway
+// learned routing to them (`resolved`). Snooped entries age like learned
 // MACs and never replace an entry that was given (config, vtepctl, evpn);
 // given ones never age. A hostile sender cannot grow the table without
 // bound: snooped entries stop at the network's MAC limit.
 import { formatIp, ipv4Of, isV4Mapped } from '../wire/ip-address.ts';
 import type { Mac } from '../wire/mac.ts';
 
-export type NeighOrigin = 'config' | 'vtepctl' | 'evpn' | 'snooped' | 'local';
+export type NeighOrigin = 'config' | 'vtepctl' | 'evpn' | 'snooped' | 'local' | 'resolved';
 
-/** Origins of entries that snooping made, and that age. */
-export type SnoopedOrigin = 'snooped' | 'local';
+/** Origins of entries that traffic made, and that age: snooped, what hosts behind the TAP claim, what the router resolved. */
+export type SnoopedOrigin = 'snooped' | 'local' | 'resolved';
 
 function isSnooped(origin: NeighOrigin): origin is SnoopedOrigin {
-  return origin === 'snooped' || origin === 'local';
+  return origin === 'snooped' || origin === 'local' || origin === 'resolved';
 }
 
 export interface NeighEntry {

@@ -15,7 +15,7 @@ import { Fdb, LOCAL_PORT, UNKNOWN_PORT, type FdbEntry, type GivenOrigin } from '
 import { NeighTable, type NeighEntry, type NeighOrigin, type SnoopedOrigin } from './neigh.ts';
 import { Hold, RemoteTable } from './remotes.ts';
 import { TableError } from './table-error.ts';
-import type { TapHook } from './hooks.ts';
+import type { TapHook, TunnelHook } from './hooks.ts';
 import { responderHook, snoopLocalHook } from './responder.ts';
 import { Drop } from './drop.ts';
 import type { Forwarding } from './verdict.ts';
@@ -84,8 +84,10 @@ export class Network {
   readonly toTunnel: SendQueue;
   /** What runs on each frame from the TAP before it is bridged, in order (hooks.ts); rebuilt when a setting changes. */
   tapHooks: readonly TapHook[] = [];
-  /** Additional hooks, before the built-in ones (the router's, for a network with a gateway). */
+  /** Hooks of another part of the switch: the router's, for a network with a gateway. */
   private extraHooks: readonly TapHook[] = [];
+  /** What frames from tunnels meet before the TAP (the router's, for a network with a gateway). */
+  tunnelHook: TunnelHook | undefined = undefined;
   /** Set while a batch has frames queued for this network (Forwarding.queued). */
   pendingIn: Forwarding | undefined = undefined;
   events: SwitchEvents = NO_EVENTS;
@@ -142,7 +144,11 @@ export class Network {
     this.rebuildHooks();
   }
 
-  /** Hooks of another part of the switch (the router's), run before the network's own. Between batches only. */
+  /**
+   * Hooks of another part of the switch (the router's), run after local
+   * snooping (what a host says of itself is recorded first) and before the
+   * responder. Between batches only.
+   */
   setExtraHooks(hooks: readonly TapHook[]): void {
     this.extraHooks = hooks;
     this.rebuildHooks();
@@ -150,8 +156,8 @@ export class Network {
 
   private rebuildHooks(): void {
     this.tapHooks = [
-      ...this.extraHooks,
       ...(this.snoopingLocal ? [snoopLocalHook] : []),
+      ...this.extraHooks,
       ...(this.responding ? [responderHook] : []),
     ];
   }

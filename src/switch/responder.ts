@@ -17,7 +17,7 @@
 // snoopLocal(): what the hosts behind the TAP say of themselves (the sender
 // of their ARP, the source of their NS, the target of their NA) fills it
 // with `local` entries: an EVPN network advertises these with their MACs.
-import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp } from '../wire/arp.ts';
+import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp, type ArpRepr } from '../wire/arp.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN, newEthernetRepr } from '../wire/ethernet.ts';
 import {
   emitNa,
@@ -28,10 +28,11 @@ import {
   ND_HOP_LIMIT,
   newNdRepr,
   parseNd,
+  type NdRepr,
 } from '../wire/icmpv6.ts';
 import { writeV4Mapped } from '../wire/ip-address.ts';
 import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
-import { readMac } from '../wire/mac.ts';
+import { readMac, type Mac } from '../wire/mac.ts';
 import { ParseError } from '../wire/parse-error.ts';
 import { NetworkCounter as N } from './counters.ts';
 import type { TapHook } from './hooks.ts';
@@ -44,6 +45,7 @@ export const Answered = { No: 0, Arp: 1, Nd: 2 } as const;
 export type Answered = (typeof Answered)[keyof typeof Answered];
 
 const arp = newArpRepr();
+const reply = newArpRepr();
 const ip6 = newIpv6Repr();
 const nd = newNdRepr();
 const eth = newEthernetRepr();
@@ -80,50 +82,70 @@ function answerArp(neigh: NeighTable, buf: Buffer, off: number, len: number): bo
   if (arp.senderIp === 0 || arp.senderIp === arp.targetIp) return false;
   const e = neigh.lookup4(arp.targetIp);
   if (e === undefined) return false;
-  eth.dst = readMac(buf, off + 6);
-  eth.src = e.mac;
-  eth.ethertype = EtherType.ARP;
-  emitEthernet(eth, buf, off);
-  const askerMac = arp.senderMac;
-  const askerIp = arp.senderIp;
-  arp.op = ArpOp.Reply;
-  arp.senderMac = e.mac;
-  arp.senderIp = arp.targetIp;
-  arp.targetMac = askerMac;
-  arp.targetIp = askerIp;
-  emitArp(arp, buf, off + ETH_HEADER_LEN);
+  writeArpReply(buf, off, arp, e.mac);
   return true;
 }
 
+/** Rewrites the ARP request at buf[off] (parsed into `req`) into the reply from `mac`, which has req.targetIp. */
+export function writeArpReply(buf: Buffer, off: number, req: ArpRepr, mac: Mac): void {
+  eth.dst = readMac(buf, off + 6);
+  eth.src = mac;
+  eth.ethertype = EtherType.ARP;
+  emitEthernet(eth, buf, off);
+  const askerMac = req.senderMac;
+  const askerIp = req.senderIp;
+  reply.op = ArpOp.Reply;
+  reply.senderMac = mac;
+  reply.senderIp = req.targetIp;
+  reply.targetMac = askerMac;
+  reply.targetIp = askerIp;
+  emitArp(reply, buf, off + ETH_HEADER_LEN);
+}
+
 function answerNs(neigh: NeighTable, buf: Buffer, off: number, len: number): boolean {
+  const target = solicitation(buf, off, len);
+  if (target < 0) return false;
+  const e = neigh.lookup6(buf, target);
+  if (e === undefined) return false;
+  writeNaReply(buf, off, target, e.mac, NA_SOLICITED | NA_OVERRIDE);
+  return true;
+}
+
+/**
+ * Where the target address of the Neighbor Solicitation at buf[off, off+len)
+ * is in `buf`, or -1 when the frame is none a neighbour answers (not an NS,
+ * a duplicate address detection probe, a multicast target).
+ */
+export function solicitation(buf: Buffer, off: number, len: number, out: NdRepr = nd): number {
   const ip = off + ETH_HEADER_LEN;
-  if (
-    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
-    ip6.nextHeader !== NextHeader.ICMPv6 ||
-    ip6.hopLimit !== ND_HOP_LIMIT
-  )
-    return false;
+  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT)
+    return -1;
   const icmp = ip + IPV6_HEADER_LEN;
-  if (
-    parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None ||
-    nd.type !== Icmpv6Type.NeighborSolicitation
-  )
-    return false;
+  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, out) !== ParseError.None || out.type !== Icmpv6Type.NeighborSolicitation)
+    return -1;
   let unspecified = true;
   for (let i = 0; i < 16; i++) if (buf[ip6.src + i] !== 0) unspecified = false;
-  if (unspecified || buf[nd.target] === 0xff) return false; // a DAD probe, or a multicast target
-  const e = neigh.lookup6(buf, nd.target);
-  if (e === undefined) return false;
+  if (unspecified || buf[out.target] === 0xff) return -1; // a DAD probe, or a multicast target
+  return out.target;
+}
+
+/**
+ * Rewrites the Neighbor Solicitation at buf[off] (its target at buf[targetAt])
+ * into the Neighbor Advertisement from `mac` with `flags`: from the target, to
+ * the asker, hop limit 255, a target link-layer address option.
+ */
+export function writeNaReply(buf: Buffer, off: number, targetAt: number, mac: Mac, flags: number): void {
+  const ip = off + ETH_HEADER_LEN;
+  const icmp = ip + IPV6_HEADER_LEN;
   // The reply's addresses come from the request, which it overwrites: keep them first.
-  target.set(buf.subarray(nd.target, nd.target + 16));
-  asker.set(buf.subarray(ip6.src, ip6.src + 16));
+  target.set(buf.subarray(targetAt, targetAt + 16));
+  asker.set(buf.subarray(ip + IPV6_SRC, ip + IPV6_SRC + 16));
   eth.dst = readMac(buf, off + 6);
-  eth.src = e.mac;
+  eth.src = mac;
   eth.ethertype = EtherType.IPv6;
   emitEthernet(eth, buf, off);
   emitIpv6(NA_LEN, NextHeader.ICMPv6, ND_HOP_LIMIT, target, 0, asker, 0, buf, ip);
-  emitNa(NA_SOLICITED | NA_OVERRIDE, target, 0, e.mac, buf, icmp, ip + IPV6_SRC, ip + IPV6_DST);
-  return true;
+  emitNa(flags, target, 0, mac, buf, icmp, ip + IPV6_SRC, ip + IPV6_DST);
 }
 
 const snoopedIp = new Uint8Array(16);

@@ -25,11 +25,17 @@ export const Verdict = {
   Routed: 6,
   /** Dropped; detail: the Drop reason. */
   Dropped: 7,
+  /** Routed, but its next hop's MAC is not known yet: it waits while the gateway asks; detail: the egress network's index. */
+  Queued: 8,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
 /** ORed into a Unicast or Flooded verdict: sent fragmentable (a path MTU too small for ICMP to help the sender). */
 export const FRAGMENTABLE = 0x80;
+/** ORed into the verdict of the egress network's bridging: the frame was routed into it. */
+export const ROUTED = 0x40;
+/** The verdict without its flags. */
+export const VERDICT_MASK = 0x3f;
 
 export const VERDICT_NAMES: Record<Verdict, string> = {
   [Verdict.None]: 'none',
@@ -40,6 +46,7 @@ export const VERDICT_NAMES: Record<Verdict, string> = {
   [Verdict.TooBig]: 'too-big',
   [Verdict.Routed]: 'routed',
   [Verdict.Dropped]: 'dropped',
+  [Verdict.Queued]: 'queued',
 };
 
 export class Verdicts {
@@ -73,6 +80,8 @@ export class Forwarding {
   readonly pending: Network[] = [];
   /** Set by bridgeOut for a frame too big for the path: the inner MTU its sender can be told. */
   innerMtu = 0;
+  /** What the router did, step by step, when someone traces (vtepctl trace); undefined on the data path. */
+  notes: string[] | undefined = undefined;
 
   constructor(capacity: number) {
     this.verdicts = new Verdicts(capacity);

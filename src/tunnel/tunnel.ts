@@ -124,8 +124,10 @@ export interface Tunnel {
   readonly supportsGroup: boolean;
   /** The UDP port a group socket listens on (group mode only). */
   readonly groupPort: number;
-  /** What the TAP's MTU gives up to fit ' +
-    'the underlay's besides the outer IP header: the tunnel header, inner Ethernet. */
+  /**
+   * What the TAP's MTU gives up to fit the underlay's besides the outer IP header: the tunnel header, inner
+   * Ethernet.
+   */
   readonly overhead: number;
   /** IP protocol of the outer header. */
   readonly outerProtocol: number;

@@ -7,6 +7,8 @@ import { readMac, writeMac, type Mac } from './mac.ts';
 import { ParseError } from './parse-error.ts';
 
 export const Icmpv6Type = { NeighborSolicitation: 135, NeighborAdvertisement: 136 } as const;
+/** A Neighbor Solicitation with its source link-layer address option, as emitNs() writes it. */
+export const NS_LEN = 8 + IPV6_ADDR_LEN + 8;
 /** NS and NA: type, code, checksum, 4 bytes (NA flags), target address. */
 export const ND_HEADER_LEN = 8 + IPV6_ADDR_LEN;
 /** A link-layer address option for Ethernet: type, length (in 8 bytes), MAC. */
@@ -94,6 +96,28 @@ export function emitNa(
   for (let i = 0; i < IPV6_ADDR_LEN; i++) buf[off + ND_TARGET + i] = target[targetOff + i];
   const o = off + ND_HEADER_LEN;
   buf[o] = OPTION_TARGET_LLA;
+  buf[o + 1] = 1;
+  writeMac(mac, buf, o + 2);
+  const len = ND_HEADER_LEN + LLA_OPTION_LEN;
+  const sum = checksum(buf, off, len, pseudoHeaderSum6(buf, src, dst, NextHeader.ICMPv6, len));
+  buf[off + CHECKSUM] = sum >>> 8;
+  buf[off + CHECKSUM + 1] = sum & 0xff;
+  return len;
+}
+
+/**
+ * Writes a Neighbor Solicitation for `target` (16 bytes) with a source
+ * link-layer address option `mac`, and its checksum over the IPv6
+ * pseudo-header from `src` to `dst` (offsets of 16-byte addresses in `buf`,
+ * the IPv6 header already written). Returns its length.
+ */
+export function emitNs(target: Uint8Array, targetOff: number, mac: Mac, buf: Uint8Array, off: number, src: number, dst: number): number {
+  buf[off + TYPE] = Icmpv6Type.NeighborSolicitation;
+  buf[off + CODE] = 0;
+  for (let i = CHECKSUM; i < ND_TARGET; i++) buf[off + i] = 0;
+  for (let i = 0; i < IPV6_ADDR_LEN; i++) buf[off + ND_TARGET + i] = target[targetOff + i];
+  const o = off + ND_HEADER_LEN;
+  buf[o] = OPTION_SOURCE_LLA;
   buf[o + 1] = 1;
   writeMac(mac, buf, o + 2);
   const len = ND_HEADER_LEN + LLA_OPTION_LEN;

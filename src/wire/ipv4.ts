@@ -97,6 +97,24 @@ export function emitIpv4(r: Ipv4Repr, buf: Uint8Array, off: number): number {
   return IPV4_MIN_HEADER_LEN;
 }
 
+/**
+ * Decrements the TTL of the IPv4 header at buf[ip] and updates its checksum
+ * incrementally (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), as a router does
+ * to every packet it forwards. The caller checked TTL > 1.
+ */
+export function decrementTtl(buf: Uint8Array, ip: number): void {
+  const m = (buf[ip + TTL] << 8) | buf[ip + PROTOCOL];
+  buf[ip + TTL]--;
+  const m2 = m - 0x100;
+  const hc = (buf[ip + CHECKSUM] << 8) | buf[ip + CHECKSUM + 1];
+  let sum = (~hc & 0xffff) + (~m & 0xffff) + m2;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  const hc2 = ~sum & 0xffff;
+  buf[ip + CHECKSUM] = hc2 >>> 8;
+  buf[ip + CHECKSUM + 1] = hc2 & 0xff;
+}
+
 /** Sum of the pseudo-header for a TCP/UDP checksum (RFC 768/793), unfolded. */
 export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;

@@ -18,7 +18,7 @@ import { emitGre, GRE_FLAG_K, GRE_PROTO_TEB } from '../../src/wire/gre.ts';
 import { parseIp } from '../../src/wire/ip-address.ts';
 import { pseudoHeaderSum6 } from '../../src/wire/ipv6.ts';
 import { newOuterIpRepr, parseOuterIp } from '../../src/wire/outer-ip.ts';
-import { writeTooBig } from '../../src/wire/too-big.ts';
+import { writeTooBig } from '../../src/wire/icmp-out.ts';
 
 const MAC_A = Buffer.from('020000000001', 'hex');
 const MAC_B = Buffer.from('020000000002', 'hex');
