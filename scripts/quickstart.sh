@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # What the build, the daemon and the lab use, by Debian package.
-packages=(iproute2 ethtool tcpdump tshark arping iputils-ping procps iperf3 openvswitch-switch frr gobgpd golang-github-osrg-gobgp-dev util-linux make g++ python3 libpcap-dev nodejs npm)
+packages=(iproute2 ethtool tcpdump tshark arping iputils-ping iputils-tracepath traceroute procps iperf3 openvswitch-switch frr gobgpd golang-github-osrg-gobgp-dev util-linux make g++ python3 libpcap-dev nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$p" = nodejs ] || [ "$p" = npm ]; then

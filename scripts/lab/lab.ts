@@ -52,8 +52,8 @@ export async function must(cmd: string, args: string[]): Promise<string> {
 export interface KernelVxlanOptions {
   vni: number;
   dev?: string;
-  /** Overlay address with prefix, e.g. 192.168.100.2/24. */
-  address: string;
+  /** Overlay address with prefix, e.g. 192.168.100.2/24 (none: the device is a bridge port). */
+  address?: string;
   mac: string;
   /** Head-end replication list (fdb append 00:00:00:00:00:00 ... dst). */
   remotes?: string[];
@@ -355,7 +355,7 @@ export class Lab {
     await must('ip', ['-n', ns, 'link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450)]);
     for (const r of o.remotes ?? [])
       await must('bridge', ['-n', ns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', dev, 'dst', r]);
-    await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);
+    if (o.address !== undefined) await must('ip', ['-n', ns, 'addr', 'add', o.address, 'dev', dev]);
     await must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
   }
 
@@ -543,6 +543,78 @@ export class Lab {
     await must('ip', ['-n', tenant, 'link', 'set', 'eth0', 'up']);
     await must('ip', ['-n', tenant, 'link', 'set', 'lo', 'up']);
     await must('ip', ['netns', 'exec', tenant, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    return tenant;
+  }
+
+  /**
+   * A tenant host behind host i's TAP `tap` (vtepd made it): namespace
+   * PREFIX-NAME whose eth0 (`mac`, `addresses` with prefix lengths, default
+   * routes via `via`) a veth joins to a bridge br-TAP of host i, the TAP's
+   * other port. Its MTU is the TAP's. IPv6 is on in the tenant only, with no
+   * duplicate address detection or router solicitations. Returns the
+   * namespace.
+   */
+  async tenantBehindTap(
+    i: number,
+    tap: string,
+    name: string,
+    o: { mac: string; addresses: string[]; via?: string[] },
+  ): Promise<string> {
+    const ns = this.ns(i);
+    const tenant = `${this.prefix}-${name}`;
+    const bridge = `br-${tap}`.slice(0, 15);
+    const veth = `v-${name}`.slice(0, 15);
+    await must('ip', ['netns', 'add', tenant]);
+    this.extraNamespaces.push(tenant);
+    const mtu = (await must('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${tap}/mtu`])).trim();
+    await must('ip', [
+      'netns',
+      'exec',
+      tenant,
+      'sysctl',
+      '-qw',
+      'net.ipv6.conf.all.accept_dad=0',
+      'net.ipv6.conf.default.accept_dad=0',
+      'net.ipv6.conf.all.router_solicitations=0',
+      'net.ipv6.conf.default.router_solicitations=0',
+    ]);
+    const ipns = (...a: string[]) => must('ip', ['-n', ns, ...a]);
+    if (!(await sh('ip', ['-n', ns, 'link', 'show', bridge])).stdout.includes(bridge)) {
+      await ipns(
+        'link',
+        'add',
+        bridge,
+        'type',
+        'bridge',
+        'stp_state',
+        '0',
+        'forward_delay',
+        '0',
+        'mcast_snooping',
+        '0',
+      );
+      await ipns('link', 'set', tap, 'master', bridge, 'up');
+      await ipns('link', 'set', bridge, 'up');
+    }
+    await must('ip', ['link', 'add', veth, 'netns', ns, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', tenant]);
+    await ipns('link', 'set', veth, 'master', bridge, 'mtu', mtu, 'up');
+    await must('ip', ['netns', 'exec', ns, 'ethtool', '-K', veth, 'tx', 'off']);
+    const tn = (...a: string[]) => must('ip', ['-n', tenant, ...a]);
+    await tn('link', 'set', 'eth0', 'address', o.mac, 'mtu', mtu);
+    for (const a of o.addresses)
+      await tn(
+        ...(a.includes(':') ? ['-6'] : []),
+        'addr',
+        'add',
+        a,
+        'dev',
+        'eth0',
+        ...(a.includes(':') ? ['nodad'] : []),
+      );
+    await tn('link', 'set', 'eth0', 'up');
+    await tn('link', 'set', 'lo', 'up');
+    await must('ip', ['netns', 'exec', tenant, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    for (const v of o.via ?? []) await tn(...(v.includes(':') ? ['-6'] : []), 'route', 'add', 'default', 'via', v);
     return tenant;
   }
 

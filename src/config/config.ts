@@ -24,6 +24,9 @@ export {
 } from './constants.ts';
 import { DEFAULT_GRE_SOCKET, MAX_ALIASES, MAX_CONFIG_BYTES, type GreSocket } from './constants.ts';
 import { configSchema, parseListen, type LOG_FORMATS, type LOG_LEVELS, type RawConfig } from './schema.ts';
+import { normalizeRouting, type GatewayConfig, type VrfConfig } from './routing.ts';
+
+export type { GatewayConfig, VrfConfig };
 export { parseListen, LOG_FORMATS, LOG_LEVELS } from './schema.ts';
 
 export interface GroupSettings {
@@ -103,6 +106,10 @@ export interface NetworkConfig {
    * remains for what it cannot carry); `raw`: the kernel's raw IP socket alone.
    */
   greSocket: GreSocket;
+  /** The VRF it routes in (with a gateway; "default" when it names none), or belongs to. */
+  vrf?: string;
+  /** Its gateway: the same addresses and MAC on every host (routing.ts). */
+  gateway?: GatewayConfig;
 }
 
 export type DfMode = boolean | 'inherit';
@@ -126,6 +133,11 @@ export interface Config {
   metrics?: { host: string; port: number };
   log: { format: (typeof LOG_FORMATS)[number]; level: (typeof LOG_LEVELS)[number] };
   networks: NetworkConfig[];
+  /** VRFs and their static routes; networks name theirs. */
+  vrfs: VrfConfig[];
+  /** This host's DVR MAC (routed frames of `source-mac: dvr` gateways leave with it), and the other hosts'. */
+  dvrMac?: Mac;
+  dvrMacs: Mac[];
 }
 
 /** One or more mistakes, each a line naming the field and what it expects. */
@@ -366,6 +378,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
   });
   const control = { maxClients: raw.control['max-clients'], idleTimeoutS: raw.control['idle-timeout'] };
   const metrics = raw.metrics === undefined ? undefined : parseListen(raw.metrics);
+  const routing = normalizeRouting(raw, networks, problem);
   const log = { format: raw['log-format'], level: raw['log-level'] };
   const socketAccess = { mode: raw['socket-mode'], group: raw['socket-group'], mutations: raw['socket-mutations'] };
   return {
@@ -380,6 +393,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     metrics,
     log,
     networks,
+    ...routing,
   };
 }
 

@@ -11,6 +11,8 @@ import { isGroupMac, parseMac } from '../wire/mac.ts';
 import { DEFAULT_CONTROL_LIMITS } from '../control/server.ts';
 import { DEFAULT_SOCKET } from '../control/sockets.ts';
 import { parseRouteValue } from '../evpn/values.ts';
+import { parsePrefix } from '../route/prefix.ts';
+import { DEFAULT_ICMP_RATELIMIT } from '../route/vrf.ts';
 import {
   DEFAULT_BUSY_POLL_US,
   DEFAULT_GRE_SOCKET,
@@ -117,6 +119,30 @@ const groupSchema = z.strictObject({
 
 const greSocketField = z.enum(GRE_SOCKETS, expected('expected packet or raw'));
 
+const NAME = { error: 'names are 1 to 32 letters, digits, ".", "_" or "-"' };
+const name = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, NAME);
+const PREFIXED = 'expected an address with its prefix length, such as 192.168.10.1/24 or fd00:10::1/64';
+/** An IPv4 or IPv6 address with a prefix length: a gateway's address on its subnet, or a route's prefix. */
+const prefixed = z.string(expected(PREFIXED)).refine((s) => parsePrefix(s) !== undefined, expected(PREFIXED));
+const SOURCE_MACS = ['anycast', 'dvr'] as const;
+
+const gatewaySchema = z.strictObject({
+  addresses: z
+    .array(prefixed, expected('expected a list of addresses with prefix lengths'))
+    .min(1, expected('expected at least one address')),
+  mac,
+  'source-mac': z
+    .enum(SOURCE_MACS, expected("expected anycast (the gateway MAC) or dvr (this host's dvr-mac)"))
+    .default('anycast'),
+});
+
+const vrfSchema = z.strictObject({
+  routes: z
+    .array(z.strictObject({ prefix: prefixed, via: overlayIp }), expected('expected a list of { prefix, via }'))
+    .default([]),
+  'icmp-ratelimit': int(0, 1_000_000, 'ICMP errors a second (0: no limit)').default(DEFAULT_ICMP_RATELIMIT),
+});
+
 const networkSchema = z
   .strictObject({
     tap: ifname,
@@ -142,6 +168,8 @@ const networkSchema = z
     df: z.union([z.boolean(), z.literal('inherit')], expected('expected true, false or inherit')).optional(),
     'udp6-zero-csum-rx': bool().optional(),
     'gre-socket': greSocketField.optional(),
+    vrf: name.optional(),
+    gateway: gatewaySchema.optional(),
   })
   .refine((n) => TUNNEL_KINDS.filter((k) => n[k] !== undefined).length === 1, {
     error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
@@ -190,6 +218,9 @@ export const configSchema = z.strictObject({
   'log-format': z.enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`)).default('text'),
   'log-level': z.enum(LOG_LEVELS, expected(`expected one of ${LOG_LEVELS.join(', ')}`)).default('info'),
   evpn: evpnSchema.optional(),
+  vrfs: z.record(name, vrfSchema, expected('expected a map of VRF names to VRFs')).default({}),
+  'dvr-mac': mac.optional(),
+  'dvr-macs': z.array(mac, expected('expected a list of MAC addresses')).default([]),
   control: z
     .strictObject({
       'max-clients': int(1, 10_000, 'a number of clients').default(DEFAULT_CONTROL_LIMITS.maxClients),
@@ -198,9 +229,7 @@ export const configSchema = z.strictObject({
     .default({ 'max-clients': DEFAULT_CONTROL_LIMITS.maxClients, 'idle-timeout': DEFAULT_CONTROL_LIMITS.idleTimeoutS }),
   networks: z
     .record(
-      z
-        .string()
-        .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'network names are 1 to 32 letters, digits, ".", "_" or "-"' }),
+      z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: `network ${NAME.error}` }),
       networkSchema,
       expected('expected a map of network names to networks'),
     )

@@ -12,6 +12,7 @@ import type { Logger } from '../observe/log.ts';
 import type { EventHub } from '../observe/monitor.ts';
 import type { TraceReport } from './protocol.ts';
 import type { Network } from '../switch/network.ts';
+import type { Router } from '../route/router.ts';
 import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import { formatIp, isMulticastIp, isV4Mapped } from '../wire/ip-address.ts';
 import type { ControlStats, TraceRequest, UpgradeReport } from './protocol.ts';
@@ -41,6 +42,8 @@ export interface DaemonView {
   readonly icmp: IcmpCounters;
   /** The BGP EVPN control plane, when the config has one. */
   readonly evpn: EvpnSpeaker | undefined;
+  /** Routing between networks: VRFs, gateways, DVR MACs. */
+  readonly router: Router;
   /** Monotonic seconds, the data path's clock. */
   now(): number;
   /** Re-reads the config file and applies the difference; throws a RefusedError (with problems) if it cannot. */

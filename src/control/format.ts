@@ -1,7 +1,7 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
 import { idLabel } from '../tunnel/index.ts';
 import type { EvpnStatus } from '../evpn/speaker.ts';
-import type { FdbRow, NeighRow, NetworkStats, RemoteRow, StatsReport } from './protocol.ts';
+import type { FdbRow, NeighRow, NetworkStats, RemoteRow, RouteRow, StatsReport } from './protocol.ts';
 
 /** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS origin ORIGIN`. */
 export function formatFdb(rows: readonly FdbRow[]): string {
@@ -29,7 +29,23 @@ export function formatRemotes(rows: readonly RemoteRow[]): string {
 
 /** One line an address, in the spirit of `ip neigh`: `IP lladdr MAC network NAME origin ORIGIN age SECONDS`. */
 export function formatNeigh(rows: readonly NeighRow[]): string {
-  return rows.map((r) => `${r.ip} lladdr ${r.mac} network ${r.network} origin ${r.origin} age ${r.age}`).join('\n');
+  return rows
+    .map((r) => {
+      const mac = r.mac === null ? '' : ` lladdr ${r.mac}`;
+      return `${r.ip}${mac} network ${r.network} origin ${r.origin}${r.state ? ` state ${r.state}` : ''} age ${r.age}`;
+    })
+    .join('\n');
+}
+
+/** One line a route, in the spirit of `ip route`: `PREFIX [via IP] dev NETWORK origin ORIGIN vrf VRF`. */
+export function formatRoutes(rows: readonly RouteRow[]): string {
+  return rows
+    .map((r) => {
+      const via = r.via === null ? '' : ` via ${r.via}`;
+      const dev = r.network === null ? '' : ` dev ${r.network}`;
+      return `${r.prefix}${via}${dev} origin ${r.origin} vrf ${r.vrf}${r.active ? '' : ' (inactive: its next hop is on no connected subnet)'}`;
+    })
+    .join('\n');
 }
 
 export function formatStats(s: StatsReport): string {
@@ -48,6 +64,14 @@ export function formatStats(s: StatsReport): string {
     lines.push(
       `pmtu-icmp: ${p.believed} "too big" error${p.believed === 1 ? '' : 's'} believed, ${ignored} ` +
         `ignored${ignored > 0 ? ` (${formatDrops(p.ignored)})` : ''}`,
+    );
+  }
+  for (const [name, v] of Object.entries(s.vrfs ?? {})) {
+    const c = v.counters;
+    lines.push(
+      `vrf ${name}: networks ${v.networks.join(', ') || 'none'}; ${v.routes} routes; routed ${c.routed}, ` +
+        `ttl-exceeded ${c['ttl-exceeded']}, no-route ${c['no-route']}, neigh-unresolved ${c['neigh-unresolved']}, ` +
+        `icmp-sent ${c['icmp-sent']}, icmp-ratelimited ${c['icmp-ratelimited']}; resolving ${v.resolving}`,
     );
   }
   const b = s['busy-poll'];

@@ -81,12 +81,46 @@ export interface RemoteRow {
 /** One row of `vtepctl neigh show --json`. */
 export interface NeighRow {
   ip: string;
-  mac: string;
+  /** Its MAC; null while the router still asks (resolving) or nobody answered (failed). */
+  mac: string | null;
   network: string;
-  /** config, vtepctl, evpn or snooped. */
+  /** config, vtepctl, evpn, snooped, local, or resolved (by the network's gateway). */
   origin: string;
-  /** Whole seconds since it was set or last snooped. */
+  /** Whole seconds since it was set, snooped or resolved. */
   age: number;
+  /** For entries the router resolved: reachable, resolving or failed. */
+  state?: 'reachable' | 'resolving' | 'failed';
+}
+
+/** One row of `vtepctl route show --json`. */
+export interface RouteRow {
+  vrf: string;
+  prefix: string;
+  /** The next hop; null for a connected subnet. */
+  via: string | null;
+  /** The network packets leave on (null: a given route whose next hop is on no connected subnet now). */
+  network: string | null;
+  /** connected, config, vtepctl or evpn. */
+  origin: string;
+  /** False for a given route not installed: its next hop is on no connected subnet. */
+  active: boolean;
+}
+
+/** One row of `vtepctl dvr-mac show --json`. */
+export interface DvrMacRow {
+  mac: string;
+  /** This host's own (dvr-mac), or another host's. */
+  host: 'this' | 'other';
+  origin: 'config' | 'vtepctl';
+}
+
+/** Per VRF in `vtepctl stats`: its networks, routes and counters. */
+export interface VrfStats {
+  networks: string[];
+  routes: number;
+  counters: Record<string, number>;
+  /** Neighbours its gateways are asking for now. */
+  resolving: number;
 }
 
 export interface RemoteStats {
@@ -133,6 +167,8 @@ export interface StatsReport {
   'busy-poll'?: { 'paused-contended': number; 'paused-idle': number };
   /** ICMP "too big" errors sent to this VTEP: believed (about a packet it sent, RFC 5927), or ignored by reason. */
   'pmtu-icmp'?: { believed: number; ignored: Record<string, number> };
+  /** Routing between networks, per VRF (absent without any). */
+  vrfs?: Record<string, VrfStats>;
 }
 
 /** The control socket's clients: connected now, and those it refused or dropped since the start. */

@@ -11,6 +11,7 @@ import { capture, monitor } from './verbs/streams.ts';
 import { reload, upgrade } from './verbs/daemon.ts';
 import { trace } from './verbs/trace.ts';
 import { evpnShow } from './verbs/evpn.ts';
+import { dvrMacAdd, dvrMacDel, dvrMacShow, routeAdd, routeDel, routeShow } from './verbs/route.ts';
 
 export const VERBS: readonly Verb[] = [
   fdbShow,
@@ -24,6 +25,12 @@ export const VERBS: readonly Verb[] = [
   neighAdd,
   neighDel,
   neighShow,
+  routeShow,
+  routeAdd,
+  routeDel,
+  dvrMacShow,
+  dvrMacAdd,
+  dvrMacDel,
   stats,
   capture,
   monitor,

@@ -34,6 +34,8 @@ import { lookAtHost, planNetwork, type HostLook } from './look.ts';
 import { FRAME_OVERHEAD, NetworkUnit, type Planned, type UnitContext } from './network-unit.ts';
 import { PathMtu } from './path-mtu.ts';
 import { Receivers } from './receivers.ts';
+import { Router } from '../route/router.ts';
+import { attachNetwork, configureRouter } from './routing.ts';
 import { reloadConfig, type ReloadTarget } from './reload.ts';
 import { handOver, type Inherited, receiveHandoff } from './upgrade.ts';
 
@@ -43,6 +45,8 @@ export { StartupError };
 
 const MIN_SLOT = 2048;
 const AGEING_TICK_MS = 1000;
+/** How often the router looks at its resolutions: retries go a second apart, give or take this. */
+const ROUTER_TICK_MS = 250;
 /** Least time between two warnings about partial inner checksums from one network's peers. */
 const PARTIAL_CHECKSUM_WARNING_INTERVAL_S = 60;
 
@@ -58,6 +62,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   receivers!: Receivers;
   readonly mirror: Mirror;
   readonly events = new EventHub();
+  /** Routing between networks: VRFs, gateways, DVR MACs. */
+  readonly router = new Router();
   evpn: EvpnSpeaker | undefined;
   control: ControlServer | undefined;
   private metrics: MetricsServer | undefined;
@@ -85,6 +91,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   ) {
     this.local = parseIp(config.local)!;
     this.mirror = new Mirror(this.local);
+    this.router.events = this.events;
   }
 
   // ---------------------------------------------------------------- DaemonView
@@ -94,7 +101,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   }
 
   trace(run: RunningView, t: TraceRequest): TraceReport {
-    return trace(run.net, t, this.local, run.cfg.tap, run.cfg.address);
+    return trace(run.net, this.router.traceCopy(run.net), t, this.local, run.cfg.tap, run.cfg.address);
   }
 
   get controlStats(): ControlStats {
@@ -243,6 +250,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       else log.error(`${what} failed (errno ${errno}); that descriptor is no longer read`);
     };
     datapath.onPartialChecksum = (net, remote) => this.warnPartialChecksum(net, remote);
+    this.router.originate = (make) => datapath.originate(make);
+    configureRouter(this.router, config);
     const pathMtu = (this.pathMtu = new PathMtu(
       { local: this.local, log, running: () => this.networks.values() },
       this.host.underlay,
@@ -274,6 +283,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
+    const routerTimer = setInterval(() => this.router.tick(monotonicSeconds()), ROUTER_TICK_MS);
+    this.undo.push(() => clearInterval(routerTimer));
     if (config.evpn !== undefined) {
       const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
       this.undo.push(() => void speaker.stop());
@@ -298,7 +309,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
    */
   private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
     const registry = metricsRegistry({
-      stats: () => statsReport(infos(this), this.datapath.unattributed, this.controlStats, undefined, this.icmp),
+      stats: () =>
+        statsReport(infos(this), this.datapath.unattributed, this.controlStats, undefined, this.icmp, this.router),
       mtu: (name) => this.networks.get(name)?.mtu,
     });
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -332,6 +344,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     this.datapath.ensureSlotSize(slotFor(p.mtu));
     const unit = NetworkUnit.start(p, this);
     this.networks.set(p.cfg.name, unit);
+    attachNetwork(this.router, unit.net, p.cfg);
     this.receivers.applyZeroChecksum(this.networks.values());
     this.joinEvpn(unit);
   }
@@ -342,6 +355,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     if (unit === undefined) return;
     this.evpn?.remove(name);
     this.networks.delete(name);
+    this.router.detach(unit.net);
     unit.stop();
     this.receivers.applyZeroChecksum(this.networks.values());
   }

@@ -10,11 +10,14 @@ import { RefusedError } from '../control/verb.ts';
 import type { Datapath } from '../datapath/datapath.ts';
 import type { EvpnSpeaker } from '../evpn/speaker.ts';
 import type { Logger } from '../observe/log.ts';
+import { formatMac } from '../wire/mac.ts';
 import type { EventHub } from '../observe/monitor.ts';
 import type { NetworkUnit, Planned } from './network-unit.ts';
 import type { Receivers } from './receivers.ts';
 import { StartupError } from './system.ts';
 import { applyNetworkTables } from './tables.ts';
+import type { Router } from '../route/router.ts';
+import { attachNetwork, configureRouter, routingChanged } from './routing.ts';
 
 /** The settings a network cannot change in place: a change restarts that network alone. */
 const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu', 'greSocket'] as const;
@@ -31,6 +34,7 @@ export interface ReloadTarget {
   readonly control: ControlServer | undefined;
   readonly datapath: Datapath;
   readonly receivers: Receivers;
+  readonly router: Router;
   /**
    * Checks a network against the system; `freed`: TAPs of networks about to go, with whether each was there
    * before vtepd.
@@ -65,6 +69,8 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
   }
   const changes: string[] = [];
   const failures: string[] = [];
+  // VRFs first: the networks that come or change join them.
+  changes.push(...configureRouter(d.router, next));
   for (const r of removed) {
     d.removeNetwork(r.cfg.name);
     changes.push(`network ${r.cfg.name} removed`);
@@ -91,6 +97,14 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
     const unit = d.networks.get(cfg.name)!;
     for (const c of applyNetworkTables(unit, unit.cfg, cfg)) changes.push(`network ${cfg.name}: ${c}`);
     const evpnChanged = JSON.stringify(unit.cfg.evpn) !== JSON.stringify(cfg.evpn);
+    if (routingChanged(unit.cfg, cfg)) {
+      attachNetwork(d.router, unit.net, cfg);
+      const g = cfg.gateway;
+      const gateway = g
+        ? `gateway ${g.addresses.map((a) => `${a.ip}/${a.len}`).join(', ')} mac ${formatMac(g.mac)} source-mac ${g.sourceMac}`
+        : 'no gateway';
+      changes.push(`network ${cfg.name}: vrf ${cfg.vrf ?? 'none'}, ${gateway}`);
+    }
     unit.cfg = cfg;
     d.receivers.applyZeroChecksum(d.networks.values());
     if (evpnChanged) {
@@ -101,6 +115,8 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
       changes.push(`network ${cfg.name}: evpn ${what}`);
     }
   }
+  // VRFs no network names any more, and no config declares, go.
+  changes.push(...configureRouter(d.router, next));
   if (JSON.stringify(next.control) !== JSON.stringify(d.config.control) && d.control !== undefined) {
     d.control.limits = next.control;
     changes.push(`control max-clients ${next.control.maxClients} idle-timeout ${next.control.idleTimeoutS}`);

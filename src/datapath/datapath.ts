@@ -242,7 +242,8 @@ export class Datapath {
    */
   originate(make: (f: Forwarding, b: Batch) => void): void {
     let b = this.originBatch;
-    if (b === undefined || b.slotSize < this.fromTapBatch.slotSize) b = this.originBatch = new Batch(BATCH_SIZE, this.fromTapBatch.slotSize, HEADROOM);
+    if (b === undefined || b.slotSize < this.fromTapBatch.slotSize)
+      b = this.originBatch = new Batch(BATCH_SIZE, this.fromTapBatch.slotSize, HEADROOM);
     b.count = 0;
     const f = this.forwarding;
     f.begin(monotonicSeconds(), b.capacity);

@@ -56,6 +56,16 @@ function gauge(
   });
 }
 
+/** Per-VRF counters of the stats report, as `vtepd_vrf_<counter>_total{vrf}`. */
+const VRF_COUNTERS: Record<string, string> = {
+  routed: 'Packets routed between networks of the VRF',
+  'ttl-exceeded': 'Packets whose TTL (hop limit) ran out at the gateway',
+  'no-route': 'Packets to a destination with no route in the VRF',
+  'neigh-unresolved': 'Routed packets dropped because their next hop did not answer or too many waited',
+  'icmp-sent': 'ICMP errors the gateway sent (time exceeded, unreachable, too big)',
+  'icmp-ratelimited': 'ICMP errors not sent because of icmp-ratelimit',
+};
+
 /** Per-network counters of the stats report, as `vtepd_network_<counter>_total{network}`. */
 const NETWORK_COUNTERS: Record<string, string> = {
   'tap-rx-frames': 'Frames read from the TAP',
@@ -263,6 +273,19 @@ export function metricsRegistry(source: MetricsSource): Registry {
       read,
     );
   }
+  for (const [key, help] of Object.entries(VRF_COUNTERS)) {
+    mirrored(
+      registry,
+      `vtepd_vrf_${snake(key)}_total`,
+      help,
+      ['vrf'],
+      (s) => Object.entries(s.vrfs ?? {}).map(([vrf, v]) => [{ vrf }, v.counters[key] ?? 0]),
+      read,
+    );
+  }
+  gauge(registry, 'vtepd_vrf_routes', "Routes in the VRF's table (connected and given)", ['vrf'], () =>
+    Object.entries(read().vrfs ?? {}).map(([vrf, v]) => [{ vrf }, v.routes]),
+  );
   gauge(registry, 'vtepd_control_clients', 'Clients connected to the control socket', [], () => [
     [{}, read().control.clients],
   ]);

@@ -8,6 +8,9 @@ import { LOCAL_PORT, type Origin } from '../switch/fdb.ts';
 import type { NeighEntry } from '../switch/neigh.ts';
 import type { Network } from '../switch/network.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
+import { formatIp } from '../wire/ip-address.ts';
+import { formatPrefix } from '../route/prefix.ts';
+import type { Route, RouteEvents, Vrf } from '../route/vrf.ts';
 
 export type MonitorEvent =
   | {
@@ -32,6 +35,16 @@ export type MonitorEvent =
       time: string;
     }
   | { event: 'pmtu'; network: string; remote: string; pmtu: number; time: string }
+  | {
+      event: 'route';
+      action: 'added' | 'deleted';
+      vrf: string;
+      prefix: string;
+      via: string | null;
+      network: string;
+      origin: string;
+      time: string;
+    }
   | { event: 'reload'; changes: string[]; time: string };
 
 export type Listener = (e: MonitorEvent) => void;
@@ -41,7 +54,7 @@ interface Session {
   listener: Listener;
 }
 
-export class EventHub implements SwitchEvents {
+export class EventHub implements SwitchEvents, RouteEvents {
   private readonly sessions = new Set<Session>();
   active = false;
 
@@ -80,7 +93,7 @@ export class EventHub implements SwitchEvents {
       action,
       network: net.name,
       ip: e.ip,
-      mac: formatMac(e.mac),
+      mac: action === 'failed' ? '' : formatMac(e.mac),
       origin: e.origin,
       time: now(),
     });
@@ -105,6 +118,19 @@ export class EventHub implements SwitchEvents {
       network: net.name,
       remote: net.remotes.address(r),
       pmtu: net.remotes.pmtu[r],
+      time: now(),
+    });
+  }
+
+  route(vrf: Vrf, action: 'added' | 'deleted', r: Route): void {
+    this.emit(r.gateway.net.name, {
+      event: 'route',
+      action,
+      vrf: vrf.name,
+      prefix: formatPrefix(r.prefix),
+      via: r.via === undefined ? null : formatIp(r.via),
+      network: r.gateway.net.name,
+      origin: r.origin,
       time: now(),
     });
   }
@@ -135,7 +161,10 @@ export function formatEvent(e: MonitorEvent): string {
         (e.was !== undefined ? ` (was ${e.was === null ? 'local' : `dst ${e.was}`})` : '')
       );
     case 'neigh':
+      if (e.action === 'failed') return `neigh failed ${e.ip} network ${e.network}: nobody answered`;
       return `neigh ${e.action} ${e.ip} lladdr ${e.mac} network ${e.network} origin ${e.origin}`;
+    case 'route':
+      return `route ${e.action} ${e.prefix}${e.via ? ` via ${e.via}` : ''} dev ${e.network} vrf ${e.vrf} origin ${e.origin}`;
     case 'remote':
       return (
         `remote ${e.action} ${e.remote} network ${e.network} ${e.flood ? 'flood' : 'no-flood'} origin ` +

@@ -13,8 +13,14 @@ import type {
   NetworkStats,
   RemoteRow,
   RemoteStats,
+  RouteRow,
   StatsReport,
+  VrfStats,
 } from '../control/protocol.ts';
+import { formatPrefix } from '../route/prefix.ts';
+import type { Router } from '../route/router.ts';
+import { VRF_COUNTER_NAMES } from '../route/vrf.ts';
+import { formatIp } from '../wire/ip-address.ts';
 
 /** Every running network of the daemon, as the reports see them. */
 export function infos(d: {
@@ -60,12 +66,14 @@ export function statsReport(
   control: ControlStats,
   busyPoll?: { contended: number; idle: number },
   icmp?: IcmpCounters,
+  router?: Router,
 ): StatsReport {
   const out: StatsReport = { networks: {}, drops: unattributed.dropsByName(), control: { ...control } };
   if (busyPoll !== undefined)
     out['busy-poll'] = { 'paused-contended': busyPoll.contended, 'paused-idle': busyPoll.idle };
   if (icmp !== undefined) out['pmtu-icmp'] = { believed: icmp.believed, ignored: icmp.ignored() };
   for (const info of networks) out.networks[info.net.name] = networkStats(info);
+  if (router !== undefined && router.vrfs.size > 0) out.vrfs = vrfStats(router);
   return out;
 }
 
@@ -128,7 +136,7 @@ export function remoteRows(networks: readonly NetworkInfo[], only?: string): Rem
   return rows;
 }
 
-export function neighRows(networks: readonly NetworkInfo[], now: number, only?: string): NeighRow[] {
+export function neighRows(networks: readonly NetworkInfo[], now: number, only?: string, router?: Router): NeighRow[] {
   const rows: NeighRow[] = [];
   for (const { net } of networks) {
     if (only !== undefined && net.name !== only) continue;
@@ -139,8 +147,69 @@ export function neighRows(networks: readonly NetworkInfo[], now: number, only?: 
         network: net.name,
         origin: e.origin,
         age: Math.max(0, Math.floor(now - e.seen)),
+        ...(e.origin === 'resolved' && { state: 'reachable' as const }),
+      });
+    }
+  }
+  // What the gateways ask for now, or asked for in vain.
+  for (const vrf of router?.vrfs.values() ?? []) {
+    for (const p of vrf.resolver.pending()) {
+      const name = p.gateway.net.name;
+      if (only !== undefined && name !== only) continue;
+      rows.push({
+        ip: formatIp(p.ip),
+        mac: null,
+        network: name,
+        origin: 'resolved',
+        age: Math.max(0, Math.floor(now - p.since)),
+        state: p.failed ? 'failed' : 'resolving',
       });
     }
   }
   return rows;
+}
+
+/** Every route of each VRF (of `only`), installed or not. */
+export function routeRows(router: Router, only?: string): RouteRow[] {
+  const rows: RouteRow[] = [];
+  for (const vrf of router.vrfs.values()) {
+    if (only !== undefined && vrf.name !== only) continue;
+    for (const [prefix, r] of vrf.routes.entries()) {
+      rows.push({
+        vrf: vrf.name,
+        prefix: formatPrefix(prefix),
+        via: r.via === undefined ? null : formatIp(r.via),
+        network: r.gateway.net.name,
+        origin: r.origin,
+        active: true,
+      });
+    }
+    for (const r of vrf.inactive) {
+      rows.push({
+        vrf: vrf.name,
+        prefix: formatPrefix(r.prefix),
+        via: formatIp(r.via),
+        network: null,
+        origin: r.origin,
+        active: false,
+      });
+    }
+  }
+  return rows;
+}
+
+/** Per VRF: its networks, routes, counters and what its gateways ask for. */
+export function vrfStats(router: Router): Record<string, VrfStats> {
+  const out: Record<string, VrfStats> = {};
+  for (const vrf of router.vrfs.values()) {
+    const counters: Record<string, number> = {};
+    VRF_COUNTER_NAMES.forEach((n, i) => (counters[n] = vrf.counters[i]));
+    out[vrf.name] = {
+      networks: [...vrf.gateways.keys()].map((n) => n.name),
+      routes: vrf.routes.size,
+      counters,
+      resolving: [...vrf.resolver.pending()].filter((p) => !p.failed).length,
+    };
+  }
+  return out;
 }

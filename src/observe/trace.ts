@@ -9,14 +9,14 @@
 // as the switch recorded it) and off what it did to the clone: FDB and
 // neighbour entries, the tunnel and TAP queues. A change to the decision code
 // changes the trace with it.
-import { Batch } from '../datapath/batch.ts';
+import { Batch, type SendQueue } from '../datapath/batch.ts';
 import { HEADROOM } from '../datapath/datapath.ts';
 import { Drop, DROP_NAMES } from '../switch/drop.ts';
 import { LOCAL_PORT, type FdbEntry } from '../switch/fdb.ts';
 import { deliverBatch, demuxBatch, forwardFromTap } from '../switch/forward.ts';
 import { Counters } from '../switch/counters.ts';
 import type { Network } from '../switch/network.ts';
-import { FRAGMENTABLE, Forwarding, Verdict } from '../switch/verdict.ts';
+import { FRAGMENTABLE, Forwarding, ROUTED, Verdict, VERDICT_MASK } from '../switch/verdict.ts';
 import { Resolved } from '../tunnel/tunnel.ts';
 import { ArpOp, emitArp, newArpRepr } from '../wire/arp.ts';
 import { checksum } from '../wire/checksum.ts';
@@ -39,6 +39,7 @@ const SLOT = 2048;
  */
 export function trace(
   net: Network,
+  copy: Network,
   t: TraceRequest,
   local: Uint8Array,
   tapName: string,
@@ -53,7 +54,6 @@ export function trace(
     result: '',
     wire: [],
   };
-  const copy = net.clone();
   const now = performance.now() / 1000;
   if (t.in === 'tap') {
     report.steps.push(`from the TAP ${tapName}`);
@@ -81,8 +81,9 @@ function traceFromTap(
   b.count = 1;
   const f = new Forwarding(1);
   f.begin(now, 1);
+  f.notes = [];
   forwardFromTap(copy, b, f);
-  const verdict = f.verdicts.kind[0] & ~FRAGMENTABLE;
+  const verdict = f.verdicts.kind[0] & VERDICT_MASK;
   const detail = f.verdicts.detail[0];
   if (verdict === Verdict.Dropped && BEFORE_LEARNING.includes(detail as Drop)) {
     drop(report, detail as Drop, '');
@@ -90,6 +91,14 @@ function traceFromTap(
   }
   report.steps.push('accepted');
   report.steps.push(learnStep(net, copy, frame));
+  if (f.notes.length > 0 || (f.verdicts.kind[0] & ROUTED) !== 0 || verdict === Verdict.Queued) {
+    traceRouted(copy, f, local, report);
+    return;
+  }
+  if (verdict === Verdict.Answered && detail < 0) {
+    answered(report, 'gateway', copy.toTap);
+    return;
+  }
   if (verdict === Verdict.Answered) {
     const t = copy.toTap;
     const reply = Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0]));
@@ -151,6 +160,51 @@ function traceFromTap(
   for (let i = 0; i < q.count; i++)
     report.wire.push(summarize(buf.subarray(0, renderSent(copy, q, i, local, buf)), net.tunnel.groupPort || undefined));
   report.result = flooded ? 'flooded' : 'unicast';
+}
+
+/** A frame to the gateway MAC: what the router did (its notes), where the frame went, and what is on the wire. */
+function traceRouted(copy: Network, f: Forwarding, local: Uint8Array, report: TraceReport): void {
+  const kind = f.verdicts.kind[0];
+  const verdict = kind & VERDICT_MASK;
+  const detail = f.verdicts.detail[0];
+  report.steps.push(`to the gateway MAC: routed by this host's gateway`);
+  report.steps.push(...f.notes!);
+  if (verdict === Verdict.Answered) {
+    answered(report, 'gateway', copy.toTap);
+    return;
+  }
+  if (verdict === Verdict.Dropped || verdict === Verdict.TooBig) {
+    report.result = verdict === Verdict.TooBig ? 'too-big' : 'dropped';
+    if (verdict === Verdict.Dropped) report.drop = DROP_NAMES[detail as Drop];
+    return;
+  }
+  if (verdict === Verdict.Queued) {
+    report.result = 'queued';
+    return;
+  }
+  const egress = f.pending.find((n) => n !== copy || n.toTunnel.count > 0 || n.toTap.count > 0) ?? copy;
+  const q = egress.toTunnel;
+  if (verdict === Verdict.Delivered)
+    report.steps.push(`delivered to the TAP of network ${egress.name}: the destination is behind this host`);
+  else if (q.count > 0) {
+    const targets = Array.from(q.dst.subarray(0, q.count), (r) => egress.remotes.address(r));
+    report.steps.push(
+      `${verdict === Verdict.Flooded ? 'flooded' : 'unicast'} on network ${egress.name} (${egress.tunnel.describe()}) to ${targets.join(', ')}`,
+    );
+  }
+  const buf = Buffer.alloc(SLOT + 128);
+  for (let i = 0; i < q.count; i++)
+    report.wire.push(
+      summarize(buf.subarray(0, renderSent(egress, q, i, local, buf)), egress.tunnel.groupPort || undefined),
+    );
+  report.result = 'routed';
+}
+
+function answered(report: TraceReport, who: string, t: SendQueue): void {
+  const reply = Buffer.from(t.arena.subarray(t.off[0], t.off[0] + t.len[0]));
+  report.steps.push(`${who}: answered on the TAP: ${describeFrame(reply)}`);
+  report.steps.push('not sent into any tunnel');
+  report.result = 'answered';
 }
 
 function traceFromTunnel(

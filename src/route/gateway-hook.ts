@@ -130,7 +130,8 @@ export class GatewayHook implements TapHook {
     if (target >= 0) {
       if (!gw.is6(buf, target)) return false;
       // A host asks for its gateway (its source address and link-layer option say where it is).
-      if (nd.lla >= 0) learnNeighbour(gw, buf.subarray(off + ETH_HEADER_LEN + 8, off + ETH_HEADER_LEN + 24), nd.lla, f.now);
+      if (nd.lla >= 0)
+        learnNeighbour(gw, buf.subarray(off + ETH_HEADER_LEN + 8, off + ETH_HEADER_LEN + 24), nd.lla, f.now);
       writeNaReply(buf, off, target, gw.mac, NA_ROUTER | NA_SOLICITED | NA_OVERRIDE);
       net.counters.v[N.NdSuppressed]++;
       f.decide(Verdict.Answered, net.tapHooks.indexOf(this));
@@ -187,7 +188,8 @@ export class GatewayTunnelHook implements TunnelHook {
       return false;
     }
     if (type === EtherType.ARP && parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) === ParseError.None) {
-      if (arp.op === ArpOp.Request && arp.senderIp !== arp.targetIp && gw.is4(arp.targetIp)) return drop(net, Drop.GatewayArpFromTunnel, f);
+      if (arp.op === ArpOp.Request && arp.senderIp !== arp.targetIp && gw.is4(arp.targetIp))
+        return drop(net, Drop.GatewayArpFromTunnel, f);
     } else if (type === EtherType.IPv6) {
       const target = solicitation(buf, off, len, nd);
       if (target >= 0 && gw.is6(buf, target)) return drop(net, Drop.GatewayArpFromTunnel, f);
@@ -195,8 +197,14 @@ export class GatewayTunnelHook implements TunnelHook {
     const dst = readMac(buf, off);
     if (dst !== gw.mac && (gw.dvrMac === undefined || dst !== gw.dvrMac)) return false;
     // To the gateway MAC from a tunnel: only an answer to this host's own request.
-    const answered = type === EtherType.ARP ? answeredArp(buf, off, len) : type === EtherType.IPv6 ? answeredNd(buf, off, len) : undefined;
-    if (answered === undefined || !gw.vrf.resolver.waitsFor(net, answered.ip, 0)) return drop(net, Drop.GatewayMacFromTunnel, f);
+    const answered =
+      type === EtherType.ARP
+        ? answeredArp(buf, off, len)
+        : type === EtherType.IPv6
+          ? answeredNd(buf, off, len)
+          : undefined;
+    if (answered === undefined || !gw.vrf.resolver.waitsFor(net, answered.ip, 0))
+      return drop(net, Drop.GatewayMacFromTunnel, f);
     learnNeighbour(gw, answered.ip, answered.mac, f.now);
     f.decide(Verdict.Answered, -1);
     return true;
@@ -207,7 +215,8 @@ const answer = { ip: new Uint8Array(16), mac: 0 };
 
 /** The sender of an ARP reply at buf[off, off+len), or undefined. */
 function answeredArp(buf: Buffer, off: number, len: number): typeof answer | undefined {
-  if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.op !== ArpOp.Reply) return undefined;
+  if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None || arp.op !== ArpOp.Reply)
+    return undefined;
   writeV4Mapped(arp.senderIp, answer.ip);
   answer.mac = arp.senderMac;
   return answer;
@@ -225,10 +234,17 @@ function answeredNd(buf: Buffer, off: number, len: number): typeof answer | unde
 /** Where the target of the Neighbor Advertisement at buf[off, off+len) is, or -1. */
 function advertisement(buf: Buffer, off: number, len: number): number {
   const ip = off + ETH_HEADER_LEN;
-  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT)
+  if (
+    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
+    ip6.nextHeader !== NextHeader.ICMPv6 ||
+    ip6.hopLimit !== ND_HOP_LIMIT
+  )
     return -1;
   const icmp = ip + IPV6_HEADER_LEN;
-  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None || nd.type !== Icmpv6Type.NeighborAdvertisement)
+  if (
+    parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None ||
+    nd.type !== Icmpv6Type.NeighborAdvertisement
+  )
     return -1;
   return nd.target;
 }

@@ -85,7 +85,12 @@ export class Resolver {
     }
     if (this.entries.size >= MAX_ENTRIES) return drop();
     this.entries.set(k, {
-      gateway: egress, ip: ip.slice(0, 16), tries: 1, next: now + RETRY_S, failed: false, since: now,
+      gateway: egress,
+      ip: ip.slice(0, 16),
+      tries: 1,
+      next: now + RETRY_S,
+      failed: false,
+      since: now,
       packets: [{ data: Buffer.from(buf.subarray(off, off + len)), ingress }],
     });
     return Queue.Requested;

@@ -41,7 +41,8 @@ function route4(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
   if (len < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN || buf[ip] >>> 4 !== 4) return dropped(ingress, Drop.Malformed, f);
   const ihl = (buf[ip] & 0x0f) * 4;
   const total = (buf[ip + 2] << 8) | buf[ip + 3];
-  if (ihl < IPV4_MIN_HEADER_LEN || total < ihl || ETH_HEADER_LEN + total > len) return dropped(ingress, Drop.Malformed, f);
+  if (ihl < IPV4_MIN_HEADER_LEN || total < ihl || ETH_HEADER_LEN + total > len)
+    return dropped(ingress, Drop.Malformed, f);
   if (checksum(buf, ip, ihl) !== 0) return dropped(ingress, Drop.BadChecksum, f);
   const dst = readU32(buf, ip + 16);
   const src = readU32(buf, ip + 12);
@@ -50,14 +51,18 @@ function route4(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
   if (dst >= 0xe0000000 || dst >>> 24 === 127 || dst >>> 24 === 0 || src >= 0xe0000000 || src >>> 24 === 127) {
     return dropped(ingress, Drop.NotRoutable, f);
   }
-  if (buf[ip + 8] <= 1) return icmpError(ingress, buf, off, len, IcmpError.TimeExceeded, 0, Drop.TtlExceeded, VrfCounter.TtlExceeded, f);
+  if (buf[ip + 8] <= 1)
+    return icmpError(ingress, buf, off, len, IcmpError.TimeExceeded, 0, Drop.TtlExceeded, VrfCounter.TtlExceeded, f);
   const route = ingress.vrf.routes.lookup(buf, ip + 16, true);
-  if (route === undefined) return icmpError(ingress, buf, off, len, IcmpError.NetUnreachable, 0, Drop.NoRoute, VrfCounter.NoRoute, f);
+  if (route === undefined)
+    return icmpError(ingress, buf, off, len, IcmpError.NetUnreachable, 0, Drop.NoRoute, VrfCounter.NoRoute, f);
   if (route.via !== undefined) hop.set(route.via);
   else writeV4Mapped(dst, hop);
   if (f.notes !== undefined) {
     const via = route.via ? `via ${formatIp(route.via)} ` : '';
-    f.notes.push(`route ${formatPrefix(route.prefix)} ${via}dev ${route.gateway.net.name} (origin ${route.origin}) in VRF ${ingress.vrf.name}`);
+    f.notes.push(
+      `route ${formatPrefix(route.prefix)} ${via}dev ${route.gateway.net.name} (origin ${route.origin}) in VRF ${ingress.vrf.name}`,
+    );
   }
   const egress = route.gateway;
   const e = egress.net.neigh.lookup4(ipv4Of(hop));
@@ -74,17 +79,26 @@ function route6(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
   // Not forwarded: a group or link-local destination, a link-local, group or unspecified source.
   const d0 = buf[ip + 24];
   const s0 = buf[ip + 8];
-  if (d0 === 0xff || (d0 === 0xfe && (buf[ip + 25] & 0xc0) === 0x80) || s0 === 0xff || (s0 === 0xfe && (buf[ip + 9] & 0xc0) === 0x80)) {
+  if (
+    d0 === 0xff ||
+    (d0 === 0xfe && (buf[ip + 25] & 0xc0) === 0x80) ||
+    s0 === 0xff ||
+    (s0 === 0xfe && (buf[ip + 9] & 0xc0) === 0x80)
+  ) {
     return dropped(ingress, Drop.NotRoutable, f);
   }
-  if (buf[ip + 7] <= 1) return icmpError(ingress, buf, off, len, IcmpError.TimeExceeded, 0, Drop.TtlExceeded, VrfCounter.TtlExceeded, f);
+  if (buf[ip + 7] <= 1)
+    return icmpError(ingress, buf, off, len, IcmpError.TimeExceeded, 0, Drop.TtlExceeded, VrfCounter.TtlExceeded, f);
   const route = ingress.vrf.routes.lookup(buf, ip + 24, false);
-  if (route === undefined) return icmpError(ingress, buf, off, len, IcmpError.NetUnreachable, 0, Drop.NoRoute, VrfCounter.NoRoute, f);
+  if (route === undefined)
+    return icmpError(ingress, buf, off, len, IcmpError.NetUnreachable, 0, Drop.NoRoute, VrfCounter.NoRoute, f);
   if (route.via !== undefined) hop.set(route.via);
   else hop.set(buf.subarray(ip + 24, ip + 40));
   if (f.notes !== undefined) {
     const via = route.via ? `via ${formatIp(route.via)} ` : '';
-    f.notes.push(`route ${formatPrefix(route.prefix)} ${via}dev ${route.gateway.net.name} (origin ${route.origin}) in VRF ${ingress.vrf.name}`);
+    f.notes.push(
+      `route ${formatPrefix(route.prefix)} ${via}dev ${route.gateway.net.name} (origin ${route.origin}) in VRF ${ingress.vrf.name}`,
+    );
   }
   const egress = route.gateway;
   const e = egress.net.neigh.lookup6(hop, 0);
@@ -97,7 +111,16 @@ function route6(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
  * from the egress gateway's MAC to the neighbour's `mac`, bridged there. One
  * too big for the egress network or its path goes back as it came, answered.
  */
-function forward(ingress: Gateway, egress: Gateway, mac: number, buf: Buffer, off: number, len: number, v4: boolean, f: Forwarding): void {
+function forward(
+  ingress: Gateway,
+  egress: Gateway,
+  mac: number,
+  buf: Buffer,
+  off: number,
+  len: number,
+  v4: boolean,
+  f: Forwarding,
+): void {
   const ip = off + ETH_HEADER_LEN;
   const mtu = egress.net.maxFrame - FRAME_OVERHEAD;
   if (len - ETH_HEADER_LEN > mtu) return tooBig(ingress, buf, off, len, mtu, f);
@@ -111,8 +134,12 @@ function forward(ingress: Gateway, egress: Gateway, mac: number, buf: Buffer, of
   writeMac(mac, buf, off);
   writeMac(egress.egressMac, buf, off + 6);
   if (f.notes !== undefined) {
-    f.notes.push(`neighbour ${formatMac(mac)} on network ${egress.net.name}; ${v4 ? 'TTL' : 'hop limit'} ${ttl} -> ${ttl - 1}`);
-    f.notes.push(`rewritten: ${formatMac(egress.egressMac)} > ${formatMac(mac)} (${egress.sourceMac === 'dvr' ? 'this host\'s DVR MAC' : 'the gateway MAC'})`);
+    f.notes.push(
+      `neighbour ${formatMac(mac)} on network ${egress.net.name}; ${v4 ? 'TTL' : 'hop limit'} ${ttl} -> ${ttl - 1}`,
+    );
+    f.notes.push(
+      `rewritten: ${formatMac(egress.egressMac)} > ${formatMac(mac)} (${egress.sourceMac === 'dvr' ? "this host's DVR MAC" : 'the gateway MAC'})`,
+    );
   }
   if (!bridgeOut(egress.net, buf, off, len, false, f)) {
     // Too big for the path toward the VTEP: the packet as it came, answered.
@@ -148,7 +175,10 @@ function resolve(ingress: Gateway, egress: Gateway, buf: Buffer, off: number, le
   const q = ingress.vrf.resolver.queue(egress, hop, buf, off, len, ingress, f.now);
   if (q === Queue.Dropped) return dropped(ingress, Drop.NeighUnresolved, f);
   f.decide(Verdict.Queued, 0);
-  if (f.notes !== undefined) f.notes.push(`neighbour ${formatIp(hop)} unknown on network ${egress.net.name}: the packet waits while the gateway asks`);
+  if (f.notes !== undefined)
+    f.notes.push(
+      `neighbour ${formatIp(hop)} unknown on network ${egress.net.name}: the packet waits while the gateway asks`,
+    );
   // The packet is copied: its slot carries the request.
   if (q === Queue.Requested) sendRequest(egress, hop, buf, off, f);
 }
@@ -182,8 +212,17 @@ function tooBig(ingress: Gateway, buf: Buffer, off: number, len: number, mtu: nu
  * address, within the VRF's rate limit; counted as `counter` of the VRF (when
  * one) and dropped as `reason` otherwise.
  */
-function icmpError(ingress: Gateway, buf: Buffer, off: number, len: number, kind: IcmpError, info: number, reason: Drop, counter: number,
-  f: Forwarding): void {
+function icmpError(
+  ingress: Gateway,
+  buf: Buffer,
+  off: number,
+  len: number,
+  kind: IcmpError,
+  info: number,
+  reason: Drop,
+  counter: number,
+  f: Forwarding,
+): void {
   const vrf = ingress.vrf;
   if (counter >= 0) vrf.counters[counter]++;
   const v4 = ((buf[off + 12] << 8) | buf[off + 13]) === EtherType.IPv4;
@@ -203,7 +242,10 @@ function icmpError(ingress: Gateway, buf: Buffer, off: number, len: number, kind
     ingress.net.counters.drop(reason);
     f.decide(Verdict.Dropped, reason);
   }
-  if (f.notes !== undefined) f.notes.push(`answered from ${formatIp(from.ip)} with ICMP ${['too big', 'time exceeded', 'network unreachable', 'host unreachable'][kind]}`);
+  if (f.notes !== undefined)
+    f.notes.push(
+      `answered from ${formatIp(from.ip)} with ICMP ${['too big', 'time exceeded', 'network unreachable', 'host unreachable'][kind]}`,
+    );
   ingress.net.writeToTap(buf, off, n, 0, f);
 }
 

@@ -82,9 +82,15 @@ export class Router {
     const next = new Set(dvrMacs);
     for (const m of this.configDvr) if (!next.has(m)) this.dvr.others.delete(m);
     for (const m of next) this.dvr.others.add(m);
-    if ([...next].some((m) => !this.configDvr.has(m)) || [...this.configDvr].some((m) => !next.has(m))) changes.push(`dvr-macs ${[...next].map(formatMac).join(', ') || 'none'}`);
+    if ([...next].some((m) => !this.configDvr.has(m)) || [...this.configDvr].some((m) => !next.has(m)))
+      changes.push(`dvr-macs ${[...next].map(formatMac).join(', ') || 'none'}`);
     this.configDvr = next;
     return changes;
+  }
+
+  /** Whether `mac`, another host's DVR MAC, came from the config (not vtepctl). */
+  isConfigDvr(mac: Mac): boolean {
+    return this.configDvr.has(mac);
   }
 
   vrf(name: string): Vrf | undefined {
@@ -104,7 +110,10 @@ export class Router {
     this.attached.set(net, vrf);
     if (spec === undefined) return;
     const addresses: GatewayAddress[] = spec.addresses.map((a) => ({
-      ip: a.ip, prefix: masked(a.ip, a.len), v4: isV4Mapped(a.ip), v4num: v4Number(a.ip),
+      ip: a.ip,
+      prefix: masked(a.ip, a.len),
+      v4: isV4Mapped(a.ip),
+      v4num: v4Number(a.ip),
     }));
     const gw = new Gateway(net, vrf, spec.mac, addresses, spec.sourceMac, this.dvr);
     const state = new GatewayState(gw);
@@ -154,7 +163,8 @@ export class Router {
     if (retry.length === 0 && failed.length === 0) return;
     for (const e of failed) {
       const net = e.gateway.net;
-      if (net.events.active) net.events.neigh(net, 'failed', { ip: formatIp(e.ip), mac: 0, origin: 'resolved', seen: now });
+      if (net.events.active)
+        net.events.neigh(net, 'failed', { ip: formatIp(e.ip), mac: 0, origin: 'resolved', seen: now });
     }
     const answers = failed.flatMap((e) => e.packets);
     this.inBatches(retry.length + answers.length, (f, b, from, to) => {
@@ -203,7 +213,7 @@ export class Router {
 
   /** Runs `fill` over `n` items, as many batches of the data path's own as it takes. */
   private inBatches(n: number, fill: (f: Forwarding, b: Batch, from: number, to: number) => void): void {
-    for (let from = 0; from < n; ) {
+    for (let from = 0; from < n;) {
       let to = from;
       this.originate((f, b) => {
         to = Math.min(n, from + b.capacity);

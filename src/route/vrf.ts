@@ -45,7 +45,10 @@ export class Gateway {
     private readonly dvr: DvrMacs,
   ) {}
 
-  /** The source MAC of frames this gateway sends into its network: the gateway MAC, or with `dvr`, this host's DVR MAC. */
+  /**
+   * The source MAC of frames this gateway sends into its network: the gateway
+   * MAC, or with `dvr`, this host's DVR MAC.
+   */
   get egressMac(): Mac {
     return this.sourceMac === 'dvr' && this.dvr.own !== undefined ? this.dvr.own : this.mac;
   }
@@ -60,7 +63,10 @@ export class Gateway {
     return this.dvr.others.has(mac);
   }
 
-  /** The gateway's address of a family that is on the subnet of `ip` (16 bytes at b[at]), else its first of that family. */
+  /**
+   * The gateway's address of a family that is on the subnet of `ip` (16 bytes
+   * at b[at]), else its first of that family.
+   */
   addressFor(b: Uint8Array, at: number): GatewayAddress | undefined {
     const v4 = isV4Mapped(b, at);
     let first: GatewayAddress | undefined;
@@ -107,8 +113,22 @@ export interface GivenRoute {
 }
 
 /** Per-VRF counter slots. */
-export const VrfCounter = { Routed: 0, TtlExceeded: 1, NoRoute: 2, NeighUnresolved: 3, IcmpSent: 4, IcmpRatelimited: 5 } as const;
-export const VRF_COUNTER_NAMES = ['routed', 'ttl-exceeded', 'no-route', 'neigh-unresolved', 'icmp-sent', 'icmp-ratelimited'] as const;
+export const VrfCounter = {
+  Routed: 0,
+  TtlExceeded: 1,
+  NoRoute: 2,
+  NeighUnresolved: 3,
+  IcmpSent: 4,
+  IcmpRatelimited: 5,
+} as const;
+export const VRF_COUNTER_NAMES = [
+  'routed',
+  'ttl-exceeded',
+  'no-route',
+  'neigh-unresolved',
+  'icmp-sent',
+  'icmp-ratelimited',
+] as const;
 
 /** ICMP errors a VRF sends at most per second, and in one burst (the kernel's icmp_ratelimit and icmp_msgs_burst). */
 export const DEFAULT_ICMP_RATELIMIT = 1000;
@@ -181,11 +201,15 @@ export class Vrf {
   addRoute(route: GivenRoute, strict = true): void {
     const egress = this.gatewayFor(route.via);
     if (egress === undefined && strict) {
-      throw new TableError(`${formatIp(route.via)} is on no subnet of VRF ${this.name}: a route's next hop must be on a network's gateway subnet`);
+      throw new TableError(
+        `${formatIp(route.via)} is on no subnet of VRF ${this.name}: a route's next hop must be on a network's gateway subnet`,
+      );
     }
     const taken = this.given.find((r) => samePrefix(r.prefix, route.prefix));
     if (taken !== undefined && taken.origin !== route.origin) {
-      throw new TableError(`${formatPrefix(route.prefix)} has a route already in VRF ${this.name} (origin ${taken.origin})`);
+      throw new TableError(
+        `${formatPrefix(route.prefix)} has a route already in VRF ${this.name} (origin ${taken.origin})`,
+      );
     }
     this.given = [...this.given.filter((r) => r !== taken), route];
     this.rebuild();
@@ -228,7 +252,8 @@ export class Vrf {
     const before = [...this.routes.entries()].map(([, r]) => r);
     for (const r of before) this.routes.delete(r.prefix);
     for (const g of this.gateways.values()) {
-      for (const a of g.addresses) this.routes.set(a.prefix, { prefix: a.prefix, gateway: g, via: undefined, origin: 'connected' });
+      for (const a of g.addresses)
+        this.routes.set(a.prefix, { prefix: a.prefix, gateway: g, via: undefined, origin: 'connected' });
     }
     this.inactive = [];
     for (const r of this.given) {
@@ -241,7 +266,8 @@ export class Vrf {
     }
     if (this.events === undefined) return;
     const after = [...this.routes.entries()].map(([, r]) => r);
-    const key = (r: Route) => `${formatPrefix(r.prefix)} ${r.via ? formatIp(r.via) : ''} ${r.gateway.net.name} ${r.origin}`;
+    const key = (r: Route) =>
+      `${formatPrefix(r.prefix)} ${r.via ? formatIp(r.via) : ''} ${r.gateway.net.name} ${r.origin}`;
     const was = new Set(before.map(key));
     const is = new Set(after.map(key));
     for (const r of before) if (!is.has(key(r))) this.events.route(this, 'deleted', r);

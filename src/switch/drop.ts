@@ -36,7 +36,10 @@ export const Drop = {
   TtlExceeded: 19,
   /** Routed: its next hop's MAC could not be resolved, or too many packets already waited for it. */
   NeighUnresolved: 20,
-  /** To the gateway MAC, but nothing a router forwards: not IP, a link-local or group destination, the gateway itself. */
+  /**
+   * To the gateway MAC, but nothing a router forwards: not IP, a link-local or
+   * group destination, the gateway itself.
+   */
   NotRoutable: 21,
   /** From a tunnel, an ARP request or NS for a gateway address: every host's gateway is this one, answered locally. */
   GatewayArpFromTunnel: 22,

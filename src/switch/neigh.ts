@@ -15,7 +15,10 @@ import type { Mac } from '../wire/mac.ts';
 
 export type NeighOrigin = 'config' | 'vtepctl' | 'evpn' | 'snooped' | 'local' | 'resolved';
 
-/** Origins of entries that traffic made, and that age: snooped, what hosts behind the TAP claim, what the router resolved. */
+/**
+ * Origins of entries that traffic made, and that age: snooped, what hosts
+ * behind the TAP claim, what the router resolved.
+ */
 export type SnoopedOrigin = 'snooped' | 'local' | 'resolved';
 
 function isSnooped(origin: NeighOrigin): origin is SnoopedOrigin {

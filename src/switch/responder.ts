@@ -118,10 +118,17 @@ function answerNs(neigh: NeighTable, buf: Buffer, off: number, len: number): boo
  */
 export function solicitation(buf: Buffer, off: number, len: number, out: NdRepr = nd): number {
   const ip = off + ETH_HEADER_LEN;
-  if (parseIpv6(buf, ip, off + len, ip6) !== ParseError.None || ip6.nextHeader !== NextHeader.ICMPv6 || ip6.hopLimit !== ND_HOP_LIMIT)
+  if (
+    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
+    ip6.nextHeader !== NextHeader.ICMPv6 ||
+    ip6.hopLimit !== ND_HOP_LIMIT
+  )
     return -1;
   const icmp = ip + IPV6_HEADER_LEN;
-  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, out) !== ParseError.None || out.type !== Icmpv6Type.NeighborSolicitation)
+  if (
+    parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, out) !== ParseError.None ||
+    out.type !== Icmpv6Type.NeighborSolicitation
+  )
     return -1;
   let unspecified = true;
   for (let i = 0; i < 16; i++) if (buf[ip6.src + i] !== 0) unspecified = false;

@@ -25,7 +25,10 @@ export const Verdict = {
   Routed: 6,
   /** Dropped; detail: the Drop reason. */
   Dropped: 7,
-  /** Routed, but its next hop's MAC is not known yet: it waits while the gateway asks; detail: the egress network's index. */
+  /**
+   * Routed, but its next hop's MAC is not known yet: it waits while the
+   * gateway asks; detail: the egress network's index.
+   */
   Queued: 8,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];

@@ -82,7 +82,14 @@ export function writeTooBig(buf: Buffer, off: number, len: number, mtu: number):
  * fragment that is not the first, or a packet from a group or unspecified
  * address; "too big" only about IPv4 with DF).
  */
-export function writeIcmpError(buf: Buffer, off: number, len: number, kind: IcmpError, info = 0, from?: IcmpSource): number {
+export function writeIcmpError(
+  buf: Buffer,
+  off: number,
+  len: number,
+  kind: IcmpError,
+  info = 0,
+  from?: IcmpSource,
+): number {
   if (len < ETH_HEADER_LEN) return 0;
   const type = (buf[off + 12] << 8) | buf[off + 13];
   if (type === EtherType.IPv4) return error4(buf, off, len, kind, info, from);
@@ -96,7 +103,8 @@ function error4(buf: Buffer, off: number, len: number, kind: IcmpError, info: nu
   if (kind === IcmpError.TooBig && info < MIN_TOO_BIG_MTU_V4) return 0;
   const ihl = (buf[ip] & 0x0f) * 4;
   const flags = (buf[ip + 6] << 8) | buf[ip + 7];
-  // Only whole packets with DF are told "too big" (the path may fragment the others); no fragment but the first gets any.
+  // Only whole packets with DF are told "too big" (the path may fragment the
+  // others); no fragment but the first gets any.
   if (kind === IcmpError.TooBig ? flags !== 0x4000 : (flags & 0x1fff) !== 0) return 0;
   if (ihl < IPV4_MIN_HEADER_LEN) return 0;
   if (groupOrUnspecified4(buf, ip + 12) || groupOrUnspecified4(buf, ip + 16)) return 0;
@@ -174,7 +182,8 @@ export function writeEchoReply(buf: Buffer, off: number, len: number, mac: Mac):
     const ihl = (buf[ip] & 0x0f) * 4;
     const total = (buf[ip + 2] << 8) | buf[ip + 3];
     const at = ip + ihl;
-    if (buf[ip + 9] !== IpProto.ICMP || ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0 || total > len - ETH_HEADER_LEN) return 0;
+    if (buf[ip + 9] !== IpProto.ICMP || ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0 || total > len - ETH_HEADER_LEN)
+      return 0;
     if (total < ihl + ICMP_HEADER_LEN || buf[at] !== ICMP_ECHO_REQUEST || buf[at + 1] !== 0) return 0;
     swapAddresses(buf, ip + 12, 4);
     buf[ip + 8] = ORIGINATED_TTL;
@@ -186,10 +195,16 @@ export function writeEchoReply(buf: Buffer, off: number, len: number, mac: Mac):
     answerFrom(buf, off, mac);
     return ETH_HEADER_LEN + total;
   }
-  if (type !== EtherType.IPv6 || len < ETH_HEADER_LEN + IPV6_HEADER_LEN + ICMP_HEADER_LEN || buf[ip] >>> 4 !== 6) return 0;
+  if (type !== EtherType.IPv6 || len < ETH_HEADER_LEN + IPV6_HEADER_LEN + ICMP_HEADER_LEN || buf[ip] >>> 4 !== 6)
+    return 0;
   const payload = (buf[ip + 4] << 8) | buf[ip + 5];
   const at = ip + IPV6_HEADER_LEN;
-  if (buf[ip + 6] !== NextHeader.ICMPv6 || payload > len - ETH_HEADER_LEN - IPV6_HEADER_LEN || payload < ICMP_HEADER_LEN) return 0;
+  if (
+    buf[ip + 6] !== NextHeader.ICMPv6 ||
+    payload > len - ETH_HEADER_LEN - IPV6_HEADER_LEN ||
+    payload < ICMP_HEADER_LEN
+  )
+    return 0;
   if (buf[at] !== ICMPV6_ECHO_REQUEST || buf[at + 1] !== 0) return 0;
   swapAddresses(buf, ip + 8, 16);
   buf[ip + 7] = ORIGINATED_TTL;
@@ -245,7 +260,10 @@ function swapMacs(buf: Buffer, off: number): void {
   swapAddresses(buf, off, 6);
 }
 
-/** Swaps the `n`-byte source and destination that follow each other at `at` (IP addresses: source first; MACs: destination first). */
+/**
+ * Swaps the `n`-byte source and destination that follow each other at `at`
+ * (IP addresses: source first; MACs: destination first).
+ */
 function swapAddresses(buf: Buffer, at: number, n: number): void {
   for (let i = 0; i < n; i++) {
     const t = buf[at + i];

@@ -111,7 +111,15 @@ export function emitNa(
  * pseudo-header from `src` to `dst` (offsets of 16-byte addresses in `buf`,
  * the IPv6 header already written). Returns its length.
  */
-export function emitNs(target: Uint8Array, targetOff: number, mac: Mac, buf: Uint8Array, off: number, src: number, dst: number): number {
+export function emitNs(
+  target: Uint8Array,
+  targetOff: number,
+  mac: Mac,
+  buf: Uint8Array,
+  off: number,
+  src: number,
+  dst: number,
+): number {
   buf[off + TYPE] = Icmpv6Type.NeighborSolicitation;
   buf[off + CODE] = 0;
   for (let i = CHECKSUM; i < ND_TARGET; i++) buf[off + i] = 0;

@@ -12,8 +12,18 @@ import { BROADCAST_MAC, type Mac } from './mac.ts';
 const MIN_FRAME = 60;
 const arp = newArpRepr();
 
-/** An ARP request for `targetIp` from `senderIp` at `senderMac` (IPv4 as numbers), in a frame from `ethSrc`; returns its length. */
-export function emitArpRequest(buf: Buffer, off: number, ethSrc: Mac, senderMac: Mac, senderIp: number, targetIp: number): number {
+/**
+ * An ARP request for `targetIp` from `senderIp` at `senderMac` (IPv4 as
+ * numbers), in a frame from `ethSrc`; returns its length.
+ */
+export function emitArpRequest(
+  buf: Buffer,
+  off: number,
+  ethSrc: Mac,
+  senderMac: Mac,
+  senderIp: number,
+  targetIp: number,
+): number {
   emitEthernet({ dst: BROADCAST_MAC, src: ethSrc, ethertype: EtherType.ARP }, buf, off);
   arp.op = ArpOp.Request;
   arp.senderMac = senderMac;
@@ -40,7 +50,14 @@ export function solicitedNode(target: Uint8Array, targetOff = 0): Uint8Array {
  * `senderMac`, to the target's solicited-node group, in a frame from
  * `ethSrc`; returns its length.
  */
-export function emitNsFrame(buf: Buffer, off: number, ethSrc: Mac, senderMac: Mac, src: Uint8Array, target: Uint8Array): number {
+export function emitNsFrame(
+  buf: Buffer,
+  off: number,
+  ethSrc: Mac,
+  senderMac: Mac,
+  src: Uint8Array,
+  target: Uint8Array,
+): number {
   const group = solicitedNode(target);
   // The group's MAC: 33:33 and its last four bytes (RFC 2464 section 7).
   const dst = 0x3333_0000_0000 + ((group[12] << 24) >>> 0) + (group[13] << 16) + (group[14] << 8) + group[15];

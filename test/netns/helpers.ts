@@ -79,14 +79,25 @@ export const BYTES = 8 * 1024 * 1024;
  * Sends BYTES over TCP from host `from` to host `to` (at `address(to)`);
  * returns "BYTES SHA-256" as sent and as received.
  */
-export async function transfer(
+export function transfer(
   lab: Lab,
   from: number,
   to: number,
   address: (i: number) => string = overlay,
   timeoutMs = 60_000,
 ): Promise<[string, string]> {
-  const server = spawn('ip', ['netns', 'exec', lab.ns(to), process.execPath, BLAST, 'serve', address(to), '5001'], {
+  return transferIn(lab, lab.ns(from), lab.ns(to), address(to), timeoutMs);
+}
+
+/** Sends BYTES over TCP from namespace `from` to `address` in namespace `to`; returns what was sent and received. */
+export async function transferIn(
+  lab: Lab,
+  from: string,
+  to: string,
+  address: string,
+  timeoutMs = 60_000,
+): Promise<[string, string]> {
+  const server = spawn('ip', ['netns', 'exec', to, process.execPath, BLAST, 'serve', address, '5001'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let received = '';
@@ -94,7 +105,7 @@ export async function transfer(
   const done = new Promise<void>((res) => server.once('exit', () => res()));
   try {
     while (!received.includes('listening')) await sleep(20);
-    const sent = await lab.exec(from, process.execPath, [BLAST, 'send', address(to), '5001', String(BYTES)], timeoutMs);
+    const sent = await lab.execIn(from, process.execPath, [BLAST, 'send', address, '5001', String(BYTES)], timeoutMs);
     expectOk(sent, 'sender');
     await done;
     return [sent.stdout.trim(), received.replace('listening\n', '').trim()];

@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { answer } from '../../src/control/commands.ts';
 import type { DaemonView, RunningView } from '../../src/control/daemon-view.ts';
-import { fdbRows, neighRows, remoteRows, infos } from '../../src/observe/report.ts';
+import { fdbRows, neighRows, remoteRows, routeRows, infos } from '../../src/observe/report.ts';
+import { parsePrefix } from '../../src/route/prefix.ts';
+import { Router } from '../../src/route/router.ts';
 import { COMMANDS, parseRequest, usage, VERBS, verbOfWords } from '../../src/control/registry.ts';
 import type { Streaming } from '../../src/control/protocol.ts';
 import { Counters } from '../../src/switch/counters.ts';
@@ -37,6 +39,25 @@ function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
   net.setStatic(0x525400123456, parseIp('10.0.0.2')!, 'config', 0);
   net.setNeigh(parseIp('192.168.100.2')!, 0x020000000002, 'config', 0);
   net.fdb.learn(0x020000000009, 0, 0);
+  // VRF tenant1 routes blue through gateway 192.168.10.1/24, with a default
+  // route and another host's DVR MAC for the del examples to remove.
+  const router = new Router();
+  router.configure(
+    [
+      {
+        name: 'tenant1',
+        routes: [{ prefix: parsePrefix('0.0.0.0/0')!, via: parseIp('192.168.10.254')! }],
+        icmpRatelimit: 1000,
+      },
+    ],
+    undefined,
+    [0xfa163f000009],
+  );
+  router.attach(net, 'tenant1', {
+    addresses: [{ ip: parseIp('192.168.10.1')!, len: 24 }],
+    mac: 0x00005e000101,
+    sourceMac: 'anycast',
+  });
   const cfg = {
     name: 'blue',
     tap: 'tap-blue',
@@ -57,11 +78,19 @@ function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
     icmp: new IcmpCounters(),
     evpn: { status: () => (did.push('evpn-status'), Promise.resolve({})) },
     now: () => 1,
+    router,
     reload: () => (did.push('reload'), []),
     upgrade: () => (did.push('upgrade'), Promise.resolve({ pid: 2, previous: 1 })),
     trace: () => (did.push('trace'), { network: 'blue', in: 'tap', frame: '', steps: [], result: 'flooded', wire: [] }),
   } as unknown as DaemonView;
-  const tables = () => JSON.stringify([fdbRows(infos(d), 1), remoteRows(infos(d)), neighRows(infos(d), 1)]);
+  const tables = () =>
+    JSON.stringify([
+      fdbRows(infos(d), 1),
+      remoteRows(infos(d)),
+      neighRows(infos(d), 1, undefined, router),
+      routeRows(router),
+      [router.dvr.own, ...router.dvr.others],
+    ]);
   return { d, did, tables };
 }
 

@@ -69,10 +69,11 @@ export const neighShow = defineVerb({
   summary: 'the neighbour table: address, MAC, network, origin, age',
   access: 'read',
   fields: { network: networkName.optional() },
-  reply: '`[ { ip, mac, network, origin, age } ]`',
+  reply:
+    '`[ { ip, mac, network, origin, age, state? } ]` (`mac` null and `state` resolving or failed while the gateway asks)',
   handle(d, req) {
     networkOf(d, req.network);
-    return { ok: true, data: neighRows(infos(d), d.now(), req.network) };
+    return { ok: true, data: neighRows(infos(d), d.now(), req.network, d.router) };
   },
   fromCli: ({ flags }) => ({ network: flags.network }),
   print: (rows: NeighRow[], flags) => (flags.json ? json(rows) : formatNeigh(rows)),

@@ -16,7 +16,7 @@ export const stats = defineVerb({
   reply: 'as `vtepctl stats --json`',
   handle: (d) => ({
     ok: true,
-    data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses, d.icmp),
+    data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses, d.icmp, d.router),
   }),
   fromCli(cli) {
     expectArgs(cli, 0, 'stats [--json]');
