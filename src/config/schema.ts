@@ -218,7 +218,14 @@ export const configSchema = z.strictObject({
   'log-format': z.enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`)).default('text'),
   'log-level': z.enum(LOG_LEVELS, expected(`expected one of ${LOG_LEVELS.join(', ')}`)).default('info'),
   evpn: evpnSchema.optional(),
-  vrfs: z.record(name, vrfSchema, expected('expected a map of VRF names to VRFs')).default({}),
+  // `tenant1:` alone (YAML null) is a VRF with every default.
+  vrfs: z
+    .record(
+      name,
+      z.preprocess((v) => v ?? {}, vrfSchema),
+      expected('expected a map of VRF names to VRFs'),
+    )
+    .default({}),
   'dvr-mac': mac.optional(),
   'dvr-macs': z.array(mac, expected('expected a list of MAC addresses')).default([]),
   control: z

@@ -109,7 +109,9 @@ function error4(buf: Buffer, off: number, len: number, kind: IcmpError, info: nu
   if (ihl < IPV4_MIN_HEADER_LEN) return 0;
   if (groupOrUnspecified4(buf, ip + 12) || groupOrUnspecified4(buf, ip + 16)) return 0;
   if (buf[ip + 9] === IpProto.ICMP && len >= ETH_HEADER_LEN + ihl + 1 && isIcmpError(buf[ip + ihl])) return 0;
-  const quote = Math.min(len - ETH_HEADER_LEN, IPV4_ERROR_MAX - IPV4_MIN_HEADER_LEN - ICMP_HEADER_LEN);
+  // The packet as its header says, without the Ethernet padding of a short frame.
+  const packet = Math.min(len - ETH_HEADER_LEN, Math.max((buf[ip + 2] << 8) | buf[ip + 3], ihl));
+  const quote = Math.min(packet, IPV4_ERROR_MAX - IPV4_MIN_HEADER_LEN - ICMP_HEADER_LEN);
   const ttl = from === undefined ? buf[ip + 8] : ORIGINATED_TTL;
   const at = ip + IPV4_MIN_HEADER_LEN;
   const q = makeRoom(buf, off, at, quote, from);
@@ -144,7 +146,8 @@ function error6(buf: Buffer, off: number, len: number, kind: IcmpError, info: nu
   if (buf[ip + 8] === 0xff || buf[ip + 24] === 0xff || unspecified6(buf, ip + 8)) return 0;
   if (buf[ip + 6] === NextHeader.ICMPv6 && len > ETH_HEADER_LEN + IPV6_HEADER_LEN && buf[ip + IPV6_HEADER_LEN] < 128)
     return 0;
-  const quote = Math.min(len - ETH_HEADER_LEN, IPV6_ERROR_MAX - IPV6_HEADER_LEN - ICMP_HEADER_LEN);
+  const packet = Math.min(len - ETH_HEADER_LEN, IPV6_HEADER_LEN + ((buf[ip + 4] << 8) | buf[ip + 5]));
+  const quote = Math.min(packet, IPV6_ERROR_MAX - IPV6_HEADER_LEN - ICMP_HEADER_LEN);
   const hops = from === undefined ? buf[ip + 7] : ORIGINATED_TTL;
   const at = ip + IPV6_HEADER_LEN;
   const q = makeRoom(buf, off, at, quote, from);

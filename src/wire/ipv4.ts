@@ -98,21 +98,28 @@ export function emitIpv4(r: Ipv4Repr, buf: Uint8Array, off: number): number {
 }
 
 /**
+ * The header checksum after a 16-bit word of the header changed from `m` to
+ * `m2`, from the old checksum `hc` alone (RFC 1624, eqn. 3:
+ * HC' = ~(~HC + ~m + m')): never the 0xffff that eqn. 2 gives for 0x0000.
+ */
+export function updateChecksum(hc: number, m: number, m2: number): number {
+  let sum = (~hc & 0xffff) + (~m & 0xffff) + m2;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
  * Decrements the TTL of the IPv4 header at buf[ip] and updates its checksum
- * incrementally (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')), as a router does
- * to every packet it forwards. The caller checked TTL > 1.
+ * incrementally (RFC 1624), as a router does to every packet it forwards.
+ * The caller checked TTL > 1.
  */
 export function decrementTtl(buf: Uint8Array, ip: number): void {
   const m = (buf[ip + TTL] << 8) | buf[ip + PROTOCOL];
   buf[ip + TTL]--;
-  const m2 = m - 0x100;
-  const hc = (buf[ip + CHECKSUM] << 8) | buf[ip + CHECKSUM + 1];
-  let sum = (~hc & 0xffff) + (~m & 0xffff) + m2;
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  const hc2 = ~sum & 0xffff;
-  buf[ip + CHECKSUM] = hc2 >>> 8;
-  buf[ip + CHECKSUM + 1] = hc2 & 0xff;
+  const hc = updateChecksum((buf[ip + CHECKSUM] << 8) | buf[ip + CHECKSUM + 1], m, m - 0x100);
+  buf[ip + CHECKSUM] = hc >>> 8;
+  buf[ip + CHECKSUM + 1] = hc & 0xff;
 }
 
 /** Sum of the pseudo-header for a TCP/UDP checksum (RFC 768/793), unfolded. */

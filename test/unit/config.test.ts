@@ -517,3 +517,119 @@ describe('gre-socket', () => {
     ).toMatch(/^--gre-socket: expected packet or raw/);
   });
 });
+
+describe('routing between networks', () => {
+  const routed = (blue: string, red = '', top = '') => `
+local: 10.0.0.1
+${top}
+vrfs:
+  tenant1:
+    routes:
+      - { prefix: 0.0.0.0/0, via: 192.168.10.254 }
+networks:
+  blue:
+    tap: tap-blue
+    vxlan: { vni: 10 }
+    remotes: [10.0.0.2]
+    vrf: tenant1
+${blue}
+  red:
+    tap: tap-red
+    vxlan: { vni: 20 }
+    remotes: [10.0.0.2]
+    vrf: tenant1
+${red || '    gateway: { addresses: [192.168.20.1/24], mac: "00:00:5e:00:01:01" }'}
+`;
+  const BLUE = `    gateway:
+      addresses: [192.168.10.1/24, "fd00:10::1/64"]
+      mac: "00:00:5e:00:01:01"
+      source-mac: anycast`;
+
+  it("loads the issue's example: VRF, static route, DVR MACs, two gateways", () => {
+    const c = load(routed(BLUE, '', 'dvr-mac: "fa:16:3f:00:00:01"\ndvr-macs: ["fa:16:3f:00:00:02"]'));
+    expect(c.vrfs).toEqual([
+      { name: 'tenant1', routes: [{ prefix: '0.0.0.0/0', via: '192.168.10.254' }], icmpRatelimit: 1000 },
+    ]);
+    expect(c.dvrMac).toBe(0xfa163f000001);
+    expect(c.dvrMacs).toEqual([0xfa163f000002]);
+    const blue = c.networks.find((n) => n.name === 'blue')!;
+    expect(blue.vrf).toBe('tenant1');
+    expect(blue.gateway).toEqual({
+      addresses: [
+        { ip: '192.168.10.1', len: 24 },
+        { ip: 'fd00:10::1', len: 64 },
+      ],
+      mac: 0x00005e000101,
+      sourceMac: 'anycast',
+    });
+  });
+
+  it('puts a gateway without vrf in VRF "default", and takes a VRF declared with no settings', () => {
+    const c = load(`
+local: 10.0.0.1
+vrfs:
+  spare:
+networks:
+  blue:
+    tap: tap-blue
+    vxlan: { vni: 10 }
+    gateway: { addresses: [192.168.10.1/24], mac: "00:00:5e:00:01:01" }
+`);
+    expect(c.networks[0].vrf).toBe('default');
+    expect(c.vrfs.map((v) => v.name).sort()).toEqual(['default', 'spare']);
+  });
+
+  it.each([
+    [
+      'overlapping subnets in one VRF',
+      routed(BLUE, '    gateway: { addresses: [192.168.10.129/25], mac: "00:00:5e:00:01:01" }'),
+      'networks.red.gateway.addresses.0: 192.168.10.128/25 overlaps 192.168.10.0/24 of network blue in VRF tenant1',
+    ],
+    [
+      "a gateway address that is its subnet's network address",
+      routed('    gateway: { addresses: [192.168.10.0/24], mac: "00:00:5e:00:01:01" }'),
+      'networks.blue.gateway.addresses.0: 192.168.10.0/24: 192.168.10.0 is the network address of its subnet',
+    ],
+    [
+      'a gateway address that is the broadcast address',
+      routed('    gateway: { addresses: [192.168.10.255/24], mac: "00:00:5e:00:01:01" }'),
+      'networks.blue.gateway.addresses.0: 192.168.10.255/24: 192.168.10.255 is the broadcast address',
+    ],
+    [
+      'a route whose next hop is on no connected subnet',
+      routed(BLUE).replace('via: 192.168.10.254', 'via: 192.168.99.1'),
+      'vrfs.tenant1.routes.0.via: 192.168.99.1 is on no connected subnet of VRF tenant1',
+    ],
+    [
+      'a VRF that vrfs does not declare',
+      routed(BLUE).replace(
+        '    vrf: tenant1\n    gateway:\n      addresses',
+        '    vrf: tenant2\n    gateway:\n      addresses',
+      ),
+      'networks.blue.vrf: no VRF "tenant2" in vrfs (VRFs: tenant1)',
+    ],
+    [
+      "a gateway with the TAP's own address",
+      routed(`    address: 192.168.10.1/24\n${BLUE}`),
+      "networks.blue.gateway.addresses.0: 192.168.10.1 is the address of the network's TAP",
+    ],
+    [
+      'a dvr-mac equal to a gateway MAC',
+      routed(BLUE, '', 'dvr-mac: "00:00:5e:00:01:01"'),
+      'dvr-mac: 00:00:5e:00:01:01 is a gateway MAC',
+    ],
+    [
+      'a multicast dvr-mac',
+      routed(BLUE, '', 'dvr-mac: "01:00:5e:00:00:01"'),
+      'dvr-mac: expected a unicast MAC address',
+    ],
+    [
+      'source-mac dvr without a dvr-mac',
+      routed(BLUE.replace('source-mac: anycast', 'source-mac: dvr')),
+      'networks.blue.gateway.source-mac: dvr needs the top-level dvr-mac',
+    ],
+  ])('refuses %s, naming the field', (_what, yaml, message) => {
+    const p = problems(() => load(yaml));
+    expect(p.join('\n')).toContain(message);
+  });
+});
