@@ -10,7 +10,11 @@
 // kernel-to-kernel row of the same underlay family (the IPv6 rows run over
 // fd00::/64 and compare with the kernel over IPv6). GRE is compared with Open
 // vSwitch GRE, and with vtepd's own VXLAN with vtepd on both ends (so that no
-// peer is the limit).
+// peer is the limit). Routing between networks is measured between tenant
+// hosts behind bridges on both hosts (scripts/lab/routing-lab.ts): vtepd
+// routing blue -> red, the same vtepd pair bridging blue -> blue, and the
+// kernel routing the same topology (its bridges as the anycast gateways); the
+// routed rows' ratios are to the kernel's routed row.
 //
 // Figures on a shared 2-vCPU VM vary by about ±20% from one run to the next,
 // so every setup is measured in several rounds (the setups interleaved, so
@@ -22,8 +26,16 @@ import { cpus, hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab, ROOT, sleep, type Result } from './lab/lab.ts';
+import { routedKernel, routedVtepd, v4 } from './lab/routing-lab.ts';
 
 const A2 = '192.168.100.2';
+
+/** Where a setup is measured: the client's namespace, the server's, and the server's address. */
+interface Ends {
+  client: string;
+  server: string;
+  address: string;
+}
 
 interface Setup {
   name: string;
@@ -31,7 +43,10 @@ interface Setup {
   encap: 'vxlan' | 'gre';
   /** Over the IPv6 underlay; its ratios are then to the kernel over IPv6. */
   ipv6?: boolean;
-  build(lab: Lab, vtepdArgs: string[]): Promise<void>;
+  /** The row its ratios are to (default: the kernel over the same underlay family). */
+  base?: string;
+  /** Builds the setup; returns where to measure, when not from h1 to 192.168.100.2 on h2. */
+  build(lab: Lab, vtepdArgs: string[]): Promise<Ends | void>;
 }
 
 /** What one run writes to bench/results/: medians in `results`, every round in `perRound`. */
@@ -199,10 +214,38 @@ const SETUPS: Setup[] = [
       await ovs(lab, 1, 2, 'ip6gre');
     },
   },
+  // Routing between networks: tenant hosts behind bridges on both hosts, blue@h1 -> red@h2 (routed) or
+  // blue@h2 (bridged, the same vtepd pair), and the kernel routing the same topology. Ratios to the kernel's.
+  {
+    name: 'kernel-routed',
+    label: 'routed: kernel bridges + VXLAN, blue -> red',
+    encap: 'vxlan',
+    base: 'kernel-routed',
+    build: async (lab) => tenantEnds(lab, await routedKernel(lab), 'red'),
+  },
+  {
+    name: 'vtepd-routed',
+    label: 'routed: vtepd <-> vtepd, blue -> red',
+    encap: 'vxlan',
+    base: 'kernel-routed',
+    build: async (lab, a) => tenantEnds(lab, await routedVtepd(lab, undefined, undefined, a), 'red'),
+  },
+  {
+    name: 'vtepd-bridged',
+    label: 'bridged: vtepd <-> vtepd, blue -> blue',
+    encap: 'vxlan',
+    base: 'kernel-routed',
+    build: async (lab, a) => tenantEnds(lab, await routedVtepd(lab, undefined, undefined, a), 'blue'),
+  },
 ];
 
-/** The row a setup's ratios are to: the kernel over the same underlay family. */
-const baseOf = (s: Setup) => (s.ipv6 ? 'kernel6' : 'kernel');
+/** From blue@h1 to the tenant of `to` on h2. */
+function tenantEnds(_lab: Lab, tenants: Map<string, string>, to: 'red' | 'blue'): Ends {
+  return { client: tenants.get('blue@1')!, server: tenants.get(`${to}@2`)!, address: v4(to, 2) };
+}
+
+/** The row a setup's ratios are to: the kernel over the same underlay family, or its own base. */
+const baseOf = (s: Setup) => s.base ?? (s.ipv6 ? 'kernel6' : 'kernel');
 
 function iperfJson(r: Result): { end: Record<string, Record<string, number>> } {
   try {
@@ -214,19 +257,25 @@ function iperfJson(r: Result): { end: Record<string, Record<string, number>> } {
 
 async function iperf(
   lab: Lab,
+  ends: Ends,
   args: string[],
   seconds: number,
 ): Promise<{ end: Record<string, Record<string, number>> }> {
-  const server = lab.exec(2, 'iperf3', ['-s', '-1', '-B', A2], (seconds + 20) * 1000);
+  const server = lab.execIn(ends.server, 'iperf3', ['-s', '-1', '-B', ends.address], (seconds + 20) * 1000);
   await sleep(300);
-  const r = await lab.exec(1, 'iperf3', ['-c', A2, '-t', String(seconds), '-J', ...args], (seconds + 20) * 1000);
+  const r = await lab.execIn(
+    ends.client,
+    'iperf3',
+    ['-c', ends.address, '-t', String(seconds), '-J', ...args],
+    (seconds + 20) * 1000,
+  );
   await server;
   return iperfJson(r);
 }
 
 /** The median round trip of a ping run, and how many of its pings got no reply. */
-async function pingRtt(lab: Lab, args: string[]): Promise<{ medianUs: number; lost: number }> {
-  const ping = await lab.exec(1, 'ping', [...args, '-W', '1', A2], 30_000);
+async function pingRtt(lab: Lab, ends: Ends, args: string[]): Promise<{ medianUs: number; lost: number }> {
+  const ping = await lab.execIn(ends.client, 'ping', [...args, '-W', '1', ends.address], 30_000);
   const times = [...ping.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
   const m = /(\d+) packets transmitted, (\d+) received/.exec(ping.stdout);
   return {
@@ -235,12 +284,12 @@ async function pingRtt(lab: Lab, args: string[]): Promise<{ medianUs: number; lo
   };
 }
 
-async function measure(lab: Lab, seconds: number): Promise<Figures> {
-  const out = await iperf(lab, [], seconds);
-  const back = await iperf(lab, ['-R'], seconds);
-  const udp = await iperf(lab, ['-u', '-b', '0', '-l', '18'], seconds);
-  const paced = await pingRtt(lab, ['-c', '200', '-i', '0.005']);
-  const busy = await pingRtt(lab, ['-c', '1000', '-A']);
+async function measure(lab: Lab, ends: Ends, seconds: number): Promise<Figures> {
+  const out = await iperf(lab, ends, [], seconds);
+  const back = await iperf(lab, ends, ['-R'], seconds);
+  const udp = await iperf(lab, ends, ['-u', '-b', '0', '-l', '18'], seconds);
+  const paced = await pingRtt(lab, ends, ['-c', '200', '-i', '0.005']);
+  const busy = await pingRtt(lab, ends, ['-c', '1000', '-A']);
   const sum = udp.end.sum;
   return {
     tcpOut: out.end.sum_received.bits_per_second / 1e9,
@@ -257,9 +306,10 @@ async function run(s: Setup, seconds: number, vtepdArgs: string[]): Promise<Figu
   const lab = await Lab.create(2);
   try {
     if (s.ipv6) await lab.ipv6Underlay();
-    await s.build(lab, vtepdArgs);
-    await lab.exec(1, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', A2]); // warm up: ARP, OVS underlay resolution
-    return await measure(lab, seconds);
+    const ends = (await s.build(lab, vtepdArgs)) ?? { client: lab.ns(1), server: lab.ns(2), address: A2 };
+    // Warm up: ARP, OVS underlay resolution, a router's neighbour.
+    await lab.execIn(ends.client, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', ends.address]);
+    return await measure(lab, ends, seconds);
   } finally {
     await lab.destroy();
   }
@@ -332,6 +382,14 @@ function table(results: Record<string, Figures>): string {
     lines.push(
       '',
       `vtepd GRE / vtepd VXLAN (vtepd on both ends): TCP out ${fmt(g.tcpOut / v.tcpOut)}, TCP in ${fmt(g.tcpIn / v.tcpIn)}, 64-byte pps ${fmt(g.pps64 / v.pps64)}`,
+    );
+  // Routing against bridging on the same vtepd pair and topology.
+  const rt = results['vtepd-routed'];
+  const br = results['vtepd-bridged'];
+  if (rt && br)
+    lines.push(
+      '',
+      `vtepd routed / vtepd bridged (blue -> red / blue -> blue): TCP out ${fmt(rt.tcpOut / br.tcpOut)}, TCP in ${fmt(rt.tcpIn / br.tcpIn)}, 64-byte pps ${fmt(rt.pps64 / br.pps64)}, added RTT µs ${fmt(rt.rttMedianUs - br.rttMedianUs, 0)} / ${fmt(rt.rttBusyUs - br.rttBusyUs, 0)}`,
     );
   const lost = SETUPS.filter((s) => results[s.name]?.pingsLost !== undefined).map(
     (s) => `${s.name} ${fmt(results[s.name].pingsLost, 0)}`,
@@ -436,7 +494,10 @@ async function main(): Promise<void> {
     const last = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as Saved;
     writeFileSync(
       join(dir, 'latest.svg'),
-      chart(last.results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${last.when.slice(0, 10)}`),
+      chart(
+        last.results,
+        `vtepd vs the Linux kernel and Open vSwitch (× the kernel: VXLAN, or routing for the routed rows), ${last.when.slice(0, 10)}`,
+      ),
     );
     writeFileSync(join(dir, 'latest.md'), `${last.when} on ${last.machine}\n\n${report(last)}\n`);
     return;
@@ -483,7 +544,10 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'latest.json'), json);
   writeFileSync(
     join(dir, 'latest.svg'),
-    chart(results, `vtepd vs the Linux kernel and Open vSwitch (× kernel VXLAN), ${when.slice(0, 10)}`),
+    chart(
+      results,
+      `vtepd vs the Linux kernel and Open vSwitch (× the kernel: VXLAN, or routing for the routed rows), ${when.slice(0, 10)}`,
+    ),
   );
   writeFileSync(join(dir, 'latest.md'), `${when} on ${machine}\n\n${text}\n`);
   console.log(`\nwrote bench/results/${stamp}.json, latest.json, latest.md and latest.svg`);

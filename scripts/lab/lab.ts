@@ -580,6 +580,17 @@ export class Lab {
     ]);
     const ipns = (...a: string[]) => must('ip', ['-n', ns, ...a]);
     if (!(await sh('ip', ['-n', ns, 'link', 'show', bridge])).stdout.includes(bridge)) {
+      // A plain bridge, as the lab's switch: bridged frames skip iptables.
+      await must('ip', [
+        'netns',
+        'exec',
+        ns,
+        'sysctl',
+        '-qw',
+        'net.bridge.bridge-nf-call-iptables=0',
+        'net.bridge.bridge-nf-call-ip6tables=0',
+        'net.bridge.bridge-nf-call-arptables=0',
+      ]);
       await ipns(
         'link',
         'add',

@@ -162,6 +162,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
         if (h !== undefined) restoreNetwork(unit.net, h.tables, now);
       }
       d.datapath.unattributed.drops.set(state.unattributed.slice(0, d.datapath.unattributed.drops.length));
+      if (state.router !== undefined) d.router.restore(state.router);
     } catch (e) {
       // Nothing to undo: what it opened closes with the process, and the system is the old one's.
       channel.send({ ok: false, error: (e as Error).message });
@@ -198,6 +199,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
         networks: this.networks,
         receivers: this.receivers,
         datapath: this.datapath,
+        router: this.router,
         log: this.log,
         controlFd: this.control!.descriptor,
         letGo: () => {

@@ -24,6 +24,7 @@ import type { Datapath } from '../datapath/datapath.ts';
 import { monotonicSeconds } from '../datapath/clock.ts';
 import type { Logger } from '../observe/log.ts';
 import { flowHashSeed } from '../wire/flow-hash.ts';
+import type { Router, RouterSnapshot } from '../route/router.ts';
 import type { NetworkUnit } from './network-unit.ts';
 import type { Receivers } from './receivers.ts';
 
@@ -54,6 +55,8 @@ export interface HandoffState {
   unattributed: number[];
   /** The flow hash's seed, so that flows keep their source ports and labels (absent from a vtepd before it). */
   flowHashSeed?: number;
+  /** Routes and DVR MACs vtepctl added, and the VRFs' counters (absent from a vtepd before routing). */
+  router?: RouterSnapshot;
 }
 
 /** The descriptors a predecessor passed on, by role, for the daemon to use instead of opening its own. */
@@ -193,6 +196,7 @@ export interface Predecessor {
   readonly networks: ReadonlyMap<string, NetworkUnit>;
   readonly receivers: Receivers;
   readonly datapath: Datapath;
+  readonly router: Router;
   readonly log: Logger;
   /** The listening control socket's descriptor. */
   readonly controlFd: number;
@@ -261,6 +265,7 @@ function handoffState(d: Predecessor): { state: HandoffState; fds: number[] } {
       networks,
       unattributed: Array.from(d.datapath.unattributed.drops),
       flowHashSeed: flowHashSeed(),
+      router: d.router.snapshot(),
     },
     fds,
   };

@@ -9,10 +9,10 @@
 import type { Batch } from '../datapath/batch.ts';
 import type { Network } from '../switch/network.ts';
 import type { Forwarding } from '../switch/verdict.ts';
-import { formatIp, isV4Mapped } from '../wire/ip-address.ts';
-import { formatMac, type Mac } from '../wire/mac.ts';
+import { formatIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
+import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
 import { GatewayHook, GatewayState, GatewayTunnelHook } from './gateway-hook.ts';
-import { masked, samePrefix, type Prefix } from './prefix.ts';
+import { formatPrefix, masked, parsePrefix, samePrefix, type Prefix } from './prefix.ts';
 import type { Pending, Queued } from './resolver.ts';
 import { answerUnresolved, routeFrame, sendRequest } from './route.ts';
 import { DvrMacs, Gateway, v4Number, Vrf, type GatewayAddress, type RouteEvents, type SourceMac } from './vrf.ts';
@@ -30,6 +30,13 @@ export interface VrfSpec {
   name: string;
   routes: { prefix: Prefix; via: Uint8Array }[];
   icmpRatelimit: number;
+}
+
+/** What an upgrade carries of the router: what no config says (routes and DVR MACs vtepctl added), and counters. */
+export interface RouterSnapshot {
+  routes: { vrf: string; prefix: string; via: string }[];
+  dvrMacs: string[];
+  counters: Record<string, number[]>;
 }
 
 /** Makes frames as a batch of their own (Datapath.originate). */
@@ -86,6 +93,42 @@ export class Router {
       changes.push(`dvr-macs ${[...next].map(formatMac).join(', ') || 'none'}`);
     this.configDvr = next;
     return changes;
+  }
+
+  /** What vtepctl added, and the VRFs' counters, for the successor of an upgrade. */
+  snapshot(): RouterSnapshot {
+    const routes: RouterSnapshot['routes'] = [];
+    const counters: Record<string, number[]> = {};
+    for (const vrf of this.vrfs.values()) {
+      for (const r of vrf.givenRoutes('vtepctl'))
+        routes.push({ vrf: vrf.name, prefix: formatPrefix(r.prefix), via: formatIp(r.via) });
+      counters[vrf.name] = Array.from(vrf.counters);
+    }
+    const dvrMacs = [...this.dvr.others].filter((m) => !this.configDvr.has(m)).map(formatMac);
+    return { routes, dvrMacs, counters };
+  }
+
+  /** Takes back what snapshot() gave (the config's VRFs and networks are in place); what no longer fits is skipped. */
+  restore(s: RouterSnapshot): void {
+    for (const r of s.routes) {
+      const vrf = this.vrfs.get(r.vrf);
+      const prefix = parsePrefix(r.prefix);
+      const via = parseIp(r.via);
+      if (vrf === undefined || prefix === undefined || via === undefined) continue;
+      try {
+        vrf.addRoute({ prefix, via, origin: 'vtepctl' });
+      } catch {
+        // its next hop's subnet or its prefix is the config's now
+      }
+    }
+    for (const m of s.dvrMacs) {
+      const mac = parseMac(m);
+      if (mac !== undefined && mac !== this.dvr.own) this.dvr.others.add(mac);
+    }
+    for (const [name, values] of Object.entries(s.counters)) {
+      const vrf = this.vrfs.get(name);
+      if (vrf !== undefined) vrf.counters.set(values.slice(0, vrf.counters.length));
+    }
   }
 
   /** Whether `mac`, another host's DVR MAC, came from the config (not vtepctl). */

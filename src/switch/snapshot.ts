@@ -72,7 +72,8 @@ export function restoreNetwork(net: Network, s: NetworkSnapshot, now: number): v
     const ip = parseIp(e.ip)!;
     const mac = parseMac(e.mac)!;
     if (e.origin === 'vtepctl') net.setNeigh(ip, mac, 'vtepctl', now);
-    else if (e.origin === 'snooped' || e.origin === 'local') net.neigh.snoop(ip, 0, mac, now - e.age, e.origin);
+    else if (e.origin === 'snooped' || e.origin === 'local' || e.origin === 'resolved')
+      net.neigh.snoop(ip, 0, mac, now - e.age, e.origin);
   }
   net.counters.v.set(s.counters.slice(0, net.counters.v.length));
   net.counters.drops.set(s.drops.slice(0, net.counters.drops.length));

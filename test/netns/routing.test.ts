@@ -2,9 +2,22 @@
 // (h2), networks blue (VNI 10: 192.168.10.0/24, fd00:10::/64) and red (VNI
 // 20: 192.168.20.0/24, fd00:20::/64) on both, in VRF tenant1 with the same
 // anycast gateways, static remotes; a tenant host behind each TAP (its own
-// namespace, on a bridge with the TAP), whose default route is the gateway.
+// namespace, on a bridge with the TAP), whose default route is the gateway
+// (scripts/lab/routing-lab.ts).
 import { describe, expect, it } from 'vitest';
 import { sleep, type Lab } from '../../scripts/lab/lab.ts';
+import {
+  GW_MAC,
+  gw4,
+  gw6,
+  NETS,
+  routedVtepd,
+  routingConfig,
+  routingTenants,
+  tenantMac,
+  v4,
+  v6,
+} from '../../scripts/lab/routing-lab.ts';
 import { decodeVxlan, vxlanPackets, type VxlanPacket } from '../../src/observe/dissect.ts';
 import { MAX_ENTRIES } from '../../src/route/resolver.ts';
 import { ArpOp } from '../../src/wire/arp.ts';
@@ -16,90 +29,7 @@ import type { NeighRow, RouteRow, TraceReport } from '../../src/control/protocol
 import { ROOT } from '../../scripts/lab/lab.ts';
 import { BYTES, expectOk, statsNow, streamsConnected, transferIn, vtepctl, withLab } from './helpers.ts';
 
-const GW_MAC = '00:00:5e:00:01:01';
 const GW_MAC_NUM = 0x00005e000101;
-const NETS = { blue: { vni: 10, n: 10 }, red: { vni: 20, n: 20 }, green: { vni: 30, n: 30 } } as const;
-type Net = keyof typeof NETS;
-
-/** Tenant host `host` (1: behind A, 2: behind B, 3: C) on `net`: IPv4 and IPv6. */
-const v4 = (net: Net, host: number) => `192.168.${NETS[net].n}.${10 + host}`;
-const v6 = (net: Net, host: number) => `fd00:${NETS[net].n}::${10 + host}`;
-const tenantMac = (net: Net, host: number) => `02:00:00:00:${NETS[net].n}:${(10 + host).toString(16).padStart(2, '0')}`;
-const gw4 = (net: Net) => `192.168.${NETS[net].n}.1`;
-const gw6 = (net: Net) => `fd00:${NETS[net].n}::1`;
-
-interface NetOptions {
-  /** Whether the network has a gateway (default yes). */
-  gateway?: boolean;
-  sourceMac?: 'anycast' | 'dvr';
-  /** The network's remote hosts (default: the other of the pair). */
-  remotes?: number[];
-  /** The gateway's IPv4 address and prefix (default .1/24). */
-  gateway4?: string;
-}
-
-/** vtepd's config for host i of the pair, its networks as given. */
-function config(lab: Lab, i: number, nets: Partial<Record<Net, NetOptions>>, top = '', vrf = ''): string {
-  const blocks = Object.entries(nets).map(([name, o]) => {
-    const n = NETS[name as Net];
-    const gateway =
-      o.gateway === false
-        ? ''
-        : `
-    vrf: tenant1
-    gateway:
-      addresses: [${o.gateway4 ?? `${gw4(name as Net)}/24`}, "${gw6(name as Net)}/64"]
-      mac: "${GW_MAC}"
-      source-mac: ${o.sourceMac ?? 'anycast'}`;
-    return `
-  ${name}:
-    tap: tap-${name}
-    vxlan: { vni: ${n.vni} }
-    remotes: [${(o.remotes ?? [3 - i]).map((r) => lab.underlay(r)).join(', ')}]${gateway}`;
-  });
-  return `
-local: ${lab.underlay(i)}
-socket: ${lab.socket(i)}
-${top}
-vrfs:
-  tenant1: {${vrf}}
-networks:${blocks.join('')}
-`;
-}
-
-/** Starts vtepd on hosts `hosts` with `nets`, and a tenant host on each network behind each. Returns tenant namespaces by "net@host". */
-async function pair(
-  lab: Lab,
-  nets: Partial<Record<Net, NetOptions>> = { blue: {}, red: {} },
-  hosts = [1, 2],
-  top: (i: number) => string = () => '',
-): Promise<Map<string, string>> {
-  const tenants = new Map<string, string>();
-  for (const i of hosts) await lab.startDaemon(i, config(lab, i, nets, top(i)));
-  await tenantsOf(lab, nets, hosts, tenants);
-  return tenants;
-}
-
-/** A tenant host on each network of `nets` behind each of `hosts`, into `tenants` by "net@host". */
-async function tenantsOf(
-  lab: Lab,
-  nets: Partial<Record<Net, NetOptions>>,
-  hosts: number[],
-  tenants: Map<string, string>,
-): Promise<void> {
-  for (const i of hosts) {
-    for (const [name, o] of Object.entries(nets)) {
-      const net = name as Net;
-      const routed = o.gateway !== false;
-      const ns = await lab.tenantBehindTap(i, `tap-${net}`, `${net}${i}`, {
-        mac: tenantMac(net, i),
-        addresses: [`${v4(net, i)}/24`, `${v6(net, i)}/64`],
-        via: routed ? [gw4(net), gw6(net)] : [],
-      });
-      tenants.set(`${net}@${i}`, ns);
-    }
-  }
-}
 
 function pingFrom(lab: Lab, ns: string, to: string, o: { count?: number; ttl?: number } = {}) {
   const args = ['-c', String(o.count ?? 3), '-i', '0.2', '-W', '2'];
@@ -159,7 +89,7 @@ function isEcho(p: VxlanPacket): boolean {
 describe('routing between networks', () => {
   it('routes blue@A to red@B and back once, over red VNI from the gateway MAC, never asking for the gateway in tunnels (IPv4 and IPv6)', () =>
     withLab(2, async (lab) => {
-      const t = await pair(lab);
+      const t = await routedVtepd(lab);
       const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789']);
       for (const [from, to] of [
         ['blue@1', v4('red', 2)],
@@ -221,7 +151,7 @@ describe('routing between networks', () => {
 
   it("follows a routed frame with trace, and shows routes and the router's neighbours", () =>
     withLab(2, async (lab) => {
-      const t = await pair(lab);
+      const t = await routedVtepd(lab);
       expectOk(await pingFrom(lab, t.get('blue@1')!, v4('red', 2), { count: 1 }), 'ping');
       const routes = await json<RouteRow[]>(lab, 1, 'route', 'show');
       expect(routes.map((r) => `${r.prefix} ${r.network} ${r.origin}`).sort()).toEqual([
@@ -267,9 +197,9 @@ describe('routing between networks', () => {
       const tenants = new Map<string, string>();
       for (const i of [1, 2]) {
         const mine = { blue: { sourceMac: 'dvr' as const }, red: { sourceMac: 'dvr' as const, remotes: [3 - i, 3] } };
-        await lab.startDaemon(i, config(lab, i, mine, `dvr-mac: "${dvr(i)}"\ndvr-macs: ["${dvr(3 - i)}"]\n`));
+        await lab.startDaemon(i, routingConfig(lab, i, mine, `dvr-mac: "${dvr(i)}"\ndvr-macs: ["${dvr(3 - i)}"]\n`));
       }
-      await tenantsOf(lab, { blue: {}, red: {} }, [1, 2], tenants);
+      await routingTenants(lab, { blue: {}, red: {} }, [1, 2], tenants);
       // C: a kernel VXLAN bridge on red, learning from the tunnel, with a tenant behind it.
       await lab.kernelVxlan(3, {
         vni: NETS.red.vni,
@@ -313,7 +243,7 @@ describe('routing between networks', () => {
 
   it('answers TTL 1 with time exceeded and no route with unreachable, from the gateway; answers a ping of the gateway locally; routes nothing without a gateway', () =>
     withLab(2, async (lab) => {
-      const t = await pair(lab, { blue: {}, red: {}, green: { gateway: false } });
+      const t = await routedVtepd(lab, { blue: {}, red: {}, green: { gateway: false } });
       const blue = t.get('blue@1')!;
       const ttl4 = await pingFrom(lab, blue, v4('red', 2), { count: 1, ttl: 1 });
       expect(ttl4.stdout).toMatch(new RegExp(`From ${gw4('blue')} icmp_seq=1 Time to live exceeded`));
@@ -351,7 +281,7 @@ describe('routing between networks', () => {
 
   it('resolves an absent neighbour with 3 requests from the gateway, queues 3 packets and counts the rest; a /16 scan stays bounded', () =>
     withLab(2, async (lab) => {
-      const t = await pair(lab, { blue: {}, red: {}, green: { gateway4: '10.30.0.1/16' } });
+      const t = await routedVtepd(lab, { blue: {}, red: {}, green: { gateway4: '10.30.0.1/16' } });
       const blue = t.get('blue@1')!;
       expectOk(await pingFrom(lab, blue, v4('red', 2), { count: 1 }), 'ping red@B: its address resolved');
       const absent = '192.168.20.99';
@@ -403,10 +333,10 @@ describe('routing between networks', () => {
       const route = ' routes: [{ prefix: 10.99.0.0/16, via: 192.168.20.99 }] ';
       const before = { blue: {}, red: {} };
       const after = { blue: {}, red: {}, green: {} };
-      const files = [1, 2].map((i) => lab.writeConfig(i, config(lab, i, before, '', route)));
+      const files = [1, 2].map((i) => lab.writeConfig(i, routingConfig(lab, i, before, '', route)));
       for (const i of [1, 2]) await lab.startDaemonArgs(i, ['--config', files[i - 1]]);
       const t = new Map<string, string>();
-      await tenantsOf(lab, before, [1, 2], t);
+      await routingTenants(lab, before, [1, 2], t);
       expect((await json<RouteRow[]>(lab, 1, 'route', 'show')).map((r) => r.prefix)).toContain('10.99.0.0/16');
       expectOk(await pingFrom(lab, t.get('blue@1')!, v4('red', 2), { count: 1 }), 'warm-up routed');
       expectOk(await pingFrom(lab, t.get('blue@1')!, v4('blue', 2), { count: 1 }), 'warm-up bridged');
@@ -424,7 +354,7 @@ describe('routing between networks', () => {
         ];
         await sleep(1000);
         for (const i of [1, 2]) {
-          writeFileSync(files[i - 1], config(lab, i, after));
+          writeFileSync(files[i - 1], routingConfig(lab, i, after));
           const r = await vtepctl('--socket', lab.socket(i), 'reload');
           expectOk(r, `reload h${i}`);
           expect(r.stdout).toMatch(/network green added/);
@@ -444,7 +374,37 @@ describe('routing between networks', () => {
       const routes = await json<RouteRow[]>(lab, 1, 'route', 'show');
       expect(routes.map((r) => r.prefix)).not.toContain('10.99.0.0/16');
       expect(routes).toContainEqual(expect.objectContaining({ prefix: '192.168.30.0/24', network: 'green' }));
-      await tenantsOf(lab, { green: {} }, [1], t);
+      await routingTenants(lab, { green: {} }, [1], t);
       expectOk(await pingFrom(lab, t.get('green@1')!, v4('red', 2)), 'the new network routes');
+    }));
+
+  it('upgrade keeps the routes and DVR MACs vtepctl added and the resolved neighbours, and routed pings lose none', () =>
+    withLab(2, async (lab) => {
+      const t = await routedVtepd(lab);
+      const ctl = (...a: string[]) => vtepctl('--socket', lab.socket(1), ...a);
+      expectOk(await ctl('route', 'add', '10.99.0.0/16', 'via', v4('red', 2), '--vrf', 'tenant1'), 'route add');
+      expectOk(await ctl('dvr-mac', 'add', 'fa:16:3f:00:00:09'), 'dvr-mac add');
+      expectOk(await pingFrom(lab, t.get('blue@1')!, v4('red', 2), { count: 1 }), 'warm-up');
+      const run = lab.execIn(
+        t.get('blue@1')!,
+        'ping',
+        ['-q', '-c', '300', '-i', '0.01', '-W', '2', v4('red', 2)],
+        60_000,
+      );
+      await sleep(1000);
+      const r = await ctl('upgrade', '--json');
+      expectOk(r, 'upgrade');
+      lab.adopt((JSON.parse(r.stdout) as { pid: number }).pid);
+      const pings = await run;
+      expect(pings.stdout).toMatch(/300 packets transmitted, 300 received, 0% packet loss/);
+      const routes = await json<RouteRow[]>(lab, 1, 'route', 'show');
+      expect(routes).toContainEqual(
+        expect.objectContaining({ prefix: '10.99.0.0/16', via: v4('red', 2), network: 'red', origin: 'vtepctl' }),
+      );
+      const dvr = await json<{ mac: string; origin: string }[]>(lab, 1, 'dvr-mac', 'show');
+      expect(dvr).toContainEqual(expect.objectContaining({ mac: 'fa:16:3f:00:00:09', origin: 'vtepctl' }));
+      const neigh = await json<NeighRow[]>(lab, 1, 'neigh', 'show');
+      expect(neigh).toContainEqual(expect.objectContaining({ ip: v4('red', 2), origin: 'resolved' }));
+      expect((await statsNow(lab, 1)).vrfs!.tenant1.counters.routed).toBeGreaterThanOrEqual(301);
     }));
 });
