@@ -2,13 +2,16 @@
 // First, h1 runs vtepd with two networks: blue over VXLAN to the Linux kernel's
 // VXLAN device on h2 and h3, red over GRE with key to Open vSwitch's userspace
 // datapath on h4. They ping and arping across the overlays, and the demo prints
-// what crossed the underlay and what vtepd learned. Then a BGP EVPN fabric:
-// FRR as route reflector, FRR driving a kernel VTEP, two vtepd, no remote
-// configured anywhere. Everything is removed at the end.
+// what crossed the underlay and what vtepd learned. Then routing between two
+// networks: two vtepd hosts, each the anycast gateway of blue and red, with a
+// tenant host behind each TAP. Then a BGP EVPN fabric: FRR as route
+// reflector, FRR driving a kernel VTEP, two vtepd, no remote configured
+// anywhere. Everything is removed at the end.
 import { join } from 'node:path';
 import { describe, grePackets, vxlanPackets } from '../src/observe/dissect.ts';
 import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
 import { kernelPeers, Lab, ROOT, sh, sleep, type Result } from './lab/lab.ts';
+import { routedVtepd, v4, v6 } from './lab/routing-lab.ts';
 
 const VNI = 42;
 const KEY = 77;
@@ -131,6 +134,7 @@ networks:
   } finally {
     await lab.destroy();
   }
+  failures += await routing();
   failures += await evpn();
   console.log(
     failures === 0
@@ -138,6 +142,47 @@ networks:
       : `\nDemo FAILED: ${failures} step(s) failed.`,
   );
   return failures === 0 ? 0 : 1;
+}
+
+/** Routing between networks: h1 and h2 run vtepd, each the gateway of blue and red, with a tenant host behind each TAP. */
+async function routing(): Promise<number> {
+  console.log(
+    '\n\nRouting between networks: h1 and h2 run vtepd with networks blue (VNI 10, 192.168.10.0/24) and red ' +
+      '(VNI 20, 192.168.20.0/24), both the anycast gateway .1 of each; a tenant host behind each TAP...',
+  );
+  const lab = await Lab.create(2);
+  let failures = 0;
+  const check = (title: string, r: Result) => {
+    show(title, r);
+    if (r.code !== 0) failures++;
+  };
+  const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
+  try {
+    const t = await routedVtepd(lab);
+    const blue1 = t.get('blue@1')!;
+    const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '4789']);
+    check(
+      'ping blue@h1 -> red@h2 (routed by h1, bridged by h2: ttl=63)',
+      await lab.execIn(blue1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', v4('red', 2)]),
+    );
+    check(
+      'ping -6 blue@h1 -> red@h2',
+      await lab.execIn(blue1, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', v6('red', 2)]),
+    );
+    check(
+      'traceroute blue@h1 -> red@h2: the gateway, then the host',
+      await lab.execIn(blue1, 'traceroute', ['-n', '-q', '1', '-w', '2', '-m', '4', v4('red', 2)]),
+    );
+    const packets = vxlanPackets(await cap.stop()).filter((p) => p.innerProto === 1);
+    console.log(`\n== ICMP that crossed h1's underlay link (${packets.length} VXLAN packets)`);
+    for (const p of packets.slice(0, 4)) console.log(`   ${describe(p)}`);
+    show('vtepctl route show (h1)', await ctl(1, 'route', 'show'));
+    show('vtepctl neigh show (h1): what the router resolved', await ctl(1, 'neigh', 'show'));
+    show('vtepctl stats (h1)', await ctl(1, 'stats'));
+  } finally {
+    await lab.destroy();
+  }
+  return failures;
 }
 
 /** A BGP EVPN fabric: h1 FRR route reflector, h2 FRR + kernel VTEP with a tenant host, h3 and h4 vtepd. */
