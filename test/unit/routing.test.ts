@@ -297,7 +297,7 @@ describe('ICMP from the gateway, byte for byte', () => {
 const tunnel = (vni: number) =>
   new VxlanTunnel({ kind: 'vxlan', vni, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
 
-function network(name: string, vni: number): Network {
+function network(name: string, vni: number, maxFrame?: number): Network {
   const t = tunnel(vni);
   const net = new Network({
     name,
@@ -312,6 +312,7 @@ function network(name: string, vni: number): Network {
     arpSnoop: false,
     learning: true,
     batchSize: 16,
+    maxFrame,
   });
   net.holdRemote(parseIp(REMOTE)!, Hold.Flood);
   return net;
@@ -326,7 +327,7 @@ function gateway(addresses: string[], sourceMac: 'anycast' | 'dvr'): GatewaySpec
 }
 
 /** A host: blue (VNI 10) and red (VNI 20) in VRF t, routed by `router`. */
-function host(o: { own?: string; others?: string[]; sourceMac?: 'anycast' | 'dvr' } = {}) {
+function host(o: { own?: string; others?: string[]; sourceMac?: 'anycast' | 'dvr'; redMtu?: number } = {}) {
   const router = new Router();
   const now = { t: 1 };
   const sent: { net: Network; frames: Buffer[] }[] = [];
@@ -344,7 +345,7 @@ function host(o: { own?: string; others?: string[]; sourceMac?: 'anycast' | 'dvr
     (o.others ?? []).map((m) => parseMac(m)!),
   );
   const blue = network('blue', 10);
-  const red = network('red', 20);
+  const red = network('red', 20, o.redMtu === undefined ? undefined : o.redMtu + 18);
   router.attach(blue, 't', gateway(['192.168.10.1/24', 'fd00:10::1/64'], o.sourceMac ?? 'anycast'));
   router.attach(red, 't', gateway(['192.168.20.1/24', 'fd00:20::1/64'], o.sourceMac ?? 'anycast'));
   return { router, blue, red, now, sent, vrf: router.vrf('t')! };
@@ -420,6 +421,26 @@ describe('the gateway on the data path', () => {
     expect(inetSum(out, 14, 34)).toBe(0);
     expect(a.red.toTunnel.arena.readUInt32BE(a.red.toTunnel.off[0] + 12) >>> 8).toBe(20);
     expect(a.vrf.counters[VrfCounter.Routed]).toBe(1);
+  });
+
+  it("answers a packet too big for the egress network's MTU with fragmentation needed from the gateway, naming that MTU", () => {
+    const a = host({ redMtu: 1000 });
+    a.red.setNeigh(parseIp('192.168.20.12')!, parseMac(HOST_RED)!, 'config', 0);
+    a.red.setStatic(parseMac(HOST_RED)!, parseIp(REMOTE)!, 'config', 0);
+    const big = eth(
+      GW,
+      HOST_BLUE,
+      0x0800,
+      ipv4({ src: '192.168.10.11', dst: '192.168.20.12', ttl: 64, proto: 17, payload: Buffer.alloc(1200) }),
+    );
+    const f = fromTap(a.blue, 1, big);
+    expect(f.verdicts.kind[0] & VERDICT_MASK).toBe(Verdict.TooBig);
+    expect(a.red.toTunnel.count).toBe(0);
+    const [icmpErr] = tapFrames(a.blue);
+    expect(icmpErr.subarray(26, 30)).toEqual(v4bytes('192.168.10.1'));
+    expect([icmpErr[34], icmpErr[35], icmpErr.readUInt16BE(40)]).toEqual([3, 4, 1000]);
+    // The packet quoted as it came: TTL 64, not decremented.
+    expect(icmpErr[42 + 8]).toBe(64);
   });
 
   it('with source-mac dvr, leaves with the DVR MAC; the other host writes it back to the gateway MAC and learns neither', () => {
@@ -524,6 +545,27 @@ describe('the gateway on the data path', () => {
     expect(routed).toHaveLength(1);
     expect(macAt(routed[0], 0)).toBe(HOST_RED);
     expect(routed[0][14 + 8]).toBe(63);
+  });
+});
+
+describe('ICMP rate limit', () => {
+  it('sends a burst of 50 errors at once, then icmp-ratelimit a second, and counts the rest', () => {
+    const a = host();
+    a.vrf.limiter.rate = 100;
+    const frames = Array.from({ length: 16 }, () => echo4('192.168.10.11', '192.168.20.12', 1));
+    let sent = 0;
+    for (let k = 0; k < 4; k++) {
+      fromTap(a.blue, 1, ...frames);
+      sent += a.blue.toTap.count;
+      a.blue.toTap.count = 0;
+    }
+    expect(sent).toBe(50);
+    expect(a.vrf.counters[VrfCounter.IcmpSent]).toBe(50);
+    expect(a.vrf.counters[VrfCounter.IcmpRatelimited]).toBe(14);
+    expect(a.vrf.counters[VrfCounter.TtlExceeded]).toBe(64);
+    // 0.1 s later: 10 more tokens.
+    fromTap(a.blue, 1.1, ...frames);
+    expect(a.blue.toTap.count).toBe(10);
   });
 });
 
