@@ -33,41 +33,110 @@ abstract class FakeWatchable {
   }
 }
 
-/** A TAP: inject() frames as the host would send them; `written` holds what the data path wrote to it. */
+/** What an offloading fake TAP holds per raw read: a frame, and what toFrames() makes of it. */
+interface RawFrame {
+  frame: Buffer;
+  /** The segments it is cut into (a TSO frame: many; a plain one: 1). */
+  segments: number;
+  /** toFrames() refuses it, as the native code refuses an unknown GSO type. */
+  malformed?: boolean;
+}
+
+/**
+ * A TAP: inject() frames as the host would send them; `written` holds what
+ * the data path wrote to it. With `offload`, it behaves as an offloading TAP
+ * to the data path: reads are raw (counted against the segment budget) and
+ * toFrames() cuts each TSO frame into its segments, numbered in their last
+ * two bytes; failRead() makes the next read fail with an errno.
+ */
 export class FakeTap extends FakeWatchable implements FrameDevice {
-  readonly vnetHdr = false;
-  readonly offload = false;
+  readonly vnetHdr: boolean;
+  readonly offload: boolean;
   readonly segmentDrops = new SegmentDrops();
   readonly partialChecksums = new PartialChecksums();
   readonly written: Buffer[] = [];
-  private readonly queue: Buffer[] = [];
+  /** Reads the data path made, with how many raw frames each returned. */
+  readonly reads: number[] = [];
+  private readonly queue: RawFrame[] = [];
+  /** What each slot of the last raw read holds. */
+  private rawRead: RawFrame[] = [];
+  private failWith = 0;
 
-  constructor(readonly name = 'tap-fake') {
+  constructor(
+    readonly name = 'tap-fake',
+    o: { offload?: boolean } = {},
+  ) {
     super();
+    this.vnetHdr = this.offload = o.offload ?? false;
   }
 
   inject(...frames: Buffer[]): void {
+    this.queue.push(...frames.map((frame) => ({ frame, segments: 1 })));
+    this.wake();
+  }
+
+  /** Offload mode: frames as TSO would give them, each to become `segments` frames. */
+  injectTso(frames: { frame: Buffer; segments: number; malformed?: boolean }[]): void {
     this.queue.push(...frames);
     this.wake();
   }
 
-  protected pending(): number {
-    return this.queue.length;
+  /** The next read fails with `errno` (as a TAP whose device was deleted: EIO or EBADFD). */
+  failRead(errno: number): void {
+    this.failWith = errno;
+    this.wake();
   }
 
-  read(b: Batch): number {
+  protected pending(): number {
+    return this.queue.length + (this.failWith !== 0 ? 1 : 0);
+  }
+
+  read(b: Batch, segmentBudget = Infinity): number {
+    if (this.failWith !== 0) {
+      const e = this.failWith;
+      this.failWith = 0;
+      return -e;
+    }
     let n = 0;
+    let segments = 0;
+    this.rawRead = [];
+    // As the native read: a TSO frame is taken only while its segments fit what is left of the budget.
     for (; n < b.capacity && this.queue.length > 0; n++) {
+      const next = this.queue[0];
+      if (n > 0 && segments + next.segments > segmentBudget) break;
       const f = this.queue.shift()!;
-      f.copy(b.arena, b.start(n));
-      b.len[n] = f.length;
+      segments += f.segments;
+      f.frame.copy(b.arena, b.start(n));
+      b.len[n] = f.frame.length;
+      this.rawRead.push(f);
     }
     b.count = n;
+    this.reads.push(n);
     return n;
   }
 
-  toFrames(): number {
-    throw new Error('a fake TAP has no virtio_net_hdr');
+  toFrames(raw: Batch, out: Batch): number {
+    if (!this.vnetHdr) throw new Error('a fake TAP without offload has no virtio_net_hdr');
+    let n = 0;
+    for (let i = 0; i < raw.count; i++) {
+      const r = this.rawRead[i];
+      if (r.malformed) {
+        this.segmentDrops.raw[0]++;
+        continue;
+      }
+      for (let k = 0; k < r.segments; k++) {
+        if (n === out.capacity) {
+          this.segmentDrops.raw[1]++;
+          continue;
+        }
+        const at = out.start(n);
+        raw.arena.copy(out.arena, at, raw.start(i), raw.start(i) + raw.len[i]);
+        out.arena.writeUInt16BE(k, at + raw.len[i] - 2);
+        out.len[n++] = raw.len[i];
+      }
+    }
+    out.count = n;
+    return n;
   }
 
   write(q: SendQueue): number {

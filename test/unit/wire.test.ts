@@ -203,9 +203,17 @@ describe('pcap', () => {
   });
 
   it('keeps the whole records of a file cut short', () => {
-    const file = Buffer.concat([emitPcapHeader(LINKTYPE_ETHERNET), emitPcapRecord(0, ARP_FRAME, 0, 42)]);
-    const p = parsePcap(file.subarray(0, file.length - 1));
-    expect(typeof p === 'number' ? p : p.records.length).toBe(0);
+    const file = Buffer.concat([
+      emitPcapHeader(LINKTYPE_ETHERNET),
+      emitPcapRecord(0, ARP_FRAME, 0, 42),
+      emitPcapRecord(1, ARP_FRAME, 0, 42),
+    ]);
+    // The second record's data cut by one byte, then its header cut: the first record stays, whole.
+    for (const cut of [1, ARP_FRAME.length + 1]) {
+      const p = parsePcap(file.subarray(0, file.length - cut));
+      if (typeof p === 'number') throw new Error(`parse error ${p}`);
+      expect(p.records.map((r) => r.data)).toEqual([ARP_FRAME]);
+    }
     expect(parsePcap(Buffer.alloc(24))).toBe(ParseError.Malformed);
   });
 });
