@@ -29,6 +29,7 @@ import { newIpv4Repr, parseIpv4 } from '../../src/wire/ipv4.ts';
 import { newIpv6Repr, parseIpv6 } from '../../src/wire/ipv6.ts';
 import { newVxlanRepr, parseVxlan } from '../../src/wire/vxlan.ts';
 import { mutate, Rng, validFrame, type Hosts } from './generate.ts';
+import { tapFrames, writeFrames } from '../../src/io/batch-io.ts';
 
 const count = Number(process.argv[2] ?? 100_000);
 const rng = new Rng(Number(process.argv[3] ?? 1));
@@ -183,19 +184,7 @@ function segmentation(raw: Batch, segs: Batch, stats: Uint32Array): void {
     raw.count++;
   }
   guard('tapFrames', () => {
-    segs.count = native.tapFrames(
-      raw.arena,
-      raw.slotSize,
-      raw.headroom,
-      raw.len,
-      raw.count,
-      segs.arena,
-      segs.slotSize,
-      segs.headroom,
-      segs.len,
-      segs.capacity,
-      stats,
-    );
+    segs.count = tapFrames(raw, segs, stats);
   });
   for (let i = 0; i < segs.count; i++)
     if (segs.len[i] > segs.room)
@@ -215,7 +204,7 @@ function coalescing(fd: number, reader: number, q: SendQueue, sink: Buffer): voi
     at += 2048;
   }
   const partial = new Uint32Array(2);
-  guard('writeFrames', () => native.writeFrames(fd, q.arena, q.off, q.len, q.count, VNET, true, partial));
+  guard('writeFrames', () => writeFrames(fd, q, { vnetHdrLen: VNET, coalesce: true, partial: partial }));
   try {
     while (readSync(reader, sink, 0, sink.length, null) > 0) {
       /* drain */

@@ -14,6 +14,7 @@ import { parseIp } from '../../src/wire/ip-address.ts';
 import { Rng } from './generate.ts';
 import { TapOracle } from './oracle.ts';
 import { PacketSource, type Mode, type SenderNetworks } from './packets.ts';
+import { sendDatagrams, writeFrames } from '../../src/io/batch-io.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -62,24 +63,12 @@ const source = new PacketSource(
 
 /** Sends the queue's entries, waiting out a full socket buffer; returns how many went. */
 function flush(q: SendQueue): number {
-  if (kind === 'tap') return native.writeFrames(fd, q.arena, q.off, q.len, q.count, 0, false, undefined);
+  if (kind === 'tap') return writeFrames(fd, q, { vnetHdrLen: 0, coalesce: false });
   let sent = 0;
   for (let tries = 0; sent < q.count && tries < 1000; tries++) {
     const part = new SendQueue(q.count - sent, q.arena);
     for (let i = sent; i < q.count; i++) part.push(q.off[i], q.len[i], 0, 0, q.tos[i]);
-    const n = native.sendDatagrams(
-      fd,
-      part.arena,
-      part.off,
-      part.len,
-      part.count,
-      part.dst,
-      table,
-      kind === 'vxlan' ? 4789 : 0,
-      part.tos,
-      part.outer,
-      0,
-    );
+    const n = sendDatagrams(fd, part, { table: table, port: kind === 'vxlan' ? 4789 : 0, df: 0 });
     sent += Math.max(0, n);
     if (sent < q.count) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }

@@ -61,6 +61,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   datapath!: Datapath;
   receivers!: Receivers;
   readonly mirror: Mirror;
+  /** Stops the route watch a running capture keeps (so that the next hops it shows stay current). */
+  private unwatchLinks: (() => void) | undefined;
   readonly events = new EventHub();
   /** Routing between networks: VRFs, gateways, DVR MACs. */
   readonly router = new Router();
@@ -90,7 +92,16 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     private readonly reread: (() => Config) | undefined,
   ) {
     this.local = parseIp(config.local)!;
-    this.mirror = new Mirror(this.local);
+    this.mirror = new Mirror(this.local, {
+      macs: (dst) => {
+        const hop = this.nextHops().lookup(dst);
+        return hop.problem === undefined ? hop : undefined;
+      },
+      watch: (on) => {
+        this.unwatchLinks?.();
+        this.unwatchLinks = on ? this.nextHops().subscribe(() => {}) : undefined;
+      },
+    });
     this.router.events = this.events;
   }
 

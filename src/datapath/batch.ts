@@ -2,6 +2,7 @@
 // reads it and fills SendQueues, io drains those. Allocated at start-up (and
 // again only when a change of configuration needs more room, between
 // batches); per packet only numbers are written.
+import { NATIVE_LAYOUT } from '../io/native.ts';
 import { ADDR_WORDS } from '../wire/ip-address.ts';
 
 /** Frames or datagrams read in one native call, each in its own slot of one arena. */
@@ -45,15 +46,15 @@ export class Batch {
 }
 
 /** SendQueue.outer: the outer IPv4 header gets DF (with df inherit). */
-export const OUTER_DF = 1 << 20;
+export const OUTER_DF: number = NATIVE_LAYOUT.outerDf;
 /** SendQueue.outer: the IPv6 flow label's bits. */
-export const OUTER_LABEL = 0xfffff;
+export const OUTER_LABEL: number = NATIVE_LAYOUT.outerLabelMask;
 /**
  * SendQueue.outer: whatever the network's DF, this packet may be fragmented:
  * sent without DF (IPv4), or for the kernel to fragment to its path MTU (IPv6).
  * For a frame over a path MTU too small for ICMP to help its sender.
  */
-export const OUTER_FRAGMENTABLE = 1 << 21;
+export const OUTER_FRAGMENTABLE: number = NATIVE_LAYOUT.outerFragmentable;
 
 /**
  * Packets to send or write: (offset, length, destination) into one arena. Several

@@ -10,6 +10,7 @@ import { Batch, type SendQueue } from './batch.ts';
 import { monotonicSeconds } from './clock.ts';
 import { BusyPollGovernor } from '../io/busy-poll.ts';
 import { MAX_BATCH, spinPoll } from '../io/poll.ts';
+import { NATIVE_LAYOUT } from '../io/native.ts';
 import type { DatagramReceiver, TunnelSender, Watchable } from '../io/port.ts';
 import type { FrameDevice } from '../io/tap.ts';
 import { NetworkCounter as N, Counters } from '../switch/counters.ts';
@@ -30,8 +31,8 @@ const BATCH_SIZE = 64;
 const OFFLOAD_READ_BATCH = 64;
 /** Frames of one batch with offloads: TSO frames cut up, or UDP GRO reads cut apart (16 reads of up to 64). */
 const FRAMES_PER_OFFLOAD_BATCH = 1024;
-/** What the native read keeps free of the budget for the next TSO frame (kSegmentReserve). */
-const SEGMENT_RESERVE = 128;
+/** What the native read keeps free of the budget for the next TSO frame. */
+const SEGMENT_RESERVE = NATIVE_LAYOUT.segmentReserve;
 /** A TSO frame: up to 64 KB of IP packet, an Ethernet header and the virtio_net_hdr. */
 const OFFLOAD_SLOT = 65536 + 128;
 /** Room in front of a received datagram, for the virtio_net_hdr written before the inner frame. */

@@ -142,7 +142,38 @@ export interface NativeAddon {
   spinPoll(fds: Int32Array, usec: number): number;
   vnetHdrLen: number;
   maxBatch: number;
+  layout: NativeLayout;
   Watcher: new (fd: number, onReadable: () => void) => Watcher;
+}
+
+/** The layouts and constants shared with the addon, as it defines them (binding.cc, Layout()). */
+export interface NativeLayout {
+  /** The virtio_net_hdr before each frame of an offloading TAP. */
+  vnetHdrLen: number;
+  /** Messages per sendmmsg/recvmmsg at most. */
+  maxBatch: number;
+  /** Segments a TAP read keeps free of its budget for the next TSO frame. */
+  segmentReserve: number;
+  /** SendQueue.outer: the IPv6 flow label's bits; DF with df inherit; fragmentable whatever the network's DF. */
+  outerLabelMask: number;
+  outerDf: number;
+  outerFragmentable: number;
+  /** A destination's next hop record for the packet socket: its length and field offsets (packet_io.h). */
+  hopLen: number;
+  hopIfindex: number;
+  hopMtu: number;
+  hopAddress: number;
+  /** HopState values: what to do with a destination's packets. */
+  hopUnknown: number;
+  hopReady: number;
+  hopNudge: number;
+  hopWanted: number;
+  hopRaw: number;
+  /** HopStat slots of the sender's counters. */
+  statPacket: number;
+  statRaw: number;
+  statWanted: number;
+  statCount: number;
 }
 
 /** A network's DF as the send calls take it: 0 none, 1 on every packet, 2 per packet (df inherit). */
@@ -181,6 +212,7 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+export const NATIVE_LAYOUT: Readonly<NativeLayout> = native.layout;
 
 /** An Error from the addon carries the errno name in `code`. */
 export function errnoCode(e: unknown): string | undefined {

@@ -7,27 +7,12 @@
 // the kernel fragments). ICMP errors about either kind of packet reach the
 // raw socket's error queue, so path MTU discovery works the same.
 import type { SendQueue } from '../datapath/batch.ts';
-import { native, type DfCode } from './native.ts';
+import { sendTunnelPackets, type Destinations, type PacketPath } from './batch-io.ts';
+import { native, NATIVE_LAYOUT as L } from './native.ts';
 import type { NextHops } from './next-hops.ts';
 import { dfCode, RawSender, type DfMode, type SocketStats, type TunnelSender } from './port.ts';
 
-// The layout src/native/packet_io.h reads: per destination index, a hop record and a state.
-const HOP_LEN = 36;
-const HOP_IFINDEX = 12;
-const HOP_MTU = 16;
-const HOP_ADDRESS = 20;
-const enum Hop {
-  Unknown = 0,
-  Ready = 1,
-  Nudge = 2,
-  Wanted = 3,
-  Raw = 4,
-}
-const enum Stat {
-  Packet = 0,
-  Raw = 1,
-  Wanted = 2,
-}
+// The layout src/native/packet_io.h reads (per destination index, a hop record and a state), as the addon says.
 const NUD_STALE = 0x04;
 /** Native counts in 32 bits: folded into numbers well before they wrap. */
 const FOLD_AT = 2 ** 31;
@@ -36,28 +21,39 @@ const SOCKET_BUFFER = 4 * 1024 * 1024;
 
 export class PacketSender implements TunnelSender {
   readonly lanePorts: readonly number[] = [];
-  private hop = new Uint8Array(16 * HOP_LEN);
-  private hopView = new DataView(this.hop.buffer);
-  private state = new Uint8Array(16);
-  private readonly stats = new Uint32Array(3);
+  /** What the native send reads: the sockets, the hop records and states, the counters. */
+  private readonly path: PacketPath;
+  private hopView: DataView;
+  private readonly to: Destinations;
   /** Totals of earlier stats words (they are 32-bit in native code). */
   private packetTx = 0;
   private rawTx = 0;
   private table: Uint8Array = new Uint8Array(0);
   private lookupQueued = false;
-  private dfCode: DfCode;
   private readonly unsubscribe: () => void;
 
   private constructor(
     private readonly raw: RawSender,
-    private readonly packetFd: number,
-    private readonly protocol: number,
-    private readonly local: Uint8Array,
-    private ttl: number,
+    packetFd: number,
+    protocol: number,
+    local: Uint8Array,
+    ttl: number,
     df: DfMode,
     private readonly hops: NextHops,
   ) {
-    this.dfCode = dfCode(df);
+    const hop = new Uint8Array(16 * L.hopLen);
+    this.path = {
+      packetFd,
+      rawFd: raw.fd,
+      protocol,
+      hop,
+      state: new Uint8Array(16),
+      stats: new Uint32Array(L.statCount),
+      local,
+      ttl,
+    };
+    this.hopView = new DataView(hop.buffer);
+    this.to = { table: this.table, port: 0, df: dfCode(df) };
     this.unsubscribe = hops.subscribe(() => this.lookUp(true));
   }
 
@@ -76,30 +72,12 @@ export class PacketSender implements TunnelSender {
 
   send(q: SendQueue, table: Uint8Array): number {
     if (q.count === 0) return 0;
-    this.table = table;
-    if (table.length / 16 > this.state.length) this.grow(table.length / 16);
-    const sent = native.sendTunnelPackets(
-      this.packetFd,
-      this.raw.fd,
-      this.protocol,
-      q.arena,
-      q.off,
-      q.len,
-      q.count,
-      q.dst,
-      table,
-      0,
-      q.tos,
-      q.outer,
-      this.dfCode,
-      this.hop,
-      this.state,
-      this.stats,
-      this.local,
-      this.ttl,
-    );
-    if (this.stats[Stat.Packet] > FOLD_AT || this.stats[Stat.Raw] > FOLD_AT) this.foldStats();
-    if (this.stats[Stat.Wanted] !== 0 && !this.lookupQueued) {
+    this.table = this.to.table = table;
+    if (table.length / 16 > this.path.state.length) this.grow(table.length / 16);
+    const sent = sendTunnelPackets(q, this.to, this.path);
+    const stats = this.path.stats;
+    if (stats[L.statPacket] > FOLD_AT || stats[L.statRaw] > FOLD_AT) this.foldStats();
+    if (stats[L.statWanted] !== 0 && !this.lookupQueued) {
       this.lookupQueued = true;
       setImmediate(() => this.lookUp(false));
     }
@@ -114,55 +92,57 @@ export class PacketSender implements TunnelSender {
    */
   private lookUp(all: boolean): void {
     this.lookupQueued = false;
-    this.stats[Stat.Wanted] = 0;
-    const count = Math.min(this.state.length, this.table.length / 16);
+    const { hop, state, stats } = this.path;
+    stats[L.statWanted] = 0;
+    const count = Math.min(state.length, this.table.length / 16);
     for (let d = 0; d < count; d++) {
-      const s = this.state[d];
-      if (s === Hop.Unknown || (!all && s !== Hop.Wanted)) continue;
+      const s = state[d];
+      if (s === L.hopUnknown || (!all && s !== L.hopWanted)) continue;
       const address = this.table.subarray(d * 16, d * 16 + 16);
       if (address.every((b) => b === 0)) {
-        this.state[d] = Hop.Unknown; // a free index
+        state[d] = L.hopUnknown; // a free index
         continue;
       }
       const h = this.hops.lookup(address);
       if (h.problem !== undefined) {
-        this.state[d] = Hop.Raw;
+        state[d] = L.hopRaw;
         continue;
       }
-      const at = d * HOP_LEN;
-      this.hop.set(h.dstMac, at);
-      this.hop.set(h.srcMac, at + 6);
-      this.hopView.setUint32(at + HOP_IFINDEX, h.ifindex, true);
-      this.hopView.setUint32(at + HOP_MTU, h.mtu, true);
-      this.hop.set(address, at + HOP_ADDRESS);
-      this.state[d] = h.neighState & NUD_STALE ? Hop.Nudge : Hop.Ready;
+      const at = d * L.hopLen;
+      hop.set(h.dstMac, at);
+      hop.set(h.srcMac, at + 6);
+      this.hopView.setUint32(at + L.hopIfindex, h.ifindex, true);
+      this.hopView.setUint32(at + L.hopMtu, h.mtu, true);
+      hop.set(address, at + L.hopAddress);
+      state[d] = h.neighState & NUD_STALE ? L.hopNudge : L.hopReady;
     }
   }
 
   private grow(n: number): void {
-    const cap = Math.max(n, this.state.length * 2);
-    const hop = new Uint8Array(cap * HOP_LEN);
-    hop.set(this.hop);
+    const cap = Math.max(n, this.path.state.length * 2);
+    const hop = new Uint8Array(cap * L.hopLen);
+    hop.set(this.path.hop);
     const state = new Uint8Array(cap);
-    state.set(this.state);
-    this.hop = hop;
+    state.set(this.path.state);
+    this.path.hop = hop;
     this.hopView = new DataView(hop.buffer);
-    this.state = state;
+    this.path.state = state;
   }
 
   private foldStats(): void {
-    this.packetTx += this.stats[Stat.Packet];
-    this.rawTx += this.stats[Stat.Raw];
-    this.stats[Stat.Packet] = this.stats[Stat.Raw] = 0;
+    const stats = this.path.stats;
+    this.packetTx += stats[L.statPacket];
+    this.rawTx += stats[L.statRaw];
+    stats[L.statPacket] = stats[L.statRaw] = 0;
   }
 
   socketStats(): SocketStats {
     this.foldStats();
     let ready = 0;
     let raw = 0;
-    for (const s of this.state) {
-      if (s === Hop.Ready || s === Hop.Nudge) ready++;
-      else if (s !== Hop.Unknown) raw++;
+    for (const s of this.path.state) {
+      if (s === L.hopReady || s === L.hopNudge) ready++;
+      else if (s !== L.hopUnknown) raw++;
     }
     return {
       mode: 'packet',
@@ -179,8 +159,8 @@ export class PacketSender implements TunnelSender {
 
   configure(ttl: number, df: DfMode): void {
     this.raw.configure(ttl, df);
-    this.ttl = ttl;
-    this.dfCode = dfCode(df);
+    this.path.ttl = ttl;
+    this.to.df = dfCode(df);
   }
 
   drainErrors(): void {
@@ -189,7 +169,7 @@ export class PacketSender implements TunnelSender {
 
   close(): void {
     this.unsubscribe();
-    native.close(this.packetFd);
+    native.close(this.path.packetFd);
     this.raw.close();
   }
 }

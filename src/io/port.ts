@@ -3,6 +3,7 @@
 // tests can hand it in-memory fakes (test/fakes).
 import { randomInt as randomIntBelow } from 'node:crypto';
 import type { Batch, SendQueue } from '../datapath/batch.ts';
+import { recvDatagrams, sendDatagrams, sendLanes, type Destinations } from './batch-io.ts';
 import { native, type DfCode, type Watcher } from './native.ts';
 
 /** Something with a descriptor that says when it is readable. */
@@ -109,11 +110,12 @@ function randomInt(n: number): number {
 /** A raw socket the data path sends tunnel packets on (the kernel adds the IP header). */
 export class RawSender extends Port implements TunnelSender {
   readonly lanePorts: readonly number[] = [];
-  private df: DfCode;
+  /** The raw socket writes the UDP header itself (VXLAN): no port here. */
+  private readonly to: Destinations;
 
   private constructor(fd: number, df: DfMode) {
     super(fd);
-    this.df = dfCode(df);
+    this.to = { table: new Uint8Array(0), port: 0, df: dfCode(df) };
   }
 
   static open(protocol: number, local: Uint8Array, ttl: number, df: DfMode): RawSender {
@@ -121,9 +123,9 @@ export class RawSender extends Port implements TunnelSender {
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0
-      ? 0
-      : native.sendDatagrams(this.fd, q.arena, q.off, q.len, q.count, q.dst, table, 0, q.tos, q.outer, this.df);
+    if (q.count === 0) return 0;
+    this.to.table = table;
+    return sendDatagrams(this.fd, q, this.to);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -132,7 +134,7 @@ export class RawSender extends Port implements TunnelSender {
 
   configure(ttl: number, df: DfMode): void {
     native.setSenderOptions(this.fd, ttl, socketDf(df));
-    this.df = dfCode(df);
+    this.to.df = dfCode(df);
   }
 
   drainErrors(): void {
@@ -149,15 +151,15 @@ export class RawSender extends Port implements TunnelSender {
  * runs of equal-size datagrams of one flow go out as one UDP GSO send.
  */
 export class LaneSender implements TunnelSender {
-  private df: DfCode;
+  private readonly to: Destinations;
 
   private constructor(
     private readonly fds: Int32Array,
     readonly lanePorts: readonly number[],
-    private readonly dstPort: number,
+    dstPort: number,
     df: DfMode,
   ) {
-    this.df = dfCode(df);
+    this.to = { table: new Uint8Array(0), port: dstPort, df: dfCode(df) };
   }
 
   /**
@@ -206,22 +208,9 @@ export class LaneSender implements TunnelSender {
   }
 
   send(q: SendQueue, table: Uint8Array): number {
-    return q.count === 0
-      ? 0
-      : native.sendLanes(
-          this.fds,
-          q.arena,
-          q.off,
-          q.len,
-          q.count,
-          q.dst,
-          table,
-          this.dstPort,
-          q.tos,
-          q.lane,
-          q.outer,
-          this.df,
-        );
+    if (q.count === 0) return 0;
+    this.to.table = table;
+    return sendLanes(this.fds, q, this.to);
   }
 
   multicast(ifindex: number, ttl: number): void {
@@ -230,7 +219,7 @@ export class LaneSender implements TunnelSender {
 
   configure(ttl: number, df: DfMode): void {
     for (const fd of this.fds) native.setSenderOptions(fd, ttl, socketDf(df));
-    this.df = dfCode(df);
+    this.to.df = dfCode(df);
   }
 
   drainErrors(): void {
@@ -254,19 +243,7 @@ export class Receiver extends Port implements DatagramReceiver {
 
   /** Fills `b` with datagrams, their senders and (from a UDP socket) their outer TTL and TOS. */
   recv(b: Batch): number {
-    const n = native.recvDatagrams(
-      this.fd,
-      b.arena,
-      b.slotSize,
-      b.headroom,
-      b.len,
-      b.capacity,
-      b.peer,
-      b.port,
-      b.ttl,
-      b.tos,
-      this.gro,
-    );
+    const n = recvDatagrams(this.fd, b, this.gro);
     b.count = n > 0 ? n : 0;
     return n;
   }

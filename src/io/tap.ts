@@ -5,11 +5,12 @@
 // to 64 KB (TSO) and partial checksums, which toFrames() turns into frames the
 // wire can carry, and takes frames behind a header (zeroed: plain frames).
 import type { Batch, SendQueue } from '../datapath/batch.ts';
-import { native } from './native.ts';
+import { native, NATIVE_LAYOUT } from './native.ts';
+import { readFrames, tapFrames, writeFrames } from './batch-io.ts';
 import { Port, type Watchable } from './port.ts';
 
 /** Bytes of virtio_net_hdr in front of every frame of an offloading TAP. */
-export const VNET_HDR_LEN: number = native.vnetHdrLen;
+export const VNET_HDR_LEN: number = NATIVE_LAYOUT.vnetHdrLen;
 
 /** What toFrames() dropped since the last clear(), by cause. */
 export class SegmentDrops {
@@ -88,7 +89,7 @@ export class Tap extends Port implements FrameDevice {
   }
 
   read(b: Batch, segmentBudget?: number): number {
-    const n = native.readFrames(this.fd, b.arena, b.slotSize, b.headroom, b.len, b.capacity, segmentBudget);
+    const n = readFrames(this.fd, b, segmentBudget);
     b.count = n > 0 ? n : 0;
     return n;
   }
@@ -98,19 +99,7 @@ export class Tap extends Port implements FrameDevice {
    * in segmentDrops.
    */
   toFrames(raw: Batch, out: Batch): number {
-    out.count = native.tapFrames(
-      raw.arena,
-      raw.slotSize,
-      raw.headroom,
-      raw.len,
-      raw.count,
-      out.arena,
-      out.slotSize,
-      out.headroom,
-      out.len,
-      out.capacity,
-      this.segmentDrops.raw,
-    );
+    out.count = tapFrames(raw, out, this.segmentDrops.raw);
     return out.count;
   }
 
@@ -122,15 +111,10 @@ export class Tap extends Port implements FrameDevice {
   write(q: SendQueue): number {
     return q.count === 0
       ? 0
-      : native.writeFrames(
-          this.fd,
-          q.arena,
-          q.off,
-          q.len,
-          q.count,
-          this.vnetHdr ? VNET_HDR_LEN : 0,
-          this.vnetHdr,
-          this.partialChecksums.raw,
-        );
+      : writeFrames(this.fd, q, {
+          vnetHdrLen: this.vnetHdr ? VNET_HDR_LEN : 0,
+          coalesce: this.vnetHdr,
+          partial: this.partialChecksums.raw,
+        });
   }
 }

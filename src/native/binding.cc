@@ -615,6 +615,33 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
+// The layouts and constants TypeScript shares with this code, from their one
+// definition here (src/io/native.ts reads them as NATIVE_LAYOUT).
+Napi::Object Layout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  const auto num = [&](const char* name, double v) { o.Set(name, Napi::Number::New(env, v)); };
+  num("vnetHdrLen", vtep::kVnetHdrLen);
+  num("maxBatch", vtep::kMaxBatch);
+  num("segmentReserve", vtep::kSegmentReserve);
+  num("outerLabelMask", vtep::kOuterLabelMask);
+  num("outerDf", vtep::kOuterDf);
+  num("outerFragmentable", vtep::kOuterFragmentable);
+  num("hopLen", vtep::kHopLen);
+  num("hopIfindex", vtep::kHopIfindex);
+  num("hopMtu", vtep::kHopMtu);
+  num("hopAddress", vtep::kHopAddress);
+  num("hopUnknown", vtep::kHopUnknown);
+  num("hopReady", vtep::kHopReady);
+  num("hopNudge", vtep::kHopNudge);
+  num("hopWanted", vtep::kHopWanted);
+  num("hopRaw", vtep::kHopRaw);
+  num("statPacket", vtep::kStatPacket);
+  num("statRaw", vtep::kStatRaw);
+  num("statWanted", vtep::kStatWanted);
+  num("statCount", vtep::kStatCount);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new vtep::Scratch());
   exports.Set("tapOpen", Napi::Function::New(env, TapOpen));
@@ -654,6 +681,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spinPoll", Napi::Function::New(env, SpinPoll));
   exports.Set("vnetHdrLen", Napi::Number::New(env, vtep::kVnetHdrLen));
   exports.Set("maxBatch", Napi::Number::New(env, vtep::kMaxBatch));
+  exports.Set("layout", Layout(env));
   exports.Set("Watcher", Watcher::Init(env));
   return exports;
 }

@@ -4,17 +4,22 @@
 // copies are made only then.
 //
 // Every copy is an Ethernet frame, so one pcap can hold both sides of an
-// event: a TAP frame as it is; a tunnel packet behind a synthesized Ethernet
-// header and the outer headers the kernel writes on send or a socket strips
-// on receive, rebuilt by the network's tunnel with the addresses, protocol,
-// TTL, TOS and DF the packet had or was sent with. Checksums there are
-// computed, the IP ID is 0.
-import { OUTER_DF, OUTER_LABEL, type Batch, type SendQueue } from '../datapath/batch.ts';
+// event: a TAP frame as it is; a tunnel packet behind an Ethernet header and
+// the outer headers the kernel writes on send or a socket strips on receive,
+// rebuilt by the network's tunnel with the addresses, protocol, TTL, TOS,
+// flow label and DF the packet had or was sent with (a fragmentable one
+// without DF). A sent packet's MACs are its next hop's, as the kernel's
+// tables (or the packet socket's hop table, which comes from them) give
+// them; a received one's are unknown (the socket strips them) and zero.
+// Checksums are computed; the IP ID is 0, as the kernel and the packet
+// socket send a packet with DF (without DF, the kernel picks one).
+import { OUTER_DF, OUTER_FRAGMENTABLE, OUTER_LABEL, type Batch, type SendQueue } from '../datapath/batch.ts';
 import type { PacketObserver, ReceivePoint } from '../datapath/datapath.ts';
 import type { Network } from '../switch/network.ts';
 import { fillUdp6Checksum, writeOuterHeader } from '../tunnel/outer.ts';
 import type { Resolved } from '../tunnel/tunnel.ts';
 import { EtherType, ETH_HEADER_LEN, emitEthernet } from '../wire/ethernet.ts';
+import { readMac } from '../wire/mac.ts';
 import { ADDR_LEN, isV4Mapped } from '../wire/ip-address.ts';
 
 export type Side = 'tap' | 'tunnel';
@@ -51,12 +56,26 @@ interface Session {
   sink: PacketSink;
 }
 
-const ETHER4 = { dst: 0, src: 0, ethertype: EtherType.IPv4 };
-const ETHER6 = { dst: 0, src: 0, ethertype: EtherType.IPv6 };
+/** The next hop's MACs toward an underlay address, as the kernel's tables say. */
+export interface LinkMacs {
+  srcMac: Uint8Array;
+  dstMac: Uint8Array;
+}
 
-/** The Ethernet header in front of a rebuilt underlay packet: its EtherType is the underlay's family. */
-function etherFor(local: Uint8Array) {
-  return isV4Mapped(local) ? ETHER4 : ETHER6;
+/** Where the MACs of sent packets come from; watched (kept current) while a capture runs. */
+export interface LinkLookup {
+  macs(dst: Uint8Array): LinkMacs | undefined;
+  watch(on: boolean): void;
+}
+
+const ether = { dst: 0, src: 0, ethertype: 0 };
+
+/** The Ethernet header in front of a rebuilt underlay packet: the underlay's family, the next hop's MACs if known. */
+function etherFor(local: Uint8Array, link?: LinkMacs) {
+  ether.ethertype = isV4Mapped(local) ? EtherType.IPv4 : EtherType.IPv6;
+  ether.dst = link === undefined ? 0 : readMac(link.dstMac, 0);
+  ether.src = link === undefined ? 0 : readMac(link.srcMac, 0);
+  return ether;
 }
 const scratch = Buffer.alloc(65536 + 128);
 
@@ -64,12 +83,16 @@ export class Mirror implements PacketObserver {
   private readonly sessions = new Set<Session>();
   active = false;
 
-  /** `local`: this VTEP's underlay address (16 bytes), the source of what it sends. */
-  constructor(private readonly local: Uint8Array) {}
+  /** `local`: this VTEP's underlay address (16 bytes), the source of what it sends; `links`: its next hops. */
+  constructor(
+    private readonly local: Uint8Array,
+    private readonly links?: LinkLookup,
+  ) {}
 
   /** Starts a session; returns the function that stops it. */
   start(req: CaptureRequest, sink: PacketSink): () => void {
     const s: Session = { req, left: req.count ?? Infinity, sink };
+    if (this.sessions.size === 0) this.links?.watch(true);
     this.sessions.add(s);
     this.active = true;
     return () => this.stop(s);
@@ -87,8 +110,10 @@ export class Mirror implements PacketObserver {
 
   tunnelTx(net: Network, q: SendQueue): void {
     if (!this.wants(net, 'tunnel', q.count)) return;
-    for (let i = 0; i < q.count; i++)
-      this.offer(net, 'tunnel', 'tx', scratch, 0, renderSent(net, q, i, this.local, scratch));
+    for (let i = 0; i < q.count; i++) {
+      const link = this.links?.macs(net.remotes.bytes.subarray(q.dst[i] * ADDR_LEN, q.dst[i] * ADDR_LEN + ADDR_LEN));
+      this.offer(net, 'tunnel', 'tx', scratch, 0, renderSent(net, q, i, this.local, scratch, link));
+    }
   }
 
   tunnelRx(b: Batch, resolved: Resolved<Network>, p: ReceivePoint): void {
@@ -152,20 +177,29 @@ export class Mirror implements PacketObserver {
   private stop(s: Session): void {
     if (!this.sessions.delete(s)) return;
     this.active = this.sessions.size > 0;
+    if (!this.active) this.links?.watch(false);
     s.sink.end();
   }
 }
 
 /**
  * Entry i of a network's send queue as the underlay carries it, into `buf`:
- * Ethernet, the outer IP header the kernel writes, the header a UDP socket
- * adds, then the packet. Returns the frame's length.
+ * Ethernet (from `link`'s MACs, or zeros), the outer IP header the kernel
+ * writes, the header a UDP socket adds, then the packet. Returns the frame's
+ * length.
  */
-export function renderSent(net: Network, q: SendQueue, i: number, local: Uint8Array, buf: Buffer): number {
+export function renderSent(
+  net: Network,
+  q: SendQueue,
+  i: number,
+  local: Uint8Array,
+  buf: Buffer,
+  link?: LinkMacs,
+): number {
   const encap = net.encap;
   const len = q.len[i];
-  let at = emitEthernet(etherFor(local), buf, 0);
-  const df = net.df === 'inherit' ? (q.outer[i] & OUTER_DF) !== 0 : net.df;
+  let at = emitEthernet(etherFor(local, link), buf, 0);
+  const df = (q.outer[i] & OUTER_FRAGMENTABLE) === 0 && (net.df === 'inherit' ? (q.outer[i] & OUTER_DF) !== 0 : net.df);
   at += writeOuterHeader(
     buf,
     at,

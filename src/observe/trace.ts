@@ -23,7 +23,15 @@ import { checksum } from '../wire/checksum.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
 import { ADDR_LEN, ipv4Of, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { emitIpv4, IpProto, newIpv4Repr } from '../wire/ipv4.ts';
-import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, NextHeader, pseudoHeaderSum6 } from '../wire/ipv6.ts';
+import {
+  emitIpv6,
+  IPV6_DST,
+  IPV6_HEADER_LEN,
+  IPV6_SRC,
+  newIpv6Header,
+  NextHeader,
+  pseudoHeaderSum6,
+} from '../wire/ipv6.ts';
 import { formatMac, isGroupMac, parseMac, readMac, writeMac, type Mac } from '../wire/mac.ts';
 import { renderSent } from './capture.ts';
 import { describeFrame, summarize } from './dissect.ts';
@@ -371,7 +379,11 @@ function icmpEcho6(from: Uint8Array, to: Uint8Array): Buffer {
 
 function finish6(b: Buffer, from: Uint8Array, to: Uint8Array, hops: number): Buffer {
   const len = b.length - IPV6_HEADER_LEN;
-  emitIpv6(len, NextHeader.ICMPv6, hops, from, 0, to, 0, b, 0);
+  emitIpv6(
+    { ...newIpv6Header(), payloadLen: len, nextHeader: NextHeader.ICMPv6, hopLimit: hops, src: from, dst: to },
+    b,
+    0,
+  );
   b.writeUInt16BE(
     checksum(b, IPV6_HEADER_LEN, len, pseudoHeaderSum6(b, IPV6_SRC, IPV6_DST, NextHeader.ICMPv6, len)),
     IPV6_HEADER_LEN + 2,

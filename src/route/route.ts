@@ -18,17 +18,19 @@ import { ROUTED, Verdict, type Forwarding } from '../switch/verdict.ts';
 import { checksum } from '../wire/checksum.ts';
 import { ETH_HEADER_LEN, EtherType } from '../wire/ethernet.ts';
 import { IcmpError, writeEchoReply, writeIcmpError } from '../wire/icmp-out.ts';
-import { formatIp, ipv4Of, isV4Mapped, writeV4Mapped } from '../wire/ip-address.ts';
+import { formatIp, ipv4Of, writeV4Mapped } from '../wire/ip-address.ts';
 import { decrementTtl, IPV4_MIN_HEADER_LEN, readU32 } from '../wire/ipv4.ts';
 import { IPV6_HEADER_LEN } from '../wire/ipv6.ts';
 import { formatMac, readMac, writeMac } from '../wire/mac.ts';
-import { emitArpRequest, emitNsFrame } from '../wire/resolution.ts';
+import { emitSolicitation, type Solicitation } from '../wire/resolution.ts';
 import { formatPrefix } from './prefix.ts';
 import { Queue } from './resolver.ts';
 import { VrfCounter, type Gateway } from './vrf.ts';
 
 /** The next hop of the packet being routed, 16 bytes. */
 const hop = new Uint8Array(16);
+/** The request a gateway sends for a neighbour. */
+const ask: Solicitation = { ethSrc: 0, senderMac: 0, sender: hop, target: hop };
 
 /** Routes the IPv4 or IPv6 packet in the frame at buf[off, off+len), which came to `ingress`'s gateway MAC. */
 export function routeFrame(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
@@ -191,9 +193,11 @@ function resolve(ingress: Gateway, egress: Gateway, buf: Buffer, off: number, le
 export function sendRequest(egress: Gateway, ip: Uint8Array, buf: Buffer, off: number, f: Forwarding): void {
   const from = egress.addressFor(ip, 0);
   if (from === undefined) return;
-  const n = isV4Mapped(ip)
-    ? emitArpRequest(buf, off, egress.egressMac, egress.mac, from.v4num, ipv4Of(ip))
-    : emitNsFrame(buf, off, egress.egressMac, egress.mac, from.ip, ip);
+  ask.ethSrc = egress.egressMac;
+  ask.senderMac = egress.mac;
+  ask.sender = from.ip;
+  ask.target = ip;
+  const n = emitSolicitation(ask, buf, off);
   const kind = f.verdicts.kind[f.i];
   const detail = f.verdicts.detail[f.i];
   bridgeOut(egress.net, buf, off, n, false, f);

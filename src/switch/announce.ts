@@ -7,9 +7,9 @@
 // any traffic, also after a restart.
 import { ArpOp, emitArp, newArpRepr } from '../wire/arp.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN } from '../wire/ethernet.ts';
-import { emitNa, NA_LEN, NA_OVERRIDE, ND_HOP_LIMIT } from '../wire/icmpv6.ts';
+import { emitNd, Icmpv6Type, NA_LEN, NA_OVERRIDE, ND_HOP_LIMIT } from '../wire/icmpv6.ts';
 import { ipv4Of, isV4Mapped } from '../wire/ip-address.ts';
-import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, NextHeader } from '../wire/ipv6.ts';
+import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Header, NextHeader } from '../wire/ipv6.ts';
 import { BROADCAST_MAC, type Mac } from '../wire/mac.ts';
 
 /** ff02::1, and the MAC its packets go to (RFC 2464: 33:33 and the low 32 bits). */
@@ -33,12 +33,20 @@ export function announcement(mac: Mac, ip: Uint8Array): Buffer {
   }
   const f = Buffer.alloc(ETH_HEADER_LEN + IPV6_HEADER_LEN + NA_LEN);
   emitEthernet({ dst: ALL_NODES_MAC, src: mac, ethertype: EtherType.IPv6 }, f, 0);
-  emitIpv6(NA_LEN, NextHeader.ICMPv6, ND_HOP_LIMIT, ip, 0, ALL_NODES, 0, f, ETH_HEADER_LEN);
-  emitNa(
-    NA_OVERRIDE,
-    ip,
-    0,
-    mac,
+  emitIpv6(
+    {
+      ...newIpv6Header(),
+      payloadLen: NA_LEN,
+      nextHeader: NextHeader.ICMPv6,
+      hopLimit: ND_HOP_LIMIT,
+      src: ip,
+      dst: ALL_NODES,
+    },
+    f,
+    ETH_HEADER_LEN,
+  );
+  emitNd(
+    { type: Icmpv6Type.NeighborAdvertisement, flags: NA_OVERRIDE, target: ip, mac },
     f,
     ETH_HEADER_LEN + IPV6_HEADER_LEN,
     ETH_HEADER_LEN + IPV6_SRC,

@@ -20,7 +20,7 @@
 import { ARP_LEN, ArpOp, emitArp, newArpRepr, parseArp, type ArpRepr } from '../wire/arp.ts';
 import { emitEthernet, EtherType, ETH_HEADER_LEN, newEthernetRepr } from '../wire/ethernet.ts';
 import {
-  emitNa,
+  emitNd,
   Icmpv6Type,
   NA_LEN,
   NA_OVERRIDE,
@@ -28,10 +28,21 @@ import {
   ND_HOP_LIMIT,
   newNdRepr,
   parseNd,
+  type NdMessage,
   type NdRepr,
 } from '../wire/icmpv6.ts';
 import { writeV4Mapped } from '../wire/ip-address.ts';
-import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Repr, NextHeader, parseIpv6 } from '../wire/ipv6.ts';
+import {
+  emitIpv6,
+  IPV6_DST,
+  IPV6_HEADER_LEN,
+  IPV6_SRC,
+  newIpv6Header,
+  newIpv6Repr,
+  NextHeader,
+  parseIpv6,
+  type Ipv6Header,
+} from '../wire/ipv6.ts';
 import { readMac, type Mac } from '../wire/mac.ts';
 import { ParseError } from '../wire/parse-error.ts';
 import { NetworkCounter as N } from './counters.ts';
@@ -151,9 +162,21 @@ export function writeNaReply(buf: Buffer, off: number, targetAt: number, mac: Ma
   eth.src = mac;
   eth.ethertype = EtherType.IPv6;
   emitEthernet(eth, buf, off);
-  emitIpv6(NA_LEN, NextHeader.ICMPv6, ND_HOP_LIMIT, target, 0, asker, 0, buf, ip);
-  emitNa(flags, target, 0, mac, buf, icmp, ip + IPV6_SRC, ip + IPV6_DST);
+  na6.src = target;
+  na6.dst = asker;
+  emitIpv6(na6, buf, ip);
+  na.flags = flags;
+  na.mac = mac;
+  emitNd(na, buf, icmp, ip + IPV6_SRC, ip + IPV6_DST);
 }
+
+const na6: Ipv6Header = {
+  ...newIpv6Header(),
+  payloadLen: NA_LEN,
+  nextHeader: NextHeader.ICMPv6,
+  hopLimit: ND_HOP_LIMIT,
+};
+const na: NdMessage = { type: Icmpv6Type.NeighborAdvertisement, flags: 0, target, mac: 0 };
 
 const snoopedIp = new Uint8Array(16);
 

@@ -124,7 +124,7 @@ export class GreTunnel implements Tunnel {
     const ip = isV4Mapped(from)
       ? writeOuterHeader(buf, at, from, 0, to, 0, IpProto.GRE, 64, 0, true, greLen + frame.length)
       : 0;
-    emitGre(flags, GRE_PROTO_TEB, this.settings.key, 0, buf, at + ip);
+    emitGre({ flags, protocol: GRE_PROTO_TEB, key: this.settings.key, seq: 0, headerLen: greLen }, buf, at + ip);
     frame.copy(buf, at + ip + greLen);
     if (this.settings.csum) fillGreChecksum(buf, at + ip, greLen + frame.length);
     return ip + greLen + frame.length;
@@ -134,18 +134,19 @@ export class GreTunnel implements Tunnel {
 export class GreEncap implements Encap {
   readonly headerLen: number;
   readonly kernelHeaderLen = 0;
-  private readonly flags: number;
-  private seq = 0;
+  /** The header every packet gets, its sequence number advancing (with seq). */
+  private readonly header: GreRepr;
 
   constructor(private readonly s: GreSettings) {
-    this.flags = flagsOf(s);
-    this.headerLen = greHeaderLen(this.flags);
+    const flags = flagsOf(s);
+    this.headerLen = greHeaderLen(flags);
+    this.header = { flags, protocol: GRE_PROTO_TEB, key: s.key, seq: 0, headerLen: this.headerLen };
   }
 
   write(buf: Buffer, off: number, len: number): number {
     const start = off - this.headerLen;
-    emitGre(this.flags, GRE_PROTO_TEB, this.s.key, this.seq, buf, start);
-    if (this.s.seq) this.seq = (this.seq + 1) >>> 0;
+    emitGre(this.header, buf, start);
+    if (this.s.seq) this.header.seq = (this.header.seq + 1) >>> 0;
     if (this.s.csum) fillGreChecksum(buf, start, this.headerLen + len);
     return 0;
   }
@@ -154,15 +155,18 @@ export class GreEncap implements Encap {
 
   clone(): Encap {
     const e = new GreEncap(this.s);
-    e.seq = this.seq;
+    e.header.seq = this.header.seq;
     return e;
   }
 
   /** Our flags and protocol, and our key (the 8 bytes RFC 792 quotes at least hold it, but for a checksum in front). */
   sentThis(buf: Uint8Array, off: number, end: number): boolean {
-    const keyAt = off + GRE_BASE_LEN + (this.flags & GRE_FLAG_C ? 4 : 0);
+    const keyAt = off + GRE_BASE_LEN + (this.header.flags & GRE_FLAG_C ? 4 : 0);
     if (end - keyAt < 4) return false;
-    if (((buf[off] << 8) | buf[off + 1]) !== this.flags || ((buf[off + 2] << 8) | buf[off + 3]) !== GRE_PROTO_TEB)
+    if (
+      ((buf[off] << 8) | buf[off + 1]) !== this.header.flags ||
+      ((buf[off + 2] << 8) | buf[off + 3]) !== GRE_PROTO_TEB
+    )
       return false;
     return readU32(buf, keyAt) === this.s.key;
   }

@@ -3,9 +3,10 @@
 import { ipv4Of, isV4Mapped } from '../wire/ip-address.ts';
 import { checksum } from '../wire/checksum.ts';
 import { emitIpv4, IPV4_MIN_HEADER_LEN, IpProto, newIpv4Repr } from '../wire/ipv4.ts';
-import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, pseudoHeaderSum6 } from '../wire/ipv6.ts';
+import { emitIpv6, IPV6_DST, IPV6_HEADER_LEN, IPV6_SRC, newIpv6Header, pseudoHeaderSum6 } from '../wire/ipv6.ts';
 
 const ip = newIpv4Repr();
+const ip6 = newIpv6Header();
 
 /** The outer IP header's length for an underlay address (16 bytes): IPv4 or IPv6, no options. */
 export function outerIpLen(addr: Uint8Array): number {
@@ -45,8 +46,16 @@ export function writeOuterHeader(
   payload: number,
   flowLabel = 0,
 ): number {
-  if (!isV4Mapped(src, srcOff))
-    return emitIpv6(payload, protocol, ttl, src, srcOff, dst, dstOff, buf, at, tos, flowLabel);
+  if (!isV4Mapped(src, srcOff)) {
+    ip6.payloadLen = payload;
+    ip6.nextHeader = protocol;
+    ip6.hopLimit = ttl;
+    ip6.trafficClass = tos;
+    ip6.flowLabel = flowLabel;
+    ip6.src = src.subarray(srcOff, srcOff + 16);
+    ip6.dst = dst.subarray(dstOff, dstOff + 16);
+    return emitIpv6(ip6, buf, at);
+  }
   ip.totalLen = IPV4_MIN_HEADER_LEN + payload;
   ip.protocol = protocol;
   ip.ttl = ttl;

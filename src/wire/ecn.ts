@@ -6,7 +6,7 @@
 // it. Works on inner IPv4 and IPv6 (after at most one VLAN tag); other frames
 // have no ECN field and are left alone.
 import { checksum } from './checksum.ts';
-import { EtherType } from './ethernet.ts';
+import { EtherType, l3Offset, l3Type } from './ethernet.ts';
 
 export const ECN_NOT_ECT = 0;
 export const ECN_ECT_1 = 1;
@@ -18,13 +18,8 @@ export const ECN_CE = 3;
  * it carries neither (the version is then the header's first nibble).
  */
 function innerIp(buf: Uint8Array, off: number, len: number): number {
-  let at = off + 12;
-  let type = (buf[at] << 8) | buf[at + 1];
-  if (type === EtherType.VLAN && len >= 18) {
-    at += 4;
-    type = (buf[at] << 8) | buf[at + 1];
-  }
-  at += 2;
+  const at = l3Offset(buf, off, len);
+  const type = l3Type(buf, at);
   const end = off + len;
   if (type === EtherType.IPv4)
     return at + 20 <= end && buf[at] >> 4 === 4 && at + (buf[at] & 0x0f) * 4 <= end ? at : -1;

@@ -34,3 +34,23 @@ export function emitEthernet(r: EthernetRepr, buf: Uint8Array, off: number): num
   buf[off + TYPE + 1] = r.ethertype & 0xff;
   return ETH_HEADER_LEN;
 }
+
+/** An 802.1Q tag: its TPID (EtherType.VLAN), the tag control field, then the frame's own EtherType. */
+export const VLAN_TAG_LEN = 4;
+
+/**
+ * Where the layer-3 header of the frame at buf[off, off+len) starts, past at
+ * most one 802.1Q tag (as the kernel's flow dissector looks through one); -1
+ * when the frame is shorter than its Ethernet header and tag. Its EtherType
+ * is the two bytes before it (l3Type).
+ */
+export function l3Offset(buf: Uint8Array, off: number, len: number): number {
+  if (len < ETH_HEADER_LEN) return -1;
+  if (((buf[off + TYPE] << 8) | buf[off + TYPE + 1]) !== EtherType.VLAN) return off + ETH_HEADER_LEN;
+  return len < ETH_HEADER_LEN + VLAN_TAG_LEN ? -1 : off + ETH_HEADER_LEN + VLAN_TAG_LEN;
+}
+
+/** The EtherType of the layer-3 header at `l3` (an l3Offset), or 0 for none. */
+export function l3Type(buf: Uint8Array, l3: number): number {
+  return l3 < 0 ? 0 : (buf[l3 - 2] << 8) | buf[l3 - 1];
+}

@@ -4,7 +4,7 @@
 // Fields: both MACs and the EtherType; for IPv4 and IPv6 also both addresses
 // and the protocol (next header); for unfragmented TCP/UDP also both ports.
 // The same hash gives the outer IPv6 flow label (RFC 6438). No allocation.
-import { EtherType, ETH_HEADER_LEN } from './ethernet.ts';
+import { EtherType, ETH_HEADER_LEN, l3Offset, l3Type } from './ethernet.ts';
 import { IpProto } from './ipv4.ts';
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -33,24 +33,23 @@ function mix(h: number, buf: Uint8Array, off: number, len: number): number {
 
 export function flowHash(buf: Uint8Array, off: number, len: number): number {
   let h = mix(FNV_OFFSET ^ seed, buf, off, Math.min(len, ETH_HEADER_LEN));
-  const ip = off + ETH_HEADER_LEN;
-  const type = len < ETH_HEADER_LEN ? 0 : (buf[off + 12] << 8) | buf[off + 13];
-  if (type === EtherType.IPv6 && len >= ETH_HEADER_LEN + 40 && buf[ip] >>> 4 === 6) {
+  const ip = l3Offset(buf, off, len);
+  const type = l3Type(buf, ip);
+  const have = off + len - ip; // bytes from the layer-3 header on
+  if (type === EtherType.IPv6 && have >= 40 && buf[ip] >>> 4 === 6) {
     const next = buf[ip + 6];
     h = mix(h, buf, ip + 6, 1); // next header
     h = mix(h, buf, ip + 8, 32); // source and destination address
-    if ((next === IpProto.TCP || next === IpProto.UDP) && len >= ETH_HEADER_LEN + 44) h = mix(h, buf, ip + 40, 4);
+    if ((next === IpProto.TCP || next === IpProto.UDP) && have >= 44) h = mix(h, buf, ip + 40, 4);
     return avalanche(h);
   }
-  if (len < ETH_HEADER_LEN + 20 || type !== EtherType.IPv4 || buf[ip] >>> 4 !== 4) {
-    return avalanche(h);
-  }
+  if (type !== EtherType.IPv4 || have < 20 || buf[ip] >>> 4 !== 4) return avalanche(h);
   h = mix(h, buf, ip + 9, 1); // protocol
   h = mix(h, buf, ip + 12, 8); // source and destination address
   const ihl = (buf[ip] & 0x0f) * 4;
   const proto = buf[ip + 9];
   const fragmented = ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0;
-  if ((proto === IpProto.TCP || proto === IpProto.UDP) && !fragmented && len >= ETH_HEADER_LEN + ihl + 4) {
+  if ((proto === IpProto.TCP || proto === IpProto.UDP) && !fragmented && have >= ihl + 4) {
     h = mix(h, buf, ip + ihl, 4); // source and destination port
   }
   return avalanche(h);
@@ -62,25 +61,21 @@ export function flowHash(buf: Uint8Array, off: number, len: number): number {
  * quotes only the start of a packet).
  */
 export function flowHashCovered(buf: Uint8Array, off: number, len: number): boolean {
-  if (len < ETH_HEADER_LEN) return false;
-  const ip = off + ETH_HEADER_LEN;
-  const type = (buf[off + 12] << 8) | buf[off + 13];
+  const ip = l3Offset(buf, off, len);
+  if (ip < 0) return false;
+  const type = l3Type(buf, ip);
+  const have = off + len - ip;
   if (type === EtherType.IPv6) {
-    if (len < ETH_HEADER_LEN + 40) return false;
+    if (have < 40) return false;
     const next = buf[ip + 6];
-    return buf[ip] >>> 4 !== 6 || (next !== IpProto.TCP && next !== IpProto.UDP) || len >= ETH_HEADER_LEN + 44;
+    return buf[ip] >>> 4 !== 6 || (next !== IpProto.TCP && next !== IpProto.UDP) || have >= 44;
   }
   if (type !== EtherType.IPv4) return true;
-  if (len < ETH_HEADER_LEN + 20) return false;
+  if (have < 20) return false;
   const ihl = (buf[ip] & 0x0f) * 4;
   const proto = buf[ip + 9];
   const fragmented = ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0;
-  return (
-    buf[ip] >>> 4 !== 4 ||
-    (proto !== IpProto.TCP && proto !== IpProto.UDP) ||
-    fragmented ||
-    len >= ETH_HEADER_LEN + ihl + 4
-  );
+  return buf[ip] >>> 4 !== 4 || (proto !== IpProto.TCP && proto !== IpProto.UDP) || fragmented || have >= ihl + 4;
 }
 
 // So that the high bits, which pick the port, depend on every input byte.

@@ -70,31 +70,25 @@ export function parseGre(buf: Uint8Array, off: number, end: number, out: GreRepr
 }
 
 /**
- * Writes the header for the C/K/S flags in `flags`. The checksum, when
- * present, covers the payload too: call fillGreChecksum() once the payload
- * is in place.
+ * Writes the header for the C/K/S flags of `r` (its headerLen is not read).
+ * The checksum, when present, covers the payload too: call fillGreChecksum()
+ * once the payload is in place.
  */
-export function emitGre(
-  flags: number,
-  protocol: number,
-  key: number,
-  seq: number,
-  buf: Uint8Array,
-  off: number,
-): number {
+export function emitGre(r: GreRepr, buf: Uint8Array, off: number): number {
+  const flags = r.flags;
   writeU16(flags & (GRE_FLAG_C | GRE_FLAG_K | GRE_FLAG_S), buf, off + FLAGS);
-  writeU16(protocol, buf, off + PROTOCOL);
+  writeU16(r.protocol, buf, off + PROTOCOL);
   let o = off + GRE_BASE_LEN;
   if (flags & GRE_FLAG_C) {
     writeU32(0, buf, o); // checksum and reserved1, zero while the checksum is computed
     o += 4;
   }
   if (flags & GRE_FLAG_K) {
-    writeU32(key, buf, o);
+    writeU32(r.key, buf, o);
     o += 4;
   }
   if (flags & GRE_FLAG_S) {
-    writeU32(seq, buf, o);
+    writeU32(r.seq, buf, o);
     o += 4;
   }
   return o - off;

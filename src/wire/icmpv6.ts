@@ -7,13 +7,13 @@ import { readMac, writeMac, type Mac } from './mac.ts';
 import { ParseError } from './parse-error.ts';
 
 export const Icmpv6Type = { NeighborSolicitation: 135, NeighborAdvertisement: 136 } as const;
-/** A Neighbor Solicitation with its source link-layer address option, as emitNs() writes it. */
+/** A Neighbor Solicitation with its source link-layer address option, as emitNd() writes it. */
 export const NS_LEN = 8 + IPV6_ADDR_LEN + 8;
 /** NS and NA: type, code, checksum, 4 bytes (NA flags), target address. */
 export const ND_HEADER_LEN = 8 + IPV6_ADDR_LEN;
 /** A link-layer address option for Ethernet: type, length (in 8 bytes), MAC. */
 const LLA_OPTION_LEN = 8;
-/** A Neighbor Advertisement with its target link-layer address option, as emitNa() writes it. */
+/** A Neighbor Advertisement with its target link-layer address option, as emitNd() writes it. */
 export const NA_LEN = ND_HEADER_LEN + LLA_OPTION_LEN;
 const OPTION_SOURCE_LLA = 1;
 const OPTION_TARGET_LLA = 2;
@@ -69,65 +69,33 @@ export function parseNd(buf: Uint8Array, off: number, end: number, src: number, 
   return ParseError.None;
 }
 
-/**
- * Writes a Neighbor Advertisement for `target` (16 bytes) with a target
- * link-layer address option `mac`, and its checksum over the IPv6 pseudo-header
- * from `src` to `dst` (offsets of 16-byte addresses in `buf`, the IPv6 header
- * already written). Returns its length.
- */
-export function emitNa(
-  flags: number,
-  target: Uint8Array,
-  targetOff: number,
-  mac: Mac,
-  buf: Uint8Array,
-  off: number,
-  src: number,
-  dst: number,
-): number {
-  buf[off + TYPE] = Icmpv6Type.NeighborAdvertisement;
-  buf[off + CODE] = 0;
-  buf[off + CHECKSUM] = 0;
-  buf[off + CHECKSUM + 1] = 0;
-  buf[off + FLAGS] = flags;
-  buf[off + FLAGS + 1] = 0;
-  buf[off + FLAGS + 2] = 0;
-  buf[off + FLAGS + 3] = 0;
-  for (let i = 0; i < IPV6_ADDR_LEN; i++) buf[off + ND_TARGET + i] = target[targetOff + i];
-  const o = off + ND_HEADER_LEN;
-  buf[o] = OPTION_TARGET_LLA;
-  buf[o + 1] = 1;
-  writeMac(mac, buf, o + 2);
-  const len = ND_HEADER_LEN + LLA_OPTION_LEN;
-  const sum = checksum(buf, off, len, pseudoHeaderSum6(buf, src, dst, NextHeader.ICMPv6, len));
-  buf[off + CHECKSUM] = sum >>> 8;
-  buf[off + CHECKSUM + 1] = sum & 0xff;
-  return len;
+/** An NS or NA to write: its target (a 16-byte view), the NA's flags, and the MAC of its link-layer address option. */
+export interface NdMessage {
+  type: number;
+  /** NA_ROUTER, NA_SOLICITED, NA_OVERRIDE (0 for an NS). */
+  flags: number;
+  target: Uint8Array;
+  /** The source (NS) or target (NA) link-layer address. */
+  mac: Mac;
 }
 
 /**
- * Writes a Neighbor Solicitation for `target` (16 bytes) with a source
- * link-layer address option `mac`, and its checksum over the IPv6
- * pseudo-header from `src` to `dst` (offsets of 16-byte addresses in `buf`,
- * the IPv6 header already written). Returns its length.
+ * Writes an NS (with a source link-layer address option) or an NA (with a
+ * target one) at buf[off], and its checksum over the IPv6 pseudo-header from
+ * `src` to `dst` (offsets of 16-byte addresses in `buf`: the IPv6 header,
+ * written first). Returns its length.
  */
-export function emitNs(
-  target: Uint8Array,
-  targetOff: number,
-  mac: Mac,
-  buf: Uint8Array,
-  off: number,
-  src: number,
-  dst: number,
-): number {
-  buf[off + TYPE] = Icmpv6Type.NeighborSolicitation;
+export function emitNd(r: NdMessage, buf: Uint8Array, off: number, src: number, dst: number): number {
+  const na = r.type === Icmpv6Type.NeighborAdvertisement;
+  buf[off + TYPE] = r.type;
   buf[off + CODE] = 0;
   for (let i = CHECKSUM; i < ND_TARGET; i++) buf[off + i] = 0;
-  for (let i = 0; i < IPV6_ADDR_LEN; i++) buf[off + ND_TARGET + i] = target[targetOff + i];
+  if (na) buf[off + FLAGS] = r.flags;
+  buf.set(r.target.subarray(0, IPV6_ADDR_LEN), off + ND_TARGET);
   const o = off + ND_HEADER_LEN;
-  buf[o] = OPTION_SOURCE_LLA;
+  buf[o] = na ? OPTION_TARGET_LLA : OPTION_SOURCE_LLA;
   buf[o + 1] = 1;
-  writeMac(mac, buf, o + 2);
+  writeMac(r.mac, buf, o + 2);
   const len = ND_HEADER_LEN + LLA_OPTION_LEN;
   const sum = checksum(buf, off, len, pseudoHeaderSum6(buf, src, dst, NextHeader.ICMPv6, len));
   buf[off + CHECKSUM] = sum >>> 8;

@@ -41,30 +41,33 @@ export function parseIpv6(buf: Uint8Array, off: number, end: number, out: Ipv6Re
   return ParseError.None;
 }
 
-/** Writes a header from `src` and `dst` (16 bytes each, not overlapping the header). */
-export function emitIpv6(
-  payloadLen: number,
-  nextHeader: number,
-  hopLimit: number,
-  src: Uint8Array,
-  srcOff: number,
-  dst: Uint8Array,
-  dstOff: number,
-  buf: Uint8Array,
-  off: number,
-  trafficClass = 0,
-  flowLabel = 0,
-): number {
-  buf[off] = 0x60 | (trafficClass >>> 4);
-  buf[off + 1] = ((trafficClass & 0x0f) << 4) | ((flowLabel >>> 16) & 0x0f);
-  buf[off + 2] = (flowLabel >>> 8) & 0xff;
-  buf[off + 3] = flowLabel & 0xff;
-  buf[off + PAYLOAD_LEN] = payloadLen >>> 8;
-  buf[off + PAYLOAD_LEN + 1] = payloadLen & 0xff;
-  buf[off + NEXT_HEADER] = nextHeader;
-  buf[off + HOP_LIMIT] = hopLimit;
-  for (let i = 0; i < IPV6_ADDR_LEN; i++) buf[off + IPV6_SRC + i] = src[srcOff + i];
-  for (let i = 0; i < IPV6_ADDR_LEN; i++) buf[off + IPV6_DST + i] = dst[dstOff + i];
+/** An IPv6 header to write: its addresses are 16-byte views (not overlapping where it is written). */
+export interface Ipv6Header {
+  payloadLen: number;
+  nextHeader: number;
+  hopLimit: number;
+  trafficClass: number;
+  flowLabel: number;
+  src: Uint8Array;
+  dst: Uint8Array;
+}
+
+export function newIpv6Header(): Ipv6Header {
+  return { payloadLen: 0, nextHeader: 0, hopLimit: 0, trafficClass: 0, flowLabel: 0, src: ZERO, dst: ZERO };
+}
+const ZERO = new Uint8Array(IPV6_ADDR_LEN);
+
+export function emitIpv6(r: Ipv6Header, buf: Uint8Array, off: number): number {
+  buf[off] = 0x60 | (r.trafficClass >>> 4);
+  buf[off + 1] = ((r.trafficClass & 0x0f) << 4) | ((r.flowLabel >>> 16) & 0x0f);
+  buf[off + 2] = (r.flowLabel >>> 8) & 0xff;
+  buf[off + 3] = r.flowLabel & 0xff;
+  buf[off + PAYLOAD_LEN] = r.payloadLen >>> 8;
+  buf[off + PAYLOAD_LEN + 1] = r.payloadLen & 0xff;
+  buf[off + NEXT_HEADER] = r.nextHeader;
+  buf[off + HOP_LIMIT] = r.hopLimit;
+  buf.set(r.src.subarray(0, IPV6_ADDR_LEN), off + IPV6_SRC);
+  buf.set(r.dst.subarray(0, IPV6_ADDR_LEN), off + IPV6_DST);
   return IPV6_HEADER_LEN;
 }
 

@@ -67,6 +67,10 @@ describe('vtepctl capture', () => {
       expect(received?.inner.equals(tapTx)).toBe(true);
       expect([sent?.src, sent?.dst, sent?.vni, sent?.ip.ttl]).toEqual([lab.underlay(1), lab.underlay(2), 42, 64]);
       expect([received?.src, received?.dst, received?.ip.ttl]).toEqual([lab.underlay(2), lab.underlay(1), 33]);
+      // A sent packet's MACs are its next hop's, as on the wire: h1's underlay interface to h2's.
+      const underlayMac = async (i: number) =>
+        (await lab.exec(i, 'cat', [`/sys/class/net/${lab.dev(i)}/address`])).stdout.trim().replace(/:/g, '');
+      expect(tunnelTx.subarray(0, 12).toString('hex')).toBe((await underlayMac(2)) + (await underlayMac(1)));
       const t = await sh('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.protocols']);
       expect(t.code, t.stderr).toBe(0);
       const protocols = t.stdout.trim().split('\n');

@@ -344,7 +344,11 @@ describe('GRE', () => {
     const greLen = greHeaderLen(flags);
     const pkt = Buffer.alloc(20 + greLen + o.frame.length);
     emitIpv4({ ...newIpv4Repr(), totalLen: pkt.length, protocol: 47, src: o.from, dst: o.to ?? LOCAL }, pkt, 0);
-    emitGre(flags, o.proto ?? GRE_PROTO_TEB, o.key ?? 77, o.seq ?? 0, pkt, 20);
+    emitGre(
+      { flags: flags, protocol: o.proto ?? GRE_PROTO_TEB, key: o.key ?? 77, seq: o.seq ?? 0, headerLen: 0 },
+      pkt,
+      20,
+    );
     pkt.writeUInt16BE(flags, 20); // also the bits emitGre refuses to write (R)
     o.frame.copy(pkt, 20 + greLen);
     if (flags & GRE_FLAG_C) fillGreChecksum(pkt, 20, pkt.length - 20);

@@ -12,6 +12,7 @@ import { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { pseudoHeaderSum, readU32 } from '../../src/wire/ipv4.ts';
+import { readFrames, tapFrames, writeFrames } from '../../src/io/batch-io.ts';
 
 const VNET = native.vnetHdrLen;
 const MACS = Buffer.from('020000000002' + '020000000001' + '0800', 'hex');
@@ -90,19 +91,7 @@ describe('tapFrames: TSO frames from the TAP become wire-sized segments', () => 
     raw.count = frames.length;
     const out = new Batch(64, 2048, 32);
     const stats = new Uint32Array(2);
-    out.count = native.tapFrames(
-      raw.arena,
-      raw.slotSize,
-      raw.headroom,
-      raw.len,
-      raw.count,
-      out.arena,
-      out.slotSize,
-      out.headroom,
-      out.len,
-      out.capacity,
-      stats,
-    );
+    out.count = tapFrames(raw, out, stats);
     return { out, stats, frame: (i: number) => out.arena.subarray(out.start(i), out.start(i) + out.len[i]) };
   }
 
@@ -160,7 +149,7 @@ function writeThroughFifo(frames: Buffer[], partial?: Uint32Array): { written: n
       f.copy(b.arena, b.start(i));
       q.push(b.start(i), f.length, 0, 0);
     });
-    const written = native.writeFrames(fd, q.arena, q.off, q.len, q.count, VNET, true, partial);
+    const written = writeFrames(fd, q, { vnetHdrLen: VNET, coalesce: true, partial: partial });
     const out = Buffer.alloc(65536);
     return { written, bytes: out.subarray(0, readSync(fd, out)) };
   } finally {
@@ -442,7 +431,7 @@ describe('readFrames with a segment budget: frames counted by the segments they 
     try {
       for (const f of frames) expect(native.sendMessage(a, f, undefined, 1000)).toBe(0);
       const raw = new Batch(64, 65536 + 128, 0);
-      return native.readFrames(b, raw.arena, raw.slotSize, raw.headroom, raw.len, frames.length, budget);
+      return readFrames(b, raw, budget, frames.length);
     } finally {
       native.close(a);
       native.close(b);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batch, OUTER_DF, OUTER_FRAGMENTABLE, SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { parseIp } from '../../src/wire/ip-address.ts';
+import { recvDatagrams, sendDatagrams, sendLanes } from '../../src/io/batch-io.ts';
 
 const LOOPBACK = parseIp('127.0.0.1')!;
 /** An unlikely port: only this test's datagrams go there. */
@@ -28,19 +29,7 @@ describe.runIf(process.getuid?.() === 0)('outer DF per packet', () => {
   async function dfSeen(): Promise<number[]> {
     await sleep(50);
     const b = new Batch(64, 2048, 0);
-    const n = native.recvDatagrams(
-      listener,
-      b.arena,
-      b.slotSize,
-      0,
-      b.len,
-      b.capacity,
-      b.peer,
-      b.port,
-      b.ttl,
-      b.tos,
-      false,
-    );
+    const n = recvDatagrams(listener, b, false);
     const out: number[] = [];
     for (let i = 0; i < Math.max(0, n); i++) {
       const ip = b.start(i);
@@ -69,25 +58,11 @@ describe.runIf(process.getuid?.() === 0)('outer DF per packet', () => {
     const fd = native.rawOpen(17, LOOPBACK, 64, true, false, 1 << 20);
     try {
       const q = queue([0, OUTER_FRAGMENTABLE, 0], true);
-      expect(native.sendDatagrams(fd, q.arena, q.off, q.len, q.count, q.dst, LOOPBACK, 0, q.tos, q.outer, 1)).toBe(3);
+      expect(sendDatagrams(fd, q, { table: LOOPBACK, port: 0, df: 1 })).toBe(3);
       expect(await dfSeen()).toEqual([1, 0, 1]);
       // The next call starts from the network's DF: a fragmentable entry did not leave the socket without it.
       const again = queue([0], true);
-      expect(
-        native.sendDatagrams(
-          fd,
-          again.arena,
-          again.off,
-          again.len,
-          again.count,
-          again.dst,
-          LOOPBACK,
-          0,
-          again.tos,
-          again.outer,
-          1,
-        ),
-      ).toBe(1);
+      expect(sendDatagrams(fd, again, { table: LOOPBACK, port: 0, df: 1 })).toBe(1);
       expect(await dfSeen()).toEqual([1]);
     } finally {
       native.close(fd);
@@ -99,12 +74,10 @@ describe.runIf(process.getuid?.() === 0)('outer DF per packet', () => {
     const fd = native.rawOpen(17, LOOPBACK, 64, false, false, 1 << 20);
     try {
       const q = queue([OUTER_DF, 0, OUTER_DF | OUTER_FRAGMENTABLE, OUTER_DF], true);
-      expect(native.sendDatagrams(fd, q.arena, q.off, q.len, q.count, q.dst, LOOPBACK, 0, q.tos, q.outer, 2)).toBe(4);
+      expect(sendDatagrams(fd, q, { table: LOOPBACK, port: 0, df: 2 })).toBe(4);
       expect(await dfSeen()).toEqual([1, 0, 0, 1]);
       const off = queue([0, OUTER_FRAGMENTABLE], true);
-      expect(
-        native.sendDatagrams(fd, off.arena, off.off, off.len, off.count, off.dst, LOOPBACK, 0, off.tos, off.outer, 0),
-      ).toBe(2);
+      expect(sendDatagrams(fd, off, { table: LOOPBACK, port: 0, df: 0 })).toBe(2);
       expect(await dfSeen()).toEqual([0, 0]);
     } finally {
       native.close(fd);
@@ -116,23 +89,7 @@ describe.runIf(process.getuid?.() === 0)('outer DF per packet', () => {
     const fd = native.udpSenderOpen(LOOPBACK, 0, 64, true, 1 << 20);
     try {
       const q = queue([0, 0, OUTER_FRAGMENTABLE, OUTER_FRAGMENTABLE, 0], false);
-      const lanes = new Uint8Array(8);
-      expect(
-        native.sendLanes(
-          Int32Array.of(fd),
-          q.arena,
-          q.off,
-          q.len,
-          q.count,
-          q.dst,
-          LOOPBACK,
-          PORT,
-          q.tos,
-          lanes,
-          q.outer,
-          1,
-        ),
-      ).toBe(5);
+      expect(sendLanes(Int32Array.of(fd), q, { table: LOOPBACK, port: PORT, df: 1 })).toBe(5);
       // The first two went as one UDP GSO send (loopback hands it over whole), the fragmentable ones one by one.
       expect(await dfSeen()).toEqual([1, 0, 0, 1]);
     } finally {

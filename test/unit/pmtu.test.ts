@@ -3,7 +3,8 @@
 // frames that do not fit, flow labels and df inherit on the send queue, and
 // GRE received over IPv6 (no IP header in front).
 import { describe, expect, it } from 'vitest';
-import { Batch, OUTER_DF, OUTER_LABEL, type SendQueue } from '../../src/datapath/batch.ts';
+import { Batch, OUTER_DF, OUTER_FRAGMENTABLE, OUTER_LABEL, type SendQueue } from '../../src/datapath/batch.ts';
+import { renderSent } from '../../src/observe/capture.ts';
 import { Counters, NetworkCounter as C } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { demuxBatch, forwardFromTap } from '../../src/switch/forward.ts';
@@ -188,6 +189,24 @@ describe('frames too big for the path', () => {
     expect(net.counters.drops[Drop.Oversize]).toBe(1);
   });
 
+  it("are captured as sent: DF on a df network's packets, none on the fragmentable one over a path MTU below ICMP's floor", () => {
+    const net = network({ df: true, remotes: ['10.0.0.2'] });
+    const local = parseIp('10.0.0.1')!;
+    const buf = Buffer.alloc(4096);
+    const dfOf = (q: SendQueue) => {
+      renderSent(net, q, 0, local, buf);
+      const ip = newOuterIpRepr();
+      parseOuterIp(buf, 14, buf.length, false, ip);
+      return ip.df;
+    };
+    expect(dfOf(fromTap(net, ipv4Frame(500)))).toBe(true);
+    net.lowerPmtu(parseIp('10.0.0.2')!, 560, 1); // below 576 + 50: ICMP could not tell a host an MTU that low
+    const q = fromTap(net, ipv4Frame(600));
+    expect(q.count).toBe(1);
+    expect(q.outer[0] & OUTER_FRAGMENTABLE).toBe(OUTER_FRAGMENTABLE);
+    expect(dfOf(q)).toBe(false);
+  });
+
   it('take the least path MTU of where they go: one remote lowered to 1400 lowers a flood, and the inner MTU is 70 less over IPv6', () => {
     const net = network({ ipv6: true, remotes: ['fd00::2', 'fd00::3'] });
     expect(fromTap(net, ipv4Frame(1430)).count).toBe(2);
@@ -227,7 +246,7 @@ describe('GRE over IPv6', () => {
     demux.set(77, 'red');
     const b = new Batch(1, 2048, 0);
     const inner = ipv4Frame(60);
-    const len = emitGre(GRE_FLAG_K, GRE_PROTO_TEB, 77, 0, b.arena, 0);
+    const len = emitGre({ flags: GRE_FLAG_K, protocol: GRE_PROTO_TEB, key: 77, seq: 0, headerLen: 0 }, b.arena, 0);
     inner.copy(b.arena, len);
     b.len[0] = len + inner.length;
     b.tos[0] = 0x02;

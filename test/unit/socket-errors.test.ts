@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { SendQueue } from '../../src/datapath/batch.ts';
 import { native } from '../../src/io/native.ts';
 import { parseIp } from '../../src/wire/ip-address.ts';
+import { sendDatagrams } from '../../src/io/batch-io.ts';
 
 const LOOPBACK = parseIp('127.0.0.1')!;
 /** The discard port: nobody listens on it here. */
@@ -17,7 +18,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function sendOne(fd: number): number {
   const q = new SendQueue(1, Buffer.alloc(64, 0x5a));
   q.push(0, 16, 0);
-  return native.sendDatagrams(fd, q.arena, q.off, q.len, q.count, q.dst, LOOPBACK, CLOSED_PORT, q.tos, q.outer, 0);
+  return sendDatagrams(fd, q, { table: LOOPBACK, port: CLOSED_PORT, df: 0 });
 }
 
 describe.runIf(process.getuid?.() === 0)('ICMP errors on a sender', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ArpOp, emitArp, newArpRepr, parseArp } from '../../src/wire/arp.ts';
 import { checksum } from '../../src/wire/checksum.ts';
 import { ParseError } from '../../src/wire/parse-error.ts';
-import { emitEthernet, EtherType, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
+import { emitEthernet, EtherType, l3Offset, l3Type, newEthernetRepr, parseEthernet } from '../../src/wire/ethernet.ts';
 import { flowHash, sourcePort } from '../../src/wire/flow-hash.ts';
 import { decapsulateEcn, ECN_CE, ECN_ECT_0, ECN_ECT_1, ECN_NOT_ECT, encapsulationEcn } from '../../src/wire/ecn.ts';
 import {
@@ -180,6 +180,21 @@ describe('flow hash', () => {
     expect(ports.size).toBeGreaterThan(56);
   });
 
+  it('looks through one 802.1Q tag to the flow, as the kernel does', () => {
+    const tagged = (sport: number) => {
+      const f = tcp(sport);
+      return Buffer.concat([f.subarray(0, 12), hex('8100 0064'), f.subarray(12)]);
+    };
+    const ports = new Set<number>();
+    for (let p = 40000; p < 40064; p++) ports.add(sourcePort(flowHash(tagged(p), 0, 62), 49152, 65535));
+    expect(ports.size).toBeGreaterThan(56);
+    expect(flowHash(tagged(40000), 0, 62)).toBe(flowHash(tagged(40000), 0, 62));
+    expect(l3Offset(tagged(1), 0, 62)).toBe(18);
+    expect(l3Type(tagged(1), 18)).toBe(EtherType.IPv4);
+    expect(l3Offset(tcp(1), 0, 58)).toBe(14);
+    expect(l3Offset(tagged(1), 0, 17)).toBe(-1);
+  });
+
   it('maps hashes onto [min, max] inclusive', () => {
     expect(sourcePort(0, 100, 200)).toBe(100);
     expect(sourcePort(0xffffffff, 100, 200)).toBe(200);
@@ -224,7 +239,7 @@ const GRE_KEY_77 = hex('2000 6558 0000004d');
 describe('gre', () => {
   it('emits key-only GRE as Open vSwitch does', () => {
     const out = filled(8);
-    expect(emitGre(GRE_FLAG_K, GRE_PROTO_TEB, 77, 0, out, 0)).toBe(8);
+    expect(emitGre({ flags: GRE_FLAG_K, protocol: GRE_PROTO_TEB, key: 77, seq: 0, headerLen: 0 }, out, 0)).toBe(8);
     expect(out).toEqual(GRE_KEY_77);
   });
 
@@ -238,7 +253,9 @@ describe('gre', () => {
   it('writes checksum, key and sequence in RFC 2890 order, and verifies the checksum', () => {
     const flags = GRE_FLAG_C | GRE_FLAG_K | GRE_FLAG_S;
     const pkt = filled(16 + ARP_FRAME.length);
-    expect(emitGre(flags, GRE_PROTO_TEB, 0x01020304, 0x0a0b0c0d, pkt, 0)).toBe(16);
+    expect(
+      emitGre({ flags: flags, protocol: GRE_PROTO_TEB, key: 0x01020304, seq: 0x0a0b0c0d, headerLen: 0 }, pkt, 0),
+    ).toBe(16);
     ARP_FRAME.copy(pkt, 16);
     fillGreChecksum(pkt, 0, pkt.length);
     expect(pkt.subarray(0, 4)).toEqual(hex('b000 6558'));
