@@ -141,6 +141,10 @@ export function formatEvpn(s: EvpnStatus): string {
       `  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted`,
     );
   if (s.sessions.length === 0) lines.push('  no BGP session');
+  lines.push(
+    `  routes: ${s.following ? 'following GoBGP' : 'reconnecting to GoBGP'}` +
+      (s.resyncs > 0 ? ` (the stream was lost ${s.resyncs} time${s.resyncs === 1 ? '' : 's'}, and resynced)` : ''),
+  );
   for (const [name, n] of Object.entries(s.networks)) {
     lines.push(
       `  network ${name}: vni ${n.vni}, rd ${n.rd}, import ${n['import-rt'].join(',')}, export ` +

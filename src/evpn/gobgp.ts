@@ -119,18 +119,29 @@ export function gobgpdConfig(s: GobgpSettings): string {
   return lines.join('\n') + '\n';
 }
 
+/** How soon a gobgpd of our own that died is started again, and at most how often. */
+const RESTART_DELAY_MS = 1000;
+
 export class Gobgp {
   private readonly streams = new Set<grpc.ClientReadableStream<unknown>>();
+  private stopping = false;
+  /** Starts of our gobgpd after the first (it died under us). */
+  restarts = 0;
 
   private constructor(
     private readonly client: Client,
     /** host:port of the API. */
     readonly address: string,
-    private readonly child: ChildProcess | undefined,
+    private child: ChildProcess | undefined,
     private readonly dir: string | undefined,
+    private readonly log: Logger | undefined,
   ) {}
 
-  /** Starts a gobgpd of our own and waits for its API. */
+  /**
+   * Starts a gobgpd of our own and waits for its API. Should it die (killed,
+   * crashed), it is started again, with the same config and API address; the
+   * speaker's route stream then ends, and it reconnects and resyncs.
+   */
   static async start(s: GobgpSettings, log: Logger): Promise<Gobgp> {
     const api = loadApi();
     const dir = mkdtempSync(join(tmpdir(), 'vtepd-gobgp-'));
@@ -138,6 +149,30 @@ export class Gobgp {
     writeFileSync(file, gobgpdConfig(s));
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
+    const g = new Gobgp(newClient(api, address), address, undefined, dir, log);
+    g.spawn(file);
+    try {
+      await g.ready(() => g.exited());
+    } catch (e) {
+      g.stop();
+      throw e;
+    }
+    return g;
+  }
+
+  private failure: Error | undefined;
+
+  /** Why our gobgpd is not running, if it is not. */
+  private exited(): Error | undefined {
+    const c = this.child;
+    return (
+      this.failure ??
+      (c !== undefined && c.exitCode !== null ? new Error(`gobgpd exited with ${c.exitCode}`) : undefined)
+    );
+  }
+
+  private spawn(file: string): void {
+    const log = this.log!;
     const child = spawn(
       'setpriv',
       [
@@ -149,7 +184,7 @@ export class Gobgp {
         '-t',
         'toml',
         '--api-hosts',
-        address,
+        this.address,
         '--pprof-disable',
         '--log-level',
         'info',
@@ -161,30 +196,35 @@ export class Gobgp {
     };
     child.stdout!.on('data', relay);
     child.stderr!.on('data', relay);
-    let failed: Error | undefined;
-    child.once('error', (e) => (failed = e));
-    const g = new Gobgp(newClient(api, address), address, child, dir);
-    try {
-      await g.ready(
-        () => failed ?? (child.exitCode !== null ? new Error(`gobgpd exited with ${child.exitCode}`) : undefined),
-      );
-    } catch (e) {
-      g.stop();
-      throw e;
-    }
-    return g;
+    this.failure = undefined;
+    child.once('error', (e) => (this.failure = e));
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      log.warn(`evpn: gobgpd ${child.pid} exited (${signal ?? `code ${code}`}); starting it again`);
+      setTimeout(() => {
+        if (this.stopping) return;
+        this.restarts++;
+        this.spawn(file);
+      }, RESTART_DELAY_MS);
+    });
+    this.child = child;
   }
 
   /** Talks to a gobgpd already running at `address` (host:port). */
   static async connect(address: string): Promise<Gobgp> {
-    const g = new Gobgp(newClient(loadApi(), address), address, undefined, undefined);
+    const g = new Gobgp(newClient(loadApi(), address), address, undefined, undefined, undefined);
     await g.ready(() => undefined);
     return g;
   }
 
+  /** Resolves once the API answers (after a restart of gobgpd), or rejects after READY_TIMEOUT_MS. */
+  waitReady(): Promise<void> {
+    return this.ready(() => undefined);
+  }
+
   /** Whether vtepd started this gobgpd (and stops it). */
   get managed(): boolean {
-    return this.child !== undefined;
+    return this.dir !== undefined;
   }
 
   private async ready(failure: () => Error | undefined): Promise<void> {
@@ -219,10 +259,13 @@ export class Gobgp {
     return this.unary('DeletePath', { table_type: 'GLOBAL', family: EVPN_FAMILY, path });
   }
 
-  /** The best EVPN paths as they change (the current ones first); `onEnd` hears the stream end. */
+  /**
+   * The best EVPN paths as they change from now on (bestPaths() gives the
+   * current ones); `onEnd` hears the stream end (gobgpd gone, or restarted).
+   */
   watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void {
     const stream = this.client.WatchEvent({
-      table: { filters: [{ type: 'BEST', init: true }] },
+      table: { filters: [{ type: 'BEST', init: false }] },
     }) as grpc.ClientReadableStream<{ table?: { paths: ApiPath[] } }>;
     this.streams.add(stream);
     stream.on('data', (ev) => {
@@ -239,6 +282,22 @@ export class Gobgp {
     stream.on('error', (e: grpc.ServiceError) => end(e.code === grpc.status.CANCELLED ? undefined : e));
     stream.on('end', () => end(undefined));
     return () => stream.cancel();
+  }
+
+  /** The best EVPN path of every destination in the global RIB now. */
+  bestPaths(): Promise<ApiPath[]> {
+    return new Promise((resolve, reject) => {
+      const out: ApiPath[] = [];
+      const stream = this.client.ListPath(
+        { table_type: 'GLOBAL', family: EVPN_FAMILY, name: '', prefixes: [], sort_type: 'NONE' },
+        { deadline: Date.now() + 10_000 },
+      ) as grpc.ClientReadableStream<{ destination?: { paths: (ApiPath & { best?: boolean })[] } }>;
+      stream.on('data', ({ destination }) => {
+        for (const p of destination?.paths ?? []) if (p.best) out.push(p);
+      });
+      stream.on('error', reject);
+      stream.on('end', () => resolve(out));
+    });
   }
 
   /** Every peer's session state and EVPN route counts. */
@@ -268,6 +327,7 @@ export class Gobgp {
    * routes).
    */
   stop(): void {
+    this.stopping = true;
     for (const s of this.streams) s.cancel();
     this.client.close();
     if (this.child !== undefined && this.child.exitCode === null) this.child.kill('SIGTERM');

@@ -14,22 +14,34 @@
 // - type-2: an FDB entry of origin evpn, and with an address, a neighbour
 //   entry the ARP/ND responder answers from.
 //
-// MAC mobility (RFC 7432 section 15): a MAC learned here that another VTEP
-// advertises is advertised with a sequence number one above the highest seen;
-// a remote route with a higher number (or an equal one from a lower VTEP
-// address) for a local MAC wins, and the local entry goes. A MAC that moves
-// more than MAX_MOVES times in MOVE_WINDOW_S seconds is frozen where it is for
-// MOVE_WINDOW_S, and logged (FRR's duplicate address detection defaults).
+// Each MAC has one record (as FRR's zebra_mac): whether it is local and with
+// which sequence number it is advertised, the routes received for it, its
+// recent moves, and until when it is frozen. MAC mobility (RFC 7432 section
+// 15): a MAC learned here that another VTEP advertises is advertised with a
+// sequence number one above the highest seen; a remote route with a higher
+// number (or an equal one from a lower VTEP address) for a local MAC wins,
+// and the local entry goes. A MAC that moves more than MAX_MOVES times in
+// MOVE_WINDOW_S seconds is frozen where it is for MOVE_WINDOW_S, and logged
+// (FRR's duplicate address detection defaults).
+//
+// The tables are heard as numbers (EventHub.listenTables), and the speaker's
+// own writes (origin evpn) are not heard back. GoBGP's route stream is
+// followed from a snapshot of the RIB: when the stream ends (gobgpd
+// restarted, or a connection lost), the speaker reconnects, advertises its
+// routes again and resyncs from a new snapshot, with backoff.
 import type { Logger } from '../observe/log.ts';
 import type { EvpnConfig, NetworkEvpn } from '../config/config.ts';
-import type { EventHub, MonitorEvent } from '../observe/monitor.ts';
-import { LOCAL_PORT } from '../switch/fdb.ts';
+import type { EventHub, TableListener } from '../observe/monitor.ts';
+import type { FdbAction, NeighAction } from '../switch/events.ts';
+import { LOCAL_PORT, type Origin } from '../switch/fdb.ts';
+import type { NeighEntry } from '../switch/neigh.ts';
 import { Hold } from '../switch/remotes.ts';
 import { TableError, type Network } from '../switch/network.ts';
 import { parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
-import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
+import { formatMac, type Mac } from '../wire/mac.ts';
 import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
+import { imetPath, macIpPath, readPath, routeKey, type EvpnRoute, type MacIp } from './routes.ts';
 
 /** What the speaker needs of a BGP engine (GoBGP; a fake in tests). */
 export interface BgpEngine {
@@ -37,14 +49,33 @@ export interface BgpEngine {
   readonly managed: boolean;
   addPath(path: ApiPath): Promise<unknown>;
   deletePath(path: ApiPath): Promise<unknown>;
+  /** The best paths as they change from now on; `onEnd` hears the stream end. */
   watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void;
+  /** The best paths now. */
+  bestPaths(): Promise<ApiPath[]>;
+  /** Resolves once the engine answers again (after it restarted). */
+  waitReady(): Promise<void>;
   peers(): Promise<PeerStatus[]>;
   stop(): void;
 }
-import { imetPath, macIpPath, readPath, routeKey, type EvpnRoute, type MacIp } from './routes.ts';
 
 export const MAX_MOVES = 5;
 export const MOVE_WINDOW_S = 180;
+/** The first wait before reconnecting to GoBGP, and the longest (it doubles between). */
+export const RECONNECT_FIRST_MS = 500;
+export const RECONNECT_MAX_MS = 30_000;
+
+/** One MAC of an EVPN network, local or remote or both (while it moves). */
+interface MacRecord {
+  /** The sequence number it is advertised with while it is behind the TAP; undefined when it is not. */
+  localSeq: number | undefined;
+  /** Received type-2 routes for it, by route key. */
+  remote: Map<string, MacIp>;
+  /** When it moved lately (monotonic seconds), within MOVE_WINDOW_S. */
+  moves: number[];
+  /** Frozen where it is until then (0: not frozen). */
+  frozenUntil: number;
+}
 
 interface EvpnNetwork {
   name: string;
@@ -53,15 +84,9 @@ interface EvpnNetwork {
   vni: number;
   /** Our routes in GoBGP, by route key. */
   advertised: Map<string, ApiPath>;
-  /** The sequence number each local MAC is advertised with. */
-  localSeq: Map<Mac, number>;
-  /** Received type-2 routes, by MAC then route key. */
-  remote: Map<Mac, Map<string, MacIp>>;
+  macs: Map<Mac, MacRecord>;
   /** Received type-3 routes: route key -> VTEP. */
   floods: Map<string, string>;
-  /** Recent moves of each MAC (monotonic seconds), and MACs frozen until a time. */
-  moves: Map<Mac, number[]>;
-  frozen: Map<Mac, number>;
 }
 
 export interface EvpnStatus {
@@ -70,6 +95,10 @@ export interface EvpnStatus {
   gobgp: string;
   /** Whether vtepd started this gobgpd. */
   managed: boolean;
+  /** Whether GoBGP's route stream is followed now (false while reconnecting). */
+  following: boolean;
+  /** How often the stream was lost and followed again. */
+  resyncs: number;
   sessions: PeerStatus[];
   networks: Record<
     string,
@@ -90,7 +119,7 @@ function now(): number {
   return performance.now() / 1000;
 }
 
-export class EvpnSpeaker {
+export class EvpnSpeaker implements TableListener {
   private readonly networks = new Map<string, EvpnNetwork>();
   /** Every EVPN route received (best paths), by route key: kept for networks that come later. */
   private readonly received = new Map<string, EvpnRoute>();
@@ -100,13 +129,23 @@ export class EvpnSpeaker {
   private unlisten: () => void = () => {};
   private unwatch: () => void = () => {};
   private stopped = false;
+  /** Paths heard on the stream while a snapshot is read, applied after it; undefined when following. */
+  private pending: ApiPath[] | undefined = [];
+  private following = false;
+  private resyncs = 0;
+  /** Resolves when the speaker follows GoBGP's routes (again). */
+  private followingNow: Promise<void>;
+  private nowFollowing: () => void = () => {};
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly cfg: EvpnConfig,
     private readonly local: string,
     private readonly gobgp: BgpEngine,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.followingNow = new Promise((r) => (this.nowFollowing = r));
+  }
 
   /** Starts (or connects to) GoBGP, and listens to the networks' tables for local MACs. */
   static async start(cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): Promise<EvpnSpeaker> {
@@ -127,17 +166,19 @@ export class EvpnSpeaker {
   /** A speaker over a BGP engine already running. */
   static over(engine: BgpEngine, cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
-    s.unlisten = hub.listen((e) => s.onTableEvent(e));
-    s.unwatch = engine.watch(
-      (p) => s.onPath(p),
-      (e) => s.onWatchEnd(e),
-    );
+    s.unlisten = hub.listenTables(s);
+    s.follow();
     return s;
   }
 
   /** Resolves when every call made to the engine so far has been answered. */
   settled(): Promise<unknown> {
     return this.queue;
+  }
+
+  /** Resolves once the speaker follows GoBGP's routes: a snapshot read, the stream open. */
+  synced(): Promise<void> {
+    return this.followingNow;
   }
 
   // ---------------------------------------------------------------- networks
@@ -150,11 +191,8 @@ export class EvpnSpeaker {
       settings,
       vni,
       advertised: new Map(),
-      localSeq: new Map(),
-      remote: new Map(),
+      macs: new Map(),
       floods: new Map(),
-      moves: new Map(),
-      frozen: new Map(),
     };
     this.networks.set(net.name, n);
     net.snoopLocal = true;
@@ -179,33 +217,47 @@ export class EvpnSpeaker {
 
   // ---------------------------------------------------------------- local MACs
 
-  private onTableEvent(e: MonitorEvent): void {
-    if (e.event !== 'fdb' && e.event !== 'neigh') return;
-    const n = this.networks.get(e.network);
-    if (n === undefined) return;
-    if (e.event === 'neigh') {
-      // A host behind the TAP claimed an address: its MAC's routes gain it; an aged one loses it.
-      if (e.origin !== 'local') return;
-      const mac = parseMac(e.mac)!;
-      if (n.net.fdb.get(mac)?.port === LOCAL_PORT) this.advertiseMac(n, mac);
-      if (e.action === 'aged' || e.action === 'deleted') this.withdrawAddress(n, mac, e.ip);
-      return;
-    }
-    if (e.action === 'refused') return;
-    const mac = parseMac(e.mac)!;
-    const isLocal = e.remote === null;
-    if (e.action === 'learned' && isLocal) this.advertiseMac(n, mac);
-    else if (e.action === 'moved' && isLocal) this.localMove(n, mac);
-    else if (e.action === 'moved' && e.was === null) this.withdrawMac(n, mac);
-    else if ((e.action === 'aged' || e.action === 'deleted') && isLocal) this.withdrawMac(n, mac);
+  fdb(net: Network, action: FdbAction, mac: Mac, port: number, origin: Origin, was?: number): void {
+    if (origin === 'evpn') return; // our own write, heard back
+    const n = this.networks.get(net.name);
+    if (n === undefined || n.net !== net) return;
+    const isLocal = port === LOCAL_PORT;
+    if (action === 'learned' && isLocal) this.advertiseMac(n, mac);
+    else if (action === 'moved' && isLocal) this.localMove(n, mac);
+    else if (action === 'moved' && was === LOCAL_PORT) this.withdrawMac(n, mac);
+    else if ((action === 'aged' || action === 'deleted') && isLocal) this.withdrawMac(n, mac);
+  }
+
+  neigh(net: Network, action: NeighAction, e: NeighEntry): void {
+    // A host behind the TAP claimed an address: its MAC's routes gain it; an aged one loses it.
+    if (e.origin !== 'local') return;
+    const n = this.networks.get(net.name);
+    if (n === undefined || n.net !== net) return;
+    if (n.net.fdb.get(e.mac)?.port === LOCAL_PORT) this.advertiseMac(n, e.mac);
+    if (action === 'aged' || action === 'deleted') this.withdrawAddress(n, e.mac, e.ip);
+  }
+
+  private record(n: EvpnNetwork, mac: Mac): MacRecord {
+    let r = n.macs.get(mac);
+    if (r === undefined) n.macs.set(mac, (r = { localSeq: undefined, remote: new Map(), moves: [], frozenUntil: 0 }));
+    return r;
+  }
+
+  /** Forgets a MAC nothing holds any more: not local, no route, no recent move, not frozen. */
+  private tidy(n: EvpnNetwork, mac: Mac): void {
+    const r = n.macs.get(mac);
+    if (r === undefined || r.localSeq !== undefined || r.remote.size > 0) return;
+    const t = now();
+    if (r.frozenUntil > t || r.moves.some((x) => t - x < MOVE_WINDOW_S)) return;
+    n.macs.delete(mac);
   }
 
   /** A MAC that was behind a VTEP showed up behind the TAP. */
   private localMove(n: EvpnNetwork, mac: Mac): void {
-    const routes = n.remote.get(mac);
-    if (routes !== undefined && routes.size > 0) {
-      n.localSeq.set(mac, Math.max(...[...routes.values()].map((r) => r.seq)) + 1);
-      this.moved(n, mac);
+    const r = this.record(n, mac);
+    if (r.remote.size > 0) {
+      r.localSeq = highestSeq(r) + 1;
+      this.moved(n, mac, r);
     }
     this.advertiseMac(n, mac);
   }
@@ -217,20 +269,23 @@ export class EvpnSpeaker {
 
   /** (Re-)advertises a local MAC: a MAC-only route and one per address, with its sequence number. */
   private advertiseMac(n: EvpnNetwork, mac: Mac): void {
-    const seq = n.localSeq.get(mac) ?? Math.max(0, ...[...(n.remote.get(mac)?.values() ?? [])].map((r) => r.seq + 1));
-    n.localSeq.set(mac, seq);
+    const r = this.record(n, mac);
+    r.localSeq ??= r.remote.size > 0 ? highestSeq(r) + 1 : 0;
     for (const ip of [undefined, ...this.localAddresses(n, mac)]) {
-      this.advertise(n, macIpPath(n.settings.rd, mac, ip, this.local, n.settings.exportRts, n.vni, seq, false));
+      this.advertise(n, macIpPath(n.settings.rd, mac, ip, this.local, n.settings.exportRts, n.vni, r.localSeq, false));
     }
   }
 
   private withdrawMac(n: EvpnNetwork, mac: Mac): void {
+    const r = n.macs.get(mac);
+    if (r !== undefined) r.localSeq = undefined;
     const prefix = `2 ${n.settings.rd} ${formatMac(mac)} `;
     for (const [key, path] of n.advertised) {
       if (!key.startsWith(prefix)) continue;
       n.advertised.delete(key);
       this.call(() => this.gobgp.deletePath(path), `withdraw ${formatMac(mac)}`);
     }
+    this.tidy(n, mac);
   }
 
   private withdrawAddress(n: EvpnNetwork, mac: Mac, ip: string): void {
@@ -250,17 +305,25 @@ export class EvpnSpeaker {
   // ---------------------------------------------------------------- received routes
 
   private onPath(p: ApiPath): void {
-    const r = readPath(p);
-    if (r === undefined || r.vtep === this.local) return; // not EVPN as we speak it, or our own reflected back
-    const key = routeKey(r);
-    if (p.is_withdraw) {
-      const old = this.received.get(key);
-      this.received.delete(key);
-      if (old !== undefined) for (const n of this.networks.values()) if (this.imports(n, old)) this.uninstall(n, old);
+    if (this.pending !== undefined) {
+      this.pending.push(p); // a snapshot is being read: after it
       return;
     }
-    this.received.set(key, r);
+    const r = readPath(p);
+    if (r === undefined || r.vtep === this.local) return; // not EVPN as we speak it, or our own reflected back
+    if (p.is_withdraw) this.withdrawn(routeKey(r));
+    else this.received1(r);
+  }
+
+  private received1(r: EvpnRoute): void {
+    this.received.set(routeKey(r), r);
     for (const n of this.networks.values()) if (this.imports(n, r)) this.install(n, r);
+  }
+
+  private withdrawn(key: string): void {
+    const old = this.received.get(key);
+    this.received.delete(key);
+    if (old !== undefined) for (const n of this.networks.values()) if (this.imports(n, old)) this.uninstall(n, old);
   }
 
   private imports(n: EvpnNetwork, r: EvpnRoute): boolean {
@@ -275,9 +338,7 @@ export class EvpnSpeaker {
       n.net.holdRemote(vtep, Hold.FloodEvpn);
       return;
     }
-    let routes = n.remote.get(r.mac);
-    if (routes === undefined) n.remote.set(r.mac, (routes = new Map()));
-    routes.set(routeKey(r), r);
+    this.record(n, r.mac).remote.set(routeKey(r), r);
     this.settle(n, r.mac);
   }
 
@@ -290,26 +351,26 @@ export class EvpnSpeaker {
       if (i > 0) n.net.releaseRemote(i, Hold.FloodEvpn);
       return;
     }
-    const routes = n.remote.get(r.mac);
-    if (routes === undefined || !routes.delete(key)) return;
-    if (routes.size === 0) n.remote.delete(r.mac);
+    const rec = n.macs.get(r.mac);
+    if (rec === undefined || !rec.remote.delete(key)) return;
     if (
       r.ip !== undefined &&
       n.net.neigh.get(parseIp(r.ip)!)?.origin === 'evpn' &&
-      ![...routes.values()].some((x) => x.ip === r.ip)
+      ![...rec.remote.values()].some((x) => x.ip === r.ip)
     ) {
       n.net.deleteNeigh(parseIp(r.ip)!);
     }
     this.settle(n, r.mac);
+    this.tidy(n, r.mac);
   }
 
   /** Puts `mac` where the best route (or the local sighting) says. */
   private settle(n: EvpnNetwork, mac: Mac): void {
     const t = now();
-    const frozenUntil = n.frozen.get(mac);
-    if (frozenUntil !== undefined && t < frozenUntil) return;
-    n.frozen.delete(mac);
-    const routes = [...(n.remote.get(mac)?.values() ?? [])];
+    const rec = this.record(n, mac);
+    if (t < rec.frozenUntil) return;
+    rec.frozenUntil = 0;
+    const routes = [...rec.remote.values()];
     const entry = n.net.fdb.get(mac);
     if (routes.length === 0) {
       if (entry?.origin === 'evpn') n.net.deleteMac(mac);
@@ -318,14 +379,13 @@ export class EvpnSpeaker {
     // Highest sequence number first; among equals, the lowest VTEP address (RFC 7432 section 15.1).
     const best = routes.reduce((a, b) => (b.seq > a.seq || (b.seq === a.seq && ipv4Less(b.vtep, a.vtep)) ? b : a));
     if (entry?.port === LOCAL_PORT && entry.origin === 'learned') {
-      const ours = n.localSeq.get(mac) ?? 0;
+      const ours = rec.localSeq ?? 0;
       if (best.seq < ours || (best.seq === ours && ipv4Less(this.local, best.vtep))) return; // we stay the winner
       this.withdrawMac(n, mac);
-      n.localSeq.delete(mac);
       n.net.deleteMac(mac);
-      this.moved(n, mac);
+      this.moved(n, mac, rec);
     } else if (entry?.origin === 'evpn' && n.net.remotes.address(entry.port) !== best.vtep) {
-      this.moved(n, mac);
+      this.moved(n, mac, rec);
     }
     try {
       n.net.setStatic(mac, parseIp(best.vtep)!, 'evpn', t);
@@ -339,18 +399,77 @@ export class EvpnSpeaker {
   }
 
   /** Counts a move; too many in the window freeze the MAC where it is, with a log line. */
-  private moved(n: EvpnNetwork, mac: Mac): void {
+  private moved(n: EvpnNetwork, mac: Mac, rec: MacRecord): void {
     const t = now();
-    const recent = (n.moves.get(mac) ?? []).filter((x) => t - x < MOVE_WINDOW_S);
-    recent.push(t);
-    n.moves.set(mac, recent);
-    if (recent.length > MAX_MOVES && !n.frozen.has(mac)) {
-      n.frozen.set(mac, t + MOVE_WINDOW_S);
+    rec.moves = rec.moves.filter((x) => t - x < MOVE_WINDOW_S);
+    rec.moves.push(t);
+    if (rec.moves.length > MAX_MOVES && rec.frozenUntil <= t) {
+      rec.frozenUntil = t + MOVE_WINDOW_S;
       this.log.warn(
-        `evpn: network ${n.name}: ${formatMac(mac)} moved ${recent.length} times in ${MOVE_WINDOW_S} s: a ` +
+        `evpn: network ${n.name}: ${formatMac(mac)} moved ${rec.moves.length} times in ${MOVE_WINDOW_S} s: a ` +
           `duplicate MAC? frozen where it is for ${MOVE_WINDOW_S} s`,
       );
     }
+  }
+
+  // ---------------------------------------------------------------- following GoBGP
+
+  /**
+   * Follows GoBGP's best paths: opens the stream (what it hears waits), reads
+   * a snapshot of the RIB and makes the received routes what it says
+   * (installing what is new, removing what is gone), then applies what
+   * waited. Until it succeeds, it tries again with backoff.
+   */
+  private follow(delayMs = 0): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.resync().catch((e: Error) => {
+        if (this.stopped) return;
+        this.unwatch();
+        this.error(`evpn: cannot follow GoBGP's routes yet: ${e.message}`);
+        this.follow(Math.min(RECONNECT_MAX_MS, Math.max(RECONNECT_FIRST_MS, delayMs * 2)));
+      });
+    }, delayMs);
+  }
+
+  private async resync(): Promise<void> {
+    if (this.stopped) return;
+    this.pending = [];
+    if (this.resyncs > 0) {
+      await this.gobgp.waitReady();
+      // A gobgpd that restarted has none of our routes: advertise them all again (an add of one it has is harmless).
+      for (const n of this.networks.values())
+        for (const path of n.advertised.values()) this.call(() => this.gobgp.addPath(path), 'advertise again');
+    }
+    this.unwatch = this.gobgp.watch(
+      (p) => this.onPath(p),
+      (e) => this.onWatchEnd(e),
+    );
+    const snapshot = await this.gobgp.bestPaths();
+    if (this.stopped) return;
+    const now = new Map<string, EvpnRoute>();
+    for (const p of snapshot) {
+      const r = readPath(p);
+      if (r !== undefined && r.vtep !== this.local) now.set(routeKey(r), r);
+    }
+    for (const key of [...this.received.keys()]) if (!now.has(key)) this.withdrawn(key);
+    for (const r of now.values()) this.received1(r);
+    const waited = this.pending;
+    this.pending = undefined;
+    for (const p of waited) this.onPath(p);
+    this.following = true;
+    this.nowFollowing();
+    if (this.resyncs > 0) this.log.info(`evpn: following GoBGP's routes again: ${now.size} received, resynced`);
+  }
+
+  private onWatchEnd(e: Error | undefined): void {
+    if (this.stopped) return;
+    this.following = false;
+    this.followingNow = new Promise((r) => (this.nowFollowing = r));
+    this.resyncs++;
+    this.error(`evpn: GoBGP's route stream ended${e ? `: ${e.message}` : ''}; reconnecting`);
+    this.follow(RECONNECT_FIRST_MS);
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -364,11 +483,6 @@ export class EvpnSpeaker {
     this.log.warn(message);
   }
 
-  private onWatchEnd(e: Error | undefined): void {
-    if (this.stopped) return;
-    this.error(`evpn: GoBGP's route stream ended${e ? `: ${e.message}` : ''}`);
-  }
-
   async status(): Promise<EvpnStatus> {
     let sessions: PeerStatus[] = [];
     try {
@@ -377,8 +491,10 @@ export class EvpnSpeaker {
       this.error(`evpn: GoBGP does not answer: ${(e as Error).message}`);
     }
     const networks: EvpnStatus['networks'] = {};
+    const t = now();
     for (const n of this.networks.values()) {
       const adv = [...n.advertised.keys()];
+      const macs = [...n.macs];
       networks[n.name] = {
         vni: n.vni,
         rd: n.settings.rd,
@@ -388,8 +504,8 @@ export class EvpnSpeaker {
           'type-2': adv.filter((k) => k.startsWith('2 ')).length,
           'type-3': adv.filter((k) => k.startsWith('3 ')).length,
         },
-        received: { 'type-2': [...n.remote.values()].reduce((a, m) => a + m.size, 0), 'type-3': n.floods.size },
-        frozen: [...n.frozen].filter(([, until]) => until > now()).map(([mac]) => formatMac(mac)),
+        received: { 'type-2': macs.reduce((a, [, r]) => a + r.remote.size, 0), 'type-3': n.floods.size },
+        frozen: macs.filter(([, r]) => r.frozenUntil > t).map(([mac]) => formatMac(mac)),
       };
     }
     return {
@@ -397,6 +513,8 @@ export class EvpnSpeaker {
       'router-id': this.cfg.routerId,
       gobgp: this.gobgp.address,
       managed: this.gobgp.managed,
+      following: this.following,
+      resyncs: this.resyncs,
       sessions,
       networks,
       'last-error': this.lastError,
@@ -407,12 +525,19 @@ export class EvpnSpeaker {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.reconnectTimer);
     this.unlisten();
     for (const name of [...this.networks.keys()]) this.remove(name);
     await Promise.race([this.queue, new Promise((r) => setTimeout(r, 2000))]);
     this.unwatch();
     this.gobgp.stop();
   }
+}
+
+function highestSeq(r: MacRecord): number {
+  let seq = 0;
+  for (const x of r.remote.values()) seq = Math.max(seq, x.seq);
+  return seq;
 }
 
 function ipv4Less(a: string, b: string): boolean {

@@ -49,6 +49,16 @@ export type MonitorEvent =
 
 export type Listener = (e: MonitorEvent) => void;
 
+/**
+ * What a control plane hears of the tables, as the switch says it: numbers
+ * (MACs, ports), no display text built. Origins let it tell its own writes.
+ */
+export interface TableListener {
+  /** `port`: where `mac` is now (or was, aged and deleted); `was`: the port before a move. */
+  fdb(net: Network, action: FdbAction, mac: Mac, port: number, origin: Origin, was?: number): void;
+  neigh(net: Network, action: NeighAction, e: NeighEntry): void;
+}
+
 interface Session {
   network: string | undefined;
   listener: Listener;
@@ -56,6 +66,7 @@ interface Session {
 
 export class EventHub implements SwitchEvents, RouteEvents {
   private readonly sessions = new Set<Session>();
+  private readonly tables = new Set<TableListener>();
   active = false;
 
   /** Hears every event (of `network` only, if given) until the returned function is called. */
@@ -65,11 +76,23 @@ export class EventHub implements SwitchEvents, RouteEvents {
     this.active = true;
     return () => {
       this.sessions.delete(s);
-      this.active = this.sessions.size > 0;
+      this.active = this.sessions.size > 0 || this.tables.size > 0;
+    };
+  }
+
+  /** Hears the FDB and neighbour changes of every network, as numbers, until the returned function is called. */
+  listenTables(listener: TableListener): () => void {
+    this.tables.add(listener);
+    this.active = true;
+    return () => {
+      this.tables.delete(listener);
+      this.active = this.sessions.size > 0 || this.tables.size > 0;
     };
   }
 
   fdb(net: Network, action: FdbAction, mac: Mac, port: number, origin: Origin, was?: number): void {
+    for (const t of this.tables) t.fdb(net, action, mac, port, origin, was);
+    if (this.sessions.size === 0) return;
     const where = (p: number) => (p === LOCAL_PORT ? null : net.remotes.address(p));
     this.emit(net.name, {
       event: 'fdb',
@@ -88,6 +111,8 @@ export class EventHub implements SwitchEvents, RouteEvents {
   }
 
   neigh(net: Network, action: NeighAction, e: NeighEntry): void {
+    for (const t of this.tables) t.neigh(net, action, e);
+    if (this.sessions.size === 0) return;
     this.emit(net.name, {
       event: 'neigh',
       action,

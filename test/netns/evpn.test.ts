@@ -340,4 +340,49 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
         "the killed daemon's gobgpd went with it",
       ).toBeGreaterThanOrEqual(0);
     }));
+
+  it('starts its gobgpd again when it dies, reconnects, advertises again and resyncs: the fabric converges back', () =>
+    withLab(4, async (lab) => {
+      const f = await fabric(lab);
+      await converged(lab);
+      const d4 = lab.daemons.at(-1)!;
+      const gobgpd = async () => {
+        for (const pid of (await sh('ip', ['netns', 'pids', lab.ns(4)])).stdout.split('\n').filter(Boolean)) {
+          const comm = await sh('cat', [`/proc/${pid}/comm`]);
+          if (comm.stdout.trim() === 'gobgpd') return Number(pid);
+        }
+        return undefined;
+      };
+      const first = await gobgpd();
+      expect(first, "h4's gobgpd").toBeDefined();
+      process.kill(first!, 'SIGKILL');
+      // The route reflector drops h4's routes at once (its session reset), then has them again.
+      expect(
+        await within(5000, async () => !(await floodsTo(lab, 4))),
+        'the fabric lost h4 with its gobgpd',
+      ).toBeGreaterThanOrEqual(0);
+      expect(
+        await within(
+          30_000,
+          async () => (await floodsTo(lab, 4)) && (await ctlJson<EvpnStatus>(lab, 4, 'evpn', 'show')).following,
+        ),
+        'h4 advertises again and follows the routes again',
+      ).toBeGreaterThanOrEqual(0);
+      const second = await gobgpd();
+      expect(second).toBeDefined();
+      expect(second).not.toBe(first);
+      expect(d4.log).toMatch(/gobgpd \d+ exited \(SIGKILL\); starting it again/);
+      expect(d4.log).toMatch(/following GoBGP's routes again: \d+ received, resynced/);
+      const status = await ctlJson<EvpnStatus>(lab, 4, 'evpn', 'show');
+      expect(status.resyncs).toBeGreaterThanOrEqual(1);
+      expect(status.networks.blue.received['type-3']).toBe(2);
+      expect(
+        await within(10_000, async () => {
+          const r = await lab.execIn(f.tenant, 'ping', ['-c', '1', '-W', '1', ip(4)]);
+          return r.code === 0;
+        }),
+        'the kernel tenant reaches h4 again',
+      ).toBeGreaterThanOrEqual(0);
+      expectOk(await lab.exec(4, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(3)]), 'ping h4 -> h3');
+    }));
 });

@@ -107,8 +107,12 @@ describe('EVPN routes as GoBGP carries them', () => {
 class FakeEngine implements BgpEngine {
   readonly address = 'fake';
   readonly managed = false;
+  /** Our routes, as GoBGP holds them. */
   readonly rib = new Map<string, ApiPath>();
-  private deliver: (p: ApiPath) => void = () => {};
+  /** The fabric's best paths, as GoBGP holds them. */
+  readonly fabric = new Map<string, ApiPath>();
+  private deliver: ((p: ApiPath) => void) | undefined;
+  private ended: ((e: Error | undefined) => void) | undefined;
   addPath(p: ApiPath) {
     this.rib.set(routeKey(readPath(p)!), p);
     return Promise.resolve();
@@ -117,17 +121,33 @@ class FakeEngine implements BgpEngine {
     this.rib.delete(routeKey(readPath(p)!));
     return Promise.resolve();
   }
-  watch(onPath: (p: ApiPath) => void) {
+  watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void) {
     this.deliver = onPath;
-    return () => {};
+    this.ended = onEnd;
+    return () => (this.deliver = undefined);
+  }
+  bestPaths(): Promise<ApiPath[]> {
+    return Promise.resolve([...this.fabric.values(), ...this.rib.values()]);
+  }
+  waitReady(): Promise<void> {
+    return Promise.resolve();
   }
   peers(): Promise<PeerStatus[]> {
     return Promise.resolve([]);
   }
   stop() {}
-  /** A route from the fabric (or its withdrawal). */
+  /** A route from the fabric (or its withdrawal), streamed if a stream is open. */
   receive(p: ApiPath, withdraw = false) {
-    this.deliver({ ...p, is_withdraw: withdraw });
+    const key = routeKey(readPath(p)!);
+    if (withdraw) this.fabric.delete(key);
+    else this.fabric.set(key, p);
+    this.deliver?.({ ...p, is_withdraw: withdraw });
+  }
+  /** The stream ends (gobgpd restarted: with `forget`, it lost our routes too). */
+  endStream(forget = false) {
+    this.deliver = undefined;
+    if (forget) this.rib.clear();
+    this.ended?.(new Error('UNAVAILABLE'));
   }
   /** Our route for `mac` (MAC only): its sequence number, or undefined if not advertised. */
   advertisedSeq(mac: number): number | undefined {
@@ -138,7 +158,11 @@ class FakeEngine implements BgpEngine {
   }
 }
 
-function setup() {
+async function setup() {
+  return setupWith(new FakeEngine());
+}
+
+async function setupWith(engine: FakeEngine) {
   const tunnel = new VxlanTunnel({ kind: 'vxlan', vni: 100, port: 4789, srcPortMin: 49152, srcPortMax: 65535 });
   const net = new Network({
     name: 'blue',
@@ -156,11 +180,11 @@ function setup() {
   });
   const hub = new EventHub();
   net.events = hub;
-  const engine = new FakeEngine();
   const logs: string[] = [];
   const cfg: EvpnConfig = { asn: 65000, routerId: LOCAL, neighbors: ['10.0.0.1'], holdTime: 9 };
   const speaker = EvpnSpeaker.over(engine, cfg, LOCAL, hub, new Logger(false, (l) => logs.push(l)));
   speaker.add(net, { rd: `${LOCAL}:100`, importRts: ['65000:100'], exportRts: ['65000:100'] }, 100);
+  await speaker.synced();
   const remote = (vtep: string, seq = 0, ip?: string) =>
     macIpPath(`${vtep}:100`, M, ip, vtep, ['65000:100'], 100, seq, false);
   return { net, engine, speaker, logs, remote };
@@ -168,7 +192,7 @@ function setup() {
 
 describe('the EVPN speaker', () => {
   it("advertises a type-3 route, then a VTEP's type-3 joins the flood list and its withdrawal takes it out", async () => {
-    const { net, engine, speaker } = setup();
+    const { net, engine, speaker } = await setup();
     await speaker.settled();
     expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
     const imet = imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100);
@@ -180,8 +204,8 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1); // a route target it does not import
   });
 
-  it('installs a type-2 route as an FDB entry and a neighbour of origin evpn, and removes both on withdrawal', () => {
-    const { net, engine, remote } = setup();
+  it('installs a type-2 route as an FDB entry and a neighbour of origin evpn, and removes both on withdrawal', async () => {
+    const { net, engine, remote } = await setup();
     engine.receive(remote('10.0.0.4', 0, '192.168.100.99'));
     engine.receive(remote('10.0.0.4'));
     expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
@@ -194,7 +218,7 @@ describe('the EVPN speaker', () => {
   });
 
   it('advertises a MAC learned behind the TAP with one sequence number above what the fabric had: the host moved here', async () => {
-    const { net, engine, speaker, remote } = setup();
+    const { net, engine, speaker, remote } = await setup();
     engine.receive(remote('10.0.0.4', 2));
     net.fdb.learn(0x020000000abc, LOCAL_PORT, 0); // the data path learns behind the TAP, telling the hub
     net.events.fdb(net, 'learned', 0x020000000abc, LOCAL_PORT, 'learned');
@@ -209,7 +233,7 @@ describe('the EVPN speaker', () => {
   });
 
   it('gives a local MAC up to a route with a higher sequence number, and keeps it against a lower one', async () => {
-    const { net, engine, speaker, remote } = setup();
+    const { net, engine, speaker, remote } = await setup();
     net.fdb.learn(M, LOCAL_PORT, 0);
     net.events.fdb(net, 'learned', M, LOCAL_PORT, 'learned');
     engine.receive(remote('10.0.0.4', 0)); // equal, from a higher address: ours stays
@@ -220,12 +244,44 @@ describe('the EVPN speaker', () => {
     expect(engine.advertisedSeq(M)).toBeUndefined(); // withdrawn
   });
 
-  it('freezes a MAC that moves more than five times in three minutes, and logs it', () => {
-    const { net, engine, logs, remote } = setup();
+  it('freezes a MAC that moves more than five times in three minutes, and logs it', async () => {
+    const { net, engine, logs, remote } = await setup();
     for (let k = 0; k <= MAX_MOVES + 1; k++) engine.receive(remote(k % 2 === 0 ? '10.0.0.4' : '10.0.0.5', k + 1));
     const frozenAt = net.remotes.address(net.fdb.lookup(M));
     engine.receive(remote(frozenAt === '10.0.0.4' ? '10.0.0.5' : '10.0.0.4', 50));
     expect(net.remotes.address(net.fdb.lookup(M))).toBe(frozenAt);
     expect(logs.join('\n')).toMatch(/02:00:00:00:99:01 moved 6 times in 180 s: a duplicate MAC\? frozen/);
+  });
+
+  it('installs what the fabric had before it followed the stream (a snapshot), and what came while it read it', async () => {
+    const engine = new FakeEngine();
+    engine.receive(macIpPath('10.0.0.4:100', M, undefined, '10.0.0.4', ['65000:100'], 100, 0, false));
+    const { net } = await setupWith(engine);
+    expect(net.remotes.address(net.fdb.lookup(M))).toBe('10.0.0.4');
+  });
+
+  it('resyncs when the stream ends: routes withdrawn meanwhile go, new ones come, its own routes are advertised again', async () => {
+    const { net, engine, speaker, remote } = await setup();
+    engine.receive(remote('10.0.0.4'));
+    expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
+    engine.endStream(true); // gobgpd restarted: our routes are gone from it, and the stream with them
+    // While it reconnects, the fabric changes: M is withdrawn, a new VTEP joins.
+    engine.receive(remote('10.0.0.4'), true);
+    engine.receive(imetPath('10.0.0.6:100', '10.0.0.6', ['65000:100'], 100));
+    expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' }); // not heard yet
+    await speaker.synced();
+    await speaker.settled();
+    expect(net.fdb.get(M)).toBeUndefined();
+    expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.6')!))).toBe(true);
+    expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
+    expect((await speaker.status()).resyncs).toBe(1);
+  });
+
+  it('does not hear its own writes back: an evpn entry it installs triggers no advertisement', async () => {
+    const { net, engine, speaker, remote } = await setup();
+    engine.receive(remote('10.0.0.4', 0, '192.168.100.99'));
+    await speaker.settled();
+    expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
+    expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
   });
 });
