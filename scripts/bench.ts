@@ -20,6 +20,8 @@
 // so every setup is measured in several rounds (the setups interleaved, so
 // that a slow spell of the host hits them all) and the table shows medians.
 //
+// (Over 400 lines: the setups, the measures and the report with its chart.)
+//
 //   npx tsx scripts/bench.ts [--rounds N] [--seconds N] [--only NAME,...] [--vtepd-args="--no-offload"] [--redraw]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release } from 'node:os';
@@ -537,7 +539,7 @@ async function main(): Promise<void> {
   const json = JSON.stringify(saved, null, 2);
   writeFileSync(join(dir, `${stamp}.json`), json);
   if (only || vtepdArgs.length) {
-    // A partial or tuned run is kept, but the README's "latest" stays a full run with the defaults.
+    // A partial or tuned run is kept, but bench/results/latest.* stays a full run with the defaults.
     console.log(`\nwrote bench/results/${stamp}.json (not latest: --only or --vtepd-args was given)`);
     return;
   }

@@ -2,7 +2,7 @@
 // TAP or from a tunnel, while a ping runs between two hosts the daemon already
 // knows. The table must stay at max-macs (new MACs refused, not evicting the
 // known ones), the ping must lose nothing, and the daemon's memory must stay
-// bounded. Figures for the README; `npm run fuzz -- --flood`.
+// bounded. Figures for docs/operations.md; `npm run fuzz -- --flood`.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';

@@ -1,5 +1,5 @@
 // What the daemon must do with each packet the fuzzer sends, written from the
-// RFCs and the README's rules rather than from vtepd's own parsers: the
+// RFCs and the rules of docs/behaviour.md rather than from vtepd's own parsers: the
 // fuzzer counts what should reach each TAP (or each tunnel) and compares with
 // the daemon's counters after every batch.
 import { checksum } from '../../src/wire/checksum.ts';

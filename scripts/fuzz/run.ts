@@ -5,6 +5,7 @@
 // daemon must be alive, forward a probe (a ping over blue), and account for
 // every packet: what reached its sockets is delivered or dropped by a named
 // reason, and what reached a TAP (or a tunnel) is what the oracle says.
+// (Over 400 lines: the run's lab, its batches and the accounting after each.)
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

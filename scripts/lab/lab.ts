@@ -9,7 +9,11 @@
 // ends every process the lab started, by PID; call it in a finally block.
 // Offloads: TX checksumming is turned off on every veth end, or a kernel VTEP
 // sends partial inner checksums that a userspace VTEP cannot pass on (the
-// veth checksum trap: the README's "Behaviour, in detail").
+// veth checksum trap: docs/behaviour.md).
+//
+// One long file on purpose: the Lab owns every namespace, process and file a
+// lab test makes (hosts, kernel and OVS peers, FRR, tenants, captures), so
+// that destroy() finds them all, also after a failure.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -78,9 +78,17 @@ const networkEvpnSchema = z.union(
   [
     z.literal(true),
     z.strictObject({
-      rd: routeValue.optional(),
-      'import-rt': z.array(routeValue, expected('expected a list of route targets')).min(1).optional(),
-      'export-rt': z.array(routeValue, expected('expected a list of route targets')).min(1).optional(),
+      rd: routeValue.optional().describe('route distinguisher; default router-id:VNI'),
+      'import-rt': z
+        .array(routeValue, expected('expected a list of route targets'))
+        .min(1)
+        .optional()
+        .describe('route targets whose routes the network installs; default ASN:VNI'),
+      'export-rt': z
+        .array(routeValue, expected('expected a list of route targets'))
+        .min(1)
+        .optional()
+        .describe('route targets of the routes it advertises; default ASN:VNI'),
     }),
   ],
   expected('expected true, or { rd, import-rt, export-rt }'),
@@ -102,19 +110,22 @@ export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
 const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
 
 const evpnSchema = z.strictObject({
-  asn: int(1, 4294967295, 'an AS number'),
-  'router-id': ipv4.optional(),
+  asn: int(1, 4294967295, 'an AS number').describe('the AS number (1\u20134294967295); every session is iBGP'),
+  'router-id': ipv4.optional().describe("BGP router id, and the route distinguishers' address. Default: `local`."),
   neighbors: z
     .array(unicastIpv4, expected('expected a list of IPv4 addresses'))
-    .min(1, expected('expected at least one neighbor')),
-  gobgp: hostPort.optional(),
-  'hold-time': int(3, 65535, 'seconds').default(9),
+    .min(1, expected('expected at least one neighbor'))
+    .describe('BGP peers, IPv4; sessions from `local`'),
+  gobgp: hostPort.optional().describe('`ADDRESS:PORT` of the gRPC API of a gobgpd already running'),
+  'hold-time': int(3, 65535, 'seconds').default(9).describe('seconds; keepalives every third of it'),
 });
 
 const groupSchema = z.strictObject({
-  address: multicastUnderlay,
-  dev: ifname,
-  ttl: int(1, 255, 'a multicast TTL').default(1),
+  address: multicastUnderlay.describe(
+    'multicast group (VXLAN only), IPv4 or IPv6 (`ff05::42`) as `local`: BUM frames go there once; joined (IGMP or MLD) at start, left at exit',
+  ),
+  dev: ifname.describe('the underlay interface to join on and send from; must exist'),
+  ttl: int(1, 255, 'a multicast TTL').default(1).describe("multicast TTL, as the kernel's default"),
 });
 
 const greSocketField = z.enum(GRE_SOCKETS, expected('expected packet or raw'));
@@ -129,47 +140,111 @@ const SOURCE_MACS = ['anycast', 'dvr'] as const;
 const gatewaySchema = z.strictObject({
   addresses: z
     .array(prefixed, expected('expected a list of addresses with prefix lengths'))
-    .min(1, expected('expected at least one address')),
-  mac,
+    .min(1, expected('expected at least one address'))
+    .describe(
+      "the gateway's addresses with their prefix lengths (IPv4 and IPv6): each gives a connected subnet of the VRF",
+    ),
+  mac: mac.describe("the gateway's MAC, the same on every host (anycast)"),
   'source-mac': z
     .enum(SOURCE_MACS, expected("expected anycast (the gateway MAC) or dvr (this host's dvr-mac)"))
-    .default('anycast'),
+    .default('anycast')
+    .describe(
+      "the source MAC of routed frames leaving on this network: `anycast` (the gateway MAC) or `dvr` (this host's `dvr-mac`)",
+    ),
 });
 
 const vrfSchema = z.strictObject({
   routes: z
     .array(z.strictObject({ prefix: prefixed, via: overlayIp }), expected('expected a list of { prefix, via }'))
-    .default([]),
-  'icmp-ratelimit': int(0, 1_000_000, 'ICMP errors a second (0: no limit)').default(DEFAULT_ICMP_RATELIMIT),
+    .default([])
+    .describe('static routes `{ prefix, via }`, the next hop on a connected subnet of the VRF'),
+  'icmp-ratelimit': int(0, 1_000_000, 'ICMP errors a second (0: no limit)')
+    .default(DEFAULT_ICMP_RATELIMIT)
+    .describe("ICMP errors the VRF's gateways send a second at most (burst 50); 0: no limit"),
 });
 
 const networkSchema = z
   .strictObject({
-    tap: ifname,
-    address: cidr.optional(),
-    mtu: int(68, 65000, 'an MTU').optional(),
-    mac: mac.optional(),
+    tap: ifname.describe('TAP device name (1\u201315 characters)'),
+    address: cidr.optional().describe('IPv4 address/prefix added to the TAP'),
+    mtu: int(68, 65000, 'an MTU')
+      .optional()
+      .describe(
+        'TAP MTU: VXLAN 50 (1450 over 1500); GRE 42 (1458), 4 more each with csum and seq; over an IPv6 underlay 20 more (VXLAN 70: 1430, GRE 62: 1438). A larger value is accepted with a warning: frames that do not fit the path are answered with ICMP (see "Path MTU"). Default: underlay MTU \u2212 overhead.',
+      ),
+    mac: mac
+      .optional()
+      .describe(
+        "the TAP's MAC. Unset: a TAP vtepd creates gets a locally administered MAC derived from `local` and the TAP's name, the same at every start (as systemd's `MACAddressPolicy=persistent`), so that hosts elsewhere keep a valid neighbour entry across a restart; a TAP vtepd finds keeps its own. Default: derived.",
+      ),
     ...tunnelBlocks,
-    remotes: underlayList.default([]),
-    group: groupSchema.optional(),
-    allow: underlayList.optional(),
-    ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S),
-    'max-macs': int(1, 1_000_000, 'a number of entries').default(DEFAULT_MAX_MACS),
+    remotes: underlayList.default([]).describe('VTEPs that receive BUM frames and may send to this network'),
+    group: groupSchema.optional().describe('send BUM frames to a multicast group instead of (or besides) the remotes'),
+    allow: underlayList
+      .optional()
+      .describe(
+        'VTEPs accepted as senders (and learned) without receiving floods; in group mode, the only ones accepted',
+      ),
+    ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S).describe('seconds; 1\u20131000000'),
+    'max-macs': int(1, 1_000_000, 'a number of entries')
+      .default(DEFAULT_MAX_MACS)
+      .describe('learned entries; when full, new MACs are refused and counted'),
     static: z
       .array(z.strictObject({ mac, remote: unicastUnderlay }), expected('expected a list of { mac, remote }'))
-      .default([]),
-    neigh: z.array(z.strictObject({ ip: overlayIp, mac }), expected('expected a list of { ip, mac }')).default([]),
-    'arp-responder': bool().default(false),
-    'arp-snoop': bool().default(false),
-    learning: bool().default(true),
-    evpn: networkEvpnSchema.optional(),
-    'accept-any-remote': bool().default(false),
-    ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL),
-    df: z.union([z.boolean(), z.literal('inherit')], expected('expected true, false or inherit')).optional(),
-    'udp6-zero-csum-rx': bool().optional(),
-    'gre-socket': greSocketField.optional(),
-    vrf: name.optional(),
-    gateway: gatewaySchema.optional(),
+      .default([])
+      .describe('`{ mac, remote }`: permanent entries; their remotes may send to this network'),
+    neigh: z
+      .array(z.strictObject({ ip: overlayIp, mac }), expected('expected a list of { ip, mac }'))
+      .default([])
+      .describe(
+        '`{ ip, mac }`: IPv4 or IPv6 overlay addresses and their MACs, which the ARP/ND responder answers from',
+      ),
+    'arp-responder': bool()
+      .default(false)
+      .describe(
+        "answer ARP requests and IPv6 Neighbor Solicitations read from the TAP for an address in `neigh` (or added with `vtepctl neigh add`, or snooped) on the TAP, instead of flooding them (Neutron's ARP responder, the kernel VXLAN device's `proxy`)",
+      ),
+    'arp-snoop': bool()
+      .default(false)
+      .describe(
+        'add the addresses that ARP replies, gratuitous ARP and unsolicited Neighbor Advertisements arriving from tunnels announce to the neighbour table; such entries age like learned MACs and never replace a given one',
+      ),
+    learning: bool()
+      .default(true)
+      .describe('learn source MACs of frames from tunnels; off, MACs behind other VTEPs come from EVPN only'),
+    evpn: networkEvpnSchema
+      .optional()
+      .describe(
+        "`true`, or `{ rd, import-rt, export-rt }`: RD `router-id:VNI` and route targets `ASN:VNI` by default, as FRR's auto-RD/RT (a 4-byte ASN keeps the VNI's low 16 bits in the RT); VXLAN networks only. Default: off.",
+      ),
+    'accept-any-remote': bool()
+      .default(false)
+      .describe('accept tunnel packets from any VTEP and learn it (not added to the flood list)'),
+    ttl: int(1, 255, 'a TTL').default(DEFAULT_TTL).describe('outer TTL (IPv4) or hop limit (IPv6)'),
+    df: z
+      .union([z.boolean(), z.literal('inherit')], expected('expected true, false or inherit'))
+      .optional()
+      .describe(
+        "`true`: DF on the outer IPv4 header (as the kernel's VXLAN device and Open vSwitch do); `inherit`: the inner IPv4 packet's DF, packet by packet (the kernel's `df inherit`; other frames without). IPv6 has no DF: routers never fragment it. Default: false for VXLAN, true for GRE.",
+      ),
+    'udp6-zero-csum-rx': bool()
+      .optional()
+      .describe(
+        "VXLAN over IPv6: accept datagrams whose UDP checksum is zero, as the kernel's `udp6zerocsumrx` (RFC 6935/6936); otherwise the kernel drops them before vtepd sees them. vtepd always sends a checksum. Refused on an IPv4 underlay or a GRE network. Default: false.",
+      ),
+    'gre-socket': greSocketField
+      .optional()
+      .describe(
+        "GRE networks: what sends the packets. `packet`: a packet socket, vtepd writing the Ethernet and IP headers from the kernel's own route and neighbour tables (as Open vSwitch's userspace datapath does), the raw socket kept for what the packet socket cannot carry (see \"GRE on a packet socket\"); `raw`: the kernel's raw IP socket alone, every packet through the kernel's IP output (its netfilter `OUTPUT`/`POSTROUTING` rules included). A change restarts the network. Refused on a VXLAN network. Default: `packet`.",
+      ),
+    vrf: name
+      .optional()
+      .describe(
+        'the VRF the network routes in; it must be declared under `vrfs` (see "Routing between networks"). Default: none (`default` with a `gateway`).',
+      ),
+    gateway: gatewaySchema
+      .optional()
+      .describe('the network is routed: this host is its gateway, with the same address and MAC as every host'),
   })
   .refine((n) => TUNNEL_KINDS.filter((k) => n[k] !== undefined).length === 1, {
     error: `give exactly one encapsulation: ${TUNNEL_KINDS.map((k) => `${k}: {...}`).join(' or ')}`,
@@ -178,22 +253,34 @@ const networkSchema = z
 const busyPollField = int(0, 100_000, 'microseconds');
 
 export const configSchema = z.strictObject({
-  local: unicastUnderlay,
-  'udp6-zero-csum-rx': bool().default(false),
-  'gre-socket': greSocketField.default(DEFAULT_GRE_SOCKET),
+  local: unicastUnderlay.describe(
+    'underlay address of this VTEP, IPv4 or IPv6; must be an address of this host. Its family is every network\'s: each address of `remotes`, `allow`, `static`, `group` and of `vtepctl remote add`/`fdb add` must be of the same family, or it is refused naming the field (see "IPv6 underlay")',
+  ),
+  'udp6-zero-csum-rx': bool().default(false).describe('the default of the network key below'),
+  'gre-socket': greSocketField.default(DEFAULT_GRE_SOCKET).describe('the default of the network key below'),
   socket: z
     .string(expected('expected a path'))
     .min(1, expected('expected a path'))
     .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, {
       error: `expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (what a Unix socket address holds)`,
     })
-    .default(DEFAULT_SOCKET),
-  offload: bool().default(true),
-  'busy-poll': busyPollField.default(DEFAULT_BUSY_POLL_US),
+    .default(DEFAULT_SOCKET)
+    .describe('control socket path (mode 0600), at most 107 bytes; only a stale socket found there is ever removed'),
+  offload: bool()
+    .default(true)
+    .describe(
+      'TSO and checksum offload on the TAPs, UDP GSO/GRO for VXLAN (see "Fast path"); `false` or `--no-offload`: one frame per datagram on raw sockets',
+    ),
+  'busy-poll': busyPollField
+    .default(DEFAULT_BUSY_POLL_US)
+    .describe(
+      "microseconds to keep polling the data path after traffic before sleeping (0: never), like the kernel's `SO_BUSY_POLL`",
+    ),
   'socket-group': z
     .string(expected('expected a group name'))
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, expected('expected a group name'))
-    .optional(),
+    .optional()
+    .describe('group of the socket file (members connect when `socket-mode` lets the group in)'),
   'socket-mode': z
     .union([z.string(), z.number()], expected(SOCKET_MODE))
     .transform((v, ctx) => {
@@ -206,18 +293,39 @@ export const configSchema = z.strictObject({
       return parseInt(text, 8);
     })
     .refine((m) => (m & 0o600) === 0o600 && (m & 0o007) === 0, { error: SOCKET_MODE })
-    .default(0o600),
+    .default(0o600)
+    .describe(
+      'permission bits of the socket file: the owner reads and writes; `0660` lets the group in; others never. Default: `0600`.',
+    ),
   'socket-mutations': z
     .enum(['owner', 'group'], expected("expected owner (root and vtepd's user) or group (anyone who can connect)"))
-    .default('owner'),
+    .default('owner')
+    .describe(
+      "`owner`: only root and the user vtepd runs as may change the forwarding state, reload, upgrade or capture (the peer's uid from `SO_PEERCRED`); others who can connect read (`stats`, `fdb show`, `monitor`, `trace`...). `group`: anyone who can connect may",
+    ),
   user: z
     .string(expected('expected a user name'))
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/, expected('expected a user name'))
-    .optional(),
-  metrics: listenAddress.optional(),
-  'log-format': z.enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`)).default('text'),
-  'log-level': z.enum(LOG_LEVELS, expected(`expected one of ${LOG_LEVELS.join(', ')}`)).default('info'),
-  evpn: evpnSchema.optional(),
+    .optional()
+    .describe(
+      "when started as root: once every TAP and socket is open, become this user, keeping only `CAP_NET_ADMIN` and `CAP_NET_RAW` (ambient, so TAPs created later and the `ip` commands vtepd runs keep working), every other capability dropped from the bounding set, `no_new_privs` set. A TAP created later needs `/dev/net/tun` mode 0666 (udev's default); vtepd warns if it is not. With `evpn`, only together with `evpn.gobgp`: a gobgpd vtepd starts runs as root (port 179) and could not be stopped by the user",
+    ),
+  metrics: listenAddress
+    .optional()
+    .describe('`ADDR:PORT` or `[IPv6]:PORT`: serve Prometheus metrics at `http://ADDR:PORT/metrics` (see "Metrics")'),
+  'log-format': z
+    .enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`))
+    .default('text')
+    .describe(
+      "`text`: `vtepd: warning: ...` lines as always; `json`: one JSON object a line (pino) with `level`, `time`, `pid`, `msg` and the event's `network`, `remote`, `reason`, `request`",
+    ),
+  'log-level': z
+    .enum(LOG_LEVELS, expected(`expected one of ${LOG_LEVELS.join(', ')}`))
+    .default('info')
+    .describe(
+      '`debug`, `info`, `warning` or `error`: lines below it are not written. A warning or error repeated word for word is written at most 5 times in 10 s; the next one says how many were held back',
+    ),
+  evpn: evpnSchema.optional().describe('BGP EVPN: vtepd as a VTEP of a fabric, BGP spoken by GoBGP'),
   // `tenant1:` alone (YAML null) is a VRF with every default.
   vrfs: z
     .record(
@@ -225,22 +333,36 @@ export const configSchema = z.strictObject({
       z.preprocess((v) => v ?? {}, vrfSchema),
       expected('expected a map of VRF names to VRFs'),
     )
-    .default({}),
-  'dvr-mac': mac.optional(),
-  'dvr-macs': z.array(mac, expected('expected a list of MAC addresses')).default([]),
+    .default({})
+    .describe('VRFs: the networks with a gateway in one route between each other'),
+  'dvr-mac': mac
+    .optional()
+    .describe("this host's DVR MAC: the source of routed frames on networks with `source-mac: dvr`"),
+  'dvr-macs': z
+    .array(mac, expected('expected a list of MAC addresses'))
+    .default([])
+    .describe("the other hosts' DVR MACs: never learned, written back to the gateway MAC before the TAP"),
   control: z
     .strictObject({
-      'max-clients': int(1, 10_000, 'a number of clients').default(DEFAULT_CONTROL_LIMITS.maxClients),
-      'idle-timeout': int(1, 86_400, 'seconds').default(DEFAULT_CONTROL_LIMITS.idleTimeoutS),
+      'max-clients': int(1, 10_000, 'a number of clients')
+        .default(DEFAULT_CONTROL_LIMITS.maxClients)
+        .describe('control clients connected at once; one more is told `too many control clients` and closed'),
+      'idle-timeout': int(1, 86_400, 'seconds')
+        .default(DEFAULT_CONTROL_LIMITS.idleTimeoutS)
+        .describe(
+          'seconds a control client may stay connected without a request (a `capture` or `monitor` stream excepted)',
+        ),
     })
-    .default({ 'max-clients': DEFAULT_CONTROL_LIMITS.maxClients, 'idle-timeout': DEFAULT_CONTROL_LIMITS.idleTimeoutS }),
+    .default({ 'max-clients': DEFAULT_CONTROL_LIMITS.maxClients, 'idle-timeout': DEFAULT_CONTROL_LIMITS.idleTimeoutS })
+    .describe('control socket bounds'),
   networks: z
     .record(
       z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: `network ${NAME.error}` }),
       networkSchema,
       expected('expected a map of network names to networks'),
     )
-    .refine((n) => Object.keys(n).length > 0, { error: 'at least one network is required' }),
+    .refine((n) => Object.keys(n).length > 0, { error: 'at least one network is required' })
+    .describe('the networks: one TAP and one VNI or GRE key each'),
 });
 
 export type RawConfig = z.output<typeof configSchema>;

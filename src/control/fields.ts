@@ -5,41 +5,54 @@ import { z } from 'zod';
 import { isUnicastIp, parseIp } from '../wire/ip-address.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
 
-export const networkName = z.string({ error: 'expected a network name' }).min(1, { error: 'expected a network name' });
+export const networkName = z
+  .string({ error: 'expected a network name' })
+  .min(1, { error: 'expected a network name' })
+  .describe("a network's name, as the config names it");
 
 const MAC = 'expected a unicast MAC address such as 52:54:00:12:34:56';
 /** A host's MAC: not a group address. */
-export const unicastMac = z.string({ error: MAC }).transform((s, ctx): Mac => {
-  const m = parseMac(s);
-  if (m === undefined || isGroupMac(m)) {
-    ctx.addIssue({ code: 'custom', message: MAC });
-    return z.NEVER;
-  }
-  return m;
-});
+export const unicastMac = z
+  .string({ error: MAC })
+  .transform((s, ctx): Mac => {
+    const m = parseMac(s);
+    if (m === undefined || isGroupMac(m)) {
+      ctx.addIssue({ code: 'custom', message: MAC });
+      return z.NEVER;
+    }
+    return m;
+  })
+  .describe('a unicast MAC address, such as 52:54:00:12:34:56');
 
 /** Any MAC, group addresses too (a traced frame's destination). */
-export const anyMac = z.string({ error: 'expected a MAC address' }).transform((s, ctx): Mac => {
-  const m = parseMac(s);
-  if (m === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a MAC address' });
-    return z.NEVER;
-  }
-  return m;
-});
+export const anyMac = z
+  .string({ error: 'expected a MAC address' })
+  .transform((s, ctx): Mac => {
+    const m = parseMac(s);
+    if (m === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected a MAC address' });
+      return z.NEVER;
+    }
+    return m;
+  })
+  .describe('a MAC address, group addresses too');
 
 const IP = 'expected a unicast IPv4 or IPv6 address';
 /** A unicast IPv4 or IPv6 address, as 16 bytes (IPv4 mapped). */
-export const unicastIp = z.string({ error: IP }).transform((s, ctx): Uint8Array => {
-  const b = parseIp(s);
-  if (b === undefined || !isUnicastIp(b)) {
-    ctx.addIssue({ code: 'custom', message: IP });
-    return z.NEVER;
-  }
-  return b;
-});
+export const unicastIp = z
+  .string({ error: IP })
+  .transform((s, ctx): Uint8Array => {
+    const b = parseIp(s);
+    if (b === undefined || !isUnicastIp(b)) {
+      ctx.addIssue({ code: 'custom', message: IP });
+      return z.NEVER;
+    }
+    return b;
+  })
+  .describe('a unicast IPv4 or IPv6 address');
 
 export const positiveInt = z
   .number({ error: 'expected a positive integer' })
   .int({ error: 'expected a positive integer' })
-  .positive({ error: 'expected a positive integer' });
+  .positive({ error: 'expected a positive integer' })
+  .describe('a positive integer');

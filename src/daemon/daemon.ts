@@ -5,6 +5,8 @@
 // discovery (path-mtu.ts), EVPN. Networks come and go while it runs
 // (reload.ts), and the whole daemon hands over to its successor (upgrade.ts).
 // What the control verbs see of it is DaemonView (control/daemon-view.ts).
+// (Over 400 lines: the wiring of every part above in one place, so that the
+// order of start and stop can be read; each part's work is in its own file.)
 import { randomInt } from 'node:crypto';
 import { ConfigError, type Config, type NetworkConfig } from '../config/config.ts';
 import { answer } from '../control/commands.ts';

@@ -6,6 +6,9 @@
 // Control never reaches in here: a capture is a PacketObserver the data path
 // offers its packets to while `active` is set, and the errors it meets are
 // callbacks.
+//
+// One file of about 400 lines on purpose: the loop's steps (read, segment,
+// forward, send, poll) share its batches and must be read together.
 import { Batch, type SendQueue } from './batch.ts';
 import { monotonicSeconds } from './clock.ts';
 import { BusyPollGovernor } from '../io/busy-poll.ts';

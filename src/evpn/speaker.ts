@@ -25,10 +25,11 @@
 // (FRR's duplicate address detection defaults).
 //
 // The tables are heard as numbers (EventHub.listenTables), and the speaker's
-// own writes (origin evpn) are not heard back. GoBGP's route stream is
-// followed from a snapshot of the RIB: when the stream ends (gobgpd
-// restarted, or a connection lost), the speaker reconnects, advertises its
-// routes again and resyncs from a new snapshot, with backoff.
+// own writes (origin evpn) are not heard back. GoBGP's best paths come from
+// a RibFollower (follow.ts): a snapshot, then the stream, resynced when it
+// ends; the speaker then advertises its routes again. (Over 400 lines: the
+// advertised and the installed side share each MAC's record and decide
+// together; split, each would reach into the other.)
 import type { Logger } from '../observe/log.ts';
 import type { EvpnConfig, NetworkEvpn } from '../config/config.ts';
 import type { EventHub, TableListener } from '../observe/monitor.ts';
@@ -40,30 +41,22 @@ import { TableError, type Network } from '../switch/network.ts';
 import { parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
+import { RibFollower, type RibSource } from './follow.ts';
 import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
 import { imetPath, macIpPath, readPath, routeKey, type EvpnRoute, type MacIp } from './routes.ts';
 
 /** What the speaker needs of a BGP engine (GoBGP; a fake in tests). */
-export interface BgpEngine {
+export interface BgpEngine extends RibSource {
   readonly address: string;
   readonly managed: boolean;
   addPath(path: ApiPath): Promise<unknown>;
   deletePath(path: ApiPath): Promise<unknown>;
-  /** The best paths as they change from now on; `onEnd` hears the stream end. */
-  watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void;
-  /** The best paths now. */
-  bestPaths(): Promise<ApiPath[]>;
-  /** Resolves once the engine answers again (after it restarted). */
-  waitReady(): Promise<void>;
   peers(): Promise<PeerStatus[]>;
   stop(): void;
 }
 
 export const MAX_MOVES = 5;
 export const MOVE_WINDOW_S = 180;
-/** The first wait before reconnecting to GoBGP, and the longest (it doubles between). */
-export const RECONNECT_FIRST_MS = 500;
-export const RECONNECT_MAX_MS = 30_000;
 
 /** One MAC of an EVPN network, local or remote or both (while it moves). */
 interface MacRecord {
@@ -121,31 +114,19 @@ function now(): number {
 
 export class EvpnSpeaker implements TableListener {
   private readonly networks = new Map<string, EvpnNetwork>();
-  /** Every EVPN route received (best paths), by route key: kept for networks that come later. */
-  private readonly received = new Map<string, EvpnRoute>();
   /** GoBGP calls in the order made: an add and a later withdrawal of one route must not cross. */
   private queue: Promise<unknown> = Promise.resolve();
   private lastError: string | null = null;
   private unlisten: () => void = () => {};
-  private unwatch: () => void = () => {};
+  private rib!: RibFollower;
   private stopped = false;
-  /** Paths heard on the stream while a snapshot is read, applied after it; undefined when following. */
-  private pending: ApiPath[] | undefined = [];
-  private following = false;
-  private resyncs = 0;
-  /** Resolves when the speaker follows GoBGP's routes (again). */
-  private followingNow: Promise<void>;
-  private nowFollowing: () => void = () => {};
-  private reconnectTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly cfg: EvpnConfig,
     private readonly local: string,
     private readonly gobgp: BgpEngine,
     private readonly log: Logger,
-  ) {
-    this.followingNow = new Promise((r) => (this.nowFollowing = r));
-  }
+  ) {}
 
   /** Starts (or connects to) GoBGP, and listens to the networks' tables for local MACs. */
   static async start(cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): Promise<EvpnSpeaker> {
@@ -167,7 +148,13 @@ export class EvpnSpeaker implements TableListener {
   static over(engine: BgpEngine, cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
     s.unlisten = hub.listenTables(s);
-    s.follow();
+    s.rib = new RibFollower(engine, local, {
+      received: (r) => s.received(r),
+      withdrawn: (key) => s.withdrawn(key),
+      reconnected: () => s.advertiseAgain(),
+      error: (m) => s.error(m),
+      info: (m) => log.info(m),
+    });
     return s;
   }
 
@@ -178,7 +165,7 @@ export class EvpnSpeaker implements TableListener {
 
   /** Resolves once the speaker follows GoBGP's routes: a snapshot read, the stream open. */
   synced(): Promise<void> {
-    return this.followingNow;
+    return this.rib.whenFollowing();
   }
 
   // ---------------------------------------------------------------- networks
@@ -198,7 +185,7 @@ export class EvpnSpeaker implements TableListener {
     net.snoopLocal = true;
     this.advertise(n, imetPath(settings.rd, this.local, settings.exportRts, vni));
     for (const [mac, e] of net.fdb.entries()) if (e.port === LOCAL_PORT) this.advertiseMac(n, mac);
-    for (const r of this.received.values()) if (this.imports(n, r)) this.install(n, r);
+    for (const r of this.rib.routes.values()) if (this.imports(n, r)) this.install(n, r);
   }
 
   /** Withdraws a network's routes (its tables go with it, or are the caller's to keep). */
@@ -304,26 +291,20 @@ export class EvpnSpeaker implements TableListener {
 
   // ---------------------------------------------------------------- received routes
 
-  private onPath(p: ApiPath): void {
-    if (this.pending !== undefined) {
-      this.pending.push(p); // a snapshot is being read: after it
-      return;
-    }
-    const r = readPath(p);
-    if (r === undefined || r.vtep === this.local) return; // not EVPN as we speak it, or our own reflected back
-    if (p.is_withdraw) this.withdrawn(routeKey(r));
-    else this.received1(r);
-  }
-
-  private received1(r: EvpnRoute): void {
-    this.received.set(routeKey(r), r);
+  private received(r: EvpnRoute): void {
     for (const n of this.networks.values()) if (this.imports(n, r)) this.install(n, r);
   }
 
+  /** A route withdrawn: still in the follower's table while this runs. */
   private withdrawn(key: string): void {
-    const old = this.received.get(key);
-    this.received.delete(key);
+    const old = this.rib.routes.get(key);
     if (old !== undefined) for (const n of this.networks.values()) if (this.imports(n, old)) this.uninstall(n, old);
+  }
+
+  /** A gobgpd that restarted has none of our routes: all of them again (an add of one it has is harmless). */
+  private advertiseAgain(): void {
+    for (const n of this.networks.values())
+      for (const path of n.advertised.values()) this.call(() => this.gobgp.addPath(path), 'advertise again');
   }
 
   private imports(n: EvpnNetwork, r: EvpnRoute): boolean {
@@ -412,66 +393,6 @@ export class EvpnSpeaker implements TableListener {
     }
   }
 
-  // ---------------------------------------------------------------- following GoBGP
-
-  /**
-   * Follows GoBGP's best paths: opens the stream (what it hears waits), reads
-   * a snapshot of the RIB and makes the received routes what it says
-   * (installing what is new, removing what is gone), then applies what
-   * waited. Until it succeeds, it tries again with backoff.
-   */
-  private follow(delayMs = 0): void {
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      void this.resync().catch((e: Error) => {
-        if (this.stopped) return;
-        this.unwatch();
-        this.error(`evpn: cannot follow GoBGP's routes yet: ${e.message}`);
-        this.follow(Math.min(RECONNECT_MAX_MS, Math.max(RECONNECT_FIRST_MS, delayMs * 2)));
-      });
-    }, delayMs);
-  }
-
-  private async resync(): Promise<void> {
-    if (this.stopped) return;
-    this.pending = [];
-    if (this.resyncs > 0) {
-      await this.gobgp.waitReady();
-      // A gobgpd that restarted has none of our routes: advertise them all again (an add of one it has is harmless).
-      for (const n of this.networks.values())
-        for (const path of n.advertised.values()) this.call(() => this.gobgp.addPath(path), 'advertise again');
-    }
-    this.unwatch = this.gobgp.watch(
-      (p) => this.onPath(p),
-      (e) => this.onWatchEnd(e),
-    );
-    const snapshot = await this.gobgp.bestPaths();
-    if (this.stopped) return;
-    const now = new Map<string, EvpnRoute>();
-    for (const p of snapshot) {
-      const r = readPath(p);
-      if (r !== undefined && r.vtep !== this.local) now.set(routeKey(r), r);
-    }
-    for (const key of [...this.received.keys()]) if (!now.has(key)) this.withdrawn(key);
-    for (const r of now.values()) this.received1(r);
-    const waited = this.pending;
-    this.pending = undefined;
-    for (const p of waited) this.onPath(p);
-    this.following = true;
-    this.nowFollowing();
-    if (this.resyncs > 0) this.log.info(`evpn: following GoBGP's routes again: ${now.size} received, resynced`);
-  }
-
-  private onWatchEnd(e: Error | undefined): void {
-    if (this.stopped) return;
-    this.following = false;
-    this.followingNow = new Promise((r) => (this.nowFollowing = r));
-    this.resyncs++;
-    this.error(`evpn: GoBGP's route stream ended${e ? `: ${e.message}` : ''}; reconnecting`);
-    this.follow(RECONNECT_FIRST_MS);
-  }
-
   // ---------------------------------------------------------------- plumbing
 
   private call(op: () => Promise<unknown>, what: string): void {
@@ -513,8 +434,8 @@ export class EvpnSpeaker implements TableListener {
       'router-id': this.cfg.routerId,
       gobgp: this.gobgp.address,
       managed: this.gobgp.managed,
-      following: this.following,
-      resyncs: this.resyncs,
+      following: this.rib.following,
+      resyncs: this.rib.resyncs,
       sessions,
       networks,
       'last-error': this.lastError,
@@ -525,11 +446,10 @@ export class EvpnSpeaker implements TableListener {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.reconnectTimer);
     this.unlisten();
     for (const name of [...this.networks.keys()]) this.remove(name);
     await Promise.race([this.queue, new Promise((r) => setTimeout(r, 2000))]);
-    this.unwatch();
+    this.rib.stop();
     this.gobgp.stop();
   }
 }

@@ -23,6 +23,9 @@
 // Error whose `code` is the errno name (EPERM, EBUSY, ...), so the daemon can
 // explain what went wrong; a call with arguments of the wrong shape throws a
 // TypeError (a bug in src/io, never the network's doing).
+//
+// Longer than 400 lines on purpose: one short marshalling function per
+// export and nothing else; the logic they reach is in the files above.
 
 #include <napi.h>
 #include <uv.h>

@@ -8,7 +8,8 @@
 // and the steps are read off the frame's verdict (where it went, or why not,
 // as the switch recorded it) and off what it did to the clone: FDB and
 // neighbour entries, the tunnel and TAP queues. A change to the decision code
-// changes the trace with it.
+// changes the trace with it. (Over 400 lines: a step list per kind of frame,
+// and the frames a trace is made of; each part is short.)
 import { Batch, type SendQueue } from '../datapath/batch.ts';
 import { HEADROOM } from '../datapath/datapath.ts';
 import { Drop, DROP_NAMES } from '../switch/drop.ts';

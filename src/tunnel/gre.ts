@@ -33,9 +33,15 @@ import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel
 import { IdDemux, NO_SEQ } from './tunnel.ts';
 
 export const greSchema = z.strictObject({
-  key: int(0, 0xffff_ffff, 'a GRE key'),
-  csum: bool().default(false),
-  seq: bool().default(false),
+  key: int(0, 0xffff_ffff, 'a GRE key').describe('0\u20134294967295, instead of `vxlan`; unique among GRE networks'),
+  csum: bool()
+    .default(false)
+    .describe('GRE checksum (C bit): computed on send; a received checksum is always verified'),
+  seq: bool()
+    .default(false)
+    .describe(
+      'GRE sequence numbers (S bit); received ones that step back are counted (`gre-seq-out-of-order`) and delivered',
+    ),
 });
 
 /** With checksum, key and sequence number. */

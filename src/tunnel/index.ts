@@ -31,8 +31,8 @@ export type TunnelKind = TunnelSettings['kind'];
 
 /** 2. The config block of each, under its own key (`vxlan: {...}`, `gre: {...}`). */
 export const tunnelBlocks = {
-  vxlan: vxlanSchema.optional(),
-  gre: greSchema.optional(),
+  vxlan: vxlanSchema.optional().describe('VXLAN (RFC 7348): give exactly one of vxlan and gre'),
+  gre: greSchema.optional().describe('Ethernet over GRE with key (RFC 2784/2890), protocol 0x6558'),
 };
 export const TUNNEL_KINDS = Object.keys(tunnelBlocks) as TunnelKind[];
 

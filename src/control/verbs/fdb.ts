@@ -101,8 +101,11 @@ export const fdbFlush = defineVerb({
   access: 'change',
   fields: {
     network: networkName.optional(),
-    which: z.enum(['all', 'dynamic', 'static'], { error: 'expected all, dynamic or static' }).default('all'),
-    remote: unicastIp.optional(),
+    which: z
+      .enum(['all', 'dynamic', 'static'], { error: 'expected all, dynamic or static' })
+      .default('all')
+      .describe('learned entries, given ones, or both'),
+    remote: unicastIp.optional().describe('only the entries behind this VTEP'),
   },
   reply: '`{ flushed }`',
   handle(d, req) {

@@ -17,7 +17,14 @@ export const remoteAdd = defineVerb({
   usage: 'IP --network NAME [--no-flood]',
   summary: 'a VTEP on the flood list (with --no-flood: a sender only)',
   access: 'change',
-  fields: { network: networkName, ip: unicastIp, flood: z.boolean({ error: 'expected true or false' }).default(true) },
+  fields: {
+    network: networkName,
+    ip: unicastIp,
+    flood: z
+      .boolean({ error: 'expected true or false' })
+      .default(true)
+      .describe('whether it receives floods (false: --no-flood, accepted as a sender only)'),
+  },
   cliNames: { ip: 'IP' },
   reply: '`{}` (`flood: false`: a sender only)',
   handle(d, req) {

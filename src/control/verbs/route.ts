@@ -13,16 +13,22 @@ import type { DvrMacRow, RouteRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json } from './cli.ts';
 
-const vrfName = z.string({ error: 'expected a VRF name' }).min(1, { error: 'expected a VRF name' });
+const vrfName = z
+  .string({ error: 'expected a VRF name' })
+  .min(1, { error: 'expected a VRF name' })
+  .describe('a VRF name; may be left out when there is one VRF');
 const PREFIX = 'expected a prefix such as 192.168.30.0/24 or fd00:30::/64';
-const prefix = z.string({ error: PREFIX }).transform((s, ctx) => {
-  const p = parsePrefix(s);
-  if (p === undefined) {
-    ctx.addIssue({ code: 'custom', message: PREFIX });
-    return z.NEVER;
-  }
-  return p;
-});
+const prefix = z
+  .string({ error: PREFIX })
+  .transform((s, ctx) => {
+    const p = parsePrefix(s);
+    if (p === undefined) {
+      ctx.addIssue({ code: 'custom', message: PREFIX });
+      return z.NEVER;
+    }
+    return p;
+  })
+  .describe('an IPv4 or IPv6 prefix, such as 192.168.30.0/24 or fd00:30::/64');
 
 /** The VRF a request names; without a name, the only one there is. */
 function vrfOf(d: DaemonView, name: string | undefined): Vrf {

@@ -22,8 +22,11 @@ export const capture = defineVerb({
   access: 'traffic',
   fields: {
     network: networkName.optional(),
-    side: z.enum(CAPTURE_SIDES, { error: 'expected tap, tunnel or both' }).default('both'),
-    count: positiveInt.optional(),
+    side: z
+      .enum(CAPTURE_SIDES, { error: 'expected tap, tunnel or both' })
+      .default('both')
+      .describe('what to copy: TAP frames, tunnel packets, or both'),
+    count: positiveInt.optional().describe('stop after this many packets'),
   },
   reply:
     'a stream: `{ "ok": true, "data": { "capturing": true } }`, then `{ "packet": { time, network, side, dir, ' +

@@ -31,15 +31,24 @@ const VLAN = 'expected a VLAN id from 1 to 4094';
 const fields = {
   network: networkName,
   /** "tap", or the address of the remote VTEP the frame comes from. */
-  in: z.union([z.literal('tap'), ipText], { error: 'expected tap or the address of a remote VTEP' }),
-  src: hostMac,
+  in: z
+    .union([z.literal('tap'), ipText], { error: 'expected tap or the address of a remote VTEP' })
+    .describe('where the frame comes from: tap, or the address of a remote VTEP'),
+  src: hostMac.describe("the frame's source MAC"),
   dst: z
     .string({ error: 'expected a MAC address' })
-    .refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address' }),
-  vlan: z.number({ error: VLAN }).int().min(1, { error: VLAN }).max(4094, { error: VLAN }).optional(),
-  'arp-request': ipText.optional(),
-  ipv4: ipPair.optional(),
-  ipv6: ipPair.optional(),
+    .refine((s) => parseMac(s) !== undefined, { error: 'expected a MAC address' })
+    .describe("the frame's destination MAC (a gateway MAC: a routed frame)"),
+  vlan: z
+    .number({ error: VLAN })
+    .int()
+    .min(1, { error: VLAN })
+    .max(4094, { error: VLAN })
+    .optional()
+    .describe('an 802.1Q tag'),
+  'arp-request': ipText.optional().describe('the frame is an ARP request (NS for IPv6) for this address'),
+  ipv4: ipPair.optional().describe('the frame is an ICMP echo request from the first address to the second'),
+  ipv6: ipPair.optional().describe('the same, ICMPv6'),
 };
 
 export type TraceRequest = z.output<z.ZodObject<typeof fields>>;

@@ -1,0 +1,146 @@
+// GoBGP's best paths, followed: a snapshot of the RIB, then the route stream,
+// as routes received and withdrawn. When the stream ends (gobgpd restarted,
+// or the connection lost), it reconnects with backoff, says so (the speaker
+// advertises its routes again: a restarted gobgpd has none of them) and
+// resyncs from a new snapshot: what was withdrawn meanwhile is withdrawn,
+// what is new comes. Paths heard on the stream while a snapshot is read wait
+// and are applied after it, so that nothing is lost or applied out of order.
+import type { ApiPath } from './gobgp.ts';
+import { readPath, routeKey, type EvpnRoute } from './routes.ts';
+
+/** The first wait before reconnecting to GoBGP, and the longest (it doubles between). */
+export const RECONNECT_FIRST_MS = 500;
+export const RECONNECT_MAX_MS = 30_000;
+
+/** What the follower needs of the BGP engine. */
+export interface RibSource {
+  /** The best paths as they change from now on; `onEnd` hears the stream end. */
+  watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void;
+  /** The best paths now. */
+  bestPaths(): Promise<ApiPath[]>;
+  /** Resolves once the engine answers again (after it restarted). */
+  waitReady(): Promise<void>;
+}
+
+/** What a follower tells: routes (EVPN as vtepd speaks it, not from `local`) that came and went. */
+export interface RibListener {
+  received(r: EvpnRoute): void;
+  withdrawn(key: string): void;
+  /** Before a resync after the stream was lost: the engine may have lost our routes. */
+  reconnected(): void;
+  error(message: string): void;
+  info(message: string): void;
+}
+
+export class RibFollower {
+  /** Routes received (best paths), by route key. */
+  readonly routes = new Map<string, EvpnRoute>();
+  /** Whether the stream is followed now. */
+  following = false;
+  /** How often the stream was lost. */
+  resyncs = 0;
+  private pending: ApiPath[] | undefined = [];
+  private unwatch: () => void = () => {};
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private synced: Promise<void>;
+  private nowSynced: () => void = () => {};
+
+  constructor(
+    private readonly source: RibSource,
+    /** This VTEP's address: its own routes, reflected back, are not received. */
+    private readonly local: string,
+    private readonly listener: RibListener,
+  ) {
+    this.synced = new Promise((r) => (this.nowSynced = r));
+    this.follow(0);
+  }
+
+  /** Resolves once a snapshot was read and the stream is open (again). */
+  whenFollowing(): Promise<void> {
+    return this.synced;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.unwatch();
+  }
+
+  private follow(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.resync().catch((e: Error) => {
+        if (this.stopped) return;
+        this.unwatch();
+        this.listener.error(`evpn: cannot follow GoBGP's routes yet: ${e.message}`);
+        this.follow(Math.min(RECONNECT_MAX_MS, Math.max(RECONNECT_FIRST_MS, delayMs * 2)));
+      });
+    }, delayMs);
+  }
+
+  private async resync(): Promise<void> {
+    if (this.stopped) return;
+    this.pending = [];
+    if (this.resyncs > 0) {
+      await this.source.waitReady();
+      this.listener.reconnected();
+    }
+    this.unwatch = this.source.watch(
+      (p) => this.onPath(p),
+      (e) => this.onEnd(e),
+    );
+    const snapshot = await this.source.bestPaths();
+    if (this.stopped) return;
+    const now = new Map<string, EvpnRoute>();
+    for (const p of snapshot) {
+      const r = this.read(p);
+      if (r !== undefined) now.set(routeKey(r), r);
+    }
+    for (const key of [...this.routes.keys()]) if (!now.has(key)) this.withdraw(key);
+    for (const r of now.values()) this.receive(r);
+    const waited = this.pending;
+    this.pending = undefined;
+    for (const p of waited) this.onPath(p);
+    this.following = true;
+    this.nowSynced();
+    if (this.resyncs > 0) this.listener.info(`evpn: following GoBGP's routes again: ${now.size} received, resynced`);
+  }
+
+  private read(p: ApiPath): EvpnRoute | undefined {
+    const r = readPath(p);
+    return r === undefined || r.vtep === this.local ? undefined : r; // not EVPN as we speak it, or our own
+  }
+
+  private onPath(p: ApiPath): void {
+    if (this.pending !== undefined) {
+      this.pending.push(p); // a snapshot is being read: after it
+      return;
+    }
+    const r = this.read(p);
+    if (r === undefined) return;
+    if (p.is_withdraw) this.withdraw(routeKey(r));
+    else this.receive(r);
+  }
+
+  private receive(r: EvpnRoute): void {
+    this.routes.set(routeKey(r), r);
+    this.listener.received(r);
+  }
+
+  private withdraw(key: string): void {
+    if (!this.routes.has(key)) return;
+    this.listener.withdrawn(key);
+    this.routes.delete(key);
+  }
+
+  private onEnd(e: Error | undefined): void {
+    if (this.stopped) return;
+    this.following = false;
+    this.synced = new Promise((r) => (this.nowSynced = r));
+    this.resyncs++;
+    this.listener.error(`evpn: GoBGP's route stream ended${e ? `: ${e.message}` : ''}; reconnecting`);
+    this.follow(RECONNECT_FIRST_MS);
+  }
+}
