@@ -1,7 +1,7 @@
 // A BGP EVPN fabric in the lab, as the tests, the demo and the scale bench
 // build it: FRR as route reflector on one host, FRR driving a kernel VXLAN
 // VTEP (advertise-all-vni) on another, vtepd on the rest, all iBGP in AS 65000.
-import type { Lab } from './lab.ts';
+import { must, type Lab } from './lab.ts';
 
 export const EVPN_ASN = 65000;
 
@@ -57,4 +57,104 @@ networks:
     learning: false
     arp-responder: true
 ${o.extra ?? ''}`;
+}
+
+/** A subnet of a kernel VTEP with symmetric IRB: its VNI, the anycast gateway on its bridge, and one tenant host. */
+export interface IrbSubnet {
+  vni: number;
+  /** The gateway's address with prefix, on the bridge (the SVI). */
+  gateway: string;
+  /** The tenant host: its address with prefix, and MAC. */
+  host: string;
+  hostMac: string;
+}
+
+export const ANYCAST_MAC = '00:00:5e:00:01:01';
+
+/**
+ * A kernel VTEP on host i routing with symmetric IRB, as FRR and the kernel
+ * do it (this kernel has no VRF devices: the namespace is the tenant VRF):
+ * the L3VNI's VXLAN device in a bridge of its own with the router MAC and no
+ * address (the L3 SVI), one bridge per subnet with its VXLAN device and the
+ * anycast gateway's address and MAC, forwarding on, and a tenant host behind
+ * each subnet's bridge (namespace PREFIX-kI-VNI). Returns the tenant
+ * namespaces by VNI.
+ */
+export async function kernelIrbVtep(
+  lab: Lab,
+  i: number,
+  o: { l3vni: number; rmac: string; subnets: IrbSubnet[] },
+): Promise<Map<number, string>> {
+  const ns = lab.ns(i);
+  const ip = (...a: string[]) => must('ip', ['-n', ns, ...a]);
+  await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const vxlan = async (vni: number, dev: string, bridge: string) => {
+    await ip(
+      'link',
+      'add',
+      dev,
+      'type',
+      'vxlan',
+      'id',
+      String(vni),
+      'local',
+      lab.underlay(i),
+      'dstport',
+      '4789',
+      'nolearning',
+    );
+    await ip('link', 'set', dev, 'master', bridge, 'mtu', '1450');
+    await ip('link', 'set', dev, 'type', 'bridge_slave', 'neigh_suppress', 'on', 'learning', 'off');
+    await ip('link', 'set', dev, 'up');
+  };
+  // The L3VNI: its bridge is the L3 SVI, with the router MAC and no address.
+  const l3 = `br${o.l3vni}`;
+  await ip('link', 'add', l3, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+  await ip('link', 'set', l3, 'address', o.rmac);
+  await vxlan(o.l3vni, `vx${o.l3vni}`, l3);
+  await ip('link', 'set', l3, 'up');
+  const tenants = new Map<number, string>();
+  for (const sn of o.subnets) {
+    const br = `br${sn.vni}`;
+    await ip('link', 'add', br, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    await ip('link', 'set', br, 'address', ANYCAST_MAC);
+    await vxlan(sn.vni, `vx${sn.vni}`, br);
+    await ip('addr', 'add', sn.gateway, 'dev', br);
+    await ip('link', 'set', br, 'up');
+    await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${br}.arp_accept=1`]);
+    const tenant = await lab.tenantBehindTap(i, `vx${sn.vni}`, `k${i}-${sn.vni}`, {
+      mac: sn.hostMac,
+      addresses: [sn.host],
+      via: [sn.gateway.split('/')[0]],
+      bridge: br,
+    });
+    tenants.set(sn.vni, tenant);
+  }
+  return tenants;
+}
+
+/** FRR for a kernel VTEP with symmetric IRB: the L3VNI in zebra, type-5 routes of its subnets (not the underlay). */
+export function kernelIrbConfig(lab: Lab, i: number, l3vni: number): { bgpd: string; zebra: string } {
+  return {
+    zebra: `vni ${l3vni}\n`,
+    bgpd: `frr defaults datacenter
+hostname vtep${i}
+ip prefix-list TENANT4 seq 5 permit 192.168.0.0/16 le 32
+route-map TENANT permit 10
+ match ip address prefix-list TENANT4
+router bgp ${EVPN_ASN}
+ bgp router-id ${lab.underlay(i)}
+ no bgp default ipv4-unicast
+ neighbor ${lab.underlay(1)} remote-as ${EVPN_ASN}
+ neighbor ${lab.underlay(1)} timers 3 9
+ address-family ipv4 unicast
+  redistribute connected route-map TENANT
+ exit-address-family
+ address-family l2vpn evpn
+  neighbor ${lab.underlay(1)} activate
+  advertise-all-vni
+  advertise ipv4 unicast
+ exit-address-family
+`,
+  };
 }

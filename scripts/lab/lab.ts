@@ -447,7 +447,8 @@ export class Lab {
    * reflector, or the control plane of a kernel VTEP. Its own path space
    * (-N) keeps its sockets and pid files apart from other hosts'.
    */
-  async frr(i: number, bgpd: string): Promise<void> {
+  /** FRR on host i: zebra (with `zebra` lines, such as `vni 4001`) and bgpd with the config given. */
+  async frr(i: number, bgpd: string, zebra = ''): Promise<void> {
     const ns = this.ns(i);
     const dir = join(this.dir, `frr-h${i}`);
     const run = `/var/run/frr/${ns}`;
@@ -456,7 +457,7 @@ export class Lab {
     this.frrDirs.push(run);
     const frr = (await must('id', ['-u', 'frr'])).trim();
     const gid = (await must('id', ['-g', 'frr'])).trim();
-    writeFileSync(join(dir, 'zebra.conf'), `hostname ${ns}\n`);
+    writeFileSync(join(dir, 'zebra.conf'), `hostname ${ns}\n${zebra}`);
     writeFileSync(join(dir, 'bgpd.conf'), bgpd);
     for (const p of [dir, run, join(dir, 'zebra.conf'), join(dir, 'bgpd.conf')]) chownSync(p, Number(frr), Number(gid));
     this.pidfiles.push(`${run}/zebra.pid`, `${run}/bgpd.pid`);
@@ -556,20 +557,26 @@ export class Lab {
    * routes via `via`) a veth joins to a bridge br-TAP of host i, the TAP's
    * other port. Its MTU is the TAP's. IPv6 is on in the tenant only, with no
    * duplicate address detection or router solicitations. Returns the
-   * namespace.
+   * namespace. With `move`, the tenant made as `move.name` behind host
+   * `move.from` moves here instead (same namespace, MAC and addresses).
    */
   async tenantBehindTap(
     i: number,
     tap: string,
     name: string,
-    o: { mac: string; addresses: string[]; via?: string[] },
+    o: { mac: string; addresses: string[]; via?: string[]; bridge?: string; move?: { from: number; name: string } },
   ): Promise<string> {
     const ns = this.ns(i);
-    const tenant = `${this.prefix}-${name}`;
-    const bridge = `br-${tap}`.slice(0, 15);
+    const tenant = `${this.prefix}-${o.move?.name ?? name}`;
+    const bridge = o.bridge ?? `br-${tap}`.slice(0, 15);
     const veth = `v-${name}`.slice(0, 15);
-    await must('ip', ['netns', 'add', tenant]);
-    this.extraNamespaces.push(tenant);
+    if (o.move === undefined) {
+      await must('ip', ['netns', 'add', tenant]);
+      this.extraNamespaces.push(tenant);
+    } else {
+      // The host moves: its link to host `from` goes (its eth0 with it), a new one comes from host i.
+      await must('ip', ['-n', this.ns(o.move.from), 'link', 'del', `v-${o.move.name}`.slice(0, 15)]);
+    }
     const mtu = (await must('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${tap}/mtu`])).trim();
     await must('ip', [
       'netns',
@@ -583,7 +590,7 @@ export class Lab {
       'net.ipv6.conf.default.router_solicitations=0',
     ]);
     const ipns = (...a: string[]) => must('ip', ['-n', ns, ...a]);
-    if (!(await sh('ip', ['-n', ns, 'link', 'show', bridge])).stdout.includes(bridge)) {
+    if (o.bridge === undefined && !(await sh('ip', ['-n', ns, 'link', 'show', bridge])).stdout.includes(bridge)) {
       // A plain bridge, as the lab's switch: bridged frames skip iptables.
       await must('ip', [
         'netns',

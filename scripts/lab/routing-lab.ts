@@ -168,3 +168,34 @@ export async function routedKernel(lab: Lab, nets: Net[] = ['blue', 'red']): Pro
   }
   return tenants;
 }
+
+/** The router MAC of the kernel VTEP in the EVPN routing lab. */
+export const KERNEL_RMAC = '02:66:00:00:00:02';
+export const L3VNI = 4001;
+
+/**
+ * vtepd's config for host i of an EVPN fabric routing with symmetric IRB:
+ * `nets` with their anycast gateways, in VRF tenant1 with L3VNI 4001, the
+ * route reflector on host 1.
+ */
+export function irbConfig(lab: Lab, i: number, nets: Net[], vrf = ''): string {
+  const blocks = nets.map(
+    (net) => `
+  ${net}:
+    tap: tap-${net}
+    vxlan: { vni: ${NETS[net].vni} }
+    evpn: true
+    learning: false
+    arp-responder: true
+    vrf: tenant1
+    gateway: { addresses: [${gw4(net)}/24], mac: "${GW_MAC}" }`,
+  );
+  return `
+local: ${lab.underlay(i)}
+socket: ${lab.socket(i)}
+evpn: { asn: 65000, neighbors: [${lab.underlay(1)}], hold-time: 9 }
+vrfs:
+  tenant1: { l3vni: ${L3VNI}${vrf} }
+networks:${blocks.join('')}
+`;
+}

@@ -8,7 +8,8 @@
 import { contains, formatPrefix, overlaps, parsePrefix, type Prefix } from '../route/prefix.ts';
 import type { SourceMac } from '../route/vrf.ts';
 import { canonicalIp, formatIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
-import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
+import { derivedMac, formatMac, parseMac, type Mac } from '../wire/mac.ts';
+import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
 import type { NetworkConfig } from './config.ts';
 import type { RawConfig } from './schema.ts';
 
@@ -29,6 +30,17 @@ export interface VrfConfig {
   routes: { prefix: string; via: string }[];
   /** ICMP errors a second at most (0: no limit). */
   icmpRatelimit: number;
+  /** Symmetric IRB over BGP EVPN: the L3VNI, this VTEP's router MAC, the VRF's RD and RTs, what it advertises. */
+  l3?: VrfL3Config;
+}
+
+export interface VrfL3Config {
+  vni: number;
+  rmac: Mac;
+  rd: string;
+  importRts: string[];
+  exportRts: string[];
+  advertise: ('connected' | 'static')[];
 }
 
 export interface RoutingConfig {
@@ -93,6 +105,50 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
     net.gateway = { addresses, mac, sourceMac: g['source-mac'] };
   }
   const vrfs: VrfConfig[] = [];
+  const l3vnis = new Map<number, string>();
+  let routerMac: { mac: Mac; vrf: string } | undefined;
+  const vnis = new Map(networks.filter((n) => n.tunnel.kind === 'vxlan').map((n) => [tunnelVni(n), n.name]));
+  /** The VRF's symmetric IRB settings, checked: { l3 } or nothing. */
+  const l3Of = (name: string): { l3?: VrfL3Config } => {
+    const v = raw.vrfs[name];
+    if (v?.l3vni === undefined) return {};
+    const at = (...p: PropertyKey[]) => ['vrfs', name, ...p];
+    const vni = v.l3vni;
+    if (raw.evpn === undefined) {
+      problem(at('l3vni'), 'an L3VNI is routing over BGP EVPN: it needs the top-level evpn: { asn, neighbors }');
+      return {};
+    }
+    if (vnis.has(vni))
+      problem(at('l3vni'), `${vni} is the VNI of network ${vnis.get(vni)}: give the VRF a VNI of its own`);
+    if (l3vnis.has(vni)) problem(at('l3vni'), `${vni} is the L3VNI of VRF ${l3vnis.get(vni)} already`);
+    l3vnis.set(vni, name);
+    const rmac = v['router-mac'] === 'auto' ? derivedMac(`vtepd ${raw.local} router-mac`) : parseMac(v['router-mac'])!;
+    if (routerMac !== undefined && routerMac.mac !== rmac)
+      problem(
+        at('router-mac'),
+        `${formatMac(rmac)} differs from VRF ${routerMac.vrf}'s ${formatMac(routerMac.mac)}: a VTEP has one router MAC ` +
+          'for every VRF (peers such as FRR drop what comes from another)',
+      );
+    routerMac ??= { mac: rmac, vrf: name };
+    if (gatewayMacs.has(rmac))
+      problem(at('router-mac'), `${formatMac(rmac)} is a gateway MAC: the router MAC must be this VTEP's own`);
+    const given = v.evpn === undefined || v.evpn === true ? {} : v.evpn;
+    const canonical = (t: string) => formatRouteValue(parseRouteValue(t)!);
+    const rt = defaultRouteTarget(raw.evpn.asn, vni);
+    return {
+      l3: {
+        vni,
+        rmac,
+        rd:
+          given.rd !== undefined
+            ? canonical(given.rd)
+            : defaultRouteDistinguisher(raw.evpn['router-id'] ?? raw.local, vni),
+        importRts: (given['import-rt'] ?? [rt]).map(canonical),
+        exportRts: (given['export-rt'] ?? [rt]).map(canonical),
+        advertise: [...new Set(v.advertise)],
+      },
+    };
+  };
   const names = new Set([...declared, ...networks.filter((n) => n.vrf !== undefined).map((n) => n.vrf!)]);
   for (const name of names) {
     const v = raw.vrfs[name];
@@ -120,7 +176,7 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
       seen.push(prefix);
       return { prefix: formatPrefix(prefix), via };
     });
-    vrfs.push({ name, routes, icmpRatelimit: v?.['icmp-ratelimit'] ?? 1000 });
+    vrfs.push({ name, routes, icmpRatelimit: v?.['icmp-ratelimit'] ?? 1000, ...l3Of(name) });
   }
   const dvrMac = raw['dvr-mac'] === undefined ? undefined : parseMac(raw['dvr-mac'])!;
   if (dvrMac !== undefined && gatewayMacs.has(dvrMac)) {
@@ -133,6 +189,10 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
     return mac;
   });
   return { vrfs, ...(dvrMac !== undefined && { dvrMac }), dvrMacs };
+}
+
+function tunnelVni(n: NetworkConfig): number {
+  return n.tunnel.kind === 'vxlan' ? n.tunnel.vni : -1;
 }
 
 /** Why `ip` cannot be a host of `prefix`: its network or (IPv4) broadcast address; undefined when it can. */

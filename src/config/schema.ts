@@ -110,7 +110,7 @@ export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
 const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
 
 const evpnSchema = z.strictObject({
-  asn: int(1, 4294967295, 'an AS number').describe('the AS number (1\u20134294967295); every session is iBGP'),
+  asn: int(1, 4294967295, 'an AS number').describe('the AS number (1–4294967295); every session is iBGP'),
   'router-id': ipv4.optional().describe("BGP router id, and the route distinguishers' address. Default: `local`."),
   neighbors: z
     .array(unicastIpv4, expected('expected a list of IPv4 addresses'))
@@ -153,7 +153,25 @@ const gatewaySchema = z.strictObject({
     ),
 });
 
+const ADVERTISE = ['connected', 'static'] as const;
+
 const vrfSchema = z.strictObject({
+  l3vni: int(1, 16777215, 'a VNI')
+    .optional()
+    .describe('symmetric IRB over BGP EVPN for this VRF: its L3VNI (not the VNI of any network)'),
+  'router-mac': z
+    .union([z.literal('auto'), mac], expected('expected auto or a unicast MAC address'))
+    .default('auto')
+    .describe(
+      "this VTEP's router MAC on the L3VNI: auto (derived from local, the same at every start) or a MAC; one for every VRF",
+    ),
+  evpn: networkEvpnSchema
+    .optional()
+    .describe('true, or { rd, import-rt, export-rt } of the VRF: RD router-id:L3VNI and RT ASN:L3VNI by default'),
+  advertise: z
+    .array(z.enum(ADVERTISE, expected('expected connected or static')), expected('expected a list: connected, static'))
+    .default(['connected'])
+    .describe("what goes out as type-5 routes: the VRF's connected subnets, and its static routes"),
   routes: z
     .array(z.strictObject({ prefix: prefixed, via: overlayIp }), expected('expected a list of { prefix, via }'))
     .default([])
@@ -165,12 +183,12 @@ const vrfSchema = z.strictObject({
 
 const networkSchema = z
   .strictObject({
-    tap: ifname.describe('TAP device name (1\u201315 characters)'),
+    tap: ifname.describe('TAP device name (1–15 characters)'),
     address: cidr.optional().describe('IPv4 address/prefix added to the TAP'),
     mtu: int(68, 65000, 'an MTU')
       .optional()
       .describe(
-        'TAP MTU: VXLAN 50 (1450 over 1500); GRE 42 (1458), 4 more each with csum and seq; over an IPv6 underlay 20 more (VXLAN 70: 1430, GRE 62: 1438). A larger value is accepted with a warning: frames that do not fit the path are answered with ICMP (see "Path MTU"). Default: underlay MTU \u2212 overhead.',
+        'TAP MTU: VXLAN 50 (1450 over 1500); GRE 42 (1458), 4 more each with csum and seq; over an IPv6 underlay 20 more (VXLAN 70: 1430, GRE 62: 1438). A larger value is accepted with a warning: frames that do not fit the path are answered with ICMP (see "Path MTU"). Default: underlay MTU − overhead.',
       ),
     mac: mac
       .optional()
@@ -185,7 +203,7 @@ const networkSchema = z
       .describe(
         'VTEPs accepted as senders (and learned) without receiving floods; in group mode, the only ones accepted',
       ),
-    ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S).describe('seconds; 1\u20131000000'),
+    ageing: int(1, 1_000_000, 'a number of seconds').default(DEFAULT_AGEING_S).describe('seconds; 1–1000000'),
     'max-macs': int(1, 1_000_000, 'a number of entries')
       .default(DEFAULT_MAX_MACS)
       .describe('learned entries; when full, new MACs are refused and counted'),

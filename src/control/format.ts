@@ -42,8 +42,8 @@ export function formatRoutes(rows: readonly RouteRow[]): string {
   return rows
     .map((r) => {
       const via = r.via === null ? '' : ` via ${r.via}`;
-      const dev = r.network === null ? '' : ` dev ${r.network}`;
-      return `${r.prefix}${via}${dev} origin ${r.origin} vrf ${r.vrf}${r.active ? '' : ' (inactive: its next hop is on no connected subnet)'}`;
+      const dev = r.rmac !== undefined ? ` rmac ${r.rmac} vni ${r.vni}` : r.network === null ? '' : ` dev ${r.network}`;
+      return `${r.prefix}${via}${dev} origin ${r.origin} vrf ${r.vrf}${r.active ? '' : ` (inactive: ${r.why ?? 'not installed'})`}`;
     })
     .join('\n');
 }
@@ -73,6 +73,12 @@ export function formatStats(s: StatsReport): string {
         `ttl-exceeded ${c['ttl-exceeded']}, no-route ${c['no-route']}, neigh-unresolved ${c['neigh-unresolved']}, ` +
         `icmp-sent ${c['icmp-sent']}, icmp-ratelimited ${c['icmp-ratelimited']}; resolving ${v.resolving}`,
     );
+    const l3 = v.l3vni;
+    if (l3 !== undefined)
+      lines.push(
+        `  l3vni ${l3.vni} router-mac ${l3['router-mac']}: rx ${l3['rx-packets']} packets, tx ${l3['tx-packets']} ` +
+          `packets; drops ${formatDrops(l3.drops)}`,
+      );
   }
   const b = s['busy-poll'];
   if (b !== undefined && b['paused-contended'] + b['paused-idle'] > 0) {
@@ -154,6 +160,16 @@ export function formatEvpn(s: EvpnStatus): string {
       `    advertised ${n.advertised['type-3']} type-3, ${n.advertised['type-2']} type-2; received ` +
         `${n.received['type-3']} type-3, ${n.received['type-2']} type-2` +
         (n.frozen.length ? `; frozen ${n.frozen.join(', ')}` : ''),
+    );
+  }
+  for (const [name, v] of Object.entries(s.vrfs ?? {})) {
+    lines.push(
+      `  vrf ${name}: l3vni ${v.l3vni}, router-mac ${v['router-mac']}, rd ${v.rd}, import ${v['import-rt'].join(',')}, ` +
+        `export ${v['export-rt'].join(',')}`,
+    );
+    lines.push(
+      `    advertised ${v.advertised['type-5']} type-5; received ${v.received['type-5']} type-5, ` +
+        `${v.received['host-routes']} host routes`,
     );
   }
   lines.push(`  last error: ${s['last-error'] ?? 'none'}`);

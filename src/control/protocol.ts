@@ -98,12 +98,17 @@ export interface RouteRow {
   prefix: string;
   /** The next hop; null for a connected subnet. */
   via: string | null;
-  /** The network packets leave on (null: a given route whose next hop is on no connected subnet now). */
+  /** The network packets leave on (null: over the fabric, or a given route not installed now). */
   network: string | null;
+  /** A route over the fabric (EVPN, symmetric IRB): the egress VTEP's router MAC and the L3VNI. */
+  rmac?: string;
+  vni?: number;
   /** connected, config, vtepctl or evpn. */
   origin: string;
-  /** False for a given route not installed: its next hop is on no connected subnet. */
+  /** False for a given route not installed: its next hop is on no connected subnet, or its subnet is connected. */
   active: boolean;
+  /** Why it is not installed. */
+  why?: string;
 }
 
 /** One row of `vtepctl dvr-mac show --json`. */
@@ -121,6 +126,14 @@ export interface VrfStats {
   counters: Record<string, number>;
   /** Neighbours its gateways are asking for now. */
   resolving: number;
+  /** Its L3VNI (symmetric IRB over EVPN): packets on it, and what it dropped. */
+  l3vni?: {
+    vni: number;
+    'router-mac': string;
+    'rx-packets': number;
+    'tx-packets': number;
+    drops: Record<string, number>;
+  };
 }
 
 export interface RemoteStats {

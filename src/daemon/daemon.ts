@@ -17,6 +17,7 @@ import { RefusedError } from '../control/verb.ts';
 import { monotonicSeconds } from '../datapath/clock.ts';
 import { Datapath, HEADROOM } from '../datapath/datapath.ts';
 import { EvpnSpeaker } from '../evpn/speaker.ts';
+import type { L3VniUnit } from './l3vni.ts';
 import { dropPrivileges } from '../host/privileges.ts';
 import type { Systemd } from '../host/systemd.ts';
 import type { Channel } from '../io/channel.ts';
@@ -37,7 +38,7 @@ import { FRAME_OVERHEAD, NetworkUnit, type Planned, type UnitContext } from './n
 import { PathMtu } from './path-mtu.ts';
 import { Receivers } from './receivers.ts';
 import { Router } from '../route/router.ts';
-import { attachNetwork, configureRouter } from './routing.ts';
+import { applyL3, attachNetwork, configureRouter } from './routing.ts';
 import { reloadConfig, type ReloadTarget } from './reload.ts';
 import { handOver, type Inherited, receiveHandoff } from './upgrade.ts';
 
@@ -69,6 +70,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   /** Routing between networks: VRFs, gateways, DVR MACs. */
   readonly router = new Router();
   evpn: EvpnSpeaker | undefined;
+  /** The VRFs' L3VNIs (symmetric IRB over EVPN), by VRF. */
+  readonly l3units = new Map<string, L3VniUnit>();
   control: ControlServer | undefined;
   private metrics: MetricsServer | undefined;
   private pathMtu: PathMtu | undefined;
@@ -133,6 +136,11 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
 
   get underlayMtu(): number {
     return this.pathMtu?.mtu ?? this.host.underlayMtu;
+  }
+
+  /** A unit's context is the daemon itself. */
+  get unitContext(): UnitContext {
+    return this;
   }
 
   nextHops(): NextHops {
@@ -304,6 +312,11 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
       const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
       this.undo.push(() => void speaker.stop());
       for (const unit of this.networks.values()) this.joinEvpn(unit);
+      applyL3(this, config);
+      this.undo.push(() => {
+        for (const u of this.l3units.values()) u.stop();
+        this.l3units.clear();
+      });
     }
     // Everything that needs root is open: from here on, the user and two capabilities (--user).
     const account = this.host.account;
@@ -379,7 +392,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   joinEvpn(unit: NetworkUnit): void {
     const { cfg, net } = unit;
     if (this.evpn === undefined || cfg.evpn === undefined || cfg.tunnel.kind !== 'vxlan') return;
-    this.evpn.add(net, cfg.evpn, cfg.tunnel.vni);
+    this.evpn.add(net, cfg.evpn, cfg.tunnel.vni, cfg.vrf);
   }
 
   /** Once a minute per network at most: a misconfigured peer sends such frames continuously. */

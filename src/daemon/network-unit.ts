@@ -186,29 +186,7 @@ export class NetworkUnit implements RunningView {
   }
 
   private openSender(spec: SendSocket): TunnelSender {
-    const { cfg, ctx } = this;
-    const { local, config } = ctx;
-    switch (spec.kind) {
-      case 'udp-lanes':
-        return openOrExplain(
-          () => LaneSender.open(local, VXLAN_LANES, spec.srcMin, spec.srcMax, spec.dstPort, cfg.ttl, cfg.df),
-          `UDP source ports ${spec.srcMin}-${spec.srcMax} on ${config.local} for network ${cfg.name}`,
-        );
-      case 'raw': {
-        const what = spec.protocol === IpProto.GRE ? 'GRE' : 'UDP';
-        if (spec.protocol === IpProto.GRE && cfg.greSocket === 'packet') {
-          const hops = ctx.nextHops();
-          return openOrExplain(
-            () => PacketSender.open(spec.protocol, local, cfg.ttl, cfg.df, hops),
-            `a packet socket and a raw ${what} socket for network ${cfg.name}`,
-          );
-        }
-        return openOrExplain(
-          () => RawSender.open(spec.protocol, local, cfg.ttl, cfg.df),
-          `a raw ${what} socket for network ${cfg.name}`,
-        );
-      }
-    }
+    return openTunnelSender(spec, this.ctx, this.cfg);
   }
 
   private configureTap(): void {
@@ -302,5 +280,35 @@ export class NetworkUnit implements RunningView {
     if (link.tentative === 0 || tries >= ANNOUNCE_TENTATIVE_TRIES) return;
     const timer = setTimeout(() => this.announce(done, tries + 1), ANNOUNCE_TENTATIVE_MS);
     this.undo.push(() => clearTimeout(timer));
+  }
+}
+
+/** The sender of a network's tunnel packets: lanes (VXLAN with offloads), a packet socket (GRE) or a raw socket. */
+export function openTunnelSender(
+  spec: SendSocket,
+  ctx: UnitContext,
+  cfg: Pick<NetworkConfig, 'name' | 'ttl' | 'df' | 'greSocket'>,
+): TunnelSender {
+  const { local, config } = ctx;
+  switch (spec.kind) {
+    case 'udp-lanes':
+      return openOrExplain(
+        () => LaneSender.open(local, VXLAN_LANES, spec.srcMin, spec.srcMax, spec.dstPort, cfg.ttl, cfg.df),
+        `UDP source ports ${spec.srcMin}-${spec.srcMax} on ${config.local} for network ${cfg.name}`,
+      );
+    case 'raw': {
+      const what = spec.protocol === IpProto.GRE ? 'GRE' : 'UDP';
+      if (spec.protocol === IpProto.GRE && cfg.greSocket === 'packet') {
+        const hops = ctx.nextHops();
+        return openOrExplain(
+          () => PacketSender.open(spec.protocol, local, cfg.ttl, cfg.df, hops),
+          `a packet socket and a raw ${what} socket for network ${cfg.name}`,
+        );
+      }
+      return openOrExplain(
+        () => RawSender.open(spec.protocol, local, cfg.ttl, cfg.df),
+        `a raw ${what} socket for network ${cfg.name}`,
+      );
+    }
   }
 }

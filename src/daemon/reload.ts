@@ -17,7 +17,7 @@ import type { Receivers } from './receivers.ts';
 import { StartupError } from './system.ts';
 import { applyNetworkTables } from './tables.ts';
 import type { Router } from '../route/router.ts';
-import { attachNetwork, configureRouter, routingChanged } from './routing.ts';
+import { applyL3, attachNetwork, configureRouter, routingChanged, type L3Target } from './routing.ts';
 
 /** The settings a network cannot change in place: a change restarts that network alone. */
 const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu', 'greSocket'] as const;
@@ -25,7 +25,7 @@ const RESTART_KEYS = ['tap', 'tunnel', 'group', 'mtu', 'greSocket'] as const;
 const CONFIG_NAMES: Partial<Record<keyof NetworkConfig, string>> = { greSocket: 'gre-socket' };
 
 /** What a reload changes in the daemon. */
-export interface ReloadTarget {
+export interface ReloadTarget extends L3Target {
   config: Config;
   readonly networks: Map<string, NetworkUnit>;
   readonly log: Logger;
@@ -115,8 +115,13 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
       changes.push(`network ${cfg.name}: evpn ${what}`);
     }
   }
-  // VRFs no network names any more, and no config declares, go.
+  // VRFs no network names any more, and no config declares, go; L3VNIs follow their VRFs.
   changes.push(...configureRouter(d.router, next));
+  try {
+    changes.push(...applyL3(d, next));
+  } catch (e) {
+    failures.push(`an L3VNI could not start: ${(e as Error).message}`);
+  }
   if (JSON.stringify(next.control) !== JSON.stringify(d.config.control) && d.control !== undefined) {
     d.control.limits = next.control;
     changes.push(`control max-clients ${next.control.maxClients} idle-timeout ${next.control.idleTimeoutS}`);

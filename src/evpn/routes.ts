@@ -6,8 +6,13 @@
 //     label and the VTEP's address as tunnel id, next hop = the VTEP.
 //   type 2, MAC/IP Advertisement: "this MAC (and address) is behind me";
 //     label = VNI, next hop = the VTEP, and a MAC Mobility extended community
-//     with the sequence number once the MAC has moved.
-// Both carry the route targets and the BGP encapsulation extended community
+//     with the sequence number once the MAC has moved. With symmetric IRB
+//     (RFC 9135) a MAC/IP route has a second label, the VRF's L3VNI, the VRF's
+//     route targets besides the network's, and the Router's MAC extended
+//     community: the egress VTEP's MAC on the L3VNI.
+//   type 5, IP Prefix (RFC 9136): "this prefix of the VRF is behind me"; label
+//     = the L3VNI, gateway address 0, the Router's MAC.
+// All carry the route targets and the BGP encapsulation extended community
 // VXLAN (RFC 9012 tunnel type 8). Labels are raw 24-bit VNIs, as FRR and GoBGP
 // use them for VXLAN (not shifted like MPLS labels).
 import { parseIpv4Address } from '../wire/ipv4.ts';
@@ -44,9 +49,33 @@ export interface MacIp {
   /** MAC Mobility sequence number (0 without the community). */
   seq: number;
   sticky: boolean;
+  /** Symmetric IRB: the second label (the VRF's L3VNI) and the egress VTEP's router MAC. */
+  l3vni?: number;
+  rmac?: Mac;
 }
 
-export type EvpnRoute = Imet | MacIp;
+/** A type-5 route: a prefix of a VRF behind a VTEP, reached on the L3VNI at its router MAC. */
+export interface IpPrefix {
+  kind: 'prefix';
+  rd: string;
+  /** The prefix's address as text ("192.168.30.0") and length. */
+  prefix: string;
+  len: number;
+  vtep: string;
+  rts: string[];
+  /** The label: the VRF's L3VNI. */
+  l3vni: number;
+  rmac: Mac | undefined;
+}
+
+export type EvpnRoute = Imet | MacIp | IpPrefix;
+
+/** What symmetric IRB adds to a route: the VRF's L3VNI, route targets and this VTEP's router MAC. */
+export interface L3Route {
+  l3vni: number;
+  rts: string[];
+  rmac: Mac;
+}
 
 function rdAny(rd: string): Any {
   const v = parseRouteValue(rd)!;
@@ -105,7 +134,11 @@ export function imetPath(rd: string, local: string, rts: string[], vni: number):
   };
 }
 
-/** The type-2 route of `mac` (and `ip`, if given) behind VTEP `local`. */
+function routerMac(mac: Mac): Any {
+  return { '@type': apiType('RouterMacExtended'), mac: formatMac(mac) };
+}
+
+/** The type-2 route of `mac` (and `ip`, if given) behind VTEP `local`; with `l3` and an address, for symmetric IRB. */
 export function macIpPath(
   rd: string,
   mac: Mac,
@@ -115,9 +148,11 @@ export function macIpPath(
   vni: number,
   seq: number,
   sticky: boolean,
+  l3?: L3Route,
 ): ApiPath {
   const mobility =
     seq > 0 || sticky ? [{ '@type': apiType('MacMobilityExtended'), is_sticky: sticky, sequence_num: seq }] : [];
+  const irb = l3 !== undefined && ip !== undefined ? l3 : undefined;
   return {
     family: EVPN_FAMILY,
     nlri: {
@@ -127,9 +162,38 @@ export function macIpPath(
       ethernet_tag: 0,
       mac_address: formatMac(mac),
       ip_address: ip ?? '',
-      labels: [vni],
+      labels: irb === undefined ? [vni] : [vni, irb.l3vni],
     },
-    pattrs: attributes(local, rts, mobility),
+    pattrs:
+      irb === undefined
+        ? attributes(local, rts, mobility)
+        : attributes(local, [...rts, ...irb.rts.filter((rt) => !rts.includes(rt))], [...mobility, routerMac(irb.rmac)]),
+  };
+}
+
+/** The type-5 route of `prefix`/`len` of a VRF behind VTEP `local`, on its L3VNI at router MAC `rmac`. */
+export function prefixPath(
+  rd: string,
+  prefix: string,
+  len: number,
+  local: string,
+  rts: string[],
+  l3vni: number,
+  rmac: Mac,
+): ApiPath {
+  return {
+    family: EVPN_FAMILY,
+    nlri: {
+      '@type': apiType('EVPNIPPrefixRoute'),
+      rd: rdAny(rd),
+      esi: { type: 0, value: Buffer.alloc(9) },
+      ethernet_tag: 0,
+      ip_prefix: prefix,
+      ip_prefix_len: len,
+      gw_address: prefix.includes(':') ? '::' : '0.0.0.0',
+      label: l3vni,
+    },
+    pattrs: attributes(local, rts, [routerMac(rmac)]),
   };
 }
 
@@ -161,6 +225,7 @@ export function readPath(p: ApiPath): EvpnRoute | undefined {
   let seq = 0;
   let sticky = false;
   let pmsi: { label: number; id: Buffer } | undefined;
+  let rmac: Mac | undefined;
   for (const a of p.pattrs) {
     const t = typeOf(a);
     if (t === 'MpReachNLRIAttribute') nextHop ??= (a.next_hops as string[] | undefined)?.[0];
@@ -174,6 +239,7 @@ export function readPath(p: ApiPath): EvpnRoute | undefined {
           seq = (c.sequence_num as number) ?? 0;
           sticky = c.is_sticky === true;
         }
+        if (typeOf(c) === 'RouterMacExtended') rmac = parseMac(c.mac as string);
       }
     }
   }
@@ -188,6 +254,7 @@ export function readPath(p: ApiPath): EvpnRoute | undefined {
     if (mac === undefined || nextHop === undefined) return undefined;
     const ipText = nlri.ip_address as string;
     const ip = ipText === '' || ipText === '<nil>' || ipText === '0.0.0.0' || ipText === '::' ? undefined : ipText;
+    const labels = (nlri.labels as number[]) ?? [];
     return {
       kind: 'macip',
       rd,
@@ -195,15 +262,24 @@ export function readPath(p: ApiPath): EvpnRoute | undefined {
       ip,
       vtep: nextHop,
       rts,
-      vni: ((nlri.labels as number[]) ?? [])[0] ?? 0,
+      vni: labels[0] ?? 0,
       seq,
       sticky,
+      ...(labels.length > 1 && ip !== undefined && { l3vni: labels[1], rmac }),
     };
+  }
+  if (t === 'EVPNIPPrefixRoute') {
+    const prefix = nlri.ip_prefix as string;
+    const len = nlri.ip_prefix_len as number;
+    if (nextHop === undefined || typeof prefix !== 'string' || typeof len !== 'number') return undefined;
+    return { kind: 'prefix', rd, prefix, len, vtep: nextHop, rts, l3vni: (nlri.label as number) ?? 0, rmac };
   }
   return undefined;
 }
 
 /** The identity of a route: what its withdrawal names too. */
 export function routeKey(r: EvpnRoute): string {
-  return r.kind === 'imet' ? `3 ${r.rd} ${r.vtep}` : `2 ${r.rd} ${formatMac(r.mac)} ${r.ip ?? ''}`;
+  if (r.kind === 'imet') return `3 ${r.rd} ${r.vtep}`;
+  if (r.kind === 'prefix') return `5 ${r.rd} ${r.prefix}/${r.len}`;
+  return `2 ${r.rd} ${formatMac(r.mac)} ${r.ip ?? ''}`;
 }

@@ -38,10 +38,12 @@ import { LOCAL_PORT, type Origin } from '../switch/fdb.ts';
 import type { NeighEntry } from '../switch/neigh.ts';
 import { Hold } from '../switch/remotes.ts';
 import { TableError, type Network } from '../switch/network.ts';
+import type { Vrf } from '../route/vrf.ts';
 import { parseIp } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
 import { RibFollower, type RibSource } from './follow.ts';
+import { Irb, type IrbStatus, type VrfEvpn } from './irb.ts';
 import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
 import { imetPath, macIpPath, readPath, routeKey, type EvpnRoute, type MacIp } from './routes.ts';
 
@@ -75,6 +77,8 @@ interface EvpnNetwork {
   net: Network;
   settings: NetworkEvpn;
   vni: number;
+  /** The VRF it routes in: with an L3VNI, its MAC/IP routes carry it (symmetric IRB). */
+  vrf: string | undefined;
   /** Our routes in GoBGP, by route key. */
   advertised: Map<string, ApiPath>;
   macs: Map<Mac, MacRecord>;
@@ -105,6 +109,8 @@ export interface EvpnStatus {
       frozen: string[];
     }
   >;
+  /** VRFs that route over EVPN (symmetric IRB). */
+  vrfs: Record<string, IrbStatus>;
   'last-error': string | null;
 }
 
@@ -119,6 +125,7 @@ export class EvpnSpeaker implements TableListener {
   private lastError: string | null = null;
   private unlisten: () => void = () => {};
   private rib!: RibFollower;
+  private readonly irb: Irb;
   private stopped = false;
 
   private constructor(
@@ -126,7 +133,13 @@ export class EvpnSpeaker implements TableListener {
     private readonly local: string,
     private readonly gobgp: BgpEngine,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.irb = new Irb(local, {
+      add: (path, what) => this.call(() => this.gobgp.addPath(path), what),
+      delete: (path, what) => this.call(() => this.gobgp.deletePath(path), what),
+      error: (m) => this.error(m),
+    });
+  }
 
   /** Starts (or connects to) GoBGP, and listens to the networks' tables for local MACs. */
   static async start(cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): Promise<EvpnSpeaker> {
@@ -171,12 +184,13 @@ export class EvpnSpeaker implements TableListener {
   // ---------------------------------------------------------------- networks
 
   /** Advertises a network and installs what the fabric already says of it. */
-  add(net: Network, settings: NetworkEvpn, vni: number): void {
+  add(net: Network, settings: NetworkEvpn, vni: number, vrf?: string): void {
     const n: EvpnNetwork = {
       name: net.name,
       net,
       settings,
       vni,
+      vrf,
       advertised: new Map(),
       macs: new Map(),
       floods: new Map(),
@@ -200,6 +214,33 @@ export class EvpnSpeaker implements TableListener {
 
   has(name: string): boolean {
     return this.networks.has(name);
+  }
+
+  // ---------------------------------------------------------------- VRFs (symmetric IRB)
+
+  /** A VRF routes over EVPN: its prefixes go out as type-5 routes, the fabric's come into it. */
+  addVrf(vrf: Vrf, s: VrfEvpn): void {
+    this.irb.add(vrf, s, this.rib.routes.values());
+    // Its networks' MAC/IP routes gain the L3VNI.
+    for (const n of this.networks.values()) if (n.vrf === vrf.name) this.readvertiseMacs(n);
+  }
+
+  removeVrf(name: string): void {
+    this.irb.remove(name);
+    for (const n of this.networks.values()) if (n.vrf === name) this.readvertiseMacs(n);
+  }
+
+  /** A VRF's subnets or static routes changed: its type-5 routes follow. */
+  refreshVrf(name: string): void {
+    this.irb.refresh(name);
+  }
+
+  vrfNames(): string[] {
+    return this.irb.names();
+  }
+
+  private readvertiseMacs(n: EvpnNetwork): void {
+    for (const [mac, r] of n.macs) if (r.localSeq !== undefined) this.advertiseMac(n, mac);
   }
 
   // ---------------------------------------------------------------- local MACs
@@ -259,7 +300,20 @@ export class EvpnSpeaker implements TableListener {
     const r = this.record(n, mac);
     r.localSeq ??= r.remote.size > 0 ? highestSeq(r) + 1 : 0;
     for (const ip of [undefined, ...this.localAddresses(n, mac)]) {
-      this.advertise(n, macIpPath(n.settings.rd, mac, ip, this.local, n.settings.exportRts, n.vni, r.localSeq, false));
+      this.advertise(
+        n,
+        macIpPath(
+          n.settings.rd,
+          mac,
+          ip,
+          this.local,
+          n.settings.exportRts,
+          n.vni,
+          r.localSeq,
+          false,
+          this.irb.l3Of(n.vrf),
+        ),
+      );
     }
   }
 
@@ -293,25 +347,29 @@ export class EvpnSpeaker implements TableListener {
 
   private received(r: EvpnRoute): void {
     for (const n of this.networks.values()) if (this.imports(n, r)) this.install(n, r);
+    this.irb.received(r);
   }
 
   /** A route withdrawn: still in the follower's table while this runs. */
   private withdrawn(key: string): void {
     const old = this.rib.routes.get(key);
-    if (old !== undefined) for (const n of this.networks.values()) if (this.imports(n, old)) this.uninstall(n, old);
+    if (old === undefined) return;
+    for (const n of this.networks.values()) if (this.imports(n, old)) this.uninstall(n, old);
+    this.irb.withdrawn(old);
   }
 
   /** A gobgpd that restarted has none of our routes: all of them again (an add of one it has is harmless). */
   private advertiseAgain(): void {
-    for (const n of this.networks.values())
-      for (const path of n.advertised.values()) this.call(() => this.gobgp.addPath(path), 'advertise again');
+    const paths = [...[...this.networks.values()].flatMap((n) => [...n.advertised.values()]), ...this.irb.advertised()];
+    for (const path of paths) this.call(() => this.gobgp.addPath(path), 'advertise again');
   }
 
-  private imports(n: EvpnNetwork, r: EvpnRoute): boolean {
-    return r.rts.some((rt) => n.settings.importRts.includes(rt));
+  /** Whether a network takes a route: a type-2 or type-3 with one of its import route targets. */
+  private imports(n: EvpnNetwork, r: EvpnRoute): r is Exclude<EvpnRoute, { kind: 'prefix' }> {
+    return r.kind !== 'prefix' && r.rts.some((rt) => n.settings.importRts.includes(rt));
   }
 
-  private install(n: EvpnNetwork, r: EvpnRoute): void {
+  private install(n: EvpnNetwork, r: Exclude<EvpnRoute, { kind: 'prefix' }>): void {
     const vtep = parseIp(r.vtep);
     if (vtep === undefined || parseIpv4Address(r.vtep) === undefined) return;
     if (r.kind === 'imet') {
@@ -323,7 +381,7 @@ export class EvpnSpeaker implements TableListener {
     this.settle(n, r.mac);
   }
 
-  private uninstall(n: EvpnNetwork, r: EvpnRoute): void {
+  private uninstall(n: EvpnNetwork, r: Exclude<EvpnRoute, { kind: 'prefix' }>): void {
     const key = routeKey(r);
     if (r.kind === 'imet') {
       if (!n.floods.delete(key)) return;
@@ -438,6 +496,7 @@ export class EvpnSpeaker implements TableListener {
       resyncs: this.rib.resyncs,
       sessions,
       networks,
+      vrfs: this.irb.status(),
       'last-error': this.lastError,
     };
   }
@@ -448,6 +507,7 @@ export class EvpnSpeaker implements TableListener {
     this.stopped = true;
     this.unlisten();
     for (const name of [...this.networks.keys()]) this.remove(name);
+    for (const name of this.irb.names()) this.irb.remove(name);
     await Promise.race([this.queue, new Promise((r) => setTimeout(r, 2000))]);
     this.rib.stop();
     this.gobgp.stop();
@@ -465,6 +525,7 @@ function ipv4Less(a: string, b: string): boolean {
 }
 
 function describe(r: EvpnRoute): string {
+  if (r.kind === 'prefix') return `type-5 ${r.prefix}/${r.len} rd ${r.rd}`;
   return r.kind === 'imet'
     ? `type-3 rd ${r.rd}`
     : `type-2 ${formatMac(r.mac)}${r.ip ? ` ${r.ip}` : ''} rd ${r.rd} seq ${r.seq}`;

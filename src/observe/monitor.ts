@@ -10,7 +10,7 @@ import type { Network } from '../switch/network.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
 import { formatIp } from '../wire/ip-address.ts';
 import { formatPrefix } from '../route/prefix.ts';
-import type { Route, RouteEvents, Vrf } from '../route/vrf.ts';
+import { routeDevice, type Route, type RouteEvents, type Vrf } from '../route/vrf.ts';
 
 export type MonitorEvent =
   | {
@@ -41,7 +41,10 @@ export type MonitorEvent =
       vrf: string;
       prefix: string;
       via: string | null;
+      /** The network it leaves on, or "l3vni" for a route over the fabric (with its router MAC and VNI). */
       network: string;
+      rmac?: string;
+      vni?: number;
       origin: string;
       time: string;
     }
@@ -148,13 +151,14 @@ export class EventHub implements SwitchEvents, RouteEvents {
   }
 
   route(vrf: Vrf, action: 'added' | 'deleted', r: Route): void {
-    this.emit(r.gateway.net.name, {
+    this.emit(r.gateway?.net.name, {
       event: 'route',
       action,
       vrf: vrf.name,
       prefix: formatPrefix(r.prefix),
       via: r.via === undefined ? null : formatIp(r.via),
-      network: r.gateway.net.name,
+      network: routeDevice(r),
+      ...(r.remote !== undefined && vrf.l3 !== undefined && { rmac: formatMac(r.remote.rmac), vni: vrf.l3.vni }),
       origin: r.origin,
       time: now(),
     });
@@ -189,7 +193,9 @@ export function formatEvent(e: MonitorEvent): string {
       if (e.action === 'failed') return `neigh failed ${e.ip} network ${e.network}: nobody answered`;
       return `neigh ${e.action} ${e.ip} lladdr ${e.mac} network ${e.network} origin ${e.origin}`;
     case 'route':
-      return `route ${e.action} ${e.prefix}${e.via ? ` via ${e.via}` : ''} dev ${e.network} vrf ${e.vrf} origin ${e.origin}`;
+      return e.rmac !== undefined
+        ? `route ${e.action} ${e.prefix} via ${e.via} rmac ${e.rmac} vni ${e.vni} vrf ${e.vrf} origin ${e.origin}`
+        : `route ${e.action} ${e.prefix}${e.via ? ` via ${e.via}` : ''} dev ${e.network} vrf ${e.vrf} origin ${e.origin}`;
     case 'remote':
       return (
         `remote ${e.action} ${e.remote} network ${e.network} ${e.flood ? 'flood' : 'no-flood'} origin ` +

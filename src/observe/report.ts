@@ -1,6 +1,6 @@
 // What the control socket answers, read from the switch's state. MACs and
 // addresses become text here and nowhere on the data path.
-import { RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
+import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS, type Counters } from '../switch/counters.ts';
 import { LOCAL_PORT } from '../switch/fdb.ts';
 import type { Network } from '../switch/network.ts';
 import type { IcmpCounters } from '../switch/pmtu-guard.ts';
@@ -179,12 +179,14 @@ export function routeRows(router: Router, only?: string): RouteRow[] {
         vrf: vrf.name,
         prefix: formatPrefix(prefix),
         via: r.via === undefined ? null : formatIp(r.via),
-        network: r.gateway.net.name,
+        network: r.gateway?.net.name ?? null,
+        ...(r.remote !== undefined && vrf.l3 !== undefined && { rmac: formatMac(r.remote.rmac), vni: vrf.l3.vni }),
         origin: r.origin,
         active: true,
       });
     }
     for (const r of vrf.inactive) {
+      const connected = vrf.routes.get(r.prefix)?.origin === 'connected';
       rows.push({
         vrf: vrf.name,
         prefix: formatPrefix(r.prefix),
@@ -192,6 +194,11 @@ export function routeRows(router: Router, only?: string): RouteRow[] {
         network: null,
         origin: r.origin,
         active: false,
+        why: connected
+          ? 'the subnet is connected here'
+          : r.remote !== undefined
+            ? 'the VRF has no L3VNI'
+            : 'its next hop is on no connected subnet',
       });
     }
   }
@@ -209,6 +216,15 @@ export function vrfStats(router: Router): Record<string, VrfStats> {
       routes: vrf.routes.size,
       counters,
       resolving: [...vrf.resolver.pending()].filter((p) => !p.failed).length,
+      ...(vrf.l3 !== undefined && {
+        l3vni: {
+          vni: vrf.l3.vni,
+          'router-mac': formatMac(vrf.l3.rmac),
+          'rx-packets': vrf.l3.net.counters.v[N.TunnelRxPackets],
+          'tx-packets': vrf.l3.net.counters.v[N.TunnelTxPackets],
+          drops: vrf.l3.net.counters.dropsByName(),
+        },
+      }),
     };
   }
   return out;

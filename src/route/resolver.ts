@@ -8,7 +8,7 @@
 // that a dead host costs three requests, not one per packet. The table is
 // bounded (a scan of a /16 cannot grow it), and what it drops is counted.
 import type { Network } from '../switch/network.ts';
-import type { Gateway, Vrf } from './vrf.ts';
+import type { Gateway, Ingress, Vrf } from './vrf.ts';
 import { VrfCounter } from './vrf.ts';
 
 /** Packets that wait for one address at most. */
@@ -24,7 +24,7 @@ export const FAILED_HOLD_S = 5;
 /** A packet that waits: a copy of its frame, and the gateway it came in through (which answers its sender). */
 export interface Queued {
   readonly data: Buffer;
-  readonly ingress: Gateway;
+  readonly ingress: Ingress;
 }
 
 export interface Pending {
@@ -71,7 +71,7 @@ export class Resolver {
   }
 
   /** The packet at buf[off, off+len), for neighbour `ip` (16 bytes, copied) of `egress`'s network, waits. */
-  queue(egress: Gateway, ip: Uint8Array, buf: Buffer, off: number, len: number, ingress: Gateway, now: number): Queue {
+  queue(egress: Gateway, ip: Uint8Array, buf: Buffer, off: number, len: number, ingress: Ingress, now: number): Queue {
     const k = key(egress.net, ip);
     const e = this.entries.get(k);
     const drop = (): Queue => {

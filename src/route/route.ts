@@ -6,7 +6,10 @@
 // rewritten from the egress gateway's MAC to the neighbour's, bridged on the
 // egress network exactly as a frame of its own TAP would be: to its TAP, or
 // into its tunnel with its VNI or key. The ingress host routes; the egress
-// host only bridges (asymmetric IRB).
+// host only bridges (asymmetric IRB). A route over the fabric (symmetric IRB,
+// from EVPN) sends the packet on the VRF's L3VNI instead, from this VTEP's
+// router MAC to the egress VTEP's; a packet received on the L3VNI is routed
+// again here, to a host of a local network, and never back into the fabric.
 //
 // What cannot go is answered from the ingress gateway's address: time
 // exceeded, network unreachable, fragmentation needed / packet too big (the
@@ -25,7 +28,7 @@ import { formatMac, readMac, writeMac } from '../wire/mac.ts';
 import { emitSolicitation, type Solicitation } from '../wire/resolution.ts';
 import { formatPrefix } from './prefix.ts';
 import { Queue } from './resolver.ts';
-import { VrfCounter, type Gateway } from './vrf.ts';
+import { routeDevice, VrfCounter, type Gateway, type Ingress, type Route } from './vrf.ts';
 
 /** The next hop of the packet being routed, 16 bytes. */
 const hop = new Uint8Array(16);
@@ -33,12 +36,12 @@ const hop = new Uint8Array(16);
 const ask: Solicitation = { ethSrc: 0, senderMac: 0, sender: hop, target: hop };
 
 /** Routes the IPv4 or IPv6 packet in the frame at buf[off, off+len), which came to `ingress`'s gateway MAC. */
-export function routeFrame(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
+export function routeFrame(ingress: Ingress, buf: Buffer, off: number, len: number, f: Forwarding): void {
   if (((buf[off + 12] << 8) | buf[off + 13]) === EtherType.IPv4) route4(ingress, buf, off, len, f);
   else route6(ingress, buf, off, len, f);
 }
 
-function route4(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
+function route4(ingress: Ingress, buf: Buffer, off: number, len: number, f: Forwarding): void {
   const ip = off + ETH_HEADER_LEN;
   if (len < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN || buf[ip] >>> 4 !== 4) return dropped(ingress, Drop.Malformed, f);
   const ihl = (buf[ip] & 0x0f) * 4;
@@ -58,21 +61,17 @@ function route4(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
   const route = ingress.vrf.routes.lookup(buf, ip + 16, true);
   if (route === undefined)
     return icmpError(ingress, buf, off, len, IcmpError.NetUnreachable, 0, Drop.NoRoute, VrfCounter.NoRoute, f);
+  if (f.notes !== undefined) noteRoute(ingress, route, f.notes);
+  if (route.remote !== undefined) return forwardRemote(ingress, route, buf, off, len, true, f);
   if (route.via !== undefined) hop.set(route.via);
   else writeV4Mapped(dst, hop);
-  if (f.notes !== undefined) {
-    const via = route.via ? `via ${formatIp(route.via)} ` : '';
-    f.notes.push(
-      `route ${formatPrefix(route.prefix)} ${via}dev ${route.gateway.net.name} (origin ${route.origin}) in VRF ${ingress.vrf.name}`,
-    );
-  }
-  const egress = route.gateway;
+  const egress = route.gateway!;
   const e = egress.net.neigh.lookup4(ipv4Of(hop));
   if (e === undefined) return resolve(ingress, egress, buf, off, ETH_HEADER_LEN + total, f);
   forward(ingress, egress, e.mac, buf, off, len, true, f);
 }
 
-function route6(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
+function route6(ingress: Ingress, buf: Buffer, off: number, len: number, f: Forwarding): void {
   const ip = off + ETH_HEADER_LEN;
   if (len < ETH_HEADER_LEN + IPV6_HEADER_LEN || buf[ip] >>> 4 !== 6) return dropped(ingress, Drop.Malformed, f);
   const payload = (buf[ip + 4] << 8) | buf[ip + 5];
@@ -94,18 +93,69 @@ function route6(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
   const route = ingress.vrf.routes.lookup(buf, ip + 24, false);
   if (route === undefined)
     return icmpError(ingress, buf, off, len, IcmpError.NetUnreachable, 0, Drop.NoRoute, VrfCounter.NoRoute, f);
+  if (f.notes !== undefined) noteRoute(ingress, route, f.notes);
+  if (route.remote !== undefined) return forwardRemote(ingress, route, buf, off, len, false, f);
   if (route.via !== undefined) hop.set(route.via);
   else hop.set(buf.subarray(ip + 24, ip + 40));
-  if (f.notes !== undefined) {
-    const via = route.via ? `via ${formatIp(route.via)} ` : '';
-    f.notes.push(
-      `route ${formatPrefix(route.prefix)} ${via}dev ${route.gateway.net.name} (origin ${route.origin}) in VRF ${ingress.vrf.name}`,
-    );
-  }
-  const egress = route.gateway;
+  const egress = route.gateway!;
   const e = egress.net.neigh.lookup6(hop, 0);
   if (e === undefined) return resolve(ingress, egress, buf, off, ETH_HEADER_LEN + IPV6_HEADER_LEN + payload, f);
   forward(ingress, egress, e.mac, buf, off, len, false, f);
+}
+
+function noteRoute(ingress: Ingress, route: Route, notes: string[]): void {
+  const via = route.via ? `via ${formatIp(route.via)} ` : '';
+  const rmac = route.remote ? `rmac ${formatMac(route.remote.rmac)} ` : '';
+  notes.push(
+    `route ${formatPrefix(route.prefix)} ${via}${rmac}dev ${routeDevice(route)} (origin ${route.origin}) in VRF ${ingress.vrf.name}`,
+  );
+}
+
+/**
+ * Over the fabric (symmetric IRB): the frame, its TTL down by one, goes on the
+ * VRF's L3VNI from this VTEP's router MAC to the egress VTEP's, which routes
+ * it again to its host. A packet that came from the fabric is not sent back.
+ */
+function forwardRemote(
+  ingress: Ingress,
+  route: Route,
+  buf: Buffer,
+  off: number,
+  len: number,
+  v4: boolean,
+  f: Forwarding,
+): void {
+  const l3 = ingress.vrf.l3;
+  if (l3 === undefined || ingress.fromFabric) return dropped(ingress, Drop.NoRoute, f);
+  const ip = off + ETH_HEADER_LEN;
+  const dstMac = readMac(buf, off);
+  const sender = readMac(buf, off + 6);
+  const ttl = v4 ? buf[ip + 8] : buf[ip + 7];
+  const c0 = buf[ip + 10];
+  const c1 = buf[ip + 11];
+  if (v4) decrementTtl(buf, ip);
+  else buf[ip + 7]--;
+  writeMac(route.remote!.rmac, buf, off);
+  writeMac(l3.rmac, buf, off + 6);
+  if (f.notes !== undefined)
+    f.notes.push(
+      `${v4 ? 'TTL' : 'hop limit'} ${ttl} -> ${ttl - 1}; rewritten: ${formatMac(l3.rmac)} > ` +
+        `${formatMac(route.remote!.rmac)} (router MACs) onto L3VNI ${l3.vni}`,
+    );
+  if (!bridgeOut(l3.net, buf, off, len, false, f)) {
+    writeMac(dstMac, buf, off);
+    writeMac(sender, buf, off + 6);
+    if (v4) {
+      buf[ip + 8] = ttl;
+      buf[ip + 10] = c0;
+      buf[ip + 11] = c1;
+    } else {
+      buf[ip + 7] = ttl;
+    }
+    return tooBig(ingress, buf, off, len, f.innerMtu, f);
+  }
+  f.verdicts.kind[f.i] |= ROUTED;
+  ingress.vrf.counters[VrfCounter.Routed]++;
 }
 
 /**
@@ -114,7 +164,7 @@ function route6(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forw
  * too big for the egress network or its path goes back as it came, answered.
  */
 function forward(
-  ingress: Gateway,
+  ingress: Ingress,
   egress: Gateway,
   mac: number,
   buf: Buffer,
@@ -164,7 +214,8 @@ function forward(
 const FRAME_OVERHEAD = 18;
 
 /** A packet to a gateway address: a ping is answered, anything else is not for a router to forward. */
-function toRouter(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
+function toRouter(ingress: Ingress, buf: Buffer, off: number, len: number, f: Forwarding): void {
+  if (ingress.fromFabric) return dropped(ingress, Drop.NotRoutable, f);
   const n = writeEchoReply(buf, off, len, ingress.mac);
   if (n === 0) return dropped(ingress, Drop.NotRoutable, f);
   f.decide(Verdict.Answered, -1);
@@ -173,7 +224,7 @@ function toRouter(ingress: Gateway, buf: Buffer, off: number, len: number, f: Fo
 }
 
 /** The next hop's MAC is not known: the packet waits, and the egress gateway asks (once per address). */
-function resolve(ingress: Gateway, egress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
+function resolve(ingress: Ingress, egress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
   const q = ingress.vrf.resolver.queue(egress, hop, buf, off, len, ingress, f.now);
   if (q === Queue.Dropped) return dropped(ingress, Drop.NeighUnresolved, f);
   f.decide(Verdict.Queued, 0);
@@ -206,7 +257,7 @@ export function sendRequest(egress: Gateway, ip: Uint8Array, buf: Buffer, off: n
 }
 
 /** Too big for where it goes: "fragmentation needed" / "packet too big" from the ingress gateway, or dropped. */
-function tooBig(ingress: Gateway, buf: Buffer, off: number, len: number, mtu: number, f: Forwarding): void {
+function tooBig(ingress: Ingress, buf: Buffer, off: number, len: number, mtu: number, f: Forwarding): void {
   if (f.notes !== undefined) f.notes.push(`too big for where it goes (inner MTU ${mtu})`);
   icmpError(ingress, buf, off, len, IcmpError.TooBig, mtu, Drop.Oversize, -1, f);
 }
@@ -217,7 +268,7 @@ function tooBig(ingress: Gateway, buf: Buffer, off: number, len: number, mtu: nu
  * one) and dropped as `reason` otherwise.
  */
 function icmpError(
-  ingress: Gateway,
+  ingress: Ingress,
   buf: Buffer,
   off: number,
   len: number,
@@ -253,7 +304,7 @@ function icmpError(
   ingress.net.writeToTap(buf, off, n, 0, f);
 }
 
-function dropped(ingress: Gateway, reason: Drop, f: Forwarding): void {
+function dropped(ingress: Ingress, reason: Drop, f: Forwarding): void {
   ingress.net.counters.drop(reason);
   f.decide(Verdict.Dropped, reason);
 }
@@ -263,6 +314,6 @@ function dropped(ingress: Gateway, reason: Drop, f: Forwarding): void {
  * resolved, written into buf[off]: ICMP host unreachable from the ingress
  * gateway (what the kernel sends: ping's "Destination Host Unreachable").
  */
-export function answerUnresolved(ingress: Gateway, buf: Buffer, off: number, len: number, f: Forwarding): void {
+export function answerUnresolved(ingress: Ingress, buf: Buffer, off: number, len: number, f: Forwarding): void {
   icmpError(ingress, buf, off, len, IcmpError.HostUnreachable, 0, Drop.NeighUnresolved, -1, f);
 }

@@ -194,6 +194,11 @@ export class Router {
       copy.setGateway(gw);
       if (g.net === net) mine = clone;
     }
+    if (vrf.l3 !== undefined) {
+      const l3net = vrf.l3.net.clone();
+      copy.setL3({ ...vrf.l3, net: l3net });
+      if (vrf.l3.net === net) mine = l3net;
+    }
     for (const r of vrf.givenRoutes()) copy.addRoute(r, false);
     return mine ?? net.clone();
   }

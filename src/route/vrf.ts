@@ -34,8 +34,36 @@ export interface GatewayAddress {
   readonly v4num: number;
 }
 
+/** Where a packet is routed from: a network's gateway, or the fabric (a VRF's L3VNI). */
+export interface Ingress {
+  readonly vrf: Vrf;
+  /** The network whose counters count it (and whose TAP gets the answers of a gateway). */
+  readonly net: Network;
+  /** The MAC answers come from. */
+  readonly mac: Mac;
+  /** From the fabric, nothing is answered and nothing is sent back into the fabric. */
+  readonly fromFabric: boolean;
+  /** The address answers of a family come from; none from the fabric. */
+  first(v4: boolean): GatewayAddress | undefined;
+}
+
+/** A route's next hop on the fabric (symmetric IRB): a VTEP, reached on the VRF's L3VNI at its router MAC. */
+export interface RemoteHop {
+  /** The VTEP's underlay address, 16 bytes. */
+  vtep: Uint8Array;
+  rmac: Mac;
+}
+
+/** A VRF's L3VNI: its network (no TAP: what it receives is routed), and this VTEP's router MAC. */
+export interface L3Vni {
+  vni: number;
+  rmac: Mac;
+  net: Network;
+}
+
 /** A network's gateway: its addresses, its MAC, and the MAC routed frames leave it with. */
-export class Gateway {
+export class Gateway implements Ingress {
+  readonly fromFabric = false;
   constructor(
     readonly net: Network,
     readonly vrf: Vrf,
@@ -98,18 +126,29 @@ export class Gateway {
 
 export interface Route {
   readonly prefix: Prefix;
-  /** The network packets leave on, through its gateway. */
-  readonly gateway: Gateway;
-  /** The next hop (16 bytes); none for a connected route (the destination is on the network). */
+  /** The network packets leave on, through its gateway; undefined for a route over the fabric (`remote`). */
+  readonly gateway: Gateway | undefined;
+  /** The next hop (16 bytes; a remote route's VTEP); none for a connected route (the destination is on the network). */
   readonly via: Uint8Array | undefined;
+  /** A route over the fabric: packets leave on the VRF's L3VNI to this VTEP's router MAC. */
+  readonly remote: RemoteHop | undefined;
   readonly origin: RouteOrigin;
 }
 
-/** A route given by the config, vtepctl or EVPN: installed while its next hop is on a connected subnet. */
+/**
+ * A route given by the config, vtepctl or EVPN: installed while its next hop
+ * is on a connected subnet, or (`remote`, EVPN) while the VRF has an L3VNI.
+ */
 export interface GivenRoute {
   readonly prefix: Prefix;
   readonly via: Uint8Array;
   readonly origin: GivenRouteOrigin;
+  readonly remote?: RemoteHop;
+}
+
+/** The network a route leaves on, as the tables show it: its name, or the VRF's L3VNI. */
+export function routeDevice(r: Route): string {
+  return r.gateway !== undefined ? r.gateway.net.name : 'l3vni';
 }
 
 /** Per-VRF counter slots. */
@@ -171,6 +210,8 @@ export class Vrf {
   /** Given routes whose next hop is on no connected subnet now: kept, not installed. */
   inactive: GivenRoute[] = [];
   events: RouteEvents | undefined = undefined;
+  /** Symmetric IRB over EVPN: the VRF's L3VNI, when it has one. */
+  l3: L3Vni | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -199,8 +240,8 @@ export class Vrf {
    * inactive, for its subnet.
    */
   addRoute(route: GivenRoute, strict = true): void {
-    const egress = this.gatewayFor(route.via);
-    if (egress === undefined && strict) {
+    const egress = route.remote !== undefined ? undefined : this.gatewayFor(route.via);
+    if (egress === undefined && route.remote === undefined && strict) {
       throw new TableError(
         `${formatIp(route.via)} is on no subnet of VRF ${this.name}: a route's next hop must be on a network's gateway subnet`,
       );
@@ -212,6 +253,14 @@ export class Vrf {
       );
     }
     this.given = [...this.given.filter((r) => r !== taken), route];
+    this.rebuild();
+  }
+
+  /** Sets the VRF's L3VNI (undefined: none): its remote routes are installed while it has one. */
+  setL3(l3: L3Vni | undefined): void {
+    const old = this.l3;
+    this.l3 = l3;
+    if (old !== undefined && old.net !== l3?.net) for (const [mac] of old.net.fdb.entries()) old.net.deleteMac(mac);
     this.rebuild();
   }
 
@@ -247,31 +296,66 @@ export class Vrf {
     return false;
   }
 
+  private syncRouterMacs(): void {
+    syncRouterMacsOf(this);
+  }
+
   /** The table from the gateways and the given routes; what changed is reported. */
   private rebuild(): void {
     const before = [...this.routes.entries()].map(([, r]) => r);
     for (const r of before) this.routes.delete(r.prefix);
     for (const g of this.gateways.values()) {
       for (const a of g.addresses)
-        this.routes.set(a.prefix, { prefix: a.prefix, gateway: g, via: undefined, origin: 'connected' });
+        this.routes.set(a.prefix, {
+          prefix: a.prefix,
+          gateway: g,
+          via: undefined,
+          remote: undefined,
+          origin: 'connected',
+        });
     }
     this.inactive = [];
     for (const r of this.given) {
-      const egress = this.gatewayFor(r.via);
-      if (egress === undefined || this.routes.get(r.prefix)?.origin === 'connected') {
+      const egress = r.remote !== undefined ? undefined : this.gatewayFor(r.via);
+      const usable = r.remote !== undefined ? this.l3 !== undefined : egress !== undefined;
+      if (!usable || this.routes.get(r.prefix)?.origin === 'connected') {
         this.inactive.push(r);
         continue;
       }
-      this.routes.set(r.prefix, { prefix: r.prefix, gateway: egress, via: r.via, origin: r.origin });
+      this.routes.set(r.prefix, { prefix: r.prefix, gateway: egress, via: r.via, remote: r.remote, origin: r.origin });
     }
+    this.syncRouterMacs();
     if (this.events === undefined) return;
     const after = [...this.routes.entries()].map(([, r]) => r);
     const key = (r: Route) =>
-      `${formatPrefix(r.prefix)} ${r.via ? formatIp(r.via) : ''} ${r.gateway.net.name} ${r.origin}`;
+      `${formatPrefix(r.prefix)} ${r.via ? formatIp(r.via) : ''} ${routeDevice(r)} ${r.remote?.rmac ?? ''} ${r.origin}`;
     const was = new Set(before.map(key));
     const is = new Set(after.map(key));
     for (const r of before) if (!is.has(key(r))) this.events.route(this, 'deleted', r);
     for (const r of after) if (!was.has(key(r))) this.events.route(this, 'added', r);
+  }
+}
+
+/**
+ * The L3VNI's FDB holds each router MAC the installed routes name, behind its
+ * VTEP (as the kernel's L3VNI device does): routed frames find their VTEP by
+ * their destination MAC, and no other MAC is there.
+ */
+function syncRouterMacsOf(vrf: Vrf): void {
+  const l3 = vrf.l3;
+  if (l3 === undefined) return;
+  const wanted = new Map<Mac, Uint8Array>();
+  for (const [, r] of vrf.routes.entries()) if (r.remote !== undefined) wanted.set(r.remote.rmac, r.remote.vtep);
+  const net = l3.net;
+  for (const [mac] of [...net.fdb.entries()]) if (!wanted.has(mac)) net.deleteMac(mac);
+  for (const [mac, vtep] of wanted) {
+    const e = net.fdb.get(mac);
+    if (e !== undefined && e.port !== undefined && same16(net.remotes.bytes, vtep, 0, e.port * 16)) continue;
+    try {
+      net.setStatic(mac, vtep, 'evpn', 0);
+    } catch {
+      // a router MAC that is a gateway's or ours: not installed
+    }
   }
 }
 
@@ -280,7 +364,7 @@ export function v4Number(ip: Uint8Array): number {
   return isV4Mapped(ip) ? ipv4Of(ip) : 0;
 }
 
-function same16(a: Uint8Array, b: Uint8Array, at: number): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[at + i]) return false;
+function same16(a: Uint8Array, b: Uint8Array, at: number, aAt = 0): boolean {
+  for (let i = 0; i < 16; i++) if (a[aAt + i] !== b[at + i]) return false;
   return true;
 }

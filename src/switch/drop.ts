@@ -45,6 +45,8 @@ export const Drop = {
   GatewayArpFromTunnel: 22,
   /** From a tunnel, a frame to the gateway MAC that answers no resolution of this host: another host routes it. */
   GatewayMacFromTunnel: 23,
+  /** On a VRF's L3VNI, a frame to another MAC than this VTEP's router MAC: nothing to route it for. */
+  L3vniNotRouterMac: 24,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -74,5 +76,6 @@ export const DROP_NAMES: Record<Drop, string> = {
   [Drop.NotRoutable]: 'not-routable',
   [Drop.GatewayArpFromTunnel]: 'gateway-arp-from-tunnel',
   [Drop.GatewayMacFromTunnel]: 'gateway-mac-from-tunnel',
+  [Drop.L3vniNotRouterMac]: 'l3vni-not-router-mac',
 };
 export const DROP_REASONS = Object.keys(DROP_NAMES).length;

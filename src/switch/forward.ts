@@ -104,7 +104,13 @@ export function bridgeOut(
   }
   const flooding = port === UNKNOWN_PORT;
   if (flooding && remotes.fanout === 0) {
-    dropFrame(net, Drop.NoRemote, f);
+    if (fromTap) {
+      dropFrame(net, Drop.NoRemote, f);
+    } else {
+      // A frame the switch made or routed, for a network with no remote: its hosts are behind the TAP alone.
+      f.decide(Verdict.Delivered, 0);
+      net.writeToTap(buf, off, len, 0, f);
+    }
     return true;
   }
   // A tunnel packet larger than the path takes is not sent (RFC 7348 section 4.3: a VTEP does not fragment):

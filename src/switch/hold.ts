@@ -17,5 +17,7 @@ export const Hold = {
   AcceptCtl: 32,
   /** Advertised by an EVPN Inclusive Multicast route: receives BUM frames, may send. */
   FloodEvpn: 64,
+  /** Named by an EVPN route of a VRF (symmetric IRB): may send on its L3VNI, receives no floods. */
+  AcceptEvpn: 128,
 } as const;
 export type Hold = (typeof Hold)[keyof typeof Hold];

@@ -45,6 +45,7 @@ export const HOLD_ORIGINS: [Hold, string][] = [
   [Hold.FloodCtl, 'vtepctl'],
   [Hold.AcceptCtl, 'vtepctl'],
   [Hold.FloodEvpn, 'evpn'],
+  [Hold.AcceptEvpn, 'evpn'],
   [Hold.Learned, 'learned'],
 ];
 

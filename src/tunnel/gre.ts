@@ -33,7 +33,7 @@ import type { Decoded, Demux, Encap, ReceiveSocket, Resolved, SendSocket, Tunnel
 import { IdDemux, NO_SEQ } from './tunnel.ts';
 
 export const greSchema = z.strictObject({
-  key: int(0, 0xffff_ffff, 'a GRE key').describe('0\u20134294967295, instead of `vxlan`; unique among GRE networks'),
+  key: int(0, 0xffff_ffff, 'a GRE key').describe('0–4294967295, instead of `vxlan`; unique among GRE networks'),
   csum: bool()
     .default(false)
     .describe('GRE checksum (C bit): computed on send; a received checksum is always verified'),

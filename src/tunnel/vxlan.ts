@@ -25,13 +25,13 @@ import { IdDemux, NO_SEQ } from './tunnel.ts';
 export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
 
 export const vxlanSchema = z.strictObject({
-  vni: int(0, MAX_VNI, 'a VNI').describe('0\u201316777215; unique per UDP port'),
+  vni: int(0, MAX_VNI, 'a VNI').describe('0–16777215; unique per UDP port'),
   port: udpPort.default(VXLAN_PORT).describe("UDP destination port (the kernel's default without `dstport` is 8472)"),
   srcport: z
     .tuple([udpPort, udpPort], expected('expected [min, max] UDP source ports, such as [49152, 65535]'))
     .refine(([a, b]) => a <= b, { error: 'the first port must not be above the second' })
     .default(DEFAULT_SRCPORT)
-    .describe('range of the source port, chosen by a hash of the inner flow (RFC 7348 \u00a75)'),
+    .describe('range of the source port, chosen by a hash of the inner flow (RFC 7348 §5)'),
 });
 
 /** Without lanes the UDP header is ours to write too. */
