@@ -632,4 +632,66 @@ networks:
     const p = problems(() => load(yaml));
     expect(p.join('\n')).toContain(message);
   });
+
+  const irb = (vrfs: string, extra = '') => `
+local: 10.0.0.1
+evpn: { asn: 65000, neighbors: [10.0.0.9] }
+vrfs:
+${vrfs}
+networks:
+  blue:
+    tap: tap-blue
+    vxlan: { vni: 10 }
+    evpn: true
+    vrf: tenant1
+    gateway: { addresses: [192.168.10.1/24], mac: "00:00:5e:00:01:01" }
+${extra}`;
+
+  it("takes a VRF's L3VNI with FRR's defaults: RD router-id:L3VNI, RT ASN:L3VNI, a router MAC derived from local", () => {
+    const c = load(irb('  tenant1: { l3vni: 4001 }'));
+    const v = c.vrfs.find((x) => x.name === 'tenant1')!;
+    expect(v.l3).toMatchObject({
+      vni: 4001,
+      rd: '10.0.0.1:4001',
+      importRts: ['65000:4001'],
+      exportRts: ['65000:4001'],
+      advertise: ['connected'],
+    });
+    expect(Math.floor(v.l3!.rmac / 2 ** 40) & 3).toBe(2); // locally administered, unicast
+    expect(load(irb('  tenant1: { l3vni: 4001 }')).vrfs[0].l3!.rmac).toBe(v.l3!.rmac); // the same at every start
+  });
+
+  it.each([
+    [
+      'an L3VNI without the top-level evpn',
+      irb('  tenant1: { l3vni: 4001 }')
+        .replace(/evpn: \{ asn.*\n/, '')
+        .replace('    evpn: true\n', ''),
+      'vrfs.tenant1.l3vni: an L3VNI is routing over BGP EVPN',
+    ],
+    [
+      "an L3VNI that is a network's VNI",
+      irb('  tenant1: { l3vni: 10 }'),
+      'vrfs.tenant1.l3vni: 10 is the VNI of network blue',
+    ],
+    [
+      'two VRFs with one L3VNI',
+      irb('  tenant1: { l3vni: 4001 }\n  tenant2: { l3vni: 4001 }'),
+      'vrfs.tenant2.l3vni: 4001 is the L3VNI of VRF tenant1 already',
+    ],
+    [
+      'two router MACs',
+      irb(
+        '  tenant1: { l3vni: 4001, router-mac: "02:00:00:00:00:01" }\n  tenant2: { l3vni: 4002, router-mac: "02:00:00:00:00:02" }',
+      ),
+      'vrfs.tenant2.router-mac: 02:00:00:00:00:02 differs from VRF tenant1',
+    ],
+    [
+      'a router MAC that is a gateway MAC',
+      irb('  tenant1: { l3vni: 4001, router-mac: "00:00:5e:00:01:01" }'),
+      'vrfs.tenant1.router-mac: 00:00:5e:00:01:01 is a gateway MAC',
+    ],
+  ])('refuses %s, naming the field', (_what, yaml, message) => {
+    expect(problems(() => load(yaml)).join('\n')).toContain(message);
+  });
 });

@@ -8,7 +8,10 @@ import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
 import type { ApiPath, PeerStatus } from '../../src/evpn/gobgp.ts';
-import { imetPath, macIpPath, readPath, routeKey } from '../../src/evpn/routes.ts';
+import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/evpn/routes.ts';
+import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
+import { Router } from '../../src/route/router.ts';
+import { Vrf } from '../../src/route/vrf.ts';
 import { EvpnSpeaker, MAX_MOVES, type BgpEngine } from '../../src/evpn/speaker.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, parseRouteValue } from '../../src/evpn/values.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
@@ -19,6 +22,7 @@ import { parseMac } from '../../src/wire/mac.ts';
 
 const LOCAL = '10.0.0.3';
 const M = parseMac('02:00:00:00:99:01')!;
+const GATEWAY = '00:00:5e:00:01:01';
 
 describe('route distinguishers and targets', () => {
   it('reads the three forms and refuses what does not fit', () => {
@@ -283,5 +287,164 @@ describe('the EVPN speaker', () => {
     await speaker.settled();
     expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
     expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
+  });
+});
+
+describe('symmetric IRB routes (RFC 9135, RFC 9136) as GoBGP carries them', () => {
+  const RMAC = parseMac('02:66:00:00:00:03')!;
+  it('builds a type-5 route: the prefix, gateway 0, the L3VNI as label, the VRF RT, the router MAC; and reads it back', () => {
+    const p = prefixPath('10.0.0.3:4001', '192.168.20.0', 24, LOCAL, ['65000:4001'], 4001, RMAC);
+    expect(p.nlri).toMatchObject({
+      '@type': 'type.googleapis.com/apipb.EVPNIPPrefixRoute',
+      ip_prefix: '192.168.20.0',
+      ip_prefix_len: 24,
+      gw_address: '0.0.0.0',
+      label: 4001,
+    });
+    const ext = p.pattrs.find((a) => a['@type'].endsWith('ExtendedCommunitiesAttribute'))!.communities as object[];
+    expect(ext).toContainEqual({ '@type': 'type.googleapis.com/apipb.RouterMacExtended', mac: '02:66:00:00:00:03' });
+    expect(readPath(p)).toEqual({
+      kind: 'prefix',
+      rd: '10.0.0.3:4001',
+      prefix: '192.168.20.0',
+      len: 24,
+      vtep: LOCAL,
+      rts: ['65000:4001'],
+      l3vni: 4001,
+      rmac: RMAC,
+    });
+    expect(routeKey(readPath(p)!)).toBe('5 10.0.0.3:4001 192.168.20.0/24');
+    const v6 = prefixPath('10.0.0.3:4001', 'fd00:20::', 64, LOCAL, ['65000:4001'], 4001, RMAC);
+    expect(v6.nlri).toMatchObject({ gw_address: '::', ip_prefix_len: 64 });
+  });
+
+  it('gives a MAC/IP route two labels, both RTs and the router MAC; a MAC-only route keeps one label', () => {
+    const l3 = { l3vni: 4001, rts: ['65000:4001'], rmac: RMAC };
+    const withIp = macIpPath('10.0.0.3:20', M, '192.168.20.14', LOCAL, ['65000:20'], 20, 0, false, l3);
+    expect(withIp.nlri.labels).toEqual([20, 4001]);
+    expect(readPath(withIp)).toMatchObject({
+      kind: 'macip',
+      vni: 20,
+      l3vni: 4001,
+      rmac: RMAC,
+      rts: ['65000:20', '65000:4001'],
+    });
+    const macOnly = macIpPath('10.0.0.3:20', M, undefined, LOCAL, ['65000:20'], 20, 0, false, l3);
+    expect(macOnly.nlri.labels).toEqual([20]);
+    expect(JSON.stringify(macOnly)).not.toMatch(/RouterMac/);
+  });
+});
+
+describe('the speaker routing a VRF over EVPN', () => {
+  function withVrf() {
+    const vrf = new Vrf('tenant1');
+    const l3net = new Network({
+      name: 'l3vni-tenant1',
+      tunnel: new VxlanTunnel({ kind: 'vxlan', vni: 4001, port: 4789, srcPortMin: 49152, srcPortMax: 65535 }),
+      encap: new VxlanTunnel({ kind: 'vxlan', vni: 4001, port: 4789, srcPortMin: 49152, srcPortMax: 65535 }).encap([]),
+      ttl: 64,
+      df: false,
+      acceptAnyRemote: false,
+      ageing: 300,
+      maxMacs: 100,
+      arpResponder: false,
+      arpSnoop: false,
+      learning: false,
+      batchSize: 16,
+    });
+    const rmac = parseMac('02:00:00:00:00:33')!;
+    vrf.setL3({ vni: 4001, rmac, net: l3net });
+    return { vrf, l3net, rmac };
+  }
+  const settings = (rmac: number) => ({
+    vni: 4001,
+    rmac,
+    rd: `${LOCAL}:4001`,
+    importRts: ['65000:4001'],
+    exportRts: ['65000:4001'],
+    advertise: ['connected' as const],
+  });
+  const prefix = (vtep: string, p: string, len: number) =>
+    prefixPath(`${vtep}:4001`, p, len, vtep, ['65000:4001'], 4001, parseMac(`02:66:00:00:00:0${vtep.split('.')[3]}`)!);
+
+  it('installs a type-5 route over the fabric, the router MAC behind its VTEP, the VTEP a sender; the lowest VTEP of two, then the other', async () => {
+    const { speaker, engine } = await setup();
+    const { vrf, l3net } = withVrf();
+    speaker.addVrf(vrf, settings(0x020000000033));
+    engine.receive(prefix('10.0.0.5', '192.168.30.0', 24));
+    engine.receive(prefix('10.0.0.2', '192.168.30.0', 24));
+    const r = vrf.routes.get(parsePrefix('192.168.30.0/24')!);
+    expect(r?.remote?.rmac).toBe(parseMac('02:66:00:00:00:02'));
+    expect(r?.origin).toBe('evpn');
+    expect(l3net.remotes.address(l3net.fdb.lookup(parseMac('02:66:00:00:00:02')!))).toBe('10.0.0.2');
+    expect(l3net.remotes.indexOf(parseIp('10.0.0.5')!)).toBeGreaterThan(0); // may send too
+    engine.receive(prefix('10.0.0.2', '192.168.30.0', 24), true);
+    expect(vrf.routes.get(parsePrefix('192.168.30.0/24')!)?.remote?.rmac).toBe(parseMac('02:66:00:00:00:05'));
+    expect(l3net.fdb.get(parseMac('02:66:00:00:00:02')!)).toBeUndefined();
+    engine.receive(prefix('10.0.0.5', '192.168.30.0', 24), true);
+    expect(vrf.routes.get(parsePrefix('192.168.30.0/24')!)).toBeUndefined();
+    expect(l3net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1);
+  });
+
+  it("installs a MAC/IP route's address as a host route; ignores routes of other VRFs, without a router MAC, or link-local", async () => {
+    const { speaker, engine } = await setup();
+    const { vrf } = withVrf();
+    speaker.addVrf(vrf, settings(0x020000000033));
+    const l3 = (rmac: string) => ({ l3vni: 4001, rts: ['65000:4001'], rmac: parseMac(rmac)! });
+    engine.receive(
+      macIpPath('10.0.0.4:20', M, '192.168.20.14', '10.0.0.4', ['65000:20'], 20, 0, false, l3('02:66:00:00:00:04')),
+    );
+    engine.receive(
+      macIpPath('10.0.0.4:20', M, 'fe80::1', '10.0.0.4', ['65000:20'], 20, 0, false, l3('02:66:00:00:00:04')),
+    );
+    engine.receive(macIpPath('10.0.0.4:20', M, '192.168.20.15', '10.0.0.4', ['65000:20'], 20, 0, false));
+    engine.receive(
+      prefixPath('10.0.0.6:5', '192.168.60.0', 24, '10.0.0.6', ['65000:5000'], 5000, parseMac('02:66:00:00:00:06')!),
+    );
+    expect([...vrf.routes.entries()].map(([p]) => formatPrefix(p))).toEqual(['192.168.20.14/32']);
+  });
+
+  it('advertises a type-5 route per connected subnet, with the VRF RD, RT, L3VNI and router MAC; withdraws them with the VRF', async () => {
+    const { speaker, engine } = await setup();
+    const { vrf } = withVrf();
+    const net = new Network({
+      name: 'red',
+      tunnel: new VxlanTunnel({ kind: 'vxlan', vni: 20, port: 4789, srcPortMin: 49152, srcPortMax: 65535 }),
+      encap: new VxlanTunnel({ kind: 'vxlan', vni: 20, port: 4789, srcPortMin: 49152, srcPortMax: 65535 }).encap([]),
+      ttl: 64,
+      df: false,
+      acceptAnyRemote: false,
+      ageing: 300,
+      maxMacs: 100,
+      arpResponder: false,
+      arpSnoop: false,
+      learning: false,
+      batchSize: 16,
+    });
+    const router = new Router();
+    router.vrfs.set('tenant1', vrf);
+    router.attach(net, 'tenant1', {
+      addresses: [{ ip: parseIp('192.168.20.1')!, len: 24 }],
+      mac: parseMac(GATEWAY)!,
+      sourceMac: 'anycast',
+    });
+    speaker.addVrf(vrf, settings(0x020000000033));
+    await speaker.settled();
+    const type5 = [...engine.rib.values()].map((p) => readPath(p)!).filter((r) => r.kind === 'prefix');
+    expect(type5).toEqual([
+      {
+        kind: 'prefix',
+        rd: `${LOCAL}:4001`,
+        prefix: '192.168.20.0',
+        len: 24,
+        vtep: LOCAL,
+        rts: ['65000:4001'],
+        l3vni: 4001,
+        rmac: 0x020000000033,
+      },
+    ]);
+    speaker.removeVrf('tenant1');
+    await speaker.settled();
+    expect([...engine.rib.values()].map((p) => readPath(p)!).filter((r) => r.kind === 'prefix')).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { Batch, type SendQueue } from '../../src/datapath/batch.ts';
 import { Lpm } from '../../src/route/lpm.ts';
 import { contains, masked, parsePrefix, samePrefix, type Prefix } from '../../src/route/prefix.ts';
 import { MAX_ENTRIES, MAX_QUEUED, Queue, TRIES, type Pending } from '../../src/route/resolver.ts';
+import { L3VniHook } from '../../src/route/l3vni-hook.ts';
 import { Router, type GatewaySpec } from '../../src/route/router.ts';
 import { VrfCounter } from '../../src/route/vrf.ts';
 import { Counters } from '../../src/switch/counters.ts';
@@ -545,6 +546,75 @@ describe('the gateway on the data path', () => {
     expect(routed).toHaveLength(1);
     expect(macAt(routed[0], 0)).toBe(HOST_RED);
     expect(routed[0][14 + 8]).toBe(63);
+  });
+});
+
+describe('symmetric IRB on the data path', () => {
+  const RMAC = '02:00:00:00:00:33';
+  const REMOTE_RMAC = '02:66:00:00:00:02';
+  function irbHost() {
+    const a = host();
+    const l3net = network('l3vni-t', 4001);
+    l3net.learning = false;
+    a.vrf.setL3({ vni: 4001, rmac: parseMac(RMAC)!, net: l3net });
+    l3net.tunnelHook = new L3VniHook(a.vrf, parseMac(RMAC)!, l3net);
+    const vtep = parseIp(REMOTE)!;
+    a.vrf.addRoute(
+      {
+        prefix: parsePrefix('192.168.30.0/24')!,
+        via: vtep,
+        origin: 'evpn',
+        remote: { vtep, rmac: parseMac(REMOTE_RMAC)! },
+      },
+      false,
+    );
+    return { ...a, l3net };
+  }
+
+  it('routes to a remote prefix onto the L3VNI: router MACs both ends, TTL 63, VNI 4001, to the VTEP the route names', () => {
+    const a = irbHost();
+    const f = fromTap(a.blue, 1, echo4('192.168.10.11', '192.168.30.12'));
+    expect(f.verdicts.kind[0] & ROUTED).toBe(ROUTED);
+    const q = a.l3net.toTunnel;
+    expect(q.count).toBe(1);
+    expect(q.arena.readUInt32BE(q.off[0] + 12) >>> 8).toBe(4001);
+    expect(a.l3net.remotes.address(q.dst[0])).toBe(REMOTE);
+    const [out] = queued(q);
+    expect([macAt(out, 0), macAt(out, 6)]).toEqual([REMOTE_RMAC, RMAC]);
+    expect(out[14 + 8]).toBe(63);
+    expect(inetSum(out, 14, 34)).toBe(0);
+  });
+
+  it('routes what comes on the L3VNI to its router MAC to a local host, from the gateway MAC; drops the rest, counted', () => {
+    const a = irbHost();
+    a.red.setNeigh(parseIp('192.168.20.12')!, parseMac(HOST_RED)!, 'config', 0);
+    const toUs = eth(
+      RMAC,
+      REMOTE_RMAC,
+      0x0800,
+      ipv4({ src: '192.168.30.12', dst: '192.168.20.12', ttl: 63, proto: 1, payload: icmp(8, Buffer.alloc(8)) }),
+    );
+    const f = fromTunnel(a.l3net, 4001, toUs);
+    expect(f.verdicts.kind[0] & ROUTED).toBe(ROUTED);
+    const [delivered] = tapFrames(a.red);
+    expect([macAt(delivered, 0), macAt(delivered, 6)]).toEqual([HOST_RED, GW]);
+    expect(delivered[14 + 8]).toBe(62);
+    const other = eth(
+      '02:00:00:00:00:44',
+      REMOTE_RMAC,
+      0x0800,
+      ipv4({ src: '192.168.30.12', dst: '192.168.20.12', ttl: 63, proto: 1, payload: Buffer.alloc(8) }),
+    );
+    expect(fromTunnel(a.l3net, 4001, other).verdicts.detail[0]).toBe(Drop.L3vniNotRouterMac);
+    // Never back into the fabric: a packet from it to a remote prefix is dropped, and nobody is answered.
+    const hairpin = eth(
+      RMAC,
+      REMOTE_RMAC,
+      0x0800,
+      ipv4({ src: '192.168.40.1', dst: '192.168.30.12', ttl: 63, proto: 1, payload: Buffer.alloc(8) }),
+    );
+    expect(fromTunnel(a.l3net, 4001, hairpin).verdicts.detail[0]).toBe(Drop.NoRoute);
+    expect(a.l3net.toTunnel.count).toBe(0);
   });
 });
 
