@@ -67,6 +67,9 @@ export interface IrbSubnet {
   /** The tenant host: its address with prefix, and MAC. */
   host: string;
   hostMac: string;
+  /** IPv6 too: the gateway's and the host's address with prefix. */
+  gateway6?: string;
+  host6?: string;
 }
 
 export const ANYCAST_MAC = '00:00:5e:00:01:01';
@@ -87,7 +90,8 @@ export async function kernelIrbVtep(
 ): Promise<Map<number, string>> {
   const ns = lab.ns(i);
   const ip = (...a: string[]) => must('ip', ['-n', ns, ...a]);
-  await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  const sysctl = (...kv: string[]) => must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', ...kv]);
+  await sysctl('net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
   const vxlan = async (vni: number, dev: string, bridge: string) => {
     await ip(
       'link',
@@ -110,8 +114,10 @@ export async function kernelIrbVtep(
   // The L3VNI: its bridge is the L3 SVI, with the router MAC and no address.
   const l3 = `br${o.l3vni}`;
   await ip('link', 'add', l3, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
-  await ip('link', 'set', l3, 'address', o.rmac);
+  await ip('link', 'set', l3, 'address', o.rmac, 'addrgenmode', 'none');
   await vxlan(o.l3vni, `vx${o.l3vni}`, l3);
+  // IPv6 routes over the fabric go via an IPv4-mapped next hop on the L3 SVI: it needs IPv6, without addresses.
+  await sysctl(`net.ipv6.conf.${l3}.disable_ipv6=0`);
   await ip('link', 'set', l3, 'up');
   const tenants = new Map<number, string>();
   for (const sn of o.subnets) {
@@ -120,12 +126,16 @@ export async function kernelIrbVtep(
     await ip('link', 'set', br, 'address', ANYCAST_MAC);
     await vxlan(sn.vni, `vx${sn.vni}`, br);
     await ip('addr', 'add', sn.gateway, 'dev', br);
+    if (sn.gateway6 !== undefined) {
+      await sysctl(`net.ipv6.conf.${br}.disable_ipv6=0`, `net.ipv6.conf.${br}.accept_dad=0`);
+      await ip('addr', 'add', sn.gateway6, 'dev', br, 'nodad');
+    }
     await ip('link', 'set', br, 'up');
     await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${br}.arp_accept=1`]);
     const tenant = await lab.tenantBehindTap(i, `vx${sn.vni}`, `k${i}-${sn.vni}`, {
       mac: sn.hostMac,
-      addresses: [sn.host],
-      via: [sn.gateway.split('/')[0]],
+      addresses: [sn.host, ...(sn.host6 !== undefined ? [sn.host6] : [])],
+      via: [sn.gateway.split('/')[0], ...(sn.gateway6 !== undefined ? [sn.gateway6.split('/')[0]] : [])],
       bridge: br,
     });
     tenants.set(sn.vni, tenant);
@@ -140,8 +150,11 @@ export function kernelIrbConfig(lab: Lab, i: number, l3vni: number): { bgpd: str
     bgpd: `frr defaults datacenter
 hostname vtep${i}
 ip prefix-list TENANT4 seq 5 permit 192.168.0.0/16 le 32
+ipv6 prefix-list TENANT6 seq 5 permit fd00::/16 le 128
 route-map TENANT permit 10
  match ip address prefix-list TENANT4
+route-map TENANT permit 20
+ match ipv6 address prefix-list TENANT6
 router bgp ${EVPN_ASN}
  bgp router-id ${lab.underlay(i)}
  no bgp default ipv4-unicast
@@ -150,10 +163,14 @@ router bgp ${EVPN_ASN}
  address-family ipv4 unicast
   redistribute connected route-map TENANT
  exit-address-family
+ address-family ipv6 unicast
+  redistribute connected route-map TENANT
+ exit-address-family
  address-family l2vpn evpn
   neighbor ${lab.underlay(1)} activate
   advertise-all-vni
   advertise ipv4 unicast
+  advertise ipv6 unicast
  exit-address-family
 `,
   };

@@ -188,7 +188,7 @@ export function irbConfig(lab: Lab, i: number, nets: Net[], vrf = ''): string {
     learning: false
     arp-responder: true
     vrf: tenant1
-    gateway: { addresses: [${gw4(net)}/24], mac: "${GW_MAC}" }`,
+    gateway: { addresses: [${gw4(net)}/24, "${gw6(net)}/64"], mac: "${GW_MAC}" }`,
   );
   return `
 local: ${lab.underlay(i)}

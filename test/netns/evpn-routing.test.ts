@@ -16,6 +16,7 @@ import {
   routingTenants,
   tenantMac,
   v4,
+  v6,
   type Net,
 } from '../../scripts/lab/routing-lab.ts';
 import type { RouteRow, StatsReport } from '../../src/control/protocol.ts';
@@ -56,8 +57,22 @@ async function fabric(lab: Lab, b: Net[] = ['red']): Promise<Fabric> {
     l3vni: L3VNI,
     rmac: KERNEL_RMAC,
     subnets: [
-      { vni: 10, gateway: '192.168.10.1/24', host: `${KERNEL_BLUE}/24`, hostMac: tenantMac('blue', 2) },
-      { vni: 30, gateway: '192.168.30.1/24', host: `${KERNEL_GREEN}/24`, hostMac: tenantMac('green', 2) },
+      {
+        vni: 10,
+        gateway: '192.168.10.1/24',
+        host: `${KERNEL_BLUE}/24`,
+        hostMac: tenantMac('blue', 2),
+        gateway6: 'fd00:10::1/64',
+        host6: `${v6('blue', 2)}/64`,
+      },
+      {
+        vni: 30,
+        gateway: '192.168.30.1/24',
+        host: `${KERNEL_GREEN}/24`,
+        hostMac: tenantMac('green', 2),
+        gateway6: 'fd00:30::1/64',
+        host6: `${v6('green', 2)}/64`,
+      },
     ],
   });
   await lab.frr(1, routeReflectorConfig(lab, [2, 3, 4]));
@@ -265,5 +280,45 @@ describe('routing across an EVPN fabric (symmetric IRB, type-5) with FRR and the
       const r = await ping(lab, t.get('blue@3')!, v4('red', 4), 1);
       expect(r.stdout).toMatch(/From 192\.168\.10\.1 icmp_seq=1 Destination Net Unreachable/);
       expectOk(await ping(lab, t.get('blue@3')!, KERNEL_GREEN), 'the rest still routed');
+    }));
+
+  it('routes IPv6 the same way (hop limit 62); what FRR advertises of IPv6 hosts arrives, unless the host is a router', () =>
+    withLab(4, async (lab) => {
+      const { t } = await fabric(lab);
+      for (const [from, to] of [
+        ['blue@3', v6('green', 2)],
+        ['red@4', v6('blue', 2)],
+        ['green@2', v6('red', 4)],
+        ['blue@3', v6('red', 4)],
+      ]) {
+        const r = await ping(lab, t.get(from)!, to);
+        expectOk(r, `ping ${from} -> ${to}`);
+        expect(ttls(r.stdout.replace(/hlim/g, 'ttl')), `${from} -> ${to}`).toContain(62);
+      }
+      // The kernel's IPv6 hosts as /128 host routes at vtepd: FRR's MAC/IP routes of a host that is no router.
+      expect(
+        await within(10_000, async () =>
+          (await json<RouteRow[]>(lab, 3, 'route', 'show')).some((r) => r.prefix === `${v6('green', 2)}/128`),
+        ),
+        "the kernel's IPv6 host route at A",
+      ).toBeGreaterThanOrEqual(0);
+      // A host that routes (its NA carries the router flag) gets FRR's ND extended community (0x06/0x08), which
+      // GoBGP 3.10 cannot read: it drops the whole route. Its subnet's type-5 route still reaches it.
+      await lab.execIn(t.get('green@2')!, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+      await lab.exec(2, 'ip', ['-6', 'neigh', 'flush', 'dev', 'br30']);
+      expectOk(await ping(lab, t.get('green@2')!, 'fd00:30::1', 1), 'the router host announces itself');
+      expect(
+        await within(10_000, async () =>
+          (await lab.vtysh(2, 'show bgp l2vpn evpn route detail')).stdout.includes('ND:Router Flag'),
+        ),
+        'FRR advertises the host with the ND router flag',
+      ).toBeGreaterThanOrEqual(0);
+      expect(
+        await within(10_000, async () =>
+          (await json<RouteRow[]>(lab, 3, 'route', 'show')).every((r) => r.prefix !== `${v6('green', 2)}/128`),
+        ),
+        "GoBGP dropped the router host's route",
+      ).toBeGreaterThanOrEqual(0);
+      expectOk(await ping(lab, t.get('blue@3')!, v6('green', 2)), 'still reached over its subnet route');
     }));
 });

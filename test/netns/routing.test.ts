@@ -309,6 +309,7 @@ describe('routing between networks', () => {
       const pid = lab.daemons[0].proc.pid!;
       const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
       const rssBefore = rss();
+      const before = await statsNow(lab, 1);
       const scan = await lab.execIn(
         blue,
         process.execPath,
@@ -316,10 +317,17 @@ describe('routing between networks', () => {
         60_000,
       );
       expectOk(scan, 'scan');
-      const report = (await statsNow(lab, 1)).vrfs!.tenant1;
+      await sleep(200);
+      const after = await statsNow(lab, 1);
+      const report = after.vrfs!.tenant1;
       expect(report.resolving).toBeLessThanOrEqual(MAX_ENTRIES);
       expect(report.resolving).toBeGreaterThan(0);
-      expect(report.counters['neigh-unresolved']).toBeGreaterThanOrEqual(65534 - MAX_ENTRIES);
+      // Every datagram the router got (the kernel may drop some on the way to the TAP under such a burst) waits
+      // (at most MAX_ENTRIES addresses) or is counted.
+      const got = after.networks.blue.counters['tap-rx-frames'] - before.networks.blue.counters['tap-rx-frames'];
+      expect(got).toBeGreaterThan(10_000);
+      const unresolved = report.counters['neigh-unresolved'] - before.vrfs!.tenant1.counters['neigh-unresolved'];
+      expect(unresolved).toBeGreaterThanOrEqual(got - MAX_ENTRIES - 16);
       expect(rss() - rssBefore, 'RSS growth in kB').toBeLessThan(64 * 1024);
       expectOk(await pingFrom(lab, blue, v4('red', 2), { count: 1 }), 'still routing to a known neighbour');
       // The scan's addresses fail and are forgotten: the table empties by itself.
