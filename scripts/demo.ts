@@ -6,12 +6,19 @@
 // networks: two vtepd hosts, each the anycast gateway of blue and red, with a
 // tenant host behind each TAP. Then a BGP EVPN fabric: FRR as route
 // reflector, FRR driving a kernel VTEP, two vtepd, no remote configured
-// anywhere. Everything is removed at the end.
+// anywhere; and routing between subnets across it (symmetric IRB).
+// Everything is removed at the end.
 import { join } from 'node:path';
 import { describe, grePackets, vxlanPackets } from '../src/observe/dissect.ts';
-import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
+import {
+  kernelIrbConfig,
+  kernelIrbVtep,
+  kernelVtepConfig,
+  routeReflectorConfig,
+  vtepdEvpnConfig,
+} from './lab/evpn-fabric.ts';
 import { kernelPeers, Lab, ROOT, sh, sleep, type Result } from './lab/lab.ts';
-import { routedVtepd, v4, v6 } from './lab/routing-lab.ts';
+import { irbConfig, KERNEL_RMAC, L3VNI, routedVtepd, routingTenants, v4, v6 } from './lab/routing-lab.ts';
 
 const VNI = 42;
 const KEY = 77;
@@ -136,6 +143,7 @@ networks:
   }
   failures += await routing();
   failures += await evpn();
+  failures += await evpnRouting();
   console.log(
     failures === 0
       ? '\nDemo passed: every ping and arping was answered.'
@@ -230,6 +238,67 @@ async function evpn(): Promise<number> {
       await lab.exec(2, 'bridge', ['fdb', 'show', 'dev', 'vxlan0']),
     );
     show('the route reflector (show bgp l2vpn evpn summary)', await lab.vtysh(1, 'show bgp l2vpn evpn summary'));
+  } finally {
+    await lab.destroy();
+  }
+  return failures;
+}
+
+/**
+ * Routing between two subnets across the EVPN fabric (symmetric IRB): h1 FRR route reflector, h2 FRR and a
+ * kernel VTEP with 192.168.30.0/24, h3 vtepd with 192.168.10.0/24, h4 vtepd with 192.168.20.0/24; VRF tenant1,
+ * L3VNI 4001.
+ */
+async function evpnRouting(): Promise<number> {
+  console.log(
+    '\n\nRouting across the EVPN fabric (symmetric IRB, L3VNI 4001): h2 FRR and a kernel VTEP with 192.168.30.0/24, ' +
+      'h3 vtepd with 192.168.10.0/24, h4 vtepd with 192.168.20.0/24...',
+  );
+  const lab = await Lab.create(4);
+  let failures = 0;
+  const check = (title: string, r: Result) => {
+    show(title, r);
+    if (r.code !== 0) failures++;
+  };
+  const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
+  try {
+    const kt = await kernelIrbVtep(lab, 2, {
+      l3vni: L3VNI,
+      rmac: KERNEL_RMAC,
+      subnets: [{ vni: 30, gateway: '192.168.30.1/24', host: '192.168.30.12/24', hostMac: '02:00:00:00:30:0c' }],
+    });
+    await lab.frr(1, routeReflectorConfig(lab, [2, 3, 4]));
+    const k = kernelIrbConfig(lab, 2, L3VNI);
+    await lab.frr(2, k.bgpd, k.zebra);
+    await lab.startDaemon(3, irbConfig(lab, 3, ['blue']));
+    await lab.startDaemon(4, irbConfig(lab, 4, ['red']));
+    const t = new Map<string, string>();
+    await routingTenants(lab, { blue: {} }, [3], t);
+    await routingTenants(lab, { red: {} }, [4], t);
+    for (let i = 0; i < 60 && !(await ctl(3, 'route', 'show')).stdout.includes('192.168.30.0/24 via'); i++)
+      await sleep(500);
+    const cap = await lab.capture(3, lab.dev(3), ['udp', 'port', '4789']);
+    check(
+      'ping blue@h3 (vtepd) -> 192.168.30.12 behind the kernel VTEP (routed by h3 and h2: ttl=62)',
+      await lab.execIn(t.get('blue@3')!, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', '192.168.30.12']),
+    );
+    check(
+      'ping blue@h3 -> red@h4 (vtepd to vtepd)',
+      await lab.execIn(t.get('blue@3')!, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', v4('red', 4)]),
+    );
+    check(
+      'ping 192.168.30.12 (kernel) -> red@h4',
+      await lab.execIn(kt.get(30)!, 'ping', ['-c', '3', '-i', '0.3', '-W', '2', v4('red', 4)]),
+    );
+    const packets = vxlanPackets(await cap.stop()).filter((p) => p.innerProto === 1);
+    console.log(`\n== routed packets on h3's underlay (VNI ${L3VNI}, router MACs)`);
+    for (const p of packets.slice(0, 4)) console.log(`   ${describe(p)}`);
+    show('vtepctl route show (h3): type-5 and host routes over the fabric', await ctl(3, 'route', 'show'));
+    show('vtepctl evpn show (h3)', await ctl(3, 'evpn', 'show'));
+    show(
+      "the kernel VTEP's routes (ip route on h2): vtepd's subnets via its VTEP, onlink",
+      await lab.exec(2, 'ip', ['route']),
+    );
   } finally {
     await lab.destroy();
   }
