@@ -14,7 +14,9 @@
 // hosts behind bridges on both hosts (scripts/lab/routing-lab.ts): vtepd
 // routing blue -> red, the same vtepd pair bridging blue -> blue, and the
 // kernel routing the same topology (its bridges as the anycast gateways); the
-// routed rows' ratios are to the kernel's routed row.
+// routed rows' ratios are to the kernel's routed row. Routing over an EVPN
+// fabric (symmetric IRB) runs vtepd or a kernel VTEP with FRR on h1 against a
+// kernel VTEP with FRR on h2, the two BGP peers; ratios to kernel <-> kernel.
 //
 // Figures on a shared 2-vCPU VM vary by about ±20% from one run to the next,
 // so every setup is measured in several rounds (the setups interleaved, so
@@ -28,7 +30,8 @@ import { cpus, hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab, ROOT, sleep, type Result } from './lab/lab.ts';
-import { routedKernel, routedVtepd, v4 } from './lab/routing-lab.ts';
+import { kernelIrbConfig, kernelIrbVtep } from './lab/evpn-fabric.ts';
+import { irbConfig, KERNEL_RMAC, L3VNI, routedKernel, routedVtepd, routingTenants, v4 } from './lab/routing-lab.ts';
 
 const A2 = '192.168.100.2';
 
@@ -239,7 +242,62 @@ const SETUPS: Setup[] = [
     base: 'kernel-routed',
     build: async (lab, a) => tenantEnds(lab, await routedVtepd(lab, undefined, undefined, a), 'blue'),
   },
+  // Routing over an EVPN fabric with symmetric IRB: 192.168.10.0/24 behind h1, 192.168.30.0/24 behind a kernel
+  // VTEP on h2 (FRR), the two VTEPs BGP peers; vtepd on h1, or the kernel with FRR. Ratios to kernel <-> kernel.
+  {
+    name: 'kernel-irb',
+    label: 'routed over EVPN: kernel <-> kernel, symmetric IRB',
+    encap: 'vxlan',
+    base: 'kernel-irb',
+    build: async (lab) => {
+      const h1 = await kernelIrbVtep(lab, 1, { l3vni: L3VNI, rmac: '02:66:00:00:00:01', subnets: [IRB_BLUE] });
+      await irbPeer(lab, 1);
+      return irbEnds(lab, h1.get(10)!, await irbKernel(lab));
+    },
+  },
+  {
+    name: 'vtepd-irb',
+    label: 'routed over EVPN: vtepd <-> kernel, symmetric IRB',
+    encap: 'vxlan',
+    base: 'kernel-irb',
+    build: async (lab, a) => {
+      const tenants = new Map<string, string>();
+      await lab.startDaemonArgs(1, ['--config', lab.writeConfig(1, irbConfig(lab, 1, ['blue'], '', 2)), ...a]);
+      await routingTenants(lab, { blue: {} }, [1], tenants);
+      return irbEnds(lab, tenants.get('blue@1')!, await irbKernel(lab));
+    },
+  },
 ];
+
+/** h1's subnet in the EVPN routing rows: blue, its tenant 192.168.10.11. */
+const IRB_BLUE = { vni: 10, gateway: '192.168.10.1/24', host: '192.168.10.11/24', hostMac: '02:00:00:00:10:0b' };
+
+/** FRR on host i, peering with the other host of the pair. */
+async function irbPeer(lab: Lab, i: number): Promise<void> {
+  const k = kernelIrbConfig(lab, i, L3VNI, 3 - i);
+  await lab.frr(i, k.bgpd, k.zebra);
+}
+
+/** h2: the kernel VTEP with 192.168.30.0/24 and FRR; returns its tenant (192.168.30.12). */
+async function irbKernel(lab: Lab): Promise<string> {
+  const h2 = await kernelIrbVtep(lab, 2, {
+    l3vni: L3VNI,
+    rmac: KERNEL_RMAC,
+    subnets: [{ vni: 30, gateway: '192.168.30.1/24', host: '192.168.30.12/24', hostMac: '02:00:00:00:30:0c' }],
+  });
+  await irbPeer(lab, 2);
+  return h2.get(30)!;
+}
+
+/** From h1's tenant to h2's, once the route to h2's subnet is in h1's tenant VRF (30 s at most). */
+async function irbEnds(lab: Lab, client: string, server: string): Promise<Ends> {
+  for (let t = 0; t < 150; t++) {
+    const r = await lab.execIn(client, 'ping', ['-c', '1', '-W', '1', '192.168.30.12']);
+    if (r.code === 0) break;
+    await sleep(200);
+  }
+  return { client, server, address: '192.168.30.12' };
+}
 
 /** From blue@h1 to the tenant of `to` on h2. */
 function tenantEnds(_lab: Lab, tenants: Map<string, string>, to: 'red' | 'blue'): Ends {
@@ -393,6 +451,16 @@ function table(results: Record<string, Figures>): string {
       '',
       `vtepd routed / vtepd bridged (blue -> red / blue -> blue): TCP out ${fmt(rt.tcpOut / br.tcpOut)}, TCP in ${fmt(rt.tcpIn / br.tcpIn)}, 64-byte pps ${fmt(rt.pps64 / br.pps64)}, added RTT µs ${fmt(rt.rttMedianUs - br.rttMedianUs, 0)} / ${fmt(rt.rttBusyUs - br.rttBusyUs, 0)}`,
     );
+  // Routing over EVPN against bridging, each against the kernel (target: at least the bridged ratio).
+  const irb = results['vtepd-irb'];
+  const kirb = results['kernel-irb'];
+  const bridged = results['vtepd'];
+  const kernelBridged = results['kernel'];
+  if (irb && kirb && bridged && kernelBridged)
+    lines.push(
+      '',
+      `routed over EVPN (vtepd × kernel, symmetric IRB) / bridged (vtepd × kernel VXLAN): TCP out ${fmt(irb.tcpOut / kirb.tcpOut)} / ${fmt(bridged.tcpOut / kernelBridged.tcpOut)}, TCP in ${fmt(irb.tcpIn / kirb.tcpIn)} / ${fmt(bridged.tcpIn / kernelBridged.tcpIn)}, 64-byte pps ${fmt(irb.pps64 / kirb.pps64)} / ${fmt(bridged.pps64 / kernelBridged.pps64)}`,
+    );
   const lost = SETUPS.filter((s) => results[s.name]?.pingsLost !== undefined).map(
     (s) => `${s.name} ${fmt(results[s.name].pingsLost, 0)}`,
   );
@@ -509,11 +577,12 @@ async function main(): Promise<void> {
   if (!Number.isInteger(roundCount) || roundCount < 1)
     throw new Error(`--rounds must be a whole number of at least 1, not ${values.rounds}`);
   const only = values.only?.split(',');
-  if (only?.includes('evpn-scale')) {
-    // Not a throughput figure: BGP EVPN convergence with many VTEPs (scripts/evpn-scale.ts).
+  if (only?.includes('evpn-scale') || only?.includes('evpn-scale-routed')) {
+    // Not a throughput figure: BGP EVPN convergence with many VTEPs (scripts/evpn-scale.ts), bridged or routed.
     const { main: scale } = await import('./evpn-scale.ts');
-    await scale([]);
-    if (only.length === 1) return;
+    if (only.includes('evpn-scale')) await scale([]);
+    if (only.includes('evpn-scale-routed')) await scale(['--routed']);
+    if (only.every((o) => o.startsWith('evpn-scale'))) return;
   }
   const vtepdArgs = values['vtepd-args']!.split(' ').filter(Boolean);
   const rounds: Record<string, Figures[]> = {};

@@ -15,11 +15,17 @@
 // - memory per VTEP: vtepd's and its gobgpd's resident sets.
 // Every daemon's tables are read through its control socket (a Unix socket
 // path, reachable from outside its network namespace), every 20 ms.
+//
+// `--routed` (`--only evpn-scale-routed`): the same VTEPs routing with
+// symmetric IRB instead, one VRF (L3VNI 4001), each VTEP its own subnet
+// (10.I.0.0/24 on VNI 1000+I, behind its anycast gateway); convergence until
+// every VTEP has every other's type-5 route, from the last start and from the
+// last session up.
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from '../src/control/client.ts';
-import type { FdbRow, RemoteRow } from '../src/control/protocol.ts';
+import type { FdbRow, RemoteRow, RouteRow } from '../src/control/protocol.ts';
 import { routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
 import { Lab, ROOT, sleep, type DaemonProcess } from './lab/lab.ts';
 
@@ -47,6 +53,77 @@ function vtepdConfig(lab: Lab, i: number): string {
     `socket: ${lab.socket(i)}\n`,
     `socket: ${lab.socket(i)}\nbusy-poll: 0\n`,
   );
+}
+
+/** VTEP i's config with symmetric IRB: one subnet of its own in VRF tenant1. */
+function routedConfig(lab: Lab, i: number): string {
+  return `
+local: ${lab.underlay(i)}
+socket: ${lab.socket(i)}
+busy-poll: 0
+evpn: { asn: 65000, neighbors: [${lab.underlay(1)}], hold-time: 9 }
+vrfs:
+  tenant1: { l3vni: 4001 }
+networks:
+  sub:
+    tap: tap-sub
+    vxlan: { vni: ${1000 + i} }
+    evpn: true
+    learning: false
+    vrf: tenant1
+    gateway: { addresses: [10.${i}.0.1/24], mac: "00:00:5e:00:01:01" }
+`;
+}
+
+export interface RoutedScaleResult {
+  when: string;
+  vteps: number;
+  routed: true;
+  /** Seconds from the last start until every VTEP had every other's type-5 route. */
+  convergenceS: number;
+  afterJoinS: number;
+  startS: number;
+}
+
+/** The routed variant: every VTEP's subnet as a type-5 route everywhere. */
+export async function evpnScaleRouted(
+  vteps: number,
+  log: (s: string) => void = console.log,
+): Promise<RoutedScaleResult> {
+  const lab = await Lab.create(vteps + 1);
+  const ids = Array.from({ length: vteps }, (_, k) => k + 2);
+  try {
+    log(`evpn-scale --routed: ${vteps} vtepd VTEPs routing with symmetric IRB, an FRR route reflector`);
+    await lab.frr(1, routeReflectorConfig(lab, ids));
+    const t0 = performance.now();
+    for (const i of ids) await lab.startDaemonArgs(i, ['--config', lab.writeConfig(i, routedConfig(lab, i))]);
+    const startS = (performance.now() - t0) / 1000;
+    let lastJoin = NaN;
+    const tStart = performance.now();
+    const convergenceS = await until(120_000, async () => {
+      if (Number.isNaN(lastJoin)) {
+        for (const i of ids) {
+          const st = await request<{ sessions: { state: string }[] }>(lab.socket(i), { cmd: 'evpn-show' });
+          if (st.sessions.length === 0 || !st.sessions.every((p) => p.state === 'ESTABLISHED')) return false;
+        }
+        lastJoin = performance.now();
+      }
+      for (const i of ids) {
+        const routes = await request<RouteRow[]>(lab.socket(i), { cmd: 'route-show' });
+        if (routes.filter((r) => r.origin === 'evpn' && r.active && r.prefix.endsWith('/24')).length < vteps - 1)
+          return false;
+      }
+      return true;
+    });
+    const afterJoinS = (tStart + convergenceS * 1000 - lastJoin) / 1000;
+    log(
+      `evpn-scale --routed: started in ${startS.toFixed(1)} s; every type-5 everywhere ${convergenceS.toFixed(2)} s ` +
+        `after the last start, ${afterJoinS.toFixed(2)} s after the last session came up`,
+    );
+    return { when: new Date().toISOString(), vteps, routed: true, convergenceS, afterJoinS, startS };
+  } finally {
+    await lab.destroy();
+  }
 }
 
 async function rows<T>(lab: Lab, i: number, cmd: 'fdb-show' | 'remote-show'): Promise<T[]> {
@@ -193,14 +270,14 @@ export function formatScale(r: ScaleResult): string {
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { vteps: { type: 'string', default: '20' } },
+    options: { vteps: { type: 'string', default: '20' }, routed: { type: 'boolean' } },
     allowPositionals: true,
   });
-  const r = await evpnScale(Number(values.vteps));
-  console.log(`\n${formatScale(r)}`);
+  const r = values.routed ? await evpnScaleRouted(Number(values.vteps)) : await evpnScale(Number(values.vteps));
+  if (!('routed' in r)) console.log(`\n${formatScale(r)}`);
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `evpn-scale-${r.when.replace(/[:.]/g, '-')}.json`);
+  const file = join(dir, `evpn-scale-${'routed' in r ? 'routed-' : ''}${r.when.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(r, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }

@@ -143,8 +143,11 @@ export async function kernelIrbVtep(
   return tenants;
 }
 
-/** FRR for a kernel VTEP with symmetric IRB: the L3VNI in zebra, type-5 routes of its subnets (not the underlay). */
-export function kernelIrbConfig(lab: Lab, i: number, l3vni: number): { bgpd: string; zebra: string } {
+/**
+ * FRR for a kernel VTEP with symmetric IRB: the L3VNI in zebra, type-5 routes of its subnets (not the
+ * underlay); its one BGP peer is host `peer` (the route reflector, or the other VTEP of a pair).
+ */
+export function kernelIrbConfig(lab: Lab, i: number, l3vni: number, peer = 1): { bgpd: string; zebra: string } {
   return {
     zebra: `vni ${l3vni}\n`,
     bgpd: `frr defaults datacenter
@@ -158,8 +161,9 @@ route-map TENANT permit 20
 router bgp ${EVPN_ASN}
  bgp router-id ${lab.underlay(i)}
  no bgp default ipv4-unicast
- neighbor ${lab.underlay(1)} remote-as ${EVPN_ASN}
- neighbor ${lab.underlay(1)} timers 3 9
+ neighbor ${lab.underlay(peer)} remote-as ${EVPN_ASN}
+ neighbor ${lab.underlay(peer)} timers 3 9
+ neighbor ${lab.underlay(peer)} timers connect 1
  address-family ipv4 unicast
   redistribute connected route-map TENANT
  exit-address-family
@@ -167,7 +171,7 @@ router bgp ${EVPN_ASN}
   redistribute connected route-map TENANT
  exit-address-family
  address-family l2vpn evpn
-  neighbor ${lab.underlay(1)} activate
+  neighbor ${lab.underlay(peer)} activate
   advertise-all-vni
   advertise ipv4 unicast
   advertise ipv6 unicast

@@ -178,7 +178,7 @@ export const L3VNI = 4001;
  * `nets` with their anycast gateways, in VRF tenant1 with L3VNI 4001, the
  * route reflector on host 1.
  */
-export function irbConfig(lab: Lab, i: number, nets: Net[], vrf = ''): string {
+export function irbConfig(lab: Lab, i: number, nets: Net[], vrf = '', peer = 1): string {
   const blocks = nets.map(
     (net) => `
   ${net}:
@@ -193,7 +193,7 @@ export function irbConfig(lab: Lab, i: number, nets: Net[], vrf = ''): string {
   return `
 local: ${lab.underlay(i)}
 socket: ${lab.socket(i)}
-evpn: { asn: 65000, neighbors: [${lab.underlay(1)}], hold-time: 9 }
+evpn: { asn: 65000, neighbors: [${lab.underlay(peer)}], hold-time: 9 }
 vrfs:
   tenant1: { l3vni: ${L3VNI}${vrf} }
 networks:${blocks.join('')}
