@@ -9,7 +9,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isScalar, parseDocument, visit } from 'yaml';
 import { type z } from 'zod';
 import { tunnelFor, tunnelSettings, type TunnelSettings } from '../tunnel/index.ts';
-import { canonicalIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
+import { canonicalIp, isV4Mapped, parseIp, VTEP_PROBLEMS, vtepProblem } from '../wire/ip-address.ts';
 import { parseMac, type Mac } from '../wire/mac.ts';
 import { type ControlLimits } from '../control/server.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
@@ -249,7 +249,8 @@ function describeIssue(i: z.core.$ZodIssue): string {
 /** Cross-field rules the schema cannot express, and conversion to settings. */
 function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) => void): Config {
   const local = canonicalIp(raw.local)!;
-  const localV4 = isV4Mapped(parseIp(local)!);
+  const localBytes = parseIp(local)!;
+  const localV4 = isV4Mapped(localBytes);
   const taps = new Map<string, string>();
   const ids = new Map<string, string>();
   const networks: NetworkConfig[] = [];
@@ -290,9 +291,14 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     if (n['gre-socket'] !== undefined && settings.kind !== 'gre') {
       problem(at('gre-socket'), 'applies to GRE networks only (VXLAN goes out of UDP sockets)');
     }
+    // What no VTEP can have (its family was told above).
+    const notVtep = (path: PropertyKey[], text: string) => {
+      const why = vtepProblem(parseIp(text)!, { local: localBytes });
+      if (why !== undefined && why !== 'family') problem(path, `${text} ${VTEP_PROBLEMS[why]}`);
+    };
     const remotes = n.remotes.map((s) => canonicalIp(s)!);
     remotes.forEach((a, i) => {
-      if (a === local) problem(at('remotes', i), `${n.remotes[i]} is this VTEP's own address (local)`);
+      notVtep(at('remotes', i), n.remotes[i]);
       if (remotes.indexOf(a) !== i) problem(at('remotes', i), `${n.remotes[i]} is listed twice`);
     });
     const macs = new Set<number>();
@@ -301,7 +307,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       if (macs.has(m)) problem(at('static', i, 'mac'), `${s.mac} has two static entries`);
       macs.add(m);
       const remote = canonicalIp(s.remote)!;
-      if (remote === local) problem(at('static', i, 'remote'), `${s.remote} is this VTEP's own address (local)`);
+      notVtep(at('static', i, 'remote'), s.remote);
       return { mac: m, remote };
     });
     const ips = new Set<string>();

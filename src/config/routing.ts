@@ -5,12 +5,12 @@
 // overlap in one VRF, a gateway address that is its subnet's network or
 // broadcast address or the TAP's own, a route whose next hop is on no
 // connected subnet, a DVR MAC equal to a gateway MAC.
-import { contains, formatPrefix, overlaps, parsePrefix, type Prefix } from '../route/prefix.ts';
+import { contains, formatPrefix, masked, overlaps, parsePrefix, type Prefix } from '../route/prefix.ts';
 import type { SourceMac } from '../route/vrf.ts';
 import { canonicalIp, formatIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { derivedMac, formatMac, parseMac, type Mac } from '../wire/mac.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
-import type { NetworkConfig } from './config.ts';
+import type { Config, NetworkConfig } from './config.ts';
 import type { RawConfig } from './schema.ts';
 
 /** The VRF of a network that has a gateway and names none. */
@@ -212,4 +212,19 @@ function hostProblem(ip: Uint8Array, prefix: Prefix): string | undefined {
   if (ones && prefix.v4)
     return `${formatIp(ip)} is the broadcast address of its subnet: give the gateway an address inside it`;
   return undefined;
+}
+
+/**
+ * The overlay's subnets: each TAP's and each gateway's, but none that holds `local` (an overlay
+ * laid over the underlay's own subnet is odd but not ours to refuse). No VTEP's address is in one.
+ */
+export function overlaySubnets(c: Config): Prefix[] {
+  const local = parseIp(c.local)!;
+  const out: Prefix[] = [];
+  for (const n of c.networks) {
+    const tap = n.address === undefined ? undefined : parsePrefix(n.address);
+    for (const p of [tap, ...(n.gateway?.addresses ?? []).map((a) => masked(parseIp(a.ip)!, a.len))])
+      if (p !== undefined && !contains(p, local)) out.push(p);
+  }
+  return out;
 }

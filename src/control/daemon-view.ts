@@ -14,7 +14,7 @@ import type { TraceReport } from './protocol.ts';
 import type { Network } from '../switch/network.ts';
 import type { Router } from '../route/router.ts';
 import type { IcmpCounters } from '../switch/pmtu-guard.ts';
-import { formatIp, isMulticastIp, isV4Mapped } from '../wire/ip-address.ts';
+import { formatIp, isV4Mapped, VTEP_PROBLEMS, vtepProblem, type VtepChecks } from '../wire/ip-address.ts';
 import type { ControlStats, TraceRequest, UpgradeReport } from './protocol.ts';
 import { RefusedError } from './verb.ts';
 
@@ -31,6 +31,8 @@ export interface DaemonView {
   /** This VTEP's underlay address: text and 16 bytes. */
   readonly localText: string;
   readonly local: Uint8Array;
+  /** What no remote VTEP's address may be. */
+  readonly vtepChecks: VtepChecks;
   readonly networks: ReadonlyMap<string, RunningView>;
   readonly datapath: Datapath;
   readonly mirror: Mirror;
@@ -68,17 +70,18 @@ export function theNetwork(d: DaemonView, name: string): RunningView {
   return networkOf(d, name)!;
 }
 
-/** A remote VTEP's address given in a request (16 bytes): not this VTEP, not a group, of the underlay's family. */
+/**
+ * A remote VTEP's address given in a request (16 bytes): of the underlay's family, unicast, not
+ * loopback or link-local, not this VTEP, not the underlay subnet's broadcast, not in the overlay.
+ */
 export function remoteAddress(d: DaemonView, b: Uint8Array): Uint8Array {
-  const text = formatIp(b);
-  if (isMulticastIp(b)) throw new RefusedError(`${text} is a multicast address, not a VTEP`);
-  if (Buffer.compare(Buffer.from(b), Buffer.from(d.local)) === 0)
-    throw new RefusedError(`${text} is this VTEP's own address (local)`);
-  if (isV4Mapped(b) !== isV4Mapped(d.local)) {
+  const problem = vtepProblem(b, d.vtepChecks);
+  if (problem === 'family') {
     throw new RefusedError(
-      `${text} is ${isV4Mapped(b) ? 'IPv4' : 'IPv6'}, but this VTEP's underlay (local ${formatIp(d.local)}) ` +
+      `${formatIp(b)} is ${isV4Mapped(b) ? 'IPv4' : 'IPv6'}, but this VTEP's underlay (local ${formatIp(d.local)}) ` +
         `is ${isV4Mapped(d.local) ? 'IPv4' : 'IPv6'}`,
     );
   }
+  if (problem !== undefined) throw new RefusedError(`${formatIp(b)} ${VTEP_PROBLEMS[problem]}`);
   return b;
 }

@@ -66,6 +66,10 @@ export function formatStats(s: StatsReport): string {
         `ignored${ignored > 0 ? ` (${formatDrops(p.ignored)})` : ''}`,
     );
   }
+  if (s.evpn !== undefined) {
+    const n = Object.values(s.evpn.rejected).reduce((a, v) => a + v, 0);
+    lines.push(`evpn: ${n} route${n === 1 ? '' : 's'} rejected${n > 0 ? ` (${formatDrops(s.evpn.rejected)})` : ''}`);
+  }
   for (const [name, v] of Object.entries(s.vrfs ?? {})) {
     const c = v.counters;
     lines.push(
@@ -172,6 +176,9 @@ export function formatEvpn(s: EvpnStatus): string {
         `${v.received['host-routes']} host routes`,
     );
   }
+  const rejected = Object.entries(s.rejected ?? {});
+  if (rejected.length > 0)
+    lines.push(`  rejected: ${rejected.map(([why, n]) => `${n} ${why}`).join(', ')} (next hops no VTEP can have)`);
   lines.push(`  last error: ${s['last-error'] ?? 'none'}`);
   return lines.join('\n');
 }

@@ -182,6 +182,8 @@ export interface StatsReport {
   'pmtu-icmp'?: { believed: number; ignored: Record<string, number> };
   /** Routing between networks, per VRF (absent without any). */
   vrfs?: Record<string, VrfStats>;
+  /** BGP EVPN (absent without it): routes ignored by reason, as their VTEP address is one no VTEP can have. */
+  evpn?: { rejected: Record<string, number> };
 }
 
 /** The control socket's clients: connected now, and those it refused or dropped since the start. */

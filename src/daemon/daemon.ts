@@ -32,7 +32,10 @@ import type { Network } from '../switch/network.ts';
 import { IcmpCounters } from '../switch/pmtu-guard.ts';
 import { restoreNetwork } from '../switch/snapshot.ts';
 import { setFlowHashSeed } from '../wire/flow-hash.ts';
-import { parseIp } from '../wire/ip-address.ts';
+import { parseIp, type VtepChecks } from '../wire/ip-address.ts';
+import { overlaySubnets } from '../config/routing.ts';
+import { subnetBroadcast } from '../io/link.ts';
+import { contains } from '../route/prefix.ts';
 import { lookAtHost, planNetwork, type HostLook } from './look.ts';
 import { FRAME_OVERHEAD, NetworkUnit, type Planned, type UnitContext } from './network-unit.ts';
 import { PathMtu } from './path-mtu.ts';
@@ -90,6 +93,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   /** Monotonic seconds of the last partial-checksum warning, per network. */
   private readonly lastPartialWarning = new Map<string, number>();
   private readonly noIcmp = new IcmpCounters();
+  /** vtepChecks, and the config it was made from. */
+  private checks: { config: Config; checks: VtepChecks } | undefined;
 
   private constructor(
     public config: Config,
@@ -130,6 +135,23 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
 
   get icmp(): IcmpCounters {
     return this.pathMtu?.icmp ?? this.noIcmp;
+  }
+
+  /** What no remote VTEP's address may be, for vtepctl and EVPN alike. */
+  get vtepChecks(): VtepChecks {
+    if (this.checks?.config !== this.config) {
+      const subnets = overlaySubnets(this.config);
+      const broadcast = this.host === undefined ? undefined : subnetBroadcast(this.host.underlay, this.config.local);
+      this.checks = {
+        config: this.config,
+        checks: {
+          local: this.local,
+          broadcast: broadcast === undefined ? undefined : parseIp(broadcast),
+          overlay: (b) => subnets.some((p) => contains(p, b)),
+        },
+      };
+    }
+    return this.checks.checks;
   }
 
   // ---------------------------------------------------------------- UnitContext
@@ -309,7 +331,13 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     const routerTimer = setInterval(() => this.router.tick(monotonicSeconds()), ROUTER_TICK_MS);
     this.undo.push(() => clearInterval(routerTimer));
     if (config.evpn !== undefined) {
-      const speaker = (this.evpn = await EvpnSpeaker.start(config.evpn, config.local, this.events, log));
+      const speaker = (this.evpn = await EvpnSpeaker.start(
+        config.evpn,
+        config.local,
+        this.events,
+        log,
+        () => this.vtepChecks,
+      ));
       this.undo.push(() => void speaker.stop());
       for (const unit of this.networks.values()) this.joinEvpn(unit);
       applyL3(this, config);
@@ -338,7 +366,11 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
     const registry = metricsRegistry({
       stats: () =>
-        statsReport(infos(this), this.datapath.unattributed, this.controlStats, undefined, this.icmp, this.router),
+        statsReport(infos(this), this.datapath.unattributed, this.controlStats, {
+          icmp: this.icmp,
+          router: this.router,
+          evpnRejected: this.evpn?.rejected,
+        }),
       mtu: (name) => this.networks.get(name)?.mtu,
     });
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

@@ -22,6 +22,9 @@ export interface RibSource {
   waitReady(): Promise<void>;
 }
 
+/** Routes whose logging is remembered (one line per route), at most. */
+const LOGGED_MAX = 4096;
+
 /** What a follower tells: routes (EVPN as vtepd speaks it, not from `local`) that came and went. */
 export interface RibListener {
   received(r: EvpnRoute): void;
@@ -39,6 +42,9 @@ export class RibFollower {
   following = false;
   /** How often the stream was lost. */
   resyncs = 0;
+  /** Routes refused by `check`, by reason. */
+  readonly rejected = new Map<string, number>();
+  private readonly logged = new Set<string>();
   private pending: ApiPath[] | undefined = [];
   private unwatch: () => void = () => {};
   private timer: NodeJS.Timeout | undefined;
@@ -51,6 +57,8 @@ export class RibFollower {
     /** This VTEP's address: its own routes, reflected back, are not received. */
     private readonly local: string,
     private readonly listener: RibListener,
+    /** Why a route cannot be taken (a VTEP address no VTEP can have); undefined when it can. */
+    private readonly check: (r: EvpnRoute) => string | undefined = () => undefined,
   ) {
     this.synced = new Promise((r) => (this.nowSynced = r));
     this.follow(0);
@@ -110,7 +118,17 @@ export class RibFollower {
 
   private read(p: ApiPath): EvpnRoute | undefined {
     const r = readPath(p);
-    return r === undefined || r.vtep === this.local ? undefined : r; // not EVPN as we speak it, or our own
+    if (r === undefined || r.vtep === this.local) return undefined; // not EVPN as we speak it, or our own
+    if (p.is_withdraw) return r; // a withdrawal removes what was taken, if anything
+    const why = this.check(r);
+    if (why === undefined) return r;
+    this.rejected.set(why, (this.rejected.get(why) ?? 0) + 1);
+    const key = routeKey(r);
+    if (!this.logged.has(key) && this.logged.size < LOGGED_MAX) {
+      this.logged.add(key);
+      this.listener.error(`evpn: route ${key} from ${r.vtep} ignored: ${why}`);
+    }
+    return undefined;
   }
 
   private onPath(p: ApiPath): void {

@@ -39,7 +39,7 @@ import type { NeighEntry } from '../switch/neigh.ts';
 import { Hold } from '../switch/remotes.ts';
 import { TableError, type Network } from '../switch/network.ts';
 import type { Vrf } from '../route/vrf.ts';
-import { parseIp } from '../wire/ip-address.ts';
+import { parseIp, vtepProblem, type VtepChecks } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
 import { RibFollower, type RibSource } from './follow.ts';
@@ -58,6 +58,8 @@ export interface BgpEngine extends RibSource {
 }
 
 export const MAX_MOVES = 5;
+/** The highest MAC Mobility sequence number (a 32-bit field, RFC 7432 section 7.7). */
+export const MAX_SEQ = 0xffffffff;
 export const MOVE_WINDOW_S = 180;
 
 /** One MAC of an EVPN network, local or remote or both (while it moves). */
@@ -111,6 +113,8 @@ export interface EvpnStatus {
   >;
   /** VRFs that route over EVPN (symmetric IRB). */
   vrfs: Record<string, IrbStatus>;
+  /** Routes ignored, by reason: their VTEP address is one no VTEP can have. */
+  rejected: Record<string, number>;
   'last-error': string | null;
 }
 
@@ -141,8 +145,19 @@ export class EvpnSpeaker implements TableListener {
     });
   }
 
+  /** Routes ignored, by reason: their VTEP address is one no VTEP can have. */
+  get rejected(): ReadonlyMap<string, number> {
+    return this.rib.rejected;
+  }
+
   /** Starts (or connects to) GoBGP, and listens to the networks' tables for local MACs. */
-  static async start(cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): Promise<EvpnSpeaker> {
+  static async start(
+    cfg: EvpnConfig,
+    local: string,
+    hub: EventHub,
+    log: Logger,
+    checks: () => VtepChecks = () => ({ local: parseIp(local)! }),
+  ): Promise<EvpnSpeaker> {
     const gobgp =
       cfg.gobgp !== undefined
         ? await Gobgp.connect(cfg.gobgp)
@@ -154,20 +169,38 @@ export class EvpnSpeaker implements TableListener {
       `evpn: AS ${cfg.asn}, router-id ${cfg.routerId}, neighbors ${cfg.neighbors.join(', ')}; GoBGP at ` +
         `${gobgp.address}${gobgp.managed ? ' (started by vtepd)' : ''}`,
     );
-    return EvpnSpeaker.over(gobgp, cfg, local, hub, log);
+    return EvpnSpeaker.over(gobgp, cfg, local, hub, log, checks);
   }
 
-  /** A speaker over a BGP engine already running. */
-  static over(engine: BgpEngine, cfg: EvpnConfig, local: string, hub: EventHub, log: Logger): EvpnSpeaker {
+  /**
+   * A speaker over a BGP engine already running; `checks`: what a route's VTEP address must not be
+   * (asked per route, so that a reload counts).
+   */
+  static over(
+    engine: BgpEngine,
+    cfg: EvpnConfig,
+    local: string,
+    hub: EventHub,
+    log: Logger,
+    checks: () => VtepChecks = () => ({ local: parseIp(local)! }),
+  ): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
     s.unlisten = hub.listenTables(s);
-    s.rib = new RibFollower(engine, local, {
-      received: (r) => s.received(r),
-      withdrawn: (key) => s.withdrawn(key),
-      reconnected: () => s.advertiseAgain(),
-      error: (m) => s.error(m),
-      info: (m) => log.info(m),
-    });
+    s.rib = new RibFollower(
+      engine,
+      local,
+      {
+        received: (r) => s.received(r),
+        withdrawn: (key) => s.withdrawn(key),
+        reconnected: () => s.advertiseAgain(),
+        error: (m) => s.error(m),
+        info: (m) => log.info(m),
+      },
+      (r) => {
+        const b = parseIp(r.vtep);
+        return b === undefined ? 'family' : vtepProblem(b, checks());
+      },
+    );
     return s;
   }
 
@@ -284,10 +317,32 @@ export class EvpnSpeaker implements TableListener {
   private localMove(n: EvpnNetwork, mac: Mac): void {
     const r = this.record(n, mac);
     if (r.remote.size > 0) {
-      r.localSeq = highestSeq(r) + 1;
+      r.localSeq = this.seqAbove(n, mac, r);
+      if (r.localSeq === undefined) return;
       this.moved(n, mac, r);
     }
     this.advertiseMac(n, mac);
+  }
+
+  /**
+   * The sequence number that wins `mac` back from the routes received for it: one above the highest.
+   * Above 4294967295 there is none (the field has 32 bits, and a wrapped 0 would lose to every PE):
+   * the MAC is frozen where it is, as duplicate detection freezes it, and logged; undefined then.
+   */
+  private seqAbove(n: EvpnNetwork, mac: Mac, r: MacRecord): number | undefined {
+    const highest = highestSeq(r);
+    if (highest < MAX_SEQ) return highest + 1;
+    const t = now();
+    if (r.frozenUntil <= t) {
+      r.frozenUntil = t + MOVE_WINDOW_S;
+      const by = [...r.remote.values()].filter((x) => x.seq === highest).map((x) => x.vtep);
+      this.log.warn(
+        `evpn: network ${n.name}: ${formatMac(mac)} is advertised by ${[...new Set(by)].join(', ')} with sequence ` +
+          `${MAX_SEQ}, the highest there is: it cannot be won back (a hijack?); not advertised, frozen where it is ` +
+          `for ${MOVE_WINDOW_S} s`,
+      );
+    }
+    return undefined;
   }
 
   /** The addresses hosts behind the TAP claimed with this MAC. */
@@ -298,7 +353,8 @@ export class EvpnSpeaker implements TableListener {
   /** (Re-)advertises a local MAC: a MAC-only route and one per address, with its sequence number. */
   private advertiseMac(n: EvpnNetwork, mac: Mac): void {
     const r = this.record(n, mac);
-    r.localSeq ??= r.remote.size > 0 ? highestSeq(r) + 1 : 0;
+    r.localSeq ??= r.remote.size > 0 ? this.seqAbove(n, mac, r) : 0;
+    if (r.localSeq === undefined) return;
     for (const ip of [undefined, ...this.localAddresses(n, mac)]) {
       this.advertise(
         n,
@@ -497,6 +553,7 @@ export class EvpnSpeaker implements TableListener {
       sessions,
       networks,
       vrfs: this.irb.status(),
+      rejected: Object.fromEntries(this.rib.rejected),
       'last-error': this.lastError,
     };
   }

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { canonicalIp } from '../wire/ip-address.ts';
+import { formatIpv4, parseIpv4Address } from '../wire/ipv4.ts';
 import { native } from './native.ts';
 
 const IFF_TUN = 0x0001;
@@ -87,6 +88,23 @@ export function linkAddresses(dev: string): { mac: string; addresses: string[]; 
   };
 }
 
+/**
+ * The broadcast address of the IPv4 subnet `local` has on `dev` (its last address, whether or not the
+ * kernel was given a `brd`), if the subnet has one (/30 or shorter).
+ */
+export function subnetBroadcast(dev: string, local: string): string | undefined {
+  try {
+    const links = JSON.parse(
+      execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', dev], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    ) as { addr_info?: { local: string; prefixlen: number }[] }[];
+    const len = links[0]?.addr_info?.find((a) => a.local === local)?.prefixlen;
+    const a = parseIpv4Address(local);
+    if (len === undefined || len > 30 || a === undefined) return undefined;
+    return formatIpv4((a | (0xffffffff >>> len)) >>> 0);
+  } catch {
+    return undefined;
+  }
+}
 export function setUp(dev: string, mtu: number): void {
   ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
 }

@@ -224,6 +224,14 @@ export function metricsRegistry(source: MetricsSource): Registry {
   );
   mirrored(
     registry,
+    'vtepd_evpn_rejected_total',
+    'EVPN routes ignored because their next hop or PMSI tunnel id is an address no VTEP can have, by reason',
+    ['reason'],
+    (s) => Object.entries(s.evpn?.rejected ?? {}).map(([reason, v]) => [{ reason }, v]),
+    read,
+  );
+  mirrored(
+    registry,
     'vtepd_drops_total',
     'Packets and frames dropped, by reason; without a network label, dropped before a network was known',
     ['network', 'reason'],

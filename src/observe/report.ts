@@ -64,16 +64,22 @@ export function statsReport(
   networks: readonly NetworkInfo[],
   unattributed: Counters,
   control: ControlStats,
-  busyPoll?: { contended: number; idle: number },
-  icmp?: IcmpCounters,
-  router?: Router,
+  more: {
+    busyPoll?: { contended: number; idle: number };
+    icmp?: IcmpCounters;
+    router?: Router;
+    /** EVPN routes ignored, by reason (with EVPN). */
+    evpnRejected?: ReadonlyMap<string, number>;
+  } = {},
 ): StatsReport {
+  const { busyPoll, icmp, router, evpnRejected } = more;
   const out: StatsReport = { networks: {}, drops: unattributed.dropsByName(), control: { ...control } };
   if (busyPoll !== undefined)
     out['busy-poll'] = { 'paused-contended': busyPoll.contended, 'paused-idle': busyPoll.idle };
   if (icmp !== undefined) out['pmtu-icmp'] = { believed: icmp.believed, ignored: icmp.ignored() };
   for (const info of networks) out.networks[info.net.name] = networkStats(info);
   if (router !== undefined && router.vrfs.size > 0) out.vrfs = vrfStats(router);
+  if (evpnRejected !== undefined) out.evpn = { rejected: Object.fromEntries(evpnRejected) };
   return out;
 }
 

@@ -127,3 +127,61 @@ export function isUnicastIp(b: Uint8Array, off = 0): boolean {
   for (let i = 0; i < ADDR_LEN; i++) if (b[off + i] !== 0) return true;
   return false;
 }
+
+/** Why an address cannot be a remote VTEP's, as vtepctl, the config and EVPN refuse it. */
+export type VtepProblem =
+  'family' | 'unspecified' | 'loopback' | 'link-local' | 'multicast' | 'broadcast' | 'reserved' | 'ours' | 'overlay';
+
+/**
+ * What a VTEP's address must not be besides what any address says of itself: ours, the underlay
+ * subnet's broadcast, the overlay.
+ */
+export interface VtepChecks {
+  /** This VTEP's address (16 bytes). */
+  local: Uint8Array;
+  /** The broadcast address of the underlay's IPv4 subnet (16 bytes), if it has one. */
+  broadcast?: Uint8Array;
+  /** Whether an address (16 bytes) is an overlay address: a subnet of a TAP or a gateway. */
+  overlay?: (b: Uint8Array) => boolean;
+}
+
+/** What a refusal says after the address, by problem. */
+export const VTEP_PROBLEMS: Record<VtepProblem, string> = {
+  family: "is not of the underlay's family",
+  unspecified: 'is the unspecified address',
+  loopback: 'is a loopback address',
+  'link-local': 'is a link-local address',
+  multicast: 'is a multicast address, not a VTEP',
+  broadcast: 'is a broadcast address',
+  reserved: 'is a reserved address (240.0.0.0/4)',
+  ours: "is this VTEP's own address (local)",
+  overlay: 'is an overlay address (a TAP or gateway subnet)',
+};
+
+/** Why `b` (16 bytes) cannot be a remote VTEP's address; undefined when it can. */
+export function vtepProblem(b: Uint8Array, checks: VtepChecks): VtepProblem | undefined {
+  const v4 = isV4Mapped(b);
+  if (v4 !== isV4Mapped(checks.local)) return 'family';
+  if (isMulticastIp(b)) return 'multicast';
+  if (v4) {
+    const a = ipv4Of(b);
+    if (a === 0) return 'unspecified';
+    if (a >>> 24 === 127) return 'loopback';
+    if (a >>> 16 === 0xa9fe) return 'link-local';
+    if (a === 0xffffffff) return 'broadcast';
+    if (a >>> 28 === 0xf) return 'reserved';
+  } else {
+    if (!isUnicastIp(b)) return 'unspecified';
+    if (b.every((x, i) => x === (i === 15 ? 1 : 0))) return 'loopback';
+    if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return 'link-local';
+  }
+  if (sameIp(b, checks.local)) return 'ours';
+  if (checks.broadcast !== undefined && sameIp(b, checks.broadcast)) return 'broadcast';
+  if (checks.overlay?.(b)) return 'overlay';
+  return undefined;
+}
+
+function sameIp(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < ADDR_LEN; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

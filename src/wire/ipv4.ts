@@ -147,9 +147,13 @@ export function formatIpv4(addr: number): string {
   return `${addr >>> 24}.${(addr >>> 16) & 0xff}.${(addr >>> 8) & 0xff}.${addr & 0xff}`;
 }
 
-/** Parses dotted-quad text; undefined if it is not exactly an IPv4 address. */
+/**
+ * Parses dotted-quad text; undefined if it is not exactly an IPv4 address. A leading zero is
+ * refused, as inet_pton does: inet_aton (and so `ping`) reads 010 as octal 8, so accepting it
+ * either way would name another host than the user's tools do.
+ */
 export function parseIpv4Address(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(text);
   if (!m) return undefined;
   const octets = m.slice(1).map(Number);
   if (octets.some((o) => o > 255)) return undefined;

@@ -186,7 +186,12 @@ async function setupWith(engine: FakeEngine) {
   net.events = hub;
   const logs: string[] = [];
   const cfg: EvpnConfig = { asn: 65000, routerId: LOCAL, neighbors: ['10.0.0.1'], holdTime: 9 };
-  const speaker = EvpnSpeaker.over(engine, cfg, LOCAL, hub, new Logger(false, (l) => logs.push(l)));
+  const checks = () => ({
+    local: parseIp(LOCAL)!,
+    broadcast: parseIp('10.0.0.255'),
+    overlay: (b: Uint8Array) => b[12] === 192 && b[13] === 168,
+  });
+  const speaker = EvpnSpeaker.over(engine, cfg, LOCAL, hub, new Logger(false, (l) => logs.push(l)), checks);
   speaker.add(net, { rd: `${LOCAL}:100`, importRts: ['65000:100'], exportRts: ['65000:100'] }, 100);
   await speaker.synced();
   const remote = (vtep: string, seq = 0, ip?: string) =>
@@ -279,6 +284,69 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.6')!))).toBe(true);
     expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
     expect((await speaker.status()).resyncs).toBe(1);
+  });
+
+  it('ignores routes whose VTEP no VTEP can have, as vtepctl refuses it: counted by reason, logged once per route', async () => {
+    const { net, engine, speaker, logs, remote } = await setup();
+    const bogus = {
+      '224.0.0.1': 'multicast',
+      '0.0.0.0': 'unspecified',
+      '127.0.0.1': 'loopback',
+      '255.255.255.255': 'broadcast',
+      '10.0.0.255': 'broadcast', // the underlay subnet's
+      '192.168.100.5': 'overlay',
+      '169.254.0.1': 'link-local',
+    };
+    for (const vtep of Object.keys(bogus)) {
+      engine.receive(imetPath(`10.0.0.9:${vtep.length}`, vtep, ['65000:100'], 100));
+      engine.receive(imetPath(`10.0.0.9:${vtep.length}`, vtep, ['65000:100'], 100)); // again: logged once
+      engine.receive(remote(vtep));
+      expect(net.remotes.indexOf(parseIp(vtep)!), vtep).toBe(-1);
+    }
+    expect(net.fdb.get(M)).toBeUndefined();
+    const status = await speaker.status();
+    expect(status.rejected).toEqual({
+      multicast: 3,
+      unspecified: 3,
+      loopback: 3,
+      broadcast: 6,
+      overlay: 3,
+      'link-local': 3,
+    });
+    expect(Object.fromEntries(speaker.rejected)).toEqual(status.rejected);
+    const lines = logs.filter((l) => l.includes('ignored'));
+    expect(lines).toHaveLength(2 * Object.keys(bogus).length);
+    expect(lines.join('\n')).toContain('route 3 10.0.0.9:9 224.0.0.1 from 224.0.0.1 ignored: multicast');
+    // A withdrawal of a route never taken changes nothing; a good VTEP still joins.
+    engine.receive(imetPath('10.0.0.9:9', '224.0.0.1', ['65000:100'], 100), true);
+    engine.receive(imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100));
+    expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.4')!))).toBe(true);
+  });
+
+  it('never answers sequence number 4294967295 with a lower one: the MAC is frozen where it is, not advertised, logged', async () => {
+    const { net, engine, speaker, logs, remote } = await setup();
+    net.fdb.learn(M, LOCAL_PORT, 0);
+    net.events.fdb(net, 'learned', M, LOCAL_PORT, 'learned');
+    await speaker.settled();
+    expect(engine.advertisedSeq(M)).toBe(0);
+    engine.receive(remote('10.0.0.4', 0xffffffff)); // the hijacker's claim wins: the highest number there is
+    expect(net.remotes.address(net.fdb.lookup(M))).toBe('10.0.0.4');
+    await speaker.settled();
+    expect(engine.advertisedSeq(M)).toBeUndefined();
+    // The host speaks again behind the TAP: one above 4294967295 would wrap to 0 on the wire.
+    const was = net.fdb.lookup(M);
+    net.fdb.learn(M, LOCAL_PORT, 1);
+    net.displaced(M, was);
+    net.settle();
+    await speaker.settled();
+    expect(engine.advertisedSeq(M)).toBeUndefined();
+    expect(net.fdb.get(M)?.port).toBe(LOCAL_PORT); // frozen where it is
+    engine.receive(remote('10.0.0.5', 0xffffffff));
+    expect(net.fdb.get(M)?.port).toBe(LOCAL_PORT);
+    expect(logs.join('\n')).toMatch(
+      /02:00:00:00:99:01 is advertised by 10\.0\.0\.4 with sequence 4294967295, the highest there is: .*frozen where it is for 180 s/,
+    );
+    expect((await speaker.status()).networks.blue.frozen).toEqual(['02:00:00:00:99:01']);
   });
 
   it('does not hear its own writes back: an evpn entry it installs triggers no advertisement', async () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { answer } from '../../src/control/commands.ts';
 import type { DaemonView, RunningView } from '../../src/control/daemon-view.ts';
 import { fdbRows, neighRows, remoteRows, routeRows, infos } from '../../src/observe/report.ts';
-import { parsePrefix } from '../../src/route/prefix.ts';
+import { contains, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
 import { COMMANDS, parseRequest, usage, VERBS, verbOfWords } from '../../src/control/registry.ts';
 import type { Streaming } from '../../src/control/protocol.ts';
@@ -69,6 +69,11 @@ function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
   const d = {
     localText: '10.0.0.1',
     local: parseIp('10.0.0.1')!,
+    vtepChecks: {
+      local: parseIp('10.0.0.1')!,
+      broadcast: parseIp('10.0.0.255'),
+      overlay: (b: Uint8Array) => contains(parsePrefix('192.168.10.0/24')!, b),
+    },
     networks,
     datapath: { unattributed: new Counters(), governor: { pauses: { contended: 0, idle: 0 } } },
     mirror: { start: () => (did.push('capture'), () => undefined) },
@@ -131,4 +136,43 @@ describe('the verb registry', () => {
       });
     },
   );
+});
+
+describe('remote VTEP addresses in requests', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['0.0.0.0', 'unspecified'],
+    ['255.255.255.255', 'broadcast'],
+    ['10.0.0.255', 'broadcast'],
+    ['224.0.0.1', 'multicast'],
+    ['169.254.1.1', 'link-local'],
+    ['240.0.0.1', 'reserved'],
+    ['10.0.0.1', 'own address'],
+    ['192.168.10.7', 'overlay'],
+    ['fd00::2', 'IPv6'],
+  ])('fdb add and remote add refuse %s (%s), changing nothing', async (ip, says) => {
+    const { d, tables } = daemon();
+    const before = tables();
+    for (const req of [
+      { cmd: 'fdb-add', network: 'blue', mac: '52:54:00:00:00:99', dst: ip },
+      { cmd: 'remote-add', network: 'blue', ip },
+    ]) {
+      const parsed = parseRequest(req);
+      // The request's own schema refuses what is not unicast at all; the daemon, what no VTEP can have.
+      const reply = parsed.ok ? await answer(d, parsed.verb, parsed.request) : parsed;
+      expect(reply, req.cmd).toMatchObject({ ok: false });
+      if (parsed.ok) expect(JSON.stringify(reply)).toContain(says);
+    }
+    expect(tables()).toBe(before);
+  });
+
+  it('accepts a unicast address of the underlay', async () => {
+    const { d, tables } = daemon();
+    const before = tables();
+    const parsed = parseRequest({ cmd: 'remote-add', network: 'blue', ip: '10.0.0.9' });
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(await answer(d, parsed.verb, parsed.request)).toMatchObject({ ok: true });
+    expect(tables()).not.toBe(before);
+  });
 });

@@ -16,7 +16,7 @@ import {
   newGreRepr,
   parseGre,
 } from '../../src/wire/gre.ts';
-import { canonicalIp, formatIp, isMulticastIp, isUnicastIp, parseIp } from '../../src/wire/ip-address.ts';
+import { canonicalIp, formatIp, isMulticastIp, isUnicastIp, parseIp, vtepProblem } from '../../src/wire/ip-address.ts';
 import { emitIpv4, formatIpv4, newIpv4Repr, parseIpv4, parseIpv4Address } from '../../src/wire/ipv4.ts';
 import { BROADCAST_MAC, formatMac, isGroupMac, parseMac, readMac, writeMac } from '../../src/wire/mac.ts';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET, parsePcap } from '../../src/wire/pcap.ts';
@@ -381,6 +381,8 @@ describe('16-byte underlay addresses', () => {
       ':1',
       '1:2:3:4:5:6:7',
       '10.0.0.1/24',
+      '010.077.000.002', // inet_aton reads octal here, inet_pton refuses it: so do we
+      '10.0.0.01',
     ]) {
       expect(parseIp(bad), bad).toBeUndefined();
     }
@@ -394,5 +396,38 @@ describe('16-byte underlay addresses', () => {
     expect(isMulticastIp(parseIp('ff02::1')!)).toBe(true);
     expect(isUnicastIp(parseIp('::')!)).toBe(false);
     expect(isUnicastIp(parseIp('fd00::1')!)).toBe(true);
+  });
+
+  it("tells why an address cannot be a remote VTEP's", () => {
+    const checks = {
+      local: parseIp('10.0.0.1')!,
+      broadcast: parseIp('10.0.0.255')!,
+      overlay: (b: Uint8Array) => b[12] === 192 && b[13] === 168,
+    };
+    for (const [ip, why] of [
+      ['10.0.0.2', undefined],
+      ['fd00::2', 'family'],
+      ['0.0.0.0', 'unspecified'],
+      ['127.0.0.5', 'loopback'],
+      ['169.254.0.9', 'link-local'],
+      ['224.0.0.1', 'multicast'],
+      ['255.255.255.255', 'broadcast'],
+      ['10.0.0.255', 'broadcast'],
+      ['240.1.2.3', 'reserved'],
+      ['10.0.0.1', 'ours'],
+      ['192.168.1.1', 'overlay'],
+    ] as const)
+      expect(vtepProblem(parseIp(ip)!, checks), ip).toBe(why);
+    const v6 = { local: parseIp('fd00::1')! };
+    for (const [ip, why] of [
+      ['fd00::2', undefined],
+      ['10.0.0.2', 'family'],
+      ['::', 'unspecified'],
+      ['::1', 'loopback'],
+      ['fe80::1', 'link-local'],
+      ['ff05::42', 'multicast'],
+      ['fd00::1', 'ours'],
+    ] as const)
+      expect(vtepProblem(parseIp(ip)!, v6), ip).toBe(why);
   });
 });

@@ -16,7 +16,12 @@ export const stats = defineVerb({
   reply: 'as `vtepctl stats --json`',
   handle: (d) => ({
     ok: true,
-    data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, d.datapath.governor.pauses, d.icmp, d.router),
+    data: statsReport(infos(d), d.datapath.unattributed, d.controlStats, {
+      busyPoll: d.datapath.governor.pauses,
+      icmp: d.icmp,
+      router: d.router,
+      evpnRejected: d.evpn?.rejected,
+    }),
   }),
   fromCli(cli) {
     expectArgs(cli, 0, 'stats [--json]');
