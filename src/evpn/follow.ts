@@ -7,6 +7,7 @@
 // and are applied after it, so that nothing is lost or applied out of order.
 import type { ApiPath } from './gobgp.ts';
 import { readPath, routeKey, type EvpnRoute } from './routes.ts';
+import { VTEP_PROBLEMS, type VtepProblem } from '../wire/ip-address.ts';
 
 /** The first wait before reconnecting to GoBGP, and the longest (it doubles between). */
 export const RECONNECT_FIRST_MS = 500;
@@ -58,7 +59,7 @@ export class RibFollower {
     private readonly local: string,
     private readonly listener: RibListener,
     /** Why a route cannot be taken (a VTEP address no VTEP can have); undefined when it can. */
-    private readonly check: (r: EvpnRoute) => string | undefined = () => undefined,
+    private readonly check: (r: EvpnRoute) => VtepProblem | undefined = () => undefined,
   ) {
     this.synced = new Promise((r) => (this.nowSynced = r));
     this.follow(0);
@@ -126,7 +127,7 @@ export class RibFollower {
     const key = routeKey(r);
     if (!this.logged.has(key) && this.logged.size < LOGGED_MAX) {
       this.logged.add(key);
-      this.listener.error(`evpn: route ${key} from ${r.vtep} ignored: ${why}`);
+      this.listener.error(`evpn: route ${key} ignored: its VTEP ${r.vtep} ${VTEP_PROBLEMS[why]}`);
     }
     return undefined;
   }

@@ -316,7 +316,9 @@ describe('the EVPN speaker', () => {
     expect(Object.fromEntries(speaker.rejected)).toEqual(status.rejected);
     const lines = logs.filter((l) => l.includes('ignored'));
     expect(lines).toHaveLength(2 * Object.keys(bogus).length);
-    expect(lines.join('\n')).toContain('route 3 10.0.0.9:9 224.0.0.1 from 224.0.0.1 ignored: multicast');
+    expect(lines.join('\n')).toContain(
+      'route 3 10.0.0.9:9 224.0.0.1 ignored: its VTEP 224.0.0.1 is a multicast address, not a VTEP',
+    );
     // A withdrawal of a route never taken changes nothing; a good VTEP still joins.
     engine.receive(imetPath('10.0.0.9:9', '224.0.0.1', ['65000:100'], 100), true);
     engine.receive(imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100));
