@@ -364,7 +364,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       'max-clients': int(1, 10_000, 'a number of clients')
         .default(DEFAULT_CONTROL_LIMITS.maxClients)
-        .describe('control clients connected at once; one more is told `too many control clients` and closed'),
+        .describe(
+          'control clients connected at once; one more is told `too many control clients` and closed; ' +
+            "an eighth of them (1 to 8) are kept for root and vtepd's own user",
+        ),
       'idle-timeout': int(1, 86_400, 'seconds')
         .default(DEFAULT_CONTROL_LIMITS.idleTimeoutS)
         .describe(

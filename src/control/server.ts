@@ -6,7 +6,8 @@
 // `group`: the peer's uid comes from the kernel (SO_PEERCRED), not the client.
 //
 // Its clients are bounded, so that none can take the daemon's memory or its
-// attention: so many at a time, an idle one closed, a request line of bounded
+// attention: so many at a time (the last slots kept for root and vtepd's own
+// user, so that a reader cannot lock them out), an idle one closed, a request line of bounded
 // length, and a stream (capture, monitor) whose client reads too slowly loses
 // lines (counted) rather than growing a buffer; one that stays behind is
 // dropped.
@@ -187,19 +188,39 @@ export class ControlServer {
     return this.bufferedTotal;
   }
 
+  /** Clients connected now that are neither root nor vtepd's own user. */
+  private others = 0;
+
+  /** Why a client cannot be served now, if it cannot. */
+  private refusal(owner: boolean): string | undefined {
+    const max = this.limits.maxClients;
+    if (this.stats.clients >= max) return `too many control clients (${max}); try again later`;
+    const kept = ownerSlots(max);
+    if (!owner && this.others >= max - kept) {
+      return (
+        `too many control clients of users other than root and vtepd's own (${max - kept}; ` +
+        `${kept} of max-clients ${max} are kept for those two); try again later`
+      );
+    }
+    return undefined;
+  }
+
   private serve(conn: Socket, handle: Handler): void {
     conn.on('error', () => conn.destroy());
-    if (this.stats.clients >= this.limits.maxClients) {
+    const owner = isOwner(conn);
+    const refused = this.refusal(owner);
+    if (refused !== undefined) {
       this.stats.refused++;
-      conn.end(
-        JSON.stringify({ ok: false, error: `too many control clients (${this.limits.maxClients}); try again later` }) +
-          '\n',
-      );
+      conn.end(JSON.stringify({ ok: false, error: refused }) + '\n');
       return;
     }
     this.stats.clients++;
-    conn.once('close', () => this.stats.clients--);
-    const mayChange = this.access.mutations === 'group' || isOwner(conn);
+    if (!owner) this.others++;
+    conn.once('close', () => {
+      this.stats.clients--;
+      if (!owner) this.others--;
+    });
+    const mayChange = this.access.mutations === 'group' || owner;
     let buffered = '';
     // Replies go out in the order of the requests, also when one takes a while (a question to GoBGP).
     let pending: Promise<unknown> = Promise.resolve();
@@ -283,6 +304,15 @@ export class ControlServer {
       // already gone
     }
   }
+}
+
+/**
+ * Of `max` control slots, how many only root and vtepd's own user may take: a
+ * reader of the socket (socket-group) holding streams must never lock out the
+ * one who can repair things. An eighth, at least 1 and at most 8.
+ */
+export function ownerSlots(max: number): number {
+  return max < 2 ? 0 : Math.min(8, Math.ceil(max / 8));
 }
 
 /** Root, or the user vtepd runs as: the kernel's word for who connected. */

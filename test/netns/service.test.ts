@@ -407,6 +407,54 @@ describe('the control socket for a group', () => {
         'with socket-mutations: group, the group may',
       );
     }));
+  it('keeps the last control slots for root: a socket-group member holding 64 monitor streams gets 56, root is still served', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      await lab.startDaemon(1, blueConfig(lab, '', [2], 'socket-group: nogroup\nsocket-mode: 0660\n'));
+      // As nobody (a member of the socket's group): 64 connections, each asking for a monitor stream.
+      const hold = `
+        const net = require('node:net');
+        let streams = 0, refused = 0, last = '';
+        for (let i = 0; i < 64; i++) {
+          const s = net.createConnection(process.argv[1]);
+          s.on('error', () => {});
+          s.on('connect', () => s.write('{"cmd":"monitor"}\\n'));
+          s.once('data', (d) => {
+            if (String(d).includes('"monitoring":true')) streams++;
+            else { refused++; last = String(d).trim(); }
+            if (streams + refused === 64) console.log(JSON.stringify({ streams, refused, last }));
+          });
+        }
+        setInterval(() => {}, 1 << 30);`;
+      const holder = lab.spawnCommand(
+        1,
+        'setpriv',
+        ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', process.execPath, '-e', hold, lab.socket(1)],
+        { openTun: true },
+      );
+      const t0 = Date.now();
+      while (!holder.log.includes('streams') && Date.now() - t0 < 20_000) await sleep(100);
+      const held = JSON.parse(holder.log.trim().split('\n').pop()!) as {
+        streams: number;
+        refused: number;
+        last: string;
+      };
+      expect(held.streams).toBe(56);
+      expect(held.refused).toBe(8);
+      expect(JSON.parse(held.last)).toEqual({
+        ok: false,
+        error:
+          "too many control clients of users other than root and vtepd's own (56; 8 of max-clients 64 are kept for those two); try again later",
+      });
+      // Root reads, changes and reloads while the member holds its streams.
+      const root = (...args: string[]) => vtepctl('--socket', lab.socket(1), ...args);
+      const s = await root('stats', '--json');
+      expectOk(s, 'root reads stats');
+      expect((JSON.parse(s.stdout) as StatsReport).control).toMatchObject({ clients: 57, refused: 8 });
+      expectOk(await root('fdb', 'add', '02:00:00:00:aa:01', 'dst', lab.underlay(2), '--network', 'blue'), 'fdb add');
+      expectOk(await root('reload'), 'reload');
+      expectOk(await ping(lab, 1, overlay(2), 2), 'forwarding goes on');
+    }));
 });
 
 describe('systemd', () => {

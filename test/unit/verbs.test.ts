@@ -4,6 +4,7 @@
 // or the daemon but is open to read-only clients fails here; so does one
 // whose example is not a valid request, or a vtepctl word that names two.
 import { describe, expect, it } from 'vitest';
+import { ownerSlots } from '../../src/control/server.ts';
 import { answer } from '../../src/control/commands.ts';
 import type { DaemonView, RunningView } from '../../src/control/daemon-view.ts';
 import { fdbRows, neighRows, remoteRows, routeRows, infos } from '../../src/observe/report.ts';
@@ -174,5 +175,11 @@ describe('remote VTEP addresses in requests', () => {
     if (!parsed.ok) return;
     expect(await answer(d, parsed.verb, parsed.request)).toMatchObject({ ok: true });
     expect(tables()).not.toBe(before);
+  });
+});
+
+describe('control slots kept for root and vtepd’s own user', () => {
+  it('keeps an eighth of max-clients, at least 1 and at most 8, and none when there is only one', () => {
+    expect([1, 2, 3, 8, 9, 16, 64, 10_000].map(ownerSlots)).toEqual([0, 1, 1, 1, 2, 2, 8, 8]);
   });
 });
