@@ -12,6 +12,7 @@ import type { Request } from '../control/protocol.ts';
 import { UsageError, type CliArgs, type Flags, type Verb } from '../control/verb.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
 import { versionLine } from '../host/version.ts';
+import { joinNegativeValues } from './args.ts';
 
 const OPTIONS = {
   socket: { type: 'string', short: 's' },
@@ -40,7 +41,12 @@ export async function main(argv: string[]): Promise<number> {
   let values: Flags & { help?: boolean; version?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: OPTIONS }));
+    ({ values, positionals } = parseArgs({
+      args: joinNegativeValues(argv, OPTIONS),
+      strict: true,
+      allowPositionals: true,
+      options: OPTIONS,
+    }));
   } catch (e) {
     process.stderr.write(`vtepctl: ${(e as Error).message.split('\n')[0]} (see vtepctl --help)\n`);
     return 2;
@@ -82,7 +88,7 @@ async function run(socket: string, words: string[], flags: Flags): Promise<numbe
   const cli: CliArgs = { args: rest, flags };
   const req = check(verb, { cmd: verb.cmd, ...(verb.fromCli?.(cli) ?? {}) });
   if (verb.client !== undefined) return verb.client(socket, cli, req);
-  const data = await request<unknown>(socket, req as Request);
+  const data = await request<unknown>(socket, req as Request, verb.replyTimeoutMs);
   const text = verb.print !== undefined ? verb.print(data, flags) : flags.json ? JSON.stringify(data, null, 2) : '';
   if (text) process.stdout.write(text + '\n');
   return 0;

@@ -2,6 +2,7 @@
 // the foreground until SIGINT/SIGTERM. Exit codes: 0 after a clean stop, 2 for
 // anything the user can fix before starting (nothing was changed), 1 otherwise.
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from './args.ts';
 import { Daemon, StartupError } from '../daemon/daemon.ts';
 import { HANDOFF_ENV } from '../daemon/upgrade.ts';
 import { Channel } from '../io/channel.ts';
@@ -73,60 +74,62 @@ interface Parsed {
   reread?: () => Config;
 }
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  socket: { type: 'string' },
+  verbose: { type: 'boolean', short: 'v' },
+  'no-offload': { type: 'boolean' },
+  'busy-poll': { type: 'string' },
+  metrics: { type: 'string' },
+  user: { type: 'string' },
+  'socket-group': { type: 'string' },
+  'socket-mode': { type: 'string' },
+  'socket-mutations': { type: 'string' },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+  local: { type: 'string' },
+  tap: { type: 'string' },
+  name: { type: 'string' },
+  vni: { type: 'string' },
+  'gre-key': { type: 'string' },
+  'gre-csum': { type: 'boolean' },
+  'gre-seq': { type: 'boolean' },
+  remote: { type: 'string', multiple: true },
+  group: { type: 'string' },
+  dev: { type: 'string' },
+  'group-ttl': { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  address: { type: 'string' },
+  mtu: { type: 'string' },
+  mac: { type: 'string' },
+  port: { type: 'string' },
+  ageing: { type: 'string' },
+  'max-macs': { type: 'string' },
+  'accept-any-remote': { type: 'boolean' },
+  'arp-responder': { type: 'boolean' },
+  'arp-snoop': { type: 'boolean' },
+  'no-learning': { type: 'boolean' },
+  'evpn-asn': { type: 'string' },
+  'evpn-neighbor': { type: 'string', multiple: true },
+  'evpn-router-id': { type: 'string' },
+  'evpn-gobgp': { type: 'string' },
+  ttl: { type: 'string' },
+  df: { type: 'boolean' },
+  'df-inherit': { type: 'boolean' },
+  'udp6-zero-csum-rx': { type: 'boolean' },
+  'gre-socket': { type: 'string' },
+} as const;
+
 function parse(argv: string[]): Parsed | 'help' | 'version' {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, OPTIONS),
       strict: true,
       allowPositionals: false,
-      options: {
-        config: { type: 'string', short: 'c' },
-        socket: { type: 'string' },
-        verbose: { type: 'boolean', short: 'v' },
-        'no-offload': { type: 'boolean' },
-        'busy-poll': { type: 'string' },
-        metrics: { type: 'string' },
-        user: { type: 'string' },
-        'socket-group': { type: 'string' },
-        'socket-mode': { type: 'string' },
-        'socket-mutations': { type: 'string' },
-        'log-format': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-        local: { type: 'string' },
-        tap: { type: 'string' },
-        name: { type: 'string' },
-        vni: { type: 'string' },
-        'gre-key': { type: 'string' },
-        'gre-csum': { type: 'boolean' },
-        'gre-seq': { type: 'boolean' },
-        remote: { type: 'string', multiple: true },
-        group: { type: 'string' },
-        dev: { type: 'string' },
-        'group-ttl': { type: 'string' },
-        allow: { type: 'string', multiple: true },
-        address: { type: 'string' },
-        mtu: { type: 'string' },
-        mac: { type: 'string' },
-        port: { type: 'string' },
-        ageing: { type: 'string' },
-        'max-macs': { type: 'string' },
-        'accept-any-remote': { type: 'boolean' },
-        'arp-responder': { type: 'boolean' },
-        'arp-snoop': { type: 'boolean' },
-        'no-learning': { type: 'boolean' },
-        'evpn-asn': { type: 'string' },
-        'evpn-neighbor': { type: 'string', multiple: true },
-        'evpn-router-id': { type: 'string' },
-        'evpn-gobgp': { type: 'string' },
-        ttl: { type: 'string' },
-        df: { type: 'boolean' },
-        'df-inherit': { type: 'boolean' },
-        'udp6-zero-csum-rx': { type: 'boolean' },
-        'gre-socket': { type: 'string' },
-      },
+      options: OPTIONS,
     }));
   } catch (e) {
     throw new UsageError(

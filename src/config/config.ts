@@ -190,11 +190,21 @@ function readConfigText(path: string): string {
 export function loadConfigFile(path: string, overrides: Overrides = { values: {}, flags: {} }): Config {
   const text = readConfigText(path);
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  // A tag the YAML core schema does not know (!!js/function, !custom) would be read as its text:
+  // it means something else to whoever wrote it, so it is an error, not a warning.
+  const unknownTags = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
+  if (doc.errors.length > 0 || unknownTags.length > 0) {
     throw new ConfigError(
-      doc.errors.map(
+      [...doc.errors, ...unknownTags].map(
         (e) =>
-          `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`,
+          `config ${path}: line ${e.linePos?.[0].line ?? '?'}: ${e.message
+            .split('\n')[0]
+            .replace(/ at line \d+, column \d+:$/, '')
+            .replace(
+              /^Unresolved tag: (.*)$/,
+              (_, tag: string) =>
+                `unknown YAML tag ${tag.replace(/^tag:yaml\.org,2002:/, '!!')}: the config takes plain values; remove the tag`,
+            )}`,
       ),
     );
   }

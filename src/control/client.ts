@@ -15,6 +15,20 @@ export class RefusedReply extends Error {
   }
 }
 
+/** Why the socket at `path` could not be reached, in the words a user acts on. */
+function unreachable(path: string, e: NodeJS.ErrnoException): Error {
+  if (e.code === 'EACCES' || e.code === 'EPERM') {
+    return new NoDaemonError(
+      `permission denied on ${path}: the control socket is root's and vtepd's own user's (and socket-group's ` +
+        'with socket-mode 0660); run vtepctl as one of them',
+    );
+  }
+  const why = e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
+  return new NoDaemonError(
+    `no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`,
+  );
+}
+
 /**
  * One request, one reply line. `timeoutMs` bounds the wait for the daemon to
  * answer and every pause while the reply flows: a large table (fdb show on
@@ -54,13 +68,7 @@ export function request<T>(path: string, req: Request, timeoutMs = 5000): Promis
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why =
-        e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
-      reject(
-        new NoDaemonError(
-          `no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`,
-        ),
-      );
+      reject(unreachable(path, e));
     });
   });
 }
@@ -105,13 +113,7 @@ export function streamRequest(
     c.on('close', () => resolve(last));
     c.on('error', (e: NodeJS.ErrnoException) => {
       if (stopped) return resolve(last);
-      const why =
-        e.code === 'ENOENT' ? 'no such socket' : e.code === 'ECONNREFUSED' ? 'nothing listens on it' : e.message;
-      reject(
-        new NoDaemonError(
-          `no vtepd answers on ${path} (${why}); is the daemon running? (--socket PATH names another one)`,
-        ),
-      );
+      reject(unreachable(path, e));
     });
   });
   return {

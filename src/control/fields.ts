@@ -20,9 +20,14 @@ export const unicastMac = z
       ctx.addIssue({ code: 'custom', message: MAC });
       return z.NEVER;
     }
+    if (m === 0) {
+      // No host sends from it: the data path drops such frames as bad-src-mac.
+      ctx.addIssue({ code: 'custom', message: `${MAC}, not 00:00:00:00:00:00 (no host has it)` });
+      return z.NEVER;
+    }
     return m;
   })
-  .describe('a unicast MAC address, such as 52:54:00:12:34:56');
+  .describe('a unicast MAC address, such as 52:54:00:12:34:56 (not 00:00:00:00:00:00)');
 
 /** Any MAC, group addresses too (a traced frame's destination). */
 export const anyMac = z

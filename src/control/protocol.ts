@@ -212,6 +212,10 @@ export interface ReloadReport {
 
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
+/** How long an upgrade's successor may take to start, and then to take over (the daemon's limits). */
+export const UPGRADE_START_MS = 30_000;
+export const UPGRADE_TAKEOVER_MS = 30_000;
+
 /** What `vtepctl trace` answers. */
 export interface TraceReport {
   network: string;

@@ -95,6 +95,8 @@ export interface VerbSpec<F extends z.ZodRawShape, Out> {
   print?(data: Out, flags: Flags): string;
   /** A client of its own instead of one request and one reply (streams). */
   client?: CustomClient;
+  /** How long vtepctl waits for the reply (default 5 s): as long as the daemon may take to give it. */
+  replyTimeoutMs?: number;
 }
 
 /** A registered verb: its spec and the request schema made of it. */

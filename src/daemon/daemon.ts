@@ -379,6 +379,12 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
         const server = (this.metrics = await MetricsServer.listen(host, port, registry));
         this.undo.push(() => server.close());
         this.log.info(`metrics: serving http://${where}/metrics`);
+        if (host === '0.0.0.0' || host === '::') {
+          this.log.warn(
+            `metrics: listening on every address of this host (${where}): anyone who reaches it reads the ` +
+              'networks, remote VTEPs and MAC counts; prefer 127.0.0.1 or an address of a management network',
+          );
+        }
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;

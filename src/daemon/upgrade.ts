@@ -20,6 +20,7 @@ import { Tap } from '../io/tap.ts';
 import type { NetworkSnapshot } from '../switch/snapshot.ts';
 import { snapshotNetwork } from '../switch/snapshot.ts';
 import { RefusedError } from '../control/verb.ts';
+import { UPGRADE_START_MS, UPGRADE_TAKEOVER_MS } from '../control/protocol.ts';
 import type { Datapath } from '../datapath/datapath.ts';
 import { monotonicSeconds } from '../datapath/clock.ts';
 import type { Logger } from '../observe/log.ts';
@@ -32,8 +33,8 @@ import type { Receivers } from './receivers.ts';
 export const HANDOFF_ENV = 'VTEPD_HANDOFF_FD';
 const HANDOFF_VERSION = 1;
 /** How long the successor may take to start, and then to take over. */
-const START_TIMEOUT_MS = 30_000;
-const TAKEOVER_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = UPGRADE_START_MS;
+const TAKEOVER_TIMEOUT_MS = UPGRADE_TAKEOVER_MS;
 
 export interface NetworkHandoff {
   existed: boolean;

@@ -310,24 +310,36 @@ export function metricsRegistry(source: MetricsSource): Registry {
   return registry;
 }
 
-/** The HTTP endpoint: GET /metrics; anything else is 404. */
+/** Seconds a metrics connection may stay without a complete request: a scraper needs far less. */
+export const METRICS_IDLE_S = 10;
+/** Metrics connections open at once: scrapers are few; idle sockets from anyone must not pile up. */
+export const METRICS_MAX_CONNECTIONS = 128;
+
+/** The HTTP endpoint: GET (and HEAD) /metrics; anything else is 404. */
 export class MetricsServer {
   private constructor(private readonly server: Server) {}
 
   /** Listens on host:port; rejects with the system's reason (EADDRINUSE, EADDRNOTAVAIL...). */
   static listen(host: string, port: number, registry: Registry): Promise<MetricsServer> {
     const server = createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      const get = req.method === 'GET' || req.method === 'HEAD';
+      if (!get || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('vtepd serves /metrics only\n');
         return;
       }
+      // Node sends no body for HEAD, with the headers GET would have.
       registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
       );
     });
-    // Keep-alive connections from a scraper must not hold a stopping daemon.
+    // Keep-alive connections from a scraper must not hold a stopping daemon; idle or slow
+    // connections from anyone who can reach the port are closed long before Node's 60 s.
     server.keepAliveTimeout = 5000;
+    server.headersTimeout = METRICS_IDLE_S * 1000;
+    server.requestTimeout = METRICS_IDLE_S * 1000;
+    server.timeout = METRICS_IDLE_S * 1000;
+    server.maxConnections = METRICS_MAX_CONNECTIONS;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

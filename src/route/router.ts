@@ -9,7 +9,7 @@
 import type { Batch } from '../datapath/batch.ts';
 import type { Network } from '../switch/network.ts';
 import type { Forwarding } from '../switch/verdict.ts';
-import { formatIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
+import { formatIp, isV4Mapped, parseIp, sameIp } from '../wire/ip-address.ts';
 import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
 import { GatewayHook, GatewayState, GatewayTunnelHook } from './gateway-hook.ts';
 import { formatPrefix, masked, parsePrefix, samePrefix, type Prefix } from './prefix.ts';
@@ -67,12 +67,12 @@ export class Router {
       }
       const old = vrf.givenRoutes('config');
       for (const r of old) {
-        if (s.routes.some((n) => samePrefix(n.prefix, r.prefix) && same(n.via, r.via))) continue;
+        if (s.routes.some((n) => samePrefix(n.prefix, r.prefix) && sameIp(n.via, r.via))) continue;
         vrf.deleteRoute(r.prefix, 'config');
         changes.push(`vrf ${s.name}: route ${describe(r.prefix)} removed`);
       }
       for (const r of s.routes) {
-        if (old.some((o) => samePrefix(o.prefix, r.prefix) && same(o.via, r.via))) continue;
+        if (old.some((o) => samePrefix(o.prefix, r.prefix) && sameIp(o.via, r.via))) continue;
         vrf.addRoute({ prefix: r.prefix, via: r.via, origin: 'config' }, false);
         changes.push(`vrf ${s.name}: route ${describe(r.prefix)} added`);
       }
@@ -272,10 +272,6 @@ export class Router {
       from = to;
     }
   }
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
 
 function describe(p: Prefix): string {

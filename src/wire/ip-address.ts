@@ -117,6 +117,13 @@ export function isMulticastIp(b: Uint8Array, off = 0): boolean {
   return isV4Mapped(b, off) ? b[off + 12] >>> 4 === 0xe : b[off] === 0xff;
 }
 
+/** Whether two addresses (16 bytes each) are the same. */
+export function sameIp(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Neither unspecified, nor broadcast, nor multicast: an address a VTEP can have. */
 export function isUnicastIp(b: Uint8Array, off = 0): boolean {
   if (isMulticastIp(b, off)) return false;
@@ -179,9 +186,4 @@ export function vtepProblem(b: Uint8Array, checks: VtepChecks): VtepProblem | un
   if (checks.broadcast !== undefined && sameIp(b, checks.broadcast)) return 'broadcast';
   if (checks.overlay?.(b)) return 'overlay';
   return undefined;
-}
-
-function sameIp(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < ADDR_LEN; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -14,11 +14,16 @@ import { blueConfig, expectOk, kernelPeers, overlay, ping, stats, vtepctl, withL
 const METRICS = '127.0.0.1:9465';
 
 /** GET http://ADDR/PATH from inside host i (the lab's addresses are only reachable there). */
-async function get(lab: Lab, i: number, path: string): Promise<{ status: number; body: string }> {
-  const script = `const r = await fetch(${JSON.stringify(`http://${METRICS}${path}`)}); process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() }));`;
+async function get(
+  lab: Lab,
+  i: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; body: string; type: string | null }> {
+  const script = `const r = await fetch(${JSON.stringify(`http://${METRICS}${path}`)}, { method: '${method}' }); process.stdout.write(JSON.stringify({ status: r.status, body: await r.text(), type: r.headers.get('content-type') }));`;
   const r = await lab.exec(i, process.execPath, ['--input-type=module', '-e', script]);
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { status: number; body: string };
+  return JSON.parse(r.stdout) as { status: number; body: string; type: string | null };
 }
 
 /** Samples of a Prometheus text exposition: `name{labels}` -> value. */
@@ -42,6 +47,23 @@ async function quietScrape(lab: Lab): Promise<[StatsReport, Map<string, number>,
     if (same || tries === 10) return [a, samples(page.body), page.body];
     await sleep(200);
   }
+}
+
+/** vtepctl on host 1's socket, run as nobody (group nogroup, no other group). */
+function vtepctlAsNobody(lab: Lab, ...args: string[]) {
+  const [cmd, ...rest] = lab.asAnyUser([
+    'setpriv',
+    '--reuid',
+    'nobody',
+    '--regid',
+    'nogroup',
+    '--clear-groups',
+    join(ROOT, 'bin/vtepctl'),
+    '--socket',
+    lab.socket(1),
+    ...args,
+  ]);
+  return sh(cmd, rest, 20_000);
 }
 
 describe('vtepd as a service', () => {
@@ -94,6 +116,35 @@ describe('vtepd as a service', () => {
       const used = new Set(dashboard.match(/vtepd_[a-z_]+/g));
       expect(used.size).toBeGreaterThan(10);
       for (const name of used) expect(text, `the dashboard's ${name}`).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
+    }));
+
+  it('answers HEAD /metrics as GET without a body, closes idle connections after 10 s, and warns when it listens on 0.0.0.0', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      const port = METRICS.split(':')[1];
+      const d = await lab.startDaemonArgs(1, [
+        '--config',
+        lab.writeConfig(1, blueConfig(lab, '', [2])),
+        '--metrics',
+        `0.0.0.0:${port}`,
+      ]);
+      expect(d.log).toMatch(/warning: metrics: listening on every address of this host \(0\.0\.0\.0:\d+\)/);
+      const head = await get(lab, 1, '/metrics', 'HEAD');
+      expect(head).toMatchObject({ status: 200, body: '' });
+      expect(head.type).toMatch(/^text\/plain; version=0\.0\.4/);
+      // Twenty connections that never send a request: each closed by vtepd, not held for a minute.
+      const idle = `
+        const net = require('node:net');
+        const t0 = Date.now(); let closed = 0, last = 0;
+        for (let i = 0; i < 20; i++) {
+          const s = net.createConnection(${port}, '127.0.0.1');
+          s.on('error', () => {});
+          s.on('close', () => { last = Date.now() - t0; if (++closed === 20) { console.log(last); process.exit(0); } });
+        }
+        setTimeout(() => { console.log('held ' + (20 - closed)); process.exit(0); }, 20000);`;
+      const r = await lab.exec(1, process.execPath, ['-e', idle], 40_000);
+      expect(Number(r.stdout.split('\n')[0]), r.stdout).toBeLessThan(15_000);
+      expect((await get(lab, 1, '/metrics')).status).toBe(200);
     }));
 
   it('refuses a --metrics it cannot serve: a bad address, or a port in use, exit 2', () =>
@@ -363,21 +414,7 @@ describe('the control socket for a group', () => {
       const st = lstatSync(lab.socket(1));
       expect(st.mode & 0o777).toBe(0o660);
       expect(st.gid).toBe(65534);
-      const asNobody = (...args: string[]) => {
-        const [cmd, ...rest] = lab.asAnyUser([
-          'setpriv',
-          '--reuid',
-          'nobody',
-          '--regid',
-          'nogroup',
-          '--clear-groups',
-          join(ROOT, 'bin/vtepctl'),
-          '--socket',
-          lab.socket(1),
-          ...args,
-        ]);
-        return sh(cmd, rest, 20_000);
-      };
+      const asNobody = (...args: string[]) => vtepctlAsNobody(lab, ...args);
       expectOk(await asNobody('stats'), 'a member of the group reads stats');
       expectOk(await asNobody('fdb', 'show'), 'and the FDB');
       const add = await asNobody('fdb', 'add', '02:00:00:00:aa:01', 'dst', lab.underlay(2), '--network', 'blue');
@@ -407,6 +444,18 @@ describe('the control socket for a group', () => {
         'with socket-mutations: group, the group may',
       );
     }));
+  it('tells a user the socket is not theirs (EACCES), not that the daemon may not run', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      await lab.startDaemon(1, blueConfig(lab, '', [2]));
+      const r = await vtepctlAsNobody(lab, 'stats');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /^vtepctl: permission denied on \S+: the control socket is root's and vtepd's own user's/,
+      );
+      expect(r.stderr).not.toMatch(/is the daemon running/);
+    }));
+
   it('keeps the last control slots for root: a socket-group member holding 64 monitor streams gets 56, root is still served', () =>
     withLab(2, async (lab) => {
       await kernelPeers(lab, [2]);

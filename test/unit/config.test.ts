@@ -89,6 +89,17 @@ describe('hostile config files', () => {
     ).toEqual([expect.stringMatching(/line 3: "__proto__" cannot be a name or a key here; choose another/)]);
   });
 
+  it('refuses YAML tags it does not know (!!js/function, !custom) rather than reading their text', () => {
+    expect(
+      problems(() =>
+        load('local: !!js/function "function () {}"\nnetworks:\n  blue:\n    tap: !custom t0\n    vxlan: { vni: 1 }\n'),
+      ),
+    ).toEqual([
+      expect.stringMatching(/line 1: unknown YAML tag !!js\/function: the config takes plain values; remove the tag/),
+      expect.stringMatching(/line 4: unknown YAML tag !custom/),
+    ]);
+  });
+
   it('refuses a TAP name the kernel would number itself (%d), and a socket path a Unix socket cannot hold', () => {
     const p = problems(() =>
       load(

@@ -11,7 +11,7 @@ import { fdbRows, neighRows, remoteRows, routeRows, infos } from '../../src/obse
 import { contains, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
 import { COMMANDS, parseRequest, usage, VERBS, verbOfWords } from '../../src/control/registry.ts';
-import type { Streaming } from '../../src/control/protocol.ts';
+import { UPGRADE_START_MS, UPGRADE_TAKEOVER_MS, type Streaming } from '../../src/control/protocol.ts';
 import { Counters } from '../../src/switch/counters.ts';
 import { Network } from '../../src/switch/network.ts';
 import { IcmpCounters } from '../../src/switch/pmtu-guard.ts';
@@ -62,6 +62,7 @@ function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
   const cfg = {
     name: 'blue',
     tap: 'tap-blue',
+    address: '192.168.100.1/24',
     remotes: ['10.0.0.2'],
     group: undefined,
   } as unknown as RunningView['cfg'];
@@ -175,6 +176,55 @@ describe('remote VTEP addresses in requests', () => {
     if (!parsed.ok) return;
     expect(await answer(d, parsed.verb, parsed.request)).toMatchObject({ ok: true });
     expect(tables()).not.toBe(before);
+  });
+});
+
+describe('neighbour entries and MACs in requests', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['::1', 'loopback'],
+    ['169.254.1.1', 'link-local'],
+    ['10.0.0.1', 'underlay address'],
+    ['192.168.100.1', 'TAP tap-blue itself'],
+  ])('neigh add refuses %s (%s), changing nothing', async (ip, says) => {
+    const { d, tables } = daemon();
+    const before = tables();
+    const parsed = parseRequest({ cmd: 'neigh-add', network: 'blue', ip, mac: '52:54:00:00:00:99' });
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    const reply = await answer(d, parsed.verb, parsed.request);
+    expect(reply).toMatchObject({ ok: false });
+    expect(JSON.stringify(reply)).toContain(says);
+    expect(tables()).toBe(before);
+  });
+
+  it('neigh add takes a host of the subnet, and an IPv6 link-local address (hosts resolve fe80:: by ND)', async () => {
+    for (const ip of ['192.168.100.7', 'fe80::7']) {
+      const { d, tables } = daemon();
+      const before = tables();
+      const parsed = parseRequest({ cmd: 'neigh-add', network: 'blue', ip, mac: '52:54:00:00:00:99' });
+      if (!parsed.ok) throw new Error(parsed.error);
+      expect(await answer(d, parsed.verb, parsed.request), ip).toMatchObject({ ok: true });
+      expect(tables()).not.toBe(before);
+    }
+  });
+
+  it('fdb add and neigh add refuse MAC 00:00:00:00:00:00, which no host has', () => {
+    for (const req of [
+      { cmd: 'fdb-add', network: 'blue', mac: '00:00:00:00:00:00', dst: '10.0.0.2' },
+      { cmd: 'neigh-add', network: 'blue', mac: '00:00:00:00:00:00', ip: '192.168.100.7' },
+    ]) {
+      const parsed = parseRequest(req);
+      expect(parsed, req.cmd).toMatchObject({ ok: false });
+      expect(JSON.stringify(parsed)).toContain('not 00:00:00:00:00:00');
+    }
+  });
+});
+
+describe('vtepctl upgrade', () => {
+  it('waits for the reply as long as the daemon may take: the start and takeover of its successor', () => {
+    const v = verbOfWords(['upgrade'])!.verb;
+    expect(v.replyTimeoutMs).toBeGreaterThan(UPGRADE_START_MS + UPGRADE_TAKEOVER_MS);
   });
 });
 

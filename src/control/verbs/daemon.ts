@@ -1,5 +1,5 @@
 // The daemon itself: `vtepctl reload`, `vtepctl upgrade`.
-import type { ReloadReport, UpgradeReport } from '../protocol.ts';
+import { UPGRADE_START_MS, UPGRADE_TAKEOVER_MS, type ReloadReport, type UpgradeReport } from '../protocol.ts';
 import { defineVerb, RefusedError } from '../verb.ts';
 import { expectArgs, json } from './cli.ts';
 
@@ -27,6 +27,8 @@ export const upgrade = defineVerb({
   access: 'change',
   fields: {},
   reply: '`{ pid, previous }` once the new vtepd forwards (this daemon then exits)',
+  // The daemon gives its successor 30 s to start and 30 s to take over before it answers.
+  replyTimeoutMs: UPGRADE_START_MS + UPGRADE_TAKEOVER_MS + 5000,
   handle: (d) =>
     d.upgrade().then(
       (data) => ({ ok: true as const, data }),

@@ -1,13 +1,33 @@
 // The neighbour table the ARP/ND responder answers from: `vtepctl neigh add|del|show`.
 import { infos, neighRows } from '../../observe/report.ts';
-import { formatIp } from '../../wire/ip-address.ts';
+import { formatIp, ipv4Of, isV4Mapped, parseIp, sameIp } from '../../wire/ip-address.ts';
 import { formatMac } from '../../wire/mac.ts';
-import { networkOf, theNetwork } from '../daemon-view.ts';
+import { networkOf, theNetwork, type DaemonView, type RunningView } from '../daemon-view.ts';
 import { networkName, unicastIp, unicastMac } from '../fields.ts';
 import { formatNeigh } from '../format.ts';
 import type { NeighRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json, needNetwork } from './cli.ts';
+
+/**
+ * Why the responder must not answer for `ip` on network `run`, if it must not: an address no host
+ * on an overlay has (loopback, IPv4 link-local, which each link assigns for itself), this VTEP's
+ * underlay address, or the TAP's own (the kernel behind it answers for that). IPv6 link-local
+ * addresses stay allowed: hosts resolve each other's fe80:: addresses by ND.
+ */
+function neighProblem(d: DaemonView, run: RunningView, ip: Uint8Array): string | undefined {
+  if (isV4Mapped(ip)) {
+    const a = ipv4Of(ip);
+    if (a >>> 24 === 127) return 'is a loopback address';
+    if (a >>> 16 === 0xa9fe) return 'is an IPv4 link-local address (169.254.0.0/16)';
+  } else if (ip.every((b, i) => b === (i === 15 ? 1 : 0))) return 'is the loopback address';
+  if (sameIp(ip, d.local)) return "is this VTEP's underlay address (local)";
+  const tap = run.cfg.address === undefined ? undefined : parseIp(run.cfg.address.split('/')[0]);
+  if (tap !== undefined && sameIp(ip, tap)) {
+    return `is the address of TAP ${run.cfg.tap} itself (the host behind it answers for it)`;
+  }
+  return undefined;
+}
 
 export const neighAdd = defineVerb({
   cmd: 'neigh-add',
@@ -20,7 +40,10 @@ export const neighAdd = defineVerb({
   cliNames: { ip: 'IP', mac: 'MAC' },
   reply: '`{}`',
   handle(d, req) {
-    const { net } = theNetwork(d, req.network);
+    const run = theNetwork(d, req.network);
+    const { net } = run;
+    const problem = neighProblem(d, run, req.ip);
+    if (problem !== undefined) throw new RefusedError(`neigh add: ${formatIp(req.ip)} ${problem}`);
     net.setNeigh(req.ip, req.mac, 'vtepctl', d.now());
     d.log.info(`control: neigh add ${formatIp(req.ip)} lladdr ${formatMac(req.mac)} network ${net.name}`, {
       network: net.name,
