@@ -3,7 +3,8 @@
 // TAP, tunnel, group, MTU or GRE socket changed restarts alone, and the rest
 // changes in place, keeping learned MACs and counters. A config with an
 // error, a change that needs a restart of vtepd, or a network that cannot
-// start is refused before anything changes.
+// start is refused before anything changes; a network that fails while it
+// starts (a port taken meanwhile) undoes what the reload had done.
 import type { Config, NetworkConfig } from '../config/config.ts';
 import type { ControlServer } from '../control/server.ts';
 import { RefusedError } from '../control/verb.ts';
@@ -15,6 +16,8 @@ import type { EventHub } from '../observe/monitor.ts';
 import type { NetworkUnit, Planned } from './network-unit.ts';
 import type { Receivers } from './receivers.ts';
 import { StartupError } from './system.ts';
+import { monotonicSeconds } from '../datapath/clock.ts';
+import { restoreNetwork, snapshotNetwork, type NetworkSnapshot } from '../switch/snapshot.ts';
 import { applyNetworkTables } from './tables.ts';
 import type { Router } from '../route/router.ts';
 import { applyL3, attachNetwork, configureRouter, routingChanged, type L3Target } from './routing.ts';
@@ -69,29 +72,40 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
   }
   const changes: string[] = [];
   const failures: string[] = [];
+  // What stops is remembered with its tables, so that a network that cannot start undoes the whole reload.
+  const now = monotonicSeconds();
+  const stopped: Stopped[] = [];
+  const started: string[] = [];
+  const stop = (name: string) => {
+    const unit = d.networks.get(name)!;
+    stopped.push({ cfg: unit.cfg, tables: snapshotNetwork(unit.net, now) });
+    d.removeNetwork(name);
+  };
   // VRFs first: the networks that come or change join them.
   changes.push(...configureRouter(d.router, next));
   for (const r of removed) {
-    d.removeNetwork(r.cfg.name);
+    stop(r.cfg.name);
     changes.push(`network ${r.cfg.name} removed`);
   }
   for (const p of plans) {
     const old = d.networks.get(p.cfg.name)?.cfg;
-    if (old !== undefined) d.removeNetwork(p.cfg.name);
+    if (old !== undefined) stop(p.cfg.name);
     try {
       d.addNetwork(p);
-      changes.push(
-        old !== undefined
-          ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter(
-              (k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k]),
-            )
-              .map((k) => CONFIG_NAMES[k] ?? k)
-              .join(', ')} changed)`
-          : `network ${p.cfg.name} added`,
-      );
     } catch (e) {
-      failures.push(`network ${p.cfg.name} could not start: ${(e as Error).message}`);
+      const undone = rollBack(d, started, stopped, now);
+      throw new RefusedError(`network ${p.cfg.name} could not start: ${(e as Error).message}; ${undone}`);
     }
+    started.push(p.cfg.name);
+    changes.push(
+      old !== undefined
+        ? `network ${p.cfg.name} restarted (${RESTART_KEYS.filter(
+            (k) => JSON.stringify(old[k]) !== JSON.stringify(p.cfg[k]),
+          )
+            .map((k) => CONFIG_NAMES[k] ?? k)
+            .join(', ')} changed)`
+        : `network ${p.cfg.name} added`,
+    );
   }
   for (const cfg of inPlace) {
     const unit = d.networks.get(cfg.name)!;
@@ -137,6 +151,37 @@ export function reloadConfig(d: ReloadTarget, next: Config): string[] {
   d.events.reload([...changes, ...failures]);
   if (failures.length > 0) throw new Error([...failures, ...changes.map((c) => `applied: ${c}`)].join('; '));
   return changes;
+}
+
+/** A network a reload stopped (removed, or to restart it): its settings and tables, to bring it back. */
+interface Stopped {
+  cfg: NetworkConfig;
+  tables: NetworkSnapshot;
+}
+
+/**
+ * Undoes a reload that failed half-way (a port another program took since it was checked, a TAP
+ * that cannot be made): what it started goes, what it stopped comes back with its settings and
+ * tables, the VRFs as they were. Returns what to tell the user.
+ */
+function rollBack(d: ReloadTarget, started: string[], stopped: Stopped[], now: number): string {
+  for (const name of started.reverse()) d.removeNetwork(name);
+  configureRouter(d.router, d.config);
+  const lost: string[] = [];
+  for (const s of stopped.reverse()) {
+    try {
+      d.addNetwork(d.plan(s.cfg, new Map()));
+      restoreNetwork(d.networks.get(s.cfg.name)!.net, s.tables, now);
+    } catch (e) {
+      lost.push(`network ${s.cfg.name} could not start again: ${(e as Error).message}`);
+    }
+  }
+  for (const l of lost) d.log.error(`reload: ${l}`);
+  const back = stopped.map((s) => s.cfg.name);
+  if (lost.length > 0) return `rolled back, but ${lost.join('; ')}`;
+  return back.length === 0
+    ? 'nothing changed'
+    : `nothing changed (network ${back.join(', ')} started again as it was, with its tables)`;
 }
 
 /** What only a restart of vtepd can change: refused, with nothing changed. */

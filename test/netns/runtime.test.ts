@@ -252,6 +252,48 @@ describe('reload', () => {
       expectOk(await ping(lab, 1, overlay(2), 1), 'still forwarding');
     }));
 
+  it('is all or nothing: a network that fails while it starts (its port taken) undoes the reload, tables kept', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      await kernelPeers(lab, [2], { vni: 43, net: 101, dev: 'vx43' });
+      const file = lab.writeConfig(1, config(lab, [2], true));
+      const d = await lab.startDaemonArgs(1, ['--config', file]);
+      const redEntry = ['fdb', 'add', '02:00:00:00:cc:01', 'dst', lab.underlay(2), '--network', 'red'];
+      expectOk(await ctl(lab, ...redEntry), 'an entry given to red');
+      // Another program takes UDP port 4790 on the underlay address: nothing vtepd can see in the config.
+      const holder = lab.spawnCommand(1, process.execPath, [
+        '-e',
+        `require('node:dgram').createSocket('udp4').bind(4790, '${lab.underlay(1)}', () => console.log('bound'))`,
+      ]);
+      while (!holder.log.includes('bound')) await sleep(50);
+      const next =
+        config(lab, [2], true, '    ageing: 120\n').replace('vxlan: { vni: 43 }', 'vxlan: { vni: 43 }\n    mtu: 1400') +
+        `  green:\n    tap: tap-green\n    vxlan: { vni: 44, port: 4790 }\n    remotes: [${lab.underlay(2)}]\n`;
+      writeFileSync(file, next);
+      const r = await ctl(lab, 'reload');
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(
+        /network green could not start: .*UDP port 4790.*; nothing changed \(network red started again as it was, with its tables\)/,
+      );
+      expect(Object.keys((await stats(lab)).networks).sort()).toEqual(['blue', 'red']);
+      expect((await lab.exec(1, 'cat', ['/sys/class/net/tap-red/mtu'])).stdout.trim()).toBe('1450'); // not 1400
+      expect((await lab.exec(1, 'ip', ['link', 'show', 'tap-green'])).code).not.toBe(0);
+      expect(await fdb(lab)).toContainEqual(
+        expect.objectContaining({ mac: '02:00:00:00:cc:01', network: 'red', origin: 'vtepctl' }),
+      );
+      expect(d.log).not.toMatch(/reload: network blue: ageing 120/);
+      expectOk(await ping(lab, 1, overlay(2), 1), 'blue forwards');
+      expectOk(await ping(lab, 1, overlay(2, 101), 1), 'red forwards');
+      // The port free again, the same file applies whole.
+      holder.proc.kill('SIGKILL');
+      await sleep(200);
+      const again = await ctl(lab, 'reload');
+      expectOk(again, 'reload once the port is free');
+      expect(again.stdout).toMatch(/network red restarted \(mtu changed\)/);
+      expect(again.stdout).toMatch(/network green added/);
+      expect(again.stdout).toMatch(/network blue: ageing 120/);
+    }));
+
   it('reloads on SIGHUP, keeping learned MACs and counters when a network changes in place', () =>
     withLab(3, async (lab) => {
       await kernelPeers(lab, [2, 3]);
