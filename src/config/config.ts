@@ -91,6 +91,10 @@ export interface NetworkConfig {
   evpn?: NetworkEvpn;
   ageing: number;
   maxMacs: number;
+  /** Given FDB entries (config, vtepctl), EVPN ones, and given remote VTEPs this network takes at most. */
+  maxStaticMacs: number;
+  maxEvpnMacs: number;
+  maxRemotes: number;
   /** accept-any-remote, or a group without an allow list. */
   acceptAnyRemote: boolean;
   ttl: number;
@@ -320,6 +324,14 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       notVtep(at('static', i, 'remote'), s.remote);
       return { mac: m, remote };
     });
+    if (statics.length > n['max-static-macs'])
+      problem(at('static'), `${statics.length} entries, more than max-static-macs (${n['max-static-macs']}); raise it`);
+    const given = new Set([...remotes, ...(n.allow ?? []).map((a) => canonicalIp(a)), ...statics.map((s) => s.remote)]);
+    if (given.size > n['max-remotes'])
+      problem(
+        at('remotes'),
+        `${given.size} remote VTEPs in all, more than max-remotes (${n['max-remotes']}); raise it`,
+      );
     const ips = new Set<string>();
     const neigh = n.neigh.map((e, i) => {
       const ip = canonicalIp(e.ip)!;
@@ -371,6 +383,9 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       evpn,
       ageing: n.ageing,
       maxMacs: n['max-macs'],
+      maxStaticMacs: n['max-static-macs'],
+      maxEvpnMacs: n['max-evpn-macs'],
+      maxRemotes: n['max-remotes'],
       // Group members are not known in advance: any VTEP sending to the group is accepted, unless `allow` lists them.
       acceptAnyRemote: n['accept-any-remote'] || (group !== undefined && n.allow === undefined),
       ttl: n.ttl,

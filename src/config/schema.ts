@@ -2,7 +2,8 @@
 // mistake says. Cross-field rules (one address family, no duplicates, the
 // network a route names...) are config.ts's normalize().
 import { z } from 'zod';
-import { DEFAULT_AGEING_S, DEFAULT_MAX_MACS } from '../switch/fdb.ts';
+import { DEFAULT_AGEING_S, DEFAULT_MAX_EVPN_MACS, DEFAULT_MAX_MACS, DEFAULT_MAX_STATIC_MACS } from '../switch/fdb.ts';
+import { DEFAULT_MAX_REMOTES } from '../switch/remotes.ts';
 import { bool, expected, int } from '../tunnel/fields.ts';
 import { tunnelBlocks, TUNNEL_KINDS } from '../tunnel/index.ts';
 import { canonicalIp, isMulticastIp, isUnicastIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
@@ -207,6 +208,17 @@ const networkSchema = z
     'max-macs': int(1, 1_000_000, 'a number of entries')
       .default(DEFAULT_MAX_MACS)
       .describe('learned entries; when full, new MACs are refused and counted'),
+    'max-static-macs': int(1, 10_000_000, 'a number of entries')
+      .default(DEFAULT_MAX_STATIC_MACS)
+      .describe('FDB entries given by the config and vtepctl; one more is refused and counted'),
+    'max-evpn-macs': int(1, 10_000_000, 'a number of entries')
+      .default(DEFAULT_MAX_EVPN_MACS)
+      .describe('FDB entries from EVPN routes; one more is ignored, counted and logged'),
+    'max-remotes': int(1, 65_535, 'a number of VTEPs')
+      .default(DEFAULT_MAX_REMOTES)
+      .describe(
+        'remote VTEPs given by the config, vtepctl, EVPN and static entries (learned ones apart); one more is refused and counted',
+      ),
     static: z
       .array(z.strictObject({ mac, remote: unicastUnderlay }), expected('expected a list of { mac, remote }'))
       .default([])

@@ -107,6 +107,7 @@ function formatNetwork(name: string, n: NetworkStats): string[] {
       `copies${n.group ? ` (${c['group-tx-packets']} to group ${n.group}, ${c['group-tx-bytes']} bytes)` : ''}`,
     `  macs    ${n.macs.entries} entries; learned ${n.macs.learned}, aged ${n.macs.aged}, moved ` +
       `${n.macs.moved}, refused ${n.macs.refused}`,
+    `  given   ${formatGiven(n.given)}`,
     `  neigh   ${n.neigh.entries} entries; arp-suppressed ${c['arp-suppressed']}, nd-suppressed ${c['nd-suppressed']}`,
     `  drops   ${formatDrops(n.drops)}`,
   ];
@@ -181,4 +182,19 @@ export function formatEvpn(s: EvpnStatus): string {
     lines.push(`  rejected: ${rejected.map(([why, n]) => `${n} ${why}`).join(', ')} (next hops no VTEP can have)`);
   lines.push(`  last error: ${s['last-error'] ?? 'none'}`);
   return lines.join('\n');
+}
+
+/** `12/65536 static MACs, 0/65536 EVPN MACs, 2/1024 remotes; refused 0`: given state against its bounds. */
+function formatGiven(g: NetworkStats['given']): string {
+  const names: Record<keyof NetworkStats['given'], string> = {
+    'static-macs': 'static MACs',
+    'evpn-macs': 'EVPN MACs',
+    remotes: 'remotes',
+  };
+  const parts = Object.entries(g).map(([k, v]) => `${v.entries}/${v.max} ${names[k as keyof typeof names]}`);
+  const refused = Object.entries(g).filter(([, v]) => v.refused > 0);
+  return (
+    `${parts.join(', ')}; refused ` +
+    (refused.length === 0 ? '0' : refused.map(([k, v]) => `${v.refused} (max-${k})`).join(', '))
+  );
 }

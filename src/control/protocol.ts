@@ -158,6 +158,8 @@ export interface NetworkStats {
   group: string | null;
   counters: Record<string, number>;
   macs: { entries: number; learned: number; aged: number; moved: number; refused: number };
+  /** Given state and its bounds: entries now, the bound, and how many were refused at it. */
+  given: Record<GivenKind, { entries: number; max: number; refused: number }>;
   /** Entries now, and what snooping did since the start. */
   neigh: { entries: number; learned: number; moved: number; aged: number; refused: number };
   drops: Record<string, number>;
@@ -167,6 +169,9 @@ export interface NetworkStats {
 }
 
 export type { SocketStats };
+
+/** What a network holds that others give it: FDB entries (config, vtepctl; EVPN) and remote VTEPs. */
+export type GivenKind = 'static-macs' | 'evpn-macs' | 'remotes';
 
 export interface StatsReport {
   networks: Record<string, NetworkStats>;

@@ -21,6 +21,15 @@ export function applyNetworkTables(run: NetworkUnit, old: NetworkConfig | undefi
   const now = monotonicSeconds();
   const changes: string[] = [];
   const gone = <T>(a: readonly T[], b: readonly T[]) => a.filter((x) => !b.includes(x));
+  // Bounds first: what follows is held to them.
+  net.fdb.maxStaticMacs = cfg.maxStaticMacs;
+  net.fdb.maxEvpnMacs = cfg.maxEvpnMacs;
+  net.remotes.maxRemotes = cfg.maxRemotes;
+  if (old !== undefined) {
+    if (old.maxStaticMacs !== cfg.maxStaticMacs) changes.push(`max-static-macs ${cfg.maxStaticMacs}`);
+    if (old.maxEvpnMacs !== cfg.maxEvpnMacs) changes.push(`max-evpn-macs ${cfg.maxEvpnMacs}`);
+    if (old.maxRemotes !== cfg.maxRemotes) changes.push(`max-remotes ${cfg.maxRemotes}`);
+  }
   for (const [list, hold, what] of [
     ['remotes', Hold.Flood, 'remote'],
     ['allow', Hold.Allow, 'allowed VTEP'],

@@ -37,7 +37,7 @@ import type { FdbAction, NeighAction } from '../switch/events.ts';
 import { LOCAL_PORT, type Origin } from '../switch/fdb.ts';
 import type { NeighEntry } from '../switch/neigh.ts';
 import { Hold } from '../switch/remotes.ts';
-import { TableError, type Network } from '../switch/network.ts';
+import { LimitError, TableError, type Network } from '../switch/network.ts';
 import type { Vrf } from '../route/vrf.ts';
 import { parseIp, vtepProblem, type VtepChecks } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
@@ -430,7 +430,10 @@ export class EvpnSpeaker implements TableListener {
     if (vtep === undefined || parseIpv4Address(r.vtep) === undefined) return;
     if (r.kind === 'imet') {
       n.floods.set(routeKey(r), r.vtep);
-      n.net.holdRemote(vtep, Hold.FloodEvpn);
+      if (n.net.holdRemote(vtep, Hold.FloodEvpn) < 0) {
+        const max = n.net.remotes.maxRemotes;
+        this.refuse(n, `cannot flood to ${r.vtep}: network ${n.name} has ${max} remote VTEPs, its max-remotes`, true);
+      }
       return;
     }
     this.record(n, r.mac).remote.set(routeKey(r), r);
@@ -486,7 +489,7 @@ export class EvpnSpeaker implements TableListener {
       n.net.setStatic(mac, parseIp(best.vtep)!, 'evpn', t);
     } catch (e) {
       if (!(e instanceof TableError)) throw e;
-      this.error(`network ${n.name}: cannot install ${formatMac(mac)} behind ${best.vtep}: ${e.message}`);
+      this.refuse(n, `cannot install ${formatMac(mac)} behind ${best.vtep}: ${e.message}`, e instanceof LimitError);
       return;
     }
     for (const r of routes)
@@ -511,6 +514,20 @@ export class EvpnSpeaker implements TableListener {
 
   private call(op: () => Promise<unknown>, what: string): void {
     this.queue = this.queue.then(op).catch((e: Error) => this.error(`evpn: could not ${what}: ${e.message}`));
+  }
+
+  /** When each network last logged a route refused at a table's bound: once a minute, or a peer fills the log. */
+  private readonly limitLogged = new Map<string, number>();
+
+  /** A route refused by the network's tables: logged (at a bound, once a minute per network) and the last error. */
+  private refuse(n: EvpnNetwork, why: string, atLimit: boolean): void {
+    const message = `network ${n.name}: ${why}`;
+    if (!atLimit) return this.error(message);
+    this.lastError = message;
+    const t = now();
+    if (t - (this.limitLogged.get(n.name) ?? -Infinity) < 60) return;
+    this.limitLogged.set(n.name, t);
+    this.log.warn(`${message} (more such routes are counted in vtepctl stats, not logged, for a minute)`);
   }
 
   private error(message: string): void {

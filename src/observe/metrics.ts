@@ -243,6 +243,17 @@ export function metricsRegistry(source: MetricsSource): Registry {
     ],
     read,
   );
+  mirrored(
+    registry,
+    'vtepd_given_refused_total',
+    'Given state refused at its bound: FDB entries (max-static-macs, max-evpn-macs) and remote VTEPs (max-remotes)',
+    ['network', 'kind'],
+    (s) =>
+      perNetwork(s).flatMap(([network, n]) =>
+        Object.entries(n.given).map(([kind, g]) => [{ network, kind }, g.refused] as [Record<string, string>, number]),
+      ),
+    read,
+  );
   gauge(registry, 'vtepd_fdb_entries', 'MAC table entries', ['network'], () =>
     perNetwork(read()).map(([network, n]) => [{ network }, n.macs.entries]),
   );

@@ -108,6 +108,11 @@ function networkStats({ net, tap, failure, sender }: NetworkInfo): NetworkStats 
     group: table.group === 0 ? null : table.address(table.group),
     counters: net.counters.valuesByName(),
     macs: { entries: f.size, learned: f.learned, aged: f.aged, moved: f.moved, refused: f.refused },
+    given: {
+      'static-macs': { entries: f.givenCount('static'), max: f.maxStaticMacs, refused: f.refusedStatic },
+      'evpn-macs': { entries: f.givenCount('evpn'), max: f.maxEvpnMacs, refused: f.refusedEvpn },
+      remotes: { entries: table.givenCount, max: table.maxRemotes, refused: table.refusedRemotes },
+    },
     neigh: { entries: net.neigh.size, ...net.neigh.events },
     drops: net.counters.dropsByName(),
     remotes,

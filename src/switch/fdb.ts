@@ -19,7 +19,9 @@
 //   push out the hosts that are really there.
 // - Given entries (from the config, vtepctl or EVPN) never age and are never
 //   moved by learning; they live in their own Map, outside the LRU order, and
-//   remember where they came from.
+//   remember where they came from. They are bounded too, per kind: those an
+//   operator or controller gives (config, vtepctl) at `maxStaticMacs`, those
+//   BGP peers give at `maxEvpnMacs`; one more is refused and counted.
 import type { Mac } from '../wire/mac.ts';
 
 export const LOCAL_PORT = 0;
@@ -28,6 +30,13 @@ export const UNKNOWN_PORT = -1;
 
 export const DEFAULT_AGEING_S = 300;
 export const DEFAULT_MAX_MACS = 8192;
+/**
+ * Given entries per network (config and vtepctl; EVPN apart): a controller programs the MACs of a
+ * network's hosts, thousands in a large tenant; 65536 is far beyond that and keeps a network's
+ * tables within tens of MB and its listing within a second.
+ */
+export const DEFAULT_MAX_STATIC_MACS = 65_536;
+export const DEFAULT_MAX_EVPN_MACS = 65_536;
 const REFRESH_INTERVAL_S = 1;
 
 /**
@@ -56,6 +65,13 @@ export class Fdb {
   aged = 0;
   moved = 0;
   refused = 0;
+  /** Given entries refused because their kind was at its bound. */
+  refusedStatic = 0;
+  refusedEvpn = 0;
+  maxStaticMacs = DEFAULT_MAX_STATIC_MACS;
+  maxEvpnMacs = DEFAULT_MAX_EVPN_MACS;
+  /** Given entries of origin evpn (the others are config and vtepctl). */
+  private evpnCount = 0;
   /** The port a MAC was behind before the last move learn() reported. */
   movedFrom = UNKNOWN_PORT;
 
@@ -67,14 +83,39 @@ export class Fdb {
   /** A given entry: `mac` behind `port`; replaces a learned one. */
   addStatic(mac: Mac, port: number, now: number, origin: GivenOrigin): void {
     this.dynamic.delete(mac);
+    this.forgetGiven(this.statics.get(mac));
     this.statics.set(mac, { port, seen: now, origin });
+    if (origin === 'evpn') this.evpnCount++;
+  }
+
+  /** Given entries of a kind: 'evpn', or 'static' (config and vtepctl). */
+  givenCount(kind: 'static' | 'evpn'): number {
+    return kind === 'evpn' ? this.evpnCount : this.statics.size - this.evpnCount;
+  }
+
+  /**
+   * Whether a given entry of `origin` for `mac` would go beyond its kind's bound (a new MAC of that
+   * kind, not one it replaces); counts the refusal when it would.
+   */
+  refuseGiven(mac: Mac, origin: GivenOrigin): boolean {
+    const evpn = origin === 'evpn';
+    const old = this.statics.get(mac);
+    if (old !== undefined && (old.origin === 'evpn') === evpn) return false;
+    if (this.givenCount(evpn ? 'evpn' : 'static') < (evpn ? this.maxEvpnMacs : this.maxStaticMacs)) return false;
+    if (evpn) this.refusedEvpn++;
+    else this.refusedStatic++;
+    return true;
+  }
+
+  private forgetGiven(e: FdbEntry | undefined): void {
+    if (e?.origin === 'evpn') this.evpnCount--;
   }
 
   /** Removes the entry of `mac`, learned or given; returns it. */
   delete(mac: Mac): FdbEntry | undefined {
     const e = this.statics.get(mac) ?? this.dynamic.get(mac);
     if (e === undefined) return undefined;
-    this.statics.delete(mac);
+    if (this.statics.delete(mac)) this.forgetGiven(e);
     this.dynamic.delete(mac);
     return e;
   }
@@ -102,6 +143,7 @@ export class Fdb {
       for (const [mac, e] of map) {
         if (port !== undefined && e.port !== port) continue;
         map.delete(mac);
+        if (kind === 'static') this.forgetGiven(e);
         gone.push([mac, e]);
       }
     }
@@ -117,6 +159,7 @@ export class Fdb {
         return Learned.Static;
       }
       this.statics.delete(mac);
+      this.forgetGiven(fixed);
       this.movedFrom = fixed.port;
       this.dynamic.set(mac, { port, seen: now, origin: 'learned' });
       this.moved++;
@@ -177,6 +220,9 @@ export class Fdb {
     const f = new Fdb(this.ageing, this.maxMacs);
     for (const [mac, e] of this.dynamic) f.dynamic.set(mac, { ...e });
     for (const [mac, e] of this.statics) f.statics.set(mac, { ...e });
+    f.evpnCount = this.evpnCount;
+    f.maxStaticMacs = this.maxStaticMacs;
+    f.maxEvpnMacs = this.maxEvpnMacs;
     f.learned = this.learned;
     f.aged = this.aged;
     f.moved = this.moved;

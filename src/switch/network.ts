@@ -14,7 +14,7 @@ import { NO_EVENTS, type SwitchEvents } from './events.ts';
 import { Fdb, LOCAL_PORT, UNKNOWN_PORT, type FdbEntry, type GivenOrigin } from './fdb.ts';
 import { NeighTable, type NeighEntry, type NeighOrigin, type SnoopedOrigin } from './neigh.ts';
 import { Hold, RemoteTable } from './remotes.ts';
-import { TableError } from './table-error.ts';
+import { LimitError, TableError } from './table-error.ts';
 import type { TapHook, TunnelHook } from './hooks.ts';
 import { responderHook, snoopLocalHook } from './responder.ts';
 import { Drop } from './drop.ts';
@@ -51,7 +51,7 @@ export interface NetworkSpec {
   maxFrame?: number;
 }
 
-export { TableError };
+export { LimitError, TableError };
 
 export class Network {
   readonly name: string;
@@ -220,8 +220,21 @@ export class Network {
           `${old.origin}); use fdb replace to move it`,
       );
     }
+    if (this.fdb.refuseGiven(mac, origin)) {
+      const kind = origin === 'evpn' ? 'evpn' : 'static';
+      throw new LimitError(
+        `cannot be added: network ${this.name} has ${this.fdb.givenCount(kind)} ${kind === 'evpn' ? 'EVPN' : 'given'} ` +
+          `FDB entries, its max-${kind}-macs; raise max-${kind}-macs or remove some`,
+      );
+    }
     const known = this.remotes.indexOf(addr) >= 0;
     const r = this.remotes.reference(addr);
+    if (r < 0) {
+      throw new LimitError(
+        `cannot be added: network ${this.name} has ${this.remotes.maxRemotes} remote VTEPs, its max-remotes; ` +
+          'raise max-remotes or remove some',
+      );
+    }
     if (!known && this.events.active) this.events.remote(this, 'added', r);
     this.removeEntry(mac, false);
     this.fdb.addStatic(mac, r, now, origin);

@@ -18,12 +18,20 @@
 //   32-bit words of the address, compared word by word; nothing is allocated.
 //   The multicast group is never a sender, so it is not in the hash.
 // - Spoofed sources: at most MAX_LEARNED_REMOTES learned remotes per network.
+// - Given remotes (config, vtepctl, EVPN, static entries): at most `maxRemotes`
+//   per network, since every BUM frame becomes one copy per flood remote.
 import { ADDR_LEN, ADDR_WORDS, formatIp, isV4Mapped } from '../wire/ip-address.ts';
 import { REMOTE_SLOTS } from './counters.ts';
 import { Hold } from './hold.ts';
 
 /** accept-any-remote learns at most this many VTEPs, so spoofed sources cannot grow the table without bound. */
 export const MAX_LEARNED_REMOTES = 4096;
+/**
+ * Given remotes per network: head-end replication sends every broadcast once per remote, and 1024
+ * copies of one ARP request is already more than an underlay should carry; fabrics with more VTEPs
+ * in one network use a multicast group.
+ */
+export const DEFAULT_MAX_REMOTES = 1024;
 /**
  * A path MTU learned from ICMP is forgotten after this long, as the kernel's (net.ipv4.route.mtu_expires: 10
  * minutes).
@@ -86,6 +94,11 @@ export class RemoteTable {
   private end = 1;
   private readonly free: number[] = [];
   private learnedCount = 0;
+  /** Live remotes (the group's entry included). */
+  private liveCount = 0;
+  /** Given remotes (not only learned) this network may have; more are refused and counted. */
+  maxRemotes = DEFAULT_MAX_REMOTES;
+  refusedRemotes = 0;
   /** Open addressing: index + 1 of the remote whose address hashes there, 0 empty. */
   private slots = new Int32Array(INITIAL_CAPACITY * 2);
 
@@ -118,6 +131,7 @@ export class RemoteTable {
     let r = hold === Hold.Group ? this.groupIndex(addr) : this.indexOf(addr);
     if (r < 0) {
       if (hold === Hold.Learned && this.learnedCount >= MAX_LEARNED_REMOTES) return -1;
+      if (hold !== Hold.Learned && hold !== Hold.Group && this.refuseGiven()) return -1;
       r = this.allocate(addr, hold);
     } else {
       this.setHolds(r, this.holds[r] | hold);
@@ -141,9 +155,25 @@ export class RemoteTable {
     return this.removeIfUnused(r);
   }
 
-  /** A static FDB entry now points at the remote at `addr` (16 bytes), which is added if new; returns its index. */
+  /** Remotes not only learned (the group apart). */
+  get givenCount(): number {
+    return this.liveCount - this.learnedCount - (this.group !== 0 ? 1 : 0);
+  }
+
+  /** Whether one more given remote would be one too many; counts the refusal when it would. */
+  refuseGiven(): boolean {
+    if (this.givenCount < this.maxRemotes) return false;
+    this.refusedRemotes++;
+    return true;
+  }
+
+  /**
+   * A static FDB entry now points at the remote at `addr` (16 bytes), which is added if new; returns its index,
+   * or -1 when it would be one given remote too many.
+   */
   reference(addr: Uint8Array): number {
     let r = this.indexOf(addr);
+    if (r < 0 && this.refuseGiven()) return -1;
     if (r < 0) r = this.allocate(addr, 0);
     this.staticRefs[r]++;
     return r;
@@ -289,6 +319,9 @@ export class RemoteTable {
     t.end = this.end;
     t.free.push(...this.free);
     t.learnedCount = this.learnedCount;
+    t.liveCount = this.liveCount;
+    t.maxRemotes = this.maxRemotes;
+    t.refusedRemotes = this.refusedRemotes;
     t.slots = this.slots.slice();
     return t;
   }
@@ -310,6 +343,7 @@ export class RemoteTable {
     this.pmtuExpires[r] = 0;
     this.staticRefs[r] = 0;
     this.holds[r] = 0;
+    this.liveCount++;
     this.setHolds(r, hold);
     if (hold !== Hold.Group) {
       if ((this.end - this.free.length) * 2 > this.slots.length) this.rehash(this.slots.length * 2);
@@ -328,6 +362,7 @@ export class RemoteTable {
   /** Frees r if nothing holds or references it any more (r was live). */
   private removeIfUnused(r: number): boolean {
     if (this.holds[r] !== 0 || this.staticRefs[r] !== 0) return false;
+    this.liveCount--;
     this.bytes.fill(0, r * ADDR_LEN, (r + 1) * ADDR_LEN);
     this.free.push(r);
     this.rehash(this.slots.length);

@@ -66,3 +66,36 @@ describe('Fdb', () => {
     expect(f.lookup(B)).toBe(UNKNOWN_PORT);
   });
 });
+
+describe('bounds on given entries', () => {
+  it('refuses a new given MAC past max-static-macs, counts it, and takes replacements and the other kind', () => {
+    const f = new Fdb();
+    f.maxStaticMacs = 2;
+    f.maxEvpnMacs = 1;
+    expect(f.refuseGiven(A, 'config')).toBe(false);
+    f.addStatic(A, 1, 0, 'config');
+    f.addStatic(B, 1, 0, 'vtepctl');
+    expect(f.refuseGiven(C, 'vtepctl')).toBe(true);
+    expect(f.refusedStatic).toBe(1);
+    expect(f.refuseGiven(B, 'vtepctl')).toBe(false); // replaces its own entry
+    expect(f.refuseGiven(C, 'evpn')).toBe(false); // EVPN has a bound of its own
+    f.addStatic(C, 2, 0, 'evpn');
+    expect([f.givenCount('static'), f.givenCount('evpn')]).toEqual([2, 1]);
+    expect(f.refuseGiven(0x020000000004, 'evpn')).toBe(true);
+    expect(f.refusedEvpn).toBe(1);
+  });
+
+  it('keeps its counts through deletes, flushes, a learned move over an EVPN entry, and clones', () => {
+    const f = new Fdb();
+    f.addStatic(A, 1, 0, 'evpn');
+    f.addStatic(B, 1, 0, 'evpn');
+    f.addStatic(C, 2, 0, 'config');
+    f.delete(A);
+    expect(f.givenCount('evpn')).toBe(1);
+    expect(f.learn(B, LOCAL_PORT, 1)).toBe(Learned.Displaced); // the host moved here
+    expect(f.givenCount('evpn')).toBe(0);
+    expect(f.clone().givenCount('static')).toBe(1);
+    f.flush(undefined, 'static');
+    expect([f.givenCount('static'), f.givenCount('evpn')]).toEqual([0, 0]);
+  });
+});

@@ -15,6 +15,11 @@ function network(extra: Partial<NetworkStats>): NetworkStats {
     remotes: {},
     macs: { entries: 0, learned: 0, aged: 0, moved: 0, refused: 0 },
     neigh: { entries: 0, learned: 0, moved: 0, aged: 0, refused: 0 },
+    given: {
+      'static-macs': { entries: 0, max: 65536, refused: 0 },
+      'evpn-macs': { entries: 0, max: 65536, refused: 0 },
+      remotes: { entries: 0, max: 1024, refused: 0 },
+    },
     ...extra,
   };
 }

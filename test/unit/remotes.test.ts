@@ -74,3 +74,22 @@ describe('RemoteTable', () => {
     expect([...t.indices()]).toEqual([]);
   });
 });
+
+describe('bound on given remotes', () => {
+  it('refuses a new given remote past max-remotes (holds and static references alike), counted; learned ones apart', () => {
+    const t = new RemoteTable();
+    t.maxRemotes = 2;
+    expect(t.hold(a('10.0.0.2'), Hold.Flood)).toBeGreaterThan(0);
+    expect(t.reference(a('10.0.0.3'))).toBeGreaterThan(0);
+    expect(t.hold(a('10.0.0.4'), Hold.FloodCtl)).toBe(-1);
+    expect(t.reference(a('10.0.0.5'))).toBe(-1);
+    expect(t.refusedRemotes).toBe(2);
+    expect(t.hold(a('10.0.0.2'), Hold.FloodCtl)).toBeGreaterThan(0); // one it has
+    expect(t.learn(words('10.0.0.6'), 0)).toBeGreaterThan(0); // learned remotes have their own bound
+    expect(t.givenCount).toBe(2);
+    t.release(t.indexOf(a('10.0.0.2')), Hold.Flood);
+    t.release(t.indexOf(a('10.0.0.2')), Hold.FloodCtl);
+    expect(t.givenCount).toBe(1);
+    expect(t.hold(a('10.0.0.4'), Hold.FloodCtl)).toBeGreaterThan(0);
+  });
+});

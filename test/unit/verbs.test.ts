@@ -221,6 +221,28 @@ describe('neighbour entries and MACs in requests', () => {
   });
 });
 
+describe('bounds on given state', () => {
+  it('fdb add past max-static-macs and remote add past max-remotes are refused, saying which bound, changing nothing', async () => {
+    const { d, tables } = daemon();
+    const net = d.networks.get('blue')!.net;
+    net.fdb.maxStaticMacs = 1; // the config's entry is there
+    net.remotes.maxRemotes = 1; // and its remote
+    const before = tables();
+    for (const [req, says] of [
+      [{ cmd: 'fdb-add', network: 'blue', mac: '52:54:00:00:00:99', dst: '10.0.0.2' }, 'its max-static-macs'],
+      [{ cmd: 'remote-add', network: 'blue', ip: '10.0.0.9' }, 'its max-remotes (1)'],
+    ] as const) {
+      const parsed = parseRequest(req);
+      if (!parsed.ok) throw new Error(parsed.error);
+      const reply = await answer(d, parsed.verb, parsed.request);
+      expect(reply, req.cmd).toMatchObject({ ok: false });
+      expect(JSON.stringify(reply)).toContain(says);
+    }
+    expect(tables()).toBe(before);
+    expect([net.fdb.refusedStatic, net.remotes.refusedRemotes]).toEqual([1, 1]);
+  });
+});
+
 describe('vtepctl upgrade', () => {
   it('waits for the reply as long as the daemon may take: the start and takeover of its successor', () => {
     const v = verbOfWords(['upgrade'])!.verb;

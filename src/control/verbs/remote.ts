@@ -38,7 +38,10 @@ export const remoteAdd = defineVerb({
       );
     }
     if (net.holdRemote(addr, req.flood ? Hold.FloodCtl : Hold.AcceptCtl) < 0)
-      throw new RefusedError(`network ${net.name} cannot take more remotes`);
+      throw new RefusedError(
+        `network ${net.name} has ${net.remotes.givenCount} remote VTEPs, its max-remotes (${net.remotes.maxRemotes}); ` +
+          'raise max-remotes or remove some',
+      );
     d.log.info(`control: remote add ${ip}${req.flood ? '' : ' no-flood'} network ${net.name}`, {
       network: net.name,
       request: req.cmd,
