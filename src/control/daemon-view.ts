@@ -17,6 +17,7 @@ import type { IcmpCounters } from '../switch/pmtu-guard.ts';
 import { formatIp, isV4Mapped, VTEP_PROBLEMS, vtepProblem, type VtepChecks } from '../wire/ip-address.ts';
 import type { ControlStats, TraceRequest, UpgradeReport } from './protocol.ts';
 import { RefusedError } from './verb.ts';
+import type { ChangeLog } from './change-log.ts';
 
 /** A running network as the verbs see it. */
 export interface RunningView {
@@ -38,6 +39,8 @@ export interface DaemonView {
   readonly mirror: Mirror;
   readonly events: EventHub;
   readonly log: Logger;
+  /** Where verbs log the changes they make (at info, summed up past one a second). */
+  readonly changes: ChangeLog;
   /** The control socket's clients, refused and dropped. */
   readonly controlStats: ControlStats;
   /** ICMP "too big" errors sent to this VTEP: believed or ignored. */

@@ -45,6 +45,29 @@ export interface StreamSink {
 export type Reply<T = unknown> =
   { ok: true; data: T } | { ok: false; error: string; invalid?: boolean; problems?: string[] };
 
+/**
+ * The data of a reply that may be long (`fdb show` of a million MACs): its rows are made as they
+ * are sent, a chunk at a time between batches of packets, so that listing never stalls
+ * forwarding (the control server streams it). As JSON it is the plain array, for whoever takes
+ * it in one piece.
+ */
+export class LazyList<T> implements Iterable<T> {
+  constructor(private readonly rows: () => Iterator<T>) {}
+
+  [Symbol.iterator](): Iterator<T> {
+    return this.rows();
+  }
+
+  toJSON(): T[] {
+    return [...this];
+  }
+}
+
+/** Rows sent as they are made, typed as the array the client reads. */
+export function lazyRows<T>(rows: () => Iterator<T>): T[] {
+  return new LazyList(rows) as unknown as T[];
+}
+
 /** One row of `vtepctl fdb show --json`. */
 export interface FdbRow {
   mac: string;

@@ -14,7 +14,14 @@
 import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { native } from '../io/native.ts';
-import { MAX_REQUEST_BYTES, type ControlStats, type Reply, type StreamSink, type Streaming } from './protocol.ts';
+import {
+  LazyList,
+  MAX_REQUEST_BYTES,
+  type ControlStats,
+  type Reply,
+  type StreamSink,
+  type Streaming,
+} from './protocol.ts';
 import { parseRequest } from './registry.ts';
 import type { Verb } from './verb.ts';
 
@@ -235,7 +242,8 @@ export class ControlServer {
     conn.on('data', (chunk: string) => {
       if (streaming) return; // a stream owns its connection: nothing more is read
       buffered += chunk;
-      if (buffered.length > MAX_REQUEST_BYTES) {
+      // The bound is on one request line: a client may send many lines at once (a controller's batch).
+      const tooLong = () => {
         conn.end(
           JSON.stringify({
             ok: false,
@@ -245,18 +253,21 @@ export class ControlServer {
         conn.destroySoon();
         buffered = '';
         streaming = true; // read nothing more
-        return;
-      }
+      };
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
+        if (line.length > MAX_REQUEST_BYTES) return tooLong();
         const a = answer(line, handle, mayChange);
         if (a instanceof Promise || !('stream' in a)) {
           pending = pending
             .then(() => a)
             .then(
-              (reply) => conn.write(JSON.stringify(reply) + '\n'),
+              async (reply) => {
+                if (reply.ok && reply.data instanceof LazyList) await writeList(conn, reply.data);
+                else conn.write(JSON.stringify(reply) + '\n');
+              },
               (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'),
             );
           continue;
@@ -276,6 +287,7 @@ export class ControlServer {
         });
         return;
       }
+      if (buffered.length > MAX_REQUEST_BYTES) tooLong();
     });
   }
 
@@ -304,6 +316,51 @@ export class ControlServer {
       // already gone
     }
   }
+}
+
+/** Rows of a long reply made and written at a time: about 100 KB of JSON, a millisecond or two of work. */
+export const LIST_CHUNK_ROWS = 1000;
+
+/**
+ * Writes `{"ok":true,"data":[...]}` and a newline, as JSON.stringify would, a chunk of rows at a
+ * time, and lets the event loop (packets, other clients) run between chunks; a client that reads
+ * slowly is waited for, not buffered for.
+ */
+async function writeList(conn: Socket, list: LazyList<unknown>): Promise<void> {
+  const rows = list[Symbol.iterator]();
+  let text = '{"ok":true,"data":[';
+  for (let first = true; ;) {
+    let n = 0;
+    let done = false;
+    for (; n < LIST_CHUNK_ROWS; n++) {
+      const r = rows.next();
+      if (r.done === true) {
+        done = true;
+        break;
+      }
+      text += (first ? '' : ',') + JSON.stringify(r.value);
+      first = false;
+    }
+    if (done) break;
+    const room = conn.write(text);
+    text = '';
+    if (conn.destroyed) return;
+    await (room ? new Promise((resolve) => setImmediate(resolve)) : drained(conn));
+    if (conn.destroyed) return;
+  }
+  conn.write(text + ']}\n');
+}
+
+function drained(conn: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      conn.off('drain', done);
+      conn.off('close', done);
+      resolve();
+    };
+    conn.on('drain', done);
+    conn.on('close', done);
+  });
 }
 
 /**

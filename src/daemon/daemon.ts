@@ -19,6 +19,7 @@ import { Datapath, HEADROOM } from '../datapath/datapath.ts';
 import { EvpnSpeaker } from '../evpn/speaker.ts';
 import type { L3VniUnit } from './l3vni.ts';
 import { dropPrivileges } from '../host/privileges.ts';
+import { ChangeLog } from '../control/change-log.ts';
 import type { Systemd } from '../host/systemd.ts';
 import type { Channel } from '../io/channel.ts';
 import { NextHops } from '../io/next-hops.ts';
@@ -70,6 +71,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   /** Stops the route watch a running capture keeps (so that the next hops it shows stay current). */
   private unwatchLinks: (() => void) | undefined;
   readonly events = new EventHub();
+  readonly changes: ChangeLog;
   /** Routing between networks: VRFs, gateways, DVR MACs. */
   readonly router = new Router();
   evpn: EvpnSpeaker | undefined;
@@ -102,6 +104,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     private readonly reread: (() => Config) | undefined,
   ) {
     this.local = parseIp(config.local)!;
+    this.changes = new ChangeLog(log);
     this.mirror = new Mirror(this.local, {
       macs: (dst) => {
         const hop = this.nextHops().lookup(dst);

@@ -43,21 +43,26 @@ export interface NetworkInfo {
 }
 
 export function fdbRows(networks: readonly NetworkInfo[], now: number, only?: string): FdbRow[] {
-  const rows: FdbRow[] = [];
+  return [...eachFdbRow(networks, now, only)];
+}
+
+/** The rows of `fdb show`, one at a time (a table may hold a million). */
+export function* eachFdbRow(networks: readonly NetworkInfo[], now: number, only?: string): Generator<FdbRow> {
   for (const { net } of networks) {
     if (only !== undefined && net.name !== only) continue;
     for (const [mac, e, isStatic] of net.fdb.entries()) {
-      rows.push({
+      // An entry deleted while the listing paused between chunks points at no remote any more.
+      if (e.port !== LOCAL_PORT && !net.remotes.live(e.port)) continue;
+      yield {
         mac: formatMac(mac),
         network: net.name,
         remote: e.port === LOCAL_PORT ? null : net.remotes.address(e.port),
         static: isStatic,
         age: Math.max(0, Math.floor(now - e.seen)),
         origin: e.origin,
-      });
+      };
     }
   }
-  return rows;
 }
 
 export function statsReport(
@@ -148,18 +153,27 @@ export function remoteRows(networks: readonly NetworkInfo[], only?: string): Rem
 }
 
 export function neighRows(networks: readonly NetworkInfo[], now: number, only?: string, router?: Router): NeighRow[] {
-  const rows: NeighRow[] = [];
+  return [...eachNeighRow(networks, now, only, router)];
+}
+
+/** The rows of `neigh show`, one at a time. */
+export function* eachNeighRow(
+  networks: readonly NetworkInfo[],
+  now: number,
+  only?: string,
+  router?: Router,
+): Generator<NeighRow> {
   for (const { net } of networks) {
     if (only !== undefined && net.name !== only) continue;
     for (const e of net.neigh.entries()) {
-      rows.push({
+      yield {
         ip: e.ip,
         mac: formatMac(e.mac),
         network: net.name,
         origin: e.origin,
         age: Math.max(0, Math.floor(now - e.seen)),
         ...(e.origin === 'resolved' && { state: 'reachable' as const }),
-      });
+      };
     }
   }
   // What the gateways ask for now, or asked for in vain.
@@ -167,17 +181,16 @@ export function neighRows(networks: readonly NetworkInfo[], now: number, only?: 
     for (const p of vrf.resolver.pending()) {
       const name = p.gateway.net.name;
       if (only !== undefined && name !== only) continue;
-      rows.push({
+      yield {
         ip: formatIp(p.ip),
         mac: null,
         network: name,
         origin: 'resolved',
         age: Math.max(0, Math.floor(now - p.since)),
         state: p.failed ? 'failed' : 'resolving',
-      });
+      };
     }
   }
-  return rows;
 }
 
 /** Every route of each VRF (of `only`), installed or not. */

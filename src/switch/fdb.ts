@@ -131,9 +131,10 @@ export class Fdb {
 
   /**
    * Removes the entries behind `port` (every port if undefined), learned ones,
-   * given ones or both; returns them (given ones hold a reference on their remote).
+   * given ones or both, at most `limit` of them; returns them (given ones hold a
+   * reference on their remote).
    */
-  flush(port?: number, which: 'dynamic' | 'static' | 'all' = 'all'): [Mac, FdbEntry][] {
+  flush(port?: number, which: 'dynamic' | 'static' | 'all' = 'all', limit = Infinity): [Mac, FdbEntry][] {
     const gone: [Mac, FdbEntry][] = [];
     for (const [map, kind] of [
       [this.dynamic, 'dynamic'],
@@ -141,6 +142,7 @@ export class Fdb {
     ] as const) {
       if (which !== 'all' && which !== kind) continue;
       for (const [mac, e] of map) {
+        if (gone.length >= limit) return gone;
         if (port !== undefined && e.port !== port) continue;
         map.delete(mac);
         if (kind === 'static') this.forgetGiven(e);

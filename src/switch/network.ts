@@ -251,8 +251,8 @@ export class Network {
    * Removes entries: learned ones, given ones or both, behind remote `port` (or
    * any, local MACs included); returns how many.
    */
-  flushFdb(which: 'dynamic' | 'static' | 'all', port?: number): number {
-    return port === undefined ? this.flushEntries(this.fdb.flush(undefined, which)) : this.flushBehind(port, which);
+  flushFdb(which: 'dynamic' | 'static' | 'all', port?: number, limit = Infinity): number {
+    return this.flushEntries(this.fdb.flush(port, which, limit));
   }
 
   /**

@@ -81,6 +81,7 @@ function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
     mirror: { start: () => (did.push('capture'), () => undefined) },
     events: { listen: () => (did.push('listen'), () => undefined) },
     log: { info: () => undefined, debug: () => undefined, warn: () => undefined, error: () => undefined },
+    changes: { note: () => undefined },
     controlStats: { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 },
     icmp: new IcmpCounters(),
     evpn: { status: () => (did.push('evpn-status'), Promise.resolve({})) },

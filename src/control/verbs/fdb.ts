@@ -1,13 +1,13 @@
 // The forwarding database: `vtepctl fdb show|add|replace|del|flush`.
 import { z } from 'zod';
-import { fdbRows, infos } from '../../observe/report.ts';
+import { eachFdbRow, infos } from '../../observe/report.ts';
 import { TableError } from '../../switch/table-error.ts';
 import { formatIp } from '../../wire/ip-address.ts';
 import { formatMac } from '../../wire/mac.ts';
 import { networkOf, remoteAddress, theNetwork } from '../daemon-view.ts';
 import { networkName, unicastIp, unicastMac } from '../fields.ts';
 import { formatFdb } from '../format.ts';
-import type { FdbRow } from '../protocol.ts';
+import { lazyRows, type FdbRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json, needNetwork } from './cli.ts';
 
@@ -24,7 +24,7 @@ export const fdbShow = defineVerb({
   reply: '`[ { mac, network, remote, static, age, origin } ]`',
   handle(d, req) {
     networkOf(d, req.network);
-    return { ok: true, data: fdbRows(infos(d), d.now(), req.network) };
+    return { ok: true, data: lazyRows(() => eachFdbRow(infos(d), d.now(), req.network)) };
   },
   fromCli: ({ flags }) => ({ network: flags.network }),
   print: (rows: FdbRow[], flags) => (flags.json ? json(rows) : formatFdb(rows)),
@@ -52,10 +52,14 @@ function given(replace: boolean) {
         if (e instanceof TableError) throw new RefusedError(`${formatMac(req.mac)} ${e.message}`);
         throw e;
       }
-      d.log.info(`control: fdb ${verb} ${formatMac(req.mac)} dst ${formatIp(req.dst)} network ${net.name}`, {
-        network: net.name,
-        request: req.cmd,
-      });
+      d.changes.note(
+        req.cmd,
+        `control: fdb ${verb} ${formatMac(req.mac)} dst ${formatIp(req.dst)} network ${net.name}`,
+        {
+          network: net.name,
+          request: req.cmd,
+        },
+      );
       return { ok: true, data: {} };
     },
     fromCli(cli) {
@@ -83,7 +87,10 @@ export const fdbDel = defineVerb({
     const { net } = theNetwork(d, req.network);
     if (net.deleteMac(req.mac) === undefined)
       throw new RefusedError(`${formatMac(req.mac)} has no entry in network ${net.name}`);
-    d.log.info(`control: fdb del ${formatMac(req.mac)} network ${net.name}`, { network: net.name, request: req.cmd });
+    d.changes.note(req.cmd, `control: fdb del ${formatMac(req.mac)} network ${net.name}`, {
+      network: net.name,
+      request: req.cmd,
+    });
     return { ok: true, data: {} };
   },
   fromCli(cli) {
@@ -91,6 +98,9 @@ export const fdbDel = defineVerb({
     return { network: needNetwork(cli.flags, 'fdb del'), mac: cli.args[0] };
   },
 });
+
+/** Entries a flush removes between two turns of the event loop (a few milliseconds). */
+const FLUSH_CHUNK = 2000;
 
 export const fdbFlush = defineVerb({
   cmd: 'fdb-flush',
@@ -108,16 +118,17 @@ export const fdbFlush = defineVerb({
     remote: unicastIp.optional().describe('only the entries behind this VTEP'),
   },
   reply: '`{ flushed }`',
-  handle(d, req) {
+  async handle(d, req) {
     const only = networkOf(d, req.network);
     let flushed = 0;
-    for (const { net } of only ? [only] : d.networks.values()) {
-      if (req.remote === undefined) {
-        flushed += net.flushFdb(req.which);
-        continue;
+    // A chunk at a time, packets between: flushing a full table never stalls forwarding.
+    for (const { net } of only ? [only] : [...d.networks.values()]) {
+      const r = req.remote === undefined ? undefined : net.remotes.indexOf(req.remote);
+      if (r !== undefined && r <= 0) continue;
+      for (let n = FLUSH_CHUNK; n === FLUSH_CHUNK; flushed += n) {
+        if (flushed > 0) await new Promise((resolve) => setImmediate(resolve));
+        n = net.flushFdb(req.which, r, FLUSH_CHUNK);
       }
-      const r = net.remotes.indexOf(req.remote);
-      if (r > 0) flushed += net.flushFdb(req.which, r);
     }
     const remote = req.remote === undefined ? undefined : formatIp(req.remote);
     const what = [
@@ -125,7 +136,7 @@ export const fdbFlush = defineVerb({
       req.which !== 'all' && req.which,
       remote && `remote ${remote}`,
     ].filter(Boolean);
-    d.log.info(`control: fdb flush${what.map((w) => ` ${w}`).join('')}: ${flushed} entries`, {
+    d.changes.note(req.cmd, `control: fdb flush${what.map((w) => ` ${w}`).join('')}: ${flushed} entries`, {
       network: req.network,
       remote,
       request: req.cmd,

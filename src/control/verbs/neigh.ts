@@ -1,11 +1,11 @@
 // The neighbour table the ARP/ND responder answers from: `vtepctl neigh add|del|show`.
-import { infos, neighRows } from '../../observe/report.ts';
+import { eachNeighRow, infos } from '../../observe/report.ts';
 import { formatIp, ipv4Of, isV4Mapped, parseIp, sameIp } from '../../wire/ip-address.ts';
 import { formatMac } from '../../wire/mac.ts';
 import { networkOf, theNetwork, type DaemonView, type RunningView } from '../daemon-view.ts';
 import { networkName, unicastIp, unicastMac } from '../fields.ts';
 import { formatNeigh } from '../format.ts';
-import type { NeighRow } from '../protocol.ts';
+import { lazyRows, type NeighRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json, needNetwork } from './cli.ts';
 
@@ -45,7 +45,7 @@ export const neighAdd = defineVerb({
     const problem = neighProblem(d, run, req.ip);
     if (problem !== undefined) throw new RefusedError(`neigh add: ${formatIp(req.ip)} ${problem}`);
     net.setNeigh(req.ip, req.mac, 'vtepctl', d.now());
-    d.log.info(`control: neigh add ${formatIp(req.ip)} lladdr ${formatMac(req.mac)} network ${net.name}`, {
+    d.changes.note(req.cmd, `control: neigh add ${formatIp(req.ip)} lladdr ${formatMac(req.mac)} network ${net.name}`, {
       network: net.name,
       request: req.cmd,
     });
@@ -74,7 +74,10 @@ export const neighDel = defineVerb({
     const { net } = theNetwork(d, req.network);
     if (net.deleteNeigh(req.ip) === undefined)
       throw new RefusedError(`${formatIp(req.ip)} has no neighbour entry in network ${net.name}`);
-    d.log.info(`control: neigh del ${formatIp(req.ip)} network ${net.name}`, { network: net.name, request: req.cmd });
+    d.changes.note(req.cmd, `control: neigh del ${formatIp(req.ip)} network ${net.name}`, {
+      network: net.name,
+      request: req.cmd,
+    });
     return { ok: true, data: {} };
   },
   fromCli(cli) {
@@ -96,7 +99,7 @@ export const neighShow = defineVerb({
     '`[ { ip, mac, network, origin, age, state? } ]` (`mac` null and `state` resolving or failed while the gateway asks)',
   handle(d, req) {
     networkOf(d, req.network);
-    return { ok: true, data: neighRows(infos(d), d.now(), req.network, d.router) };
+    return { ok: true, data: lazyRows(() => eachNeighRow(infos(d), d.now(), req.network, d.router)) };
   },
   fromCli: ({ flags }) => ({ network: flags.network }),
   print: (rows: NeighRow[], flags) => (flags.json ? json(rows) : formatNeigh(rows)),

@@ -42,7 +42,7 @@ export const remoteAdd = defineVerb({
         `network ${net.name} has ${net.remotes.givenCount} remote VTEPs, its max-remotes (${net.remotes.maxRemotes}); ` +
           'raise max-remotes or remove some',
       );
-    d.log.info(`control: remote add ${ip}${req.flood ? '' : ' no-flood'} network ${net.name}`, {
+    d.changes.note(req.cmd, `control: remote add ${ip}${req.flood ? '' : ' no-flood'} network ${net.name}`, {
       network: net.name,
       request: req.cmd,
     });
@@ -69,7 +69,10 @@ export const remoteDel = defineVerb({
     const r = net.remotes.indexOf(req.ip);
     if (r < 0) throw new RefusedError(`${formatIp(req.ip)} is not a remote of network ${net.name}`);
     net.forgetRemote(r);
-    d.log.info(`control: remote del ${formatIp(req.ip)} network ${net.name}`, { network: net.name, request: req.cmd });
+    d.changes.note(req.cmd, `control: remote del ${formatIp(req.ip)} network ${net.name}`, {
+      network: net.name,
+      request: req.cmd,
+    });
     return { ok: true, data: {} };
   },
   fromCli(cli) {

@@ -86,7 +86,7 @@ export const routeAdd = defineVerb({
       if (e instanceof TableError) throw new RefusedError(e.message);
       throw e;
     }
-    d.log.info(`control: route add ${formatPrefix(req.prefix)} via ${formatIp(req.via)} vrf ${vrf.name}`, {
+    d.changes.note(req.cmd, `control: route add ${formatPrefix(req.prefix)} via ${formatIp(req.via)} vrf ${vrf.name}`, {
       request: req.cmd,
     });
     return { ok: true, data: {} };
@@ -120,7 +120,7 @@ export const routeDel = defineVerb({
     if (r === undefined) throw new RefusedError(`${p} has no route in VRF ${vrf.name}`);
     if (r.origin === 'evpn') throw new RefusedError(`${p} is a route EVPN gave: the fabric withdraws it`);
     vrf.deleteRoute(req.prefix, r.origin);
-    d.log.info(`control: route del ${p} vrf ${vrf.name} (origin ${r.origin})`, { request: req.cmd });
+    d.changes.note(req.cmd, `control: route del ${p} vrf ${vrf.name} (origin ${r.origin})`, { request: req.cmd });
     return { ok: true, data: {} };
   },
   fromCli: (cli) => (expectArgs(cli, 1, 'route del PREFIX --vrf NAME'), { vrf: cli.flags.vrf, prefix: cli.args[0] }),
@@ -168,7 +168,7 @@ export const dvrMacAdd = defineVerb({
           throw new RefusedError(`${formatMac(req.mac)} is the gateway MAC of network ${g.net.name}`);
     }
     dvr.others.add(req.mac);
-    d.log.info(`control: dvr-mac add ${formatMac(req.mac)}`, { request: req.cmd });
+    d.changes.note(req.cmd, `control: dvr-mac add ${formatMac(req.mac)}`, { request: req.cmd });
     return { ok: true, data: {} };
   },
   fromCli: (cli) => (expectArgs(cli, 1, 'dvr-mac add MAC'), { mac: cli.args[0] }),
@@ -187,7 +187,7 @@ export const dvrMacDel = defineVerb({
   handle(d, req) {
     if (!d.router.dvr.others.delete(req.mac))
       throw new RefusedError(`${formatMac(req.mac)} is no other host's DVR MAC`);
-    d.log.info(`control: dvr-mac del ${formatMac(req.mac)}`, { request: req.cmd });
+    d.changes.note(req.cmd, `control: dvr-mac del ${formatMac(req.mac)}`, { request: req.cmd });
     return { ok: true, data: {} };
   },
   fromCli: (cli) => (expectArgs(cli, 1, 'dvr-mac del MAC'), { mac: cli.args[0] }),
