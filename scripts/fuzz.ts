@@ -8,6 +8,7 @@
 //                           [--control N] [--codecs N] [--asan] [--vtepd-args="--no-offload"]
 //   npx tsx scripts/fuzz.ts --flood [--macs N] [--pps N]
 //   npx tsx scripts/fuzz.ts --stuck-clients N [--seconds S]
+//   npx tsx scripts/fuzz.ts --evpn-routes N        (a hostile BGP peer pushing N MAC routes and bogus ones)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { ROOT } from './lab/lab.ts';
 import { runFlood } from './fuzz/flood.ts';
 import { runStuckClients } from './fuzz/stuck-clients.ts';
+import { runEvpnRoutes } from './fuzz/evpn-routes.ts';
 import { INGRESSES, runFuzz, type Ingress } from './fuzz/run.ts';
 
 const { values } = parseArgs({
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     flood: { type: 'boolean', default: false },
     macs: { type: 'string', default: '1000000' },
     'stuck-clients': { type: 'string' },
+    'evpn-routes': { type: 'string' },
     seconds: { type: 'string', default: '10' },
     'vtepd-args': { type: 'string', default: '' },
   },
@@ -224,4 +227,23 @@ async function stuck(): Promise<number> {
   return 0;
 }
 
-process.exit(values.flood ? await flood() : values['stuck-clients'] !== undefined ? await stuck() : await fuzz());
+async function evpnRoutes(): Promise<number> {
+  const r = await runEvpnRoutes(n(values['evpn-routes']), vtepdArgs);
+  console.log(
+    `${r.routes} EVPN routes from a hostile peer: ${r.installed} MACs installed, ${r.refused} refused at ` +
+      `max-evpn-macs, ${Object.values(r.rejected).reduce((a, b) => a + b, 0)} ignored for their next hop ` +
+      `(${JSON.stringify(r.rejected)}), in ${r.seconds.toFixed(1)} s; RSS ${r.rssMb.before.toFixed(0)} MB before, ` +
+      `${r.rssMb.peak.toFixed(0)} at most, ${r.rssMb.after.toFixed(0)} after; stats answered within ${r.slowestStatsMs} ms`,
+  );
+  return r.installed + r.refused >= Number(values['evpn-routes']) ? 0 : 1;
+}
+
+process.exit(
+  values.flood
+    ? await flood()
+    : values['stuck-clients'] !== undefined
+      ? await stuck()
+      : values['evpn-routes'] !== undefined
+        ? await evpnRoutes()
+        : await fuzz(),
+);

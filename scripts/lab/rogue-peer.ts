@@ -10,8 +10,11 @@
 //   rogue-peer.ts LOCAL PEER[,PEER...] ROUTES.json
 //
 // ROUTES.json: [{ "kind": "imet", "rd", "vtep", "rt", "vni" } |
-//               { "kind": "macip", "rd", "mac", "ip"?, "vtep", "rt", "vni", "seq" }]
-import { readFileSync } from 'node:fs';
+//               { "kind": "macip", "rd", "mac", "ip"?, "vtep", "rt", "vni", "seq" } |
+//               { "kind": "macs", "count", "rd", "vtep", "rt", "vni" } |   (count MAC-only routes,
+//                 MACs 02:10:00:00:00:00 up, added 64 at a time)
+//               { "kind": "wait", "file" }]   (prints "announced N" and goes on once the file exists)
+import { existsSync, readFileSync } from 'node:fs';
 import { Gobgp } from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath } from '../../src/evpn/routes.ts';
 import { Logger } from '../../src/observe/log.ts';
@@ -19,7 +22,9 @@ import { parseMac } from '../../src/wire/mac.ts';
 
 export type RogueRoute =
   | { kind: 'imet'; rd: string; vtep: string; rt: string; vni: number }
-  | { kind: 'macip'; rd: string; mac: string; ip?: string; vtep: string; rt: string; vni: number; seq: number };
+  | { kind: 'macip'; rd: string; mac: string; ip?: string; vtep: string; rt: string; vni: number; seq: number }
+  | { kind: 'macs'; count: number; rd: string; vtep: string; rt: string; vni: number }
+  | { kind: 'wait'; file: string };
 
 const [local, peers, file] = process.argv.slice(2);
 if (file === undefined) {
@@ -29,15 +34,32 @@ if (file === undefined) {
 const routes = JSON.parse(readFileSync(file, 'utf8')) as RogueRoute[];
 const log = new Logger(false, (l) => console.error(l));
 const gobgp = await Gobgp.start({ asn: 65000, routerId: local, local, neighbors: peers.split(','), holdTime: 9 }, log);
+let announced = 0;
+console.log(`api ${gobgp.address}`);
 for (const r of routes) {
+  if (r.kind === 'wait') {
+    console.log(`announced ${announced}`);
+    while (!existsSync(r.file)) await new Promise((resolve) => setTimeout(resolve, 50));
+    continue;
+  }
+  if (r.kind === 'macs') {
+    for (let i = 0; i < r.count; i += 64) {
+      const batch = [];
+      for (let k = i; k < Math.min(r.count, i + 64); k++)
+        batch.push(gobgp.addPath(macIpPath(r.rd, 0x021000000000 + k, undefined, r.vtep, [r.rt], r.vni, 0, false)));
+      await Promise.all(batch);
+    }
+    announced += r.count;
+    continue;
+  }
   await gobgp.addPath(
     r.kind === 'imet'
       ? imetPath(r.rd, r.vtep, [r.rt], r.vni)
       : macIpPath(r.rd, parseMac(r.mac)!, r.ip, r.vtep, [r.rt], r.vni, r.seq, false),
   );
+  announced++;
 }
-console.log(`api ${gobgp.address}`);
-console.log(`announced ${routes.length}`);
+console.log(`announced ${announced}`);
 const stop = () => {
   gobgp.stop();
   process.exit(0);

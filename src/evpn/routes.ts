@@ -114,6 +114,24 @@ function attributes(nextHop: string, rts: string[], extra: Any[], more: Any[] = 
   ];
 }
 
+/**
+ * The path to hand GoBGP's DeletePath for a type-2 route we advertised: the same, without its MAC
+ * Mobility community. GoBGP checks a path it is given, deletions too, against the best path of
+ * the MAC in its RIB and refuses one whose sequence number is lower ("invalid MAC mobility
+ * sequence number"): after a move away, exactly the route to withdraw. It finds the route to
+ * withdraw by its NLRI, so nothing else is lost.
+ */
+export function withdrawable(path: ApiPath): ApiPath {
+  return {
+    ...path,
+    pattrs: path.pattrs.map((a) =>
+      typeOf(a) === 'ExtendedCommunitiesAttribute'
+        ? { ...a, communities: (a.communities as Any[]).filter((c) => typeOf(c) !== 'MacMobilityExtended') }
+        : a,
+    ),
+  };
+}
+
 /** The type-3 route of a VNI from VTEP `local`. */
 export function imetPath(rd: string, local: string, rts: string[], vni: number): ApiPath {
   const id = Buffer.from(local.split('.').map(Number));

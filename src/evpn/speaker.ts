@@ -45,7 +45,7 @@ import { formatMac, type Mac } from '../wire/mac.ts';
 import { RibFollower, type RibSource } from './follow.ts';
 import { Irb, type IrbStatus, type VrfEvpn } from './irb.ts';
 import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
-import { imetPath, macIpPath, readPath, routeKey, type EvpnRoute, type MacIp } from './routes.ts';
+import { imetPath, macIpPath, readPath, routeKey, withdrawable, type EvpnRoute, type MacIp } from './routes.ts';
 
 /** What the speaker needs of a BGP engine (GoBGP; a fake in tests). */
 export interface BgpEngine extends RibSource {
@@ -140,7 +140,7 @@ export class EvpnSpeaker implements TableListener {
   ) {
     this.irb = new Irb(local, {
       add: (path, what) => this.call(() => this.gobgp.addPath(path), what),
-      delete: (path, what) => this.call(() => this.gobgp.deletePath(path), what),
+      delete: (path, what) => this.call(() => this.gobgp.deletePath(withdrawable(path)), what),
       error: (m) => this.error(m),
     });
   }
@@ -242,7 +242,7 @@ export class EvpnSpeaker implements TableListener {
     this.networks.delete(name);
     n.net.snoopLocal = false;
     for (const path of n.advertised.values())
-      this.call(() => this.gobgp.deletePath(path), `withdraw a route of network ${name}`);
+      this.call(() => this.gobgp.deletePath(withdrawable(path)), `withdraw a route of network ${name}`);
   }
 
   has(name: string): boolean {
@@ -380,7 +380,7 @@ export class EvpnSpeaker implements TableListener {
     for (const [key, path] of n.advertised) {
       if (!key.startsWith(prefix)) continue;
       n.advertised.delete(key);
-      this.call(() => this.gobgp.deletePath(path), `withdraw ${formatMac(mac)}`);
+      this.call(() => this.gobgp.deletePath(withdrawable(path)), `withdraw ${formatMac(mac)}`);
     }
     this.tidy(n, mac);
   }
@@ -390,7 +390,7 @@ export class EvpnSpeaker implements TableListener {
     const path = n.advertised.get(key);
     if (path === undefined) return;
     n.advertised.delete(key);
-    this.call(() => this.gobgp.deletePath(path), `withdraw ${formatMac(mac)} ${ip}`);
+    this.call(() => this.gobgp.deletePath(withdrawable(path)), `withdraw ${formatMac(mac)} ${ip}`);
   }
 
   private advertise(n: EvpnNetwork, path: ApiPath): void {

@@ -3,6 +3,7 @@
 // h2 runs vtepd peering with it. What vtepd takes from BGP must pass the
 // checks `vtepctl remote add` makes: nothing it refuses from an operator may
 // arrive by a route instead.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EvpnStatus } from '../../src/evpn/speaker.ts';
@@ -142,5 +143,76 @@ describe('EVPN routes from a hostile peer', () => {
       expect(rib).toContain(`[rd:${lab.underlay(2)}:${VNI}]`); // vtepd's own routes reach the rogue (the RIB is read)
       const fromVtepd = rib.split('\n').filter((l) => l.includes(tapMac) && l.includes(`[rd:${lab.underlay(2)}:`));
       expect(fromVtepd, rib).toEqual([]);
+    }));
+
+  it('withdraws its own route for real when a MAC moves away with a higher sequence number, back and forth', () =>
+    withLab(2, async (lab) => {
+      const d = await lab.startDaemonArgs(2, [
+        '--config',
+        lab.writeConfig(2, vtepdEvpnConfig(lab, 2, { vni: VNI, address: '192.168.100.2/24' })),
+      ]);
+      const M = '02:00:00:00:77:01';
+      const peer = lab.underlay(1);
+      const claim = (seq: number): RogueRoute => ({
+        kind: 'macip',
+        rd: `${peer}:${VNI}`,
+        mac: M,
+        vtep: peer,
+        rt: RT,
+        vni: VNI,
+        seq,
+      });
+      const step = (k: number) => join(lab.dir, `rogue-step-${k}`);
+      // The peer has M (sequence 0); M then speaks behind vtepd's TAP (vtepd: 1), moves back to the peer (2),
+      // behind the TAP again (3), and back to the peer (4).
+      const { api } = await rogue(lab, [
+        { kind: 'imet', rd: `${peer}:${VNI}`, vtep: peer, rt: RT, vni: VNI },
+        claim(0),
+        { kind: 'wait', file: step(1) },
+        claim(2),
+        { kind: 'wait', file: step(2) },
+        claim(4),
+      ]);
+      const ours = async () =>
+        (await rogueRib(lab, api)).split('\n').filter((l) => l.includes(M) && l.includes(`[rd:${lab.underlay(2)}:`));
+      for (const [k, seq] of [
+        [1, 1],
+        [2, 3],
+      ] as const) {
+        await until(
+          10_000,
+          () => `M is the peer's again (step ${k})`,
+          async () =>
+            (await ctlJson<{ mac: string; remote: string | null }[]>(lab, 2, 'fdb', 'show')).some(
+              (r) => r.mac === M && r.remote === peer,
+            ),
+        );
+        // M speaks behind the TAP: vtepd advertises it with the next sequence number.
+        // Nobody answers 192.168.100.77: arping exits 1, but M's broadcast went into the TAP.
+        await lab.exec(2, 'arping', ['-c', '1', '-w', '1', '-s', M, '-i', 'tap-blue', '192.168.100.77']);
+        await until(
+          10_000,
+          () => `vtepd's route for M reaches the peer (step ${k})`,
+          async () => (await ours()).length > 0,
+        );
+        expect((await ours()).join('\n')).toMatch(new RegExp(`\\[mac-mobility: ${seq}\\]`));
+        // The peer claims M with a higher number: vtepd's route must leave the peer's RIB.
+        writeFileSync(step(k), '');
+        let left: string[] = [];
+        await until(
+          10_000,
+          () => `vtepd still advertises M (step ${k}): ${left.join('; ')}\n${d.log}`,
+          async () => (left = await ours()).length === 0,
+        );
+      }
+      await until(
+        10_000,
+        () => "M is the peer's in the end",
+        async () =>
+          (await ctlJson<{ mac: string; remote: string | null }[]>(lab, 2, 'fdb', 'show')).some(
+            (r) => r.mac === M && r.remote === peer,
+          ),
+      );
+      expect(d.log).not.toMatch(/could not withdraw|invalid MAC mobility sequence number/i);
     }));
 });
