@@ -8,7 +8,7 @@
 //                           [--control N] [--codecs N] [--asan] [--vtepd-args="--no-offload"]
 //   npx tsx scripts/fuzz.ts --flood [--macs N] [--pps N]
 //   npx tsx scripts/fuzz.ts --stuck-clients N [--seconds S]
-//   npx tsx scripts/fuzz.ts --evpn-routes N        (a hostile BGP peer pushing N MAC routes and bogus ones)
+//   npx tsx scripts/fuzz.ts --evpn-routes N [--minutes M]   (a hostile BGP peer pushing N MAC routes and bogus ones)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     macs: { type: 'string', default: '1000000' },
     'stuck-clients': { type: 'string' },
     'evpn-routes': { type: 'string' },
+    minutes: { type: 'string', default: '30' },
     seconds: { type: 'string', default: '10' },
     'vtepd-args': { type: 'string', default: '' },
   },
@@ -228,7 +229,7 @@ async function stuck(): Promise<number> {
 }
 
 async function evpnRoutes(): Promise<number> {
-  const r = await runEvpnRoutes(n(values['evpn-routes']), vtepdArgs);
+  const r = await runEvpnRoutes(n(values['evpn-routes']), vtepdArgs, n(values.minutes), (l) => console.log(l));
   console.log(
     `${r.routes} EVPN routes from a hostile peer: ${r.installed} MACs installed, ${r.refused} refused at ` +
       `max-evpn-macs, ${Object.values(r.rejected).reduce((a, b) => a + b, 0)} ignored for their next hop ` +

@@ -25,8 +25,17 @@ export interface EvpnRoutesReport {
   slowestStatsMs: number;
 }
 
-export async function runEvpnRoutes(count: number, vtepdArgs: string[]): Promise<EvpnRoutesReport> {
+export async function runEvpnRoutes(
+  count: number,
+  vtepdArgs: string[],
+  minutes = 30,
+  progress: (line: string) => void = () => {},
+): Promise<EvpnRoutesReport> {
   const lab = await Lab.create(2);
+  // Stopped early (Ctrl-C, a timeout), the lab still goes: namespaces, vtepd, both gobgpd.
+  const interrupted = () => void lab.destroy().then(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     process.env.VTEPD_TEST_ARGS = vtepdArgs.join(' ');
     const d = await lab.startDaemonArgs(2, [
@@ -51,14 +60,20 @@ export async function runEvpnRoutes(count: number, vtepdArgs: string[]): Promise
     const rogue = lab.spawnCommand(1, join(ROOT, 'scripts/lab/rogue-peer.ts'), [peer, lab.underlay(2), file]);
     let s: StatsReport | undefined;
     let slowest = 0;
-    const macRoutes = count + 1;
+    let told = t0;
     for (;;) {
       const asked = Date.now();
       s = await request<StatsReport>(lab.socket(2), { cmd: 'stats' }, 30_000);
       slowest = Math.max(slowest, Date.now() - asked);
       const g = s.networks.blue.given['evpn-macs'];
-      if (g.entries + g.refused >= macRoutes - 1 || Date.now() - t0 > 30 * 60_000 || rogue.proc.exitCode !== null)
-        break;
+      if (g.entries + g.refused >= count || Date.now() - t0 > minutes * 60_000 || rogue.proc.exitCode !== null) break;
+      if (Date.now() - told >= 10_000) {
+        told = Date.now();
+        progress(
+          `${((told - t0) / 1000).toFixed(0)} s: ${g.entries} MACs installed, ${g.refused} refused; ` +
+            `vtepd RSS ${rssMb(d.pid).toFixed(0)} MB`,
+        );
+      }
       await sleep(500);
     }
     const seconds = (Date.now() - t0) / 1000;
@@ -75,6 +90,8 @@ export async function runEvpnRoutes(count: number, vtepdArgs: string[]): Promise
       slowestStatsMs: slowest,
     };
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await lab.destroy();
   }
 }
