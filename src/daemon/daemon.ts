@@ -46,6 +46,7 @@ import { applyL3, attachNetwork, configureRouter } from './routing.ts';
 import { reloadConfig, type ReloadTarget } from './reload.ts';
 import { handOver, type Inherited, receiveHandoff } from './upgrade.ts';
 
+import { undoAll } from './undo.ts';
 import { StartupError } from './system.ts';
 
 export { StartupError };
@@ -504,12 +505,6 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     await this.evpn?.stop();
     this.datapath?.stopPolling();
     for (const name of [...this.networks.keys()].reverse()) this.removeNetwork(name);
-    while (this.undo.length > 0) {
-      try {
-        this.undo.pop()!();
-      } catch (e) {
-        this.log.warn(`while cleaning up: ${(e as Error).message}`);
-      }
-    }
+    undoAll(this.undo, this.log);
   }
 }

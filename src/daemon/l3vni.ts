@@ -17,6 +17,7 @@ import { formatMac } from '../wire/mac.ts';
 import { VXLAN_PORT } from '../wire/vxlan.ts';
 import { FRAME_OVERHEAD, openTunnelSender, type UnitContext } from './network-unit.ts';
 import type { Holds } from './receivers.ts';
+import { undoAll } from './undo.ts';
 
 /** What VXLAN adds to a frame over IPv4: the frames of an L3VNI fit the underlay's MTU less that. */
 const VXLAN_OVERHEAD_V4 = 50;
@@ -94,12 +95,6 @@ export class L3VniUnit {
   }
 
   stop(): void {
-    while (this.undo.length > 0) {
-      try {
-        this.undo.pop()!();
-      } catch (e) {
-        this.ctx.log.warn(`while cleaning up: ${(e as Error).message}`);
-      }
-    }
+    undoAll(this.undo, this.ctx.log);
   }
 }

@@ -27,6 +27,7 @@ import type { Holds, Receivers } from './receivers.ts';
 import { openOrExplain, takeName } from './system.ts';
 import { applyNetworkTables } from './tables.ts';
 import type { Inherited } from './upgrade.ts';
+import { undoAll } from './undo.ts';
 
 /** Ethernet header plus one VLAN tag: the most a TAP adds to its MTU. */
 export const FRAME_OVERHEAD = 18;
@@ -176,13 +177,7 @@ export class NetworkUnit implements RunningView {
 
   /** Stops forwarding and undoes every change it made; its shared sockets close if no other network holds them. */
   stop(): void {
-    while (this.undo.length > 0) {
-      try {
-        this.undo.pop()!();
-      } catch (e) {
-        this.ctx.log.warn(`while cleaning up: ${(e as Error).message}`);
-      }
-    }
+    undoAll(this.undo, this.ctx.log);
   }
 
   private openSender(spec: SendSocket): TunnelSender {
