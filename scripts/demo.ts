@@ -152,6 +152,19 @@ networks:
   return failures === 0 ? 0 : 1;
 }
 
+/** What each part of the demo checks with: a step shown and counted when it fails, and vtepctl on a host. */
+function steps(lab: Lab) {
+  const step = {
+    failures: 0,
+    check(title: string, r: Result): void {
+      show(title, r);
+      if (r.code !== 0) step.failures++;
+    },
+    ctl: (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]),
+  };
+  return step;
+}
+
 /** Routing between networks: h1 and h2 run vtepd, each the gateway of blue and red, with a tenant host behind each TAP. */
 async function routing(): Promise<number> {
   console.log(
@@ -159,12 +172,8 @@ async function routing(): Promise<number> {
       '(VNI 20, 192.168.20.0/24), both the anycast gateway .1 of each; a tenant host behind each TAP...',
   );
   const lab = await Lab.create(2);
-  let failures = 0;
-  const check = (title: string, r: Result) => {
-    show(title, r);
-    if (r.code !== 0) failures++;
-  };
-  const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
+  const step = steps(lab);
+  const { check, ctl } = step;
   try {
     const t = await routedVtepd(lab);
     const blue1 = t.get('blue@1')!;
@@ -190,7 +199,7 @@ async function routing(): Promise<number> {
   } finally {
     await lab.destroy();
   }
-  return failures;
+  return step.failures;
 }
 
 /** A BGP EVPN fabric: h1 FRR route reflector, h2 FRR + kernel VTEP with a tenant host, h3 and h4 vtepd. */
@@ -199,12 +208,8 @@ async function evpn(): Promise<number> {
     '\n\nBuilding an EVPN fabric: h1 FRR route reflector, h2 FRR and a kernel VTEP, h3 and h4 vtepd; no remotes configured...',
   );
   const lab = await Lab.create(4);
-  let failures = 0;
-  const check = (title: string, r: Result) => {
-    show(title, r);
-    if (r.code !== 0) failures++;
-  };
-  const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
+  const step = steps(lab);
+  const { check, ctl } = step;
   try {
     const tenant = await lab.kernelEvpnVtep(2, {
       vni: 100,
@@ -241,7 +246,7 @@ async function evpn(): Promise<number> {
   } finally {
     await lab.destroy();
   }
-  return failures;
+  return step.failures;
 }
 
 /**
@@ -255,12 +260,8 @@ async function evpnRouting(): Promise<number> {
       'h3 vtepd with 192.168.10.0/24, h4 vtepd with 192.168.20.0/24...',
   );
   const lab = await Lab.create(4);
-  let failures = 0;
-  const check = (title: string, r: Result) => {
-    show(title, r);
-    if (r.code !== 0) failures++;
-  };
-  const ctl = (i: number, ...args: string[]) => sh(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(i), ...args]);
+  const step = steps(lab);
+  const { check, ctl } = step;
   try {
     const kt = await kernelIrbVtep(lab, 2, {
       l3vni: L3VNI,
@@ -302,7 +303,7 @@ async function evpnRouting(): Promise<number> {
   } finally {
     await lab.destroy();
   }
-  return failures;
+  return step.failures;
 }
 
 process.exitCode = await main();
