@@ -19,6 +19,7 @@ import { Datapath, HEADROOM } from '../datapath/datapath.ts';
 import { EvpnSpeaker } from '../evpn/speaker.ts';
 import type { L3VniUnit } from './l3vni.ts';
 import { dropPrivileges } from '../host/privileges.ts';
+import { SocketJanitor } from '../host/socket-janitor.ts';
 import { ChangeLog } from '../control/change-log.ts';
 import type { Systemd } from '../host/systemd.ts';
 import type { Channel } from '../io/channel.ts';
@@ -87,6 +88,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   /** What a predecessor passed on, while this daemon takes over from it. */
   inherited: Inherited | undefined;
   private upgrading = false;
+  /** Removes the control socket after this process (and any successor) exits, with --user. */
+  private janitor: SocketJanitor | undefined;
   /** The kernel's next hops for GRE on packet sockets, watched once for every network. */
   private hops: NextHops | undefined;
   /** Called once a successor took over: this process then exits, changing nothing. */
@@ -249,6 +252,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
         router: this.router,
         log: this.log,
         controlFd: this.control!.descriptor,
+        janitor: this.janitor,
         letGo: () => {
           this.control?.stopListening();
           this.metrics?.close();
@@ -324,6 +328,12 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     ));
     server.onDrop = (why) => log.warn(`control: ${why}`);
     this.undo.push(() => server.close());
+    // With --user the socket's directory is root's: a janitor removes the socket once vtepd is gone.
+    const inheritedJanitor = this.inherited?.janitor();
+    if (inheritedJanitor !== undefined) this.janitor = SocketJanitor.adopt(inheritedJanitor);
+    else if (this.host.account !== undefined && inheritedControl === undefined)
+      this.janitor = SocketJanitor.start(config.socket);
+    this.undo.push(() => this.janitor?.release());
     // A successor serves metrics once its predecessor let the port go (takeOver).
     if (config.metrics !== undefined && this.inherited === undefined) await this.serveMetrics(config.metrics, false);
     const timer = setInterval(() => {

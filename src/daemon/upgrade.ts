@@ -24,6 +24,7 @@ import { UPGRADE_START_MS, UPGRADE_TAKEOVER_MS } from '../control/protocol.ts';
 import type { Datapath } from '../datapath/datapath.ts';
 import { monotonicSeconds } from '../datapath/clock.ts';
 import type { Logger } from '../observe/log.ts';
+import type { SocketJanitor } from '../host/socket-janitor.ts';
 import { flowHashSeed } from '../wire/flow-hash.ts';
 import type { Router, RouterSnapshot } from '../route/router.ts';
 import type { NetworkUnit } from './network-unit.ts';
@@ -50,7 +51,7 @@ export interface HandoffState {
   version: number;
   from: number;
   config: Config;
-  /** What each descriptor is, in order: "control", "tap NAME", "lock NAME", "rx KEY". */
+  /** What each descriptor is, in order: "control", "janitor", "tap NAME", "lock NAME", "rx KEY". */
   roles: string[];
   networks: Record<string, NetworkHandoff>;
   unattributed: number[];
@@ -91,6 +92,11 @@ export class Inherited {
     return this.take('control');
   }
 
+  /** The socket janitor's end (socket-janitor.ts), when the predecessor had one. */
+  janitor(): number | undefined {
+    return this.take('janitor');
+  }
+
   tap(network: string): { tap: Tap; addedAddress: string | undefined } | undefined {
     const fd = this.take(`tap ${network}`);
     const h = this.state.networks[network];
@@ -118,7 +124,8 @@ export class Inherited {
 
 /** The successor's side: says hello, then receives the state and descriptors. */
 export function receiveHandoff(channel: Channel): Inherited {
-  channel.send({ hello: process.pid });
+  // `takes` names the optional descriptors this version keeps (an older one would close them unused).
+  channel.send({ hello: process.pid, takes: ['janitor'] });
   const { value, fds } = channel.receive(TAKEOVER_TIMEOUT_MS);
   const state = value as HandoffState;
   if (state?.version !== HANDOFF_VERSION) {
@@ -201,6 +208,8 @@ export interface Predecessor {
   readonly log: Logger;
   /** The listening control socket's descriptor. */
   readonly controlFd: number;
+  /** The control socket's janitor (with `user:`), passed on so the socket outlives this process. */
+  readonly janitor: SocketJanitor | undefined;
   /** Stops answering on the control socket and serving metrics: the successor does now. */
   letGo(): void;
 }
@@ -213,10 +222,12 @@ export interface Predecessor {
 export async function handOver(d: Predecessor): Promise<{ pid: number; previous: number }> {
   d.log.info('upgrade: starting the vtepd on disk to take over');
   const successor = startSuccessor();
+  let passJanitor = false;
   try {
-    await successor.next();
+    const hello = (await successor.next()) as { takes?: string[] };
+    passJanitor = d.janitor !== undefined && (hello.takes ?? []).includes('janitor');
     d.datapath.pause();
-    const { state, fds } = handoffState(d);
+    const { state, fds } = handoffState(d, passJanitor);
     successor.channel.send(state, fds);
     const answer = (await successor.next(TAKEOVER_TIMEOUT_MS)) as { ok: boolean; error?: string };
     if (!answer.ok) throw new Error(`the new vtepd could not take over: ${answer.error ?? 'no reason given'}`);
@@ -228,6 +239,8 @@ export async function handOver(d: Predecessor): Promise<{ pid: number; previous:
     throw e;
   }
   successor.channel.close();
+  // A successor that does not hold the janitor's end uses the socket after this one exits: keep it.
+  if (!passJanitor) d.janitor?.keep();
   d.letGo();
   const pid = successor.child.pid!;
   d.log.info(`upgrade: vtepd ${pid} took over; this one (${process.pid}) exits`);
@@ -235,9 +248,13 @@ export async function handOver(d: Predecessor): Promise<{ pid: number; previous:
 }
 
 /** What a successor needs: the descriptors the world knows, and the state no config says. */
-function handoffState(d: Predecessor): { state: HandoffState; fds: number[] } {
+function handoffState(d: Predecessor, passJanitor: boolean): { state: HandoffState; fds: number[] } {
   const roles: string[] = ['control'];
   const fds: number[] = [d.controlFd];
+  if (passJanitor && d.janitor !== undefined) {
+    roles.push('janitor');
+    fds.push(d.janitor.descriptor);
+  }
   const networks: Record<string, NetworkHandoff> = {};
   const now = monotonicSeconds();
   for (const unit of d.networks.values()) {

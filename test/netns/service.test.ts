@@ -3,7 +3,17 @@
 // start by setpriv with two ambient capabilities), a control socket a group
 // may read, the systemd unit and the sd_notify protocol.
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -287,6 +297,15 @@ async function until(what: string, ok: () => boolean, ms = 10_000, log?: () => s
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}${log ? `:\n${log()}` : ''}`);
 }
 
+/** Whether a process ended (gone, or a zombie nobody reaped yet). */
+function exited(pid: number): boolean {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ')'));
+  } catch {
+    return true;
+  }
+}
+
 describe('least privilege', () => {
   it('with --user, runs as that user with CAP_NET_ADMIN and CAP_NET_RAW only, no_new_privs, and still creates TAPs', () =>
     withLab(2, async (lab) => {
@@ -328,6 +347,13 @@ describe('least privilege', () => {
       expect(caps(after.CapEff)).toBe(TWO_CAPS);
       expect(caps(after.CapBnd)).toBe(TWO_CAPS);
       expectOk(await ping(lab, 2, overlay(1), 2), 'ping across the upgraded, unprivileged vtepd');
+      // The socket outlived the old vtepd (its successor answers on it), and goes with the successor
+      // although nobody may not write the root-owned directory it is in.
+      expect((await vtepctl('--socket', lab.socket(1), 'stats')).code).toBe(0);
+      expect(statSync(lab.dir).uid).toBe(0);
+      process.kill(next, 'SIGTERM');
+      await until('the successor gone', () => exited(next), 10_000);
+      await until('the control socket removed', () => !existsSync(lab.socket(1)), 5_000);
     }));
 
   it('runs started unprivileged by setpriv with the two ambient capabilities, and says which it lacks without them', () =>
