@@ -72,6 +72,8 @@ export class SendQueue {
   tos: Uint8Array;
   /** The rest of each entry's outer header: IPv6 flow label (low 20 bits), and with df inherit, DF (bit 20). */
   outer: Uint32Array;
+  /** After a send that did not take every entry: 1 for each entry the kernel refused or dropped. */
+  unsent: Uint8Array;
   count = 0;
   arena: Buffer;
 
@@ -86,6 +88,7 @@ export class SendQueue {
     this.lane = new Uint8Array(capacity);
     this.tos = new Uint8Array(capacity);
     this.outer = new Uint32Array(capacity);
+    this.unsent = new Uint8Array(capacity);
   }
 
   /** False when full: the caller counts the packet as dropped. */
@@ -116,6 +119,7 @@ export class SendQueue {
     this.lane = grow(this.lane, (k) => new Uint8Array(k));
     this.tos = grow(this.tos, (k) => new Uint8Array(k));
     this.outer = grow(this.outer, (k) => new Uint32Array(k));
+    this.unsent = new Uint8Array(n);
     this.capacity = n;
   }
 }

@@ -18,7 +18,7 @@ import type { DatagramReceiver, TunnelSender, Watchable } from '../io/port.ts';
 import type { FrameDevice } from '../io/tap.ts';
 import { NetworkCounter as N, Counters } from '../switch/counters.ts';
 import { Drop } from '../switch/drop.ts';
-import { deliverBatch, demuxBatch, forwardFromTap } from '../switch/forward.ts';
+import { deliverBatch, demuxBatch, forwardFromTap, settleSend } from '../switch/forward.ts';
 import { Forwarding } from '../switch/verdict.ts';
 import type { Network } from '../switch/network.ts';
 import { MAX_HEADER_LEN } from '../tunnel/index.ts';
@@ -292,8 +292,8 @@ export class Datapath {
       const q = net.toTunnel;
       if (q.count > 0) {
         if (this.observer.active) this.observer.tunnelTx(net, q);
-        const sent = a === undefined ? 0 : a.sender.send(q, net.remotes.bytes);
-        if (sent < q.count) net.counters.drop(Drop.TxFailed, q.count - sent);
+        if (a === undefined) q.unsent.fill(1, 0, q.count);
+        settleSend(net, a === undefined ? 0 : a.sender.send(q, net.remotes.bytes));
         q.count = 0;
       }
       if (a !== undefined) this.flushToTap(a);

@@ -66,12 +66,27 @@ export function recvDatagrams(fd: number, b: Batch, gro: boolean): number {
 
 /** Sends the queue's packets on one UDP or raw socket. */
 export function sendDatagrams(fd: number, q: SendQueue, to: Destinations): number {
-  return native.sendDatagrams(fd, q.arena, q.off, q.len, q.count, q.dst, to.table, to.port, q.tos, q.outer, to.df);
+  const { arena, off, len, count, dst, tos, outer, unsent } = q;
+  return native.sendDatagrams(fd, arena, off, len, count, dst, to.table, to.port, tos, outer, to.df, unsent);
 }
 
 /** Sends the queue's packets on the lane sockets `fds`, each out of the one its `lane` names. */
 export function sendLanes(fds: Int32Array, q: SendQueue, to: Destinations): number {
-  return native.sendLanes(fds, q.arena, q.off, q.len, q.count, q.dst, to.table, to.port, q.tos, q.lane, q.outer, to.df);
+  return native.sendLanes(
+    fds,
+    q.arena,
+    q.off,
+    q.len,
+    q.count,
+    q.dst,
+    to.table,
+    to.port,
+    q.tos,
+    q.lane,
+    q.outer,
+    to.df,
+    q.unsent,
+  );
 }
 
 /** A packet socket's sender state (src/native/packet_io.h): the raw socket beside it and the hop table. */
@@ -112,5 +127,6 @@ export function sendTunnelPackets(q: SendQueue, to: Destinations, via: PacketPat
     via.stats,
     via.local,
     via.ttl,
+    q.unsent,
   );
 }

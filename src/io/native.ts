@@ -93,6 +93,7 @@ export interface NativeAddon {
     tos: Uint8Array,
     outer: Uint32Array,
     df: DfCode,
+    unsent?: Uint8Array,
   ): number;
   sendLanes(
     fds: Int32Array,
@@ -107,6 +108,7 @@ export interface NativeAddon {
     lane: Uint8Array,
     outer: Uint32Array,
     df: DfCode,
+    unsent?: Uint8Array,
   ): number;
   /** Path MTU reports from a sender's error queue: destination i at dst[16i], its MTU in mtu[i]; returns how many. */
   readPathMtu(fd: number, dst: Uint8Array, mtu: Uint32Array): number;
@@ -134,6 +136,7 @@ export interface NativeAddon {
     stats: Uint32Array,
     local: Uint8Array,
     ttl: number,
+    unsent?: Uint8Array,
   ): number;
   packetSocketOpen(sndbuf: number): number;
   routeWatchOpen(): number;

@@ -65,13 +65,17 @@ size_t AddTos(char* control, size_t used, int family, uint8_t tos) {
 // skipped; a queue that stays full ends it. A refusal may be an ICMP error
 // about an earlier packet, which the kernel reports on the next send instead
 // of sending it: that message is tried once more.
-uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight) {
+uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight, const uint32_t* first, uint8_t* unsent) {
   uint32_t sent = 0, done = 0, retried = UINT32_MAX;
   bool waited = false;
   while (done < count) {
     int r = sendmmsg(fd, msgs + done, count - done, MSG_DONTWAIT);
     if (r > 0) {
-      for (int k = 0; k < r; k++) sent += weight ? weight[done + k] : 1;
+      for (int k = 0; k < r; k++) {
+        const uint32_t w = weight ? weight[done + k] : 1;
+        sent += w;
+        if (unsent != nullptr) memset(unsent + first[done + k], 0, w);
+      }
       done += r;
       continue;
     }
@@ -288,10 +292,11 @@ uint32_t SendDatagrams(int fd, const FrameList& frames, const Destinations& to, 
       s->iov[count] = {frames.at(next), frames.len[next]};
       size_t control = to.tos[next] != 0 ? AddTos(s->control[count], 0, s->addr[count].ss_family, to.tos[next]) : 0;
       SetMessage(&s->msgs[count].msg_hdr, &s->iov[count], 1, &s->addr[count], namelen, s->control[count], control);
+      s->first[count] = next;
       count++;
     }
     if (count > 0) dfs.Use(s->addr[0].ss_family, df);
-    sent += SendMessages(fd, s->msgs, count, nullptr);
+    sent += SendMessages(fd, s->msgs, count, nullptr, s->first, to.unsent);
   }
   return sent;
 }
@@ -339,11 +344,12 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
       if (to.tos[first] != 0) control = AddTos(s->control[msgs], control, s->addr[msgs].ss_family, to.tos[first]);
       SetMessage(&s->msgs[msgs].msg_hdr, iov, count, &s->addr[msgs], namelen, s->control[msgs], control);
       s->weight[msgs] = count;
+      s->first[msgs] = first;
       iovs += count;
       msgs++;
     }
     if (msgs > 0) dfs.Use(s->addr[0].ss_family, df);
-    sent += SendMessages(fds[lane], s->msgs, msgs, s->weight);
+    sent += SendMessages(fds[lane], s->msgs, msgs, s->weight, s->first, to.unsent);
   }
   return sent;
 }

@@ -35,6 +35,8 @@ struct Scratch {
   sockaddr_storage addr[kMaxBatch];
   alignas(cmsghdr) char control[kMaxBatch][kControlBytes];
   uint32_t weight[kMaxBatch];
+  // The queue entry each message starts with (its `weight` entries follow it).
+  uint32_t first[kMaxBatch];
   uint8_t gro[kGroMaxMessages * kGroMessageBytes];
   Segment segs[kMaxMergedSegments];
   uint8_t mergedHeader[kMaxMergedHeader];
@@ -70,6 +72,9 @@ struct Destinations {
   // When set, only entries i with pick[i] == picked are sent (the rest go another way).
   const uint8_t* pick = nullptr;
   uint8_t picked = 0;
+  // When set, the caller filled it with 1 per entry; each entry the kernel takes is set to 0, so that
+  // what was refused or dropped can be taken off the counters of the remote it was counted to.
+  uint8_t* unsent = nullptr;
 };
 
 constexpr uint32_t kOuterLabelMask = 0xfffff;
@@ -103,7 +108,9 @@ struct PartialChecksums {
 // Sends msgs[0..count) with sendmmsg, waiting once when the queue is full and
 // skipping what the kernel refuses; returns the sum of weight[k] over the
 // messages sent (weight null: one each).
-uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight);
+// Sends `count` messages; message m carries entries first[m] .. first[m] + weight[m] - 1 (weight null: one
+// each), and those the kernel takes are cleared in `unsent` (when not null).
+uint32_t SendMessages(int fd, mmsghdr* msgs, uint32_t count, const uint32_t* weight, const uint32_t* first, uint8_t* unsent);
 
 // The one place a message header is set up.
 void SetMessage(msghdr* h, iovec* iov, size_t iovlen, sockaddr_storage* name, socklen_t namelen, char* control, size_t controllen);

@@ -150,6 +150,16 @@ bool GetDestinations(const Napi::CallbackInfo& info, size_t at, size_t outerAt, 
 
 vtep::Scratch* ScratchOf(Napi::Env env) { return env.GetInstanceData<vtep::Scratch>(); }
 
+// The optional `unsent` argument of a send (one byte per entry): filled with 1 here, cleared by the send for
+// every entry the kernel takes. False when it is there but too short.
+bool GetUnsent(const Napi::CallbackInfo& info, size_t at, uint32_t count, vtep::Destinations* d) {
+  if (info.Length() <= at || info[at].IsUndefined()) return true;
+  size_t cap;
+  if (!GetTyped(info[at], &d->unsent, &cap) || count > cap) return false;
+  memset(d->unsent, 1, count);
+  return true;
+}
+
 // ---------------------------------------------------------------- set-up
 
 // tapOpen(name, offload) -> { fd, name, offload }: `offload` is what the kernel granted.
@@ -459,17 +469,18 @@ Napi::Value RecvDatagrams(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, vtep::RecvDatagrams(I32(info[0]), slots, max, d, Bool(info[10]), ScratchOf(env)));
 }
 
-// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, df) -> datagrams sent
+// sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, df[, unsent]) -> datagrams sent
 Napi::Value SendDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   vtep::FrameList frames;
   vtep::Destinations to;
-  if (!GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 9, frames.count, &to))
-    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, df)");
+  if (!GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 9, frames.count, &to) ||
+      !GetUnsent(info, 11, frames.count, &to))
+    return ThrowType(env, "sendDatagrams(fd, arena, off, len, n, dst, table, port, tos, outer, df[, unsent])");
   return Napi::Number::New(env, vtep::SendDatagrams(I32(info[0]), frames, to, ScratchOf(env)));
 }
 
-// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, df) -> datagrams sent
+// sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, df[, unsent]) -> datagrams sent
 Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t* fds;
@@ -478,13 +489,13 @@ Napi::Value SendLanes(const Napi::CallbackInfo& info) {
   vtep::FrameList frames;
   vtep::Destinations to;
   if (!GetTyped(info[0], &fds, &fdCap) || !GetFrames(info, 1, 2, 3, 4, &frames) || !GetDestinations(info, 5, 10, frames.count, &to) ||
-      !GetTyped(info[9], &lanes, &laneCap) || frames.count > laneCap)
-    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, df)");
+      !GetTyped(info[9], &lanes, &laneCap) || frames.count > laneCap || !GetUnsent(info, 12, frames.count, &to))
+    return ThrowType(env, "sendLanes(fds, arena, off, len, n, dst, table, port, tos, lane, outer, df[, unsent])");
   return Napi::Number::New(env, vtep::SendLanes(fds, static_cast<uint32_t>(fdCap), frames, lanes, to, ScratchOf(env)));
 }
 
 // sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, df,
-//                   hop, state, stats, local, ttl) -> packets sent
+//                   hop, state, stats, local, ttl[, unsent]) -> packets sent
 Napi::Value SendTunnelPackets(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   vtep::FrameList frames;
@@ -494,8 +505,8 @@ Napi::Value SendTunnelPackets(const Napi::CallbackInfo& info) {
   size_t hopLen, stateLen, statsLen;
   if (!GetFrames(info, 3, 4, 5, 6, &frames) || !GetDestinations(info, 7, 11, frames.count, &to) || !GetTyped(info[13], &hop, &hopLen) ||
       !GetTyped(info[14], &hops.state, &stateLen) || !GetTyped(info[15], &hops.stats, &statsLen) || statsLen < vtep::kStatCount ||
-      !GetAddress(info[16], &hops.local))
-    return ThrowType(env, "sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, df, hop, state, stats, local, ttl)");
+      !GetAddress(info[16], &hops.local) || !GetUnsent(info, 18, frames.count, &to))
+    return ThrowType(env, "sendTunnelPackets(packetFd, rawFd, protocol, arena, off, len, n, dst, table, port, tos, outer, df, hop, state, stats, local, ttl[, unsent])");
   hops.hop = hop;
   hops.count = static_cast<uint32_t>(std::min(hopLen / vtep::kHopLen, stateLen));
   hops.ttl = static_cast<uint8_t>(U32(info[17]));

@@ -127,9 +127,10 @@ uint32_t SendTunnelPackets(int packetFd, int rawFd, uint8_t protocol, const Fram
       ll->sll_protocol = htons(GetU16(s->linkHeader[count] + kEthTypeOffset));
       ll->sll_ifindex = static_cast<int>(LoadLe32(hops.hop + static_cast<size_t>(to.dst[next]) * kHopLen + kHopIfindex));
       SetMessage(&s->msgs[count].msg_hdr, &s->pair[2 * count], 2, &s->addr[count], sizeof(sockaddr_ll), nullptr, 0);
+      s->first[count] = next;
       count++;
     }
-    packet += SendMessages(packetFd, s->msgs, count, nullptr);
+    packet += SendMessages(packetFd, s->msgs, count, nullptr, s->first, to.unsent);
   }
   hops.stats[kStatPacket] += packet;
   hops.stats[kStatRaw] += raw;

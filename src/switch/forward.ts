@@ -299,6 +299,35 @@ function queue(
 }
 
 /**
+ * What a send of `net`'s queue left over: `sent` of its entries went out. The rest are counted as
+ * tx-failed and taken off the tx counters (the network's, and the remote's or the group's) that
+ * queue() counted them to, so that `remote show` counts what the kernel took, not what it refused.
+ */
+export function settleSend(net: Network, sent: number): void {
+  const q = net.toTunnel;
+  if (sent >= q.count) return;
+  net.counters.drop(Drop.TxFailed, q.count - sent);
+  const c = net.counters.v;
+  const rc = net.remotes.counters;
+  const group = net.remotes.group;
+  const header = net.encap.kernelHeaderLen;
+  for (let i = 0; i < q.count; i++) {
+    if (q.unsent[i] === 0) continue;
+    const r = q.dst[i];
+    const wire = q.len[i] + header;
+    c[N.TunnelTxPackets]--;
+    c[N.TunnelTxBytes] -= wire;
+    if (group !== 0 && r === group) {
+      c[N.GroupTxPackets]--;
+      c[N.GroupTxBytes] -= wire;
+    } else {
+      rc[r * REMOTE_SLOTS + R.TxPackets]--;
+      rc[r * REMOTE_SLOTS + R.TxBytes] -= wire;
+    }
+  }
+}
+
+/**
  * Resolves every packet of `rx` with its socket's demux: slot i of `out`
  * names its network, or nothing if it is for none (counted in `dropped`: bad
  * header, unknown VNI or key, too large for its slot).

@@ -197,6 +197,7 @@ export class FakeSender implements TunnelSender {
 
   send(q: SendQueue, table: Uint8Array): number {
     const n = Math.min(q.count, this.accept);
+    for (let i = 0; i < q.count; i++) q.unsent[i] = i < n ? 0 : 1;
     for (let i = 0; i < n; i++) {
       this.sent.push({
         to: formatIp(table, q.dst[i] * ADDR_LEN),

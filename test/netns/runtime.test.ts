@@ -93,6 +93,25 @@ describe('runtime control of remotes and the FDB', () => {
       );
     }));
 
+  it('remote show counts what the kernel took: a remote it refuses (no route) gets no tx, the network counts tx-failed', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      await lab.startDaemon(1, blueConfig(lab, '', [2]));
+      // No route to 10.99.0.0/16 in the lab: the kernel refuses each datagram (ENETUNREACH).
+      expectOk(await ctl(lab, 'remote', 'add', '10.99.0.1', '--network', 'blue'), 'remote add');
+      const before = (await stats(lab)).networks.blue;
+      expectOk(await arping(lab, 1, 'tap-blue', overlay(2), 3), 'arping across');
+      const after = (await stats(lab)).networks.blue;
+      const rows = await json<RemoteRow[]>(lab, 'remote', 'show', '--network', 'blue');
+      const refused = rows.find((r) => r.remote === '10.99.0.1')!;
+      const taken = rows.find((r) => r.remote === lab.underlay(2))!;
+      expect(refused).toMatchObject({ 'tx-packets': 0, 'tx-bytes': 0 });
+      expect(taken['tx-packets']).toBeGreaterThanOrEqual(3);
+      expect(after.drops['tx-failed'] - (before.drops['tx-failed'] ?? 0)).toBeGreaterThanOrEqual(3);
+      // The network's tx is what its remotes got, not what was queued for the refused one too.
+      expect(after.counters['tunnel-tx-packets']).toBe(taken['tx-packets']);
+    }));
+
   it("fdb add sends to the named VTEP without flooding; fdb del floods again; flush --remote takes exactly that VTEP's entries", () =>
     withLab(3, async (lab) => {
       await kernelPeers(lab, [2, 3]);

@@ -5,6 +5,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Batch, SendQueue } from '../../src/datapath/batch.ts';
 import { Datapath, type PacketObserver, type ReceivePoint } from '../../src/datapath/datapath.ts';
+import { NetworkCounter as N, RemoteCounter as R, REMOTE_SLOTS } from '../../src/switch/counters.ts';
 import { Drop } from '../../src/switch/drop.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Hold } from '../../src/switch/remotes.ts';
@@ -207,11 +208,19 @@ describe('the data path, with fake TAPs and sockets', () => {
     ).toEqual(['10.0.0.2', '10.0.0.4']);
   });
 
-  it('counts what the sender did not take as tx-failed', () => {
+  it('counts what the sender did not take as tx-failed, and not as tx of its remote or network', () => {
     const { net, tap, sender } = h.add('blue', 42, ['10.0.0.2', '10.0.0.3']);
     sender.accept = 1;
     tap.inject(frame(BCAST, TAP_MAC));
     expect(net.counters.drops[Drop.TxFailed]).toBe(1);
+    const tx = (addr: string) => net.remotes.counters[net.remotes.indexOf(parseIp(addr)!) * REMOTE_SLOTS + R.TxPackets];
+    const txBytes = (addr: string) =>
+      net.remotes.counters[net.remotes.indexOf(parseIp(addr)!) * REMOTE_SLOTS + R.TxBytes];
+    expect([tx('10.0.0.2'), tx('10.0.0.3')]).toEqual([1, 0]);
+    expect(txBytes('10.0.0.3')).toBe(0);
+    expect(txBytes('10.0.0.2')).toBeGreaterThan(0);
+    expect(net.counters.v[N.TunnelTxPackets]).toBe(1);
+    expect(net.counters.v[N.TunnelTxBytes]).toBe(txBytes('10.0.0.2'));
   });
 
   it('stops reading a detached network, and leaves the others running', () => {
