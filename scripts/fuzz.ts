@@ -9,6 +9,7 @@
 //   npx tsx scripts/fuzz.ts --flood [--macs N] [--pps N]
 //   npx tsx scripts/fuzz.ts --stuck-clients N [--seconds S]
 //   npx tsx scripts/fuzz.ts --evpn-routes N [--minutes M]   (a hostile BGP peer pushing N MAC routes and bogus ones)
+//   npx tsx scripts/fuzz.ts --forged-icmp N [--icmp-pps P] [--seed S]   (N forged ICMP errors from the underlay)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { ROOT } from './lab/lab.ts';
 import { runFlood } from './fuzz/flood.ts';
 import { runStuckClients } from './fuzz/stuck-clients.ts';
 import { runEvpnRoutes } from './fuzz/evpn-routes.ts';
+import { runForgedIcmp } from './fuzz/forged-icmp.ts';
 import { INGRESSES, runFuzz, type Ingress } from './fuzz/run.ts';
 
 const { values } = parseArgs({
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     macs: { type: 'string', default: '1000000' },
     'stuck-clients': { type: 'string' },
     'evpn-routes': { type: 'string' },
+    'forged-icmp': { type: 'string' },
+    'icmp-pps': { type: 'string', default: '10000' },
     minutes: { type: 'string', default: '30' },
     seconds: { type: 'string', default: '10' },
     'vtepd-args': { type: 'string', default: '' },
@@ -239,8 +243,32 @@ async function evpnRoutes(): Promise<number> {
   return r.installed + r.refused >= Number(values['evpn-routes']) ? 0 : 1;
 }
 
+async function forgedIcmp(): Promise<number> {
+  const r = await runForgedIcmp(n(values['forged-icmp']), n(values['icmp-pps']), vtepdArgs, n(values.seed));
+  const mbps = ([a, b]: [number, number]) => `${a.toFixed(0)} -> ${b.toFixed(0)} Mb/s`;
+  const lost = (p: { sent: number; received: number }) => `${p.sent - p.received}/${p.sent}`;
+  const classes = Object.entries(r.classes)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  console.log(
+    `${r.sent} forged ICMP errors in ${r.seconds.toFixed(1)} s (${classes})\n` +
+      `vtepd believed ${r.believed}, ignored ${JSON.stringify(r.ignored)}; path MTU to h2 at the end: VXLAN ` +
+      `${r.pmtu.vxlan}, GRE ${r.pmtu.gre}\n` +
+      `pings lost: VXLAN ${lost(r.pings.vxlan)}, GRE ${lost(r.pings.gre)}; TCP before -> after: VXLAN ` +
+      `${mbps(r.tcpMbps.vxlan)}, GRE ${mbps(r.tcpMbps.gre)}; RSS ${r.rssMb.before.toFixed(0)} -> ` +
+      `${r.rssMb.after.toFixed(0)} MB; daemon ${r.alive ? 'alive' : 'EXITED'}`,
+  );
+  const kept = ([a, b]: [number, number]) => b >= a * 0.5;
+  const whole = (p: { sent: number; received: number }) => p.sent > 0 && p.received === p.sent;
+  return r.alive && whole(r.pings.vxlan) && whole(r.pings.gre) && kept(r.tcpMbps.vxlan) && kept(r.tcpMbps.gre)
+    ? 0
+    : 1;
+}
+
 process.exit(
-  values.flood
+  values['forged-icmp'] !== undefined
+    ? await forgedIcmp()
+    : values.flood
     ? await flood()
     : values['stuck-clients'] !== undefined
       ? await stuck()
