@@ -260,19 +260,17 @@ async function forgedIcmp(): Promise<number> {
   );
   const kept = ([a, b]: [number, number]) => b >= a * 0.5;
   const whole = (p: { sent: number; received: number }) => p.sent > 0 && p.received === p.sent;
-  return r.alive && whole(r.pings.vxlan) && whole(r.pings.gre) && kept(r.tcpMbps.vxlan) && kept(r.tcpMbps.gre)
-    ? 0
-    : 1;
+  return r.alive && whole(r.pings.vxlan) && whole(r.pings.gre) && kept(r.tcpMbps.vxlan) && kept(r.tcpMbps.gre) ? 0 : 1;
 }
 
 process.exit(
   values['forged-icmp'] !== undefined
     ? await forgedIcmp()
     : values.flood
-    ? await flood()
-    : values['stuck-clients'] !== undefined
-      ? await stuck()
-      : values['evpn-routes'] !== undefined
-        ? await evpnRoutes()
-        : await fuzz(),
+      ? await flood()
+      : values['stuck-clients'] !== undefined
+        ? await stuck()
+        : values['evpn-routes'] !== undefined
+          ? await evpnRoutes()
+          : await fuzz(),
 );
