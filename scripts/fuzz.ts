@@ -9,6 +9,7 @@
 //   npx tsx scripts/fuzz.ts --flood [--macs N] [--pps N]
 //   npx tsx scripts/fuzz.ts --stuck-clients N [--seconds S]
 //   npx tsx scripts/fuzz.ts --evpn-routes N [--minutes M]   (a hostile BGP peer pushing N MAC routes and bogus ones)
+//   npx tsx scripts/fuzz.ts --given N   (N static FDB entries pushed, listed and flushed while pings run)
 //   npx tsx scripts/fuzz.ts --forged-icmp N [--icmp-pps P] [--seed S]   (N forged ICMP errors from the underlay)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { runFlood } from './fuzz/flood.ts';
 import { runStuckClients } from './fuzz/stuck-clients.ts';
 import { runEvpnRoutes } from './fuzz/evpn-routes.ts';
 import { runForgedIcmp } from './fuzz/forged-icmp.ts';
+import { runGiven } from './fuzz/given.ts';
 import { INGRESSES, runFuzz, type Ingress } from './fuzz/run.ts';
 
 const { values } = parseArgs({
@@ -37,6 +39,7 @@ const { values } = parseArgs({
     'stuck-clients': { type: 'string' },
     'evpn-routes': { type: 'string' },
     'forged-icmp': { type: 'string' },
+    given: { type: 'string' },
     'icmp-pps': { type: 'string', default: '10000' },
     minutes: { type: 'string', default: '30' },
     seconds: { type: 'string', default: '10' },
@@ -263,14 +266,30 @@ async function forgedIcmp(): Promise<number> {
   return r.alive && whole(r.pings.vxlan) && whole(r.pings.gre) && kept(r.tcpMbps.vxlan) && kept(r.tcpMbps.gre) ? 0 : 1;
 }
 
+async function given(): Promise<number> {
+  const r = await runGiven(n(values.given), vtepdArgs);
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  console.log(
+    `${r.entries} static FDB entries: added in ${r.addSeconds.toFixed(1)} s, listed (${r.listed.rows} rows, ` +
+      `${(r.listed.bytes / 1e6).toFixed(0)} MB) in ${r.listed.seconds.toFixed(1)} s, ${r.flushed} flushed in ` +
+      `${r.flushSeconds.toFixed(1)} s\nlargest gap between ping replies (every 10 ms): idle ${ms(r.gapMs.idle)}, ` +
+      `adding ${ms(r.gapMs.adding)}, listing ${ms(r.gapMs.listing)}, flushing ${ms(r.gapMs.flushing)}\n` +
+      `RSS ${r.rssMb.before.toFixed(0)} MB before, ${r.rssMb.full.toFixed(0)} full, ${r.rssMb.listing.toFixed(0)} ` +
+      `while listing, ${r.rssMb.after.toFixed(0)} after the flush`,
+  );
+  return r.listed.rows >= r.entries && r.flushed === r.entries ? 0 : 1;
+}
+
 process.exit(
-  values['forged-icmp'] !== undefined
-    ? await forgedIcmp()
-    : values.flood
-      ? await flood()
-      : values['stuck-clients'] !== undefined
-        ? await stuck()
-        : values['evpn-routes'] !== undefined
-          ? await evpnRoutes()
-          : await fuzz(),
+  values.given !== undefined
+    ? await given()
+    : values['forged-icmp'] !== undefined
+      ? await forgedIcmp()
+      : values.flood
+        ? await flood()
+        : values['stuck-clients'] !== undefined
+          ? await stuck()
+          : values['evpn-routes'] !== undefined
+            ? await evpnRoutes()
+            : await fuzz(),
 );

@@ -239,25 +239,39 @@ export class ControlServer {
       conn.end(JSON.stringify({ ok: false, error: `idle for ${this.limits.idleTimeoutS} s: closed` }) + '\n');
       conn.destroySoon();
     });
-    conn.on('data', (chunk: string) => {
-      if (streaming) return; // a stream owns its connection: nothing more is read
-      buffered += chunk;
-      // The bound is on one request line: a client may send many lines at once (a controller's batch).
-      const tooLong = () => {
-        conn.end(
-          JSON.stringify({
-            ok: false,
-            error: `request too long (more than ${MAX_REQUEST_BYTES} bytes without a newline)`,
-          }) + '\n',
-        );
-        conn.destroySoon();
-        buffered = '';
-        streaming = true; // read nothing more
-      };
+    // The bound is on one request line: a client may send many lines at once (a controller's batch).
+    const tooLong = () => {
+      conn.end(
+        JSON.stringify({
+          ok: false,
+          error: `request too long (more than ${MAX_REQUEST_BYTES} bytes without a newline)`,
+        }) + '\n',
+      );
+      conn.destroySoon();
+      buffered = '';
+      streaming = true; // read nothing more
+    };
+    // Answers the complete lines buffered, LINES_PER_TURN at a time: between turns reading stops and the
+    // event loop (packets, other clients) runs, so that a controller's 10,000-line write is no pause.
+    let waiting = false;
+    const answerLines = () => {
+      let at = 0;
       let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
+      for (let n = 0; (nl = buffered.indexOf('\n', at)) >= 0; n++) {
+        if (n === LINES_PER_TURN) {
+          buffered = buffered.slice(at);
+          waiting = true;
+          conn.pause();
+          setImmediate(() => {
+            waiting = false;
+            if (conn.destroyed || streaming) return;
+            conn.resume();
+            answerLines();
+          });
+          return;
+        }
+        const line = buffered.slice(at, nl);
+        at = nl + 1;
         if (line.length > MAX_REQUEST_BYTES) return tooLong();
         const a = answer(line, handle, mayChange);
         if (a instanceof Promise || !('stream' in a)) {
@@ -272,6 +286,7 @@ export class ControlServer {
             );
           continue;
         }
+        buffered = '';
         streaming = true;
         conn.setTimeout(0);
         void pending.then(() => {
@@ -287,7 +302,13 @@ export class ControlServer {
         });
         return;
       }
+      buffered = buffered.slice(at);
       if (buffered.length > MAX_REQUEST_BYTES) tooLong();
+    };
+    conn.on('data', (chunk: string) => {
+      if (streaming) return; // a stream owns its connection: nothing more is read
+      buffered += chunk;
+      if (!waiting) answerLines();
     });
   }
 
@@ -317,6 +338,9 @@ export class ControlServer {
     }
   }
 }
+
+/** Request lines of one connection answered in one turn of the event loop (a millisecond or so of work). */
+const LINES_PER_TURN = 256;
 
 /** Rows of a long reply made and written at a time: about 100 KB of JSON, a millisecond or two of work. */
 export const LIST_CHUNK_ROWS = 1000;
