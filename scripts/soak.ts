@@ -2,14 +2,18 @@
 // sampled every few seconds. h1 runs vtepd, h2 a kernel VXLAN peer: TCP in
 // both directions (iperf3, a minute at a time), 100 pings a second, an ARP
 // exchange a second, MAC churn (a broadcast a frame from a new MAC, 50 a
-// second, aged out after a minute) and control requests (reads and writes,
-// five a second). Passes if no ping is lost and the resident memory after the
-// first minute grows by less than 5%. Not a test: it prints figures and saves
-// them in bench/results/.
+// second, aged out after a minute), control requests (reads and writes,
+// five a second), eight clients holding `monitor` streams the whole time, and
+// once a minute a controller's bulk push: 10,000 static entries added in one
+// write, then deleted in one. Passes if no ping is lost, every request is
+// answered, the streams stay up, and the resident memory after the first
+// minute grows by less than 5%. Not a test: it prints figures and saves them
+// in bench/results/.
 //
 //   npx tsx scripts/soak.ts [--minutes N] [--vtepd-args="--no-offload"]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +21,7 @@ import { request } from '../src/control/client.ts';
 import type { Request, StatsReport } from '../src/control/protocol.ts';
 import { blueConfig, kernelMac, kernelPeers, Lab, overlay, ROOT, sleep } from './lab/lab.ts';
 import { rssMb } from './fuzz/run.ts';
+import { mac, sendAll } from './fuzz/given.ts';
 
 const { values } = parseArgs({
   options: { minutes: { type: 'string', default: '10' }, 'vtepd-args': { type: 'string', default: '' } },
@@ -133,6 +138,35 @@ try {
     }
   })();
 
+  // Eight clients holding `monitor` streams the whole time, reading what comes.
+  const HOLDERS = 8;
+  const holders = Array.from({ length: HOLDERS }, () => {
+    const h = { lines: 0, closed: false, socket: createConnection(lab.socket(1)) };
+    h.socket.on('connect', () => h.socket.write(JSON.stringify({ cmd: 'monitor' }) + '\n'));
+    h.socket.on('data', (d: Buffer) => {
+      for (let k = d.indexOf(0x0a); k >= 0; k = d.indexOf(0x0a, k + 1)) h.lines++;
+    });
+    h.socket.on('close', () => (h.closed = running()));
+    h.socket.on('error', () => {});
+    return h;
+  });
+  // Once a minute, a controller's bulk push: 10,000 static entries in one write, then their removal in one.
+  const BULK = 10_000;
+  let bulkRounds = 0;
+  let bulkRefused = 0;
+  const bulkLoop = (async () => {
+    for (await sleep(30_000); running(); await sleep(Math.min(60_000, Math.max(0, until - Date.now())))) {
+      const entry = (i: number) => ({ network: 'blue', mac: mac(0x10_0000 + i) });
+      bulkRefused += await sendAll(
+        lab.socket(1),
+        (i) => JSON.stringify({ cmd: 'fdb-add', ...entry(i), dst: lab.underlay(2) }),
+        BULK,
+      );
+      bulkRefused += await sendAll(lab.socket(1), (i) => JSON.stringify({ cmd: 'fdb-del', ...entry(i) }), BULK);
+      bulkRounds++;
+    }
+  })();
+
   const samples: Sample[] = [];
   const t0 = Date.now();
   while (running()) {
@@ -156,7 +190,10 @@ try {
   }
   process.stdout.write('\n');
   churn.kill('SIGKILL');
-  await Promise.all([tcpLoop, arpLoop, controlLoop]);
+  await Promise.all([tcpLoop, arpLoop, controlLoop, bulkLoop]);
+  const streamsDropped = holders.filter((h) => h.closed).length;
+  const streamLines = holders.reduce((n, h) => n + h.lines, 0);
+  for (const h of holders) h.socket.destroy();
   iperfServer.kill('SIGKILL');
   const pinged = await ping;
   const m = /(\d+) packets transmitted, (\d+) received/.exec(pinged.stdout);
@@ -171,9 +208,18 @@ try {
   console.log(
     `soak: ${minutes} min; pings ${received}/${sent} (lost ${sent - received}); RSS after the first minute ${base} MB, at the end ${end} MB ` +
       `(growth ${growth.toFixed(1)}%, peak ${peak} MB); TCP ${tcp.length} runs, median ${(tcp.sort((a, b) => a - b)[Math.floor(tcp.length / 2)] ?? 0).toFixed(2)} Gb/s; ` +
-      `${controlRequests} control requests, ${controlErrors} failed; daemon ${alive ? 'alive' : 'EXITED'}`,
+      `${controlRequests} control requests, ${controlErrors} failed; ${HOLDERS} monitor streams held, ` +
+      `${streamsDropped} dropped, ${streamLines} lines read; ${bulkRounds} bulk pushes of ${BULK} entries, ` +
+      `${bulkRefused} refused; daemon ${alive ? 'alive' : 'EXITED'}`,
   );
-  failed = sent === 0 || received !== sent || growth >= 5 || !alive || controlErrors > 0;
+  failed =
+    sent === 0 ||
+    received !== sent ||
+    growth >= 5 ||
+    !alive ||
+    controlErrors > 0 ||
+    streamsDropped > 0 ||
+    bulkRefused > 0;
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const when = new Date().toISOString().replace(/[:.]/g, '-');
@@ -190,6 +236,8 @@ try {
         tcpGbps: tcp,
         controlRequests,
         controlErrors,
+        streams: { held: HOLDERS, dropped: streamsDropped, lines: streamLines },
+        bulk: { rounds: bulkRounds, entries: BULK, refused: bulkRefused },
         samples,
       },
       null,

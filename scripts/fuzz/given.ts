@@ -25,7 +25,7 @@ export interface GivenReport {
 
 const WRITE_ROWS = 10_000;
 
-function mac(i: number): string {
+export function mac(i: number): string {
   return (0x0200_0000_0000 + i)
     .toString(16)
     .padStart(12, '0')
@@ -33,7 +33,7 @@ function mac(i: number): string {
 }
 
 /** Sends `lines` on one connection, WRITE_ROWS at a time, each block once the previous one's replies came. */
-function sendAll(socket: string, lines: (i: number) => string, count: number): Promise<number> {
+export function sendAll(socket: string, lines: (i: number) => string, count: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const c = createConnection(socket);
     let replies = 0;

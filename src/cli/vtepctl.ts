@@ -13,6 +13,7 @@ import { UsageError, type CliArgs, type Flags, type Verb } from '../control/verb
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
 import { versionLine } from '../host/version.ts';
 import { joinNegativeValues } from './args.ts';
+import { batchText, readBatch, runBatch } from './batch.ts';
 
 const OPTIONS = {
   socket: { type: 'string', short: 's' },
@@ -37,16 +38,42 @@ const OPTIONS = {
   vrf: { type: 'string' },
 } as const;
 
+/** The command line's flags and words, as parseArgs reads them (throws its own message). */
+function readArgs(argv: string[]): { values: Flags & { help?: boolean; version?: boolean }; positionals: string[] } {
+  return parseArgs({ args: joinNegativeValues(argv, OPTIONS), strict: true, allowPositionals: true, options: OPTIONS });
+}
+
+/** iproute2's `-batch FILE` and `-force` (also with two dashes), taken out of argv. */
+function takeBatchFlags(argv: string[]): { argv: string[]; batch?: string; force: boolean } {
+  const rest: string[] = [];
+  let batch: string | undefined;
+  let force = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === '-batch' || a === '--batch') {
+      if (i + 1 >= argv.length) throw new UsageError('-batch needs a FILE (- for standard input)');
+      batch = argv[++i];
+    } else if (a === '-force' || a === '--force') force = true;
+    else rest.push(a);
+  }
+  return { argv: rest, batch, force };
+}
+
 export async function main(argv: string[]): Promise<number> {
   let values: Flags & { help?: boolean; version?: boolean };
   let positionals: string[];
+  let batch: string | undefined;
+  let force: boolean;
   try {
-    ({ values, positionals } = parseArgs({
-      args: joinNegativeValues(argv, OPTIONS),
-      strict: true,
-      allowPositionals: true,
-      options: OPTIONS,
-    }));
+    ({ argv, batch, force } = takeBatchFlags(argv));
+    ({ values, positionals } = readArgs(argv));
+    if (force && batch === undefined) throw new UsageError('-force goes with -batch FILE');
+    if (batch !== undefined && positionals.length > 0)
+      throw new UsageError(`-batch takes its commands from ${batch}: none on the command line (got ${positionals[0]})`);
   } catch (e) {
     process.stderr.write(`vtepctl: ${(e as Error).message.split('\n')[0]} (see vtepctl --help)\n`);
     return 2;
@@ -58,6 +85,17 @@ export async function main(argv: string[]): Promise<number> {
   const socket =
     values.socket ?? (!existsSync(DEFAULT_SOCKET) && existsSync(SERVICE_SOCKET) ? SERVICE_SOCKET : DEFAULT_SOCKET);
   try {
+    if (batch !== undefined) {
+      const global = values;
+      const lines = readBatch(batchText(batch), (words) => {
+        const { values: own, positionals: cmd } = readArgs(words);
+        if (own.socket !== undefined) throw new UsageError('--socket goes on the command line, not in a batch');
+        const flags = { ...global, ...own };
+        const { verb, request } = requestOf(cmd, flags);
+        return { verb, request, flags };
+      });
+      return await runBatch(socket, batch, lines, force);
+    }
     return await run(socket, positionals, values);
   } catch (e) {
     if (e instanceof UsageError) {
@@ -75,6 +113,16 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(socket: string, words: string[], flags: Flags): Promise<number> {
+  const { verb, request: req, cli } = requestOf(words, flags);
+  if (verb.client !== undefined) return verb.client(socket, cli, req);
+  const data = await request<unknown>(socket, req as Request, verb.replyTimeoutMs);
+  const text = verb.print !== undefined ? verb.print(data, flags) : flags.json ? JSON.stringify(data, null, 2) : '';
+  if (text) process.stdout.write(text + '\n');
+  return 0;
+}
+
+/** The verb the words name and its request, checked with the daemon's schema (throws a UsageError). */
+function requestOf(words: string[], flags: Flags): { verb: Verb; request: Record<string, unknown>; cli: CliArgs } {
   const found = verbOfWords(words);
   if (found === undefined) {
     const cmd = words.join(' ');
@@ -86,12 +134,7 @@ async function run(socket: string, words: string[], flags: Flags): Promise<numbe
   }
   const { verb, rest } = found;
   const cli: CliArgs = { args: rest, flags };
-  const req = check(verb, { cmd: verb.cmd, ...(verb.fromCli?.(cli) ?? {}) });
-  if (verb.client !== undefined) return verb.client(socket, cli, req);
-  const data = await request<unknown>(socket, req as Request, verb.replyTimeoutMs);
-  const text = verb.print !== undefined ? verb.print(data, flags) : flags.json ? JSON.stringify(data, null, 2) : '';
-  if (text) process.stdout.write(text + '\n');
-  return 0;
+  return { verb, request: check(verb, { cmd: verb.cmd, ...(verb.fromCli?.(cli) ?? {}) }), cli };
 }
 
 /** The request, checked with the daemon's schema: a mistake is a usage error naming the argument or flag typed. */

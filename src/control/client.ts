@@ -16,7 +16,7 @@ export class RefusedReply extends Error {
 }
 
 /** Why the socket at `path` could not be reached, in the words a user acts on. */
-function unreachable(path: string, e: NodeJS.ErrnoException): Error {
+export function unreachable(path: string, e: NodeJS.ErrnoException): Error {
   if (e.code === 'EACCES' || e.code === 'EPERM') {
     return new NoDaemonError(
       `permission denied on ${path}: the control socket is root's and vtepd's own user's (and socket-group's ` +

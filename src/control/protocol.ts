@@ -43,7 +43,15 @@ export interface StreamSink {
  * reload...), which vtepctl reports with exit code 2.
  */
 export type Reply<T = unknown> =
-  { ok: true; data: T } | { ok: false; error: string; invalid?: boolean; problems?: string[] };
+  | { ok: true; data: T }
+  | {
+      ok: false;
+      error: string;
+      invalid?: boolean;
+      problems?: string[];
+      /** In a batch (`{"cmd":"batch"}`): not done, since an earlier request of the batch was refused. */
+      'not-done'?: boolean;
+    };
 
 /**
  * The data of a reply that may be long (`fdb show` of a million MACs): its rows are made as they

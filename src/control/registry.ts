@@ -92,6 +92,7 @@ export function commandList(): string {
 export function usage(): string {
   const lines = [
     'usage: vtepctl [--socket PATH] COMMAND     (PATH: /run/vtepd.sock, else /run/vtepd/vtepd.sock)',
+    '       vtepctl [--socket PATH] [--json] -batch FILE [-force]   (one command a line; - for standard input)',
     '       vtepctl --version',
     '',
   ];

@@ -239,6 +239,12 @@ export class ControlServer {
       conn.end(JSON.stringify({ ok: false, error: `idle for ${this.limits.idleTimeoutS} s: closed` }) + '\n');
       conn.destroySoon();
     });
+    const send = async (reply: Reply): Promise<void> => {
+      if (reply.ok && reply.data instanceof LazyList) await writeList(conn, reply.data);
+      else conn.write(JSON.stringify(reply) + '\n');
+    };
+    // After `{"cmd":"batch"}` (vtepctl -batch): requests run one after another, stopping at a refusal.
+    let batch: Batch | undefined;
     // The bound is on one request line: a client may send many lines at once (a controller's batch).
     const tooLong = () => {
       conn.end(
@@ -273,17 +279,28 @@ export class ControlServer {
         const line = buffered.slice(at, nl);
         at = nl + 1;
         if (line.length > MAX_REQUEST_BYTES) return tooLong();
+        const start = batchStart(line);
+        if (start !== undefined) {
+          if (typeof start !== 'string') batch = start;
+          const r: Reply =
+            typeof start === 'string' ? { ok: false, error: start, invalid: true } : { ok: true, data: {} };
+          pending = pending.then(() => send(r));
+          continue;
+        }
+        if (batch !== undefined) {
+          // Each request once the one before it is answered; after a refusal, the rest not done (unless force).
+          const b = batch;
+          pending = pending.then(async () => {
+            if (b.failed && !b.force) return send({ ok: false, error: NOT_DONE, 'not-done': true });
+            const r = await settle(answer(line, handle, mayChange));
+            if (!r.ok) b.failed = true;
+            await send(r);
+          });
+          continue;
+        }
         const a = answer(line, handle, mayChange);
         if (a instanceof Promise || !('stream' in a)) {
-          pending = pending
-            .then(() => a)
-            .then(
-              async (reply) => {
-                if (reply.ok && reply.data instanceof LazyList) await writeList(conn, reply.data);
-                else conn.write(JSON.stringify(reply) + '\n');
-              },
-              (e: Error) => conn.write(JSON.stringify({ ok: false, error: e.message }) + '\n'),
-            );
+          pending = pending.then(() => settle(a)).then(send);
           continue;
         }
         buffered = '';
@@ -406,6 +423,42 @@ function isOwner(conn: Socket): boolean {
   } catch {
     return false;
   }
+}
+
+/** A connection in batch mode: whether requests after a refusal are still done, and whether one was refused. */
+interface Batch {
+  force: boolean;
+  failed: boolean;
+}
+
+/** What a request of a batch gets after an earlier one was refused (without force). */
+const NOT_DONE = 'not done: an earlier request of this batch was refused';
+
+/**
+ * `{"cmd":"batch"}` or `{"cmd":"batch","force":true}`: the batch it starts; a string saying what is wrong
+ * with it; undefined for any other request.
+ */
+function batchStart(line: string): Batch | string | undefined {
+  if (!line.includes('"batch"')) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || (raw as { cmd?: unknown }).cmd !== 'batch') return undefined;
+  const { cmd: _, force, ...rest } = raw as { cmd: string; force?: unknown };
+  if (force !== undefined && typeof force !== 'boolean') return 'batch: force: expected true or false';
+  if (Object.keys(rest).length > 0) return `batch: unknown field ${Object.keys(rest)[0]} (only force)`;
+  return { force: force === true, failed: false };
+}
+
+/** A reply, whatever answer() gave: a failed promise is a refusal, a stream is not for a batch. */
+async function settle(a: Reply | Streaming | Promise<Reply>): Promise<Reply> {
+  if (a instanceof Promise) return a.catch((e: Error): Reply => ({ ok: false, error: e.message }));
+  if ('stream' in a)
+    return { ok: false, error: 'a stream (monitor, capture) cannot be part of a batch', invalid: true };
+  return a;
 }
 
 function answer(line: string, handle: Handler, mayChange: boolean): Reply | Streaming | Promise<Reply> {
