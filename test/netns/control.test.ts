@@ -4,8 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { sleep, type Lab } from '../../scripts/lab/lab.ts';
-import { blueConfig, expectOk, kernelPeers, overlay, ping, stats, vtepctl, withLab } from './helpers.ts';
+import { join } from 'node:path';
+import { ROOT, sh, sleep, type Lab } from '../../scripts/lab/lab.ts';
+import { blueConfig, expectOk, fdb, kernelPeers, overlay, ping, stats, vtepctl, withLab } from './helpers.ts';
 
 interface Client {
   sock: Socket;
@@ -198,5 +199,98 @@ describe('control socket bounds', () => {
       const bound = Math.max(50, idleGap + 25);
       expect(listGap).toBeLessThanOrEqual(bound);
       expect(flushGap).toBeLessThanOrEqual(bound);
+    }));
+});
+
+describe('vtepctl -batch FILE', () => {
+  it('does one command a line down one connection and answers in order; skips comments and blank lines; stops at the first error naming its line, or goes on with -force', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      await lab.startDaemon(1, blueConfig(lab, '', [2]));
+      const file = (name: string, text: string) => lab.writeConfig(1, text, name);
+      const batch = (...args: string[]) => vtepctl('--socket', lab.socket(1), ...args);
+      const macsOf = async () => (await fdb(lab)).filter((r) => r.origin === 'vtepctl').map((r) => r.mac);
+
+      // Order, comments, blank lines, quoting, and the answers printed as each command prints them alone.
+      const ok = file(
+        'ok.batch',
+        `# two entries, then their listing
+fdb add 02:aa:00:00:00:01 dst ${lab.underlay(2)} --network blue
+
+fdb add 02:aa:00:00:00:02 dst "${lab.underlay(2)}" --network 'blue'   # a comment after a command
+fdb show --network blue --json
+fdb del 02:aa:00:00:00:01 --network blue
+`,
+      );
+      const r = await batch('-batch', ok);
+      expectOk(r, 'vtepctl -batch');
+      const listed = JSON.parse(r.stdout) as { mac: string }[];
+      expect(listed.map((x) => x.mac)).toEqual(expect.arrayContaining(['02:aa:00:00:00:01', '02:aa:00:00:00:02']));
+      expect(await macsOf()).toEqual(['02:aa:00:00:00:02']);
+
+      // The first error stops it: line 3 is refused by vtepd (no such network); line 4 is not done.
+      const bad = file(
+        'bad.batch',
+        `fdb add 02:bb:00:00:00:01 dst ${lab.underlay(2)} --network blue
+# a comment
+fdb add 02:bb:00:00:00:02 dst ${lab.underlay(2)} --network nosuch
+fdb add 02:bb:00:00:00:03 dst ${lab.underlay(2)} --network blue
+`,
+      );
+      const stopped = await batch('-batch', bad);
+      expect(stopped.code).toBe(1);
+      expect(stopped.stderr).toMatch(/vtepctl: .*nosuch.*\nCommand failed .*bad\.batch:3\n/);
+      expect(await macsOf()).toEqual(expect.arrayContaining(['02:bb:00:00:00:01']));
+      expect(await macsOf()).not.toContain('02:bb:00:00:00:03');
+
+      // -force goes on: line 4 is done this time, and the exit status still says one failed.
+      const forced = await batch('-batch', bad, '-force');
+      expect(forced.code).toBe(1);
+      expect(forced.stderr).toMatch(/Command failed .*bad\.batch:3/);
+      expect(await macsOf()).toContain('02:bb:00:00:00:03');
+
+      // A line vtepctl itself cannot read (a usage error) stops it the same way, before anything after it is sent.
+      const usage = file(
+        'usage.batch',
+        `fdb add 02:cc:00:00:00:01 dst ${lab.underlay(2)} --network blue
+fdb frobnicate
+fdb add 02:cc:00:00:00:02 dst ${lab.underlay(2)} --network blue
+`,
+      );
+      const u = await batch('-batch', usage);
+      expect(u.code).toBe(1);
+      expect(u.stderr).toMatch(/unknown command "fdb frobnicate".*\nCommand failed .*usage\.batch:2/);
+      expect(await macsOf()).toContain('02:cc:00:00:00:01');
+      expect(await macsOf()).not.toContain('02:cc:00:00:00:02');
+
+      // A line longer than a request may be: a clear error naming the bound and the line.
+      const long = file('long.batch', `fdb add 02:dd:00:00:00:01 dst ${'1'.repeat(70_000)} --network blue\n`);
+      const l = await batch('-batch', long);
+      expect(l.code).toBe(1);
+      expect(l.stderr).toMatch(/longer than the 64 KB a request may be\nCommand failed .*long\.batch:1/);
+
+      // A file that is not there, and -batch with a command as well.
+      const missing = await batch('-batch', '/nonexistent/x.batch');
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/cannot open file "\/nonexistent\/x\.batch" for reading/);
+      expect((await batch('-batch', ok, 'fdb', 'show')).code).toBe(2);
+
+      // 10,000 lines from standard input, on one connection: all done, in a few seconds at most.
+      const many = Array.from(
+        { length: 10_000 },
+        (_, i) =>
+          `fdb add 02:ee:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}:01 dst ${lab.underlay(2)} --network blue`,
+      ).join('\n');
+      const big = file('many.batch', many + '\n');
+      const t0 = Date.now();
+      const m = await sh(
+        'sh',
+        ['-c', `${join(ROOT, 'bin/vtepctl')} --socket ${lab.socket(1)} -batch - < ${big}`],
+        60_000,
+      );
+      expectOk(m, 'vtepctl -batch - with 10,000 lines');
+      console.log(`vtepctl -batch: 10,000 fdb add in ${Date.now() - t0} ms`);
+      // And the four added above: aa:02, bb:01, bb:03, cc:01.
+      expect((await stats(lab)).networks.blue.given['static-macs'].entries).toBe(10_000 + 4);
     }));
 });

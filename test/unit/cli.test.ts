@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { joinNegativeValues } from '../../src/cli/args.ts';
+import { readBatch, splitWords } from '../../src/cli/batch.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const OPTIONS = { mtu: { type: 'string' }, count: { type: 'string', short: 'c' }, json: { type: 'boolean' } } as const;
@@ -28,5 +29,44 @@ describe('flags given negative numbers', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(says);
     expect(r.stderr).not.toMatch(/ambiguous/);
+  });
+});
+
+describe('vtepctl -batch lines', () => {
+  it('splits words as a shell does: quotes kept together, # to the end of the line a comment', () => {
+    expect(splitWords(`fdb add 02:aa:00:00:00:01 dst "10.0.0.2" --network 'blue'  # note`)).toEqual([
+      'fdb',
+      'add',
+      '02:aa:00:00:00:01',
+      'dst',
+      '10.0.0.2',
+      '--network',
+      'blue',
+    ]);
+    expect(splitWords('  # only a comment')).toEqual([]);
+    expect(splitWords('a"b c"d')).toEqual(['ab cd']);
+    expect(splitWords('x#y')).toEqual(['x#y']); // a # inside a word is the word's
+    expect(() => splitWords('fdb add "02:aa')).toThrow(/unterminated " quote/);
+  });
+
+  it('numbers lines from 1, leaves blank ones out, and keeps a line it cannot read as its error', () => {
+    const lines = readBatch('fdb show\n\n# c\nfdb bogus\n' + 'x'.repeat(70_000) + '\n', (words) => {
+      if (words[1] === 'bogus') throw new Error('unknown command "fdb bogus"');
+      return { verb: { words: ['fdb', 'show'] } as never, request: { cmd: 'fdb-show' }, flags: {} };
+    });
+    expect(lines.map((l) => [l.line, 'error' in l ? l.error : 'ok'])).toEqual([
+      [1, 'ok'],
+      [4, 'unknown command "fdb bogus"'],
+      [5, 'the line is longer than the 64 KB a request may be'],
+    ]);
+  });
+
+  it('vtepctl refuses -force without -batch, and -batch with a command besides, exit 2', () => {
+    const force = spawnSync(join(ROOT, 'bin/vtepctl'), ['-force', 'stats'], { encoding: 'utf8' });
+    expect(force.status).toBe(2);
+    expect(force.stderr).toMatch(/-force goes with -batch FILE/);
+    const both = spawnSync(join(ROOT, 'bin/vtepctl'), ['-batch', '-', 'stats'], { encoding: 'utf8', input: '' });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/-batch takes its commands from -: none on the command line/);
   });
 });
