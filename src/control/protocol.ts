@@ -225,6 +225,8 @@ export interface StatsReport {
 /** The control socket's clients: connected now, and those it refused or dropped since the start. */
 export interface ControlStats {
   clients: number;
+  /** Of those, the ones following a stream (monitor, capture) now. */
+  streams?: number;
   /** Refused: max-clients were connected already. */
   refused: number;
   /** Closed after idle-timeout without a request. */

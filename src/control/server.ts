@@ -329,6 +329,11 @@ export class ControlServer {
     });
   }
 
+  /** Clients following a stream now. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
   /** Disconnects stream clients that stayed at their limit for SLOW_READER_S. */
   private dropStuck(): void {
     const now = performance.now();

@@ -133,7 +133,10 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
   }
 
   get controlStats(): ControlStats {
-    return this.control?.stats ?? { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 };
+    const c = this.control;
+    if (c === undefined)
+      return { clients: 0, streams: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 };
+    return { ...c.stats, streams: c.streamCount };
   }
 
   get localText(): string {

@@ -3,10 +3,10 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { sleep, sh, type Lab } from '../../scripts/lab/lab.ts';
+import { sh, type Lab } from '../../scripts/lab/lab.ts';
 import { decodeVxlan } from '../../src/observe/dissect.ts';
 import { parsePcap } from '../../src/wire/pcap.ts';
-import { blueConfig, expectOk, kernelPeers, overlay, ping, vtepctl, withLab } from './helpers.ts';
+import { blueConfig, expectOk, kernelPeers, overlay, ping, streamsConnected, vtepctl, withLab } from './helpers.ts';
 
 /** Both hosts know each other's overlay MAC for good: no ARP or neighbour probe joins the captured pings. */
 async function quietNeighbours(lab: Lab): Promise<void> {
@@ -51,7 +51,7 @@ describe('vtepctl capture', () => {
       await quietNeighbours(lab);
       const file = join(lab.dir, 'capture.pcap');
       const cap = vtepctl('--socket', lab.socket(1), 'capture', '--network', 'blue', '--count', '8', '-w', file);
-      await sleep(1000);
+      await streamsConnected(lab, 1, 1);
       expectOk(await ping(lab, 1, overlay(2), 2), 'ping');
       const r = await cap;
       expect(r.code, r.stderr).toBe(0);
@@ -89,7 +89,7 @@ describe('vtepctl capture', () => {
       await lab.startDaemon(1, blueConfig(lab, '', [2]));
       await quietNeighbours(lab);
       const cap = vtepctl('--socket', lab.socket(1), 'capture', '--side', 'tunnel', '--count', '4');
-      await sleep(1000);
+      await streamsConnected(lab, 1, 1);
       expectOk(await ping(lab, 1, overlay(2), 2), 'ping');
       const r = await cap;
       expect(r.code, r.stderr).toBe(0);

@@ -51,12 +51,12 @@ export function statsNow(lab: Lab, host = 1): Promise<StatsReport> {
  */
 export async function streamsConnected(lab: Lab, host: number, streams: number, ms = 15_000): Promise<void> {
   const t0 = Date.now();
-  while ((await statsNow(lab, host)).control.clients < streams + 1) {
+  // Following their streams, not only connected: what happens from now on reaches them.
+  while (((await statsNow(lab, host)).control.streams ?? 0) < streams) {
     if (Date.now() - t0 > ms)
-      throw new Error(`${streams} stream client(s) of h${host} did not connect within ${ms} ms`);
+      throw new Error(`${streams} stream client(s) of h${host} did not start their streams within ${ms} ms`);
     await sleep(20);
   }
-  await sleep(100); // its request, sent right after it connected, is read
 }
 
 export function expectOk(r: Result, what: string): void {

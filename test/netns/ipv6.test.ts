@@ -10,8 +10,19 @@ import { IPV6_DST, IPV6_SRC, pseudoHeaderSum6 } from '../../src/wire/ipv6.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePcap } from '../../src/wire/pcap.ts';
-import { sh, sleep, type Lab } from '../../scripts/lab/lab.ts';
-import { arping, expectOk, kernelMac, overlay, ping, stats, transfer, vtepctl, withLab } from './helpers.ts';
+import { sh, type Lab } from '../../scripts/lab/lab.ts';
+import {
+  arping,
+  expectOk,
+  kernelMac,
+  overlay,
+  ping,
+  stats,
+  streamsConnected,
+  transfer,
+  vtepctl,
+  withLab,
+} from './helpers.ts';
 
 /** A vtepd config for host i over the IPv6 underlay: network blue (VNI 42) or red (GRE key 77) to `remotes`. */
 function v6Config(lab: Lab, i: number, remotes: number[], extra = '', tunnel = 'vxlan: { vni: 42 }'): string {
@@ -215,7 +226,7 @@ networks:
         '-w',
         file,
       );
-      await sleep(1000);
+      await streamsConnected(lab, 1, 1);
       expectOk(await ping(lab, 1, overlay(2), 2), 'ping');
       expectOk(await cap, 'capture');
       const pcap = parsePcap(readFileSync(file));
