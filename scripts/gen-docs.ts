@@ -2,7 +2,8 @@
 // docs/reference/: the config file's keys from its zod schema (config.md, and
 // vtepd.schema.json for editors that validate YAML against a JSON Schema), and
 // every vtepctl command and control request from the verb registry
-// (vtepctl.md). A test (test/unit/docs.test.ts) fails when they are stale.
+// (vtepctl.md); and the man pages vtepd(8), vtepctl(8) and vtepd.yaml(5) in
+// docs/man/ (gen-man.ts). A test (test/unit/docs.test.ts) fails when they are stale.
 //
 //   npx tsx scripts/gen-docs.ts [--check]
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -12,86 +13,15 @@ import { z } from 'zod';
 import { configSchema } from '../src/config/schema.ts';
 import { VERBS } from '../src/control/registry.ts';
 import type { Verb } from '../src/control/verb.ts';
+import { configPage, vtepctlPage, vtepdPage } from './gen-man.ts';
+import { jsonSchema, rows, typeOf, type Row } from './schema-rows.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REFERENCE_DIR = join(ROOT, 'docs', 'reference');
-
-type Json = {
-  type?: string | string[];
-  description?: string;
-  default?: unknown;
-  enum?: unknown[];
-  const?: unknown;
-  minimum?: number;
-  maximum?: number;
-  minItems?: number;
-  properties?: Record<string, Json>;
-  required?: string[];
-  additionalProperties?: Json | boolean;
-  items?: Json | boolean;
-  prefixItems?: Json[];
-  anyOf?: Json[];
-  propertyNames?: Json;
-};
-
-function jsonSchema(schema: z.ZodType): Json {
-  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Json;
-}
+const MAN_DIR = join(ROOT, 'docs', 'man');
 
 const code = (s: string) => `\`${s}\``;
 const cell = (s: string) => s.replace(/\|/g, '\\|');
-
-/** A value's type in a few words: "integer 1-65535", "owner | group", "list of address", "map of NAME to {...}". */
-function typeOf(j: Json): string {
-  if (j.const !== undefined) return JSON.stringify(j.const);
-  if (j.enum !== undefined) return j.enum.map((v) => String(v)).join(' | ');
-  if (j.anyOf !== undefined) return j.anyOf.map(typeOf).join(' or ');
-  const t = Array.isArray(j.type) ? j.type.join(' or ') : j.type;
-  if (t === 'integer' || t === 'number') {
-    if (j.minimum !== undefined && j.maximum !== undefined) return `${t} ${j.minimum}-${j.maximum}`;
-    return t;
-  }
-  if (t === 'array') {
-    if (j.prefixItems !== undefined) return `[${j.prefixItems.map(typeOf).join(', ')}]`;
-    return `list of ${typeof j.items === 'object' ? typeOf(j.items) : 'anything'}`;
-  }
-  if (t === 'object') {
-    if (j.properties !== undefined) return '{ ... }';
-    if (typeof j.additionalProperties === 'object') return `map of names to ${typeOf(j.additionalProperties)}`;
-    return 'object';
-  }
-  return t ?? 'anything';
-}
-
-interface Row {
-  key: string;
-  type: string;
-  fallback: string;
-  required: boolean;
-  meaning: string;
-}
-
-/** Every key under `j` as rows, depth first: NAME for a map's keys, [] for a list's items. */
-function rows(j: Json, at: string, required: boolean, out: Row[]): void {
-  if (at !== '') {
-    out.push({
-      key: at,
-      type: typeOf(j),
-      fallback: j.default === undefined ? '' : JSON.stringify(j.default),
-      required,
-      meaning: j.description ?? '',
-    });
-  }
-  const children = (o: Json, prefix: string) => {
-    for (const [k, v] of Object.entries(o.properties ?? {}))
-      rows(v, prefix === '' ? k : `${prefix}.${k}`, (o.required ?? []).includes(k), out);
-  };
-  if (j.properties !== undefined) children(j, at);
-  else if (typeof j.additionalProperties === 'object' && j.additionalProperties.properties !== undefined)
-    children(j.additionalProperties, `${at}.NAME`);
-  else if (typeof j.items === 'object' && j.items.properties !== undefined) children(j.items, `${at}[]`);
-  for (const variant of j.anyOf ?? []) if (variant.properties !== undefined) children(variant, at);
-}
 
 export function configReference(): { markdown: string; jsonSchema: string } {
   const j = jsonSchema(configSchema);
@@ -202,6 +132,9 @@ export function generated(): Map<string, string> {
     [join(REFERENCE_DIR, 'config.md'), c.markdown],
     [join(REFERENCE_DIR, 'vtepd.schema.json'), c.jsonSchema],
     [join(REFERENCE_DIR, 'vtepctl.md'), verbReference()],
+    [join(MAN_DIR, 'vtepd.8'), vtepdPage(configSchema)],
+    [join(MAN_DIR, 'vtepctl.8'), vtepctlPage()],
+    [join(MAN_DIR, 'vtepd.yaml.5'), configPage(configSchema)],
   ]);
 }
 

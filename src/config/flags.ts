@@ -49,7 +49,7 @@ export interface NetworkFlags {
 }
 
 /** Config paths (below the network, or top level) and the flags that set them. */
-const FLAG_OF_PATH: Record<string, string> = {
+export const FLAG_OF_PATH: Record<string, string> = {
   local: '--local',
   socket: '--socket',
   offload: '--no-offload',
