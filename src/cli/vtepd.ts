@@ -14,7 +14,6 @@ import { Systemd } from '../host/systemd.ts';
 import { versionLine } from '../host/version.ts';
 import { USAGE } from './vtepd-usage.ts';
 
-
 const NETWORK_FLAGS = [
   'local',
   'tap',
