@@ -8,7 +8,8 @@
 // golang-github-osrg-gobgp-dev; protobufjs's Any support (json: true) packs
 // and unpacks the typed attributes as { '@type': ..., fields }.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,32 @@ export function gobgpdConfig(s: GobgpSettings): string {
   return lines.join('\n') + '\n';
 }
 
+/** Our gobgpd's config file, in the temporary directory: vtepd-gobgp-PID-RANDOM.toml. */
+const CONFIG_PREFIX = 'vtepd-gobgp-';
+
+/** Removes the config files of vtepds that are gone (a SIGKILL between writing one and gobgpd reading it). */
+function removeStaleConfigs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^vtepd-gobgp-(\d+)-[0-9a-f]+\.toml$/.exec(name);
+    if (m !== null && !alive(Number(m[1]))) rmSync(join(tmpdir(), name), { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** How soon a gobgpd of our own that died is started again, and at most how often. */
 const RESTART_DELAY_MS = 1000;
 
@@ -133,7 +160,8 @@ export class Gobgp {
     /** host:port of the API. */
     readonly address: string,
     private child: ChildProcess | undefined,
-    private readonly dir: string | undefined,
+    /** Our gobgpd's config: written for it at each start, removed once it has read it. */
+    private readonly config: { file: string; text: string } | undefined,
     private readonly log: Logger | undefined,
   ) {}
 
@@ -144,13 +172,13 @@ export class Gobgp {
    */
   static async start(s: GobgpSettings, log: Logger): Promise<Gobgp> {
     const api = loadApi();
-    const dir = mkdtempSync(join(tmpdir(), 'vtepd-gobgp-'));
-    const file = join(dir, 'gobgpd.toml');
-    writeFileSync(file, gobgpdConfig(s));
+    removeStaleConfigs();
+    // Named after this process, so that a vtepd started after a SIGKILL can tell it is stale.
+    const file = join(tmpdir(), `${CONFIG_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}.toml`);
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    const g = new Gobgp(newClient(api, address), address, undefined, dir, log);
-    g.spawn(file);
+    const g = new Gobgp(newClient(api, address), address, undefined, { file, text: gobgpdConfig(s) }, log);
+    g.spawn();
     try {
       await g.ready(() => g.exited());
     } catch (e) {
@@ -171,8 +199,10 @@ export class Gobgp {
     );
   }
 
-  private spawn(file: string): void {
+  private spawn(): void {
     const log = this.log!;
+    const { file, text } = this.config!;
+    writeFileSync(file, text, { mode: 0o600 });
     const child = spawn(
       'setpriv',
       [
@@ -192,7 +222,12 @@ export class Gobgp {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const relay = (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line.trim()) log.debug(`gobgpd: ${line.trim()}`);
+      for (const line of d.toString().split('\n')) {
+        if (!line.trim()) continue;
+        log.debug(`gobgpd: ${line.trim()}`);
+        // Read once at start: from then on the file is only something to leave behind.
+        if (line.includes('Finished reading the config file')) rmSync(file, { force: true });
+      }
     };
     child.stdout!.on('data', relay);
     child.stderr!.on('data', relay);
@@ -204,7 +239,7 @@ export class Gobgp {
       setTimeout(() => {
         if (this.stopping) return;
         this.restarts++;
-        this.spawn(file);
+        this.spawn();
       }, RESTART_DELAY_MS);
     });
     this.child = child;
@@ -224,7 +259,7 @@ export class Gobgp {
 
   /** Whether vtepd started this gobgpd (and stops it). */
   get managed(): boolean {
-    return this.dir !== undefined;
+    return this.config !== undefined;
   }
 
   private async ready(failure: () => Error | undefined): Promise<void> {
@@ -331,7 +366,7 @@ export class Gobgp {
     for (const s of this.streams) s.cancel();
     this.client.close();
     if (this.child !== undefined && this.child.exitCode === null) this.child.kill('SIGTERM');
-    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+    if (this.config !== undefined) rmSync(this.config.file, { force: true });
   }
 }
 

@@ -4,6 +4,8 @@
 // behind its bridge, h3 and h4 run vtepd. No remote is configured anywhere:
 // BGP builds every flood list and FDB.
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
@@ -343,8 +345,13 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
 
   it('starts its gobgpd again when it dies, reconnects, advertises again and resyncs: the fabric converges back', () =>
     withLab(4, async (lab) => {
+      // What a vtepd killed between writing its gobgpd's config and gobgpd reading it leaves: removed at start.
+      const dead = (await sh('sh', ['-c', 'sh -c "echo \\$\\$"'])).stdout.trim();
+      const stale = join(tmpdir(), `vtepd-gobgp-${dead}-0badc0de.toml`);
+      writeFileSync(stale, '# left by a vtepd that is gone\n');
       const f = await fabric(lab);
       await converged(lab);
+      expect(existsSync(stale), "a dead vtepd's gobgpd config, removed at start").toBe(false);
       const d4 = lab.daemons.at(-1)!;
       const gobgpd = async () => {
         for (const pid of (await sh('ip', ['netns', 'pids', lab.ns(4)])).stdout.split('\n').filter(Boolean)) {
@@ -355,6 +362,11 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       };
       const first = await gobgpd();
       expect(first, "h4's gobgpd").toBeDefined();
+      // Its config file is gone once gobgpd read it: nothing a SIGKILL of vtepd could leave behind.
+      const args = readFileSync(`/proc/${first}/cmdline`, 'utf8').split('\0');
+      const config = args[args.indexOf('-f') + 1];
+      expect(config).toMatch(/\/vtepd-gobgp-\d+-[0-9a-f]+\.toml$/);
+      expect(existsSync(config), `${config} left after gobgpd read it`).toBe(false);
       process.kill(first!, 'SIGKILL');
       // The route reflector drops h4's routes at once (its session reset), then has them again.
       expect(
