@@ -36,6 +36,7 @@ const OPTIONS = {
   ipv4: { type: 'string' },
   ipv6: { type: 'string' },
   vrf: { type: 'string' },
+  type: { type: 'string' },
 } as const;
 
 /** The command line's flags and words, as parseArgs reads them (throws its own message). */

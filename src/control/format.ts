@@ -1,6 +1,6 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
 import { idLabel } from '../tunnel/index.ts';
-import type { EvpnStatus } from '../evpn/speaker.ts';
+import type { EvpnRouteRow, EvpnStatus } from '../evpn/speaker.ts';
 import type { FdbRow, NeighRow, NetworkStats, RemoteRow, RouteRow, StatsReport } from './protocol.ts';
 
 /** One line a MAC: `MAC network NAME (local | dst IP) (static | dynamic) age SECONDS origin ORIGIN`. */
@@ -197,4 +197,24 @@ function formatGiven(g: NetworkStats['given']): string {
     `${parts.join(', ')}; refused ` +
     (refused.length === 0 ? '0' : refused.map(([k, v]) => `${v.refused} (max-${k})`).join(', '))
   );
+}
+
+/** `vtepctl evpn routes`: a line a route (advertised, installed or received; type, rd, mac, ip, vtep, vni, seq, rt). */
+export function formatEvpnRoutes(rows: readonly EvpnRouteRow[]): string {
+  return rows
+    .map((r) =>
+      [
+        r.direction === 'advertised' ? 'advertised' : r.installed ? 'installed ' : 'received  ',
+        r.network,
+        `type-${r.type}`,
+        `rd ${r.rd}`,
+        ...(r.mac !== undefined ? [`mac ${r.mac}`] : []),
+        ...(r.ip !== undefined ? [`ip ${r.ip}`] : []),
+        `vtep ${r.vtep}`,
+        `vni ${r.vni}`,
+        ...(r.seq !== undefined ? [`seq ${r.seq}`] : []),
+        `rt ${r.rts.join(',')}`,
+      ].join(' '),
+    )
+    .join('\n');
 }

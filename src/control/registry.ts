@@ -10,7 +10,7 @@ import { stats } from './verbs/stats.ts';
 import { capture, monitor } from './verbs/streams.ts';
 import { reload, upgrade } from './verbs/daemon.ts';
 import { trace } from './verbs/trace.ts';
-import { evpnShow } from './verbs/evpn.ts';
+import { evpnRoutes, evpnShow } from './verbs/evpn.ts';
 import { dvrMacAdd, dvrMacDel, dvrMacShow, routeAdd, routeDel, routeShow } from './verbs/route.ts';
 
 export const VERBS: readonly Verb[] = [
@@ -38,6 +38,7 @@ export const VERBS: readonly Verb[] = [
   upgrade,
   trace,
   evpnShow,
+  evpnRoutes,
 ];
 
 /** Every request's `cmd`, as the protocol's unknown-command message lists them. */

@@ -41,6 +41,7 @@ export interface Flags {
   ipv4?: string;
   ipv6?: string;
   vrf?: string;
+  type?: string;
 }
 
 /** A command line as a verb sees it: the words after the verb's own, and the flags. */

@@ -122,6 +122,47 @@ function now(): number {
   return performance.now() / 1000;
 }
 
+/** One row of `vtepctl evpn routes --json`. */
+export interface EvpnRouteRow {
+  network: string;
+  direction: 'advertised' | 'received';
+  type: 2 | 3;
+  rd: string;
+  mac?: string;
+  ip?: string;
+  /** The next hop (type 2) or the PMSI tunnel id (type 3): the VTEP. */
+  vtep: string;
+  vni: number;
+  /** MAC Mobility sequence number (type 2). */
+  seq?: number;
+  rts: string[];
+  /** Received: whether the network follows it (its FDB entry or flood list); advertised: true. */
+  installed: boolean;
+}
+
+function routeRow(
+  network: string,
+  direction: EvpnRouteRow['direction'],
+  r: Exclude<EvpnRoute, { kind: 'prefix' }>,
+  installed: boolean,
+): EvpnRouteRow {
+  if (r.kind === 'imet')
+    return { network, direction, type: 3, rd: r.rd, vtep: r.vtep, vni: r.vni, rts: r.rts, installed };
+  return {
+    network,
+    direction,
+    type: 2,
+    rd: r.rd,
+    mac: formatMac(r.mac),
+    ...(r.ip !== undefined ? { ip: r.ip } : {}),
+    vtep: r.vtep,
+    vni: r.vni,
+    seq: r.seq,
+    rts: r.rts,
+    installed,
+  };
+}
+
 export class EvpnSpeaker implements TableListener {
   private readonly networks = new Map<string, EvpnNetwork>();
   /** GoBGP calls in the order made: an add and a later withdrawal of one route must not cross. */
@@ -573,6 +614,31 @@ export class EvpnSpeaker implements TableListener {
       rejected: Object.fromEntries(this.rib.rejected),
       'last-error': this.lastError,
     };
+  }
+
+  /**
+   * The type-2 and type-3 routes of each network (or of `network`): those vtepd advertises, and those
+   * received that the network imports, marked installed when its FDB (or flood list) follows them.
+   */
+  routes(network?: string): EvpnRouteRow[] {
+    const out: EvpnRouteRow[] = [];
+    for (const n of this.networks.values()) {
+      if (network !== undefined && n.name !== network) continue;
+      for (const path of n.advertised.values()) {
+        const r = readPath(path);
+        if (r !== undefined && r.kind !== 'prefix') out.push(routeRow(n.name, 'advertised', r, true));
+      }
+      for (const [mac, rec] of n.macs) {
+        const entry = n.net.fdb.get(mac);
+        const at = entry?.origin === 'evpn' ? n.net.remotes.address(entry.port) : undefined;
+        for (const r of rec.remote.values()) out.push(routeRow(n.name, 'received', r, r.vtep === at));
+      }
+      for (const key of n.floods.keys()) {
+        const r = this.rib.routes.get(key);
+        if (r !== undefined && r.kind === 'imet') out.push(routeRow(n.name, 'received', r, true));
+      }
+    }
+    return out;
   }
 
   /** Withdraws every route (within a second or two), then stops listening and stops a gobgpd of our own. */

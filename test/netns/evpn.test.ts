@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
-import type { EvpnStatus } from '../../src/evpn/speaker.ts';
+import type { EvpnRouteRow, EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
 import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
 import { ROOT, sh, sleep, type DaemonProcess, type Lab } from '../../scripts/lab/lab.ts';
@@ -148,6 +148,35 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       expect(status.networks.blue.advertised['type-2']).toBeGreaterThanOrEqual(1);
       const text = await vtepctl('--socket', lab.socket(3), 'evpn', 'show');
       expect(text.stdout).toMatch(/neighbor 10\.0\.0\.1: established/);
+      // evpn routes: its own type-3 advertised, the other two VTEPs' received and installed, and the
+      // kernel tenant's MAC route installed with its next hop and route target.
+      const routes = await ctlJson<EvpnRouteRow[]>(lab, 3, 'evpn', 'routes', '--type', '3');
+      expect(routes.map((r) => [r.direction, r.vtep, r.installed]).sort()).toEqual(
+        [
+          ['advertised', lab.underlay(3), true],
+          ['received', lab.underlay(2), true],
+          ['received', lab.underlay(4), true],
+        ].sort(),
+      );
+      const macs = await ctlJson<EvpnRouteRow[]>(lab, 3, 'evpn', 'routes', '--network', 'blue', '--type', '2');
+      expect(macs).toContainEqual(
+        expect.objectContaining({
+          direction: 'received',
+          type: 2,
+          mac: '02:00:00:00:00:02',
+          vtep: lab.underlay(2),
+          vni: VNI,
+          rts: ['65000:100'],
+          installed: true,
+        }),
+      );
+      expect(macs.every((r) => r.type === 2 && r.network === 'blue')).toBe(true);
+      expect(macs.some((r) => r.direction === 'advertised' && r.vtep === lab.underlay(3))).toBe(true);
+      const lines = (await vtepctl('--socket', lab.socket(3), 'evpn', 'routes')).stdout;
+      expect(lines).toMatch(
+        /^installed +blue type-2 rd \S+ mac 02:00:00:00:00:02 .*vtep 10\.0\.0\.2 vni 100 seq \d+ rt 65000:100$/m,
+      );
+      expect((await vtepctl('--socket', lab.socket(3), 'evpn', 'routes', '--type', '5')).code).toBe(2);
     }));
 
   it('answers ARP from EVPN MAC/IP routes on both sides: arping across VTEPs with no ARP in any tunnel', () =>
