@@ -84,7 +84,7 @@ function daemon(): { d: DaemonView; did: string[]; tables: () => string } {
     changes: { note: () => undefined },
     controlStats: { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 },
     icmp: new IcmpCounters(),
-    evpn: { status: () => (did.push('evpn-status'), Promise.resolve({})) },
+    evpn: { status: () => (did.push('evpn-status'), Promise.resolve({})), routes: () => (did.push('evpn-routes'), []) },
     now: () => 1,
     router,
     reload: () => (did.push('reload'), []),
