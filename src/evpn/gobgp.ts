@@ -146,6 +146,77 @@ function alive(pid: number): boolean {
   }
 }
 
+/** RFC 4271 section 4.5 (and RFC 4486 for Cease): a NOTIFICATION's code and subcode in words. */
+const NOTIFICATION: Record<number, [string, Record<number, string>]> = {
+  1: ['message header error', { 1: 'connection not synchronized', 2: 'bad message length', 3: 'bad message type' }],
+  2: [
+    'OPEN message error',
+    {
+      1: 'unsupported version number',
+      2: 'Bad Peer AS',
+      3: 'bad BGP identifier',
+      4: 'unsupported optional parameter',
+      6: 'unacceptable hold time',
+      7: 'unsupported capability',
+    },
+  ],
+  3: ['UPDATE message error', {}],
+  4: ['hold timer expired', {}],
+  5: ['finite state machine error', {}],
+  6: [
+    'cease',
+    {
+      1: 'maximum number of prefixes reached',
+      2: 'administrative shutdown',
+      3: 'peer de-configured',
+      4: 'administrative reset',
+      5: 'connection rejected',
+      6: 'other configuration change',
+      7: 'connection collision resolution',
+      8: 'out of resources',
+    },
+  ],
+};
+
+function notificationText(code: unknown, subcode: unknown): string {
+  const [name, subs] = NOTIFICATION[Number(code)] ?? [`code ${String(code)}`, {}];
+  const sub = subs[Number(subcode)];
+  return sub !== undefined ? `${name}: ${sub}` : Number(subcode) ? `${name} (subcode ${String(subcode)})` : name;
+}
+
+/**
+ * What a line of gobgpd's log says about a BGP session, for vtepd's own log at info (up) or as a
+ * problem (down, a notification, with the reason in words); undefined for the rest (logged at debug).
+ */
+export function sessionLogLine(line: string): { up: boolean; message: string } | undefined {
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (e.Topic !== 'Peer' || typeof e.Key !== 'string') return undefined;
+  const peer = `evpn: BGP session with ${e.Key}`;
+  switch (e.msg) {
+    case 'Peer Up':
+      return { up: true, message: `${peer} established` };
+    case 'Peer Down':
+      return { up: false, message: `${peer} down: ${String(e.Reason ?? 'no reason given')}` };
+    case 'sent notification':
+      // Data is GoBGP's error, which its logger writes as the error's text ("as number mismatch ...").
+      return {
+        up: false,
+        message: `${peer}: notification sent${typeof e.Data === 'string' && e.Data ? `: ${e.Data}` : ''}`,
+      };
+    case 'received notification': {
+      const said = e['Communicated-Reason'] ? `: "${String(e['Communicated-Reason'])}"` : '';
+      return { up: false, message: `${peer}: notification received (${notificationText(e.Code, e.Subcode)})${said}` };
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** How soon a gobgpd of our own that died is started again, and at most how often. */
 const RESTART_DELAY_MS = 1000;
 
@@ -154,6 +225,19 @@ export class Gobgp {
   private stopping = false;
   /** Starts of our gobgpd after the first (it died under us). */
   restarts = 0;
+  /** Told a session went down or a notification passed, in words (our gobgpd's log); else logged at warning. */
+  onProblem: ((message: string) => void) | undefined;
+  /** Session problems told lately, and when (ms): the same one is told once a minute, not at every retry. */
+  private readonly told = new Map<string, number>();
+
+  private tell(message: string): boolean {
+    const now = Date.now();
+    const last = this.told.get(message);
+    if (last !== undefined && now - last < 60_000) return false;
+    if (this.told.size > 100) this.told.clear();
+    this.told.set(message, now);
+    return true;
+  }
 
   private constructor(
     private readonly client: Client,
@@ -225,6 +309,13 @@ export class Gobgp {
       for (const line of d.toString().split('\n')) {
         if (!line.trim()) continue;
         log.debug(`gobgpd: ${line.trim()}`);
+        const session = sessionLogLine(line.trim());
+        if (session?.up) {
+          this.told.clear();
+          log.info(session.message);
+        } else if (session !== undefined && this.tell(session.message)) {
+          (this.onProblem ?? ((m: string) => log.warn(m)))(session.message);
+        }
         // Read once at start: from then on the file is only something to leave behind.
         if (line.includes('Finished reading the config file')) rmSync(file, { force: true });
       }

@@ -55,6 +55,8 @@ export interface BgpEngine extends RibSource {
   deletePath(path: ApiPath): Promise<unknown>;
   peers(): Promise<PeerStatus[]>;
   stop(): void;
+  /** Told of a session that went down or a NOTIFICATION, in words (a gobgpd vtepd started: from its log). */
+  onProblem?: (message: string) => void;
 }
 
 export const MAX_MOVES = 5;
@@ -226,6 +228,7 @@ export class EvpnSpeaker implements TableListener {
     checks: () => VtepChecks = () => ({ local: parseIp(local)! }),
   ): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
+    engine.onProblem = (m) => s.error(m);
     s.unlisten = hub.listenTables(s);
     s.rib = new RibFollower(
       engine,

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
 import type { EvpnRouteRow, EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
-import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
+import { EVPN_ASN, kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
 import { ROOT, sh, sleep, type DaemonProcess, type Lab } from '../../scripts/lab/lab.ts';
 import { expectOk, streamsConnected, vtepctl, withLab } from './helpers.ts';
 
@@ -425,5 +425,43 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
         'the kernel tenant reaches h4 again',
       ).toBeGreaterThanOrEqual(0);
       expectOk(await lab.exec(4, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(3)]), 'ping h4 -> h3');
+    }));
+});
+
+describe('BGP sessions in vtepd log', () => {
+  it('says why a session cannot come up (a wrong AS), in the log at its default level and in evpn show', () =>
+    withLab(2, async (lab) => {
+      await lab.frr(1, routeReflectorConfig(lab, [2]));
+      // FRR is AS 65000; vtepd, AS 65003, expects its peer in its own AS (iBGP): its gobgpd refuses FRR's OPEN.
+      const config = vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24` }).replace(
+        `asn: ${EVPN_ASN}`,
+        'asn: 65003',
+      );
+      const d = await lab.startDaemonArgs(2, ['--config', lab.writeConfig(2, config)]);
+      expect(
+        await within(20_000, async () =>
+          /notification sent: as number mismatch expected 65003, received 65000/.test(d.log),
+        ),
+        `the reason in vtepd's log at its default level:\n${d.log}`,
+      ).toBeGreaterThanOrEqual(0);
+      const status = await ctlJson<EvpnStatus>(lab, 2, 'evpn', 'show');
+      expect(status['last-error']).toMatch(/BGP session with 10\.0\.0\.1: notification sent: as number mismatch/);
+      // gobgpd retries every 2 s; the same reason is told once a minute, not at each retry.
+      await sleep(5000);
+      expect(d.log.match(/notification sent: as number mismatch/g)).toHaveLength(1);
+      expect(d.log).not.toMatch(/BGP session with 10\.0\.0\.1 established/);
+    }));
+
+  it('logs the session established at info level', () =>
+    withLab(2, async (lab) => {
+      await lab.frr(1, routeReflectorConfig(lab, [2]));
+      const d = await lab.startDaemonArgs(2, [
+        '--config',
+        lab.writeConfig(2, vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24` })),
+      ]);
+      expect(
+        await within(20_000, async () => /evpn: BGP session with 10\.0\.0\.1 established/.test(d.log)),
+        d.log,
+      ).toBeGreaterThanOrEqual(0);
     }));
 });

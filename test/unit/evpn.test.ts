@@ -8,6 +8,7 @@ import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
 import type { ApiPath, PeerStatus } from '../../src/evpn/gobgp.ts';
+import { sessionLogLine } from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/evpn/routes.ts';
 import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
@@ -516,5 +517,37 @@ describe('the speaker routing a VRF over EVPN', () => {
     speaker.removeVrf('tenant1');
     await speaker.settled();
     expect([...engine.rib.values()].map((p) => readPath(p)!).filter((r) => r.kind === 'prefix')).toEqual([]);
+  });
+});
+
+describe("gobgpd's session lines in vtepd's log", () => {
+  it('tells a session up, down with its reason, and NOTIFICATIONs in words; leaves the rest to debug', () => {
+    expect(
+      sessionLogLine('{"Key":"10.0.0.1","State":"BGP_FSM_OPENCONFIRM","Topic":"Peer","level":"info","msg":"Peer Up"}'),
+    ).toEqual({ up: true, message: 'evpn: BGP session with 10.0.0.1 established' });
+    expect(
+      sessionLogLine(
+        '{"Key":"10.0.0.1","Reason":"hold-timer-expired","State":"BGP_FSM_ESTABLISHED","Topic":"Peer","level":"info","msg":"Peer Down"}',
+      ),
+    ).toEqual({ up: false, message: 'evpn: BGP session with 10.0.0.1 down: hold-timer-expired' });
+    expect(
+      sessionLogLine(
+        '{"Data":"as number mismatch expected 65003, received 65000","Key":"10.0.0.1","Topic":"Peer","level":"warning","msg":"sent notification"}',
+      )?.message,
+    ).toBe('evpn: BGP session with 10.0.0.1: notification sent: as number mismatch expected 65003, received 65000');
+    expect(
+      sessionLogLine(
+        '{"Code":2,"Data":"","Key":"10.0.0.1","Subcode":2,"Topic":"Peer","level":"warning","msg":"received notification"}',
+      )?.message,
+    ).toBe('evpn: BGP session with 10.0.0.1: notification received (OPEN message error: Bad Peer AS)');
+    expect(
+      sessionLogLine(
+        '{"Code":6,"Communicated-Reason":"maintenance","Key":"10.0.0.1","Subcode":2,"Topic":"Peer","level":"warning","msg":"received notification"}',
+      )?.message,
+    ).toBe('evpn: BGP session with 10.0.0.1: notification received (cease: administrative shutdown): "maintenance"');
+    expect(
+      sessionLogLine('{"Topic":"Config","level":"info","msg":"Finished reading the config file"}'),
+    ).toBeUndefined();
+    expect(sessionLogLine('not json')).toBeUndefined();
   });
 });
