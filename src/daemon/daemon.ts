@@ -389,6 +389,7 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
           evpnRejected: this.evpn?.rejected,
         }),
       mtu: (name) => this.networks.get(name)?.mtu,
+      evpn: () => this.evpn?.metrics(),
     });
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     for (let waited = 0; ; waited += 100) {

@@ -37,6 +37,8 @@ export interface ApiPath {
 export interface PeerStatus {
   neighbor: string;
   state: string;
+  /** Times the session went down from established (GoBGP's flops). */
+  flaps?: number;
   /** EVPN routes received from this peer and accepted. */
   received: number;
   accepted: number;
@@ -55,7 +57,7 @@ type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 interface ListedPeer {
   peer: {
-    state: { neighbor_address: string; session_state: string };
+    state: { neighbor_address: string; session_state: string; flops?: number };
     afi_safis: { state?: { family?: { afi: string }; received: number; accepted: number } }[];
   };
 }
@@ -439,6 +441,7 @@ export class Gobgp {
         out.push({
           neighbor: peer.state.neighbor_address,
           state: peer.state.session_state,
+          flaps: peer.state.flops ?? 0,
           received: evpn?.received ?? 0,
           accepted: evpn?.accepted ?? 0,
         });

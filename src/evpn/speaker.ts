@@ -557,7 +557,24 @@ export class EvpnSpeaker implements TableListener {
   // ---------------------------------------------------------------- plumbing
 
   private call(op: () => Promise<unknown>, what: string): void {
-    this.queue = this.queue.then(op).catch((e: Error) => this.error(`evpn: could not ${what}: ${e.message}`));
+    this.queue = this.queue.then(op).catch((e: Error) => {
+      if (what.startsWith('withdraw')) this.withdrawFailures++;
+      this.error(`evpn: could not ${what}: ${e.message}`);
+    });
+  }
+
+  /** Own routes GoBGP refused to withdraw (a withdrawal vtepd wanted that did not happen). */
+  withdrawFailures = 0;
+
+  /** What the metrics need, read at scrape time: the sessions (asked of GoBGP) and the routes. */
+  async metrics(): Promise<{ sessions: PeerStatus[]; routes: EvpnRouteRow[]; withdrawFailures: number }> {
+    let sessions: PeerStatus[] = [];
+    try {
+      sessions = await this.gobgp.peers();
+    } catch {
+      // GoBGP not answering: no session is up, which the gauge then says
+    }
+    return { sessions, routes: this.routes(), withdrawFailures: this.withdrawFailures };
   }
 
   /** When each network last logged a route refused at a table's bound: once a minute, or a peer fills the log. */

@@ -10,10 +10,18 @@ import { VERSION } from '../host/version.ts';
 /** `tap-rx-frames` → `tap_rx_frames`. */
 const snake = (name: string) => name.replace(/-/g, '_');
 
-/** What one scrape reads: the stats report, and each network's TAP MTU. */
+/** What the EVPN metrics read at a scrape (the speaker's metrics()). */
+export interface EvpnMetrics {
+  sessions: { neighbor: string; state: string; flaps?: number }[];
+  routes: { network: string; type: number; direction: string }[];
+  withdrawFailures: number;
+}
+
+/** What one scrape reads: the stats report, each network's TAP MTU, and with BGP EVPN its sessions and routes. */
 export interface MetricsSource {
   stats(): StatsReport;
   mtu(network: string): number | undefined;
+  evpn?(): Promise<EvpnMetrics> | undefined;
 }
 
 /** A counter whose values are copied from the report on every scrape. */
@@ -317,8 +325,80 @@ export function metricsRegistry(source: MetricsSource): Registry {
     }[key];
     mirrored(registry, `vtepd_control_${snake(key)}_total`, help, [], (s) => [[{}, s.control[key]]], read);
   }
+  if (source.evpn !== undefined) evpnMetrics(registry, () => source.evpn!());
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** BGP EVPN's sessions and routes, asked of the speaker once a scrape (GoBGP answers the sessions). */
+function evpnMetrics(registry: Registry, read: () => Promise<EvpnMetrics> | undefined): void {
+  let pending: { at: number; value: Promise<EvpnMetrics | undefined> } | undefined;
+  const once = () => {
+    const now = Date.now();
+    if (pending === undefined || now - pending.at > 100)
+      pending = { at: now, value: read() ?? Promise.resolve(undefined) };
+    return pending.value;
+  };
+  const asyncGauge = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    values: (m: EvpnMetrics) => [Record<string, string>, number][],
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const m = await once();
+        this.reset();
+        if (m !== undefined) for (const [labels, v] of values(m)) this.set(labels, v);
+      },
+    });
+  asyncGauge(
+    'vtepd_evpn_session_up',
+    'Whether the BGP session with the neighbor is established (1) or not (0)',
+    ['neighbor'],
+    (m) => m.sessions.map((p) => [{ neighbor: p.neighbor }, p.state === 'ESTABLISHED' ? 1 : 0]),
+  );
+  new Counter({
+    name: 'vtepd_evpn_session_flaps_total',
+    help: 'Times the BGP session with the neighbor went down from established',
+    labelNames: ['neighbor'],
+    registers: [registry],
+    async collect() {
+      const m = await once();
+      this.reset();
+      for (const p of m?.sessions ?? []) this.inc({ neighbor: p.neighbor }, p.flaps ?? 0);
+    },
+  });
+  asyncGauge(
+    'vtepd_evpn_routes',
+    'EVPN routes of the network: advertised by vtepd, or received (imported) from the fabric',
+    ['network', 'type', 'direction'],
+    (m) => {
+      const counts = new Map<string, number>();
+      for (const r of m.routes) {
+        const k = `${r.network}\0${r.type}\0${r.direction}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      return [...counts].map(([k, n]) => {
+        const [network, type, direction] = k.split('\0');
+        return [{ network, type: String(type), direction }, n];
+      });
+    },
+  );
+  new Counter({
+    name: 'vtepd_evpn_withdraw_failures_total',
+    help: "vtepd's own routes GoBGP refused to withdraw",
+    registers: [registry],
+    async collect() {
+      const m = await once();
+      this.reset();
+      this.inc(m?.withdrawFailures ?? 0);
+    },
+  });
 }
 
 /** Seconds a metrics connection may stay without a complete request: a scraper needs far less. */

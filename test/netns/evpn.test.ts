@@ -452,16 +452,44 @@ describe('BGP sessions in vtepd log', () => {
       expect(d.log).not.toMatch(/BGP session with 10\.0\.0\.1 established/);
     }));
 
-  it('logs the session established at info level', () =>
+  it('logs the session established at info level, and serves it and the routes as Prometheus metrics', () =>
     withLab(2, async (lab) => {
       await lab.frr(1, routeReflectorConfig(lab, [2]));
       const d = await lab.startDaemonArgs(2, [
         '--config',
-        lab.writeConfig(2, vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24` })),
+        lab.writeConfig(
+          2,
+          vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24`, extra: 'metrics: 127.0.0.1:9465\n' }),
+        ),
       ]);
       expect(
         await within(20_000, async () => /evpn: BGP session with 10\.0\.0\.1 established/.test(d.log)),
         d.log,
+      ).toBeGreaterThanOrEqual(0);
+      const scrape = async () => {
+        const script = "const r = await fetch('http://127.0.0.1:9465/metrics'); process.stdout.write(await r.text());";
+        const r = await lab.exec(2, process.execPath, ['--input-type=module', '-e', script]);
+        expectOk(r, 'GET /metrics');
+        return r.stdout;
+      };
+      let page = '';
+      expect(
+        await within(10_000, async () =>
+          /vtepd_evpn_routes\{network="blue",type="3",direction="advertised"\} 1/.test((page = await scrape())),
+        ),
+        page,
+      ).toBeGreaterThanOrEqual(0);
+      expect(page).toMatch(/^vtepd_evpn_session_up\{neighbor="10\.0\.0\.1"\} 1$/m);
+      expect(page).toMatch(/^vtepd_evpn_session_flaps_total\{neighbor="10\.0\.0\.1"\} 0$/m);
+      expect(page).toMatch(/^vtepd_evpn_withdraw_failures_total 0$/m);
+      // The route reflector gone: the session is down within the hold time (9 s), and the gauge says so.
+      // (by its own pid file: a pkill would reach other labs' bgpd, namespaces share the PID space)
+      process.kill(Number(readFileSync(`/var/run/frr/${lab.ns(1)}/bgpd.pid`, 'utf8').trim()), 'SIGKILL');
+      expect(
+        await within(15_000, async () =>
+          /^vtepd_evpn_session_up\{neighbor="10\.0\.0\.1"\} 0$/m.test((page = await scrape())),
+        ),
+        page,
       ).toBeGreaterThanOrEqual(0);
     }));
 });

@@ -44,3 +44,45 @@ describe('vtepd_gre_socket_tx_packets_total', () => {
     ]);
   });
 });
+
+describe('BGP EVPN metrics', () => {
+  it('serve each session up or not with its flaps, the routes per network, type and direction, and withdraw failures', async () => {
+    const report: StatsReport = {
+      networks: {},
+      drops: {},
+      control: { clients: 0, refused: 0, 'idle-closed': 0, 'slow-readers': 0, 'lines-dropped': 0 },
+    };
+    let asked = 0;
+    const page = await metricsRegistry({
+      stats: () => report,
+      mtu: () => undefined,
+      evpn: () => {
+        asked++;
+        return Promise.resolve({
+          sessions: [
+            { neighbor: '10.0.0.1', state: 'ESTABLISHED', flaps: 2 },
+            { neighbor: '10.0.0.9', state: 'ACTIVE', flaps: 0 },
+          ],
+          routes: [
+            { network: 'blue', type: 3, direction: 'advertised' },
+            { network: 'blue', type: 2, direction: 'received' },
+            { network: 'blue', type: 2, direction: 'received' },
+          ],
+          withdrawFailures: 1,
+        });
+      },
+    }).metrics();
+    const lines = page.split('\n').filter((l) => l.startsWith('vtepd_evpn_'));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'vtepd_evpn_session_up{neighbor="10.0.0.1"} 1',
+        'vtepd_evpn_session_up{neighbor="10.0.0.9"} 0',
+        'vtepd_evpn_session_flaps_total{neighbor="10.0.0.1"} 2',
+        'vtepd_evpn_routes{network="blue",type="3",direction="advertised"} 1',
+        'vtepd_evpn_routes{network="blue",type="2",direction="received"} 2',
+        'vtepd_evpn_withdraw_failures_total 1',
+      ]),
+    );
+    expect(asked, 'GoBGP asked once a scrape').toBe(1);
+  });
+});
