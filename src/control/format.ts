@@ -143,14 +143,32 @@ function formatDrops(drops: Record<string, number>): string {
 }
 
 /** `vtepctl evpn show`: the BGP sessions, and per network what was advertised and received. */
+/** How long ago a Unix time was, as 45s, 3m12s, 5h02m or 2d04h. */
+function ago(unixSeconds: number): string {
+  const t = Math.max(0, Math.round(Date.now() / 1000 - unixSeconds));
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${two(t % 60)}s`;
+  if (t < 86400) return `${Math.floor(t / 3600)}h${two(Math.floor(t / 60) % 60)}m`;
+  return `${Math.floor(t / 86400)}d${two(Math.floor(t / 3600) % 24)}h`;
+}
+
 export function formatEvpn(s: EvpnStatus): string {
   const lines = [
     `evpn: AS ${s.asn}, router-id ${s['router-id']}, GoBGP ${s.gobgp}${s.managed ? ' (started by vtepd)' : ''}`,
   ];
-  for (const p of s.sessions)
+  for (const p of s.sessions) {
+    const more = [
+      ...(p['peer-as'] !== undefined ? [`AS ${p['peer-as']}`] : []),
+      ...(p.since !== undefined ? [`${p.state === 'ESTABLISHED' ? 'up' : 'down'} ${ago(p.since)}`] : []),
+      ...(p.flaps !== undefined ? [`${p.flaps} flap${p.flaps === 1 ? '' : 's'}`] : []),
+      ...(p['hold-time'] ? [`hold time ${p['hold-time']} s`] : []),
+    ];
     lines.push(
-      `  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted`,
+      `  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted` +
+        (more.length > 0 ? `; ${more.join(', ')}` : ''),
     );
+  }
   if (s.sessions.length === 0) lines.push('  no BGP session');
   lines.push(
     `  routes: ${s.following ? 'following GoBGP' : 'reconnecting to GoBGP'}` +

@@ -39,6 +39,12 @@ export interface PeerStatus {
   state: string;
   /** Times the session went down from established (GoBGP's flops). */
   flaps?: number;
+  /** The neighbor's AS, as configured (GoBGP's peer_asn). */
+  'peer-as'?: number;
+  /** Since when (Unix seconds) the session is established, or since it went down (absent: never was). */
+  since?: number;
+  /** Hold time agreed with the neighbor, in seconds (0 while not established). */
+  'hold-time'?: number;
   /** EVPN routes received from this peer and accepted. */
   received: number;
   accepted: number;
@@ -57,9 +63,19 @@ type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 interface ListedPeer {
   peer: {
-    state: { neighbor_address: string; session_state: string; flops?: number };
+    state: { neighbor_address: string; session_state: string; flops?: number; peer_asn?: number };
+    timers?: {
+      state?: { negotiated_hold_time?: number; uptime?: { seconds?: number }; downtime?: { seconds?: number } };
+    };
     afi_safis: { state?: { family?: { afi: string }; received: number; accepted: number } }[];
   };
+}
+
+/** Since when the session is in its state: established since its uptime, down since its downtime (0: never). */
+function sinceOf(peer: ListedPeer['peer']): { since?: number } {
+  const t = peer.timers?.state;
+  const at = peer.state.session_state === 'ESTABLISHED' ? t?.uptime?.seconds : t?.downtime?.seconds;
+  return at ? { since: at } : {};
 }
 
 export const apiType = (name: string): string => `type.googleapis.com/apipb.${name}`;
@@ -442,6 +458,9 @@ export class Gobgp {
           neighbor: peer.state.neighbor_address,
           state: peer.state.session_state,
           flaps: peer.state.flops ?? 0,
+          'peer-as': peer.state.peer_asn,
+          ...sinceOf(peer),
+          'hold-time': peer.timers?.state?.negotiated_hold_time ?? 0,
           received: evpn?.received ?? 0,
           accepted: evpn?.accepted ?? 0,
         });

@@ -137,7 +137,17 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
         expect.objectContaining({ mac: '02:00:00:00:00:02', remote: lab.underlay(2), origin: 'evpn', static: true }),
       );
       const status = await ctlJson<EvpnStatus>(lab, 3, 'evpn', 'show');
-      expect(status.sessions).toEqual([expect.objectContaining({ neighbor: lab.underlay(1), state: 'ESTABLISHED' })]);
+      expect(status.sessions).toEqual([
+        expect.objectContaining({
+          neighbor: lab.underlay(1),
+          state: 'ESTABLISHED',
+          'peer-as': 65000,
+          flaps: 0,
+          'hold-time': 9,
+          since: expect.any(Number),
+        }),
+      ]);
+      expect(Math.abs(Date.now() / 1000 - status.sessions[0].since!)).toBeLessThan(120);
       expect(status.networks.blue).toMatchObject({
         vni: VNI,
         rd: `${lab.underlay(3)}:${VNI}`,
@@ -147,7 +157,9 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       });
       expect(status.networks.blue.advertised['type-2']).toBeGreaterThanOrEqual(1);
       const text = await vtepctl('--socket', lab.socket(3), 'evpn', 'show');
-      expect(text.stdout).toMatch(/neighbor 10\.0\.0\.1: established/);
+      expect(text.stdout).toMatch(
+        /neighbor 10\.0\.0\.1: established, \d+ routes received, \d+ accepted; AS 65000, up \d+s, 0 flaps, hold time 9 s$/m,
+      );
       // evpn routes: its own type-3 advertised, the other two VTEPs' received and installed, and the
       // kernel tenant's MAC route installed with its next hop and route target.
       const routes = await ctlJson<EvpnRouteRow[]>(lab, 3, 'evpn', 'routes', '--type', '3');
