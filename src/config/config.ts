@@ -13,7 +13,12 @@ import { canonicalIp, isV4Mapped, parseIp, VTEP_PROBLEMS, vtepProblem } from '..
 import { parseMac, type Mac } from '../wire/mac.ts';
 import { type ControlLimits } from '../control/server.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
-import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
+import {
+  canonicalImportTarget,
+  canonicalRouteValue,
+  defaultRouteDistinguisher,
+  defaultRouteTarget,
+} from '../evpn/values.ts';
 
 export { DEFAULT_SOCKET, SERVICE_SOCKET };
 export {
@@ -437,11 +442,10 @@ function networkEvpn(
   routerId: string,
   vni: number,
 ): NetworkEvpn {
-  const canonical = (s: string) => formatRouteValue(parseRouteValue(s)!);
   const rt = defaultRouteTarget(asn, vni);
   return {
-    rd: given.rd !== undefined ? canonical(given.rd) : defaultRouteDistinguisher(routerId, vni),
-    importRts: (given['import-rt'] ?? [rt]).map(canonical),
-    exportRts: (given['export-rt'] ?? [rt]).map(canonical),
+    rd: given.rd !== undefined ? canonicalRouteValue(given.rd) : defaultRouteDistinguisher(routerId, vni),
+    importRts: (given['import-rt'] ?? [rt]).map(canonicalImportTarget),
+    exportRts: (given['export-rt'] ?? [rt]).map(canonicalRouteValue),
   };
 }

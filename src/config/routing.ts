@@ -9,7 +9,12 @@ import { contains, formatPrefix, masked, overlaps, parsePrefix, type Prefix } fr
 import type { SourceMac } from '../route/vrf.ts';
 import { canonicalIp, formatIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { derivedMac, formatMac, parseMac, type Mac } from '../wire/mac.ts';
-import { defaultRouteDistinguisher, defaultRouteTarget, formatRouteValue, parseRouteValue } from '../evpn/values.ts';
+import {
+  canonicalImportTarget,
+  canonicalRouteValue,
+  defaultRouteDistinguisher,
+  defaultRouteTarget,
+} from '../evpn/values.ts';
 import type { Config, NetworkConfig } from './config.ts';
 import type { RawConfig } from './schema.ts';
 
@@ -133,7 +138,6 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
     if (gatewayMacs.has(rmac))
       problem(at('router-mac'), `${formatMac(rmac)} is a gateway MAC: the router MAC must be this VTEP's own`);
     const given = v.evpn === undefined || v.evpn === true ? {} : v.evpn;
-    const canonical = (t: string) => formatRouteValue(parseRouteValue(t)!);
     const rt = defaultRouteTarget(raw.evpn.asn, vni);
     return {
       l3: {
@@ -141,10 +145,10 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
         rmac,
         rd:
           given.rd !== undefined
-            ? canonical(given.rd)
+            ? canonicalRouteValue(given.rd)
             : defaultRouteDistinguisher(raw.evpn['router-id'] ?? raw.local, vni),
-        importRts: (given['import-rt'] ?? [rt]).map(canonical),
-        exportRts: (given['export-rt'] ?? [rt]).map(canonical),
+        importRts: (given['import-rt'] ?? [rt]).map(canonicalImportTarget),
+        exportRts: (given['export-rt'] ?? [rt]).map(canonicalRouteValue),
         advertise: [...new Set(v.advertise)],
       },
     };

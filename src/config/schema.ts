@@ -11,7 +11,7 @@ import { parseIpv4Address } from '../wire/ipv4.ts';
 import { isGroupMac, parseMac } from '../wire/mac.ts';
 import { DEFAULT_CONTROL_LIMITS } from '../control/server.ts';
 import { DEFAULT_SOCKET } from '../control/sockets.ts';
-import { parseRouteValue } from '../evpn/values.ts';
+import { parseRouteValue, wildcardTarget } from '../evpn/values.ts';
 import { parsePrefix } from '../route/prefix.ts';
 import { DEFAULT_ICMP_RATELIMIT } from '../route/vrf.ts';
 import {
@@ -75,16 +75,20 @@ const overlayIp = z.string(expected(OVERLAY_IP)).refine(is(isUnicastIp), expecte
 
 const RV = 'expected IP:N or ASN:N, such as 10.0.0.1:42 or 65000:42';
 const routeValue = z.string(expected(RV)).refine((s) => parseRouteValue(s) !== undefined, expected(RV));
+const IMPORT_RT = 'expected IP:N, ASN:N or *:N (N under any AS), such as 65000:42 or *:42';
+const importTarget = z
+  .string(expected(IMPORT_RT))
+  .refine((s) => parseRouteValue(s) !== undefined || wildcardTarget(s) !== undefined, expected(IMPORT_RT));
 const networkEvpnSchema = z.union(
   [
     z.literal(true),
     z.strictObject({
       rd: routeValue.optional().describe('route distinguisher; default router-id:VNI'),
       'import-rt': z
-        .array(routeValue, expected('expected a list of route targets'))
+        .array(importTarget, expected('expected a list of route targets'))
         .min(1)
         .optional()
-        .describe('route targets whose routes the network installs; default ASN:VNI'),
+        .describe('route targets whose routes the network installs (*:N: N under any AS); default ASN:VNI'),
       'export-rt': z
         .array(routeValue, expected('expected a list of route targets'))
         .min(1)

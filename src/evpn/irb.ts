@@ -21,6 +21,7 @@ import { formatMac } from '../wire/mac.ts';
 import type { VrfL3Config } from '../config/routing.ts';
 import type { ApiPath } from './gobgp.ts';
 import { prefixPath, readPath, routeKey, type EvpnRoute, type L3Route } from './routes.ts';
+import { importsTarget } from './values.ts';
 
 /** A VRF's symmetric IRB settings, as the config gives them. */
 export type VrfEvpn = VrfL3Config;
@@ -176,7 +177,12 @@ export class Irb {
 
   /** The prefix a received route names in VRF `v`, and its next hop; undefined when the VRF does not take it. */
   private target(v: EvpnVrf, r: EvpnRoute): { prefix: Prefix; hop: RemoteHop & { vtepText: string } } | undefined {
-    if (r.kind === 'imet' || r.rmac === undefined || !r.rts.some((rt) => v.s.importRts.includes(rt))) return undefined;
+    if (
+      r.kind === 'imet' ||
+      r.rmac === undefined ||
+      !r.rts.some((rt) => v.s.importRts.some((p) => importsTarget(p, rt)))
+    )
+      return undefined;
     const vtep = parseIp(r.vtep);
     if (vtep === undefined || parseIpv4Address(r.vtep) === undefined || r.vtep === this.local) return undefined;
     let prefix: Prefix | undefined;

@@ -46,6 +46,7 @@ import { RibFollower, type RibSource } from './follow.ts';
 import { Irb, type IrbStatus, type VrfEvpn } from './irb.ts';
 import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
 import { imetPath, macIpPath, readPath, routeKey, withdrawable, type EvpnRoute, type MacIp } from './routes.ts';
+import { importsTarget } from './values.ts';
 
 /** What the speaker needs of a BGP engine (GoBGP; a fake in tests). */
 export interface BgpEngine extends RibSource {
@@ -466,7 +467,7 @@ export class EvpnSpeaker implements TableListener {
 
   /** Whether a network takes a route: a type-2 or type-3 with one of its import route targets. */
   private imports(n: EvpnNetwork, r: EvpnRoute): r is Exclude<EvpnRoute, { kind: 'prefix' }> {
-    return r.kind !== 'prefix' && r.rts.some((rt) => n.settings.importRts.includes(rt));
+    return r.kind !== 'prefix' && r.rts.some((rt) => n.settings.importRts.some((p) => importsTarget(p, rt)));
   }
 
   private install(n: EvpnNetwork, r: Exclude<EvpnRoute, { kind: 'prefix' }>): void {

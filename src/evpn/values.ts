@@ -28,8 +28,32 @@ export function parseRouteValue(text: string): RouteValue | undefined {
   return undefined;
 }
 
+/** `*:N`: an import route target that matches N under any AS or address, as FRR's wildcard; N or undefined. */
+export function wildcardTarget(text: string): number | undefined {
+  const m = /^\*:(\d{1,10})$/.exec(text);
+  return m !== null && Number(m[1]) <= U32 ? Number(m[1]) : undefined;
+}
+
+/** Whether route target `rt` (canonical) is one an import list entry (canonical, or `*:N`) takes. */
+export function importsTarget(pattern: string, rt: string): boolean {
+  if (pattern === rt) return true;
+  const n = wildcardTarget(pattern);
+  return n !== undefined && parseRouteValue(rt)?.assigned === n;
+}
+
 export function formatRouteValue(v: RouteValue): string {
   return `${v.kind === 'ip' ? v.admin : v.asn}:${v.assigned}`;
+}
+
+/** A route distinguisher or target as written the one way (leading zeros gone); the text must be valid. */
+export function canonicalRouteValue(text: string): string {
+  return formatRouteValue(parseRouteValue(text)!);
+}
+
+/** An import route target the one way: `*:N` kept a wildcard, others as canonicalRouteValue. */
+export function canonicalImportTarget(text: string): string {
+  const n = wildcardTarget(text);
+  return n !== undefined ? `*:${n}` : canonicalRouteValue(text);
 }
 
 /**

@@ -275,6 +275,21 @@ describe('config: BGP EVPN', () => {
     });
   });
 
+  it('takes *:N as an import route target (N under any AS), canonical, and not as an export one', () => {
+    const c = load(
+      'local: 10.0.0.3\nevpn: { asn: 65003, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n' +
+        '    evpn: { import-rt: ["*:0100", "65000:100"] }\n',
+    );
+    expect(c.networks[0].evpn?.importRts).toEqual(['*:100', '65000:100']);
+    expect(
+      problems(() =>
+        load(
+          'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: { export-rt: ["*:1"] }\n',
+        ),
+      ),
+    ).toEqual([expect.stringMatching(/networks\.a\.evpn\.export-rt\.0: expected IP:N or ASN:N/)]);
+  });
+
   it('takes given RD and route targets', () => {
     const c = load(
       'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1], router-id: 1.1.1.1 }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n' +
@@ -304,7 +319,7 @@ describe('config: BGP EVPN', () => {
           'local: 10.0.0.3\nevpn: { asn: 65000, neighbors: [10.0.0.1] }\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n    evpn: { import-rt: ["x:1"] }\n',
         ),
       ),
-    ).toEqual([expect.stringMatching(/networks\.a\.evpn\.import-rt\.0: expected IP:N or ASN:N/)]);
+    ).toEqual([expect.stringMatching(/networks\.a\.evpn\.import-rt\.0: expected IP:N, ASN:N or \*:N/)]);
     expect(
       problems(() =>
         load(

@@ -214,6 +214,18 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1); // a route target it does not import
   });
 
+  it('imports with *:N the routes whose route target is N under any AS (an eBGP leaf in its own AS)', async () => {
+    const { net, engine, speaker } = await setup();
+    speaker.remove(net.name);
+    speaker.add(net, { rd: `${LOCAL}:100`, importRts: ['*:100'], exportRts: ['65000:100'] }, 100);
+    engine.receive(imetPath('10.0.0.6:100', '10.0.0.6', ['65002:100'], 100));
+    engine.receive(imetPath('10.0.0.7:100', '10.0.0.7', ['10.9.9.9:100'], 100));
+    engine.receive(imetPath('10.0.0.8:100', '10.0.0.8', ['65002:101'], 101));
+    expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.6')!))).toBe(true);
+    expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.7')!))).toBe(true);
+    expect(net.remotes.indexOf(parseIp('10.0.0.8')!)).toBe(-1);
+  });
+
   it('installs a type-2 route as an FDB entry and a neighbour of origin evpn, and removes both on withdrawal', async () => {
     const { net, engine, remote } = await setup();
     engine.receive(remote('10.0.0.4', 0, '192.168.100.99'));
