@@ -28,7 +28,8 @@ const LOGGED_MAX = 4096;
 
 /** What a follower tells: routes (EVPN as vtepd speaks it, not from `local`) that came and went. */
 export interface RibListener {
-  received(r: EvpnRoute): void;
+  /** A route, new or updated: `old` is what it was (its route targets may have changed). */
+  received(r: EvpnRoute, old: EvpnRoute | undefined): void;
   withdrawn(key: string): void;
   /** Before a resync after the stream was lost: the engine may have lost our routes. */
   reconnected(): void;
@@ -144,8 +145,10 @@ export class RibFollower {
   }
 
   private receive(r: EvpnRoute): void {
-    this.routes.set(routeKey(r), r);
-    this.listener.received(r);
+    const key = routeKey(r);
+    const old = this.routes.get(key);
+    this.routes.set(key, r);
+    this.listener.received(r, old);
   }
 
   private withdraw(key: string): void {

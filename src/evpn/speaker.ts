@@ -235,7 +235,7 @@ export class EvpnSpeaker implements TableListener {
       engine,
       local,
       {
-        received: (r) => s.received(r),
+        received: (r, old) => s.received(r, old),
         withdrawn: (key) => s.withdrawn(key),
         reconnected: () => s.advertiseAgain(),
         error: (m) => s.error(m),
@@ -446,8 +446,14 @@ export class EvpnSpeaker implements TableListener {
 
   // ---------------------------------------------------------------- received routes
 
-  private received(r: EvpnRoute): void {
-    for (const n of this.networks.values()) if (this.imports(n, r)) this.install(n, r);
+  /** A route new or updated: installed where imported; an update whose route targets changed leaves where it is no longer imported. */
+  private received(r: EvpnRoute, old: EvpnRoute | undefined): void {
+    const moved = old !== undefined && old.rts.join() !== r.rts.join();
+    for (const n of this.networks.values()) {
+      if (this.imports(n, r)) this.install(n, r);
+      else if (moved && this.imports(n, old)) this.uninstall(n, old);
+    }
+    if (moved) this.irb.withdrawn(old);
     this.irb.received(r);
   }
 

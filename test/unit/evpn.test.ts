@@ -214,6 +214,24 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1); // a route target it does not import
   });
 
+  it('uninstalls a route updated to route targets the network does not import, and installs it again when they match', async () => {
+    const { net, engine } = await setup();
+    const vtep = parseIp('10.0.0.4')!;
+    engine.receive(imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100));
+    engine.receive(macIpPath('10.0.0.4:100', M, undefined, '10.0.0.4', ['65000:100'], 100, 0, false));
+    expect(net.remotes.floods(net.remotes.indexOf(vtep))).toBe(true);
+    expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
+    // The same routes (same keys) with another route target: an update, not a new route.
+    engine.receive(imetPath('10.0.0.4:100', '10.0.0.4', ['65000:999'], 100));
+    engine.receive(macIpPath('10.0.0.4:100', M, undefined, '10.0.0.4', ['65000:999'], 100, 0, false));
+    expect(net.remotes.indexOf(vtep)).toBe(-1);
+    expect(net.fdb.get(M)).toBeUndefined();
+    engine.receive(imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100));
+    engine.receive(macIpPath('10.0.0.4:100', M, undefined, '10.0.0.4', ['65000:100'], 100, 0, false));
+    expect(net.remotes.floods(net.remotes.indexOf(vtep))).toBe(true);
+    expect(net.fdb.get(M)).toMatchObject({ origin: 'evpn' });
+  });
+
   it('imports with *:N the routes whose route target is N under any AS (an eBGP leaf in its own AS)', async () => {
     const { net, engine, speaker } = await setup();
     speaker.remove(net.name);
