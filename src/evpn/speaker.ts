@@ -446,7 +446,7 @@ export class EvpnSpeaker implements TableListener {
 
   // ---------------------------------------------------------------- received routes
 
-  /** A route new or updated: installed where imported; an update whose route targets changed leaves where it is no longer imported. */
+  /** A route, new or updated: installed where imported; an update to route targets a network no longer imports leaves it. */
   private received(r: EvpnRoute, old: EvpnRoute | undefined): void {
     const moved = old !== undefined && old.rts.join() !== r.rts.join();
     for (const n of this.networks.values()) {
