@@ -446,7 +446,7 @@ export class EvpnSpeaker implements TableListener {
 
   // ---------------------------------------------------------------- received routes
 
-  /** A route, new or updated: installed where imported; an update to route targets a network no longer imports leaves it. */
+  /** A route, new or updated: installed where imported, uninstalled where an update is no longer imported. */
   private received(r: EvpnRoute, old: EvpnRoute | undefined): void {
     const moved = old !== undefined && old.rts.join() !== r.rts.join();
     for (const n of this.networks.values()) {
