@@ -228,6 +228,8 @@ export class Network {
       );
     }
     const known = this.remotes.indexOf(addr) >= 0;
+    // The same entry again (a MAC/IP route beside the MAC-only one, a config reloaded): nothing changes, nothing told.
+    if (old !== undefined && old.origin === origin && known && old.port === this.remotes.indexOf(addr)) return old.port;
     const r = this.remotes.reference(addr);
     if (r < 0) {
       throw new LimitError(

@@ -197,7 +197,7 @@ async function setupWith(engine: FakeEngine) {
   await speaker.synced();
   const remote = (vtep: string, seq = 0, ip?: string) =>
     macIpPath(`${vtep}:100`, M, ip, vtep, ['65000:100'], 100, seq, false);
-  return { net, engine, speaker, logs, remote };
+  return { net, engine, speaker, logs, remote, hub };
 }
 
 describe('the EVPN speaker', () => {
@@ -212,6 +212,19 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.indexOf(parseIp('10.0.0.4')!)).toBe(-1);
     engine.receive(imetPath('10.0.0.5:100', '10.0.0.5', ['65000:999'], 999));
     expect(net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1); // a route target it does not import
+  });
+
+  it('tells monitor one fdb event for a MAC whose MAC-only and MAC/IP routes both arrive, not one per route', async () => {
+    const { engine, remote, hub } = await setup();
+    const events: string[] = [];
+    const stop = hub.listen((e) => {
+      if (e.event === 'fdb' && 'mac' in e) events.push(`${e.action} ${e.mac}`);
+    });
+    engine.receive(remote('10.0.0.4'));
+    engine.receive(remote('10.0.0.4', 0, '192.168.100.99'));
+    engine.receive(remote('10.0.0.4', 0, 'fd00:100::99'));
+    stop();
+    expect(events).toEqual(['added 02:00:00:00:99:01']);
   });
 
   it('uninstalls a route updated to route targets the network does not import, and installs it again when they match', async () => {
