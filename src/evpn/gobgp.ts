@@ -206,7 +206,16 @@ function notificationText(code: unknown, subcode: unknown): string {
  * What a line of gobgpd's log says about a BGP session, for vtepd's own log at info (up) or as a
  * problem (down, a notification, with the reason in words); undefined for the rest (logged at debug).
  */
-export function sessionLogLine(line: string): { up: boolean; message: string } | undefined {
+export interface SessionLine {
+  neighbor: string;
+  up: boolean;
+  /** The whole line for vtepd's log: "evpn: BGP session with 10.0.0.1 ..." */
+  message: string;
+  /** Why it is down or what the notification said (absent when up). */
+  reason?: string;
+}
+
+export function sessionLogLine(line: string): SessionLine | undefined {
   let e: Record<string, unknown>;
   try {
     e = JSON.parse(line) as Record<string, unknown>;
@@ -214,21 +223,25 @@ export function sessionLogLine(line: string): { up: boolean; message: string } |
     return undefined;
   }
   if (e.Topic !== 'Peer' || typeof e.Key !== 'string') return undefined;
-  const peer = `evpn: BGP session with ${e.Key}`;
+  const neighbor = e.Key;
+  const peer = `evpn: BGP session with ${neighbor}`;
+  const down = (reason: string, sep = ': '): SessionLine => ({
+    neighbor,
+    up: false,
+    message: `${peer}${sep}${reason}`,
+    reason,
+  });
   switch (e.msg) {
     case 'Peer Up':
-      return { up: true, message: `${peer} established` };
+      return { neighbor, up: true, message: `${peer} established` };
     case 'Peer Down':
-      return { up: false, message: `${peer} down: ${String(e.Reason ?? 'no reason given')}` };
+      return down(`down: ${String(e.Reason ?? 'no reason given')}`, ' ');
     case 'sent notification':
       // Data is GoBGP's error, which its logger writes as the error's text ("as number mismatch ...").
-      return {
-        up: false,
-        message: `${peer}: notification sent${typeof e.Data === 'string' && e.Data ? `: ${e.Data}` : ''}`,
-      };
+      return down(`notification sent${typeof e.Data === 'string' && e.Data ? `: ${e.Data}` : ''}`);
     case 'received notification': {
       const said = e['Communicated-Reason'] ? `: "${String(e['Communicated-Reason'])}"` : '';
-      return { up: false, message: `${peer}: notification received (${notificationText(e.Code, e.Subcode)})${said}` };
+      return down(`notification received (${notificationText(e.Code, e.Subcode)})${said}`);
     }
     default:
       return undefined;
@@ -243,8 +256,8 @@ export class Gobgp {
   private stopping = false;
   /** Starts of our gobgpd after the first (it died under us). */
   restarts = 0;
-  /** Told a session went down or a notification passed, in words (our gobgpd's log); else logged at warning. */
-  onProblem: ((message: string) => void) | undefined;
+  /** Told a session came up, went down or a notification passed (our gobgpd's log); else logged here. */
+  onSession: ((s: SessionLine) => void) | undefined;
   /** Session problems told lately, and when (ms): the same one is told once a minute, not at every retry. */
   private readonly told = new Map<string, number>();
 
@@ -327,15 +340,15 @@ export class Gobgp {
       for (const line of d.toString().split('\n')) {
         if (!line.trim()) continue;
         log.debug(`gobgpd: ${line.trim()}`);
-        const session = sessionLogLine(line.trim());
-        if (session?.up) {
-          this.told.clear();
-          log.info(session.message);
-        } else if (session !== undefined && this.tell(session.message)) {
-          (this.onProblem ?? ((m: string) => log.warn(m)))(session.message);
-        }
         // Read once at start: from then on the file is only something to leave behind.
         if (line.includes('Finished reading the config file')) rmSync(file, { force: true });
+        const session = sessionLogLine(line.trim());
+        if (session === undefined) continue;
+        if (session.up) this.told.clear();
+        else if (!this.tell(session.message)) continue;
+        if (this.onSession !== undefined) this.onSession(session);
+        else if (session.up) log.info(session.message);
+        else log.warn(session.message);
       }
     };
     child.stdout!.on('data', relay);

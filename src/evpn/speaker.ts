@@ -44,7 +44,7 @@ import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
 import { RibFollower, type RibSource } from './follow.ts';
 import { Irb, type IrbStatus, type VrfEvpn } from './irb.ts';
-import { Gobgp, type ApiPath, type PeerStatus } from './gobgp.ts';
+import { Gobgp, type ApiPath, type PeerStatus, type SessionLine } from './gobgp.ts';
 import { imetPath, macIpPath, readPath, routeKey, withdrawable, type EvpnRoute, type MacIp } from './routes.ts';
 import { importsTarget } from './values.ts';
 
@@ -56,8 +56,8 @@ export interface BgpEngine extends RibSource {
   deletePath(path: ApiPath): Promise<unknown>;
   peers(): Promise<PeerStatus[]>;
   stop(): void;
-  /** Told of a session that went down or a NOTIFICATION, in words (a gobgpd vtepd started: from its log). */
-  onProblem?: (message: string) => void;
+  /** Told of a session that came up, went down or a NOTIFICATION (a gobgpd vtepd started: from its log). */
+  onSession?: (s: SessionLine) => void;
 }
 
 export const MAX_MOVES = 5;
@@ -229,7 +229,11 @@ export class EvpnSpeaker implements TableListener {
     checks: () => VtepChecks = () => ({ local: parseIp(local)! }),
   ): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
-    engine.onProblem = (m) => s.error(m);
+    engine.onSession = (x) => {
+      if (x.up) log.info(x.message);
+      else s.error(x.message);
+      hub.bgp(x.neighbor, x.up, x.reason);
+    };
     s.unlisten = hub.listenTables(s);
     s.rib = new RibFollower(
       engine,

@@ -48,7 +48,8 @@ export type MonitorEvent =
       origin: string;
       time: string;
     }
-  | { event: 'reload'; changes: string[]; time: string };
+  | { event: 'reload'; changes: string[]; time: string }
+  | { event: 'bgp'; neighbor: string; state: 'established' | 'down'; reason?: string; time: string };
 
 export type Listener = (e: MonitorEvent) => void;
 
@@ -168,6 +169,17 @@ export class EventHub implements SwitchEvents, RouteEvents {
     this.emit(undefined, { event: 'reload', changes, time: now() });
   }
 
+  /** A BGP session came up, or went down (or a NOTIFICATION passed) with `reason`. */
+  bgp(neighbor: string, up: boolean, reason?: string): void {
+    this.emit(undefined, {
+      event: 'bgp',
+      neighbor,
+      state: up ? 'established' : 'down',
+      ...(reason !== undefined && { reason }),
+      time: now(),
+    });
+  }
+
   private emit(network: string | undefined, e: MonitorEvent): void {
     for (const s of this.sessions)
       if (s.network === undefined || network === undefined || s.network === network) s.listener(e);
@@ -205,5 +217,7 @@ export function formatEvent(e: MonitorEvent): string {
       return `pmtu ${e.remote} network ${e.network} mtu ${e.pmtu}`;
     case 'reload':
       return `reload applied: ${e.changes.length === 0 ? 'no changes' : e.changes.join('; ')}`;
+    case 'bgp':
+      return `bgp session ${e.neighbor} ${e.state === 'established' ? 'established' : (e.reason ?? 'down')}`;
   }
 }

@@ -464,7 +464,7 @@ describe('BGP sessions in vtepd log', () => {
       expect(d.log).not.toMatch(/BGP session with 10\.0\.0\.1 established/);
     }));
 
-  it('logs the session established at info level, and serves it and the routes as Prometheus metrics', () =>
+  it('logs the session established at info level, serves it and the routes as Prometheus metrics, and tells monitor when it goes down', () =>
     withLab(2, async (lab) => {
       await lab.frr(1, routeReflectorConfig(lab, [2]));
       const d = await lab.startDaemonArgs(2, [
@@ -494,7 +494,13 @@ describe('BGP sessions in vtepd log', () => {
       expect(page).toMatch(/^vtepd_evpn_session_up\{neighbor="10\.0\.0\.1"\} 1$/m);
       expect(page).toMatch(/^vtepd_evpn_session_flaps_total\{neighbor="10\.0\.0\.1"\} 0$/m);
       expect(page).toMatch(/^vtepd_evpn_withdraw_failures_total 0$/m);
-      // The route reflector gone: the session is down within the hold time (9 s), and the gauge says so.
+      // The route reflector gone: the session is down within the hold time (9 s), and the gauge says so,
+      // and so does monitor.
+      const monitor = spawn(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(2), 'monitor', '--json']);
+      let events = '';
+      monitor.stdout.on('data', (b: Buffer) => (events += b.toString()));
+      lab.adopt(monitor.pid!);
+      await streamsConnected(lab, 2, 1);
       // (by its own pid file: a pkill would reach other labs' bgpd, namespaces share the PID space)
       process.kill(Number(readFileSync(`/var/run/frr/${lab.ns(1)}/bgpd.pid`, 'utf8').trim()), 'SIGKILL');
       expect(
@@ -503,5 +509,10 @@ describe('BGP sessions in vtepd log', () => {
         ),
         page,
       ).toBeGreaterThanOrEqual(0);
+      expect(
+        await within(5000, async () => /"event":"bgp","neighbor":"10\.0\.0\.1","state":"down","reason":"/.test(events)),
+        events,
+      ).toBeGreaterThanOrEqual(0);
+      monitor.kill();
     }));
 });

@@ -567,12 +567,17 @@ describe("gobgpd's session lines in vtepd's log", () => {
   it('tells a session up, down with its reason, and NOTIFICATIONs in words; leaves the rest to debug', () => {
     expect(
       sessionLogLine('{"Key":"10.0.0.1","State":"BGP_FSM_OPENCONFIRM","Topic":"Peer","level":"info","msg":"Peer Up"}'),
-    ).toEqual({ up: true, message: 'evpn: BGP session with 10.0.0.1 established' });
+    ).toEqual({ neighbor: '10.0.0.1', up: true, message: 'evpn: BGP session with 10.0.0.1 established' });
     expect(
       sessionLogLine(
         '{"Key":"10.0.0.1","Reason":"hold-timer-expired","State":"BGP_FSM_ESTABLISHED","Topic":"Peer","level":"info","msg":"Peer Down"}',
       ),
-    ).toEqual({ up: false, message: 'evpn: BGP session with 10.0.0.1 down: hold-timer-expired' });
+    ).toEqual({
+      neighbor: '10.0.0.1',
+      up: false,
+      message: 'evpn: BGP session with 10.0.0.1 down: hold-timer-expired',
+      reason: 'down: hold-timer-expired',
+    });
     expect(
       sessionLogLine(
         '{"Data":"as number mismatch expected 65003, received 65000","Key":"10.0.0.1","Topic":"Peer","level":"warning","msg":"sent notification"}',
