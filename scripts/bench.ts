@@ -25,6 +25,7 @@
 // (Over 400 lines: the setups, the measures and the report with its chart.)
 //
 //   npx tsx scripts/bench.ts [--rounds N] [--seconds N] [--only NAME,...] [--vtepd-args="--no-offload"] [--redraw]
+//   npx tsx scripts/bench.ts --only cli     (the commands' start, a batch of 10,000 adds, vtepd's start and memory)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release } from 'node:os';
 import { join } from 'node:path';
@@ -577,6 +578,11 @@ async function main(): Promise<void> {
   if (!Number.isInteger(roundCount) || roundCount < 1)
     throw new Error(`--rounds must be a whole number of at least 1, not ${values.rounds}`);
   const only = values.only?.split(',');
+  // Not throughput either: what the commands cost a user (scripts/bench-cli.ts).
+  if (only?.includes('cli')) {
+    await (await import('./bench-cli.ts')).main();
+    if (only.every((o) => o === 'cli')) return;
+  }
   if (only?.includes('evpn-scale') || only?.includes('evpn-scale-routed')) {
     // Not a throughput figure: BGP EVPN convergence with many VTEPs (scripts/evpn-scale.ts), bridged or routed.
     const { main: scale } = await import('./evpn-scale.ts');

@@ -1,0 +1,84 @@
+// `npm run bench -- --only cli`: what the commands cost a user, beside what
+// they are compared with, in one run: `vtepctl --version` and `vtepctl fdb
+// show` against a running vtepd beside `node -e 0` and `bridge fdb show`;
+// 10,000 `fdb add` through one `vtepctl -batch`; vtepd from exec to "ready"
+// (one VXLAN network) and its resident memory idle, without and with BGP
+// EVPN (vtepd's own, gobgpd apart). Medians. Not a test: it prints figures.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { blueConfig, kernelPeers, Lab, ROOT, sleep } from './lab/lab.ts';
+import { vtepdEvpnConfig } from './lab/evpn-fabric.ts';
+import { rssMb } from './fuzz/run.ts';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Wall time of a command in host 1's namespace, in ms (median of `n`); throws when it fails. */
+function timed(lab: Lab, cmd: string[], n: number): number {
+  const times: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const t0 = performance.now();
+    const r = spawnSync('ip', ['netns', 'exec', lab.ns(1), ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    times.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr.toString()}`);
+  }
+  return median(times);
+}
+
+/** vtepd from exec to "ready", and its RSS 2 s later, median of `n` starts. */
+async function startup(lab: Lab, config: string, n: number): Promise<{ readyMs: number; rssMb: number }> {
+  const ready: number[] = [];
+  const rss: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const t0 = performance.now();
+    const d = await lab.startDaemon(1, config);
+    ready.push(performance.now() - t0);
+    await sleep(2000);
+    rss.push(rssMb(d.pid));
+    await d.stop();
+  }
+  return { readyMs: median(ready), rssMb: median(rss) };
+}
+
+export async function main(): Promise<void> {
+  const lab = await Lab.create(2);
+  try {
+    await kernelPeers(lab, [2]);
+    const vtepctl = join(ROOT, 'bin/vtepctl');
+    const rows: [string, string][] = [];
+    const ms = (x: number) => `${x.toFixed(0)} ms`;
+    const node = timed(lab, [process.execPath, '-e', '0'], 20);
+    rows.push(['node -e 0', ms(node)]);
+    const version = timed(lab, [vtepctl, '--version'], 20);
+    rows.push(['vtepctl --version', `${ms(version)} (${(version / node).toFixed(1)}× node -e 0)`]);
+    const base = await startup(lab, blueConfig(lab, '', [2]), 5);
+    // Its neighbor (h2) runs no BGP: the session never comes up, which costs the start nothing.
+    const evpnConfig = vtepdEvpnConfig(lab, 1, { vni: 100, address: '192.168.100.1/24' }).replace(
+      `neighbors: [${lab.underlay(1)}]`,
+      `neighbors: [${lab.underlay(2)}]`,
+    );
+    const evpn = await startup(lab, evpnConfig, 5);
+    const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
+    const show = timed(lab, [vtepctl, '--socket', lab.socket(1), 'fdb', 'show'], 20);
+    rows.push(['vtepctl fdb show', `${ms(show)} (${(show / node).toFixed(1)}× node -e 0)`]);
+    rows.push(['bridge fdb show', ms(timed(lab, ['bridge', 'fdb', 'show'], 20))]);
+    const file = join(lab.dir, 'adds.batch');
+    writeFileSync(
+      file,
+      Array.from(
+        { length: 10_000 },
+        (_, i) =>
+          `fdb add 02:ee:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')} dst ${lab.underlay(2)} --network blue`,
+      ).join('\n') + '\n',
+    );
+    const batch = timed(lab, [vtepctl, '--socket', lab.socket(1), '-batch', file, '-force'], 1);
+    rows.push(['10,000 fdb add, one vtepctl -batch', ms(batch)]);
+    await d.stop();
+    rows.push(['vtepd exec -> ready, one network', `${ms(base.readyMs)}; RSS idle ${base.rssMb.toFixed(0)} MB`]);
+    rows.push(['the same with BGP EVPN (gobgpd apart)', `${ms(evpn.readyMs)}; RSS idle ${evpn.rssMb.toFixed(0)} MB`]);
+    const width = Math.max(...rows.map(([k]) => k.length));
+    console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'));
+  } finally {
+    await lab.destroy();
+  }
+}
