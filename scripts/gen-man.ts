@@ -61,6 +61,12 @@ function seeAlso(self: string): string[] {
   ];
 }
 
+/** A flag as the usage writes it with its argument: `--local IP`, `--df or --df-inherit` as it is. */
+function withArgument(flag: string): string {
+  const m = new RegExp(`${flag} ([A-Z][A-Z0-9/:.|]*|[a-z]+(?:\\|[a-z]+)+)(?=[\\] ]|$)`, 'm').exec(VTEPD_USAGE);
+  return m === null ? flag : `${flag} ${m[1]}`;
+}
+
 /** vtepd(8): the usage, then each flag with the config key it sets and that key's meaning. */
 export function vtepdPage(schema: z.ZodType): string {
   const keys = new Map(configKeys(schema).map((k) => [k.key, k]));
@@ -88,7 +94,7 @@ export function vtepdPage(schema: z.ZodType): string {
     ...item('--config, -c FILE', 'Read the configuration from FILE (YAML); SIGHUP or `vtepctl reload` reads it again.'),
     ...item('--verbose, -v', 'Log at debug level (as --log-level debug).'),
     ...item('--version', 'Print the version and exit.'),
-    ...[...flags].flatMap(([flag, texts]) => item(flag, texts.join(' '))),
+    ...[...flags].flatMap(([flag, texts]) => item(withArgument(flag), texts.join(' '))),
     ...section(
       'SIGNALS',
       'SIGINT, SIGTERM: stop, undoing what vtepd set up (TAPs it created, addresses it added).',
