@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { request } from '../../src/control/client.ts';
 import type { StatsReport } from '../../src/control/protocol.ts';
 import { vtepdEvpnConfig } from '../lab/evpn-fabric.ts';
-import { Lab, ROOT, sleep } from '../lab/lab.ts';
+import { Lab, withLabInterruptible, ROOT, sleep } from '../lab/lab.ts';
 import type { RogueRoute } from '../lab/rogue-peer.ts';
 import { rssMb } from './run.ts';
 
@@ -33,10 +33,7 @@ export async function runEvpnRoutes(
 ): Promise<EvpnRoutesReport> {
   const lab = await Lab.create(2);
   // Stopped early (Ctrl-C, a timeout), the lab still goes: namespaces, vtepd, both gobgpd.
-  const interrupted = () => void lab.destroy().then(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-  try {
+  return withLabInterruptible(lab, async () => {
     process.env.VTEPD_TEST_ARGS = vtepdArgs.join(' ');
     const d = await lab.startDaemonArgs(2, [
       '--config',
@@ -89,9 +86,5 @@ export async function runEvpnRoutes(
       rssMb: { before, peak, after: rssMb(d.pid) },
       slowestStatsMs: slowest,
     };
-  } finally {
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
-    await lab.destroy();
-  }
+  });
 }

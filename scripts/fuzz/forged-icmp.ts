@@ -9,7 +9,7 @@
 // `npm run fuzz -- --forged-icmp N`.
 import { request } from '../../src/control/client.ts';
 import type { RemoteRow, StatsReport } from '../../src/control/protocol.ts';
-import { kernelMac, Lab, overlay, sleep } from '../lab/lab.ts';
+import { kernelMac, Lab, withLabInterruptible, overlay, sleep } from '../lab/lab.ts';
 import { rssMb } from './run.ts';
 
 export interface ForgedIcmpReport {
@@ -148,10 +148,7 @@ export async function runForgedIcmp(
   seed = 1,
 ): Promise<ForgedIcmpReport> {
   const lab = await Lab.create(3);
-  const interrupted = () => void lab.destroy().then(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-  try {
+  return withLabInterruptible(lab, async () => {
     await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
     process.env.VTEPD_TEST_ARGS = vtepdArgs.join(' ');
     const d = await lab.startDaemon(1, config(lab, 1));
@@ -191,9 +188,5 @@ export async function runForgedIcmp(
       alive: d.proc.exitCode === null && d.proc.signalCode === null,
       rssMb: { before: rssBefore, after: rssMb(d.pid) },
     };
-  } finally {
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
-    await lab.destroy();
-  }
+  });
 }

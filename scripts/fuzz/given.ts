@@ -7,7 +7,7 @@
 import { createConnection } from 'node:net';
 import { request } from '../../src/control/client.ts';
 import type { StatsReport } from '../../src/control/protocol.ts';
-import { blueConfig, kernelPeers, Lab, overlay, sleep } from '../lab/lab.ts';
+import { blueConfig, kernelPeers, Lab, withLabInterruptible, overlay, sleep } from '../lab/lab.ts';
 import { rssMb } from './run.ts';
 
 export interface GivenReport {
@@ -87,10 +87,7 @@ function listAll(socket: string, sample: () => void): Promise<{ rows: number; by
 
 export async function runGiven(count: number, vtepdArgs: string[]): Promise<GivenReport> {
   const lab = await Lab.create(2);
-  const interrupted = () => void lab.destroy().then(() => process.exit(130));
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-  try {
+  return withLabInterruptible(lab, async () => {
     await kernelPeers(lab, [2]);
     process.env.VTEPD_TEST_ARGS = vtepdArgs.join(' ');
     const d = await lab.startDaemon(1, blueConfig(lab, `    max-static-macs: ${count}\n`, [2]));
@@ -156,9 +153,5 @@ export async function runGiven(count: number, vtepdArgs: string[]): Promise<Give
       gapMs: { idle, adding, listing, flushing },
       rssMb: rss,
     };
-  } finally {
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
-    await lab.destroy();
-  }
+  });
 }

@@ -937,6 +937,23 @@ export function sleep(ms: number): Promise<void> {
  * bench skips its clean-up): the processes still running in their namespaces
  * (vtepd, Open vSwitch, tcpdump), the namespaces, and their working directories.
  */
+/**
+ * Runs `body` with the lab, and removes the lab afterwards, also when the run is interrupted
+ * (Ctrl-C, SIGTERM): namespaces, daemons and peers go, and the process exits 130.
+ */
+export async function withLabInterruptible<T>(lab: Lab, body: () => Promise<T>): Promise<T> {
+  const interrupted = () => void lab.destroy().then(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    return await body();
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await lab.destroy();
+  }
+}
+
 export async function removeStaleLabs(): Promise<void> {
   const list = await sh('ip', ['netns', 'list']);
   const prefixes = new Set<string>();
