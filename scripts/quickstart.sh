@@ -65,6 +65,11 @@ case "$mode" in
     # One closing line in the plain form CI reads.
     node -e 'const fs = require("fs"); const rs = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
       const sum = (k) => rs.reduce((a, r) => a + r[k], 0);
+      // CI keeps only the tail of what this prints: name each failure there, with the first line of its message.
+      const passes = ["", " (--no-offload)"];
+      rs.forEach((r, i) => { for (const f of r.testResults) { if (f.status === "failed" && f.message) console.log(`FAILED${passes[i]}: ${require("path").relative(process.cwd(), f.name)}\n    ${f.message.split("\n")[0].slice(0, 400)}`);
+        for (const t of f.assertionResults) if (t.status === "failed")
+        console.log(`FAILED${passes[i]}: ${require("path").relative(process.cwd(), f.name)} > ${t.fullName}\n    ${String((t.failureMessages || [""])[0]).split("\n")[0].slice(0, 400)}`); } });
       console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed` + (sum("numPendingTests") ? `, ${sum("numPendingTests")} skipped` : ""))' "$report" "$report_off" || true
     rm -f "$report" "$report_off"
     exit $status
