@@ -70,6 +70,27 @@ function main(): number {
   const tallies = new Map<string, Tally>();
   const started = Date.now();
   const runLog: string[] = [];
+  // The summary so far, written to --out after every pass (a long repeat stopped early keeps what it
+  // found) and printed at the end; returns how many tests failed at least once.
+  const summary = (print: boolean): number => {
+    const failing = [...tallies].filter(([, t]) => t.failed > 0).sort((a, b) => b[1].failed - a[1].failed);
+    const total = [...tallies.values()].reduce((n, t) => n + t.passed + t.failed, 0);
+    const lines = [
+      `test:repeat: ${runs} run${runs === 1 ? '' : 's'} × ${modes.join(' + ')}, ${tallies.size} tests, ${total} results, ${((Date.now() - started) / 60000).toFixed(1)} min`,
+      ...runLog,
+      failing.length === 0 ? 'failures per test: none' : 'failures per test:',
+      ...failing.flatMap(([name, t]) => [
+        `  ${t.failed} of ${t.passed + t.failed}  ${name}`,
+        ...t.why.map((w) => `      ${w}`),
+      ]),
+    ];
+    if (print) console.log(`\n${lines.join('\n')}`);
+    if (values.out !== undefined) {
+      mkdirSync(join(values.out, '..'), { recursive: true });
+      writeFileSync(values.out, `${lines.join('\n')}\n`);
+    }
+    return failing.length;
+  };
   try {
     for (let run = 1; run <= runs; run++) {
       for (const mode of modes) {
@@ -107,28 +128,14 @@ function main(): number {
         const line = `run ${run}/${runs} ${mode}: ${json.numPassedTests} passed, ${json.numFailedTests} failed, ${((Date.now() - t0) / 60000).toFixed(1)} min`;
         runLog.push(line);
         console.log(`test:repeat: ${line}`);
+        summary(false);
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const failing = [...tallies].filter(([, t]) => t.failed > 0).sort((a, b) => b[1].failed - a[1].failed);
-  const total = [...tallies.values()].reduce((n, t) => n + t.passed + t.failed, 0);
-  const lines = [
-    `test:repeat: ${runs} run${runs === 1 ? '' : 's'} × ${modes.join(' + ')}, ${tallies.size} tests, ${total} results, ${((Date.now() - started) / 60000).toFixed(1)} min`,
-    ...runLog,
-    failing.length === 0 ? 'failures per test: none' : 'failures per test:',
-    ...failing.flatMap(([name, t]) => [
-      `  ${t.failed} of ${t.passed + t.failed}  ${name}`,
-      ...t.why.map((w) => `      ${w}`),
-    ]),
-  ];
-  console.log(`\n${lines.join('\n')}`);
-  if (values.out !== undefined) {
-    mkdirSync(join(values.out, '..'), { recursive: true });
-    writeFileSync(values.out, `${lines.join('\n')}\n`);
-  }
-  return failing.length === 0 ? 0 : 1;
+  const failing = summary(true);
+  return failing === 0 ? 0 : 1;
 }
 
 function tally(

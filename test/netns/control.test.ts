@@ -125,83 +125,103 @@ describe('control socket bounds', () => {
       expect(d.log).toMatch(/control: a stream client read nothing for 10 s with \d+ bytes waiting: disconnected/);
     }));
 
-  it('bounds given FDB entries at max-static-macs, and lists and flushes a full table between batches: pings every 10 ms go on', () =>
-    withLab(2, async (lab) => {
-      await kernelPeers(lab, [2]);
-      const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
-      expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up');
-      // 65536 entries (the default max-static-macs) over one connection, as a controller would send them.
-      const FULL = 65_536;
-      const c = await connect(lab.socket(1));
-      let sent = '';
-      for (let i = 0; i < FULL; i++) {
-        const mac = (0x0200_0000_0000 + i)
-          .toString(16)
-          .padStart(12, '0')
-          .replace(/(..)(?!$)/g, '$1:');
-        sent += JSON.stringify({ cmd: 'fdb-add', network: 'blue', mac, dst: lab.underlay(2) }) + '\n';
-      }
-      c.sock.write(sent);
-      const t0 = Date.now();
-      while (c.text().split('\n').length <= FULL && Date.now() - t0 < 120_000) await sleep(100);
-      const replies = c.text().trim().split('\n');
-      expect(replies.filter((r) => r === '{"ok":true,"data":{}}')).toHaveLength(FULL);
-      c.sock.destroy();
-      const over = await vtepctl(
-        '--socket',
-        lab.socket(1),
-        'fdb',
-        'add',
-        '02:ff:00:00:00:01',
-        'dst',
-        lab.underlay(2),
-        '--network',
-        'blue',
-      );
-      expect(over.code).toBe(2);
-      expect(over.stderr).toMatch(/has 65536 given FDB entries, its max-static-macs; raise max-static-macs/);
-      expect((await stats(lab)).networks.blue.given['static-macs']).toEqual({ entries: FULL, max: FULL, refused: 1 });
-      // The info log summed the adds up: a few lines, not 65536.
-      expect(d.log.match(/control: fdb add/g)?.length ?? 0).toBeLessThan(5);
-      expect(d.log).toMatch(/control: \d+ more changes within a second \(fdb add \d+\); each is logged at debug/);
+  it(
+    'bounds given FDB entries at max-static-macs, and lists and flushes a full table between batches: pings every 10 ms go on',
+    () =>
+      withLab(2, async (lab) => {
+        await kernelPeers(lab, [2]);
+        const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
+        expectOk(await ping(lab, 1, overlay(2), 1), 'warm-up');
+        // 65536 entries (the default max-static-macs) over one connection, as a controller would send them.
+        const FULL = 65_536;
+        const macs = Array.from({ length: FULL }, (_, i) =>
+          (0x0200_0000_0000 + i)
+            .toString(16)
+            .padStart(12, '0')
+            .replace(/(..)(?!$)/g, '$1:'),
+        );
+        const fill = async () => {
+          const c = await connect(lab.socket(1));
+          c.sock.write(
+            macs
+              .map((mac) => JSON.stringify({ cmd: 'fdb-add', network: 'blue', mac, dst: lab.underlay(2) }) + '\n')
+              .join(''),
+          );
+          const t0 = Date.now();
+          while (c.text().split('\n').length <= FULL && Date.now() - t0 < 120_000) await sleep(100);
+          const replies = c.text().trim().split('\n');
+          expect(replies.filter((r) => r === '{"ok":true,"data":{}}')).toHaveLength(FULL);
+          c.sock.destroy();
+        };
+        await fill();
+        const over = await vtepctl(
+          '--socket',
+          lab.socket(1),
+          'fdb',
+          'add',
+          '02:ff:00:00:00:01',
+          'dst',
+          lab.underlay(2),
+          '--network',
+          'blue',
+        );
+        expect(over.code).toBe(2);
+        expect(over.stderr).toMatch(/has 65536 given FDB entries, its max-static-macs; raise max-static-macs/);
+        expect((await stats(lab)).networks.blue.given['static-macs']).toEqual({ entries: FULL, max: FULL, refused: 1 });
+        // The info log summed the adds up: a few lines, not 65536.
+        expect(d.log.match(/control: fdb add/g)?.length ?? 0).toBeLessThan(5);
+        expect(d.log).toMatch(/control: \d+ more changes within a second \(fdb add \d+\); each is logged at debug/);
 
-      // Listing and flushing it while h1 pings every 10 ms: the largest gap between replies.
-      const gaps = async (what: string, during: () => Promise<void>) => {
-        const pinger = lab.exec(1, 'ping', ['-D', '-i', '0.01', '-c', '400', '-W', '1', overlay(2)], 30_000);
-        await sleep(500);
-        await during();
-        const r = await pinger;
-        const times = [...r.stdout.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=/gm)].map((m) => Number(m[1]) * 1000);
-        expect(times.length, `${what}: replies`).toBeGreaterThan(390);
-        return Math.max(...times.slice(1).map((t, i) => t - times[i]));
-      };
-      const idleGap = await gaps('nothing', () => sleep(2000));
-      let listed = 0;
-      const listGap = await gaps('fdb show', async () => {
-        const r = await vtepctl('--socket', lab.socket(1), 'fdb', 'show', '--json');
-        expectOk(r, 'fdb show');
-        listed = (JSON.parse(r.stdout) as unknown[]).length;
-      });
-      expect(listed).toBe(FULL + 1); // and h2's learned MAC
-      let flushed = 0;
-      const flushGap = await gaps('fdb flush', async () => {
-        const r = await vtepctl('--socket', lab.socket(1), 'fdb', 'flush', '--static', '--json');
-        expectOk(r, 'fdb flush');
-        flushed = (JSON.parse(r.stdout) as { flushed: number }).flushed;
-      });
-      expect(flushed).toBe(FULL);
-      console.log(
-        `largest ping gap: ${idleGap.toFixed(1)} ms idle, ${listGap.toFixed(1)} ms listing, ` +
-          `${flushGap.toFixed(1)} ms flushing ${FULL} entries`,
-      );
-      // Forwarding goes on while the table is listed and flushed: no ping lost, no pause near a second
-      // (1,000,000 entries listed in one piece once stopped forwarding for 1.8 s). How short the pauses
-      // are is a figure, not a pass/fail line: `npm run fuzz -- --given N` measures it on a quiet
-      // machine. A fixed bound of 50 ms here failed in CI when another lab ran beside this one.
-      const bound = Math.max(500, idleGap + 250);
-      expect(listGap, 'largest ping gap while listing, ms').toBeLessThanOrEqual(bound);
-      expect(flushGap, 'largest ping gap while flushing, ms').toBeLessThanOrEqual(bound);
-    }));
+        // Listing and flushing it while h1 pings every 10 ms: the largest gap between replies, beside the
+        // largest gap of a quiet spell just before. Three rounds: a pass that holds the event loop pauses
+        // forwarding in every round, while load from another lab beside this one (a single measurement
+        // once failed CI) comes and goes; so one round within bounds passes.
+        const gaps = async (what: string, during: () => Promise<void>) => {
+          const pinger = lab.exec(1, 'ping', ['-D', '-i', '0.01', '-c', '400', '-W', '1', overlay(2)], 30_000);
+          await sleep(500);
+          await during();
+          const r = await pinger;
+          const times = [...r.stdout.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=/gm)].map((m) => Number(m[1]) * 1000);
+          expect(times.length, `${what}: replies`).toBeGreaterThan(390);
+          return Math.max(...times.slice(1).map((t, i) => t - times[i]));
+        };
+        // 50 ms on a quiet machine (listing 65536 entries in one piece stalled pings for 190 ms here,
+        // flushing them for 64 ms); on a loaded one, twice its quiet gap and 10 ms.
+        const bound = (quiet: number) => Math.max(50, 2 * quiet + 10);
+        const rounds = async (what: string, during: () => Promise<void>, before = async () => {}) => {
+          const seen: string[] = [];
+          let within = false;
+          for (let i = 0; i < 3 && !within; i++) {
+            await before();
+            const quiet = await gaps('nothing', () => sleep(1500));
+            const busy = await gaps(what, during);
+            seen.push(`${busy.toFixed(1)} (quiet ${quiet.toFixed(1)})`);
+            within = busy <= bound(quiet);
+          }
+          console.log(`largest ping gap, ms, ${what} of ${FULL} entries: ${seen.join(', ')}`);
+          expect(within, `largest ping gap while ${what}, ms: ${seen.join(', ')}`).toBe(true);
+        };
+        await rounds('fdb show', async () => {
+          const r = await vtepctl('--socket', lab.socket(1), 'fdb', 'show', '--json');
+          expectOk(r, 'fdb show');
+          expect((JSON.parse(r.stdout) as unknown[]).length).toBe(FULL + 1); // and h2's learned MAC
+        });
+        let refill = false;
+        await rounds(
+          'fdb flush',
+          async () => {
+            const r = await vtepctl('--socket', lab.socket(1), 'fdb', 'flush', '--static', '--json');
+            expectOk(r, 'fdb flush');
+            expect((JSON.parse(r.stdout) as { flushed: number }).flushed).toBe(FULL);
+          },
+          async () => {
+            if (refill) await fill();
+            refill = true;
+          },
+        );
+      }),
+    180_000,
+  );
 });
 
 describe('vtepctl -batch FILE', () => {
