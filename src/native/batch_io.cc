@@ -313,8 +313,13 @@ uint32_t SendLanes(const int32_t* fds, uint32_t nfds, const FrameList& frames, c
     }
     uint32_t msgs = 0, iovs = 0;
     const OuterDf df = OuterDfOf(to, i);
-    // A fragmentable datagram goes alone: the kernel refuses UDP GSO segments larger than what it would fragment to.
-    const uint32_t maxSegments = df == OuterDf::kFragmentable ? 1 : kMaxGsoSegments;
+    // A fragmentable datagram over IPv6 goes alone: the kernel fragments it to its own path MTU, and refuses
+    // UDP GSO segments larger than that. Over IPv4 it is sent with IP_PMTUDISC_OMIT, sized against the
+    // device's MTU as a DF one is, so it keeps GSO: a path MTU lowered by one ICMP error (forged, or from a
+    // guessed source port) would otherwise cost a tunnel three quarters of its TCP rate.
+    const bool alone = df == OuterDf::kFragmentable && to.dst[i] < to.tableCount &&
+                       FamilyOf(to.table + static_cast<size_t>(to.dst[i]) * kAddrLen) != AF_INET;
+    const uint32_t maxSegments = alone ? 1 : kMaxGsoSegments;
     DfSwitch dfs(fds[lane], to);
     while (i < n && lanes[i] == lane && OuterDfOf(to, i) == df && msgs < kMaxBatch && iovs + kMaxGsoSegments <= kIovCapacity) {
       uint32_t first = i, seg = frames.len[i], count = 0;

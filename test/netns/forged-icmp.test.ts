@@ -200,6 +200,59 @@ describe('forged ICMP "too big" errors from a host on the underlay', () => {
       expect(s['pmtu-icmp']!.ignored['no-df'] + s['pmtu-icmp']!.ignored['not-our-packet']).toBe(3);
     }));
 
+  it('VXLAN with df: true: one quoting a source port seen on the wire is believed, the path MTU falls to 552, and TCP keeps half its rate: its frames go without DF, still in GSO batches', () =>
+    withLab(3, async (lab) => {
+      await lab.kernelVxlan(2, { vni: 42, address: `${overlay(2)}/24`, mac: kernelMac(2), remotes: [lab.underlay(1)] });
+      await lab.startDaemon(
+        1,
+        config(lab, 1, lab.underlay(1), lab.underlay(2), 'vxlan: { vni: 42 }', '    df: true\n'),
+      );
+      // What a forger on the path sees (or a blind one guesses right): the source port of h1's tunnel packets.
+      const seen = await lab.capture(1, lab.dev(1), [
+        '-c',
+        '5',
+        'udp',
+        'dst',
+        'port',
+        '4789',
+        'and',
+        'src',
+        lab.underlay(1),
+      ]);
+      const before = await tcpRate(lab);
+      const wire = await seen.stop();
+      expect(wire.length).toBeGreaterThan(0);
+      const sport = wire[0].data.readUInt16BE(14 + 20);
+      const quote = Buffer.concat([
+        quotedIpv4(lab.underlay(1), lab.underlay(2), 17, 1500, true),
+        udpHeader(sport, 4789, 1480),
+      ]);
+      await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(552, quote)], before);
+      expect(await pmtu(lab, lab.underlay(2))).toBe(552);
+      const s = await stats(lab);
+      expect(s['pmtu-icmp']!.believed).toBe(1);
+      expect(s.networks.blue.counters['pmtu-fragmentable']).toBeGreaterThan(1000);
+      expect(s.networks.blue.drops.oversize).toBe(0);
+      const cap = await lab.capture(1, lab.dev(1), [
+        '-c',
+        '20',
+        'udp',
+        'dst',
+        'port',
+        '4789',
+        'and',
+        'src',
+        lab.underlay(1),
+        'and',
+        'greater',
+        '1400',
+      ]);
+      await tcpRate(lab, 1);
+      const packets = await cap.stop();
+      expect(packets.length).toBeGreaterThan(0);
+      for (const p of packets) expect(p.data[14 + 6] & 0x40, 'DF').toBe(0);
+    }));
+
   it('VXLAN over IPv6: a Packet Too Big quoting local -> remote UDP to port 4789 does not stop TCP', () =>
     withLab(3, async (lab) => {
       await lab.ipv6Underlay();
@@ -214,9 +267,10 @@ describe('forged ICMP "too big" errors from a host on the underlay', () => {
       await lab.startDaemon(1, config(lab, 1, lab.underlay6(1), lab.underlay6(2), 'vxlan: { vni: 42 }'));
       const before = await tcpRate(lab);
       // A source port of the range that is no lane of this start (lanes are random, and not told).
-      const lanes = (await lab.exec(1, 'ss', ['-Hun', 'src', `[${lab.underlay6(1)}]`])).stdout;
+      const lanes = (await lab.exec(1, 'ss', ['-Huan'])).stdout;
+      expect(lanes, 'the lanes of h1').toMatch(/:\d+\s/);
       let sport = 50176;
-      while (lanes.includes(`]:${sport} `)) sport++;
+      while (new RegExp(`:${sport}\\s`).test(lanes)) sport++;
       const error = packetTooBig(1280, lab.underlay6(1), lab.underlay6(2), 17, 1446, udpHeader(sport, 4789, 1446));
       await forgeDuringTcp(lab, lab.underlay6(1), [error], before);
       const s = await stats(lab);
