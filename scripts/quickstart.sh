@@ -43,6 +43,12 @@ if [ ! -f build/Release/vtep_native.node ] || [ ! -f node_modules/.package-lock.
   echo "quickstart: npm ci (locked versions; builds the native addon)"
   npm ci --no-audit --no-fund
 fi
+# The compiled JavaScript the commands run (dist/; `npm ci` builds it too, by its prepare script):
+# made again whenever src/ changed since.
+if ! node -e 'import("./bin/launch.js").then((m) => process.exit(m.compiled() === "current" ? 0 : 1))'; then
+  echo "quickstart: npm run build (src/ to dist/)"
+  npm run build --silent
+fi
 
 case "$mode" in
   setup) ;;
@@ -53,6 +59,8 @@ case "$mode" in
     report=$(mktemp)
     report_off=$(mktemp)
     status=0
+    # The whole suite runs against what ships: the commands refuse to fall back to the TypeScript sources.
+    export VTEPD_RUN=dist
     npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
     # The lab suites again with the daemon's offloads off: both data paths must be correct. The
     # suites of the control plane alone (the control socket and its bounds, the service, runtime

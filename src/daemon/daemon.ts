@@ -16,7 +16,7 @@ import { ControlServer, removeStaleSocket } from '../control/server.ts';
 import { RefusedError } from '../control/verb.ts';
 import { monotonicSeconds } from '../datapath/clock.ts';
 import { Datapath, HEADROOM } from '../datapath/datapath.ts';
-import { EvpnSpeaker } from '../evpn/speaker.ts';
+import type { EvpnSpeaker } from '../evpn/speaker.ts';
 import type { L3VniUnit } from './l3vni.ts';
 import { dropPrivileges } from '../host/privileges.ts';
 import { SocketJanitor } from '../host/socket-janitor.ts';
@@ -26,7 +26,7 @@ import type { Channel } from '../io/channel.ts';
 import { NextHops } from '../io/next-hops.ts';
 import { Mirror } from '../observe/capture.ts';
 import type { Logger } from '../observe/log.ts';
-import { MetricsServer, metricsRegistry } from '../observe/metrics.ts';
+import type { MetricsServer } from '../observe/metrics.ts';
 import { EventHub } from '../observe/monitor.ts';
 import { infos, statsReport } from '../observe/report.ts';
 import { trace } from '../observe/trace.ts';
@@ -348,6 +348,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     const routerTimer = setInterval(() => this.router.tick(monotonicSeconds()), ROUTER_TICK_MS);
     this.undo.push(() => clearInterval(routerTimer));
     if (config.evpn !== undefined) {
+      // Loaded only here: gRPC and GoBGP's API are half of a vtepd's start-up time and memory.
+      const { EvpnSpeaker } = await import('../evpn/speaker.ts');
       const speaker = (this.evpn = await EvpnSpeaker.start(
         config.evpn,
         config.local,
@@ -381,6 +383,8 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
    * the port go, which it does once the successor forwards (`waitForPort`).
    */
   private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
+    // Loaded only here: a vtepd without metrics does not load prom-client.
+    const { MetricsServer, metricsRegistry } = await import('../observe/metrics.ts');
     const registry = metricsRegistry({
       stats: () =>
         statsReport(infos(this), this.datapath.unattributed, this.controlStats, {

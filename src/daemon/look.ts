@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config, NetworkConfig } from '../config/config.ts';
 import { socketPathState } from '../control/server.ts';
-import { GOBGP_API_DIR } from '../evpn/gobgp.ts';
+import { GOBGP_API_DIR } from '../evpn/values.ts';
 import { lookupGroup, lookupUser, type Account } from '../host/privileges.ts';
 import {
   CAP_NET_ADMIN,

@@ -16,9 +16,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../observe/log.ts';
+import { GOBGP_API_DIR } from './values.ts';
 
-/** Where golang-github-osrg-gobgp-dev installs GoBGP's API. */
-export const GOBGP_API_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
 const READY_TIMEOUT_MS = 15_000;
 
 export const EVPN_FAMILY = { afi: 'AFI_L2VPN', safi: 'SAFI_EVPN' };

@@ -5,6 +5,9 @@
 //   "65000:42"     type 0: 2-byte AS and a 32-bit number; type 2 for a 4-byte AS and a 16-bit number
 import { parseIpv4Address } from '../wire/ipv4.ts';
 
+/** Where golang-github-osrg-gobgp-dev installs GoBGP's API (read by gobgp.ts; checked before start by look.ts). */
+export const GOBGP_API_DIR = '/usr/share/gocode/src/github.com/osrg/gobgp/api';
+
 export type RouteValue =
   | { kind: 'ip'; admin: string; assigned: number }
   | { kind: 'as2'; asn: number; assigned: number }
