@@ -6,7 +6,11 @@
 // fills the table and sends what waited; no answer drops it, tells the
 // senders "host unreachable", and holds the address as failed for a while, so
 // that a dead host costs three requests, not one per packet. The table is
-// bounded (a scan of a /16 cannot grow it), and what it drops is counted.
+// bounded (a scan of a /16 cannot grow it), and what it drops is counted. A
+// failed entry is only a memory of a dead host: when the table is full, a new
+// address takes the place of one (as the kernel's forced GC evicts FAILED
+// neighbours first), so that a scan's dead addresses do not keep real
+// neighbours unresolved for FAILED_HOLD_S after the scan.
 import type { Network } from '../switch/network.ts';
 import type { Gateway, Ingress, Vrf } from './vrf.ts';
 import { VrfCounter } from './vrf.ts';
@@ -59,6 +63,8 @@ function key(net: Network, ip: Uint8Array): string {
 
 export class Resolver {
   private readonly entries = new Map<string, Pending>();
+  /** How many of the entries are failed ones. */
+  private failedCount = 0;
   /** Packets whose neighbour answered, for the router to send after the batch. */
   readonly ready: Queued[] = [];
   /** Called when packets became ready. */
@@ -83,7 +89,7 @@ export class Resolver {
       e.packets.push({ data: Buffer.from(buf.subarray(off, off + len)), ingress });
       return Queue.Queued;
     }
-    if (this.entries.size >= MAX_ENTRIES) return drop();
+    if (this.entries.size >= MAX_ENTRIES && !this.evictFailed()) return drop();
     this.entries.set(k, {
       gateway: egress,
       ip: ip.slice(0, 16),
@@ -107,7 +113,7 @@ export class Resolver {
     const k = key(net, ip);
     const e = this.entries.get(k);
     if (e === undefined) return false;
-    this.entries.delete(k);
+    this.remove(k, e);
     if (e.packets.length === 0) return true;
     this.ready.push(...e.packets);
     this.onReady();
@@ -123,13 +129,14 @@ export class Resolver {
     for (const [k, e] of this.entries) {
       if (e.next > now) continue;
       if (e.failed) {
-        this.entries.delete(k);
+        this.remove(k, e);
       } else if (e.tries < TRIES) {
         e.tries++;
         e.next = now + RETRY_S;
         retry.push(e);
       } else {
         e.failed = true;
+        this.failedCount++;
         e.next = now + FAILED_HOLD_S;
         this.vrf.counters[VrfCounter.NeighUnresolved] += e.packets.length;
         failed.push({ ...e, packets: e.packets.splice(0) });
@@ -139,7 +146,24 @@ export class Resolver {
 
   /** A network left the VRF: what waited for its neighbours goes. */
   forget(net: Network): void {
-    for (const [k, e] of this.entries) if (e.gateway.net === net) this.entries.delete(k);
+    for (const [k, e] of this.entries) if (e.gateway.net === net) this.remove(k, e);
+  }
+
+  private remove(k: string, e: Pending): void {
+    this.entries.delete(k);
+    if (e.failed) this.failedCount--;
+  }
+
+  /** Makes room by forgetting the oldest failed entry; false when there is none (every entry still resolving). */
+  private evictFailed(): boolean {
+    if (this.failedCount === 0) return false;
+    // Entries are in the order they began, and fail in about that order: the first failed one is near the front.
+    for (const [k, e] of this.entries) {
+      if (!e.failed) continue;
+      this.remove(k, e);
+      return true;
+    }
+    return false;
   }
 
   *pending(): IterableIterator<Pending> {

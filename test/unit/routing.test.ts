@@ -682,4 +682,32 @@ describe('the resolver', () => {
     expect(r.size).toBe(MAX_ENTRIES);
     expect(dropped).toBe(5000 - MAX_ENTRIES);
   });
+
+  it('lets a new address take the place of a failed one when the table is full: a scan does not keep real neighbours unresolved', () => {
+    const a = host();
+    const r = a.vrf.resolver;
+    const red = a.vrf.gateways.get(a.red)!;
+    const blue = a.vrf.gateways.get(a.blue)!;
+    const frame = echo4('192.168.10.11', '192.168.20.99');
+    const ip = new Uint8Array(16);
+    for (let k = 0; k < MAX_ENTRIES; k++) {
+      writeV4Mapped(0xc0a80000 + k, ip);
+      r.queue(red, ip, frame, 0, frame.length, blue, 1);
+    }
+    const real = parseIp('192.168.20.12')!;
+    // Full of addresses still resolving: a new one waits its turn (dropped, counted).
+    expect(r.queue(red, real, frame, 0, frame.length, blue, 1.5)).toBe(Queue.Dropped);
+    // Asked again at 2 and 3, they all fail at 4 and are held as failed until 9; at 4.5 the real neighbour is
+    // asked for at once.
+    for (const t of [2, 3, 4]) r.due(t, [], []);
+    expect([...r.pending()].every((p) => p.failed)).toBe(true);
+    expect(r.queue(red, real, frame, 0, frame.length, blue, 4.5)).toBe(Queue.Requested);
+    expect(r.size).toBe(MAX_ENTRIES);
+    expect(r.waitsFor(a.red, real, 0)).toBe(true);
+    // The address it replaced is the oldest failed one; the others are still held (their packets dropped at once).
+    writeV4Mapped(0xc0a80000, ip);
+    expect([...r.pending()].some((p) => Buffer.compare(Buffer.from(p.ip), Buffer.from(ip)) === 0)).toBe(false);
+    writeV4Mapped(0xc0a80001, ip);
+    expect(r.queue(red, ip, frame, 0, frame.length, blue, 4.5)).toBe(Queue.Dropped);
+  });
 });
