@@ -26,14 +26,39 @@ ${n.map((a) => `  neighbor ${a} activate\n  neighbor ${a} route-reflector-client
 `;
 }
 
-/** FRR as the control plane of a kernel VTEP on host i, peering with the route reflector on host 1. */
-export function kernelVtepConfig(lab: Lab, i: number): string {
+/**
+ * An eBGP spine on host 1 (RFC 7938's leaf-spine), AS 65000, no VTEP of its own: each leaf is
+ * `remote-as external` (its AS is whatever it says), EVPN routes passed on with their next hops and route
+ * targets as they came, which is FRR's default for l2vpn evpn.
+ */
+export function spineConfig(lab: Lab, leaves: number[], passwords: Record<number, string> = {}): string {
+  const n = leaves.map((i) => lab.underlay(i));
+  const md5 = leaves
+    .filter((i) => passwords[i] !== undefined)
+    .map((i) => ` neighbor ${lab.underlay(i)} password ${passwords[i]}\n`)
+    .join('');
+  return `frr defaults datacenter
+hostname spine
+router bgp ${EVPN_ASN}
+ bgp router-id ${lab.underlay(1)}
+ coalesce-time 100
+ no bgp default ipv4-unicast
+${n.map((a) => ` neighbor ${a} remote-as external\n neighbor ${a} timers 3 9\n neighbor ${a} timers connect 1\n`).join('')}${md5} address-family l2vpn evpn
+${n.map((a) => `  neighbor ${a} activate\n`).join('')} exit-address-family
+`;
+}
+
+/**
+ * FRR as the control plane of a kernel VTEP on host i, peering with host 1: the route reflector (iBGP in
+ * AS 65000), or with `asn` a spine (eBGP, `remote-as external`).
+ */
+export function kernelVtepConfig(lab: Lab, i: number, asn = EVPN_ASN): string {
   return `frr defaults datacenter
 hostname vtep${i}
-router bgp ${EVPN_ASN}
+router bgp ${asn}
  bgp router-id ${lab.underlay(i)}
  no bgp default ipv4-unicast
- neighbor ${lab.underlay(1)} remote-as ${EVPN_ASN}
+ neighbor ${lab.underlay(1)} remote-as ${asn === EVPN_ASN ? EVPN_ASN : 'external'}
  neighbor ${lab.underlay(1)} timers 3 9
  address-family l2vpn evpn
   neighbor ${lab.underlay(1)} activate

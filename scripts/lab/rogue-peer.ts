@@ -33,7 +33,8 @@ if (file === undefined) {
 }
 const routes = JSON.parse(readFileSync(file, 'utf8')) as RogueRoute[];
 const log = new Logger(false, (l) => console.error(l));
-const gobgp = await Gobgp.start({ asn: 65000, routerId: local, local, neighbors: peers.split(','), holdTime: 9 }, log);
+const neighbors = peers.split(',').map((address) => ({ address, peerAs: 65000, holdTime: 9, multihop: false }));
+const gobgp = await Gobgp.start({ asn: 65000, routerId: local, local, neighbors }, log);
 let announced = 0;
 console.log(`api ${gobgp.address}`);
 for (const r of routes) {

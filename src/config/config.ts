@@ -30,7 +30,7 @@ export {
   type GreSocket,
 } from './constants.ts';
 import { DEFAULT_GRE_SOCKET, MAX_ALIASES, MAX_CONFIG_BYTES, type GreSocket } from './constants.ts';
-import { configSchema, parseListen, type LOG_FORMATS, type LOG_LEVELS, type RawConfig } from './schema.ts';
+import { configSchema, isEbgp, parseListen, type LOG_FORMATS, type LOG_LEVELS, type RawConfig } from './schema.ts';
 import { normalizeRouting, type GatewayConfig, type VrfConfig } from './routing.ts';
 
 export type { GatewayConfig, VrfConfig };
@@ -53,11 +53,23 @@ export interface NetworkEvpn {
 }
 
 /** The BGP EVPN control plane: GoBGP, started by vtepd or already running. */
+/** One BGP peer of the EVPN fabric. */
+export interface EvpnNeighbor {
+  address: string;
+  /** Its AS; 'external': any AS but ours (FRR's `remote-as external`). */
+  peerAs: number | 'external';
+  holdTime: number;
+  /** TCP MD5 signature key. */
+  password?: string;
+}
+
 export interface EvpnConfig {
   asn: number;
   routerId: string;
-  /** BGP peers (route reflectors or VTEPs), all iBGP in `asn`. */
-  neighbors: string[];
+  /** BGP peers (route reflectors, spines or VTEPs): iBGP when their AS is `asn`, eBGP otherwise. */
+  neighbors: EvpnNeighbor[];
+  /** Some session is eBGP: the default import route target is then `*:VNI` (leaves in other ASes match). */
+  ebgp: boolean;
   /** The gRPC API (host:port) of a gobgpd already running; unset: vtepd runs its own. */
   gobgp?: string;
   /** BGP hold time in seconds: how long a silent peer's routes stay. */
@@ -363,12 +375,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
           `BGP EVPN needs an IPv4 local (the next hop of its routes); ${local} is IPv6: list the remotes instead`,
         );
       else
-        evpn = networkEvpn(
-          n.evpn === true ? {} : n.evpn,
-          raw.evpn.asn,
-          raw.evpn['router-id'] ?? raw.local,
-          settings.vni,
-        );
+        evpn = networkEvpn(n.evpn === true ? {} : n.evpn, raw.evpn, raw.evpn['router-id'] ?? raw.local, settings.vni);
     }
     networks.push({
       name,
@@ -401,18 +408,13 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       greSocket: settings.kind === 'gre' ? (n['gre-socket'] ?? raw['gre-socket']) : DEFAULT_GRE_SOCKET,
     });
   }
-  const evpn =
-    raw.evpn === undefined
-      ? undefined
-      : {
-          asn: raw.evpn.asn,
-          routerId: raw.evpn['router-id'] ?? local,
-          neighbors: raw.evpn.neighbors.map((a) => canonicalIp(a)!),
-          gobgp: raw.evpn.gobgp,
-          holdTime: raw.evpn['hold-time'],
-        };
-  evpn?.neighbors.forEach((a, i) => {
-    if (a === local) problem(['evpn', 'neighbors', i], `${a} is this VTEP's own address (local)`);
+  const evpn = raw.evpn === undefined ? undefined : evpnConfig(raw.evpn, local);
+  evpn?.neighbors.forEach((n, i) => {
+    if (n.address === local) problem(['evpn', 'neighbors', i], `${n.address} is this VTEP's own address (local)`);
+  });
+  evpn?.neighbors.forEach((n, i) => {
+    if (evpn.neighbors.findIndex((m) => m.address === n.address) !== i)
+      problem(['evpn', 'neighbors', i], `${n.address} is listed twice`);
   });
   const control = { maxClients: raw.control['max-clients'], idleTimeoutS: raw.control['idle-timeout'] };
   const metrics = raw.metrics === undefined ? undefined : parseListen(raw.metrics);
@@ -435,17 +437,44 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
   };
 }
 
-/** A network's EVPN settings with FRR's defaults: RD router-id:VNI, route targets ASN:VNI. */
+type RawEvpn = NonNullable<RawConfig['evpn']>;
+
+/** The top-level evpn: each neighbor with its AS and hold time, the defaults filled in. */
+function evpnConfig(raw: RawEvpn, local: string): EvpnConfig {
+  const neighbors = raw.neighbors.map((n): EvpnNeighbor => {
+    const o = typeof n === 'string' ? { address: n } : n;
+    return {
+      address: canonicalIp(o.address)!,
+      peerAs: o['peer-as'] ?? raw['peer-as'] ?? raw.asn,
+      holdTime: o['hold-time'] ?? raw['hold-time'],
+      ...(o.password !== undefined ? { password: o.password } : {}),
+    };
+  });
+  return {
+    asn: raw.asn,
+    routerId: raw['router-id'] ?? local,
+    neighbors,
+    ebgp: isEbgp(raw),
+    gobgp: raw.gobgp,
+    holdTime: raw['hold-time'],
+  };
+}
+
+/**
+ * A network's EVPN settings with FRR's defaults: RD router-id:VNI, route targets ASN:VNI; with eBGP the
+ * import is `*:VNI` (any AS), as FRR matches its auto-derived targets, so leaves in other ASes match.
+ */
 function networkEvpn(
   given: { rd?: string; 'import-rt'?: string[]; 'export-rt'?: string[] },
-  asn: number,
+  evpn: RawEvpn,
   routerId: string,
   vni: number,
 ): NetworkEvpn {
-  const rt = defaultRouteTarget(asn, vni);
+  const rt = defaultRouteTarget(evpn.asn, vni);
+  const importRt = isEbgp(evpn) ? `*:${vni}` : rt;
   return {
     rd: given.rd !== undefined ? canonicalRouteValue(given.rd) : defaultRouteDistinguisher(routerId, vni),
-    importRts: (given['import-rt'] ?? [rt]).map(canonicalImportTarget),
+    importRts: (given['import-rt'] ?? [importRt]).map(canonicalImportTarget),
     exportRts: (given['export-rt'] ?? [rt]).map(canonicalRouteValue),
   };
 }

@@ -38,6 +38,7 @@ export interface NetworkFlags {
   'arp-snoop'?: boolean;
   'no-learning'?: boolean;
   'evpn-asn'?: string;
+  'evpn-peer-as'?: string;
   'evpn-neighbor'?: string[];
   'evpn-router-id'?: string;
   'evpn-gobgp'?: string;
@@ -87,6 +88,7 @@ export const FLAG_OF_PATH: Record<string, string> = {
   'arp-snoop': '--arp-snoop',
   learning: '--no-learning',
   'evpn.asn': '--evpn-asn',
+  'evpn.peer-as': '--evpn-peer-as',
   'evpn.neighbors': '--evpn-neighbor',
   'evpn.router-id': '--evpn-router-id',
   'evpn.gobgp': '--evpn-gobgp',
@@ -167,6 +169,7 @@ export function configFromFlags(f: NetworkFlags): Config {
     f['evpn-asn'] !== undefined || f['evpn-neighbor'] !== undefined
       ? {
           asn: num(f['evpn-asn']),
+          'peer-as': f['evpn-peer-as'] === 'external' ? 'external' : num(f['evpn-peer-as']),
           neighbors: f['evpn-neighbor'],
           'router-id': f['evpn-router-id'],
           gobgp: f['evpn-gobgp'],

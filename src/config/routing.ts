@@ -16,7 +16,7 @@ import {
   defaultRouteTarget,
 } from '../evpn/values.ts';
 import type { Config, NetworkConfig } from './config.ts';
-import type { RawConfig } from './schema.ts';
+import { isEbgp, type RawConfig } from './schema.ts';
 
 /** The VRF of a network that has a gateway and names none. */
 export const DEFAULT_VRF = 'default';
@@ -139,6 +139,7 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
       problem(at('router-mac'), `${formatMac(rmac)} is a gateway MAC: the router MAC must be this VTEP's own`);
     const given = v.evpn === undefined || v.evpn === true ? {} : v.evpn;
     const rt = defaultRouteTarget(raw.evpn.asn, vni);
+    const importRt = isEbgp(raw.evpn) ? `*:${vni}` : rt;
     return {
       l3: {
         vni,
@@ -147,7 +148,7 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
           given.rd !== undefined
             ? canonicalRouteValue(given.rd)
             : defaultRouteDistinguisher(raw.evpn['router-id'] ?? raw.local, vni),
-        importRts: (given['import-rt'] ?? [rt]).map(canonicalImportTarget),
+        importRts: (given['import-rt'] ?? [importRt]).map(canonicalImportTarget),
         exportRts: (given['export-rt'] ?? [rt]).map(canonicalRouteValue),
         advertise: [...new Set(v.advertise)],
       },

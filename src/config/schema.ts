@@ -114,13 +114,42 @@ export const LOG_FORMATS = ['text', 'json'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warning', 'error'] as const;
 const SOCKET_MODE = 'expected permission bits such as 0600 or 0660: the owner reads and writes, others nothing';
 
+const PEER_AS = 'expected an AS number (1–4294967295) or external';
+const peerAs = z.union([int(1, 4294967295, 'an AS number'), z.literal('external')], expected(PEER_AS));
+const PASSWORD = 'expected 1 to 80 printable ASCII characters, without quotes or backslashes';
+const neighborSchema = z.union(
+  [
+    unicastIpv4,
+    z.strictObject({
+      address: unicastIpv4.describe("the peer's IPv4 address"),
+      'peer-as': peerAs.optional().describe('its AS, or `external`; default: `evpn.peer-as`'),
+      'hold-time': int(3, 65535, 'seconds').optional().describe('seconds; default: `evpn.hold-time`'),
+      password: z
+        .string(expected(PASSWORD))
+        .regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,80}$/, expected(PASSWORD))
+        .optional()
+        .describe('TCP MD5 signature key (RFC 2385), as the peer has it'),
+    }),
+  ],
+  expected('expected an IPv4 address, or { address, peer-as, hold-time, password }'),
+);
+
 const evpnSchema = z.strictObject({
-  asn: int(1, 4294967295, 'an AS number').describe('the AS number (1–4294967295); every session is iBGP'),
+  asn: int(1, 4294967295, 'an AS number').describe(
+    "this VTEP's AS number (1–4294967295): a session is iBGP when the peer's AS is the same, eBGP otherwise",
+  ),
+  'peer-as': peerAs
+    .optional()
+    .describe(
+      "the neighbors' AS: a number, or `external` for any AS but `asn` (FRR's `remote-as external`). Default: `asn` (iBGP).",
+    ),
   'router-id': ipv4.optional().describe("BGP router id, and the route distinguishers' address. Default: `local`."),
   neighbors: z
-    .array(unicastIpv4, expected('expected a list of IPv4 addresses'))
+    .array(neighborSchema, expected('expected a list of neighbors'))
     .min(1, expected('expected at least one neighbor'))
-    .describe('BGP peers, IPv4; sessions from `local`'),
+    .describe(
+      'BGP peers: IPv4 addresses, or `{ address, peer-as, hold-time, password }` each; sessions from `local`, eBGP ones multihop when the peer is not on a connected subnet',
+    ),
   gobgp: hostPort.optional().describe('`ADDRESS:PORT` of the gRPC API of a gobgpd already running'),
   'hold-time': int(3, 65535, 'seconds').default(9).describe('seconds; keepalives every third of it'),
 });
@@ -403,3 +432,8 @@ export const configSchema = z.strictObject({
 });
 
 export type RawConfig = z.output<typeof configSchema>;
+
+/** Whether some session of an evpn block is eBGP (a peer AS other than `asn`): imports then default to `*:VNI`. */
+export function isEbgp(evpn: NonNullable<RawConfig['evpn']>): boolean {
+  return evpn.neighbors.some((n) => ((typeof n === 'string' ? undefined : n['peer-as']) ?? evpn['peer-as'] ?? evpn.asn) !== evpn.asn);
+}

@@ -49,13 +49,22 @@ export interface PeerStatus {
   accepted: number;
 }
 
+export interface GobgpNeighbor {
+  address: string;
+  /** Its AS; 'external': any AS but ours (GoBGP: peer-as 0, the AS taken from the peer's OPEN). */
+  peerAs: number | 'external';
+  holdTime: number;
+  password?: string;
+  /** eBGP to a peer that is not on a connected subnet: TTL 255 (ebgp-multihop). */
+  multihop: boolean;
+}
+
 export interface GobgpSettings {
   asn: number;
   routerId: string;
   /** This VTEP's underlay address: the BGP sessions' source and the routes' next hop. */
   local: string;
-  neighbors: string[];
-  holdTime: number;
+  neighbors: GobgpNeighbor[];
 }
 
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -109,7 +118,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** gobgpd's config: one iBGP session per neighbor, EVPN only, timers for a fabric (fast retries, short hold time). */
+/**
+ * gobgpd's config: one session per neighbor (iBGP in our AS, eBGP otherwise), EVPN only, timers for a
+ * fabric (fast retries, short hold time). GoBGP leaves the next hop of EVPN routes it passes on as it was
+ * and sends its own with `local`, as eBGP EVPN needs; its extended next-hop capability cannot be turned off.
+ */
 export function gobgpdConfig(s: GobgpSettings): string {
   const lines = [
     '[global.config]',
@@ -121,14 +134,17 @@ export function gobgpdConfig(s: GobgpSettings): string {
     lines.push(
       '[[neighbors]]',
       '  [neighbors.config]',
-      `    neighbor-address = "${n}"`,
-      `    peer-as = ${s.asn}`,
+      `    neighbor-address = "${n.address}"`,
+      `    peer-as = ${n.peerAs === 'external' ? 0 : n.peerAs}`,
+      // The schema allows printable ASCII without quotes or backslashes: a TOML basic string as it is.
+      ...(n.password !== undefined ? [`    auth-password = "${n.password}"`] : []),
       '  [neighbors.timers.config]',
       '    connect-retry = 2',
-      `    hold-time = ${s.holdTime}`,
-      `    keepalive-interval = ${Math.max(1, Math.floor(s.holdTime / 3))}`,
+      `    hold-time = ${n.holdTime}`,
+      `    keepalive-interval = ${Math.max(1, Math.floor(n.holdTime / 3))}`,
       '  [neighbors.transport.config]',
       `    local-address = "${s.local}"`,
+      ...(n.multihop ? ['  [neighbors.ebgp-multihop.config]', '    enabled = true', '    multihop-ttl = 255'] : []),
       '  [[neighbors.afi-safis]]',
       '    [neighbors.afi-safis.config]',
       '      afi-safi-name = "l2vpn-evpn"',

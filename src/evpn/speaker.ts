@@ -39,6 +39,7 @@ import type { NeighEntry } from '../switch/neigh.ts';
 import { Hold } from '../switch/remotes.ts';
 import { LimitError, TableError, type Network } from '../switch/network.ts';
 import type { Vrf } from '../route/vrf.ts';
+import { onLink } from '../io/link.ts';
 import { parseIp, vtepProblem, type VtepChecks } from '../wire/ip-address.ts';
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
@@ -206,11 +207,22 @@ export class EvpnSpeaker implements TableListener {
       cfg.gobgp !== undefined
         ? await Gobgp.connect(cfg.gobgp)
         : await Gobgp.start(
-            { asn: cfg.asn, routerId: cfg.routerId, local, neighbors: cfg.neighbors, holdTime: cfg.holdTime },
+            {
+              asn: cfg.asn,
+              routerId: cfg.routerId,
+              local,
+              neighbors: cfg.neighbors.map((n) => ({
+                ...n,
+                multihop: n.peerAs !== cfg.asn && !onLink(n.address),
+              })),
+            },
             log,
           );
+    const peers = cfg.neighbors.map((n) =>
+      n.peerAs === cfg.asn ? n.address : `${n.address} (AS ${n.peerAs === 'external' ? 'external' : n.peerAs})`,
+    );
     log.info(
-      `evpn: AS ${cfg.asn}, router-id ${cfg.routerId}, neighbors ${cfg.neighbors.join(', ')}; GoBGP at ` +
+      `evpn: AS ${cfg.asn}, router-id ${cfg.routerId}, neighbors ${peers.join(', ')}; GoBGP at ` +
         `${gobgp.address}${gobgp.managed ? ' (started by vtepd)' : ''}`,
     );
     return EvpnSpeaker.over(gobgp, cfg, local, hub, log, checks);

@@ -105,6 +105,18 @@ export function subnetBroadcast(dev: string, local: string): string | undefined 
     return undefined;
   }
 }
+/** Whether `addr` is on a subnet of this host (the kernel's route to it names no gateway); false when unknown. */
+export function onLink(addr: string): boolean {
+  try {
+    const routes = JSON.parse(
+      execFileSync('ip', ['-j', 'route', 'get', addr], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    ) as { gateway?: string; type?: string }[];
+    return routes.length > 0 && routes[0].gateway === undefined && (routes[0].type ?? 'unicast') === 'unicast';
+  } catch {
+    return false;
+  }
+}
+
 export function setUp(dev: string, mtu: number): void {
   ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
 }

@@ -11,7 +11,13 @@ import { describe, expect, it } from 'vitest';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
 import type { EvpnRouteRow, EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
-import { EVPN_ASN, kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from '../../scripts/lab/evpn-fabric.ts';
+import {
+  EVPN_ASN,
+  kernelVtepConfig,
+  routeReflectorConfig,
+  spineConfig,
+  vtepdEvpnConfig,
+} from '../../scripts/lab/evpn-fabric.ts';
 import { ROOT, sh, sleep, type DaemonProcess, type Lab } from '../../scripts/lab/lab.ts';
 import { expectOk, streamsConnected, vtepctl, withLab } from './helpers.ts';
 
@@ -437,6 +443,76 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
         'the kernel tenant reaches h4 again',
       ).toBeGreaterThanOrEqual(0);
       expectOk(await lab.exec(4, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(3)]), 'ping h4 -> h3');
+    }));
+});
+
+describe('vtepd as an eBGP leaf (RFC 7938)', () => {
+  it('an FRR spine in AS 65000 (remote-as external), an FRR + kernel leaf in 65002, vtepd leaves in 65003 and 65004 (one with TCP MD5), no import-rt anywhere: every host pings every other', () =>
+    withLab(4, async (lab) => {
+      const tenant = await lab.kernelEvpnVtep(2, {
+        vni: VNI,
+        address: `${ip(2)}/24`,
+        mac: '02:00:00:00:00:02',
+        bridgeAddress: `${ip(254)}/24`,
+      });
+      // The session to h4 is signed (TCP MD5): it comes up only if vtepd's gobgpd signs with the same key.
+      await lab.frr(1, spineConfig(lab, [2, 3, 4], { 4: 'leaf4-key' }));
+      await lab.frr(2, kernelVtepConfig(lab, 2, 65002));
+      const leaf = (i: number, evpn: string) =>
+        lab.writeConfig(
+          i,
+          vtepdEvpnConfig(lab, i, { vni: VNI, address: `${ip(i)}/24` }).replace(
+            `evpn: { asn: ${EVPN_ASN}, neighbors: [${lab.underlay(1)}], hold-time: 9 }`,
+            `evpn: ${evpn}`,
+          ),
+        );
+      // One with peer-as for all its neighbors, one with a neighbor object taking any AS but its own.
+      await lab.startDaemonArgs(3, [
+        '--config',
+        leaf(3, `{ asn: 65003, peer-as: 65000, neighbors: [${lab.underlay(1)}] }`),
+      ]);
+      const d4 = await lab.startDaemonArgs(4, [
+        '--config',
+        leaf(
+          4,
+          `{ asn: 65004, neighbors: [{ address: ${lab.underlay(1)}, peer-as: external, hold-time: 9, password: leaf4-key }] }`,
+        ),
+      ]);
+      // The kernel floods to both vtepd leaves: their routes crossed the spine with their own next hops.
+      await converged(lab);
+      for (const [from, to] of [
+        [3, 2],
+        [3, 4],
+        [4, 2],
+        [4, 3],
+      ])
+        expectOk(
+          await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
+          `ping h${from} -> ${ip(to)}`,
+        );
+      for (const to of [3, 4])
+        expectOk(
+          await lab.execIn(tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
+          `ping kernel tenant -> ${ip(to)}`,
+        );
+      expect(await ctlJson<FdbRow[]>(lab, 3, 'fdb', 'show')).toContainEqual(
+        expect.objectContaining({ mac: '02:00:00:00:00:02', remote: lab.underlay(2), origin: 'evpn' }),
+      );
+      for (const [i, asn] of [
+        [3, 65003],
+        [4, 65004],
+      ]) {
+        const status = await ctlJson<EvpnStatus>(lab, i, 'evpn', 'show');
+        expect(status.asn).toBe(asn);
+        expect(status.sessions).toEqual([
+          expect.objectContaining({ neighbor: lab.underlay(1), state: 'ESTABLISHED', 'peer-as': 65000 }),
+        ]);
+        // FRR's auto-derived targets carry each leaf's own AS: vtepd imports any AS, and exports its own.
+        expect(status.networks.blue['import-rt']).toEqual([`*:${VNI}`]);
+        expect(status.networks.blue['export-rt']).toEqual([`${asn}:${VNI}`]);
+        expect(status.networks.blue.received['type-3']).toBe(2);
+      }
+      expect(d4.log).toMatch(/evpn: AS 65004, router-id \S+, neighbors 10\.0\.0\.1 \(AS external\)/);
     }));
 });
 

@@ -265,7 +265,8 @@ describe('config: BGP EVPN', () => {
     expect(c.evpn).toEqual({
       asn: 65000,
       routerId: '10.0.0.3',
-      neighbors: ['10.0.0.1'],
+      neighbors: [{ address: '10.0.0.1', peerAs: 65000, holdTime: 9 }],
+      ebgp: false,
       gobgp: undefined,
       holdTime: 9,
     });
@@ -273,6 +274,44 @@ describe('config: BGP EVPN', () => {
       learning: false,
       evpn: { rd: '10.0.0.3:100', importRts: ['65000:100'], exportRts: ['65000:100'] },
     });
+  });
+
+  it('eBGP: peer-as for all neighbors or one, external, hold time and password per neighbor; imports *:VNI by default', () => {
+    const c = load(
+      'local: 10.0.0.3\nevpn:\n  asn: 65003\n  peer-as: 65000\n  neighbors:\n    - 10.0.0.1\n' +
+        '    - { address: 10.0.9.1, peer-as: external, hold-time: 30, password: "s3cret!" }\n' +
+        'networks:\n  a:\n    tap: t0\n    vxlan: { vni: 100 }\n    evpn: true\n',
+    );
+    expect(c.evpn).toMatchObject({
+      asn: 65003,
+      ebgp: true,
+      neighbors: [
+        { address: '10.0.0.1', peerAs: 65000, holdTime: 9 },
+        { address: '10.0.9.1', peerAs: 'external', holdTime: 30, password: 's3cret!' },
+      ],
+    });
+    // FRR's auto-derived targets are ASN:VNI with each leaf's own AS: imports match any AS, exports stay ours.
+    expect(c.networks[0].evpn).toEqual({ rd: '10.0.0.3:100', importRts: ['*:100'], exportRts: ['65003:100'] });
+    // A given import-rt is taken as it is; iBGP to one neighbor in our AS keeps eBGP's default for the others.
+    const mixed = load(
+      'local: 10.0.0.3\nevpn: { asn: 65003, neighbors: [10.0.0.1, { address: 10.0.0.2, peer-as: 65009 }] }\n' +
+        'networks:\n  a:\n    tap: t0\n    vxlan: { vni: 7 }\n    evpn: { import-rt: ["65009:7"] }\n',
+    );
+    expect(mixed.evpn?.neighbors.map((n) => n.peerAs)).toEqual([65003, 65009]);
+    expect(mixed.networks[0].evpn?.importRts).toEqual(['65009:7']);
+    const errors = (evpn: string) =>
+      problems(() => load(`local: 10.0.0.3\nevpn: ${evpn}\nnetworks:\n  a:\n    tap: t0\n    vxlan: { vni: 1 }\n`));
+    expect(errors('{ asn: 65003, peer-as: internal, neighbors: [10.0.0.1] }')).toEqual([
+      expect.stringMatching(/evpn\.peer-as: expected an AS number \(1–4294967295\) or external/),
+    ]);
+    expect(errors('{ asn: 65003, neighbors: [{ address: 10.0.0.1, password: "a\\"b" }] }')).toEqual([
+      expect.stringMatching(
+        /evpn\.neighbors\.0\.password: expected 1 to 80 printable ASCII characters, without quotes or backslashes/,
+      ),
+    ]);
+    expect(errors('{ asn: 65003, neighbors: [10.0.0.1, { address: 10.0.0.1 }] }')).toEqual([
+      expect.stringMatching(/evpn\.neighbors\.1: 10\.0\.0\.1 is listed twice/),
+    ]);
   });
 
   it('takes *:N as an import route target (N under any AS), canonical, and not as an export one', () => {
@@ -338,7 +377,7 @@ describe('config: BGP EVPN', () => {
       'evpn-neighbor': ['10.0.0.1'],
       'no-learning': true,
     });
-    expect(c.evpn).toMatchObject({ asn: 65000, neighbors: ['10.0.0.1'] });
+    expect(c.evpn).toMatchObject({ asn: 65000, neighbors: [{ address: '10.0.0.1', peerAs: 65000 }] });
     expect(c.networks[0]).toMatchObject({ learning: false, evpn: { rd: '10.0.0.3:100' } });
     expect(
       problems(() =>

@@ -8,7 +8,7 @@ import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
 import type { ApiPath, PeerStatus } from '../../src/evpn/gobgp.ts';
-import { sessionLogLine } from '../../src/evpn/gobgp.ts';
+import { gobgpdConfig, sessionLogLine } from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/evpn/routes.ts';
 import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
@@ -186,7 +186,13 @@ async function setupWith(engine: FakeEngine) {
   const hub = new EventHub();
   net.events = hub;
   const logs: string[] = [];
-  const cfg: EvpnConfig = { asn: 65000, routerId: LOCAL, neighbors: ['10.0.0.1'], holdTime: 9 };
+  const cfg: EvpnConfig = {
+    asn: 65000,
+    routerId: LOCAL,
+    neighbors: [{ address: '10.0.0.1', peerAs: 65000, holdTime: 9 }],
+    ebgp: false,
+    holdTime: 9,
+  };
   const checks = () => ({
     local: parseIp(LOCAL)!,
     broadcast: parseIp('10.0.0.255'),
@@ -597,5 +603,30 @@ describe("gobgpd's session lines in vtepd's log", () => {
       sessionLogLine('{"Topic":"Config","level":"info","msg":"Finished reading the config file"}'),
     ).toBeUndefined();
     expect(sessionLogLine('not json')).toBeUndefined();
+  });
+});
+
+describe("gobgpd's config", () => {
+  it('one session per neighbor: iBGP in our AS, eBGP with its AS (0 for external: any), MD5 password, multihop only off-link', () => {
+    const text = gobgpdConfig({
+      asn: 65003,
+      routerId: '10.0.0.3',
+      local: '10.0.0.3',
+      neighbors: [
+        { address: '10.0.0.1', peerAs: 65003, holdTime: 9, multihop: false },
+        { address: '10.0.0.2', peerAs: 65000, holdTime: 30, password: 'k3y!', multihop: false },
+        { address: '10.9.0.1', peerAs: 'external', holdTime: 9, multihop: true },
+      ],
+    });
+    const blocks = text.split('[[neighbors]]').slice(1);
+    expect(blocks).toHaveLength(3);
+    expect(blocks[0]).toMatch(/neighbor-address = "10\.0\.0\.1"\n {4}peer-as = 65003\n/);
+    expect(blocks[0]).not.toMatch(/auth-password|ebgp-multihop/);
+    expect(blocks[1]).toMatch(/peer-as = 65000\n {4}auth-password = "k3y!"\n/);
+    expect(blocks[1]).toMatch(/hold-time = 30\n {4}keepalive-interval = 10\n/);
+    expect(blocks[1]).not.toContain('ebgp-multihop');
+    expect(blocks[2]).toMatch(/peer-as = 0\n/);
+    expect(blocks[2]).toMatch(/\[neighbors\.ebgp-multihop\.config\]\n {4}enabled = true\n {4}multihop-ttl = 255\n/);
+    for (const b of blocks) expect(b).toContain('afi-safi-name = "l2vpn-evpn"');
   });
 });
