@@ -3,7 +3,9 @@
 // show` against a running vtepd beside `node -e 0` and `bridge fdb show`;
 // 10,000 `fdb add` through one `vtepctl -batch`; vtepd from exec to "ready"
 // (one VXLAN network) and its resident memory idle, without and with BGP
-// EVPN (vtepd's own, gobgpd apart). Medians. Not a test: it prints figures.
+// EVPN (vtepd's own, gobgpd apart). Each as it ships (the compiled dist/) and,
+// beside it, through tsx from the sources (VTEPD_RUN=src, a checkout being
+// edited). Medians. Not a test: it prints figures.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,18 @@ function timed(lab: Lab, cmd: string[], n: number): number {
     if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr.toString()}`);
   }
   return median(times);
+}
+
+/** Runs `f` with the commands forced to run the TypeScript sources through tsx (VTEPD_RUN=src). */
+async function fromSources<T>(f: () => T | Promise<T>): Promise<T> {
+  const was = process.env.VTEPD_RUN;
+  process.env.VTEPD_RUN = 'src';
+  try {
+    return await f();
+  } finally {
+    if (was === undefined) delete process.env.VTEPD_RUN;
+    else process.env.VTEPD_RUN = was;
+  }
 }
 
 /** vtepd from exec to "ready", and its RSS 2 s later, median of `n` starts. */
@@ -51,7 +65,10 @@ export async function main(): Promise<void> {
     rows.push(['node -e 0', ms(node)]);
     const version = timed(lab, [vtepctl, '--version'], 20);
     rows.push(['vtepctl --version', `${ms(version)} (${(version / node).toFixed(1)}× node -e 0)`]);
+    const versionTsx = await fromSources(() => timed(lab, [vtepctl, '--version'], 20));
+    rows.push(['  the same through tsx', ms(versionTsx)]);
     const base = await startup(lab, blueConfig(lab, '', [2]), 5);
+    const baseTsx = await fromSources(() => startup(lab, blueConfig(lab, '', [2]), 5));
     // Its neighbor (h2) runs no BGP: the session never comes up, which costs the start nothing.
     const evpnConfig = vtepdEvpnConfig(lab, 1, { vni: 100, address: '192.168.100.1/24' }).replace(
       `neighbors: [${lab.underlay(1)}]`,
@@ -75,6 +92,7 @@ export async function main(): Promise<void> {
     rows.push(['10,000 fdb add, one vtepctl -batch', ms(batch)]);
     await d.stop();
     rows.push(['vtepd exec -> ready, one network', `${ms(base.readyMs)}; RSS idle ${base.rssMb.toFixed(0)} MB`]);
+    rows.push(['  the same through tsx', `${ms(baseTsx.readyMs)}; RSS idle ${baseTsx.rssMb.toFixed(0)} MB`]);
     rows.push(['the same with BGP EVPN (gobgpd apart)', `${ms(evpn.readyMs)}; RSS idle ${evpn.rssMb.toFixed(0)} MB`]);
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'));
