@@ -435,5 +435,7 @@ export type RawConfig = z.output<typeof configSchema>;
 
 /** Whether some session of an evpn block is eBGP (a peer AS other than `asn`): imports then default to `*:VNI`. */
 export function isEbgp(evpn: NonNullable<RawConfig['evpn']>): boolean {
-  return evpn.neighbors.some((n) => ((typeof n === 'string' ? undefined : n['peer-as']) ?? evpn['peer-as'] ?? evpn.asn) !== evpn.asn);
+  return evpn.neighbors.some(
+    (n) => ((typeof n === 'string' ? undefined : n['peer-as']) ?? evpn['peer-as'] ?? evpn.asn) !== evpn.asn,
+  );
 }

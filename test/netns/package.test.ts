@@ -94,13 +94,15 @@ describe.runIf(process.getuid?.() === 0 && have('dpkg-deb') && have('unshare'))(
     expect(lint.status, lint.stdout + lint.stderr).toBe(0);
   }, 300_000);
 
-  it('installs (the vtepd user, a config that starts nothing), runs from its own files as vtepd, and removing it leaves no process, TAP or socket; purging removes the user and the config', () => {
+  it('installs (the vtepd user, a unit systemd-analyze verifies, a config that starts nothing), runs from its own files as vtepd, and removing it leaves no process, TAP or socket; purging removes the user and the config', () => {
     const script = `
 dpkg -i /tmp/vtepd.deb >/dev/null
 echo "user: $(getent passwd vtepd | cut -d: -f1,7)"
 echo "group: $(getent group vtepd | cut -d: -f1)"
 vtepctl --version
 vtepd --version
+# The installed unit, as systemd would load it (this test's host may not run systemd).
+verify=$(systemd-analyze verify /lib/systemd/system/vtepd.service 2>&1) && echo "unit verified: [$verify]" || echo "unit refused: $verify"
 # The example config starts nothing: vtepd refuses it and says what is missing.
 vtepd --config /etc/vtepd/vtepd.yaml 2>&1 | head -1 | sed 's/^/unedited: /' || true
 ip link set lo up
@@ -135,6 +137,7 @@ echo "after purge: config $(ls -d /etc/vtepd 2>/dev/null | wc -l), user $(getent
     expect(r.out).toContain('group: vtepd');
     expect(r.out).toContain(`vtepctl ${VERSION} (node`);
     expect(r.out).toContain(`vtepd ${VERSION} (node`);
+    expect(r.out).toContain('unit verified: []');
     expect(r.out).toMatch(/unedited: vtepd: config \/etc\/vtepd\/vtepd\.yaml: local: is required/);
     expect(r.out).toContain('ready: 1 network');
     expect(r.out).toContain('runs as: vtepd');
