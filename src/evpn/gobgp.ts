@@ -120,8 +120,8 @@ function freePort(): Promise<number> {
 
 /**
  * gobgpd's config: one session per neighbor (iBGP in our AS, eBGP otherwise), EVPN only, timers for a
- * fabric (fast retries, short hold time). GoBGP leaves the next hop of EVPN routes it passes on as it was
- * and sends its own with `local`, as eBGP EVPN needs; its extended next-hop capability cannot be turned off.
+ * fabric (fast retries, short hold time), and only the routes vtepd originates sent out (their next hop
+ * `local`); its extended next-hop capability cannot be turned off.
  */
 export function gobgpdConfig(s: GobgpSettings): string {
   const lines = [
@@ -129,6 +129,9 @@ export function gobgpdConfig(s: GobgpSettings): string {
     `  as = ${s.asn}`,
     `  router-id = "${s.routerId}"`,
     `  local-address-list = ["${s.local}"]`,
+    '[global.apply-policy.config]',
+    '  export-policy-list = ["vtepd-own-routes"]',
+    '  default-export-policy = "reject-route"',
   ];
   for (const n of s.neighbors) {
     lines.push(
@@ -150,6 +153,19 @@ export function gobgpdConfig(s: GobgpSettings): string {
       '      afi-safi-name = "l2vpn-evpn"',
     );
   }
+  // A VTEP is no transit: only the routes vtepd originates go out. Without this, GoBGP passes what one
+  // eBGP peer sent on to another with itself as next hop (it does next-hop-self for routes it did not
+  // originate), which points that peer's MACs and VTEPs at this host.
+  lines.push(
+    '[[policy-definitions]]',
+    '  name = "vtepd-own-routes"',
+    '  [[policy-definitions.statements]]',
+    '    name = "originated-here"',
+    '    [policy-definitions.statements.conditions.bgp-conditions]',
+    '      route-type = "local"',
+    '    [policy-definitions.statements.actions]',
+    '      route-disposition = "accept-route"',
+  );
   return lines.join('\n') + '\n';
 }
 

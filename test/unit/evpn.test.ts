@@ -607,7 +607,7 @@ describe("gobgpd's session lines in vtepd's log", () => {
 });
 
 describe("gobgpd's config", () => {
-  it('one session per neighbor: iBGP in our AS, eBGP with its AS (0 for external: any), MD5 password, multihop only off-link', () => {
+  it('one session per neighbor: iBGP in our AS, eBGP with its AS (0 for external: any), MD5 password, multihop only off-link; only own routes exported', () => {
     const text = gobgpdConfig({
       asn: 65003,
       routerId: '10.0.0.3',
@@ -628,5 +628,10 @@ describe("gobgpd's config", () => {
     expect(blocks[2]).toMatch(/peer-as = 0\n/);
     expect(blocks[2]).toMatch(/\[neighbors\.ebgp-multihop\.config\]\n {4}enabled = true\n {4}multihop-ttl = 255\n/);
     for (const b of blocks) expect(b).toContain('afi-safi-name = "l2vpn-evpn"');
+    // Only what vtepd originates goes out: a VTEP passes no peer's routes on.
+    expect(text).toMatch(
+      /\[global\.apply-policy\.config\]\n {2}export-policy-list = \["vtepd-own-routes"\]\n {2}default-export-policy = "reject-route"\n/,
+    );
+    expect(text).toMatch(/name = "vtepd-own-routes"[^]*route-type = "local"[^]*route-disposition = "accept-route"/);
   });
 });
