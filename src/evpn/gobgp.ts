@@ -289,6 +289,8 @@ export class Gobgp {
   restarts = 0;
   /** Told a session came up, went down or a notification passed (our gobgpd's log); else logged here. */
   onSession: ((s: SessionLine) => void) | undefined;
+  /** The last session problem logged here while nobody listened (onSession unset); cleared when one comes up. */
+  earlyProblem: string | undefined;
   /** Session problems told lately, and when (ms): the same one is told once a minute, not at every retry. */
   private readonly told = new Map<string, number>();
 
@@ -377,9 +379,15 @@ export class Gobgp {
         if (session === undefined) continue;
         if (session.up) this.told.clear();
         else if (!this.tell(session.message)) continue;
-        if (this.onSession !== undefined) this.onSession(session);
-        else if (session.up) log.info(session.message);
-        else log.warn(session.message);
+        if (this.onSession !== undefined) {
+          this.onSession(session);
+        } else if (session.up) {
+          this.earlyProblem = undefined;
+          log.info(session.message);
+        } else {
+          this.earlyProblem = session.message;
+          log.warn(session.message);
+        }
       }
     };
     child.stdout!.on('data', relay);

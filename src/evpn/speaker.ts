@@ -59,6 +59,11 @@ export interface BgpEngine extends RibSource {
   stop(): void;
   /** Told of a session that came up, went down or a NOTIFICATION (a gobgpd vtepd started: from its log). */
   onSession?: (s: SessionLine) => void;
+  /**
+   * The last session problem told before anyone listened (gobgpd starts, and a peer may refuse it, before
+   * the speaker exists); undefined once a session came up.
+   */
+  readonly earlyProblem?: string;
 }
 
 export const MAX_MOVES = 5;
@@ -241,6 +246,8 @@ export class EvpnSpeaker implements TableListener {
     checks: () => VtepChecks = () => ({ local: parseIp(local)! }),
   ): EvpnSpeaker {
     const s = new EvpnSpeaker(cfg, local, engine, log);
+    // Already logged by the engine: kept as the last error, not told twice.
+    s.lastError = engine.earlyProblem ?? null;
     engine.onSession = (x) => {
       if (x.up) log.info(x.message);
       else s.error(x.message);

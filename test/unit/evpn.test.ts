@@ -112,6 +112,7 @@ describe('EVPN routes as GoBGP carries them', () => {
 class FakeEngine implements BgpEngine {
   readonly address = 'fake';
   readonly managed = false;
+  earlyProblem: string | undefined;
   /** Our routes, as GoBGP holds them. */
   readonly rib = new Map<string, ApiPath>();
   /** The fabric's best paths, as GoBGP holds them. */
@@ -218,6 +219,15 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.indexOf(parseIp('10.0.0.4')!)).toBe(-1);
     engine.receive(imetPath('10.0.0.5:100', '10.0.0.5', ['65000:999'], 999));
     expect(net.remotes.indexOf(parseIp('10.0.0.5')!)).toBe(-1); // a route target it does not import
+  });
+
+  it('keeps as its last error a session problem the engine logged before the speaker listened (a peer refusing a fresh gobgpd)', async () => {
+    const engine = new FakeEngine();
+    engine.earlyProblem = 'evpn: BGP session with 10.0.0.1: notification sent: as number mismatch';
+    const { speaker } = await setupWith(engine);
+    expect((await speaker.status())['last-error']).toBe(engine.earlyProblem);
+    const quiet = await setupWith(new FakeEngine());
+    expect((await quiet.speaker.status())['last-error']).toBe(null);
   });
 
   it('tells monitor one fdb event for a MAC whose MAC-only and MAC/IP routes both arrive, not one per route', async () => {
