@@ -507,9 +507,17 @@ describe('vtepd as an eBGP leaf (RFC 7938)', () => {
         [3, 65003],
         [4, 65004],
       ]) {
+        const other = i === 3 ? 4 : 3;
+        // Two gobgpds each wait 5 to 10 s before they first dial (FRR's spine dials at once): the fabric
+        // converges through the spine before the leaves' own session is up.
+        const leafSession = await within(30_000, async () =>
+          (await ctlJson<EvpnStatus>(lab, i, 'evpn', 'show')).sessions.some(
+            (p) => p.neighbor === lab.underlay(other) && p.state === 'ESTABLISHED',
+          ),
+        );
+        expect(leafSession, `h${i}'s session to h${other}`).toBeGreaterThanOrEqual(0);
         const status = await ctlJson<EvpnStatus>(lab, i, 'evpn', 'show');
         expect(status.asn).toBe(asn);
-        const other = i === 3 ? 4 : 3;
         expect(status.sessions).toEqual(
           expect.arrayContaining([
             expect.objectContaining({ neighbor: lab.underlay(1), state: 'ESTABLISHED', 'peer-as': 65000 }),
@@ -520,17 +528,14 @@ describe('vtepd as an eBGP leaf (RFC 7938)', () => {
         // router-id:VNI), not the kernel leaf's it got from the spine, which GoBGP would send with itself as
         // next hop.
         const [host, port] = status.gobgp.split(':');
-        const out = await lab.exec(i, 'gobgp', [
-          '-u',
-          host,
-          '-p',
-          port,
-          'neighbor',
-          lab.underlay(other),
-          'adj-out',
-          '-a',
-          'evpn',
-        ]);
+        const adjOut = () =>
+          lab.exec(i, 'gobgp', ['-u', host, '-p', port, 'neighbor', lab.underlay(other), 'adj-out', '-a', 'evpn']);
+        let out = await adjOut();
+        // Just established: the first updates may still be on their way.
+        for (let k = 0; k < 50 && (out.stdout.match(/\[rd:/g)?.length ?? 0) < 3; k++) {
+          await sleep(100);
+          out = await adjOut();
+        }
         expectOk(out, 'gobgp adj-out');
         const rds = [...out.stdout.matchAll(/\[rd:([\d.]+):\d+\]/g)].map((m) => m[1]);
         expect(rds.length, out.stdout).toBeGreaterThanOrEqual(2); // its type 3, and the MAC of its TAP
