@@ -99,6 +99,22 @@ async function converged(lab: Lab): Promise<void> {
   expect(t, 'the fabric converged').toBeGreaterThanOrEqual(0);
 }
 
+/** h3 and h4 ping each other and h2, and the kernel VTEP's tenant pings h3 and h4. */
+async function everyHostPingsEveryOther(lab: Lab, tenant: string): Promise<void> {
+  for (const [from, to] of [
+    [3, 2],
+    [3, 4],
+    [4, 2],
+    [4, 3],
+  ])
+    expectOk(await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]), `ping h${from} -> ${ip(to)}`);
+  for (const to of [3, 4])
+    expectOk(
+      await lab.execIn(tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
+      `ping kernel tenant -> ${ip(to)}`,
+    );
+}
+
 async function tapMac(lab: Lab, i: number): Promise<string> {
   return (await lab.exec(i, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim();
 }
@@ -118,21 +134,7 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
             .sort(),
         );
       }
-      for (const [from, to] of [
-        [3, 2],
-        [3, 4],
-        [4, 2],
-        [4, 3],
-      ])
-        expectOk(
-          await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
-          `ping h${from} -> ${ip(to)}`,
-        );
-      for (const to of [3, 4])
-        expectOk(
-          await lab.execIn(f.tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
-          `ping kernel tenant -> ${ip(to)}`,
-        );
+      await everyHostPingsEveryOther(lab, f.tenant);
       // The kernel VTEP's FDB: each vtepd host's MAC, learned from EVPN.
       await sleep(500);
       const kfdb = await kernelFdb(lab);
@@ -485,21 +487,7 @@ describe('vtepd as an eBGP leaf (RFC 7938)', () => {
       ]);
       // The kernel floods to both vtepd leaves: their routes crossed the spine with their own next hops.
       await converged(lab);
-      for (const [from, to] of [
-        [3, 2],
-        [3, 4],
-        [4, 2],
-        [4, 3],
-      ])
-        expectOk(
-          await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
-          `ping h${from} -> ${ip(to)}`,
-        );
-      for (const to of [3, 4])
-        expectOk(
-          await lab.execIn(tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(to)]),
-          `ping kernel tenant -> ${ip(to)}`,
-        );
+      await everyHostPingsEveryOther(lab, tenant);
       expect(await ctlJson<FdbRow[]>(lab, 3, 'fdb', 'show')).toContainEqual(
         expect.objectContaining({ mac: '02:00:00:00:00:02', remote: lab.underlay(2), origin: 'evpn' }),
       );

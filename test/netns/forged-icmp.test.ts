@@ -120,6 +120,33 @@ async function forgeDuringTcp(lab: Lab, to: string, errors: Buffer[], before: nu
   return after;
 }
 
+/**
+ * After one believed error at the lowest path MTU (552): frames go fragmentable, none is dropped, and on
+ * the wire h1's tunnel packets (`filter`) are full-size and without DF while TCP runs.
+ */
+async function expectSentFragmentable(lab: Lab, filter: string[]): Promise<void> {
+  expect(await pmtu(lab, lab.underlay(2))).toBe(552);
+  const s = await stats(lab);
+  expect(s['pmtu-icmp']!.believed).toBe(1);
+  expect(s.networks.blue.counters['pmtu-fragmentable']).toBeGreaterThan(1000);
+  expect(s.networks.blue.drops.oversize).toBe(0);
+  const cap = await lab.capture(1, lab.dev(1), [
+    '-c',
+    '20',
+    ...filter,
+    'and',
+    'src',
+    lab.underlay(1),
+    'and',
+    'greater',
+    '1400',
+  ]);
+  await tcpRate(lab, 1);
+  const packets = await cap.stop();
+  expect(packets.length).toBeGreaterThan(0);
+  for (const p of packets) expect(p.data[14 + 6] & 0x40, 'DF').toBe(0);
+}
+
 describe('forged ICMP "too big" errors from a host on the underlay', () => {
   it('GRE: errors quoting local -> remote proto 47 with another GRE header (MTU 68 and 600) are ignored; TCP keeps its rate', () =>
     withLab(3, async (lab) => {
@@ -153,29 +180,7 @@ describe('forged ICMP "too big" errors from a host on the underlay', () => {
       const before = await tcpRate(lab);
       const quote = Buffer.concat([quotedIpv4(lab.underlay(1), lab.underlay(2), 47, 1480, true), greHeader(77)]);
       await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(68, quote)], before);
-      expect(await pmtu(lab, lab.underlay(2))).toBe(552);
-      const s = await stats(lab);
-      expect(s['pmtu-icmp']!.believed).toBe(1);
-      expect(s.networks.blue.counters['pmtu-fragmentable']).toBeGreaterThan(1000);
-      expect(s.networks.blue.drops.oversize).toBe(0);
-      // On the wire: h1's tunnel packets of full size, without DF, and h2 takes them whole.
-      const cap = await lab.capture(1, lab.dev(1), [
-        '-c',
-        '20',
-        'ip',
-        'proto',
-        '47',
-        'and',
-        'src',
-        lab.underlay(1),
-        'and',
-        'greater',
-        '1400',
-      ]);
-      await tcpRate(lab, 1);
-      const packets = await cap.stop();
-      expect(packets.length).toBeGreaterThan(0);
-      for (const p of packets) expect(p.data[14 + 6] & 0x40, 'DF').toBe(0);
+      await expectSentFragmentable(lab, ['ip', 'proto', '47']);
     }));
 
   it('VXLAN with df: true: errors quoting a predictable lane port (50176) to any port, without DF, are ignored', () =>
@@ -228,29 +233,7 @@ describe('forged ICMP "too big" errors from a host on the underlay', () => {
         udpHeader(sport, 4789, 1480),
       ]);
       await forgeDuringTcp(lab, lab.underlay(1), [fragNeeded(552, quote)], before);
-      expect(await pmtu(lab, lab.underlay(2))).toBe(552);
-      const s = await stats(lab);
-      expect(s['pmtu-icmp']!.believed).toBe(1);
-      expect(s.networks.blue.counters['pmtu-fragmentable']).toBeGreaterThan(1000);
-      expect(s.networks.blue.drops.oversize).toBe(0);
-      const cap = await lab.capture(1, lab.dev(1), [
-        '-c',
-        '20',
-        'udp',
-        'dst',
-        'port',
-        '4789',
-        'and',
-        'src',
-        lab.underlay(1),
-        'and',
-        'greater',
-        '1400',
-      ]);
-      await tcpRate(lab, 1);
-      const packets = await cap.stop();
-      expect(packets.length).toBeGreaterThan(0);
-      for (const p of packets) expect(p.data[14 + 6] & 0x40, 'DF').toBe(0);
+      await expectSentFragmentable(lab, ['udp', 'dst', 'port', '4789']);
     }));
 
   it('VXLAN over IPv6: a Packet Too Big quoting local -> remote UDP to port 4789 does not stop TCP', () =>
