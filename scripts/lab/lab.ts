@@ -78,7 +78,7 @@ export interface KernelVxlanOptions {
 }
 
 export interface OvsTunnelOptions {
-  type: 'gre' | 'vxlan' | 'ip6gre';
+  type: 'gre' | 'vxlan' | 'ip6gre' | 'geneve';
   /** GRE key or VNI. */
   key: number;
   /** The remote VTEP's underlay address. */
@@ -853,6 +853,11 @@ export class Ovs {
 
   appctl(...args: string[]): Promise<string> {
     return must('ovs-appctl', ['-t', `${this.dir}/ovs-vswitchd.ctl`, ...args]);
+  }
+
+  /** `ovs-ofctl COMMAND BRIDGE ARGS...` on this instance's bridge. */
+  ofctl(command: string, bridge: string, ...args: string[]): Promise<string> {
+    return must('ovs-ofctl', [command, `unix:${this.dir}/${bridge}.mgmt`, ...args]);
   }
 }
 

@@ -3,7 +3,8 @@ export const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] 
                    [--user NAME] [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
                    [--log-format text|json] [--log-level debug|info|warning|error] [--verbose]
        vtepd --version
-       vtepd --local IP --tap NAME (--vni N [--port N] | --gre-key N [--gre-csum] [--gre-seq] [--gre-socket packet|raw])
+       vtepd --local IP --tap NAME (--vni N [--port N] | --geneve-vni N [--port N] [--geneve-option CLASS,TYPE,DATA]...
+                                   | --gre-key N [--gre-csum] [--gre-seq] [--gre-socket packet|raw])
              [--remote IP]... [--group ADDR --dev IFACE [--group-ttl N]] [--allow IP]...
              [--address IP/LEN] [--mtu N] [--mac MAC] [--name NAME] [--ageing S]
              [--max-macs N] [--accept-any-remote] [--arp-responder] [--arp-snoop] [--no-learning] [--ttl N]
@@ -13,6 +14,6 @@ export const USAGE = `usage: vtepd --config FILE [--socket PATH] [--no-offload] 
              [--socket-group NAME] [--socket-mode MODE] [--socket-mutations owner|group]
              [--log-format text|json] [--log-level LEVEL] [--verbose]
 
-Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN or
-Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
+Runs a userspace VTEP in the foreground: TAP devices bridged over VXLAN, Geneve
+or Ethernet-over-GRE with MAC learning and head-end replication. Stop it with
 SIGINT or SIGTERM.`;

@@ -19,6 +19,8 @@ const NETWORK_FLAGS = [
   'tap',
   'name',
   'vni',
+  'geneve-vni',
+  'geneve-option',
   'gre-key',
   'gre-csum',
   'gre-seq',
@@ -77,6 +79,8 @@ const OPTIONS = {
   tap: { type: 'string' },
   name: { type: 'string' },
   vni: { type: 'string' },
+  'geneve-vni': { type: 'string' },
+  'geneve-option': { type: 'string', multiple: true },
   'gre-key': { type: 'string' },
   'gre-csum': { type: 'boolean' },
   'gre-seq': { type: 'boolean' },
@@ -138,7 +142,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   }
   if (networkFlags.length === 0)
     throw new UsageError(
-      'give --config FILE, or one network with --local, --tap, --vni (or --gre-key) and --remote (see vtepd --help)',
+      'give --config FILE, or one network with --local, --tap, --vni (or --geneve-vni or --gre-key) and --remote (see vtepd --help)',
     );
   return { config: configFromFlags(values as NetworkFlags), verbose };
 }

@@ -284,6 +284,7 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
   const localV4 = isV4Mapped(localBytes);
   const taps = new Map<string, string>();
   const ids = new Map<string, string>();
+  const udpPorts = new Map<number, { kind: string; network: string }>();
   const networks: NetworkConfig[] = [];
   for (const [name, n] of Object.entries(raw.networks)) {
     const at = (...p: PropertyKey[]) => ['networks', name, ...p];
@@ -298,9 +299,21 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     if (n.group !== undefined && !tunnel.supportsGroup) {
       problem(
         at('group'),
-        `a ${settings.kind.toUpperCase()} network cannot use a multicast group (group mode is VXLAN's); list ` +
-          `its remotes instead`,
+        `a ${settings.kind.toUpperCase()} network cannot use a multicast group (group mode is VXLAN's and ` +
+          `Geneve's); list its remotes instead`,
       );
+    }
+    // One UDP port, one encapsulation: the port's socket reads each datagram's header one way.
+    if (tunnel.receiveSocket.kind === 'udp') {
+      const port = tunnel.receiveSocket.port;
+      const other = udpPorts.get(port);
+      if (other !== undefined && other.kind !== settings.kind)
+        problem(
+          at(settings.kind, 'port'),
+          `port ${port} carries ${other.kind === 'vxlan' ? 'VXLAN' : 'Geneve'} for network "${other.network}": ` +
+            `give this network another port`,
+        );
+      else udpPorts.set(port, { kind: settings.kind, network: name });
     }
     // One family per network: the family of `local`, which every socket of the daemon is bound to.
     const sameFamily = (path: PropertyKey[], text: string) => {
@@ -316,11 +329,14 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
     (n.allow ?? []).forEach((a, i) => sameFamily(at('allow', i), a));
     n.static.forEach((e, i) => sameFamily(at('static', i, 'remote'), e.remote));
     if (n.group !== undefined) sameFamily(at('group', 'address'), n.group.address);
-    if (n['udp6-zero-csum-rx'] !== undefined && (settings.kind !== 'vxlan' || localV4)) {
-      problem(at('udp6-zero-csum-rx'), 'applies to VXLAN over IPv6 only (UDP over IPv4 may carry no checksum anyway)');
+    if (n['udp6-zero-csum-rx'] !== undefined && (settings.kind === 'gre' || localV4)) {
+      problem(
+        at('udp6-zero-csum-rx'),
+        'applies to VXLAN and Geneve over IPv6 only (UDP over IPv4 may carry no checksum anyway)',
+      );
     }
     if (n['gre-socket'] !== undefined && settings.kind !== 'gre') {
-      problem(at('gre-socket'), 'applies to GRE networks only (VXLAN goes out of UDP sockets)');
+      problem(at('gre-socket'), 'applies to GRE networks only (VXLAN and Geneve go out of UDP sockets)');
     }
     // What no VTEP can have (its family was told above).
     const notVtep = (path: PropertyKey[], text: string) => {
@@ -367,7 +383,8 @@ function normalize(raw: RawConfig, problem: (path: PropertyKey[], msg: string) =
       else if (settings.kind !== 'vxlan')
         problem(
           at('evpn'),
-          `BGP EVPN carries VXLAN networks; a ${settings.kind.toUpperCase()} network lists its remotes`,
+          `BGP EVPN carries VXLAN networks (RFC 8365); a ${settings.kind === 'gre' ? 'GRE' : 'Geneve'} network ` +
+            `lists its remotes`,
         );
       else if (!localV4)
         problem(

@@ -9,6 +9,8 @@ export interface NetworkFlags {
   tap?: string;
   name?: string;
   vni?: string;
+  'geneve-vni'?: string;
+  'geneve-option'?: string[];
   'gre-key'?: string;
   'gre-csum'?: boolean;
   'gre-seq'?: boolean;
@@ -68,6 +70,12 @@ export const FLAG_OF_PATH: Record<string, string> = {
   mac: '--mac',
   'vxlan.vni': '--vni',
   'vxlan.port': '--port',
+  'geneve.vni': '--geneve-vni',
+  'geneve.port': '--port',
+  'geneve.options': '--geneve-option',
+  'geneve.options.class': '--geneve-option',
+  'geneve.options.type': '--geneve-option',
+  'geneve.options.data': '--geneve-option',
   'gre.key': '--gre-key',
   'gre.csum': '--gre-csum',
   'gre.seq': '--gre-seq',
@@ -133,8 +141,13 @@ export function overridesFromFlags(
 
 /** Builds the same config a file would give from the flags of one network. */
 export function configFromFlags(f: NetworkFlags): Config {
-  if (f.vni !== undefined && f['gre-key'] !== undefined)
-    throw new ConfigError(['--vni and --gre-key do not go together: a network is VXLAN or GRE']);
+  const kinds = (['vni', 'geneve-vni', 'gre-key'] as const).filter((k) => f[k] !== undefined);
+  if (kinds.length > 1)
+    throw new ConfigError([
+      `${kinds.map((k) => `--${k}`).join(' and ')} do not go together: a network is VXLAN, Geneve or GRE`,
+    ]);
+  if (f['geneve-option'] !== undefined && f['geneve-vni'] === undefined)
+    throw new ConfigError(["--geneve-option goes with --geneve-vni: options are Geneve's"]);
   if (f.df && f['df-inherit'])
     throw new ConfigError([
       '--df and --df-inherit do not go together: DF is set on every packet, or copied from the inner one',
@@ -147,7 +160,12 @@ export function configFromFlags(f: NetworkFlags): Config {
     address: f.address,
     mtu: num(f.mtu),
     mac: f.mac,
-    vxlan: f['gre-key'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
+    vxlan:
+      f['gre-key'] === undefined && f['geneve-vni'] === undefined ? { vni: num(f.vni), port: num(f.port) } : undefined,
+    geneve:
+      f['geneve-vni'] !== undefined
+        ? { vni: num(f['geneve-vni']), port: num(f.port), options: f['geneve-option']?.map(geneveOptionFlag) }
+        : undefined,
     gre: f['gre-key'] !== undefined ? { key: num(f['gre-key']), csum: f['gre-csum'], seq: f['gre-seq'] } : undefined,
     remotes: f.remote,
     group:
@@ -182,10 +200,19 @@ export function configFromFlags(f: NetworkFlags): Config {
   if (f.name !== undefined && !validName(f.name))
     throw new ConfigError(['--name: network names are 1 to 32 letters, digits, ".", "_" or "-"']);
   return checkConfig(dropUndefined(raw), (path) => {
-    if (path.length === 2 && path[0] === 'networks') return '--vni or --gre-key';
+    if (path.length === 2 && path[0] === 'networks') return '--vni, --geneve-vni or --gre-key';
     const rel = (path[0] === 'networks' ? path.slice(2) : path).filter((p) => typeof p === 'string').join('.');
     return FLAG_OF_PATH[rel] ?? path.join('.');
   });
+}
+
+/** `--geneve-option CLASS,TYPE,DATA` (0x0102,0x80,00010002) as the config's { class, type, data }. */
+function geneveOptionFlag(text: string): Record<string, unknown> {
+  const [cls, type, data, ...rest] = text.split(',');
+  if (type === undefined || rest.length > 0)
+    throw new ConfigError([`--geneve-option ${text}: expected CLASS,TYPE[,DATA], such as 0x0102,0x80,00010002`]);
+  const n = (t: string) => (/^\d+$/.test(t) ? Number(t) : t);
+  return { class: n(cls), type: n(type), ...(data !== undefined && data !== '' && { data }) };
 }
 
 function dropUndefined<T extends Record<string, unknown>>(o: T): T {

@@ -9,6 +9,7 @@ import { contains, formatPrefix, masked, overlaps, parsePrefix, type Prefix } fr
 import type { SourceMac } from '../route/vrf.ts';
 import { canonicalIp, formatIp, isV4Mapped, parseIp } from '../wire/ip-address.ts';
 import { derivedMac, formatMac, parseMac, type Mac } from '../wire/mac.ts';
+import { VXLAN_PORT } from '../wire/vxlan.ts';
 import {
   canonicalImportTarget,
   canonicalRouteValue,
@@ -126,6 +127,9 @@ export function normalizeRouting(raw: RawConfig, networks: NetworkConfig[], prob
     if (vnis.has(vni))
       problem(at('l3vni'), `${vni} is the VNI of network ${vnis.get(vni)}: give the VRF a VNI of its own`);
     if (l3vnis.has(vni)) problem(at('l3vni'), `${vni} is the L3VNI of VRF ${l3vnis.get(vni)} already`);
+    const geneve = networks.find((n) => n.tunnel.kind === 'geneve' && n.tunnel.port === VXLAN_PORT);
+    if (geneve !== undefined)
+      problem(at('l3vni'), `L3VNIs are VXLAN on port ${VXLAN_PORT}, where network ${geneve.name} carries Geneve`);
     l3vnis.set(vni, name);
     const rmac = v['router-mac'] === 'auto' ? derivedMac(`vtepd ${raw.local} router-mac`) : parseMac(v['router-mac'])!;
     if (routerMac !== undefined && routerMac.mac !== rmac)

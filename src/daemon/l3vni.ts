@@ -73,7 +73,7 @@ export class L3VniUnit {
       maxFrame: underlayMtu - (v4 ? VXLAN_OVERHEAD_V4 : VXLAN_OVERHEAD_V6) + FRAME_OVERHEAD,
     }));
     net.tunnelHook = new L3VniHook(vrf, l3.rmac, net);
-    primary.demux.set(l3.vni, net);
+    primary.demux.set(l3.vni, net, tunnel);
     this.undo.push(() => primary.demux.delete(l3.vni));
     datapath.attach({ net, device: new NullDevice(name), sender });
     this.undo.push(() => datapath.detach(net));

@@ -168,7 +168,7 @@ export class NetworkUnit implements RunningView {
     // A TAP taken over is set up already, and its hosts' neighbours know it.
     if (given === undefined) this.configureTap();
     else if (given.addedAddress !== undefined) this.removeOnExit(given.addedAddress);
-    primary.demux.set(tunnel.id, net);
+    primary.demux.set(tunnel.id, net, tunnel);
     this.undo.push(() => primary.demux.delete(tunnel.id));
     datapath.attach({ net, device: tap, sender });
     this.undo.push(() => datapath.detach(net));

@@ -1,5 +1,5 @@
 // The sockets that receive tunnel packets, shared by the networks they serve:
-// one per UDP port (VXLAN) or IP protocol (the raw GRE socket), one per
+// one per UDP port (VXLAN, Geneve) or IP protocol (the raw GRE socket), one per
 // joined multicast group, port and interface. The first network that needs
 // one opens it (or takes it over from a predecessor), the last that goes
 // closes it; the demux on each finds a packet's network by its VNI or key.
@@ -45,7 +45,7 @@ export class Receivers {
           ? [
               given ??
                 openOrExplain(() => Receiver.udp(local, spec.port), `UDP port ${spec.port} on ${this.localText}`),
-              `the VXLAN socket on port ${spec.port}`,
+              `the ${tunnel.kind === 'geneve' ? 'Geneve' : 'VXLAN'} socket on port ${spec.port}`,
               spec.port,
             ]
           : [
@@ -122,7 +122,7 @@ export class Receivers {
     for (const { point } of this.shared.values()) {
       if (!(point.rx instanceof Receiver) || point.port === 0) continue;
       const on = nets.some(
-        ({ cfg }) => cfg.udp6ZeroCsumRx && cfg.tunnel.kind === 'vxlan' && cfg.tunnel.port === point.port,
+        ({ cfg }) => cfg.udp6ZeroCsumRx && cfg.tunnel.kind !== 'gre' && cfg.tunnel.port === point.port,
       );
       point.rx.acceptZeroChecksum6(on);
     }

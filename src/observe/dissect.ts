@@ -3,8 +3,9 @@
 // summaries of any frame. Each encapsulation decodes and describes its own
 // header (src/tunnel); what is around it is the same for all.
 import { Drop } from '../switch/drop.ts';
-import { decodeTunnel, describeTunnel, type TunnelView } from '../tunnel/index.ts';
+import { decodeTunnel, describeTunnel, tunnelPorts, type TunnelPorts, type TunnelView } from '../tunnel/index.ts';
 import type { Decoded } from '../tunnel/tunnel.ts';
+import type { GeneveView } from '../tunnel/geneve.ts';
 import type { GreView } from '../tunnel/gre.ts';
 import type { VxlanView } from '../tunnel/vxlan.ts';
 import { newArpRepr, parseArp, type ArpRepr } from '../wire/arp.ts';
@@ -13,6 +14,7 @@ import { formatIpv4, IpProto, newIpv4Repr, parseIpv4 } from '../wire/ipv4.ts';
 import { newOuterIpRepr, parseOuterIp, type OuterIpRepr } from '../wire/outer-ip.ts';
 import { formatMac } from '../wire/mac.ts';
 import type { PcapRecord } from '../wire/pcap.ts';
+import { GENEVE_PORT } from '../wire/geneve.ts';
 import { VXLAN_PORT } from '../wire/vxlan.ts';
 
 /** What every tunnel packet seen on an underlay link has, whatever its encapsulation. */
@@ -29,12 +31,20 @@ interface Outer {
 }
 
 export type VxlanPacket = Outer & VxlanView;
+export type GenevePacket = Outer & GeneveView;
 export type GrePacket = Outer & GreView;
-export type TunnelPacket = VxlanPacket | GrePacket;
+export type TunnelPacket = VxlanPacket | GenevePacket | GrePacket;
 
 /** Every well-formed VXLAN packet in a capture of an underlay link (Ethernet). */
 export function vxlanPackets(records: readonly PcapRecord[], port = VXLAN_PORT): VxlanPacket[] {
-  return records.map((r) => decodeTunnelFrame(r.data, port)).filter((p): p is VxlanPacket => p?.kind === 'vxlan');
+  const ports = tunnelPorts({ kind: 'vxlan', groupPort: port });
+  return records.map((r) => decodeTunnelFrame(r.data, ports)).filter((p): p is VxlanPacket => p?.kind === 'vxlan');
+}
+
+/** Every well-formed Geneve packet in a capture of an underlay link (Ethernet). */
+export function genevePackets(records: readonly PcapRecord[], port = GENEVE_PORT): GenevePacket[] {
+  const ports = tunnelPorts({ kind: 'geneve', groupPort: port });
+  return records.map((r) => decodeTunnelFrame(r.data, ports)).filter((p): p is GenevePacket => p?.kind === 'geneve');
 }
 
 /** Every well-formed GRE packet in a capture of an underlay link. */
@@ -43,12 +53,12 @@ export function grePackets(records: readonly PcapRecord[]): GrePacket[] {
 }
 
 export function decodeVxlan(frame: Buffer, port = VXLAN_PORT): VxlanPacket | undefined {
-  const p = decodeTunnelFrame(frame, port);
+  const p = decodeTunnelFrame(frame, tunnelPorts({ kind: 'vxlan', groupPort: port }));
   return p?.kind === 'vxlan' ? p : undefined;
 }
 
-/** A tunnel packet of any encapsulation (VXLAN on `vxlanPort`), or undefined. */
-export function decodeTunnelFrame(frame: Buffer, vxlanPort = VXLAN_PORT): TunnelPacket | undefined {
+/** A tunnel packet of any encapsulation (VXLAN and Geneve on `ports`), or undefined. */
+export function decodeTunnelFrame(frame: Buffer, ports: TunnelPorts = tunnelPorts()): TunnelPacket | undefined {
   const outer = newEthernetRepr();
   if (parseEthernet(frame, 0, frame.length, outer) !== Drop.None) return undefined;
   if (outer.ethertype !== EtherType.IPv4 && outer.ethertype !== EtherType.IPv6) return undefined;
@@ -61,7 +71,7 @@ export function decodeTunnelFrame(frame: Buffer, vxlanPort = VXLAN_PORT): Tunnel
     ip,
     ETH_HEADER_LEN + ip.headerLen,
     ETH_HEADER_LEN + ip.totalLen,
-    vxlanPort,
+    ports,
     found,
   );
   if (innerAt < 0 || found.view === undefined) return undefined;
@@ -121,8 +131,8 @@ export function describeFrame(frame: Buffer): string {
   return `${macs} ethertype 0x${eth.ethertype.toString(16).padStart(4, '0')} length ${frame.length}`;
 }
 
-/** A tunnel packet if it is one (VXLAN on `port`, or GRE), else the frame itself. */
-export function summarize(frame: Buffer, port = VXLAN_PORT): string {
-  const p = decodeTunnelFrame(frame, port);
+/** A tunnel packet if it is one (VXLAN and Geneve on `ports`, or GRE), else the frame itself. */
+export function summarize(frame: Buffer, ports: TunnelPorts = tunnelPorts()): string {
+  const p = decodeTunnelFrame(frame, ports);
   return p !== undefined ? describe(p) : describeFrame(frame);
 }

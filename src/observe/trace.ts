@@ -18,6 +18,7 @@ import { deliverBatch, demuxBatch, forwardFromTap } from '../switch/forward.ts';
 import { Counters } from '../switch/counters.ts';
 import type { Network } from '../switch/network.ts';
 import { FRAGMENTABLE, Forwarding, ROUTED, Verdict, VERDICT_MASK } from '../switch/verdict.ts';
+import { tunnelPorts } from '../tunnel/index.ts';
 import { Resolved } from '../tunnel/tunnel.ts';
 import { ArpOp, emitArp, newArpRepr } from '../wire/arp.ts';
 import { checksum } from '../wire/checksum.ts';
@@ -167,7 +168,7 @@ function traceFromTap(
   }
   const buf = Buffer.alloc(SLOT + 128);
   for (let i = 0; i < q.count; i++)
-    report.wire.push(summarize(buf.subarray(0, renderSent(copy, q, i, local, buf)), net.tunnel.groupPort || undefined));
+    report.wire.push(summarize(buf.subarray(0, renderSent(copy, q, i, local, buf)), tunnelPorts(net.tunnel)));
   report.result = flooded ? 'flooded' : 'unicast';
 }
 
@@ -204,7 +205,7 @@ function traceRouted(copy: Network, f: Forwarding, local: Uint8Array, report: Tr
   const buf = Buffer.alloc(SLOT + 128);
   for (let i = 0; i < q.count; i++)
     report.wire.push(
-      summarize(buf.subarray(0, renderSent(egress, q, i, local, buf)), egress.tunnel.groupPort || undefined),
+      summarize(buf.subarray(0, renderSent(egress, q, i, local, buf)), tunnelPorts(egress.tunnel)),
     );
   report.result = 'routed';
 }
@@ -232,7 +233,7 @@ function traceFromTunnel(
   b.peer.set(peer, 0);
   b.count = 1;
   const demux = net.tunnel.newDemux<Network>(!isV4Mapped(local));
-  demux.set(net.tunnel.id, copy);
+  demux.set(net.tunnel.id, copy, net.tunnel);
   const resolved = new Resolved<Network>(1);
   demuxBatch(b, demux, resolved, new Counters());
   if (resolved.target[0] === undefined) {

@@ -47,6 +47,9 @@ export const Drop = {
   GatewayMacFromTunnel: 23,
   /** On a VRF's L3VNI, a frame to another MAC than this VTEP's router MAC: nothing to route it for. */
   L3vniNotRouterMac: 24,
+  // 25-28: Geneve's parse errors (src/wire/parse-error.ts).
+  /** Geneve option with the critical bit that the network was not configured with: RFC 8926 says drop. */
+  GeneveCriticalOption: 29,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -77,5 +80,10 @@ export const DROP_NAMES: Record<Drop, string> = {
   [Drop.GatewayArpFromTunnel]: 'gateway-arp-from-tunnel',
   [Drop.GatewayMacFromTunnel]: 'gateway-mac-from-tunnel',
   [Drop.L3vniNotRouterMac]: 'l3vni-not-router-mac',
+  [Drop.GeneveVersion]: 'geneve-version',
+  [Drop.GeneveProtocol]: 'geneve-proto',
+  [Drop.GeneveOam]: 'geneve-oam',
+  [Drop.GeneveBadOptions]: 'geneve-bad-options',
+  [Drop.GeneveCriticalOption]: 'geneve-critical-option',
 };
 export const DROP_REASONS = Object.keys(DROP_NAMES).length;

@@ -1,9 +1,9 @@
 // What an encapsulation is to the rest of the daemon. Each one (vxlan.ts,
-// gre.ts) is a single module: its config block's schema and settings, how it
+// geneve.ts, gre.ts) is a single module: its config block's schema and settings, how it
 // wraps a frame (Encap), how received packets find their network (Demux),
 // which sockets carry it, how much room its headers take, how captures show
 // its packets, and how it describes itself. index.ts registers them; a new
-// encapsulation (Geneve, say) is one such file plus its registration there.
+// encapsulation is one such file plus its registration there.
 //
 // Tunnels know nothing of networks: a Demux maps a tunnel id (VNI, key) to
 // whatever the caller registered, so this layer depends on wire/ alone.
@@ -76,7 +76,8 @@ export class Resolved<T> {
 export interface Demux<T> {
   /** Resolves packet i of `b` into slot i of `out`; returns 0 (Drop.None) or the reason it is not ours. */
   resolve(b: Batch, i: number, out: Resolved<T>): number;
-  set(id: number, target: T): void;
+  /** Packets with tunnel id `id` go to `target`; `tunnel` is its network's (what it accepts besides the id). */
+  set(id: number, target: T, tunnel?: Tunnel): void;
   delete(id: number): void;
   readonly size: number;
 }
@@ -87,7 +88,7 @@ export abstract class IdDemux<T> implements Demux<T> {
 
   abstract resolve(b: Batch, i: number, out: Resolved<T>): number;
 
-  set(id: number, target: T): void {
+  set(id: number, target: T, _tunnel?: Tunnel): void {
     this.byId.set(id, target);
   }
 

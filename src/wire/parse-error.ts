@@ -15,5 +15,15 @@ export const ParseError = {
   BadVersion: 5,
   /** GRE routing present (R bit): RFC 1701 source routing, not ours. */
   RoutingBit: 6,
+  // Geneve's own (RFC 8926 section 3.5). Numbered after the switch's reasons
+  // (src/switch/drop.ts), which were there first: the two stay one range.
+  /** Geneve version other than 0. */
+  GeneveVersion: 25,
+  /** Geneve protocol type other than 0x6558 (Transparent Ethernet Bridging). */
+  GeneveProtocol: 26,
+  /** Geneve control packet (O bit): not a frame of the network. */
+  GeneveOam: 27,
+  /** Geneve options that overrun the header's option length or the packet. */
+  GeneveBadOptions: 28,
 } as const;
 export type ParseError = (typeof ParseError)[keyof typeof ParseError];
