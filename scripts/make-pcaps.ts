@@ -10,7 +10,7 @@
 // frames through vtepd and compare what it sends with what h1 sent here.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { grePackets, vxlanPackets } from '../src/observe/dissect.ts';
+import { genevePackets, grePackets, vxlanPackets } from '../src/observe/dissect.ts';
 import { parsePcap } from '../src/wire/pcap.ts';
 import { readFileSync } from 'node:fs';
 import { Lab, must, ROOT, sh, sleep } from './lab/lab.ts';
@@ -45,17 +45,31 @@ async function ovs(
   lab: Lab,
   i: number,
   peer: number,
-  type: 'vxlan' | 'gre' | 'ip6gre',
+  type: 'vxlan' | 'gre' | 'ip6gre' | 'geneve',
   options: Record<string, string> = {},
+  ipv6 = type === 'ip6gre',
 ): Promise<string> {
+  const udp = type === 'vxlan' || type === 'geneve';
   await lab.ovs(i, {
     type,
-    key: type === 'vxlan' ? REFERENCE_VNI : REFERENCE_KEY,
-    remote: type === 'ip6gre' ? lab.underlay6(peer) : lab.underlay(peer),
+    key: udp ? REFERENCE_VNI : REFERENCE_KEY,
+    remote: ipv6 ? lab.underlay6(peer) : lab.underlay(peer),
     address: `192.168.100.${i}/24`,
-    mtu: type === 'vxlan' ? 1450 : type === 'gre' ? 1454 : 1438,
+    mtu: (ipv6 ? 1480 : 1500) - (udp ? 50 : type === 'gre' ? 46 : 42),
     options,
   });
+  return 'br-int';
+}
+
+/** Open vSwitch as OVN uses Geneve: OVN's option (class 0x0102, type 0x80) set from tun_metadata0 on every packet. */
+async function ovsWithOption(lab: Lab, i: number, peer: number): Promise<string> {
+  await ovs(lab, i, peer, 'geneve');
+  const ofctl = (...args: string[]) =>
+    must('ovs-ofctl', [args[0], `unix:${join(lab.dir, `ovs-h${i}`)}/br-int.mgmt`, ...args.slice(1)]);
+  await ofctl('add-tlv-map', '{class=0x0102,type=0x80,len=4}->tun_metadata0');
+  await ofctl('del-flows');
+  await ofctl('add-flow', 'priority=10,in_port=LOCAL,actions=set_field:0x00010002->tun_metadata0,output:t0');
+  await ofctl('add-flow', 'priority=10,in_port=t0,actions=output:LOCAL');
   return 'br-int';
 }
 
@@ -95,6 +109,22 @@ export const SCENARIOS: Scenario[] = [
     ipv6: true,
     build: async (lab) => [await ovs(lab, 1, 2, 'ip6gre'), await ovs(lab, 2, 1, 'ip6gre')],
   },
+  {
+    name: 'ovs-geneve',
+    what: 'Open vSwitch userspace datapath on both hosts (type=geneve key=42, port 6081)',
+    build: async (lab) => [await ovs(lab, 1, 2, 'geneve'), await ovs(lab, 2, 1, 'geneve')],
+  },
+  {
+    name: 'ovs-geneve-opt',
+    what: "Open vSwitch on both hosts (type=geneve key=42) with OVN's option: class 0x0102 type 0x80 data 00010002",
+    build: async (lab) => [await ovsWithOption(lab, 1, 2), await ovsWithOption(lab, 2, 1)],
+  },
+  {
+    name: 'ovs-geneve6',
+    what: 'Open vSwitch userspace datapath on both hosts over IPv6 (type=geneve key=42, remote_ip fd00::2)',
+    ipv6: true,
+    build: async (lab) => [await ovs(lab, 1, 2, 'geneve', {}, true), await ovs(lab, 2, 1, 'geneve', {}, true)],
+  },
 ];
 
 async function record(s: Scenario, out: string): Promise<number> {
@@ -116,6 +146,10 @@ async function record(s: Scenario, out: string): Promise<number> {
       'udp',
       'port',
       '4789',
+      'or',
+      'udp',
+      'port',
+      '6081',
       'or',
       'ip',
       'proto',
@@ -154,7 +188,10 @@ async function main(): Promise<void> {
     const out = join(ROOT, 'pcaps', `${s.name}.pcap`);
     const n = await record(s, out);
     const file = parsePcap(readFileSync(out));
-    const tunnels = typeof file === 'number' ? 0 : vxlanPackets(file.records).length + grePackets(file.records).length;
+    const tunnels =
+      typeof file === 'number'
+        ? 0
+        : vxlanPackets(file.records).length + genevePackets(file.records).length + grePackets(file.records).length;
     console.log(`pcaps/${s.name}.pcap: ${n} packets (${tunnels} tunnel packets) — ${s.what}`);
     const check = await sh('tshark', ['-r', out, '-Y', '_ws.malformed || _ws.expert.severity == error']);
     if (check.stdout.trim()) console.log(`  tshark flags:\n${check.stdout}`);

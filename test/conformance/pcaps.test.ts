@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   describeFrame,
+  genevePackets,
   grePackets,
   vxlanPackets,
+  type GenevePacket,
   type GrePacket,
   type TunnelPacket,
   type VxlanPacket,
@@ -37,7 +39,7 @@ export const LEGITIMATE_DIFFERENCES = {
 
 interface Reference {
   name: string;
-  kind: 'vxlan' | 'gre';
+  kind: 'vxlan' | 'geneve' | 'gre';
   /** The network vtepd runs to reproduce it. */
   network: string;
   /** Over the IPv6 underlay (h1 fd00::1, h2 fd00::2). */
@@ -51,17 +53,24 @@ const REFERENCES: Reference[] = [
   { name: 'ovs-gre-csum', kind: 'gre', network: 'gre: { key: 77, csum: true }' },
   { name: 'kernel-vxlan6', kind: 'vxlan', network: 'vxlan: { vni: 42 }', ipv6: true },
   { name: 'ovs-gre6', kind: 'gre', network: 'gre: { key: 77 }', ipv6: true },
+  { name: 'ovs-geneve', kind: 'geneve', network: 'geneve: { vni: 42 }\n    df: true' },
+  {
+    name: 'ovs-geneve-opt',
+    kind: 'geneve',
+    network: 'geneve: { vni: 42, options: [ { class: 0x0102, type: 0x80, data: "00010002" } ] }\n    df: true',
+  },
+  { name: 'ovs-geneve6', kind: 'geneve', network: 'geneve: { vni: 42 }', ipv6: true },
 ];
 
 const SRCPORT_MIN = 49152;
 const SRCPORT_MAX = 65535;
 
-function tunnelPackets(kind: 'vxlan' | 'gre', records: PcapRecord[]): TunnelPacket[] {
-  return kind === 'vxlan' ? vxlanPackets(records) : grePackets(records);
+function tunnelPackets(kind: Reference['kind'], records: PcapRecord[]): TunnelPacket[] {
+  return kind === 'vxlan' ? vxlanPackets(records) : kind === 'geneve' ? genevePackets(records) : grePackets(records);
 }
 
-/** The packet as the view of its kind (each reference holds one kind only). */
-const vx = (p: TunnelPacket) => p as VxlanPacket;
+/** The packet as the view of its kind (each reference holds one kind only): VXLAN's and Geneve's UDP alike. */
+const vx = (p: TunnelPacket) => p as VxlanPacket | GenevePacket;
 const gr = (p: TunnelPacket) => p as GrePacket;
 
 async function tsharkProblems(records: PcapRecord[], file: string): Promise<string> {
@@ -108,7 +117,7 @@ networks:
       const cap = await lab.libpcap(
         1,
         lab.dev(1),
-        `src host ${under(1)} and (udp dst port 4789 or ip proto 47 or ip6 proto 47)`,
+        `src host ${under(1)} and (udp dst port 4789 or udp dst port 6081 or ip proto 47 or ip6 proto 47)`,
       );
       await lab.inject(
         1,
@@ -166,7 +175,7 @@ networks:
       });
     }
 
-    if (ref.kind === 'vxlan') {
+    if (ref.kind !== 'gre') {
       same('UDP destination port', (p) => vx(p).udp.dstPort);
       same('UDP length', (p) => vx(p).udp.length);
       it(`UDP checksum: ${ref.ipv6 ? 'present and valid' : 'zero or valid'} on both sides (legitimately different)`, () => {
@@ -178,8 +187,15 @@ networks:
           }
         }
       });
-      same('VXLAN flags, reserved bits and VNI (the 8 header bytes)', (p) => vxlanHeader(p).toString('hex'));
-      same('VXLAN VNI', (p) => vx(p).vni);
+      if (ref.kind === 'vxlan') {
+        same('VXLAN flags, reserved bits and VNI (the 8 header bytes)', (p) => tunnelHeader(p, 8).toString('hex'));
+      } else {
+        same('Geneve version, option length, O and C bits, protocol type, VNI, options (every header byte)', (p) =>
+          tunnelHeader(p, vx(p).udp.length - 8 - p.inner.length).toString('hex'),
+        );
+        same('Geneve options', (p) => (p as GenevePacket).options);
+      }
+      same(`${ref.kind === 'vxlan' ? 'VXLAN' : 'Geneve'} VNI`, (p) => vx(p).vni);
       it('UDP source port: in range and stable per flow (legitimately different)', () => {
         const byFlow = new Map<string, number>();
         let repeated = 0;
@@ -222,15 +238,16 @@ networks:
   });
 }
 
-/** The 8 VXLAN header bytes, just before the inner frame in the captured packet. */
-function vxlanHeader(p: TunnelPacket): Buffer {
-  return Buffer.from(p.inner.buffer, p.inner.byteOffset - 8, 8);
+/** The `len` tunnel header bytes (VXLAN's or Geneve's), just before the inner frame in the captured packet. */
+function tunnelHeader(p: TunnelPacket, len: number): Buffer {
+  return Buffer.from(p.inner.buffer, p.inner.byteOffset - len, len);
 }
 
 /** Whether a non-zero UDP checksum verifies over the pseudo-header, UDP header and payload. */
-function udpChecksumOk(p: VxlanPacket): boolean {
-  const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16, p.udp.length);
-  const ip = Buffer.from(p.inner.buffer, p.inner.byteOffset - 16 - p.ip.headerLen, p.ip.headerLen);
+function udpChecksumOk(p: VxlanPacket | GenevePacket): boolean {
+  const at = p.udp.length - p.inner.length; // UDP and tunnel headers in front of the inner frame
+  const udp = Buffer.from(p.inner.buffer, p.inner.byteOffset - at, p.udp.length);
+  const ip = Buffer.from(p.inner.buffer, p.inner.byteOffset - at - p.ip.headerLen, p.ip.headerLen);
   const pseudo =
     p.ip.version === 4
       ? pseudoHeaderSum(parseIpv4Address(p.src)!, parseIpv4Address(p.dst)!, IpProto.UDP, p.udp.length)
