@@ -4,7 +4,7 @@
 // is checked after every batch. Not a test (the suite runs a bounded version):
 // it prints figures. As root.
 //
-//   npx tsx scripts/fuzz.ts [--packets N] [--batch N] [--pps N] [--seed N] [--only vxlan,gre,tap,control,codecs]
+//   npx tsx scripts/fuzz.ts [--packets N] [--batch N] [--pps N] [--seed N] [--only vxlan,gre,tap,geneve,control,codecs]
 //                           [--control N] [--codecs N] [--asan] [--vtepd-args="--no-offload"]
 //   npx tsx scripts/fuzz.ts --flood [--macs N] [--pps N]
 //   npx tsx scripts/fuzz.ts --stuck-clients N [--seconds S]

@@ -18,10 +18,12 @@ import { deliverBatch, demuxBatch, forwardFromTap } from '../../src/switch/forwa
 import { Forwarding } from '../../src/switch/verdict.ts';
 import { Network } from '../../src/switch/network.ts';
 import { Hold } from '../../src/switch/remotes.ts';
+import { geneveSchema, geneveSettings, GeneveTunnel } from '../../src/tunnel/geneve.ts';
 import { GreTunnel } from '../../src/tunnel/gre.ts';
 import { Resolved } from '../../src/tunnel/tunnel.ts';
 import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';
 import { newArpRepr, parseArp } from '../../src/wire/arp.ts';
+import { newGeneveRepr, parseGeneve, readOptions } from '../../src/wire/geneve.ts';
 import { newGreRepr, parseGre } from '../../src/wire/gre.ts';
 import { newNdRepr, parseNd } from '../../src/wire/icmpv6.ts';
 import { parseIp, writeV4Mapped } from '../../src/wire/ip-address.ts';
@@ -40,7 +42,7 @@ const hosts: Hosts = {
   ipv4: [Buffer.from([10, 9, 0, 1]), Buffer.from([10, 9, 0, 2])],
 };
 
-function network(tunnel: VxlanTunnel | GreTunnel): Network {
+function network(tunnel: VxlanTunnel | GeneveTunnel | GreTunnel): Network {
   const net = new Network({
     name: 'fz',
     tunnel,
@@ -68,6 +70,13 @@ const vxDemux = vxlan.tunnel.newDemux<Network>();
 vxDemux.set(42, vxlan);
 const greDemux = gre.tunnel.newDemux<Network>();
 greDemux.set(77, gre);
+const geneve = network(
+  new GeneveTunnel(
+    geneveSettings(geneveSchema.parse({ vni: 42, options: [{ class: 0x0102, type: 0x80, data: '00010002' }] })),
+  ),
+);
+const geneveDemux = geneve.tunnel.newDemux<Network>();
+geneveDemux.set(42, geneve, geneve.tunnel);
 const dropped = new Counters();
 const tapBatch = new Batch(64, 2048, 64);
 const tunnelBatch = new Batch(64, 2048, 16);
@@ -98,6 +107,10 @@ function codecs(b: Buffer): void {
   const off = rng.int(Math.min(8, b.length + 1));
   guard('parseVxlan', () => parseVxlan(b, off, b.length, newVxlanRepr()));
   guard('parseGre', () => parseGre(b, off, b.length, newGreRepr()));
+  guard('parseGeneve', () => {
+    const g = newGeneveRepr();
+    if (parseGeneve(b, off, b.length, g) === 0) readOptions(b, off + 8, g.optionsLen);
+  });
   guard('parseIpv4', () => parseIpv4(b, off, b.length, newIpv4Repr(), rng.chance(0.5)));
   guard('parseIpv6', () => parseIpv6(b, off, b.length, newIpv6Repr()));
   guard('parseArp', () => parseArp(b, off, b.length, newArpRepr()));
@@ -116,7 +129,7 @@ function switching(): void {
     tapBatch.len[i] = len;
     tapBatch.count++;
   }
-  const net = rng.chance(0.5) ? vxlan : gre;
+  const net = rng.pick([vxlan, gre, geneve]);
   const out = net.toTunnel;
   out.count = 0;
   net.toTap.count = 0;
@@ -130,6 +143,7 @@ function switching(): void {
   for (const [net, demux] of [
     [vxlan, vxDemux],
     [gre, greDemux],
+    [geneve, geneveDemux],
   ] as const) {
     tunnelBatch.count = 0;
     for (let i = 0; i < 16; i++) {
@@ -137,10 +151,17 @@ function switching(): void {
       const head =
         net === vxlan
           ? Buffer.from('0800000000002a00', 'hex')
-          : Buffer.concat([
-              Buffer.from('4500000000004000402f0000' + '0a000002' + '0a000001', 'hex'),
-              Buffer.from('2000655800000' + '04d', 'hex'),
-            ]);
+          : net === geneve
+            ? Buffer.from(
+                rng
+                  .pick(['000065580000 2a00', '024065580000 2a00 01028001 00010002', '01006558 00002a00 00ff8100'])
+                  .replace(/ /g, ''),
+                'hex',
+              )
+            : Buffer.concat([
+                Buffer.from('4500000000004000402f0000' + '0a000002' + '0a000001', 'hex'),
+                Buffer.from('2000655800000' + '04d', 'hex'),
+              ]);
       let p: Buffer = Buffer.concat([head, inner]);
       if (net === gre) p.writeUInt16BE(p.length, 2);
       if (rng.chance(0.5)) p = mutate(rng, p, 1600);

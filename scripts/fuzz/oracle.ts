@@ -8,9 +8,13 @@ import { checksum } from '../../src/wire/checksum.ts';
 export interface FuzzNetworks {
   vni: number;
   greKey: number;
+  /** The Geneve network's VNI, and the options it is configured with as "CCCCTT" (class, type) in hex. */
+  geneveVni: number;
+  geneveKnown: string[];
   /** The largest frame each TAP takes: its MTU plus an Ethernet header and one VLAN tag. */
   vxlanMaxFrame: number;
   greMaxFrame: number;
+  geneveMaxFrame: number;
 }
 
 function sourceOk(f: Buffer): boolean {
@@ -94,6 +98,28 @@ export function vxlanDelivered(p: Buffer, outerTos: number, n: FuzzNetworks): bo
   if (p.length < 8 || p[0] !== 0x08) return false;
   if (((p[4] << 16) | (p[5] << 8) | p[6]) !== n.vni) return false;
   return innerDelivered(p.subarray(8), n.vxlanMaxFrame, outerTos & 3);
+}
+
+/**
+ * A Geneve datagram's payload from a remote of the network: delivered to the
+ * Geneve network's TAP? RFC 8926 section 3.5: version 0, options that are
+ * whole TLVs within the option length, not a control packet, Ethernet, our
+ * VNI, and no critical option (type bit 0x80) the network was not given.
+ */
+export function geneveDelivered(p: Buffer, outerTos: number, n: FuzzNetworks): boolean {
+  if (p.length < 8 || p[0] >> 6 !== 0) return false;
+  const end = 8 + (p[0] & 0x3f) * 4;
+  if (end > p.length) return false;
+  for (let at = 8; at < end;) {
+    if (at + 4 > end) return false;
+    const next = at + 4 + (p[at + 3] & 0x1f) * 4;
+    if (next > end) return false;
+    at = next;
+  }
+  if (p[1] & 0x80 || p.readUInt16BE(2) !== 0x6558 || p.readUIntBE(4, 3) !== n.geneveVni) return false;
+  for (let at = 8; at < end; at += 4 + (p[at + 3] & 0x1f) * 4)
+    if (p[at + 2] & 0x80 && !n.geneveKnown.includes(p.toString('hex', at, at + 3))) return false;
+  return innerDelivered(p.subarray(end), n.geneveMaxFrame, outerTos & 3);
 }
 
 /** A GRE packet (outer IPv4 header included, as the raw socket sees it) from a remote: delivered to the GRE network's TAP? */

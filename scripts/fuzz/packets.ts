@@ -1,9 +1,9 @@
 // The packets a fuzz sender sends: structure-aware mutations of valid ones for
 // each ingress, or a MAC flood, with what the oracle says of each (tunnels).
 import { ipv4Header, mutate, type Rng, validFrame, type Hosts } from './generate.ts';
-import { greDelivered, vxlanDelivered, type FuzzNetworks } from './oracle.ts';
+import { geneveDelivered, greDelivered, vxlanDelivered, type FuzzNetworks } from './oracle.ts';
 
-export type Mode = 'vxlan' | 'gre' | 'tap' | 'flood-vxlan' | 'flood-tap';
+export type Mode = 'vxlan' | 'geneve' | 'gre' | 'tap' | 'flood-vxlan' | 'flood-tap';
 
 export interface SenderNetworks extends FuzzNetworks {
   tapMtu: number;
@@ -36,7 +36,7 @@ const GROUPS = [
 export class PacketSource {
   private readonly hosts: Hosts;
   private readonly flood: boolean;
-  private readonly kind: 'vxlan' | 'gre' | 'tap';
+  private readonly kind: 'vxlan' | 'geneve' | 'gre' | 'tap';
 
   /** `from`, `to`: the outer IPv4 addresses (4 bytes) of GRE; `realMacs`: the lab's hosts, as destinations only. */
   constructor(
@@ -47,7 +47,7 @@ export class PacketSource {
     realMacs: Buffer[],
   ) {
     this.flood = mode.startsWith('flood-');
-    this.kind = mode.replace('flood-', '') as 'vxlan' | 'gre' | 'tap';
+    this.kind = mode.replace('flood-', '') as 'vxlan' | 'geneve' | 'gre' | 'tap';
     this.hosts = {
       macs: [...SOURCES, ...realMacs],
       // Not the overlay's own addresses: no host answers these, so the fuzz makes no traffic of its own.
@@ -88,6 +88,45 @@ export class PacketSource {
     return { data, tos: 0, expect: 0 };
   }
 
+  /**
+   * A Geneve datagram: up to three options among the network's own critical
+   * one, critical and non-critical ones it does not know and random ones, an
+   * option length that is right or not, the O and C bits, another version or
+   * protocol now and then, and mutations anywhere, in the header or inside.
+   */
+  private genevePacket(rng: Rng, inner: Buffer, maxFrame: number): Buffer {
+    const pool = [
+      () => Buffer.from(this.nets.geneveKnown[0] + '01' + '00010002', 'hex'),
+      () => Buffer.from('00ff8100deadbeef', 'hex').subarray(0, 4 + 4 * rng.int(2)),
+      () => Buffer.concat([Buffer.from([0x01, 0x02, rng.int(0x80), 1]), rng.bytes(4)]),
+      () => {
+        const o = rng.bytes(4 + 4 * rng.int(3));
+        o[3] = (o[3] & 0xe0) | ((o.length - 4) / 4);
+        return o;
+      },
+    ];
+    const opts = Buffer.concat(Array.from({ length: rng.int(4) }, () => rng.pick(pool)()));
+    const critical = opts.length > 0 && rng.chance(0.5);
+    const header = Buffer.from([
+      (rng.chance(0.02) ? rng.int(4) << 6 : 0) | ((rng.chance(0.05) ? rng.int(64) * 4 : opts.length) / 4),
+      (rng.chance(0.03) ? 0x80 : 0) | (critical ? 0x40 : 0),
+      0x65,
+      0x58,
+      (this.nets.geneveVni >> 16) & 255,
+      (this.nets.geneveVni >> 8) & 255,
+      this.nets.geneveVni & 255,
+      0,
+    ]);
+    if (rng.chance(0.03)) header.writeUInt16BE(rng.pick([0x0800, 0x86dd, rng.int(65536)]), 2);
+    if (rng.chance(0.05)) header.writeUIntBE(rng.int(1 << 24), 4, 3);
+    const head = Buffer.concat([header, opts]);
+    const r = rng.int(10);
+    if (r < 3) return mutate(rng, Buffer.concat([head, inner]), maxFrame + head.length); // anywhere
+    if (r < 5) return Buffer.concat([head, mutate(rng, inner, maxFrame)]); // the inner frame only
+    if (r < 6) return Buffer.concat([mutate(rng, head, head.length + 8), inner]); // the header only
+    return Buffer.concat([head, inner]);
+  }
+
   /** One packet of this kind and whether it must arrive (tunnels), or the tunnel packets it makes (TAP). */
   next(rng: Rng): Packet {
     if (this.flood) return this.floodPacket(rng);
@@ -101,7 +140,12 @@ export class PacketSource {
       if (f.length < 14) f = Buffer.concat([f, Buffer.alloc(14 - f.length)]);
       return { data: f, tos: 0, expect: -1 };
     }
-    const maxFrame = this.kind === 'vxlan' ? this.nets.vxlanMaxFrame : this.nets.greMaxFrame;
+    const maxFrame =
+      this.kind === 'vxlan'
+        ? this.nets.vxlanMaxFrame
+        : this.kind === 'geneve'
+          ? this.nets.geneveMaxFrame
+          : this.nets.greMaxFrame;
     const inner = validFrame(rng, this.hosts, src, dst, maxFrame + (rng.chance(0.05) ? 60 : 0));
     const outerTos = rng.chance(0.2) ? rng.int(256) : 0;
     if (this.kind === 'vxlan') {
@@ -124,6 +168,10 @@ export class PacketSource {
         p = Buffer.concat([header, mutate(rng, inner, maxFrame)]); // the inner frame only
       else if (r < 6) p = Buffer.concat([mutate(rng, header, 8), inner]); // the header only
       return { data: p, tos: outerTos, expect: vxlanDelivered(p, outerTos, this.nets) ? 1 : 0 };
+    }
+    if (this.kind === 'geneve') {
+      const p = this.genevePacket(rng, inner, maxFrame);
+      return { data: p, tos: outerTos, expect: geneveDelivered(p, outerTos, this.nets) ? 1 : 0 };
     }
     // GRE: flags C, K, S in every mix (or none), the key right or not, a payload mutated or not,
     // behind an outer header the receiving kernel takes (options it accepts, any TOS and TTL).

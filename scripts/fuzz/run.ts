@@ -1,7 +1,7 @@
 // The fuzzing run behind `npm run fuzz` and its bounded test: a lab in which
-// h1 runs vtepd with a VXLAN network (blue) and a GRE one (green), both with
-// h2 as their remote; generated packets on every ingress (VXLAN socket, GRE
-// raw socket, TAP, control socket), batch after batch. After each batch the
+// h1 runs vtepd with a VXLAN network (blue), a GRE one (green) and a Geneve
+// one (red), all with h2 as their remote; generated packets on every ingress
+// (VXLAN socket, GRE raw socket, TAP, Geneve socket, control socket), batch after batch. After each batch the
 // daemon must be alive, forward a probe (a ping over blue), and account for
 // every packet: what reached its sockets is delivered or dropped by a named
 // reason, and what reached a TAP (or a tunnel) is what the oracle says.
@@ -16,8 +16,8 @@ import { blueConfig, kernelMac, kernelPeers, Lab, overlay, ROOT, sleep, type Dae
 import { fuzzControl, type ControlFuzzReport } from './control.ts';
 import type { FuzzNetworks } from './oracle.ts';
 
-export type Ingress = 'vxlan' | 'gre' | 'tap';
-export const INGRESSES: readonly Ingress[] = ['vxlan', 'gre', 'tap'];
+export type Ingress = 'vxlan' | 'gre' | 'tap' | 'geneve';
+export const INGRESSES: readonly Ingress[] = ['vxlan', 'gre', 'tap', 'geneve'];
 
 export interface FuzzOptions {
   /** Packets per ingress. */
@@ -107,7 +107,7 @@ class Sender {
 
 /** Counters of the receiving kernel that drop before vtepd reads: per ingress. */
 async function kernelDrops(lab: Lab, ingress: Ingress): Promise<number> {
-  if (ingress === 'vxlan') {
+  if (ingress === 'vxlan' || ingress === 'geneve') {
     // A full receive buffer (nothing is fragmented: see fuzzConfig).
     const snmp = (await lab.exec(1, 'cat', ['/proc/net/snmp'])).stdout.split('\n');
     const field = (proto: string, name: string) => {
@@ -136,6 +136,8 @@ async function kernelDrops(lab: Lab, ingress: Ingress): Promise<number> {
  * later, and the books of a batch could not be kept exactly.
  */
 const TAP_MTU = 1450;
+/** Red, the Geneve network, knows OVN's option (class 0x0102, type 0x80): critical, and accepted. */
+const GENEVE_VNI = 5001;
 const UNDERLAY_MTU = 9000;
 function fuzzConfig(lab: Lab): string {
   return blueConfig(
@@ -146,6 +148,13 @@ function fuzzConfig(lab: Lab): string {
     tap: tap-green
     address: ${overlay(1, 101)}/24
     gre: { key: 77 }
+    remotes: [${lab.underlay(2)}]
+    max-macs: 1000000
+    mtu: ${TAP_MTU}
+  red:
+    tap: tap-red
+    address: ${overlay(1, 102)}/24
+    geneve: { vni: ${GENEVE_VNI}, options: [ { class: 0x0102, type: 0x80, data: "00010002" } ] }
     remotes: [${lab.underlay(2)}]
     max-macs: 1000000
     mtu: ${TAP_MTU}
@@ -195,8 +204,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const nets: FuzzNetworks & { tapMtu: number; maxMacs: number } = {
       vni: 42,
       greKey: 77,
+      geneveVni: GENEVE_VNI,
+      geneveKnown: ['010280'],
       vxlanMaxFrame: (await mtu('tap-blue')) + 18,
       greMaxFrame: (await mtu('tap-green')) + 18,
+      geneveMaxFrame: (await mtu('tap-red')) + 18,
       tapMtu: await mtu('tap-blue'),
       maxMacs: 1_000_000,
     };
@@ -341,7 +353,7 @@ function account(
   expected: number,
   exact: boolean,
 ): { complete: boolean; delivered: number; unaccounted: number; dropped: Record<string, number>; problem?: string } {
-  const net = ingress === 'gre' ? 'green' : 'blue';
+  const net = ingress === 'gre' ? 'green' : ingress === 'geneve' ? 'red' : 'blue';
   const na = a.networks[net];
   const nb = b.networks[net];
   const c = (k: string) => nb.counters[k] - na.counters[k];

@@ -5,7 +5,7 @@
 // ({ seed, count } or { forget: true }); one JSON line back per batch: what
 // was sent, and what the oracle says must arrive.
 //
-//   node --import tsx scripts/fuzz/sender.ts vxlan|gre|tap|flood-vxlan|flood-tap --from IP --to IP --dev NAME --networks JSON --pps N [--macs MAC,...] [--tap-mac MAC]
+//   node --import tsx scripts/fuzz/sender.ts vxlan|geneve|gre|tap|flood-vxlan|flood-tap --from IP --to IP --dev NAME --networks JSON --pps N [--macs MAC,...] [--tap-mac MAC]
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { SendQueue } from '../../src/datapath/batch.ts';
@@ -28,10 +28,10 @@ const { positionals, values } = parseArgs({
     'tap-mac': { type: 'string' },
   },
 });
-/** vxlan, gre, tap: fuzzing; flood-vxlan, flood-tap: valid broadcasts, each from a new random source MAC. */
+/** vxlan, geneve, gre, tap: fuzzing; flood-vxlan, flood-tap: valid broadcasts, each from a new random source MAC. */
 const mode = positionals[0] as Mode;
 const flood = mode.startsWith('flood-');
-const kind = mode.replace('flood-', '') as 'vxlan' | 'gre' | 'tap';
+const kind = mode.replace('flood-', '') as 'vxlan' | 'geneve' | 'gre' | 'tap';
 const nets = JSON.parse(values.networks!) as SenderNetworks;
 const pps = Number(values.pps ?? 100_000);
 const BATCH = 64;
@@ -44,7 +44,7 @@ table.set(to);
 
 const queue = new SendQueue(BATCH, Buffer.alloc(BATCH * SLOT));
 const fd =
-  kind === 'vxlan'
+  kind === 'vxlan' || kind === 'geneve'
     ? native.udpSenderOpen(from, 0, 64, false, 4 << 20)
     : kind === 'gre'
       ? native.rawHdrinclOpen(47, 4 << 20)
@@ -68,7 +68,11 @@ function flush(q: SendQueue): number {
   for (let tries = 0; sent < q.count && tries < 1000; tries++) {
     const part = new SendQueue(q.count - sent, q.arena);
     for (let i = sent; i < q.count; i++) part.push(q.off[i], q.len[i], 0, 0, q.tos[i]);
-    const n = sendDatagrams(fd, part, { table: table, port: kind === 'vxlan' ? 4789 : 0, df: 0 });
+    const n = sendDatagrams(fd, part, {
+      table: table,
+      port: kind === 'vxlan' ? 4789 : kind === 'geneve' ? 6081 : 0,
+      df: 0,
+    });
     sent += Math.max(0, n);
     if (sent < q.count) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }
