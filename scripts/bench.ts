@@ -46,7 +46,7 @@ interface Ends {
 interface Setup {
   name: string;
   label: string;
-  encap: 'vxlan' | 'gre';
+  encap: 'vxlan' | 'gre' | 'geneve';
   /** Over the IPv6 underlay; its ratios are then to the kernel over IPv6. */
   ipv6?: boolean;
   /** The row its ratios are to (default: the kernel over the same underlay family). */
@@ -91,13 +91,13 @@ const kernel = (lab: Lab, i: number, peer: number, v6 = false) =>
     remotes: [under(lab, peer, v6)],
     mtu: v6 ? 1430 : 1450,
   });
-const ovs = (lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre' | 'ip6gre') =>
+const ovs = (lab: Lab, i: number, peer: number, type: 'vxlan' | 'gre' | 'ip6gre' | 'geneve') =>
   lab.ovs(i, {
     type,
-    key: type === 'vxlan' ? 42 : 77,
+    key: type === 'vxlan' || type === 'geneve' ? 42 : 77,
     remote: under(lab, peer, type === 'ip6gre'),
     address: `192.168.100.${i}/24`,
-    mtu: type === 'vxlan' ? 1450 : type === 'gre' ? 1458 : 1438,
+    mtu: type === 'vxlan' || type === 'geneve' ? 1450 : type === 'gre' ? 1458 : 1438,
   });
 const vtepd = async (lab: Lab, encap: string, args: string[], i = 1, peer = 2, v6 = false) => {
   await lab.startDaemonArgs(i, [
@@ -178,6 +178,33 @@ const SETUPS: Setup[] = [
     build: async (lab) => {
       await ovs(lab, 2, 1, 'gre');
       await ovs(lab, 1, 2, 'gre');
+    },
+  },
+  {
+    name: 'vtepd-geneve',
+    label: 'vtepd Geneve <-> OVS Geneve',
+    encap: 'geneve',
+    build: async (lab, a) => {
+      await ovs(lab, 2, 1, 'geneve');
+      await vtepd(lab, '--geneve-vni 42', a);
+    },
+  },
+  {
+    name: 'vtepd-geneve-pair',
+    label: 'vtepd Geneve <-> vtepd Geneve',
+    encap: 'geneve',
+    build: async (lab, a) => {
+      await vtepd(lab, '--geneve-vni 42', a, 2, 1);
+      await vtepd(lab, '--geneve-vni 42', a);
+    },
+  },
+  {
+    name: 'ovs-geneve',
+    label: 'OVS userspace Geneve <-> OVS Geneve',
+    encap: 'geneve',
+    build: async (lab) => {
+      await ovs(lab, 2, 1, 'geneve');
+      await ovs(lab, 1, 2, 'geneve');
     },
   },
   {

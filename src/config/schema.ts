@@ -222,7 +222,7 @@ const networkSchema = z
     mtu: int(68, 65000, 'an MTU')
       .optional()
       .describe(
-        'TAP MTU: VXLAN 50 (1450 over 1500); GRE 42 (1458), 4 more each with csum and seq; over an IPv6 underlay 20 more (VXLAN 70: 1430, GRE 62: 1438). A larger value is accepted with a warning: frames that do not fit the path are answered with ICMP (see "Path MTU"). Default: underlay MTU − overhead.',
+        'TAP MTU: VXLAN 50 (1450 over 1500); Geneve 50 + its options with their headers (1442 with OVN\'s option); GRE 42 (1458), 4 more each with csum and seq; over an IPv6 underlay 20 more (VXLAN and Geneve 70: 1430, GRE 62: 1438). A larger value is accepted with a warning: frames that do not fit the path are answered with ICMP (see "Path MTU"). Default: underlay MTU − overhead.',
       ),
     mac: mac
       .optional()

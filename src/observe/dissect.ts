@@ -66,14 +66,7 @@ export function decodeTunnelFrame(frame: Buffer, ports: TunnelPorts = tunnelPort
   if (parseOuterIp(frame, ETH_HEADER_LEN, frame.length, outer.ethertype === EtherType.IPv6, ip) !== Drop.None)
     return undefined;
   const found: Decoded<TunnelView> = { innerEnd: 0 };
-  const innerAt = decodeTunnel(
-    frame,
-    ip,
-    ETH_HEADER_LEN + ip.headerLen,
-    ETH_HEADER_LEN + ip.totalLen,
-    ports,
-    found,
-  );
+  const innerAt = decodeTunnel(frame, ip, ETH_HEADER_LEN + ip.headerLen, ETH_HEADER_LEN + ip.totalLen, ports, found);
   if (innerAt < 0 || found.view === undefined) return undefined;
   const inner = frame.subarray(innerAt, found.innerEnd);
   const eth = newEthernetRepr();

@@ -204,9 +204,7 @@ function traceRouted(copy: Network, f: Forwarding, local: Uint8Array, report: Tr
   }
   const buf = Buffer.alloc(SLOT + 128);
   for (let i = 0; i < q.count; i++)
-    report.wire.push(
-      summarize(buf.subarray(0, renderSent(egress, q, i, local, buf)), tunnelPorts(egress.tunnel)),
-    );
+    report.wire.push(summarize(buf.subarray(0, renderSent(egress, q, i, local, buf)), tunnelPorts(egress.tunnel)));
   report.result = 'routed';
 }
 

@@ -515,7 +515,7 @@ networks:
       problems(() =>
         load('local: 10.0.0.1\nnetworks:\n  b: { tap: t0, vxlan: { vni: 1 }, udp6-zero-csum-rx: true }\n'),
       ),
-    ).toEqual([expect.stringMatching(/networks\.b\.udp6-zero-csum-rx: applies to VXLAN over IPv6 only/)]);
+    ).toEqual([expect.stringMatching(/networks\.b\.udp6-zero-csum-rx: applies to VXLAN and Geneve over IPv6 only/)]);
     expect(
       problems(() =>
         load(
