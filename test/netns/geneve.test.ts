@@ -1,6 +1,7 @@
 // Geneve (RFC 8926) against Open vSwitch's userspace datapath (this kernel has
 // no geneve device), over IPv4 and IPv6, with OVN's option carried both ways;
 // and what a receiver must refuse, sent by a misbehaving host on the underlay.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { genevePackets } from '../../src/observe/dissect.ts';
@@ -174,5 +175,74 @@ describe('Geneve packets a receiver must refuse (RFC 8926 section 3.5)', () => {
       expect(await fdb(lab)).toContainEqual(
         expect.objectContaining({ mac: '02:bb:00:00:00:03', remote: lab.underlay(3) }),
       );
+    }));
+});
+
+describe('vtepd Geneve between vtepd hosts', () => {
+  const GROUP = '239.1.1.1';
+  const config = (lab: Lab, i: number, options: string) => `
+local: ${lab.underlay(i)}
+socket: ${lab.socket(i)}
+networks:
+  red:
+    tap: tap-red
+    address: ${overlay(i)}/24
+    geneve: { vni: ${VNI}, options: [ ${options} ] }
+    group: { address: ${GROUP}, dev: ${lab.dev(i)} }
+`;
+
+  it('floods to a multicast group with the options on, traces with them, and applies a reload that changes them', () =>
+    withLab(3, async (lab) => {
+      const files = [1, 2, 3].map((i) =>
+        lab.writeConfig(i, config(lab, i, '{ class: 0x0102, type: 0x80, data: "00010002" }')),
+      );
+      const daemons = [];
+      for (const i of [1, 2, 3]) daemons.push(await lab.startDaemonArgs(i, ['--config', files[i - 1]]));
+      expect(daemons[0].log).toMatch(/MTU 1442/);
+      const cap = await lab.capture(1, lab.dev(1), ['udp', 'port', '6081']);
+      expectOk(await arping(lab, 1, 'tap-red', overlay(2)), 'arping h1 -> h2 through the group');
+      for (const [from, to] of [
+        [1, 2],
+        [2, 3],
+        [3, 1],
+      ])
+        expectOk(await ping(lab, from, overlay(to), 2), `ping h${from} -> h${to}`);
+      const packets = genevePackets(await cap.stop());
+      const requests = packets.filter((p) => p.src === lab.underlay(1) && p.arp?.op === 1);
+      expect(requests.length).toBeGreaterThanOrEqual(1);
+      for (const p of requests) expect(p.dst).toBe(GROUP); // once each, to the group, never per remote
+      for (const p of packets) expect([p.vni, p.options, p.critical]).toEqual([VNI, [OVN_OPTION], true]);
+      const trace = await vtepctl(
+        '--socket',
+        lab.socket(1),
+        'trace',
+        '--network',
+        'red',
+        '--in',
+        lab.underlay(2),
+        '--src',
+        '02:00:00:00:cc:02',
+        '--dst',
+        'ff:ff:ff:ff:ff:ff',
+      );
+      expectOk(trace, 'trace');
+      expect(trace.stdout).toMatch(
+        /from the remote VTEP 10\.0\.0\.2, Geneve VNI 5001 port 6081 option class 0x0102 type 0x80 data 00010002/,
+      );
+      // A new option value on h1 alone: the peers accept it (they know the option, whatever its value), the MTU
+      // follows the longer option, and the wire shows the new bytes.
+      writeFileSync(files[0], config(lab, 1, '{ class: 0x0102, type: 0x80, data: "0001000200030004" }'));
+      expectOk(await vtepctl('--socket', lab.socket(1), 'reload'), 'reload');
+      expect(await lab.exec(1, 'cat', ['/sys/class/net/tap-red/mtu']).then((r) => r.stdout.trim())).toBe('1438');
+      const after = await lab.capture(1, lab.dev(1), ['udp', 'port', '6081']);
+      expectOk(await ping(lab, 1, overlay(3), 2), 'ping h1 -> h3 after the reload');
+      const sent = genevePackets(await after.stop()).filter((p) => p.src === lab.underlay(1));
+      expect(sent.length).toBeGreaterThanOrEqual(2);
+      for (const p of sent) expect(p.options[0].data.toString('hex')).toBe('0001000200030004');
+      // An unknown critical option from h1 is what h2 must refuse: h2 drops h1's packets once h1 sends one.
+      writeFileSync(files[0], config(lab, 1, '{ class: 0x0103, type: 0x80, data: "00010002" }'));
+      expectOk(await vtepctl('--socket', lab.socket(1), 'reload'), 'reload to an option h2 does not know');
+      expect((await ping(lab, 1, overlay(2), 2)).code).not.toBe(0);
+      expect((await stats(lab, 2)).drops['geneve-critical-option']).toBeGreaterThanOrEqual(2);
     }));
 });
