@@ -19,6 +19,7 @@ const OPTIONS = {
   socket: { type: 'string', short: 's' },
   network: { type: 'string', short: 'n' },
   json: { type: 'boolean', short: 'j' },
+  'no-timestamp': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
   side: { type: 'string' },

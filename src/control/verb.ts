@@ -26,6 +26,7 @@ export interface Flags {
   socket?: string;
   network?: string;
   json?: boolean;
+  'no-timestamp'?: boolean;
   side?: string;
   count?: string;
   write?: string;

@@ -381,8 +381,19 @@ describe('routing between networks', () => {
           expect(r.stdout).toMatch(/300 packets transmitted, 300 received, 0% packet loss/);
         }
         for (let k = 0; k < 20 && !/route added 192\.168\.30\.0\/24 dev green/.test(events); k++) await sleep(100);
-        expect(events).toMatch(/route deleted 10\.99\.0\.0\/16 via 192\.168\.20\.99 dev red vrf tenant1 origin config/);
-        expect(events).toMatch(/route added 192\.168\.30\.0\/24 dev green vrf tenant1 origin connected/);
+        // Each text line starts with the event's time (UTC, milliseconds).
+        const TIME = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
+        expect(events).toMatch(
+          new RegExp(
+            `^${TIME} route deleted 10\\.99\\.0\\.0/16 via 192\\.168\\.20\\.99 dev red vrf tenant1 origin config$`,
+            'm',
+          ),
+        );
+        expect(events).toMatch(
+          new RegExp(`^${TIME} route added 192\\.168\\.30\\.0/24 dev green vrf tenant1 origin connected$`, 'm'),
+        );
+        for (const l of events.trim().split('\n'))
+          expect(l).toMatch(new RegExp(`^${TIME} (fdb|neigh|route|remote|reload|pmtu) `));
       } finally {
         mon.kill('SIGINT');
       }

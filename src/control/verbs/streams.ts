@@ -92,8 +92,8 @@ export const monitor = defineVerb({
   cmd: 'monitor',
   example: {},
   words: ['monitor'],
-  usage: '[--network NAME] [--json]',
-  summary: 'changes to the tables as they happen (Ctrl-C to stop)',
+  usage: '[--network NAME] [--json] [--no-timestamp]',
+  summary: 'changes to the tables and BGP sessions as they happen, each after its time (Ctrl-C to stop)',
   access: 'read',
   fields: { network: networkName.optional() },
   reply:
@@ -108,11 +108,17 @@ export const monitor = defineVerb({
       },
     };
   },
-  fromCli: (cli) => (expectArgs(cli, 0, 'monitor [--network NAME] [--json]'), { network: cli.flags.network }),
+  fromCli: (cli) => (
+    expectArgs(cli, 0, 'monitor [--network NAME] [--json] [--no-timestamp]'),
+    { network: cli.flags.network }
+  ),
   async client(socket, cli, req) {
+    // The text form starts with the event's time (UTC, as the daemon saw it), as `ip -ts monitor` does;
+    // --no-timestamp gives the bare lines of earlier versions.
+    const stamp = (e: MonitorEvent) => (cli.flags['no-timestamp'] ? '' : `${e.time} `);
     const s = streamRequest(socket, req as Request, (line) => {
       const e = line as unknown as MonitorEvent;
-      process.stdout.write((cli.flags.json ? JSON.stringify(e) : formatEvent(e)) + '\n');
+      process.stdout.write((cli.flags.json ? JSON.stringify(e) : stamp(e) + formatEvent(e)) + '\n');
     });
     return untilStopped(s, () => 0);
   },
