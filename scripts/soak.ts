@@ -5,9 +5,11 @@
 // second, aged out after a minute), control requests (reads and writes,
 // five a second), eight clients holding `monitor` streams the whole time, and
 // once a minute a controller's bulk push: 10,000 static entries added in one
-// write, then deleted in one. Passes if no ping is lost, every request is
-// answered, the streams stay up, and the resident memory after the first
-// minute grows by less than 5%. Not a test: it prints figures and saves them
+// write, then deleted in one; and EVPN churn: a BGP peer on h3 (a gobgpd the
+// soak drives) advertising 1,000 MAC routes and withdrawing them, round after
+// round, 200 a second. Passes if no ping is lost, every request is answered,
+// the streams stay up, the BGP session never drops, no withdrawal fails, and
+// the resident memory after the first minute grows by less than 5%. Not a test: it prints figures and saves them
 // in bench/results/.
 //
 //   npx tsx scripts/soak.ts [--minutes N] [--vtepd-args="--no-offload"]
@@ -19,7 +21,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from '../src/control/client.ts';
 import type { Request, StatsReport } from '../src/control/protocol.ts';
+import type { EvpnStatus } from '../src/evpn/speaker.ts';
 import { blueConfig, kernelMac, kernelPeers, Lab, overlay, ROOT, sleep } from './lab/lab.ts';
+import type { RogueRoute } from './lab/rogue-peer.ts';
 import { rssMb } from './fuzz/run.ts';
 import { mac, sendAll } from './fuzz/given.ts';
 
@@ -38,14 +42,44 @@ interface Sample {
   tunnelRx: number;
   tapRx: number;
   controlRequests: number;
+  evpnMacs: number;
 }
 
-const lab = await Lab.create(2);
+/** The EVPN churn: h3's BGP peer advertises these MAC routes, then withdraws them, round after round. */
+const CHURN_MACS = 1000;
+const CHURN_PER_S = 200;
+
+const lab = await Lab.create(3);
 let failed = false;
 try {
   await kernelPeers(lab, [2]);
   process.env.VTEPD_TEST_ARGS = values['vtepd-args'];
-  const d = await lab.startDaemon(1, blueConfig(lab, '    ageing: 60\n', [2]));
+  const d = await lab.startDaemon(
+    1,
+    blueConfig(
+      lab,
+      '    ageing: 60\n    evpn: true\n',
+      [2],
+      `evpn: { asn: 65000, neighbors: [${lab.underlay(3)}], hold-time: 9 }\n`,
+    ),
+  );
+  const churnRoutes: RogueRoute[] = [
+    {
+      kind: 'churn',
+      count: CHURN_MACS,
+      rd: `${lab.underlay(3)}:42`,
+      vtep: lab.underlay(3),
+      rt: '65000:42',
+      vni: 42,
+      perSecond: CHURN_PER_S,
+    },
+  ];
+  const evpnPeer = lab.spawnCommand(3, join(ROOT, 'scripts/lab/rogue-peer.ts'), [
+    lab.underlay(3),
+    lab.underlay(1),
+    lab.writeConfig(3, JSON.stringify(churnRoutes), 'churn.json'),
+  ]);
+  const churnRounds = () => [...evpnPeer.log.matchAll(/^churn (\d+)$/gm)].length;
   const tapMac = (await lab.exec(1, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim();
   const until = Date.now() + seconds * 1000;
   const running = () => Date.now() < until;
@@ -179,17 +213,25 @@ try {
       tunnelRx: b.counters['tunnel-rx-packets'],
       tapRx: b.counters['tap-rx-frames'],
       controlRequests,
+      evpnMacs: b.given['evpn-macs'].entries,
     });
     const last = samples.at(-1)!;
     process.stdout.write(
-      `\rsoak: ${last.t}/${seconds} s, RSS ${last.rssMb} MB, ${last.macs} MACs, ${controlRequests} control requests`.padEnd(
-        100,
+      `\rsoak: ${last.t}/${seconds} s, RSS ${last.rssMb} MB, ${last.macs} MACs (${last.evpnMacs} from EVPN), ${controlRequests} control requests, ${churnRounds()} EVPN churn rounds`.padEnd(
+        140,
       ),
     );
     await sleep(Math.min(SAMPLE_S * 1000, Math.max(0, until - Date.now())));
   }
   process.stdout.write('\n');
   churn.kill('SIGKILL');
+  const evpn = await request<EvpnStatus>(lab.socket(1), { cmd: 'evpn-show' });
+  const session = evpn.sessions[0];
+  const flaps = session?.flaps ?? 0;
+  const established = session?.state === 'established';
+  const withdrawFailures = (d.log.match(/evpn: could not withdraw/g) ?? []).length;
+  evpnPeer.proc.kill('SIGTERM');
+  const rounds = churnRounds();
   await Promise.all([tcpLoop, arpLoop, controlLoop, bulkLoop]);
   const streamsDropped = holders.filter((h) => h.closed).length;
   const streamLines = holders.reduce((n, h) => n + h.lines, 0);
@@ -210,7 +252,9 @@ try {
       `(growth ${growth.toFixed(1)}%, peak ${peak} MB); TCP ${tcp.length} runs, median ${(tcp.sort((a, b) => a - b)[Math.floor(tcp.length / 2)] ?? 0).toFixed(2)} Gb/s; ` +
       `${controlRequests} control requests, ${controlErrors} failed; ${HOLDERS} monitor streams held, ` +
       `${streamsDropped} dropped, ${streamLines} lines read; ${bulkRounds} bulk pushes of ${BULK} entries, ` +
-      `${bulkRefused} refused; daemon ${alive ? 'alive' : 'EXITED'}`,
+      `${bulkRefused} refused; EVPN churn ${rounds} rounds of ${CHURN_MACS} MAC routes (at most ` +
+      `${Math.max(...samples.map((x) => x.evpnMacs))} installed at once), session ${established ? 'established' : 'DOWN'}, ` +
+      `${flaps} flaps, ${withdrawFailures} withdrawals failed; daemon ${alive ? 'alive' : 'EXITED'}`,
   );
   failed =
     sent === 0 ||
@@ -219,7 +263,11 @@ try {
     !alive ||
     controlErrors > 0 ||
     streamsDropped > 0 ||
-    bulkRefused > 0;
+    bulkRefused > 0 ||
+    !established ||
+    flaps > 0 ||
+    withdrawFailures > 0 ||
+    (seconds >= 60 && rounds === 0);
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const when = new Date().toISOString().replace(/[:.]/g, '-');
@@ -238,6 +286,7 @@ try {
         controlErrors,
         streams: { held: HOLDERS, dropped: streamsDropped, lines: streamLines },
         bulk: { rounds: bulkRounds, entries: BULK, refused: bulkRefused },
+        evpnChurn: { rounds, macs: CHURN_MACS, perSecond: CHURN_PER_S, established, flaps, withdrawFailures },
         samples,
       },
       null,

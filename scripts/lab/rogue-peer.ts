@@ -13,7 +13,10 @@
 //               { "kind": "macip", "rd", "mac", "ip"?, "vtep", "rt", "vni", "seq" } |
 //               { "kind": "macs", "count", "rd", "vtep", "rt", "vni" } |   (count MAC-only routes,
 //                 MACs 02:10:00:00:00:00 up, added 64 at a time)
-//               { "kind": "wait", "file" }]   (prints "announced N" and goes on once the file exists)
+//               { "kind": "wait", "file" } |  (prints "announced N" and goes on once the file exists)
+//               { "kind": "churn", "count", "rd", "vtep", "rt", "vni", "perSecond" }]
+//                 (until killed: count MAC-only routes from 02:20:00:00:00:00 up, perSecond of them
+//                 advertised, then as fast withdrawn, round after round; prints "churn ROUND" after each)
 import { existsSync, readFileSync } from 'node:fs';
 import { Gobgp } from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath } from '../../src/evpn/routes.ts';
@@ -24,7 +27,8 @@ export type RogueRoute =
   | { kind: 'imet'; rd: string; vtep: string; rt: string; vni: number }
   | { kind: 'macip'; rd: string; mac: string; ip?: string; vtep: string; rt: string; vni: number; seq: number }
   | { kind: 'macs'; count: number; rd: string; vtep: string; rt: string; vni: number }
-  | { kind: 'wait'; file: string };
+  | { kind: 'wait'; file: string }
+  | { kind: 'churn'; count: number; rd: string; vtep: string; rt: string; vni: number; perSecond: number };
 
 const [local, peers, file] = process.argv.slice(2);
 if (file === undefined) {
@@ -42,6 +46,22 @@ for (const r of routes) {
     console.log(`announced ${announced}`);
     while (!existsSync(r.file)) await new Promise((resolve) => setTimeout(resolve, 50));
     continue;
+  }
+  if (r.kind === 'churn') {
+    console.log(`announced ${announced}`);
+    const path = (k: number) => macIpPath(r.rd, 0x022000000000 + k, undefined, r.vtep, [r.rt], r.vni, 0, false);
+    const paced = async (op: (k: number) => Promise<unknown>) => {
+      for (let k = 0; k < r.count; k += 10) {
+        const t = Date.now();
+        await Promise.all(Array.from({ length: Math.min(10, r.count - k) }, (_, j) => op(k + j)));
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, (10 * 1000) / r.perSecond - (Date.now() - t))));
+      }
+    };
+    for (let round = 1; ; round++) {
+      await paced((k) => gobgp.addPath(path(k)));
+      await paced((k) => gobgp.deletePath(path(k)));
+      console.log(`churn ${round}`);
+    }
   }
   if (r.kind === 'macs') {
     for (let i = 0; i < r.count; i += 64) {
