@@ -246,3 +246,36 @@ networks:
       expect((await stats(lab, 2)).drops['geneve-critical-option']).toBeGreaterThanOrEqual(2);
     }));
 });
+
+describe('Geneve path MTU', () => {
+  it('answers a frame too big for the path with "fragmentation needed", the MTU leaving room for the options', () =>
+    withLab(2, async (lab) => {
+      for (const [i, peer] of [
+        [1, 2],
+        [2, 1],
+      ]) {
+        await lab.startDaemon(
+          i,
+          `
+local: ${lab.underlay(i)}
+socket: ${lab.socket(i)}
+networks:
+  red:
+    tap: tap-red
+    address: ${overlay(i)}/24
+    mtu: 9000
+    geneve: ${WITH_OPTION}
+    remotes: [${lab.underlay(peer)}]
+`,
+        );
+      }
+      const fit = 1500 - 20 - 8 - 8 - 8 - 14; // IPv4, UDP, Geneve, OVN's option, Ethernet: 1442
+      const big = await lab.exec(1, 'ping', ['-M', 'do', '-s', '2000', '-c', '1', '-W', '2', overlay(2)]);
+      expect(big.stdout).toContain(`Frag needed and DF set (mtu = ${fit})`);
+      expectOk(
+        await lab.exec(1, 'ping', ['-M', 'do', '-s', String(fit - 28), '-c', '2', '-W', '2', overlay(2)]),
+        'a ping that fits',
+      );
+      expect((await stats(lab)).networks.red.counters['pmtu-icmp-sent']).toBe(1);
+    }));
+});
