@@ -3,7 +3,8 @@
 // (a checkout being edited): what runs is always what src/ says. An installed package has dist/
 // and no src/. VTEPD_RUN=src or VTEPD_RUN=dist forces one (dist: an error if it is stale).
 //
-// "As they are now": the newest modification time and the number of files under src/, written to
+// "As they are now": the newest modification time and the number of files under src/ (TypeScript,
+// and the status page's HTML, CSS and script, which the build copies), written to
 // dist/.stamp by the build. Reading them costs a directory walk of about 150 entries (a millisecond
 // or two), against half a second and 40 MB that loading tsx costs at every start.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ function sourcesNow(root) {
       const path = join(dir, e.name);
       if (e.isDirectory()) {
         walk(path);
-      } else if (e.name.endsWith('.ts')) {
+      } else if (/\.(ts|html|css|js)$/.test(e.name)) {
         files++;
         newest = Math.max(newest, statSync(path).mtimeMs);
       }

@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # What the build, the daemon and the lab use, by Debian package.
-packages=(iproute2 ethtool tcpdump tshark arping iputils-ping iputils-tracepath traceroute procps iperf3 openvswitch-switch frr gobgpd golang-github-osrg-gobgp-dev util-linux make g++ python3 libpcap-dev lintian nodejs npm)
+packages=(iproute2 ethtool tcpdump tshark arping iputils-ping iputils-tracepath traceroute procps iperf3 openvswitch-switch frr gobgpd golang-github-osrg-gobgp-dev util-linux make g++ python3 libpcap-dev lintian chromium nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$p" = nodejs ] || [ "$p" = npm ]; then
@@ -67,7 +67,7 @@ case "$mode" in
     # control, start and stop, EVPN's BGP side) do not depend on the data path's mode: they run once,
     # which keeps CI well under 30 minutes (npm run test:repeat still runs everything in both modes).
     once=()
-    for t in service control runtime lifecycle evpn evpn-rogue package; do once+=(--exclude "test/netns/$t.test.ts"); done
+    for t in service control runtime lifecycle evpn evpn-rogue package status-page; do once+=(--exclude "test/netns/$t.test.ts"); done
     echo "quickstart: the lab tests again with vtepd --no-offload (data-path suites)"
     VTEPD_TEST_ARGS=--no-offload npx vitest run test/netns test/conformance "${once[@]}" --reporter=default --reporter=json --outputFile.json="$report_off" || status=$?
     # One closing line in the plain form CI reads.

@@ -375,7 +375,9 @@ export const configSchema = z.strictObject({
     ),
   metrics: listenAddress
     .optional()
-    .describe('`ADDR:PORT` or `[IPv6]:PORT`: serve Prometheus metrics at `http://ADDR:PORT/metrics` (see "Metrics")'),
+    .describe(
+      '`ADDR:PORT` or `[IPv6]:PORT`: serve Prometheus metrics at `http://ADDR:PORT/metrics` (see "Metrics") and the status page at `http://ADDR:PORT/` (see "See the fabric")',
+    ),
   'log-format': z
     .enum(LOG_FORMATS, expected(`expected ${LOG_FORMATS.join(' or ')}`))
     .default('text')

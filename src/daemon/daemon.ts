@@ -383,24 +383,33 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
    * the port go, which it does once the successor forwards (`waitForPort`).
    */
   private async serveMetrics({ host, port }: { host: string; port: number }, waitForPort: boolean): Promise<void> {
-    // Loaded only here: a vtepd without metrics does not load prom-client.
+    // Loaded only here: a vtepd without metrics does not load prom-client (nor the status page).
     const { MetricsServer, metricsRegistry } = await import('../observe/metrics.ts');
+    const { StatusHistory, statusAssets, statusReport } = await import('../control/status.ts');
+    const stats = () =>
+      statsReport(infos(this), this.datapath.unattributed, this.controlStats, {
+        icmp: this.icmp,
+        router: this.router,
+        evpnRejected: this.evpn?.rejected,
+      });
+    // The status page's rates: the counters once a second, five minutes kept, in memory only.
+    const history = new StatusHistory();
+    const sampler = setInterval(() => history.sample(performance.now() / 1000, stats()), 1000);
+    sampler.unref();
+    this.undo.push(() => clearInterval(sampler));
+    const startedAt = performance.timeOrigin;
+    const status = { api: () => statusReport(this, history, startedAt), assets: statusAssets() };
     const registry = metricsRegistry({
-      stats: () =>
-        statsReport(infos(this), this.datapath.unattributed, this.controlStats, {
-          icmp: this.icmp,
-          router: this.router,
-          evpnRejected: this.evpn?.rejected,
-        }),
+      stats,
       mtu: (name) => this.networks.get(name)?.mtu,
       evpn: () => this.evpn?.metrics(),
     });
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     for (let waited = 0; ; waited += 100) {
       try {
-        const server = (this.metrics = await MetricsServer.listen(host, port, registry));
+        const server = (this.metrics = await MetricsServer.listen(host, port, registry, status));
         this.undo.push(() => server.close());
-        this.log.info(`metrics: serving http://${where}/metrics`);
+        this.log.info(`metrics: serving http://${where}/metrics, the status page at http://${where}/`);
         if (host === '0.0.0.0' || host === '::') {
           this.log.warn(
             `metrics: listening on every address of this host (${where}): anyone who reaches it reads the ` +

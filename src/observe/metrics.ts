@@ -406,23 +406,59 @@ export const METRICS_IDLE_S = 10;
 /** Metrics connections open at once: scrapers are few; idle sockets from anyone must not pile up. */
 export const METRICS_MAX_CONNECTIONS = 128;
 
-/** The HTTP endpoint: GET (and HEAD) /metrics; anything else is 404. */
+/** The status page beside /metrics: its JSON, and its files by name (index.html, status.js, status.css). */
+export interface StatusSource {
+  api(): Promise<unknown>;
+  assets: ReadonlyMap<string, { type: string; body: Buffer }>;
+}
+
+/**
+ * The HTTP endpoint: GET (and HEAD) /metrics, and with a status source the
+ * status page (/, its two files) and /api/status; anything else is 404.
+ * Read-only: any other method is refused (405), and so is a request that
+ * carries a body (413), before it is read.
+ */
 export class MetricsServer {
   private constructor(private readonly server: Server) {}
 
   /** Listens on host:port; rejects with the system's reason (EADDRINUSE, EADDRNOTAVAIL...). */
-  static listen(host: string, port: number, registry: Registry): Promise<MetricsServer> {
+  static listen(host: string, port: number, registry: Registry, status?: StatusSource): Promise<MetricsServer> {
     const server = createServer((req, res) => {
-      const get = req.method === 'GET' || req.method === 'HEAD';
-      if (!get || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('vtepd serves /metrics only\n');
+      const path = (req.url ?? '').split('?')[0];
+      const text = (code: number, body: string, headers: Record<string, string> = {}) =>
+        res.writeHead(code, { 'content-type': 'text/plain', ...headers }).end(`${body}\n`);
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        text(405, 'vtepd serves read-only pages: GET or HEAD', { allow: 'GET, HEAD', connection: 'close' });
+        return;
+      }
+      if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) {
+        text(413, 'vtepd takes no request body', { connection: 'close' });
         return;
       }
       // Node sends no body for HEAD, with the headers GET would have.
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
-      );
+      const fail = (e: Error) => text(500, e.message);
+      if (path === '/metrics') {
+        registry.metrics().then((t) => res.writeHead(200, { 'content-type': registry.contentType }).end(t), fail);
+        return;
+      }
+      const asset = status?.assets.get(path === '/' ? 'index.html' : path.slice(1));
+      if (asset !== undefined) {
+        res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' }).end(asset.body);
+        return;
+      }
+      if (status !== undefined && path === '/api/status') {
+        status
+          .api()
+          .then(
+            (data) =>
+              res
+                .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+                .end(JSON.stringify(data)),
+            fail,
+          );
+        return;
+      }
+      text(404, status === undefined ? 'vtepd serves /metrics only' : 'vtepd serves /, /api/status and /metrics');
     });
     // Keep-alive connections from a scraper must not hold a stopping daemon; idle or slow
     // connections from anyone who can reach the port are closed long before Node's 60 s.

@@ -120,7 +120,7 @@ describe('vtepd as a service', () => {
       expect(m.get('process_resident_memory_bytes')).toBeGreaterThan(0);
       expect(text).toMatch(/^# TYPE vtepd_tunnel_rx_packets_total counter$/m);
       expect(text).toMatch(/^# TYPE vtepd_fdb_entries gauge$/m);
-      expect((await get(lab, 1, '/')).status).toBe(404);
+      expect((await get(lab, 1, '/nothing-here')).status).toBe(404);
       // Every vtepd metric the Grafana dashboard queries is one vtepd serves.
       const dashboard = readFileSync(join(ROOT, 'packaging/grafana/vtepd-dashboard.json'), 'utf8');
       const used = new Set(dashboard.match(/vtepd_[a-z_]+/g));
