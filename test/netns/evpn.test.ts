@@ -561,6 +561,30 @@ describe('BGP sessions in vtepd log', () => {
       expect(d.log).not.toMatch(/BGP session with 10\.0\.0\.1 established/);
     }));
 
+  it('names an eBGP peer in another AS than peer-as in evpn show within a hold time (RFC 4271 "Bad Peer AS")', () =>
+    withLab(2, async (lab) => {
+      await lab.frr(1, spineConfig(lab, [2]));
+      // The spine is AS 65000; the leaf (AS 65003) was told 65009.
+      const config = vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24` }).replace(
+        `asn: ${EVPN_ASN}`,
+        'asn: 65003, peer-as: 65009',
+      );
+      const d = await lab.startDaemonArgs(2, ['--config', lab.writeConfig(2, config)]);
+      const t0 = Date.now();
+      let status: EvpnStatus | undefined;
+      while (Date.now() - t0 < 9_000 + 10_000) {
+        status = await ctlJson<EvpnStatus>(lab, 2, 'evpn', 'show');
+        if (/as number mismatch expected 65009, received 65000/.test(status['last-error'] ?? '')) break;
+        await sleep(250);
+      }
+      // GoBGP dials 5-10 s after it starts: within a hold time of that.
+      expect(status?.['last-error'], d.log).toMatch(
+        /BGP session with 10\.0\.0\.1: notification sent: as number mismatch expected 65009, received 65000/,
+      );
+      expect(status?.sessions[0]).toMatchObject({ neighbor: lab.underlay(1), 'peer-as': 65009 });
+      expect(status?.sessions[0].state).not.toBe('established');
+    }));
+
   it('logs the session established at info level, serves it and the routes as Prometheus metrics, and tells monitor when it goes down', () =>
     withLab(2, async (lab) => {
       await lab.frr(1, routeReflectorConfig(lab, [2]));
