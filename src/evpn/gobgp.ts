@@ -303,6 +303,66 @@ export class Gobgp {
     return true;
   }
 
+  /** A session change, to the speaker (or, before it listens, to the log and earlyProblem). */
+  private dispatch(session: SessionLine): void {
+    if (session.up) this.told.clear();
+    else if (!this.tell(session.message)) return;
+    if (this.onSession !== undefined) {
+      this.onSession(session);
+    } else if (session.up) {
+      this.earlyProblem = undefined;
+      this.log?.info(session.message);
+    } else {
+      this.earlyProblem = session.message;
+      this.log?.warn(session.message);
+    }
+  }
+
+  /**
+   * Session changes as GoBGP's peer events tell them: how a gobgpd vtepd did
+   * not start (`evpn.gobgp`) is heard, since its log is not ours to read. The
+   * events say the state, not why it changed: a session that goes down is
+   * told with the state it went to. Watched again a second after the stream
+   * ends (gobgpd restarted), each peer's state then told afresh.
+   */
+  private watchPeers(): void {
+    const established = new Map<string, boolean>();
+    const open = () => {
+      if (this.stopping) return;
+      const stream = this.client.WatchEvent({ peer: {} }) as grpc.ClientReadableStream<{
+        peer?: { type: string; peer?: { state?: ListedPeer['peer']['state'] } };
+      }>;
+      this.streams.add(stream);
+      stream.on('data', (ev) => {
+        const st = ev.peer?.peer?.state;
+        if (st === undefined || (ev.peer?.type !== 'STATE' && ev.peer?.type !== 'INIT')) return;
+        const neighbor = st.neighbor_address;
+        const up = st.session_state === 'ESTABLISHED';
+        const was = established.get(neighbor);
+        established.set(neighbor, up);
+        if (was === up || (was === undefined && !up && ev.peer.type === 'INIT')) return;
+        const peer = `evpn: BGP session with ${neighbor}`;
+        const state = st.session_state.toLowerCase();
+        this.dispatch(
+          up
+            ? { neighbor, up, message: `${peer} established` }
+            : { neighbor, up, message: `${peer} down (now ${state})`, reason: `down (now ${state})` },
+        );
+      });
+      let ended = false;
+      const again = () => {
+        if (ended) return;
+        ended = true;
+        this.streams.delete(stream);
+        established.clear();
+        if (!this.stopping) setTimeout(open, 1000).unref();
+      };
+      stream.on('error', again);
+      stream.on('end', again);
+    };
+    open();
+  }
+
   private constructor(
     private readonly client: Client,
     /** host:port of the API. */
@@ -376,18 +436,7 @@ export class Gobgp {
         // Read once at start: from then on the file is only something to leave behind.
         if (line.includes('Finished reading the config file')) rmSync(file, { force: true });
         const session = sessionLogLine(line.trim());
-        if (session === undefined) continue;
-        if (session.up) this.told.clear();
-        else if (!this.tell(session.message)) continue;
-        if (this.onSession !== undefined) {
-          this.onSession(session);
-        } else if (session.up) {
-          this.earlyProblem = undefined;
-          log.info(session.message);
-        } else {
-          this.earlyProblem = session.message;
-          log.warn(session.message);
-        }
+        if (session !== undefined) this.dispatch(session);
       }
     };
     child.stdout!.on('data', relay);
@@ -410,6 +459,7 @@ export class Gobgp {
   static async connect(address: string): Promise<Gobgp> {
     const g = new Gobgp(newClient(loadApi(), address), address, undefined, undefined, undefined);
     await g.ready(() => undefined);
+    g.watchPeers();
     return g;
   }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { vxlanPackets } from '../../src/observe/dissect.ts';
+import { gobgpdConfig } from '../../src/evpn/gobgp.ts';
 import type { EvpnRouteRow, EvpnStatus } from '../../src/evpn/speaker.ts';
 import type { FdbRow, NeighRow, RemoteRow } from '../../src/control/protocol.ts';
 import {
@@ -583,6 +584,50 @@ describe('BGP sessions in vtepd log', () => {
       );
       expect(status?.sessions[0]).toMatchObject({ neighbor: lab.underlay(1), 'peer-as': 65009 });
       expect(status?.sessions[0].state).not.toBe('established');
+    }));
+
+  it("with a gobgpd it did not start (evpn.gobgp), logs the session up and down from GoBGP's peer events, and tells monitor", () =>
+    withLab(2, async (lab) => {
+      await lab.frr(1, routeReflectorConfig(lab, [2]));
+      const toml = lab.writeConfig(
+        2,
+        gobgpdConfig({
+          asn: EVPN_ASN,
+          routerId: lab.underlay(2),
+          local: lab.underlay(2),
+          neighbors: [{ address: lab.underlay(1), peerAs: EVPN_ASN, holdTime: 9, multihop: false }],
+        }),
+        'gobgpd.toml',
+      );
+      lab.spawnCommand(2, 'gobgpd', ['-f', toml, '-t', 'toml', '--api-hosts', '127.0.0.1:50077', '--pprof-disable']);
+      const config = vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24` }).replace(
+        'hold-time: 9 }',
+        'hold-time: 9, gobgp: "127.0.0.1:50077" }',
+      );
+      const d = await lab.startDaemonArgs(2, ['--config', lab.writeConfig(2, config)]);
+      expect(
+        await within(25_000, async () => /evpn: BGP session with 10\.0\.0\.1 established/.test(d.log)),
+        d.log,
+      ).toBeGreaterThanOrEqual(0);
+      const monitor = spawn(join(ROOT, 'bin/vtepctl'), ['--socket', lab.socket(2), 'monitor', '--json']);
+      let events = '';
+      monitor.stdout.on('data', (b: Buffer) => (events += b.toString()));
+      lab.adopt(monitor.pid!);
+      await streamsConnected(lab, 2, 1);
+      process.kill(Number(readFileSync(`/var/run/frr/${lab.ns(1)}/bgpd.pid`, 'utf8').trim()), 'SIGKILL');
+      expect(
+        await within(15_000, async () =>
+          /evpn: BGP session with 10\.0\.0\.1 down \(now (idle|active|connect)\)/.test(d.log),
+        ),
+        d.log,
+      ).toBeGreaterThanOrEqual(0);
+      expect(
+        await within(5000, async () =>
+          /"event":"bgp","neighbor":"10\.0\.0\.1","state":"down","reason":"down \(now /.test(events),
+        ),
+        events,
+      ).toBeGreaterThanOrEqual(0);
+      monitor.kill();
     }));
 
   it('logs the session established at info level, serves it and the routes as Prometheus metrics, and tells monitor when it goes down', () =>
