@@ -166,6 +166,7 @@ export function formatEvpn(s: EvpnStatus): string {
     ];
     lines.push(
       `  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted` +
+        (p['own-reflected'] > 0 ? ` (and ${p['own-reflected']} of our own reflected back)` : '') +
         (more.length > 0 ? `; ${more.join(', ')}` : ''),
     );
   }

@@ -44,9 +44,27 @@ export interface PeerStatus {
   since?: number;
   /** Hold time agreed with the neighbor, in seconds (0 while not established). */
   'hold-time'?: number;
-  /** EVPN routes received from this peer and accepted. */
+  /** EVPN routes received from this peer (our own reflected back not counted), and of those accepted. */
   received: number;
   accepted: number;
+  /** Our own routes the peer sent back (a route reflector does), ignored as loops. */
+  'own-reflected': number;
+}
+
+/**
+ * A peer's EVPN route counts from GoBGP's: it counts in `received` every
+ * path of the Adj-RIB-In, and leaves out of `accepted` only the paths it
+ * marks rejected, which GoBGP 3 does for loops alone: a path with our router
+ * id as ORIGINATOR_ID (RFC 4456 section 8: our own, back from a route
+ * reflector) or our AS in its AS_PATH (eBGP). So the difference is our own
+ * routes, reflected.
+ */
+export function routeCounts(
+  received: number,
+  accepted: number,
+): Pick<PeerStatus, 'received' | 'accepted' | 'own-reflected'> {
+  const own = Math.max(0, received - accepted);
+  return { received: received - own, accepted, 'own-reflected': own };
 }
 
 export interface GobgpNeighbor {
@@ -563,8 +581,7 @@ export class Gobgp {
           'peer-as': peer.state.peer_asn,
           ...sinceOf(peer),
           'hold-time': peer.timers?.state?.negotiated_hold_time ?? 0,
-          received: evpn?.received ?? 0,
-          accepted: evpn?.accepted ?? 0,
+          ...routeCounts(evpn?.received ?? 0, evpn?.accepted ?? 0),
         });
       });
       stream.on('error', reject);

@@ -157,6 +157,21 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
         }),
       ]);
       expect(Math.abs(Date.now() / 1000 - status.sessions[0].since!)).toBeLessThan(120);
+      // FRR, the route reflector, sends vtepd its own routes back: counted apart, not as received
+      // (read again while a route just advertised is still on its way back).
+      const reflected = async () => {
+        const s = await ctlJson<EvpnStatus>(lab, 3, 'evpn', 'show');
+        const adv = s.networks.blue.advertised;
+        return [
+          s.sessions[0]['own-reflected'],
+          adv['type-2'] + adv['type-3'],
+          s.sessions[0].received - s.sessions[0].accepted,
+        ];
+      };
+      let counts = await reflected();
+      for (let k = 0; k < 20 && counts[0] !== counts[1]; k++) counts = await sleep(250).then(reflected);
+      expect(counts).toEqual([counts[1], counts[1], 0]);
+      expect(counts[1]).toBeGreaterThanOrEqual(2);
       expect(status.networks.blue).toMatchObject({
         vni: VNI,
         rd: `${lab.underlay(3)}:${VNI}`,
@@ -167,7 +182,7 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       expect(status.networks.blue.advertised['type-2']).toBeGreaterThanOrEqual(1);
       const text = await vtepctl('--socket', lab.socket(3), 'evpn', 'show');
       expect(text.stdout).toMatch(
-        /neighbor 10\.0\.0\.1: established, \d+ routes received, \d+ accepted; AS 65000, up \d+s, 0 flaps, hold time 9 s$/m,
+        /neighbor 10\.0\.0\.1: established, \d+ routes received, \d+ accepted \(and \d+ of our own reflected back\); AS 65000, up \d+s, 0 flaps, hold time 9 s$/m,
       );
       // evpn routes: its own type-3 advertised, the other two VTEPs' received and installed, and the
       // kernel tenant's MAC route installed with its next hop and route target.

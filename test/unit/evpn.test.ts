@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
-import type { ApiPath, PeerStatus } from '../../src/evpn/gobgp.ts';
+import { routeCounts, type ApiPath, type PeerStatus } from '../../src/evpn/gobgp.ts';
 import { gobgpdConfig, sessionLogLine } from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/evpn/routes.ts';
 import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
@@ -643,5 +643,14 @@ describe("gobgpd's config", () => {
       /\[global\.apply-policy\.config\]\n {2}export-policy-list = \["vtepd-own-routes"\]\n {2}default-export-policy = "reject-route"\n/,
     );
     expect(text).toMatch(/name = "vtepd-own-routes"[^]*route-type = "local"[^]*route-disposition = "accept-route"/);
+  });
+});
+
+describe("a peer's route counts", () => {
+  it("leave our own routes, reflected back, out of received: GoBGP's received minus accepted", () => {
+    // FRR as route reflector between two vtepd: GoBGP said 6 received, 3 accepted (its own 3 back as loops).
+    expect(routeCounts(6, 3)).toEqual({ received: 3, accepted: 3, 'own-reflected': 3 });
+    expect(routeCounts(4, 4)).toEqual({ received: 4, accepted: 4, 'own-reflected': 0 });
+    expect(routeCounts(0, 0)).toEqual({ received: 0, accepted: 0, 'own-reflected': 0 });
   });
 });
