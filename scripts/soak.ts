@@ -228,7 +228,7 @@ try {
   const evpn = await request<EvpnStatus>(lab.socket(1), { cmd: 'evpn-show' });
   const session = evpn.sessions[0];
   const flaps = session?.flaps ?? 0;
-  const established = session?.state === 'established';
+  const established = session?.state === 'ESTABLISHED';
   const withdrawFailures = (d.log.match(/evpn: could not withdraw/g) ?? []).length;
   evpnPeer.proc.kill('SIGTERM');
   const rounds = churnRounds();
