@@ -268,7 +268,7 @@ function drawEvpn(s) {
       p.since ? `${duration(now - p.since)} ago` : 'never',
       { text: p.flaps ?? 0, cls: 'num' },
       p['hold-time'] ? `${p['hold-time']} s` : '',
-      { text: p.received, cls: 'num' },
+      { text: p.received, cls: 'num', title: `and ${p['own-reflected'] ?? 0} of our own reflected back` },
       { text: p.accepted, cls: 'num' },
       s.evpn['last-error'] ?? 'none',
     ]),
