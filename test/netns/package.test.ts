@@ -1,7 +1,8 @@
 // The Debian package as an operator meets it: `npm run package` builds it, lintian finds no error,
 // and dpkg installs, removes and purges it. dpkg runs in a throwaway copy of this machine: a mount
-// namespace with an overlay over / (every write goes to a tmpfs that vanishes with the namespace)
-// and a network namespace of its own, so the vtepd user, the files and the TAP never reach the host.
+// namespace with an overlay over / (every write goes to a tmpfs that vanishes with the namespace),
+// and network and PID namespaces of its own, so the vtepd user, the files, the TAP and the processes
+// never reach the host or another test.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +36,9 @@ exit $status
 `;
   const r = spawnSync(
     'unshare',
-    ['--mount', '--net', '--propagation', 'private', 'bash', '-c', outer, 'pkg', deb, script],
+    // A PID namespace too: the script's pgrep and the cleanup below see this throwaway host's processes
+    // alone, never another test's (two package tests at once killed each other's vtepd).
+    ['--mount', '--net', '--pid', '--fork', '--propagation', 'private', 'bash', '-c', outer, 'pkg', deb, script],
     {
       encoding: 'utf8',
       timeout: 120_000,
