@@ -4,23 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile } from '../../src/config/config.ts';
+import { loadConfigFile } from '../../src/config/config.ts';
 import { configFromFlags } from '../../src/config/flags.ts';
+import { problems } from './problems.ts';
 
 function load(yaml: string) {
   const file = join(tmpdir(), `vtepd-config-${process.pid}-${Math.random()}.yaml`);
   writeFileSync(file, yaml);
   return loadConfigFile(file);
-}
-
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 const README_EXAMPLE = `

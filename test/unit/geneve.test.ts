@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile } from '../../src/config/config.ts';
+import { loadConfigFile } from '../../src/config/config.ts';
 import { configFromFlags } from '../../src/config/flags.ts';
+import { problems } from './problems.ts';
 import { Batch } from '../../src/datapath/batch.ts';
 import { decodeTunnelFrame, describe as describePacket, summarize } from '../../src/observe/dissect.ts';
 import { Drop } from '../../src/switch/drop.ts';
@@ -210,15 +211,6 @@ describe('Geneve in the config', () => {
     const file = join(dir, 'c.yaml');
     writeFileSync(file, `local: 10.0.0.1\nnetworks:\n${networks}`);
     return loadConfigFile(file);
-  };
-  const problems = (fn: () => unknown): string[] => {
-    try {
-      fn();
-    } catch (e) {
-      if (e instanceof ConfigError) return e.problems;
-      throw e;
-    }
-    throw new Error('expected a ConfigError');
   };
 
   it('takes the issue example: options by class and type in hex, the TAP MTU leaving room for them', () => {
