@@ -107,8 +107,13 @@ networks:
 ${extra}`;
 }
 
-/** Sends `errors` from h3, gives vtepd time to read them, and measures TCP again: at least half the rate before. */
-async function forgeDuringTcp(lab: Lab, to: string, errors: Buffer[], before: number): Promise<number> {
+/**
+ * Sends `errors` from h3, gives vtepd time to read them, and measures TCP again: at least `floor` of the rate
+ * before. Half where the frames keep their size (the error ignored, or believed and the frames sent
+ * fragmentable); a fifth where a believed error lowers the inner MTU (TCP restarts smaller segments after
+ * vtepd's ICMP, and one 2-second sample of each varies by 1.7x on this VM): the attack's mark is 0 Mb/s.
+ */
+async function forgeDuringTcp(lab: Lab, to: string, errors: Buffer[], before: number, floor = 0.5): Promise<number> {
   for (const m of errors) await forge(lab, 3, to, m);
   await sleep(300);
   const after = await tcpRate(lab);
@@ -116,7 +121,7 @@ async function forgeDuringTcp(lab: Lab, to: string, errors: Buffer[], before: nu
   expect(
     after,
     `TCP after the forged errors: ${(after / 1e6).toFixed(0)} Mb/s against ${(before / 1e6).toFixed(0)} before`,
-  ).toBeGreaterThanOrEqual(before * 0.5);
+  ).toBeGreaterThanOrEqual(before * floor);
   return after;
 }
 
@@ -255,12 +260,14 @@ describe('forged ICMP "too big" errors from a host on the underlay', () => {
       let sport = 50176;
       while (new RegExp(`:${sport}\\s`).test(lanes)) sport++;
       const error = packetTooBig(1280, lab.underlay6(1), lab.underlay6(2), 17, 1446, udpHeader(sport, 4789, 1446));
-      await forgeDuringTcp(lab, lab.underlay6(1), [error], before);
+      // One raw socket (--no-offload) sends from any port of the range: 8 quoted bytes cannot be told from ours.
+      await forgeDuringTcp(lab, lab.underlay6(1), [error], before, NO_OFFLOAD ? 0.2 : 0.5);
       const s = await stats(lab);
       if (NO_OFFLOAD) {
-        // One raw socket sends from any port of the range: 8 quoted bytes cannot be told from ours. Believed, and harmless.
+        // Believed, and harmless: the inner sender is told the MTU left (1280 - 70) and TCP goes on below it.
         expect(s['pmtu-icmp']!.believed).toBe(1);
         expect(await pmtu(lab, lab.underlay6(2))).toBe(1280);
+        expect(s.networks.blue.counters['pmtu-icmp-sent']).toBeGreaterThan(0);
       } else {
         expect(s['pmtu-icmp']).toMatchObject({ believed: 0, ignored: { 'not-our-packet': 1 } });
         expect(await pmtu(lab, lab.underlay6(2))).toBe(1430 + 70);
