@@ -188,11 +188,13 @@ export class NetworkUnit implements RunningView {
     const { cfg } = this;
     // The same MAC at every start: the hosts behind other VTEPs keep theirs cached for minutes.
     const mac = cfg.mac ?? (this.existed ? undefined : derivedMac(`vtepd ${this.ctx.config.local} ${cfg.tap}`));
-    if (mac !== undefined) ip('link', 'set', 'dev', cfg.tap, 'address', formatMac(mac));
     // A TAP's queue holds 500 frames (tun's default): 10 ms at 50k frames/s, less than a pause of
     // the event loop. A TAP vtepd creates gets a queue like a NIC's ring; one it finds keeps its own.
-    if (!this.existed) ip('link', 'set', 'dev', cfg.tap, 'txqueuelen', String(TAP_QUEUE_LEN));
-    setUp(cfg.tap, this.mtu);
+    // One `ip link set` for all of it: each run of ip costs a start-up about 15 ms.
+    setUp(cfg.tap, this.mtu, [
+      ...(mac !== undefined ? ['address', formatMac(mac)] : []),
+      ...(this.existed ? [] : ['txqueuelen', String(TAP_QUEUE_LEN)]),
+    ]);
     if (cfg.address !== undefined && !hasAddress(cfg.tap, cfg.address)) {
       ip('addr', 'add', cfg.address, 'dev', cfg.tap);
       // A TAP we created vanishes with its descriptor; on one we found, we remove only what we added.

@@ -117,8 +117,9 @@ export function onLink(addr: string): boolean {
   }
 }
 
-export function setUp(dev: string, mtu: number): void {
-  ip('link', 'set', 'dev', dev, 'mtu', String(mtu), 'up');
+/** Sets the MTU of `dev` and brings it up, with other `ip link set` attributes (`address`, `txqueuelen`...) before. */
+export function setUp(dev: string, mtu: number, attributes: string[] = []): void {
+  ip('link', 'set', 'dev', dev, ...attributes, 'mtu', String(mtu), 'up');
 }
 
 /**
