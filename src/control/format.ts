@@ -163,6 +163,11 @@ export function formatEvpn(s: EvpnStatus): string {
       ...(p.since !== undefined ? [`${p.state === 'ESTABLISHED' ? 'up' : 'down'} ${ago(p.since)}`] : []),
       ...(p.flaps !== undefined ? [`${p.flaps} flap${p.flaps === 1 ? '' : 's'}`] : []),
       ...(p['hold-time'] ? [`hold time ${p['hold-time']} s`] : []),
+      ...(p['dropped-updates']
+        ? [
+            `${p['dropped-updates']} UPDATE${p['dropped-updates'] === 1 ? '' : 's'} dropped as malformed (last: ${p['last-dropped']})`,
+          ]
+        : []),
     ];
     lines.push(
       `  neighbor ${p.neighbor}: ${p.state.toLowerCase()}, ${p.received} routes received, ${p.accepted} accepted` +

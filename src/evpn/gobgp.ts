@@ -49,6 +49,12 @@ export interface PeerStatus {
   accepted: number;
   /** Our own routes the peer sent back (a route reflector does), ignored as loops. */
   'own-reflected': number;
+  /**
+   * UPDATEs from this peer that GoBGP dropped as malformed (RFC 7606 treat-as-withdraw), and its reason for the
+   * last one; known only from the log of a gobgpd vtepd started (absent with `evpn.gobgp`).
+   */
+  'dropped-updates'?: number;
+  'last-dropped'?: string;
 }
 
 /**
@@ -297,6 +303,43 @@ export function sessionLogLine(line: string): SessionLine | undefined {
   }
 }
 
+/** An UPDATE GoBGP dropped as malformed, from its log: the routes in it are treated as withdrawn (RFC 7606). */
+export interface DroppedUpdate {
+  neighbor: string;
+  /** GoBGP's reason ("unknown evpn subtype: 8"). */
+  error: string;
+  /** The reason with what it means where vtepd knows ("... FRR's ND extended community ..."). */
+  explained: string;
+}
+
+/** The log line for a dropped UPDATE. */
+export function droppedUpdateMessage(d: DroppedUpdate): string {
+  return `evpn: GoBGP dropped an UPDATE from ${d.neighbor} as malformed, its routes treated as withdrawn: ${d.explained}`;
+}
+
+export function droppedUpdateLine(line: string): DroppedUpdate | undefined {
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (
+    e.Topic !== 'Peer' ||
+    typeof e.Key !== 'string' ||
+    e.msg !== 'the received Update message was treated as withdraw'
+  )
+    return undefined;
+  const error = typeof e.Error === 'string' && e.Error !== '' ? e.Error : 'no reason given';
+  // GoBGP 3.10 knows EVPN extended communities up to sub-type 3 (router MAC); FRR adds sub-type 8 to the
+  // MAC/IP route of an IPv6 host whose Neighbor Advertisements carry the router flag.
+  const explained =
+    error === 'unknown evpn subtype: 8'
+      ? `${error} (FRR's ND extended community, sent for an IPv6 host that is a router: this GoBGP cannot read it)`
+      : error;
+  return { neighbor: e.Key, error, explained };
+}
+
 /** How soon a gobgpd of our own that died is started again, and at most how often. */
 const RESTART_DELAY_MS = 1000;
 
@@ -307,6 +350,10 @@ export class Gobgp {
   restarts = 0;
   /** Told a session came up, went down or a notification passed (our gobgpd's log); else logged here. */
   onSession: ((s: SessionLine) => void) | undefined;
+  /** Told of an UPDATE our gobgpd dropped as malformed (its log); else logged here. */
+  onDroppedUpdate: ((d: DroppedUpdate) => void) | undefined;
+  /** UPDATEs our gobgpd dropped as malformed, by neighbor: how many, and the last reason. */
+  private readonly dropped = new Map<string, { count: number; last: string }>();
   /** The last session problem logged here while nobody listened (onSession unset); cleared when one comes up. */
   earlyProblem: string | undefined;
   /** Session problems told lately, and when (ms): the same one is told once a minute, not at every retry. */
@@ -334,6 +381,15 @@ export class Gobgp {
       this.earlyProblem = session.message;
       this.log?.warn(session.message);
     }
+  }
+
+  /** Counts an UPDATE our gobgpd dropped, and tells it (the same reason from the same peer once a minute). */
+  private droppedUpdate(d: DroppedUpdate): void {
+    const was = this.dropped.get(d.neighbor);
+    this.dropped.set(d.neighbor, { count: (was?.count ?? 0) + 1, last: d.explained });
+    if (!this.tell(`dropped ${d.neighbor} ${d.error}`)) return;
+    if (this.onDroppedUpdate !== undefined) this.onDroppedUpdate(d);
+    else this.log?.warn(droppedUpdateMessage(d));
   }
 
   /**
@@ -455,6 +511,8 @@ export class Gobgp {
         if (line.includes('Finished reading the config file')) rmSync(file, { force: true });
         const session = sessionLogLine(line.trim());
         if (session !== undefined) this.dispatch(session);
+        const drop = droppedUpdateLine(line.trim());
+        if (drop !== undefined) this.droppedUpdate(drop);
       }
     };
     child.stdout!.on('data', relay);
@@ -582,11 +640,19 @@ export class Gobgp {
           ...sinceOf(peer),
           'hold-time': peer.timers?.state?.negotiated_hold_time ?? 0,
           ...routeCounts(evpn?.received ?? 0, evpn?.accepted ?? 0),
+          ...this.droppedOf(peer.state.neighbor_address),
         });
       });
       stream.on('error', reject);
       stream.on('end', () => resolve(out));
     });
+  }
+
+  /** What the log of our gobgpd said was dropped from `neighbor` (nothing is known of another gobgpd). */
+  private droppedOf(neighbor: string): Pick<PeerStatus, 'dropped-updates' | 'last-dropped'> {
+    if (!this.managed) return {};
+    const d = this.dropped.get(neighbor);
+    return d === undefined ? { 'dropped-updates': 0 } : { 'dropped-updates': d.count, 'last-dropped': d.last };
   }
 
   /**

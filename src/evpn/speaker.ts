@@ -45,7 +45,14 @@ import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, type Mac } from '../wire/mac.ts';
 import { RibFollower, type RibSource } from './follow.ts';
 import { Irb, type IrbStatus, type VrfEvpn } from './irb.ts';
-import { Gobgp, type ApiPath, type PeerStatus, type SessionLine } from './gobgp.ts';
+import {
+  Gobgp,
+  droppedUpdateMessage,
+  type ApiPath,
+  type DroppedUpdate,
+  type PeerStatus,
+  type SessionLine,
+} from './gobgp.ts';
 import { imetPath, macIpPath, readPath, routeKey, withdrawable, type EvpnRoute, type MacIp } from './routes.ts';
 import { importsTarget } from './values.ts';
 
@@ -59,6 +66,8 @@ export interface BgpEngine extends RibSource {
   stop(): void;
   /** Told of a session that came up, went down or a NOTIFICATION (a gobgpd vtepd started: from its log). */
   onSession?: (s: SessionLine) => void;
+  /** Told of an UPDATE GoBGP dropped as malformed (a gobgpd vtepd started: from its log). */
+  onDroppedUpdate?: (d: DroppedUpdate) => void;
   /**
    * The last session problem told before anyone listened (gobgpd starts, and a peer may refuse it, before
    * the speaker exists); undefined once a session came up.
@@ -253,6 +262,8 @@ export class EvpnSpeaker implements TableListener {
       else s.error(x.message);
       hub.bgp(x.neighbor, x.up, x.reason);
     };
+    // The routes of such an UPDATE never reach vtepd: this is the one place that says they were sent.
+    engine.onDroppedUpdate = (d) => s.error(droppedUpdateMessage(d));
     s.unlisten = hub.listenTables(s);
     s.rib = new RibFollower(
       engine,

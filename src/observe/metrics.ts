@@ -12,7 +12,7 @@ const snake = (name: string) => name.replace(/-/g, '_');
 
 /** What the EVPN metrics read at a scrape (the speaker's metrics()). */
 export interface EvpnMetrics {
-  sessions: { neighbor: string; state: string; flaps?: number }[];
+  sessions: { neighbor: string; state: string; flaps?: number; 'dropped-updates'?: number }[];
   routes: { network: string; type: number; direction: string }[];
   withdrawFailures: number;
 }
@@ -371,6 +371,18 @@ function evpnMetrics(registry: Registry, read: () => Promise<EvpnMetrics> | unde
       const m = await once();
       this.reset();
       for (const p of m?.sessions ?? []) this.inc({ neighbor: p.neighbor }, p.flaps ?? 0);
+    },
+  });
+  new Counter({
+    name: 'vtepd_evpn_updates_dropped_total',
+    help: 'UPDATEs from the neighbor that GoBGP dropped as malformed, their routes treated as withdrawn (a gobgpd vtepd started)',
+    labelNames: ['neighbor'],
+    registers: [registry],
+    async collect() {
+      const m = await once();
+      this.reset();
+      for (const p of m?.sessions ?? [])
+        if (p['dropped-updates'] !== undefined) this.inc({ neighbor: p.neighbor }, p['dropped-updates']);
     },
   });
   asyncGauge(

@@ -320,6 +320,14 @@ describe('routing across an EVPN fabric (symmetric IRB, type-5) with FRR and the
         ),
         "GoBGP dropped the router host's route",
       ).toBeGreaterThanOrEqual(0);
+      // vtepd says so: counted per neighbor in `evpn show`, with what the community is.
+      const dropped = (await json<EvpnStatus>(lab, 3, 'evpn', 'show')).sessions.filter(
+        (p) => (p['dropped-updates'] ?? 0) > 0,
+      );
+      expect(dropped.length, 'a neighbor with dropped UPDATEs in evpn show').toBe(1);
+      expect(dropped[0]['last-dropped']).toContain("unknown evpn subtype: 8 (FRR's ND extended community");
+      const shown = await vtepctl('--socket', lab.socket(3), 'evpn', 'show');
+      expect(shown.stdout).toMatch(/UPDATEs? dropped as malformed \(last: unknown evpn subtype: 8 /);
       expectOk(await ping(lab, t.get('blue@3')!, v6('green', 2)), 'still reached over its subnet route');
     }));
 });

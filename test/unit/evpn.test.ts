@@ -8,7 +8,7 @@ import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
 import { routeCounts, type ApiPath, type PeerStatus } from '../../src/evpn/gobgp.ts';
-import { gobgpdConfig, sessionLogLine } from '../../src/evpn/gobgp.ts';
+import { droppedUpdateLine, droppedUpdateMessage, gobgpdConfig, sessionLogLine } from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/evpn/routes.ts';
 import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
@@ -613,6 +613,30 @@ describe("gobgpd's session lines in vtepd's log", () => {
       sessionLogLine('{"Topic":"Config","level":"info","msg":"Finished reading the config file"}'),
     ).toBeUndefined();
     expect(sessionLogLine('not json')).toBeUndefined();
+  });
+});
+
+describe("gobgpd's dropped UPDATEs in vtepd's log", () => {
+  it("reads GoBGP's treat-as-withdraw line, and names FRR's ND extended community", () => {
+    const nd = droppedUpdateLine(
+      '{"Error":"unknown evpn subtype: 8","Key":"10.0.0.2","State":"BGP_FSM_ESTABLISHED","Topic":"Peer","level":"warning","msg":"the received Update message was treated as withdraw","time":"2026-12-07T02:30:00Z"}',
+    );
+    expect(nd).toMatchObject({ neighbor: '10.0.0.2', error: 'unknown evpn subtype: 8' });
+    expect(droppedUpdateMessage(nd!)).toBe(
+      'evpn: GoBGP dropped an UPDATE from 10.0.0.2 as malformed, its routes treated as withdrawn: unknown evpn ' +
+        "subtype: 8 (FRR's ND extended community, sent for an IPv6 host that is a router: this GoBGP cannot read it)",
+    );
+    expect(
+      droppedUpdateLine(
+        '{"Error":"bad nexthop","Key":"10.0.0.2","Topic":"Peer","level":"warning","msg":"the received Update message was treated as withdraw"}',
+      )?.explained,
+    ).toBe('bad nexthop');
+    expect(
+      droppedUpdateLine(
+        '{"Key":"10.0.0.1","State":"BGP_FSM_OPENCONFIRM","Topic":"Peer","level":"info","msg":"Peer Up"}',
+      ),
+    ).toBeUndefined();
+    expect(droppedUpdateLine('not json')).toBeUndefined();
   });
 });
 

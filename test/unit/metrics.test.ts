@@ -60,7 +60,7 @@ describe('BGP EVPN metrics', () => {
         asked++;
         return Promise.resolve({
           sessions: [
-            { neighbor: '10.0.0.1', state: 'ESTABLISHED', flaps: 2 },
+            { neighbor: '10.0.0.1', state: 'ESTABLISHED', flaps: 2, 'dropped-updates': 3 },
             { neighbor: '10.0.0.9', state: 'ACTIVE', flaps: 0 },
           ],
           routes: [
@@ -81,8 +81,11 @@ describe('BGP EVPN metrics', () => {
         'vtepd_evpn_routes{network="blue",type="3",direction="advertised"} 1',
         'vtepd_evpn_routes{network="blue",type="2",direction="received"} 2',
         'vtepd_evpn_withdraw_failures_total 1',
+        'vtepd_evpn_updates_dropped_total{neighbor="10.0.0.1"} 3',
       ]),
     );
+    // Not known with a gobgpd vtepd did not start: no line rather than a 0 that would be a guess.
+    expect(lines.filter((l) => l.includes('updates_dropped') && l.includes('10.0.0.9'))).toEqual([]);
     expect(asked, 'GoBGP asked once a scrape').toBe(1);
   });
 });
