@@ -217,23 +217,19 @@ export class EvpnSpeaker implements TableListener {
     log: Logger,
     checks: () => VtepChecks = () => ({ local: parseIp(local)! }),
   ): Promise<EvpnSpeaker> {
+    // Told to a gobgpd of our own only: one vtepd did not start has its own neighbor settings.
+    const neighbors = cfg.neighbors.map((n) => ({
+      ...n,
+      multihop: cfg.gobgp === undefined && n.peerAs !== cfg.asn && !onLink(n.address),
+    }));
     const gobgp =
       cfg.gobgp !== undefined
         ? await Gobgp.connect(cfg.gobgp)
-        : await Gobgp.start(
-            {
-              asn: cfg.asn,
-              routerId: cfg.routerId,
-              local,
-              neighbors: cfg.neighbors.map((n) => ({
-                ...n,
-                multihop: n.peerAs !== cfg.asn && !onLink(n.address),
-              })),
-            },
-            log,
-          );
-    const peers = cfg.neighbors.map((n) =>
-      n.peerAs === cfg.asn ? n.address : `${n.address} (AS ${n.peerAs === 'external' ? 'external' : n.peerAs})`,
+        : await Gobgp.start({ asn: cfg.asn, routerId: cfg.routerId, local, neighbors }, log);
+    const peers = neighbors.map((n) =>
+      n.peerAs === cfg.asn
+        ? n.address
+        : `${n.address} (AS ${n.peerAs === 'external' ? 'external' : n.peerAs}${n.multihop ? ', multihop' : ''})`,
     );
     log.info(
       `evpn: AS ${cfg.asn}, router-id ${cfg.routerId}, neighbors ${peers.join(', ')}; GoBGP at ` +

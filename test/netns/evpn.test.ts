@@ -553,6 +553,77 @@ describe('vtepd as an eBGP leaf (RFC 7938)', () => {
     }));
 });
 
+describe('vtepd as an eBGP leaf over a routed underlay', () => {
+  it('an eBGP peer behind a router gets a multihop session (TTL 255: it arrives with 254 after one hop), the routes cross and so do pings', () =>
+    withLab(2, async (lab) => {
+      const tenant = await lab.kernelEvpnVtep(1, {
+        vni: VNI,
+        address: `${ip(1)}/24`,
+        mac: '02:00:00:00:00:01',
+        bridgeAddress: `${ip(254)}/24`,
+      });
+      // h2 behind a router, and each host's route to the other through it: the peer is no connected subnet.
+      await lab.routeThrough(2, 1500);
+      await lab.exec(1, 'ip', ['route', 'add', `${lab.underlay(2)}/32`, 'via', '10.0.0.254']);
+      await lab.exec(2, 'ip', ['route', 'add', `${lab.underlay(1)}/32`, 'via', '10.0.0.254']);
+      expectOk(await lab.exec(2, 'ping', ['-c', '1', '-W', '2', lab.underlay(1)]), 'the underlay through the router');
+      await lab.frr(
+        1,
+        `frr defaults datacenter
+hostname leaf1
+router bgp 65002
+ bgp router-id ${lab.underlay(1)}
+ no bgp default ipv4-unicast
+ neighbor ${lab.underlay(2)} remote-as external
+ neighbor ${lab.underlay(2)} ebgp-multihop 255
+ neighbor ${lab.underlay(2)} timers 3 9
+ address-family l2vpn evpn
+  neighbor ${lab.underlay(2)} activate
+  advertise-all-vni
+ exit-address-family
+`,
+      );
+      // BGP messages (PSH), not the handshake: a SYN-ACK leaves with the listening socket's TTL.
+      const bgp = await lab.capture(1, lab.dev(1), [
+        '-c',
+        '5',
+        `tcp port 179 and src ${lab.underlay(2)} and tcp[tcpflags] & tcp-push != 0`,
+      ]);
+      const d = await lab.startDaemonArgs(2, [
+        '--config',
+        lab.writeConfig(
+          2,
+          vtepdEvpnConfig(lab, 2, { vni: VNI, address: `${ip(2)}/24` }).replace(
+            `evpn: { asn: ${EVPN_ASN}, neighbors: [${lab.underlay(1)}], hold-time: 9 }`,
+            // A numeric peer AS: with `external` (peer AS 0) GoBGP 3.10 leaves the TTL at the system's 64.
+            `evpn: { asn: 65003, peer-as: 65002, neighbors: [${lab.underlay(1)}], hold-time: 9 }`,
+          ),
+        ),
+      ]);
+      expect(d.log).toContain(`neighbors ${lab.underlay(1)} (AS 65002, multihop)`);
+      const up = await within(30_000, async () =>
+        (await ctlJson<EvpnStatus>(lab, 2, 'evpn', 'show')).sessions.some((p) => p.state === 'ESTABLISHED'),
+      );
+      expect(up, 'the multihop session').toBeGreaterThanOrEqual(0);
+      const packets = await bgp.stop();
+      expect(packets.length).toBeGreaterThan(0);
+      for (const p of packets) expect(p.data[14 + 8], "TTL of vtepd's BGP packets after one router").toBe(254);
+      expect(
+        await within(10_000, async () =>
+          (await lab.exec(1, 'bridge', ['fdb', 'show', 'dev', 'vxlan0'])).stdout.includes(
+            `00:00:00:00:00:00 dst ${lab.underlay(2)} self permanent`,
+          ),
+        ),
+        'the kernel floods to vtepd: its type-3 route crossed',
+      ).toBeGreaterThanOrEqual(0);
+      expectOk(await lab.exec(2, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(1)]), 'vtepd -> the kernel VTEP');
+      expectOk(
+        await lab.execIn(tenant, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', ip(2)]),
+        "the kernel VTEP's tenant -> vtepd",
+      );
+    }));
+});
+
 describe('BGP sessions in vtepd log', () => {
   it('says why a session cannot come up (a wrong AS), in the log at its default level and in evpn show', () =>
     withLab(2, async (lab) => {
