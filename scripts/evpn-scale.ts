@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from '../src/control/client.ts';
 import type { FdbRow, RemoteRow, RouteRow } from '../src/control/protocol.ts';
-import { routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
+import { kernelVtepConfig, routeReflectorConfig, vtepdEvpnConfig } from './lab/evpn-fabric.ts';
 import { Lab, ROOT, sleep, type DaemonProcess } from './lab/lab.ts';
 
 const VNI = 100;
@@ -42,7 +42,9 @@ export interface ScaleResult {
   afterJoinS: number;
   /** Seconds from the first frame of a moved host until every VTEP pointed at its new VTEP. */
   moveS: number;
-  /** Resident memory per VTEP, MB: vtepd, its gobgpd, both. */
+  /** Which VTEP: vtepd, or the anchor (FRR + the kernel). */
+  kind: 'vtepd' | 'kernel';
+  /** Resident memory per VTEP, MB: the data path (vtepd; FRR's zebra), BGP (gobgpd; bgpd), both. */
   rssMb: { vtepd: number; gobgpd: number; total: number };
   /** Seconds to start the N daemons one after the other. */
   startS: number;
@@ -159,130 +161,264 @@ function childPid(parent: number): number | undefined {
   return undefined;
 }
 
-export async function evpnScale(vteps: number, log: (s: string) => void = console.log): Promise<ScaleResult> {
-  const hosts = vteps + 1;
-  const lab = await Lab.create(hosts);
-  const ids = Array.from({ length: vteps }, (_, k) => k + 2);
-  try {
-    log(`evpn-scale: ${vteps} vtepd VTEPs and an FRR route reflector`);
-    await lab.frr(1, routeReflectorConfig(lab, ids));
-    const daemons: DaemonProcess[] = [];
-    const t0 = performance.now();
-    for (const i of ids) {
-      daemons.push(await lab.startDaemonArgs(i, ['--config', lab.writeConfig(i, vtepdConfig(lab, i))]));
+/**
+ * One kind of VTEP, built N times around the route reflector on host 1: what the measurement needs to
+ * start each, read its tables and move a host between two of them.
+ */
+interface ScaleFabric {
+  /** How the table names it. */
+  name: string;
+  /** Builds VTEP i, starts it, and has the host behind it say who it is. */
+  start(i: number): Promise<void>;
+  /** The MAC of the host behind VTEP i. */
+  hostMac(i: number): Promise<string>;
+  /** Whether every VTEP's BGP session is established. */
+  sessionsUp(): Promise<boolean>;
+  /** Whether VTEP i floods to every VTEP of `others` and has each one's host MAC behind it. */
+  knows(i: number, others: { vtep: string; mac: string }[]): Promise<boolean>;
+  /** Where VTEP i sends `mac`: the VTEP's underlay address, or undefined. */
+  sendsTo(i: number, mac: string): Promise<string | undefined>;
+  /** Puts the moving host (MOBILE_MAC) behind VTEP i, or takes it away. */
+  mobileUp(i: number): Promise<void>;
+  mobileDown(i: number): Promise<void>;
+  /** Its first frame behind VTEP i (a gratuitous ARP). */
+  mobileAnnounce(i: number): Promise<unknown>;
+  /** Resident memory of VTEP i's processes, MB: the data path's and BGP's. */
+  rss(i: number): { vtep: number; bgp: number };
+}
+
+/** vtepd, each with the gobgpd it starts. */
+function vtepdFabric(lab: Lab): ScaleFabric {
+  const daemons = new Map<number, DaemonProcess>();
+  return {
+    name: 'vtepd (+ gobgpd)',
+    async start(i) {
+      daemons.set(i, await lab.startDaemonArgs(i, ['--config', lab.writeConfig(i, vtepdConfig(lab, i))]));
       // The host behind the TAP says who it is: its MAC is learned, its address snooped.
       await lab.exec(i, 'arping', ['-U', '-c', '1', '-w', '0.2', '-I', 'tap-blue', overlay(i)]);
-    }
-    const startS = (performance.now() - t0) / 1000;
-    const macs = new Map<number, string>();
-    for (const i of ids) macs.set(i, (await lab.exec(i, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim());
-    let lastJoin = NaN;
-    const sessionsUp = async () => {
-      for (const i of ids) {
+    },
+    async hostMac(i) {
+      return (await lab.exec(i, 'cat', ['/sys/class/net/tap-blue/address'])).stdout.trim();
+    },
+    async sessionsUp() {
+      for (const i of daemons.keys()) {
         const s = await request<{ sessions: { state: string }[] }>(lab.socket(i), { cmd: 'evpn-show' });
         if (!s.sessions.every((p) => p.state === 'ESTABLISHED') || s.sessions.length === 0) return false;
       }
       return true;
-    };
+    },
+    async knows(i, others) {
+      const floods = new Set(
+        (await rows<RemoteRow>(lab, i, 'remote-show')).filter((r) => r.flood).map((r) => r.remote),
+      );
+      if (!others.every((o) => floods.has(o.vtep))) return false;
+      const fdb = await rows<FdbRow>(lab, i, 'fdb-show');
+      const evpn = new Set(fdb.filter((r) => r.origin === 'evpn').map((r) => r.mac));
+      return others.every((o) => evpn.has(o.mac));
+    },
+    async sendsTo(i, mac) {
+      return (await rows<FdbRow>(lab, i, 'fdb-show')).find((r) => r.mac === mac)?.remote ?? undefined;
+    },
+    async mobileUp(i) {
+      await macvlan(lab, lab.ns(i), 'tap-blue');
+    },
+    async mobileDown(i) {
+      await lab.exec(i, 'ip', ['link', 'del', 'mv0']);
+    },
+    mobileAnnounce(i) {
+      return lab.exec(i, 'arping', ['-U', '-c', '1', '-w', '0.2', '-I', 'mv0', overlay(250)]);
+    },
+    rss(i) {
+      const pid = daemons.get(i)!.pid;
+      const gobgpd = childPid(pid);
+      return { vtep: rssMb(pid), bgp: gobgpd === undefined ? NaN : rssMb(gobgpd) };
+    },
+  };
+}
+
+/**
+ * The anchor: the Linux kernel's VXLAN under a bridge, driven by FRR (zebra and bgpd, `advertise-all-vni`),
+ * each VTEP with its host in a namespace of its own behind the bridge, as a data center would run it.
+ */
+function kernelFabric(lab: Lab): ScaleFabric {
+  const tenants = new Map<number, string>();
+  const kernelFdb = async (i: number) => (await lab.exec(i, 'bridge', ['fdb', 'show', 'dev', 'vxlan0'])).stdout;
+  const pidOf = (i: number, daemon: string) =>
+    Number(readFileSync(`/var/run/frr/${lab.ns(i)}/${daemon}.pid`, 'utf8').trim());
+  return {
+    name: 'FRR + kernel (zebra + bgpd)',
+    async start(i) {
+      const tenant = await lab.kernelEvpnVtep(i, {
+        vni: VNI,
+        address: `${overlay(i)}/16`,
+        mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        bridgeAddress: `${overlay(i + 1000)}/16`,
+      });
+      tenants.set(i, tenant);
+      await lab.frr(i, kernelVtepConfig(lab, i));
+      await lab.execIn(tenant, 'arping', ['-U', '-c', '1', '-w', '0.2', '-I', 'eth0', overlay(i)]);
+    },
+    async hostMac(i) {
+      return (await lab.execIn(tenants.get(i)!, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    },
+    async sessionsUp() {
+      const r = await lab.vtysh(1, 'show bgp l2vpn evpn summary json');
+      try {
+        const peers = Object.values(
+          (JSON.parse(r.stdout) as { peers?: Record<string, { state: string }> }).peers ?? {},
+        );
+        return peers.length === tenants.size && peers.every((p) => p.state === 'Established');
+      } catch {
+        return false;
+      }
+    },
+    async knows(i, others) {
+      const fdb = await kernelFdb(i);
+      return others.every(
+        (o) =>
+          fdb.includes(`00:00:00:00:00:00 dst ${o.vtep} self permanent`) &&
+          fdb.includes(`${o.mac} dst ${o.vtep} self extern_learn`),
+      );
+    },
+    async sendsTo(i, mac) {
+      return new RegExp(`^${mac} dst (\\S+) self`, 'm').exec(await kernelFdb(i))?.[1];
+    },
+    async mobileUp(i) {
+      await macvlan(lab, tenants.get(i)!, 'eth0');
+    },
+    async mobileDown(i) {
+      await lab.execIn(tenants.get(i)!, 'ip', ['link', 'del', 'mv0']);
+    },
+    mobileAnnounce(i) {
+      return lab.execIn(tenants.get(i)!, 'arping', ['-U', '-c', '1', '-w', '0.2', '-I', 'mv0', overlay(250)]);
+    },
+    rss(i) {
+      return { vtep: rssMb(pidOf(i, 'zebra')), bgp: rssMb(pidOf(i, 'bgpd')) };
+    },
+  };
+}
+
+/** The moving host: a macvlan with MOBILE_MAC on `dev` of namespace `ns`, at overlay(250). */
+async function macvlan(lab: Lab, ns: string, dev: string): Promise<void> {
+  await lab.execIn(ns, 'ip', [
+    'link',
+    'add',
+    'mv0',
+    'link',
+    dev,
+    'address',
+    MOBILE_MAC,
+    'type',
+    'macvlan',
+    'mode',
+    'bridge',
+  ]);
+  await lab.execIn(ns, 'ip', ['addr', 'add', `${overlay(250)}/32`, 'dev', 'mv0']);
+  await lab.execIn(ns, 'ip', ['link', 'set', 'mv0', 'up']);
+}
+
+/** N VTEPs of one kind (`kernel`: the FRR + kernel anchor) and an FRR route reflector: the figures. */
+export async function evpnScale(
+  vteps: number,
+  kind: 'vtepd' | 'kernel' = 'vtepd',
+  log: (s: string) => void = console.log,
+): Promise<ScaleResult> {
+  const lab = await Lab.create(vteps + 1);
+  const ids = Array.from({ length: vteps }, (_, k) => k + 2);
+  const fabric = kind === 'vtepd' ? vtepdFabric(lab) : kernelFabric(lab);
+  const say = (s: string) => log(`evpn-scale, ${fabric.name}: ${s}`);
+  try {
+    say(`${vteps} VTEPs and an FRR route reflector`);
+    await lab.frr(1, routeReflectorConfig(lab, ids));
+    const t0 = performance.now();
+    for (const i of ids) await fabric.start(i);
+    const startS = (performance.now() - t0) / 1000;
+    const hosts = new Map<number, { vtep: string; mac: string }>();
+    for (const i of ids) hosts.set(i, { vtep: lab.underlay(i), mac: await fabric.hostMac(i) });
+    let lastJoin = NaN;
     const tStart = performance.now();
     const convergenceS = await until(120_000, async () => {
       if (Number.isNaN(lastJoin)) {
-        if (!(await sessionsUp())) return false;
+        if (!(await fabric.sessionsUp())) return false;
         lastJoin = performance.now();
       }
-      for (const i of ids) {
-        const remotes = await rows<RemoteRow>(lab, i, 'remote-show');
-        if (remotes.filter((r) => r.flood).length < vteps - 1) return false;
-        const fdb = await rows<FdbRow>(lab, i, 'fdb-show');
-        const evpn = new Set(fdb.filter((r) => r.origin === 'evpn').map((r) => r.mac));
-        for (const j of ids) if (j !== i && !evpn.has(macs.get(j)!)) return false;
-      }
+      for (const i of ids)
+        if (
+          !(await fabric.knows(
+            i,
+            ids.filter((j) => j !== i).map((j) => hosts.get(j)!),
+          ))
+        )
+          return false;
       return true;
     });
     const afterJoinS = (tStart + convergenceS * 1000 - lastJoin) / 1000;
-    log(
-      `evpn-scale: started in ${startS.toFixed(1)} s; converged ${convergenceS.toFixed(2)} s after the last start, ${afterJoinS.toFixed(2)} s after the last session came up`,
+    say(
+      `started in ${startS.toFixed(1)} s; converged ${convergenceS.toFixed(2)} s after the last start, ` +
+        `${afterJoinS.toFixed(2)} s after the last session came up`,
     );
 
     // A host moves from the first VTEP to the second.
     const [a, b] = ids;
-    const bringUp = async (i: number) => {
-      await lab.exec(i, 'ip', [
-        'link',
-        'add',
-        'mv0',
-        'link',
-        'tap-blue',
-        'address',
-        MOBILE_MAC,
-        'type',
-        'macvlan',
-        'mode',
-        'bridge',
-      ]);
-      await lab.exec(i, 'ip', ['addr', 'add', `${overlay(250)}/32`, 'dev', 'mv0']);
-      await lab.exec(i, 'ip', ['link', 'set', 'mv0', 'up']);
-    };
-    const announce = (i: number) => lab.exec(i, 'arping', ['-U', '-c', '1', '-w', '0.2', '-I', 'mv0', overlay(250)]);
     const pointsAt = (target: number) => async () => {
-      for (const i of ids) {
-        if (i === target) continue;
-        const e = (await rows<FdbRow>(lab, i, 'fdb-show')).find((r) => r.mac === MOBILE_MAC);
-        if (e?.remote !== lab.underlay(target)) return false;
-      }
+      for (const i of ids)
+        if (i !== target && (await fabric.sendsTo(i, MOBILE_MAC)) !== lab.underlay(target)) return false;
       return true;
     };
-    await bringUp(a);
-    await announce(a);
+    await fabric.mobileUp(a);
+    await fabric.mobileAnnounce(a);
     await until(30_000, pointsAt(a));
-    await lab.exec(a, 'ip', ['link', 'del', 'mv0']);
-    await bringUp(b);
-    const announced = announce(b); // the host's first frame behind its new VTEP: the clock starts
+    await fabric.mobileDown(a);
+    await fabric.mobileUp(b);
+    const announced = fabric.mobileAnnounce(b); // the host's first frame behind its new VTEP: the clock starts
     const moveS = await until(30_000, pointsAt(b));
     await announced;
-    log(`evpn-scale: a MAC move reached every VTEP in ${moveS.toFixed(2)} s`);
+    say(`a MAC move reached every VTEP in ${moveS.toFixed(2)} s`);
 
-    const vtepd = daemons.map((d) => rssMb(d.pid));
-    const gobgpd = daemons.map((d) => {
-      const pid = childPid(d.pid);
-      return pid === undefined ? NaN : rssMb(pid);
-    });
+    const each = ids.map((i) => fabric.rss(i));
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-    const rss = { vtepd: mean(vtepd), gobgpd: mean(gobgpd), total: mean(vtepd) + mean(gobgpd) };
-    log(
-      `evpn-scale: memory per VTEP: vtepd ${rss.vtepd.toFixed(0)} MB + gobgpd ${rss.gobgpd.toFixed(0)} MB = ${rss.total.toFixed(0)} MB`,
-    );
-    return { when: new Date().toISOString(), vteps, convergenceS, afterJoinS, moveS, rssMb: rss, startS };
+    const rss = {
+      vtepd: mean(each.map((r) => r.vtep)),
+      gobgpd: mean(each.map((r) => r.bgp)),
+      total: mean(each.map((r) => r.vtep + r.bgp)),
+    };
+    say(`memory per VTEP: ${rss.vtepd.toFixed(0)} MB + ${rss.gobgpd.toFixed(0)} MB = ${rss.total.toFixed(0)} MB`);
+    return { when: new Date().toISOString(), vteps, kind, convergenceS, afterJoinS, moveS, rssMb: rss, startS };
   } finally {
     await lab.destroy();
   }
 }
 
-export function formatScale(r: ScaleResult): string {
+export function formatScale(results: ScaleResult[]): string {
   return [
-    `| VTEPs | start, one after the other | convergence after the last start | after the last session came up | MAC move, to every VTEP | memory per VTEP (vtepd + gobgpd) |`,
-    `|---|---|---|---|---|---|`,
-    `| ${r.vteps} | ${r.startS.toFixed(1)} s | ${r.convergenceS.toFixed(2)} s | ${r.afterJoinS.toFixed(2)} s | ${r.moveS.toFixed(2)} s | ${r.rssMb.vtepd.toFixed(0)} + ${r.rssMb.gobgpd.toFixed(0)} = ${r.rssMb.total.toFixed(0)} MB |`,
+    `| VTEPs | VTEP | start, one after the other | convergence after the last start | after the last session came up | MAC move, to every VTEP | memory per VTEP (data path + BGP) |`,
+    `|---|---|---|---|---|---|---|`,
+    ...results.map(
+      (r) =>
+        `| ${r.vteps} | ${r.kind === 'kernel' ? 'FRR + kernel' : 'vtepd'} | ${r.startS.toFixed(1)} s | ${r.convergenceS.toFixed(2)} s | ${r.afterJoinS.toFixed(2)} s | ${r.moveS.toFixed(2)} s | ${r.rssMb.vtepd.toFixed(0)} + ${r.rssMb.gobgpd.toFixed(0)} = ${r.rssMb.total.toFixed(0)} MB |`,
+    ),
   ].join('\n');
 }
 
 /** Runs it and writes bench/results/evpn-scale-<date>.json. */
-const USAGE = `usage: npx tsx scripts/evpn-scale.ts [--vteps N] [--routed]   (as root)
+const USAGE = `usage: npx tsx scripts/evpn-scale.ts [--vteps N[,N...]] [--no-anchor] [--routed]   (as root)
 
 BGP EVPN convergence at scale: N vtepd VTEPs (default 20, at least 2) and an FRR route
 reflector in network namespaces of their own (a lab of its own, beside any other), one EVPN
-network everywhere; prints the time to converge after the last start and after the last
-session came up, a MAC move's time to reach every VTEP, and memory per VTEP. --routed: the
-same VTEPs routing with symmetric IRB (type-5 routes) instead.`;
+network everywhere; then the same fabric of FRR + kernel VTEPs (the anchor), printed side by
+side: the time to converge after the last start and after the last session came up, a MAC
+move's time to reach every VTEP, and memory per VTEP. Several sizes: --vteps 20,50.
+--no-anchor: vtepd only. --routed: vtepd routing with symmetric IRB (type-5 routes) instead.`;
 
 export async function main(argv: string[]): Promise<void> {
-  let values: { vteps?: string; routed?: boolean; help?: boolean };
+  let values: { vteps?: string; routed?: boolean; 'no-anchor'?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         vteps: { type: 'string', default: '20' },
         routed: { type: 'boolean' },
+        'no-anchor': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -295,17 +431,31 @@ export async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const vteps = Number(values.vteps);
-  if (!Number.isInteger(vteps) || vteps < 2 || vteps > 250) {
-    console.error(`evpn-scale: --vteps: expected a whole number from 2 to 250, not ${values.vteps}`);
+  const sizes = values.vteps!.split(',').map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n >= 2 && n <= 250)) {
+    console.error(
+      `evpn-scale: --vteps: expected whole numbers from 2 to 250, with commas between, not ${values.vteps}`,
+    );
     process.exit(2);
   }
-  const r = values.routed ? await evpnScaleRouted(vteps) : await evpnScale(vteps);
-  if (!('routed' in r)) console.log(`\n${formatScale(r)}`);
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `evpn-scale-${'routed' in r ? 'routed-' : ''}${r.when.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(r, null, 2) + '\n');
+  const when = new Date().toISOString().replace(/[:.]/g, '-');
+  if (values.routed) {
+    const routed = [];
+    for (const n of sizes) routed.push(await evpnScaleRouted(n));
+    writeFileSync(join(dir, `evpn-scale-routed-${when}.json`), JSON.stringify(routed, null, 2) + '\n');
+    console.log(`\nwrote ${join(dir, `evpn-scale-routed-${when}.json`)}`);
+    return;
+  }
+  const results: ScaleResult[] = [];
+  for (const n of sizes) {
+    results.push(await evpnScale(n, 'vtepd'));
+    if (!values['no-anchor']) results.push(await evpnScale(n, 'kernel'));
+  }
+  console.log(`\n${formatScale(results)}`);
+  const file = join(dir, `evpn-scale-${when}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }
 
