@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { unreachable } from '../control/client.ts';
 import { MAX_REQUEST_BYTES, type Reply } from '../control/protocol.ts';
-import { UsageError, type Flags, type Verb } from '../control/verb.ts';
+import { UsageError } from '../control/usage-error.ts';
+import type { Flags, Verb } from '../control/verb.ts';
 
 /** A line made into a request (or the reason it could not be), with how its answer is printed. */
 export type BatchLine =

@@ -7,9 +7,10 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RefusedReply, request } from '../control/client.ts';
-import { commandList, usage, verbOfWords } from '../control/registry.ts';
 import type { Request } from '../control/protocol.ts';
-import { UsageError, type CliArgs, type Flags, type Verb } from '../control/verb.ts';
+import type * as Registry from '../control/registry.ts';
+import { UsageError } from '../control/usage-error.ts';
+import type { CliArgs, Flags, Verb } from '../control/verb.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
 import { versionLine } from '../host/version.ts';
 import { joinNegativeValues } from './args.ts';
@@ -65,6 +66,8 @@ function takeBatchFlags(argv: string[]): { argv: string[]; batch?: string; force
   return { argv: rest, batch, force };
 }
 
+let registry: typeof Registry | undefined;
+
 export async function main(argv: string[]): Promise<number> {
   let values: Flags & { help?: boolean; version?: boolean };
   let positionals: string[];
@@ -80,8 +83,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vtepctl: ${(e as Error).message.split('\n')[0]} (see vtepctl --help)\n`);
     return 2;
   }
-  if (values.help || values.version) {
-    process.stdout.write((values.help ? usage() : versionLine('vtepctl')) + '\n');
+  if (values.version && !values.help) {
+    process.stdout.write(versionLine('vtepctl') + '\n');
+    return 0;
+  }
+  // The verbs and their schemas (zod), loaded once the command line asks for one: --version needs none.
+  registry = await import('../control/registry.ts');
+  if (values.help) {
+    process.stdout.write(registry.usage() + '\n');
     return 0;
   }
   const socket =
@@ -125,6 +134,7 @@ async function run(socket: string, words: string[], flags: Flags): Promise<numbe
 
 /** The verb the words name and its request, checked with the daemon's schema (throws a UsageError). */
 function requestOf(words: string[], flags: Flags): { verb: Verb; request: Record<string, unknown>; cli: CliArgs } {
+  const { verbOfWords, commandList } = registry!;
   const found = verbOfWords(words);
   if (found === undefined) {
     const cmd = words.join(' ');

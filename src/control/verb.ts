@@ -51,8 +51,7 @@ export interface CliArgs {
   flags: Flags;
 }
 
-/** A mistake on vtepctl's command line: printed with exit code 2. */
-export class UsageError extends Error {}
+export { UsageError } from './usage-error.ts';
 
 /** A refusal of the request as asked (unknown network, impossible address...): vtepctl exits 2. */
 export class RefusedError extends Error {
