@@ -270,15 +270,30 @@ export interface SessionLine {
   reason?: string;
 }
 
-export function sessionLogLine(line: string): SessionLine | undefined {
-  let e: Record<string, unknown>;
+/** One JSON line of gobgpd's log about a peer (topic "Peer"), parsed once for every reader of it. */
+export interface PeerLogEntry {
+  neighbor: string;
+  fields: Record<string, unknown>;
+}
+
+export function peerLogEntry(line: string): PeerLogEntry | undefined {
+  let fields: Record<string, unknown>;
   try {
-    e = JSON.parse(line) as Record<string, unknown>;
+    fields = JSON.parse(line) as Record<string, unknown>;
   } catch {
     return undefined;
   }
-  if (e.Topic !== 'Peer' || typeof e.Key !== 'string') return undefined;
-  const neighbor = e.Key;
+  if (typeof fields !== 'object' || fields === null || fields.Topic !== 'Peer' || typeof fields.Key !== 'string')
+    return undefined;
+  return { neighbor: fields.Key, fields };
+}
+
+const asPeerEntry = (line: string | PeerLogEntry) => (typeof line === 'string' ? peerLogEntry(line) : line);
+
+export function sessionLogLine(line: string | PeerLogEntry): SessionLine | undefined {
+  const entry = asPeerEntry(line);
+  if (entry === undefined) return undefined;
+  const { neighbor, fields: e } = entry;
   const peer = `evpn: BGP session with ${neighbor}`;
   const down = (reason: string, sep = ': '): SessionLine => ({
     neighbor,
@@ -317,19 +332,11 @@ export function droppedUpdateMessage(d: DroppedUpdate): string {
   return `evpn: GoBGP dropped an UPDATE from ${d.neighbor} as malformed, its routes treated as withdrawn: ${d.explained}`;
 }
 
-export function droppedUpdateLine(line: string): DroppedUpdate | undefined {
-  let e: Record<string, unknown>;
-  try {
-    e = JSON.parse(line) as Record<string, unknown>;
-  } catch {
+export function droppedUpdateLine(line: string | PeerLogEntry): DroppedUpdate | undefined {
+  const entry = asPeerEntry(line);
+  if (entry === undefined || entry.fields.msg !== 'the received Update message was treated as withdraw')
     return undefined;
-  }
-  if (
-    e.Topic !== 'Peer' ||
-    typeof e.Key !== 'string' ||
-    e.msg !== 'the received Update message was treated as withdraw'
-  )
-    return undefined;
+  const e = entry.fields;
   const error = typeof e.Error === 'string' && e.Error !== '' ? e.Error : 'no reason given';
   // GoBGP 3.10 knows EVPN extended communities up to sub-type 3 (router MAC); FRR adds sub-type 8 to the
   // MAC/IP route of an IPv6 host whose Neighbor Advertisements carry the router flag.
@@ -337,7 +344,7 @@ export function droppedUpdateLine(line: string): DroppedUpdate | undefined {
     error === 'unknown evpn subtype: 8'
       ? `${error} (FRR's ND extended community, sent for an IPv6 host that is a router: this GoBGP cannot read it)`
       : error;
-  return { neighbor: e.Key, error, explained };
+  return { neighbor: entry.neighbor, error, explained };
 }
 
 /** How soon a gobgpd of our own that died is started again, and at most how often. */
@@ -509,9 +516,11 @@ export class Gobgp {
         log.debug(`gobgpd: ${line.trim()}`);
         // Read once at start: from then on the file is only something to leave behind.
         if (line.includes('Finished reading the config file')) rmSync(file, { force: true });
-        const session = sessionLogLine(line.trim());
+        const entry = peerLogEntry(line.trim());
+        if (entry === undefined) continue;
+        const session = sessionLogLine(entry);
         if (session !== undefined) this.dispatch(session);
-        const drop = droppedUpdateLine(line.trim());
+        const drop = droppedUpdateLine(entry);
         if (drop !== undefined) this.droppedUpdate(drop);
       }
     };

@@ -8,7 +8,13 @@ import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
 import { routeCounts, type ApiPath, type PeerStatus } from '../../src/evpn/gobgp.ts';
-import { droppedUpdateLine, droppedUpdateMessage, gobgpdConfig, sessionLogLine } from '../../src/evpn/gobgp.ts';
+import {
+  droppedUpdateLine,
+  droppedUpdateMessage,
+  gobgpdConfig,
+  peerLogEntry,
+  sessionLogLine,
+} from '../../src/evpn/gobgp.ts';
 import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/evpn/routes.ts';
 import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
@@ -637,6 +643,14 @@ describe("gobgpd's dropped UPDATEs in vtepd's log", () => {
       ),
     ).toBeUndefined();
     expect(droppedUpdateLine('not json')).toBeUndefined();
+  });
+
+  it("a line that is JSON but not an object is nobody's peer event (and does not throw)", () => {
+    for (const line of ['null', '5', '"Peer"', '[]']) {
+      expect(peerLogEntry(line)).toBeUndefined();
+      expect(sessionLogLine(line)).toBeUndefined();
+      expect(droppedUpdateLine(line)).toBeUndefined();
+    }
   });
 });
 
