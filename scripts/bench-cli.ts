@@ -2,11 +2,12 @@
 // they are compared with, in one run: `vtepctl --version` and `vtepctl fdb
 // show` against a running vtepd beside `node -e 0` and `bridge fdb show`;
 // 10,000 `fdb add` through one `vtepctl -batch`; vtepd from exec to "ready"
-// (one VXLAN network) and its resident memory idle, without and with BGP
-// EVPN (vtepd's own, gobgpd apart). Each as it ships (the compiled dist/) and,
+// (one VXLAN network) and its resident memory 2 s after and once settled
+// (15 s idle: V8 gives back what the start used), without and with BGP
+// EVPN (vtepd's own, gobgpd apart), beside Node.js idle. Each as it ships (the compiled dist/) and,
 // beside it, through tsx from the sources (VTEPD_RUN=src, a checkout being
 // edited). Medians. Not a test: it prints figures.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { blueConfig, kernelPeers, Lab, ROOT, sleep } from './lab/lab.ts';
@@ -39,8 +40,18 @@ async function fromSources<T>(f: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/** vtepd from exec to "ready", and its RSS 2 s later, median of `n` starts. */
-async function startup(lab: Lab, config: string, n: number): Promise<{ readyMs: number; rssMb: number }> {
+/** How long after "ready" V8 has given back what the start used: its memory reducer runs after some seconds idle. */
+const SETTLED_MS = 15_000;
+
+/**
+ * vtepd from exec to "ready" and its RSS 2 s later, medians of `n` starts; and its RSS once settled
+ * (SETTLED_MS idle), from one more start.
+ */
+async function startup(
+  lab: Lab,
+  config: string,
+  n: number,
+): Promise<{ readyMs: number; rssMb: number; settledMb: number }> {
   const ready: number[] = [];
   const rss: number[] = [];
   for (let k = 0; k < n; k++) {
@@ -51,7 +62,29 @@ async function startup(lab: Lab, config: string, n: number): Promise<{ readyMs: 
     rss.push(rssMb(d.pid));
     await d.stop();
   }
-  return { readyMs: median(ready), rssMb: median(rss) };
+  const d = await lab.startDaemon(1, config);
+  await sleep(SETTLED_MS);
+  const settledMb = rssMb(d.pid);
+  await d.stop();
+  return { readyMs: median(ready), rssMb: median(rss), settledMb };
+}
+
+/** Node.js itself doing nothing, SETTLED_MS after its start: the floor under every figure of memory above. */
+async function nodeIdleMb(lab: Lab): Promise<number> {
+  const p = spawn('ip', [
+    'netns',
+    'exec',
+    lab.ns(1),
+    process.execPath,
+    '-e',
+    `setTimeout(() => {}, ${SETTLED_MS + 5000})`,
+  ]);
+  try {
+    await sleep(SETTLED_MS);
+    return rssMb(p.pid!); // ip netns exec runs node in its own place (exec, no fork)
+  } finally {
+    p.kill();
+  }
 }
 
 export async function main(): Promise<void> {
@@ -91,9 +124,12 @@ export async function main(): Promise<void> {
     const batch = timed(lab, [vtepctl, '--socket', lab.socket(1), '-batch', file, '-force'], 1);
     rows.push(['10,000 fdb add, one vtepctl -batch', ms(batch)]);
     await d.stop();
-    rows.push(['vtepd exec -> ready, one network', `${ms(base.readyMs)}; RSS idle ${base.rssMb.toFixed(0)} MB`]);
-    rows.push(['  the same through tsx', `${ms(baseTsx.readyMs)}; RSS idle ${baseTsx.rssMb.toFixed(0)} MB`]);
-    rows.push(['the same with BGP EVPN (gobgpd apart)', `${ms(evpn.readyMs)}; RSS idle ${evpn.rssMb.toFixed(0)} MB`]);
+    const started = (r: { readyMs: number; rssMb: number; settledMb: number }) =>
+      `${ms(r.readyMs)}; RSS ${r.rssMb.toFixed(0)} MB 2 s after, ${r.settledMb.toFixed(0)} MB idle (${SETTLED_MS / 1000} s)`;
+    rows.push(['vtepd exec -> ready, one network', started(base)]);
+    rows.push(['  the same through tsx', started(baseTsx)]);
+    rows.push(['the same with BGP EVPN (gobgpd apart)', started(evpn)]);
+    rows.push(['node -e (a timer), RSS idle', `${(await nodeIdleMb(lab)).toFixed(0)} MB`]);
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'));
   } finally {

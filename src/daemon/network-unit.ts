@@ -9,7 +9,7 @@ import type { Config, NetworkConfig } from '../config/config.ts';
 import type { RunningView } from '../control/daemon-view.ts';
 import type { Datapath } from '../datapath/datapath.ts';
 import type { NameLock } from '../io/channel.ts';
-import { hasAddress, ip, linkAddresses, setUp } from '../io/link.ts';
+import { hasAddress, ip, ipCommands, linkAddresses, linkUp } from '../io/link.ts';
 import type { NextHops } from '../io/next-hops.ts';
 import { PacketSender } from '../io/packet-sender.ts';
 import { LaneSender, RawSender, type TunnelSender } from '../io/port.ts';
@@ -83,6 +83,7 @@ export class NetworkUnit implements RunningView {
   private retry: ReturnType<typeof setTimeout> | undefined;
   /** Its changes to the system, undone in reverse order when it goes. */
   private readonly undo: (() => void)[] = [];
+  private stopped = false;
 
   private constructor(
     public cfg: NetworkConfig,
@@ -177,6 +178,7 @@ export class NetworkUnit implements RunningView {
 
   /** Stops forwarding and undoes every change it made; its shared sockets close if no other network holds them. */
   stop(): void {
+    this.stopped = true;
     undoAll(this.undo, this.ctx.log);
   }
 
@@ -190,16 +192,15 @@ export class NetworkUnit implements RunningView {
     const mac = cfg.mac ?? (this.existed ? undefined : derivedMac(`vtepd ${this.ctx.config.local} ${cfg.tap}`));
     // A TAP's queue holds 500 frames (tun's default): 10 ms at 50k frames/s, less than a pause of
     // the event loop. A TAP vtepd creates gets a queue like a NIC's ring; one it finds keeps its own.
-    // One `ip link set` for all of it: each run of ip costs a start-up about 15 ms.
-    setUp(cfg.tap, this.mtu, [
+    // One `ip link set` for all of it, and the address in the same run of ip.
+    const up = linkUp(cfg.tap, this.mtu, [
       ...(mac !== undefined ? ['address', formatMac(mac)] : []),
       ...(this.existed ? [] : ['txqueuelen', String(TAP_QUEUE_LEN)]),
     ]);
-    if (cfg.address !== undefined && !hasAddress(cfg.tap, cfg.address)) {
-      ip('addr', 'add', cfg.address, 'dev', cfg.tap);
-      // A TAP we created vanishes with its descriptor; on one we found, we remove only what we added.
-      if (this.existed) this.removeOnExit(cfg.address);
-    }
+    const add = cfg.address !== undefined && !hasAddress(cfg.tap, cfg.address);
+    ipCommands(add ? [up, ['addr', 'add', cfg.address!, 'dev', cfg.tap]] : [up]);
+    // A TAP we created vanishes with its descriptor; on one we found, we remove only what we added.
+    if (add && this.existed) this.removeOnExit(cfg.address!);
   }
 
   private removeOnExit(address: string): void {
@@ -260,9 +261,14 @@ export class NetworkUnit implements RunningView {
    * still in duplicate address detection once that is over.
    */
   announce(done = new Set<string>(), tries = 0): void {
-    const link = linkAddresses(this.cfg.tap);
+    void this.announceNow(done, tries);
+  }
+
+  private async announceNow(done: Set<string>, tries: number): Promise<void> {
+    const link = await linkAddresses(this.cfg.tap);
     const mac = link === undefined ? undefined : parseMac(link.mac);
-    if (link === undefined || mac === undefined) return;
+    // Stopped meanwhile: injectFromTap skips a network no longer attached, and no retry is left behind.
+    if (link === undefined || mac === undefined || this.stopped) return;
     const fresh = link.addresses.filter((a) => !done.has(a));
     if (fresh.length > 0) {
       this.ctx.datapath.injectFromTap(

@@ -679,5 +679,10 @@ export class Gobgp {
 
 function newClient(api: grpc.GrpcObject, address: string): Client {
   const Ctor = (api.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
-  return new Ctor(address, grpc.credentials.createInsecure()) as unknown as Client;
+  return new Ctor(address, grpc.credentials.createInsecure(), {
+    // A gobgpd just started listens some 100 ms later; gRPC's first reconnect after a refused connection
+    // waits a second by default, which a start of vtepd asking early (ready) then paid in full.
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2000,
+  }) as unknown as Client;
 }

@@ -1,6 +1,6 @@
 // Network devices and addresses, at start-up and exit only: sysfs to look,
 // iproute2 to change (its messages are the ones users know).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { canonicalIp } from '../wire/ip-address.ts';
@@ -57,11 +57,28 @@ export function hasAddress(dev: string, cidr: string): boolean {
 
 /** Runs iproute2; throws with its own message on failure. */
 export function ip(...args: string[]): void {
+  ipCommands([args]);
+}
+
+/**
+ * Runs several iproute2 commands, in order, with one run of `ip -batch -` (each run of ip costs a
+ * start-up about 15 ms); stops at the first that fails and throws with that command and ip's message.
+ */
+export function ipCommands(commands: string[][]): void {
+  if (commands.length === 0) return;
+  const one = commands.length === 1;
   try {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('ip', one ? commands[0] : ['-batch', '-'], {
+      input: one ? undefined : commands.map((c) => c.join(' ')).join('\n') + '\n',
+      stdio: [one ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+    });
   } catch (e) {
-    const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new Error(`ip ${args.join(' ')}: ${err || (e as Error).message}`);
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
+    // ip -batch ends its message with "Command failed -:N": N names the command that failed.
+    const failed = /Command failed -:(\d+)/.exec(err);
+    const which = one ? commands[0] : (commands[Number(failed?.[1] ?? 1) - 1] ?? commands[0]);
+    const said = err.replace(/\s*Command failed -:\d+$/, '').trim();
+    throw new Error(`ip ${which.join(' ')}: ${said || (e as Error).message}`);
   }
 }
 
@@ -69,12 +86,16 @@ export function ip(...args: string[]): void {
  * A device's MAC, the addresses it can speak for, and how many more are tentative (duplicate address detection
  * is not over).
  */
-export function linkAddresses(dev: string): { mac: string; addresses: string[]; tentative: number } | undefined {
+export async function linkAddresses(
+  dev: string,
+): Promise<{ mac: string; addresses: string[]; tentative: number } | undefined> {
   let links: { address?: string; addr_info?: { local: string; tentative?: boolean; dadfailed?: boolean }[] }[];
   try {
-    links = JSON.parse(
-      execFileSync('ip', ['-j', 'addr', 'show', 'dev', dev], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    // Asynchronous: what needs it (announcements) must not hold the start or the data path for ip's run.
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('ip', ['-j', 'addr', 'show', 'dev', dev], (e, stdout) => (e ? reject(e) : resolve(stdout))),
     );
+    links = JSON.parse(out);
   } catch {
     return undefined;
   }
@@ -117,9 +138,12 @@ export function onLink(addr: string): boolean {
   }
 }
 
-/** Sets the MTU of `dev` and brings it up, with other `ip link set` attributes (`address`, `txqueuelen`...) before. */
-export function setUp(dev: string, mtu: number, attributes: string[] = []): void {
-  ip('link', 'set', 'dev', dev, ...attributes, 'mtu', String(mtu), 'up');
+/**
+ * The ip command that sets the MTU of `dev` and brings it up, with other `ip link set` attributes (`address`,
+ * `txqueuelen`...) before.
+ */
+export function linkUp(dev: string, mtu: number, attributes: string[] = []): string[] {
+  return ['link', 'set', 'dev', dev, ...attributes, 'mtu', String(mtu), 'up'];
 }
 
 /**

@@ -4,9 +4,13 @@
 // event's fields (network, remote, reason) as fields of their own.
 // A warning or error repeated word for word is written at most REPEAT_BURST
 // times per REPEAT_WINDOW_MS; the next one written says how many were held back.
-import pino from 'pino';
+import { createRequire } from 'node:module';
+import type pino from 'pino';
 
 type Pino = pino.Logger;
+
+/** pino and its dozen modules are loaded for JSON logs only: text, the default, needs none of them. */
+const loadPino = () => createRequire(import.meta.url)('pino') as typeof pino;
 
 export type Level = 'debug' | 'info' | 'warning' | 'error';
 export type LogFormat = 'text' | 'json';
@@ -42,6 +46,7 @@ export class Logger {
     this.write = o.write ?? ((l) => process.stderr.write(l + '\n'));
     if (o.format === 'json') {
       // Synchronous: the last lines before an exit must not be lost.
+      const pino = loadPino();
       this.json = pino(
         {
           level: this.level === 'warning' ? 'warn' : this.level,

@@ -1,11 +1,13 @@
 // bin/launch.js: the commands run dist/ only when `npm run build` made it from src/ as it is now.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { Script } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript, run before tsx is loaded
-import { compiled, stamp } from '../../bin/launch.js';
+import { codeCacheOf, compiled, loadBundle, makeCodeCache, stamp } from '../../bin/launch.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const roots: string[] = [];
@@ -70,5 +72,34 @@ describe('which code the commands run', () => {
     const stale = run();
     expect(stale.status).toBe(1);
     expect(stale.stderr).toBe('vtepctl: VTEPD_RUN=dist, but dist/ is older than src/: run `npm run build`\n');
+  });
+});
+
+describe("the bundles' code cache", () => {
+  it('is used only for the bytes it was made from: a bundle edited to the same length runs its new code', async () => {
+    const root = tree();
+    const file = join(root, 'b.cjs');
+    writeFileSync(file, "exports.said = function said() { return 'aaa'; }; exports.said();\n");
+    await makeCodeCache(file);
+    const cache = codeCacheOf(file);
+    expect(cache).toBeDefined();
+    // V8 takes it: the cache is real bytecode for this source, not something it refuses.
+    const source = readFileSync(file, 'latin1');
+    expect(new Script(Module.wrap(source), { filename: file, cachedData: cache }).cachedDataRejected).toBe(false);
+    expect(loadBundle(file).said()).toBe('aaa');
+    // Same length: V8's own check (the source's length) would take the old bytecode.
+    writeFileSync(file, "exports.said = function said() { return 'bbb'; }; exports.said();\n");
+    expect(codeCacheOf(file)).toBeUndefined();
+    expect(loadBundle(file).said()).toBe('bbb');
+  });
+
+  it.skipIf(compiled(ROOT) !== 'current')('the build made one for each command, and this Node.js takes them', () => {
+    for (const name of ['vtepd', 'vtepctl']) {
+      const file = join(ROOT, 'dist', 'cli', `${name}.cjs`);
+      const cache = codeCacheOf(file);
+      expect(cache, `${name}.cjs.cache`).toBeDefined();
+      const script = new Script(Module.wrap(readFileSync(file, 'latin1')), { filename: file, cachedData: cache });
+      expect(script.cachedDataRejected, `${name}.cjs.cache`).toBe(false);
+    }
   });
 });
