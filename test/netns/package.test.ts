@@ -76,7 +76,9 @@ describe.runIf(process.getuid?.() === 0 && have('dpkg-deb') && have('unshare'))(
     for (const f of [
       './usr/sbin/vtepd -> ../lib/vtepd/bin/vtepd',
       './usr/bin/vtepctl -> ../lib/vtepd/bin/vtepctl',
-      './usr/lib/vtepd/dist/cli/vtepd.js',
+      './usr/lib/vtepd/dist/cli/vtepd.cjs',
+      './usr/lib/vtepd/dist/cli/vtepd.cjs.cache',
+      './usr/lib/vtepd/dist/cli/vtepctl.cjs.cache',
       './usr/lib/vtepd/build/Release/vtep_native.node',
       './usr/lib/vtepd/node_modules/zod/',
       './lib/systemd/system/vtepd.service',
@@ -104,6 +106,13 @@ echo "user: $(getent passwd vtepd | cut -d: -f1,7)"
 echo "group: $(getent group vtepd | cut -d: -f1)"
 vtepctl --version
 vtepd --version
+# The build's code caches fit the installed bundles, and this Node.js takes them.
+for b in vtepd vtepctl; do node --input-type=module -e "
+import { codeCacheOf } from '/usr/lib/vtepd/bin/launch.js';
+import { readFileSync } from 'node:fs'; import Module from 'node:module'; import { Script } from 'node:vm';
+const f = '/usr/lib/vtepd/dist/cli/$b.cjs'; const c = codeCacheOf(f);
+console.log('code cache $b:', c === undefined ? 'none' : new Script(Module.wrap(readFileSync(f, 'latin1')), { cachedData: c }).cachedDataRejected ? 'refused' : 'taken');"
+done
 # The installed unit, as systemd would load it (this test's host may not run systemd).
 verify=$(systemd-analyze verify /lib/systemd/system/vtepd.service 2>&1) && echo "unit verified: [$verify]" || echo "unit refused: $verify"
 # The example config starts nothing: vtepd refuses it and says what is missing.
@@ -140,6 +149,8 @@ echo "after purge: config $(ls -d /etc/vtepd 2>/dev/null | wc -l), user $(getent
     expect(r.out).toContain('group: vtepd');
     expect(r.out).toContain(`vtepctl ${VERSION} (node`);
     expect(r.out).toContain(`vtepd ${VERSION} (node`);
+    expect(r.out).toContain('code cache vtepd: taken');
+    expect(r.out).toContain('code cache vtepctl: taken');
     expect(r.out).toContain('unit verified: []');
     expect(r.out).toMatch(/unedited: vtepd: config \/etc\/vtepd\/vtepd\.yaml: local: is required/);
     expect(r.out).toContain('ready: 1 network');
