@@ -613,7 +613,7 @@ async function main(): Promise<void> {
   if (only?.includes('evpn-scale') || only?.includes('evpn-scale-routed')) {
     // Not a throughput figure: BGP EVPN convergence with many VTEPs (scripts/evpn-scale.ts), bridged or routed.
     const { main: scale } = await import('./evpn-scale.ts');
-    if (only.includes('evpn-scale')) await scale(['--vteps', '20,50']);
+    if (only.includes('evpn-scale')) await scale(['--vteps', '20,50,100']);
     if (only.includes('evpn-scale-routed')) await scale(['--routed']);
     if (only.every((o) => o.startsWith('evpn-scale'))) return;
   }
