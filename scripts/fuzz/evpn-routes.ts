@@ -74,6 +74,8 @@ export async function runEvpnRoutes(
       await sleep(500);
     }
     const seconds = (Date.now() - t0) / 1000;
+    if (rogue.proc.exitCode !== null && rogue.proc.exitCode !== 0)
+      progress(`the peer exited (code ${rogue.proc.exitCode}) before it had announced every route`);
     clearInterval(sampler);
     await sleep(2000);
     const g = s.networks.blue.given['evpn-macs'];
