@@ -114,7 +114,8 @@ export class ControlServer {
   private readonly streams = new Set<Stream>();
   private bufferedAt = -Infinity;
   private bufferedTotal = 0;
-  private readonly checker: ReturnType<typeof setInterval>;
+  /** Looks for slow readers while there are streams (none: no wakeups). */
+  private checker: ReturnType<typeof setInterval> | undefined;
   /** Told when a client is dropped (for the log). */
   onDrop: (why: string) => void = () => {};
 
@@ -123,10 +124,7 @@ export class ControlServer {
     readonly path: string,
     public limits: ControlLimits,
     private readonly access: ControlAccess,
-  ) {
-    this.checker = setInterval(() => this.dropStuck(), SLOW_READER_CHECK_MS);
-    this.checker.unref();
-  }
+  ) {}
 
   /** Listens on `path`, or on `inherited`: the listening socket a predecessor passed on (`vtepctl upgrade`). */
   static async listen(
@@ -145,9 +143,6 @@ export class ControlServer {
       const umask = process.umask(0o177);
       try {
         fd = native.unixListen(path);
-      } catch (e) {
-        clearInterval(control.checker);
-        throw e;
       } finally {
         process.umask(umask);
       }
@@ -309,6 +304,7 @@ export class ControlServer {
         void pending.then(() => {
           const s = new Stream(conn, this);
           this.streams.add(s);
+          this.checker ??= setInterval(() => this.dropStuck(), SLOW_READER_CHECK_MS).unref();
           const cancel = a.stream(s);
           const gone = () => {
             this.streams.delete(s);
@@ -347,6 +343,9 @@ export class ControlServer {
       );
       s.close();
     }
+    if (this.streams.size > 0) return;
+    clearInterval(this.checker);
+    this.checker = undefined;
   }
 
   close(): void {

@@ -308,6 +308,17 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     datapath.onPartialChecksum = (net, remote) => this.warnPartialChecksum(net, remote);
     this.router.originate = (make) => datapath.originate(make);
     configureRouter(this.router, config);
+    // The router ticks (asks again, gives up) only while it waits for a neighbour.
+    let routerTimer: ReturnType<typeof setInterval> | undefined;
+    this.router.onWaiting = () => {
+      routerTimer ??= setInterval(() => {
+        this.router.tick(monotonicSeconds());
+        if (this.router.waiting) return;
+        clearInterval(routerTimer);
+        routerTimer = undefined;
+      }, ROUTER_TICK_MS);
+    };
+    this.undo.push(() => clearInterval(routerTimer));
     const pathMtu = (this.pathMtu = new PathMtu(
       { local: this.local, log, running: () => this.networks.values() },
       this.host.underlay,
@@ -341,12 +352,10 @@ export class Daemon implements DaemonView, ReloadTarget, UnitContext {
     if (config.metrics !== undefined && this.inherited === undefined) await this.serveMetrics(config.metrics, false);
     const timer = setInterval(() => {
       const t = monotonicSeconds();
-      pathMtu.followUnderlayMtu();
+      pathMtu.tick();
       for (const { net } of this.networks.values()) net.tick(t);
     }, AGEING_TICK_MS);
     this.undo.push(() => clearInterval(timer));
-    const routerTimer = setInterval(() => this.router.tick(monotonicSeconds()), ROUTER_TICK_MS);
-    this.undo.push(() => clearInterval(routerTimer));
     if (config.evpn !== undefined) {
       // Loaded only here: gRPC and GoBGP's API are half of a vtepd's start-up time and memory.
       const { EvpnSpeaker } = await import('../evpn/speaker.ts');

@@ -17,8 +17,6 @@ import { formatIp, isV4Mapped } from '../wire/ip-address.ts';
 import { MIN_TOO_BIG_MTU_V4, MIN_TOO_BIG_MTU_V6 } from '../wire/icmp-out.ts';
 import { openOrExplain } from './system.ts';
 
-/** How often senders' error queues are emptied. */
-const ERROR_QUEUE_DRAIN_MS = 100;
 /** ICMP errors read per wakeup at most: a flood of forged ones cannot hold the event loop. */
 const ICMP_BATCH = 32;
 const ICMP_ROUNDS = 4;
@@ -41,7 +39,6 @@ export class PathMtu {
   private readonly about: Network[] = [];
   private readonly batch = new Batch(ICMP_BATCH, ICMP_SLOT, 0);
   private readonly rx: Receiver;
-  private readonly drainTimer: ReturnType<typeof setInterval>;
   /** Ignored ICMP errors since the last warning about them, and when that was. */
   private ignoredSinceWarning = 0;
   private lastWarning = -Infinity;
@@ -54,9 +51,6 @@ export class PathMtu {
   ) {
     this.rx = openOrExplain(() => Receiver.icmpErrors(src.local), 'a raw ICMP socket for path MTU discovery');
     this.rx.watch(() => this.readErrors());
-    this.drainTimer = setInterval(() => {
-      for (const { sender } of src.running()) sender.drainErrors();
-    }, ERROR_QUEUE_DRAIN_MS);
   }
 
   get mtu(): number {
@@ -64,8 +58,16 @@ export class PathMtu {
   }
 
   close(): void {
-    clearInterval(this.drainTimer);
     this.rx.close();
+  }
+
+  /**
+   * Once a second (the daemon's tick): the underlay's MTU followed, the senders' error queues emptied. Once a
+   * second, not more often: an idle vtepd should sleep, and a queue nobody reads only has to stay short.
+   */
+  tick(): void {
+    this.followUnderlayMtu();
+    for (const { sender } of this.src.running()) sender.drainErrors();
   }
 
   /**
@@ -74,7 +76,7 @@ export class PathMtu {
    * stays while it is lower). The TAPs keep their MTU: frames that no longer
    * fit get "too big" back. One sysfs read a second.
    */
-  followUnderlayMtu(): void {
+  private followUnderlayMtu(): void {
     const mtu = linkMtu(this.underlay);
     if (mtu === undefined || mtu === this.underlayMtu) return;
     this.src.log.info(

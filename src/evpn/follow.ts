@@ -15,8 +15,14 @@ export const RECONNECT_MAX_MS = 30_000;
 
 /** What the follower needs of the BGP engine. */
 export interface RibSource {
-  /** The best paths as they change from now on; `onEnd` hears the stream end. */
-  watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void;
+  /**
+   * The best paths as they change from now on; `onEnd` hears the stream end. `registered` resolves true once the
+   * engine watches for us (a snapshot taken after that misses nothing), false if the stream ended first.
+   */
+  watch(
+    onPath: (p: ApiPath) => void,
+    onEnd: (e: Error | undefined) => void,
+  ): { stop: () => void; registered: Promise<boolean> };
   /** The best paths now. */
   bestPaths(): Promise<ApiPath[]>;
   /** Resolves once the engine answers again (after it restarted). */
@@ -97,10 +103,15 @@ export class RibFollower {
       await this.source.waitReady();
       this.listener.reconnected();
     }
-    this.unwatch = this.source.watch(
+    const { stop, registered } = this.source.watch(
       (p) => this.onPath(p),
       (e) => this.onEnd(e),
     );
+    this.unwatch = stop;
+    // The snapshot only once the stream is in place: GoBGP registers a watch in its main loop, between UPDATEs;
+    // a snapshot read before that misses what came in between (a VTEP started under a route reflector's
+    // initial table lacked 78 routes that way, for good).
+    if (!(await registered) || this.stopped) return; // ended first: onEnd follows again
     const snapshot = await this.source.bestPaths();
     if (this.stopped) return;
     const now = new Map<string, EvpnRoute>();

@@ -110,6 +110,9 @@ function sinceOf(peer: ListedPeer['peer']): { since?: number } {
   return at ? { since: at } : {};
 }
 
+/** How long a route watch may take to say it is registered before it is taken as registered anyway. */
+const WATCH_REGISTERED_MAX_MS = 3000;
+
 export const apiType = (name: string): string => `type.googleapis.com/apipb.${name}`;
 
 function loadApi(): grpc.GrpcObject {
@@ -594,12 +597,29 @@ export class Gobgp {
    * The best EVPN paths as they change from now on (bestPaths() gives the
    * current ones); `onEnd` hears the stream end (gobgpd gone, or restarted).
    */
-  watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void): () => void {
+  watch(
+    onPath: (p: ApiPath) => void,
+    onEnd: (e: Error | undefined) => void,
+  ): { stop: () => void; registered: Promise<boolean> } {
+    // Peer events asked for too: GoBGP sends them (each peer's state, then END_OF_INIT) from the step that
+    // registers the watch, so the first of them says that the best paths are watched from here on.
     const stream = this.client.WatchEvent({
+      peer: {},
       table: { filters: [{ type: 'BEST', init: false }] },
-    }) as grpc.ClientReadableStream<{ table?: { paths: ApiPath[] } }>;
+    }) as grpc.ClientReadableStream<{ table?: { paths: ApiPath[] }; peer?: { type: string } }>;
     this.streams.add(stream);
+    let nowRegistered: (yes: boolean) => void = () => {};
+    const registered = new Promise<boolean>((r) => (nowRegistered = r));
+    // A GoBGP without END_OF_INIT and without peers would say nothing: after a while, taken as registered.
+    const fallback = setTimeout(() => nowRegistered(true), WATCH_REGISTERED_MAX_MS);
     stream.on('data', (ev) => {
+      if (ev.peer !== undefined) {
+        if (ev.peer.type === 'INIT' || ev.peer.type === 'END_OF_INIT') {
+          clearTimeout(fallback);
+          nowRegistered(true);
+        }
+        return;
+      }
       for (const p of ev.table?.paths ?? [])
         if (p.family?.afi === EVPN_FAMILY.afi && p.family?.safi === EVPN_FAMILY.safi) onPath(p);
     });
@@ -607,12 +627,14 @@ export class Gobgp {
     const end = (e: Error | undefined) => {
       if (ended) return;
       ended = true;
+      clearTimeout(fallback);
+      nowRegistered(false);
       this.streams.delete(stream);
       onEnd(e);
     };
     stream.on('error', (e: grpc.ServiceError) => end(e.code === grpc.status.CANCELLED ? undefined : e));
     stream.on('end', () => end(undefined));
-    return () => stream.cancel();
+    return { stop: () => stream.cancel(), registered };
   }
 
   /** The best EVPN path of every destination in the global RIB now. */

@@ -69,6 +69,8 @@ export class Resolver {
   readonly ready: Queued[] = [];
   /** Called when packets became ready. */
   onReady: () => void = () => {};
+  /** Called when the first neighbour is asked for: from now on, someone must call due() (the router's tick). */
+  onWaiting: () => void = () => {};
 
   constructor(private readonly vrf: Vrf) {}
 
@@ -99,6 +101,7 @@ export class Resolver {
       since: now,
       packets: [{ data: Buffer.from(buf.subarray(off, off + len)), ingress }],
     });
+    if (this.entries.size === 1) this.onWaiting();
     return Queue.Requested;
   }
 

@@ -51,6 +51,11 @@ export class Router {
   /** Set by the daemon: how the router sends what no frame started. */
   originate: Originate = () => {};
   events: RouteEvents | undefined = undefined;
+  /**
+   * Set by the daemon: told when a VRF begins to wait for a neighbour, after which tick() must be called until
+   * `waiting` is false. An idle router needs no tick: a vtepd with nothing to do sleeps.
+   */
+  onWaiting: () => void = () => {};
   private flushQueued = false;
 
   /** Brings the VRFs and DVR MACs to what the config says; returns one line per change. */
@@ -204,6 +209,12 @@ export class Router {
   }
 
   /** Once in a while (4 times a second): what the resolvers must do now. */
+  /** Whether a VRF waits for a neighbour's answer (or holds one that failed): tick() has work. */
+  get waiting(): boolean {
+    for (const vrf of this.vrfs.values()) if (vrf.resolver.size > 0) return true;
+    return false;
+  }
+
   tick(now: number): void {
     const retry: Pending[] = [];
     const failed: Pending[] = [];
@@ -234,6 +245,7 @@ export class Router {
     const vrf = new Vrf(name, icmpRatelimit);
     vrf.events = this.events;
     vrf.resolver.onReady = () => this.scheduleFlush();
+    vrf.resolver.onWaiting = () => this.onWaiting();
     this.vrfs.set(name, vrf);
     return vrf;
   }

@@ -44,6 +44,25 @@ describe('vtepd lifecycle', () => {
       expect((await lab.exec(1, 'ip', ['link', 'show', 'tap0'])).code).not.toBe(0);
     }));
 
+  it('sleeps when idle: its event loop wakes about once a second (the ageing tick), not ten times a second', () =>
+    withLab(2, async (lab) => {
+      await kernelPeers(lab, [2]);
+      const d = await lab.startDaemon(1, blueConfig(lab, '', [2]));
+      expectOk(await ping(lab, 1, overlay(2)), 'ping: the data path, its senders and their error queues in use');
+      await sleep(1000);
+      // The main thread's voluntary context switches: each is a wakeup of the event loop (timers, sockets).
+      const wakeups = () =>
+        Number(
+          /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${d.pid}/task/${d.pid}/status`, 'utf8'))![1],
+        );
+      const before = wakeups();
+      await sleep(5000);
+      const idle = wakeups() - before;
+      // Once a second, and some slack for a GC; a 100 ms timer would make it 50 or more.
+      expect(idle, 'wakeups in 5 idle seconds').toBeLessThanOrEqual(15);
+      expect(await d.stop()).toBe(0);
+    }));
+
   it('attaches to an existing TAP and leaves it as it found it', () =>
     withLab(2, async (lab) => {
       await kernelPeers(lab, [2]);

@@ -19,6 +19,7 @@ import { imetPath, macIpPath, prefixPath, readPath, routeKey } from '../../src/e
 import { formatPrefix, parsePrefix } from '../../src/route/prefix.ts';
 import { Router } from '../../src/route/router.ts';
 import { Vrf } from '../../src/route/vrf.ts';
+import { RibFollower } from '../../src/evpn/follow.ts';
 import { EvpnSpeaker, MAX_MOVES, type BgpEngine } from '../../src/evpn/speaker.ts';
 import { defaultRouteDistinguisher, defaultRouteTarget, parseRouteValue } from '../../src/evpn/values.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
@@ -136,7 +137,7 @@ class FakeEngine implements BgpEngine {
   watch(onPath: (p: ApiPath) => void, onEnd: (e: Error | undefined) => void) {
     this.deliver = onPath;
     this.ended = onEnd;
-    return () => (this.deliver = undefined);
+    return { stop: () => (this.deliver = undefined), registered: Promise.resolve(true) };
   }
   bestPaths(): Promise<ApiPath[]> {
     return Promise.resolve([...this.fabric.values(), ...this.rib.values()]);
@@ -350,6 +351,42 @@ describe('the EVPN speaker', () => {
     expect(net.remotes.floods(net.remotes.indexOf(parseIp('10.0.0.6')!))).toBe(true);
     expect([...engine.rib.keys()]).toEqual([`3 ${LOCAL}:100 ${LOCAL}`]);
     expect((await speaker.status()).resyncs).toBe(1);
+  });
+
+  it('reads its snapshot only once GoBGP watches for it: a route that arrives before the watch is registered is not lost', async () => {
+    // GoBGP registers a watch in its main loop, between UPDATEs: what it installs before that is in no event.
+    const rib = new Map<string, ApiPath>();
+    let deliver: ((p: ApiPath) => void) | undefined;
+    let nowRegistered: (yes: boolean) => void = () => {};
+    const source = {
+      watch(onPath: (p: ApiPath) => void) {
+        return {
+          stop: () => (deliver = undefined),
+          registered: new Promise<boolean>((r) => (nowRegistered = r)).then((yes) => ((deliver = onPath), yes)),
+        };
+      },
+      bestPaths: () => Promise.resolve([...rib.values()]),
+      waitReady: () => Promise.resolve(),
+    };
+    const install = (p: ApiPath) => {
+      rib.set(routeKey(readPath(p)!), p);
+      deliver?.(p);
+    };
+    const received: string[] = [];
+    const follower = new RibFollower(source, LOCAL, {
+      received: (r) => received.push(routeKey(r)),
+      withdrawn: () => {},
+      reconnected: () => {},
+      error: () => {},
+      info: () => {},
+    });
+    await new Promise((r) => setTimeout(r, 10)); // the follower asked for its watch
+    install(imetPath('10.0.0.4:100', '10.0.0.4', ['65000:100'], 100)); // in the RIB, in no event
+    nowRegistered(true);
+    await follower.whenFollowing();
+    install(imetPath('10.0.0.5:100', '10.0.0.5', ['65000:100'], 100)); // an event
+    follower.stop();
+    expect(received).toEqual(['3 10.0.0.4:100 10.0.0.4', '3 10.0.0.5:100 10.0.0.5']);
   });
 
   it('ignores routes whose VTEP no VTEP can have, as vtepctl refuses it: counted by reason, logged once per route', async () => {

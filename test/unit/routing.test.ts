@@ -667,6 +667,28 @@ describe('the resolver', () => {
     expect(r.waitsFor(a.red, ip, 0)).toBe(false);
   });
 
+  it('asks for its tick only while it waits: told once at the first unresolved neighbour, idle again once it failed and was let go', () => {
+    const a = host();
+    let told = 0;
+    a.router.onWaiting = () => told++;
+    expect(a.router.waiting).toBe(false);
+    const red = a.vrf.gateways.get(a.red)!;
+    const blue = a.vrf.gateways.get(a.blue)!;
+    const frame = echo4('192.168.10.11', '192.168.20.99');
+    for (const last of [1, 2]) {
+      a.vrf.resolver.queue(red, parseIp(`192.168.20.9${last}`)!, frame, 0, frame.length, blue, 1);
+    }
+    expect(told, 'told once, not per neighbour').toBe(1);
+    expect(a.router.waiting).toBe(true);
+    // Asked at 1, 2 and 3, failed at 4, held as failed for a while, then let go.
+    let t = 1;
+    while (a.router.waiting && t < 60) a.router.tick((t += 0.25));
+    expect(a.router.waiting, 'nothing left to wait for: the tick may stop').toBe(false);
+    expect(t).toBeGreaterThan(4);
+    a.vrf.resolver.queue(red, parseIp('192.168.20.93')!, frame, 0, frame.length, blue, t);
+    expect(told, 'waiting again: told again').toBe(2);
+  });
+
   it(`holds at most ${MAX_ENTRIES} addresses, whatever a scan asks`, () => {
     const a = host();
     const r = a.vrf.resolver;
