@@ -208,13 +208,13 @@ export class Router {
     return mine ?? net.clone();
   }
 
-  /** Once in a while (4 times a second): what the resolvers must do now. */
   /** Whether a VRF waits for a neighbour's answer (or holds one that failed): tick() has work. */
   get waiting(): boolean {
     for (const vrf of this.vrfs.values()) if (vrf.resolver.size > 0) return true;
     return false;
   }
 
+  /** 4 times a second while `waiting`: what the resolvers must do now. */
   tick(now: number): void {
     const retry: Pending[] = [];
     const failed: Pending[] = [];
