@@ -5,16 +5,21 @@
 //
 // "As they are now": the newest modification time and the number of files under src/ (TypeScript,
 // and the status page's HTML, CSS and script, which the build copies), written to
-// dist/.stamp by the build. Reading them costs a directory walk of about 150 entries (a millisecond
-// or two), against half a second and 40 MB that loading tsx costs at every start.
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Script } from 'node:vm';
+// dist/.stamp by the build. Reading them costs a directory walk of about 160 entries (a few
+// milliseconds), against half a second and 40 MB that loading tsx costs at every start.
+//
+// Why CommonJS (bin/package.json), and only Node's built-in modules it loads anyway: this file and
+// the commands' entry points run at every start, before anything else. An ES module entry point
+// starts Node's ES module loader first (7 ms of a `vtepctl` that takes 130), and `node:crypto`
+// would cost another 7 (cachedBundle).
+'use strict';
+const { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
+const Module = require('node:module');
+const { dirname, join } = require('node:path');
+const { pathToFileURL } = require('node:url');
+const { Script } = require('node:vm');
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = join(__dirname, '..');
 
 /** The sources' fingerprint: how many files, and the newest modification time among them. */
 function sourcesNow(root) {
@@ -22,7 +27,7 @@ function sourcesNow(root) {
   let newest = 0;
   const walk = (dir) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, e.name);
+      const path = `${dir}/${e.name}`; // not path.join: its normalising is half of this walk's time
       if (e.isDirectory()) {
         walk(path);
       } else if (/\.(ts|html|css|js)$/.test(e.name)) {
@@ -36,7 +41,7 @@ function sourcesNow(root) {
 }
 
 /** Whether dist/ holds the sources as they are now ('none': there is no dist/; 'stale': it is older). */
-export function compiled(root = ROOT) {
+function compiled(root = ROOT) {
   const stamp = join(root, 'dist', '.stamp');
   if (!existsSync(stamp)) return 'none';
   if (!existsSync(join(root, 'src'))) return 'current'; // an installed package
@@ -51,7 +56,7 @@ export function compiled(root = ROOT) {
 }
 
 /** Loads command `name`'s module, compiled or through tsx, and returns its exports. */
-export async function load(name) {
+async function load(name) {
   const want = process.env.VTEPD_RUN;
   const state = compiled();
   if (want === 'dist' && state !== 'current') {
@@ -74,20 +79,19 @@ export async function load(name) {
 /**
  * Runs a CommonJS bundle of dist/ compiled from its code cache (`BUNDLE.cache`, made by the build):
  * V8 then reads bytecode instead of compiling the source, a fifth of a start. The cache is used only
- * for the very source it was made from (its SHA-256 is the cache's first 32 bytes; V8's own check is
- * the source's length): a bundle edited or rebuilt since is compiled from the source. A cache V8
- * refuses (another Node.js) only costs the compile it would have saved. With source maps asked for,
- * Node's own loader runs the bundle: it alone applies them.
+ * for the very source it was made from (cachedBundle; V8's own check is the source's length): a bundle
+ * edited or rebuilt since is compiled from the source. A cache V8 refuses (another Node.js) only
+ * costs the compile it would have saved. With source maps asked for, Node's own loader runs the
+ * bundle: it alone applies them.
  */
-export function loadBundle(file, o = { cache: true }) {
-  if (o.cache && process.sourceMapsEnabled) return createRequire(import.meta.url)(file);
-  const bytes = readFileSync(file);
+function loadBundle(file, o = { cache: true }) {
+  if (o.cache && process.sourceMapsEnabled) return require(file);
+  const cached = o.cache ? cachedBundle(file) : undefined;
   // esbuild writes ASCII only (it escapes the rest), which latin1 reads without UTF-8's checks.
-  const source = bytes.toString('latin1');
-  const cachedData = o.cache ? codeCacheOf(file, bytes) : undefined;
-  const script = new Script(Module.wrap(source), { filename: file, cachedData });
+  const source = (cached?.source ?? readFileSync(file)).toString('latin1');
+  const script = new Script(Module.wrap(source), { filename: file, cachedData: cached?.data });
   const module = { exports: {}, filename: file, id: file, loaded: false };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  script.runInThisContext()(module.exports, Module.createRequire(file), module, file, dirname(file));
   module.loaded = true;
   // The script only for making its cache: kept, it would keep the cache's bytes too.
   if (!o.cache) made.set(module.exports, script);
@@ -97,19 +101,43 @@ export function loadBundle(file, o = { cache: true }) {
 /** The scripts loaded to make their caches (makeCodeCache). */
 const made = new WeakMap();
 
-const DIGEST_LEN = 32;
-/** SHA-256: half a millisecond for a bundle (the CPU's SHA instructions), where MD5 takes 2.5. */
-const digest = (bytes) => createHash('sha256').update(bytes).digest();
+/**
+ * A cache file is MAGIC, then the bundle it was made from as the build left it (its length, 32 bits,
+ * and its modification time in ms, a double, both little-endian), then that bundle's bytes, then
+ * V8's data. With the bundle's own bytes in it the check is exact without hashing (`node:crypto`
+ * would cost a start 7 ms), and when the bundle still has that length and time, as a build, a copy
+ * that keeps times or an untouched install leave it, its bytes are taken from the cache: one file
+ * read, not two (reading costs here: 3 ms a megabyte).
+ */
+const MAGIC = Buffer.from('vtepd-code-cache-2\n', 'latin1');
+const HEADER = MAGIC.length + 4 + 8;
 
-/** The code cache made for this very bundle (its bytes), or undefined: there is none, or it was made for other bytes. */
-export function codeCacheOf(file, bytes = readFileSync(file)) {
+/**
+ * The code cache made for this very bundle: `{ source, data }` (the bundle's bytes, V8's data), or
+ * undefined: there is none, or it was made for other bytes.
+ */
+function cachedBundle(file) {
   let cache;
+  let now;
   try {
     cache = readFileSync(`${file}.cache`);
+    now = statSync(file);
   } catch {
     return undefined;
   }
-  return cache.subarray(0, DIGEST_LEN).equals(digest(bytes)) ? cache.subarray(DIGEST_LEN) : undefined;
+  if (cache.length < HEADER || !cache.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  const length = cache.readUInt32LE(MAGIC.length);
+  if (length !== now.size || cache.length < HEADER + length) return undefined;
+  const found = { source: cache.subarray(HEADER, HEADER + length), data: cache.subarray(HEADER + length) };
+  if (cache.readDoubleLE(MAGIC.length + 4) === now.mtimeMs) return found;
+  // Touched since (an edit, or a copy that dropped the time, such as a package's whole seconds): the
+  // cache still holds if the bytes are the same.
+  return readFileSync(file).equals(found.source) ? found : undefined;
+}
+
+/** V8's data of the code cache made for this very bundle, or undefined (cachedBundle). */
+function codeCacheOf(file) {
+  return cachedBundle(file)?.data;
 }
 
 /**
@@ -118,19 +146,30 @@ export function codeCacheOf(file, bytes = readFileSync(file)) {
  * `codeCacheWarmUp` if it has one (what a command does at each run beyond loading), so that the
  * functions they compiled are in the cache too.
  */
-export async function makeCodeCache(file) {
+async function makeCodeCache(file) {
+  const bytes = readFileSync(file);
   const bundle = loadBundle(file, { cache: false });
   await bundle.codeCacheWarmUp?.();
-  writeFileSync(`${file}.cache.tmp`, Buffer.concat([digest(readFileSync(file)), made.get(bundle).createCachedData()]));
+  const header = Buffer.alloc(HEADER);
+  MAGIC.copy(header);
+  header.writeUInt32LE(bytes.length, MAGIC.length);
+  header.writeDoubleLE(statSync(file).mtimeMs, MAGIC.length + 4);
+  writeFileSync(`${file}.cache.tmp`, Buffer.concat([header, bytes, made.get(bundle).createCachedData()]));
   renameSync(`${file}.cache.tmp`, `${file}.cache`);
 }
 
 /** Records in dist/ what it was made from: the last step of `npm run build` (`node bin/launch.js --stamp`). */
-export function stamp(root = ROOT) {
+function stamp(root = ROOT) {
   writeFileSync(join(root, 'dist', '.stamp'), `${JSON.stringify(sourcesNow(root))}\n`);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+module.exports = { codeCacheOf, compiled, load, loadBundle, makeCodeCache, stamp };
+
+if (require.main === module) {
   if (process.argv[2] === '--stamp') stamp();
-  if (process.argv[2] === '--code-cache') await makeCodeCache(process.argv[3]);
+  if (process.argv[2] === '--code-cache')
+    makeCodeCache(process.argv[3]).catch((e) => {
+      console.error(e);
+      process.exitCode = 1;
+    });
 }

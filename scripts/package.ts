@@ -250,7 +250,8 @@ function main(): number {
     const lib = join(stage, LIB);
     mkdirSync(lib, { recursive: true });
     cpSync(join(ROOT, 'dist'), join(lib, 'dist'), { recursive: true });
-    for (const f of ['vtepd', 'vtepctl', 'launch.js']) cpSync(join(ROOT, 'bin', f), join(lib, 'bin', f));
+    for (const f of ['vtepd', 'vtepctl', 'launch.js', 'package.json'])
+      cpSync(join(ROOT, 'bin', f), join(lib, 'bin', f));
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(lib, f));
     cpSync(addon, join(lib, 'build/Release/vtep_native.node'));
     run('strip', ['--strip-unneeded', join(lib, 'build/Release/vtep_native.node')]);

@@ -1,5 +1,5 @@
 // Text output of vtepctl, in the spirit of `bridge fdb show` and `ip -s link`.
-import { idLabel } from '../tunnel/index.ts';
+import { idLabel } from '../tunnel/id-label.ts';
 import type { EvpnRouteRow, EvpnStatus } from '../evpn/speaker.ts';
 import type { FdbRow, NeighRow, NetworkStats, RemoteRow, RouteRow, StatsReport } from './protocol.ts';
 

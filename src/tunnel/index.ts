@@ -76,13 +76,6 @@ export function tunnelFor(s: TunnelSettings): Tunnel {
   }
 }
 
-/** What an id is called in `vtepctl stats`, by kind. */
-const ID_LABELS: Record<TunnelKind, string> = { vxlan: 'vni', geneve: 'vni', gre: 'key' };
-
-export function idLabel(kind: string): string {
-  return ID_LABELS[kind as TunnelKind] ?? 'id';
-}
-
 /** 4. Decoding captured underlay frames: each kind's view of a tunnel packet. */
 export type TunnelView = VxlanView | GeneveView | GreView;
 

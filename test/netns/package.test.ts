@@ -76,6 +76,7 @@ describe.runIf(process.getuid?.() === 0 && have('dpkg-deb') && have('unshare'))(
     for (const f of [
       './usr/sbin/vtepd -> ../lib/vtepd/bin/vtepd',
       './usr/bin/vtepctl -> ../lib/vtepd/bin/vtepctl',
+      './usr/lib/vtepd/bin/package.json',
       './usr/lib/vtepd/dist/cli/vtepd.cjs',
       './usr/lib/vtepd/dist/cli/vtepd.cjs.cache',
       './usr/lib/vtepd/dist/cli/vtepctl.cjs.cache',

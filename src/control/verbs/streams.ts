@@ -3,7 +3,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import type { CapturedPacket } from '../../observe/capture.ts';
-import { summarize } from '../../observe/dissect.ts';
 import { formatEvent, type MonitorEvent } from '../../observe/monitor.ts';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET } from '../../wire/pcap.ts';
 import { streamRequest } from '../client.ts';
@@ -65,6 +64,9 @@ export const capture = defineVerb({
       }
       writeSync(fd, emitPcapHeader(LINKTYPE_ETHERNET));
     }
+    // The dissector knows every encapsulation (their config schemas too): loaded by a capture that
+    // runs, not by each vtepctl run (4 ms of `vtepctl fdb show`).
+    const { summarize } = await import('../../observe/dissect.ts');
     let n = 0;
     const s = streamRequest(socket, req as Request, (line) => {
       const p = line.packet as CapturedPacket | undefined;
