@@ -17,6 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../observe/log.ts';
 import { GOBGP_API_DIR } from './values.ts';
+import { warmDecoders } from './warm-decoders.ts';
 
 const READY_TIMEOUT_MS = 15_000;
 
@@ -637,6 +638,11 @@ export class Gobgp {
     return { stop: () => stream.cancel(), registered };
   }
 
+  /** How the route watch's replies are decoded (protobufjs, through proto-loader). */
+  private watchDecoder(): (bytes: Buffer) => unknown {
+    return watchDecoderOf(this.client.constructor as grpc.ServiceClientConstructor);
+  }
+
   /** The best EVPN path of every destination in the global RIB now. */
   bestPaths(): Promise<ApiPath[]> {
     return new Promise((resolve, reject) => {
@@ -649,7 +655,11 @@ export class Gobgp {
         for (const p of destination?.paths ?? []) if (p.best) out.push(p);
       });
       stream.on('error', reject);
-      stream.on('end', () => resolve(out));
+      stream.on('end', () => {
+        resolve(out);
+        // Once the snapshot is taken in (the promise's continuation runs first), while routes are quiet.
+        setImmediate(() => warmDecoders(this.watchDecoder()));
+      });
     });
   }
 
@@ -699,8 +709,21 @@ export class Gobgp {
   }
 }
 
+function apiClient(api: grpc.GrpcObject): grpc.ServiceClientConstructor {
+  return (api.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
+}
+
+function watchDecoderOf(client: grpc.ServiceClientConstructor): (bytes: Buffer) => unknown {
+  return client.service.WatchEvent.responseDeserialize;
+}
+
+/** WatchEvent's reply decoder of GoBGP's installed API, as vtepd's client uses it (for tests). */
+export function loadWatchDecoder(): (bytes: Buffer) => unknown {
+  return watchDecoderOf(apiClient(loadApi()));
+}
+
 function newClient(api: grpc.GrpcObject, address: string): Client {
-  const Ctor = (api.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
+  const Ctor = apiClient(api);
   return new Ctor(address, grpc.credentials.createInsecure(), {
     // A gobgpd just started listens some 100 ms later; gRPC's first reconnect after a refused connection
     // waits a second by default, which a start of vtepd asking early (ready) then paid in full.

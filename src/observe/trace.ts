@@ -120,6 +120,15 @@ function traceFromTap(
     report.result = 'answered';
     return;
   }
+  if (verdict === Verdict.Suppressed) {
+    report.steps.push(
+      'arp responder: a host announcing itself (a gratuitous ARP, an unsolicited NA or a duplicate address ' +
+        'detection probe): EVPN tells the other VTEPs where it is',
+    );
+    report.steps.push('not sent into any tunnel');
+    report.result = 'suppressed';
+    return;
+  }
   if (net.arpResponder && isAddressResolution(frame))
     report.steps.push(
       'arp responder: not answered (no entry for the address, or a gratuitous or duplicate address detection ' +

@@ -19,9 +19,12 @@ export const NetworkCounter = {
   /** BUM frames sent to the network's multicast group (also in the tunnel and flood counters). */
   GroupTxPackets: 11,
   GroupTxBytes: 12,
-  /** ARP requests from the TAP answered on the TAP by the responder, not flooded. */
+  /**
+   * ARP requests from the TAP answered on the TAP by the responder, and (EVPN) hosts' gratuitous ARP and
+   * probes kept off the tunnels: not flooded.
+   */
   ArpSuppressed: 13,
-  /** Neighbor Solicitations from the TAP answered on the TAP by the responder, not flooded. */
+  /** The same for Neighbor Solicitations (answered), and (EVPN) unsolicited NAs and DAD probes (kept back). */
   NdSuppressed: 14,
   /**
    * Frames from the TAP too big for the path MTU, answered with ICMP "fragmentation needed" or ICMPv6 "packet

@@ -8,8 +8,11 @@
 // rewritten in place into the reply: an ARP reply from the neighbour's MAC,
 // or a Neighbor Advertisement with the solicited and override flags and a
 // target link-layer address option, as the kernel sends them. Requests for
-// unknown addresses, gratuitous ARP and duplicate address detection probes
-// are left alone: they flood as before.
+// unknown addresses are left alone: they flood as before. So are gratuitous
+// ARP, unsolicited NAs and duplicate address detection probes, unless the
+// network's hosts are announced by a control plane (EVPN): then they stay off
+// the tunnels, as the Linux bridge keeps them from a port with neigh_suppress
+// (selfAnnouncement()).
 //
 // snoop(): ARP replies, gratuitous ARP and unsolicited NAs that arrive from a
 // tunnel fill the table (`arp-snoop`).
@@ -256,16 +259,57 @@ export const snoopLocalHook: TapHook = {
   },
 };
 
-/** Answers ARP requests and NS for addresses in the neighbour table on the TAP, instead of flooding them. */
+/**
+ * Whether the ARP or ND frame at buf[off, off+len) is a host announcing itself or probing for its own
+ * address, asking nobody: a gratuitous ARP, an ARP probe (sender 0.0.0.0), an unsolicited NA, a
+ * duplicate address detection NS (source ::). The Linux bridge's tests on a neigh_suppress port
+ * (br_do_proxy_suppress_arp, br_do_suppress_nd), RARP aside.
+ */
+export function selfAnnouncement(buf: Buffer, off: number, len: number): Answered {
+  const type = etherType(buf, off);
+  if (type === EtherType.ARP) {
+    if (parseArp(buf, off + ETH_HEADER_LEN, off + len, arp) !== ParseError.None) return Answered.No;
+    const announces = arp.op === ArpOp.Request || arp.op === ArpOp.Reply;
+    return announces && (arp.senderIp === 0 || arp.senderIp === arp.targetIp) ? Answered.Arp : Answered.No;
+  }
+  const ip = off + ETH_HEADER_LEN;
+  if (
+    type !== EtherType.IPv6 ||
+    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
+    ip6.nextHeader !== NextHeader.ICMPv6 ||
+    ip6.hopLimit !== ND_HOP_LIMIT
+  )
+    return Answered.No;
+  const icmp = ip + IPV6_HEADER_LEN;
+  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return Answered.No;
+  if (nd.type === Icmpv6Type.NeighborAdvertisement) return nd.flags & NA_SOLICITED ? Answered.No : Answered.Nd;
+  if (nd.type !== Icmpv6Type.NeighborSolicitation) return Answered.No;
+  const src = buf.subarray(ip6.src, ip6.src + 16);
+  return src.every((x) => x === 0) || src.equals(buf.subarray(ip6.dst, ip6.dst + 16)) ? Answered.Nd : Answered.No;
+}
+
+/**
+ * Answers ARP requests and NS for addresses in the neighbour table on the TAP, instead of flooding them.
+ * In a network whose hosts a control plane announces (EVPN: snoopLocal), a host's announcement of itself
+ * stays off the tunnels too: the routes already tell every VTEP where it is, and flooded it made each of
+ * them do a move's work twice (with 100 VTEPs, the copies arrived before the route and held it up).
+ */
 export const responderHook: TapHook = {
   name: 'arp responder',
   fromTap(net: Network, buf: Buffer, off: number, len: number, f: Forwarding): boolean {
     if (!isResolution(buf, off)) return false;
     const a = answer(net.neigh, buf, off, len);
-    if (a === Answered.No) return false;
-    net.counters.v[a === Answered.Arp ? N.ArpSuppressed : N.NdSuppressed]++;
-    f.decide(Verdict.Answered, net.tapHooks.indexOf(this));
-    net.writeToTap(buf, off, answerLength(a), 0, f);
+    if (a !== Answered.No) {
+      net.counters.v[a === Answered.Arp ? N.ArpSuppressed : N.NdSuppressed]++;
+      f.decide(Verdict.Answered, net.tapHooks.indexOf(this));
+      net.writeToTap(buf, off, answerLength(a), 0, f);
+      return true;
+    }
+    if (!net.snoopLocal) return false;
+    const s = selfAnnouncement(buf, off, len);
+    if (s === Answered.No) return false;
+    net.counters.v[s === Answered.Arp ? N.ArpSuppressed : N.NdSuppressed]++;
+    f.decide(Verdict.Suppressed, net.tapHooks.indexOf(this));
     return true;
   },
 };

@@ -30,6 +30,11 @@ export const Verdict = {
    * gateway asks; detail: the egress network's index.
    */
   Queued: 8,
+  /**
+   * A host's announcement of itself kept off the tunnels: a control plane (EVPN) tells the other VTEPs;
+   * detail: the hook's index.
+   */
+  Suppressed: 9,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
@@ -50,6 +55,7 @@ export const VERDICT_NAMES: Record<Verdict, string> = {
   [Verdict.Routed]: 'routed',
   [Verdict.Dropped]: 'dropped',
   [Verdict.Queued]: 'queued',
+  [Verdict.Suppressed]: 'suppressed',
 };
 
 export class Verdicts {

@@ -261,6 +261,32 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       expect(s.networks.blue.counters['arp-suppressed']).toBeGreaterThanOrEqual(4);
     }));
 
+  it("keeps a host's gratuitous ARP out of the tunnels, as the kernel's neigh_suppress does: its MAC/IP route tells the other VTEPs", () =>
+    withLab(4, async (lab) => {
+      await fabric(lab);
+      await converged(lab);
+      const NEW_IP = ip(33);
+      await lab.exec(3, 'ip', ['addr', 'add', `${NEW_IP}/24`, 'dev', 'tap-blue']);
+      const caps = await Promise.all([2, 3, 4].map((i) => lab.capture(i, lab.dev(i), ['udp', 'port', '4789'])));
+      await lab.exec(3, 'arping', ['-U', '-S', NEW_IP, '-c', '2', '-w', '1', '-i', 'tap-blue', NEW_IP]); // sender = target: gratuitous
+      expect(
+        await within(5000, async () =>
+          (await ctlJson<NeighRow[]>(lab, 4, 'neigh', 'show')).some((r) => r.ip === NEW_IP && r.origin === 'evpn'),
+        ),
+        'vtepd on h4 has the address from its MAC/IP route',
+      ).toBeGreaterThanOrEqual(0);
+      expect(
+        await within(5000, async () =>
+          (await lab.exec(2, 'ip', ['neigh', 'show', 'dev', 'br0'])).stdout.includes(`${NEW_IP} lladdr`),
+        ),
+        'the kernel VTEP (FRR) has it from the route',
+      ).toBeGreaterThanOrEqual(0);
+      const tunneled = (await Promise.all(caps.map((c) => c.stop()))).flatMap((r) => vxlanPackets(r));
+      expect(tunneled.filter((p) => p.arp !== undefined).map((p) => `${p.src} > ${p.dst}`)).toEqual([]);
+      const s = await ctlJson<{ networks: { blue: { counters: Record<string, number> } } }>(lab, 3, 'stats');
+      expect(s.networks.blue.counters['arp-suppressed']).toBeGreaterThanOrEqual(2);
+    }));
+
   it('follows a host that moves to another VTEP within a second everywhere, with a higher sequence number', () =>
     withLab(4, async (lab) => {
       await fabric(lab);

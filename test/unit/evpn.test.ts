@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
-import { routeCounts, type ApiPath, type PeerStatus } from '../../src/evpn/gobgp.ts';
+import { loadWatchDecoder, routeCounts, type ApiPath, type PeerStatus } from '../../src/evpn/gobgp.ts';
+import { watchEventSample } from '../../src/evpn/warm-decoders.ts';
 import {
   droppedUpdateLine,
   droppedUpdateMessage,
@@ -688,6 +689,31 @@ describe("gobgpd's dropped UPDATEs in vtepd's log", () => {
       expect(sessionLogLine(line)).toBeUndefined();
       expect(droppedUpdateLine(line)).toBeUndefined();
     }
+  });
+});
+
+describe("GoBGP's decoders, written before the first route needs them", () => {
+  it("the sample is a WatchEvent that GoBGP's API decodes into every EVPN route type, attribute and extended community", () => {
+    const ev = loadWatchDecoder()(watchEventSample()) as {
+      table: {
+        paths: { nlri: { '@type': string }; pattrs: { '@type': string; communities?: { '@type': string }[] }[] }[];
+      };
+    };
+    const name = (a: { '@type': string }) => a['@type'].replace('type.googleapis.com/apipb.', '');
+    const paths = ev.table.paths;
+    expect(paths.map((p) => name(p.nlri))).toEqual([
+      'EVPNEthernetAutoDiscoveryRoute',
+      'EVPNMACIPAdvertisementRoute',
+      'EVPNInclusiveMulticastEthernetTagRoute',
+      'EVPNEthernetSegmentRoute',
+      'EVPNIPPrefixRoute',
+    ]);
+    const attrs = paths[1].pattrs.map(name);
+    for (const a of ['AsPathAttribute', 'NextHopAttribute', 'PmsiTunnelAttribute', 'MpReachNLRIAttribute'])
+      expect(attrs).toContain(a);
+    const communities = paths[1].pattrs.find((a) => name(a) === 'ExtendedCommunitiesAttribute')!.communities!;
+    for (const c of ['MacMobilityExtended', 'RouterMacExtended', 'EncapExtended', 'TwoOctetAsSpecificExtended'])
+      expect(communities.map(name)).toContain(c);
   });
 });
 

@@ -188,6 +188,52 @@ describe('the responder, on frames from the TAP', () => {
     expect(fromTap(net, arpRequest('c0a86401', 'c0a86402')).sent).toBe(1);
   });
 
+  /** An NS (with its target) or NA (with flags) from `src` to `dst`, hop limit 255, checksummed. */
+  const ndFrame = (type: number, src: string, dst: string, target: string, flags = 0) => {
+    const f = Buffer.alloc(14 + 40 + 24);
+    Buffer.from('333300000001' + ASKER + '86dd', 'hex').copy(f, 0);
+    f[14] = 0x60;
+    f.writeUInt16BE(24, 18);
+    f[20] = 58;
+    f[21] = 255;
+    ip(src).forEach((x, i) => (f[22 + i] = x));
+    ip(dst).forEach((x, i) => (f[38 + i] = x));
+    f[54] = type;
+    f[58] = flags;
+    ip(target).forEach((x, i) => (f[62 + i] = x));
+    f.writeUInt16BE(checksum(f, 54, 24, pseudoHeaderSum6(f, 22, 38, 58, 24)), 56);
+    return f;
+  };
+
+  it("in an EVPN network keeps a host's announcements of itself off the tunnels, as neigh_suppress does, and floods the rest", () => {
+    const { net } = network();
+    net.holdRemote(ip('10.0.0.2'), Hold.Flood);
+    const NA = Icmpv6Type.NeighborAdvertisement;
+    const NS = Icmpv6Type.NeighborSolicitation;
+    const announcements = {
+      'gratuitous ARP': arpRequest('c0a86402', 'c0a86402'),
+      'ARP probe from 0.0.0.0': arpRequest('00000000', 'c0a86402'),
+      'unsolicited NA': ndFrame(NA, 'fd00::2', 'ff02::1', 'fd00::2', NA_OVERRIDE),
+      'DAD NS from ::': ndFrame(NS, '::', 'ff02::1:ff00:2', 'fd00::2'),
+    };
+    // Not an EVPN network: they flood as before.
+    for (const [what, frame] of Object.entries(announcements)) expect(fromTap(net, frame).sent, what).toBe(1);
+    net.snoopLocal = true;
+    for (const [what, frame] of Object.entries(announcements))
+      expect(fromTap(net, frame), what).toEqual({ sent: 0, answer: undefined });
+    expect([net.counters.v[N.ArpSuppressed], net.counters.v[N.NdSuppressed]]).toEqual([2, 2]);
+    // What asks someone still floods: a request for an unknown address, an NS for one, a solicited NA.
+    for (const [what, frame] of Object.entries({
+      'ARP request': arpRequest('c0a86401', 'c0a86409'),
+      NS: ndFrame(NS, 'fd00::1', 'ff02::1:ff00:9', 'fd00::9'),
+      'solicited NA': ndFrame(NA, 'fd00::2', 'fd00::1', 'fd00::2', NA_SOLICITED),
+    }))
+      expect(fromTap(net, frame).sent, what).toBe(1);
+    // Without the responder (ARP suppression off), nothing is kept back.
+    net.arpResponder = false;
+    expect(fromTap(net, announcements['gratuitous ARP']).sent).toBe(1);
+  });
+
   it('answers a neighbour solicitation with a solicited, override advertisement whose checksum verifies', () => {
     const { net } = network();
     net.setNeigh(ip('fd00::2'), NEIGH_MAC, 'vtepctl', 0);
