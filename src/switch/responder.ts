@@ -284,8 +284,14 @@ export function selfAnnouncement(buf: Buffer, off: number, len: number): Answere
   if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return Answered.No;
   if (nd.type === Icmpv6Type.NeighborAdvertisement) return nd.flags & NA_SOLICITED ? Answered.No : Answered.Nd;
   if (nd.type !== Icmpv6Type.NeighborSolicitation) return Answered.No;
-  const src = buf.subarray(ip6.src, ip6.src + 16);
-  return src.every((x) => x === 0) || src.equals(buf.subarray(ip6.dst, ip6.dst + 16)) ? Answered.Nd : Answered.No;
+  // A DAD probe comes from ::; Linux also counts an NS from an address to itself.
+  let unspecified = true;
+  let toItself = true;
+  for (let i = 0; i < 16; i++) {
+    if (buf[ip6.src + i] !== 0) unspecified = false;
+    if (buf[ip6.src + i] !== buf[ip6.dst + i]) toItself = false;
+  }
+  return unspecified || toItself ? Answered.Nd : Answered.No;
 }
 
 /**
