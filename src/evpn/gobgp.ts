@@ -638,11 +638,6 @@ export class Gobgp {
     return { stop: () => stream.cancel(), registered };
   }
 
-  /** How the route watch's replies are decoded (protobufjs, through proto-loader). */
-  private watchDecoder(): (bytes: Buffer) => unknown {
-    return watchDecoderOf(this.client.constructor as grpc.ServiceClientConstructor);
-  }
-
   /** The best EVPN path of every destination in the global RIB now. */
   bestPaths(): Promise<ApiPath[]> {
     return new Promise((resolve, reject) => {
@@ -658,7 +653,7 @@ export class Gobgp {
       stream.on('end', () => {
         resolve(out);
         // Once the snapshot is taken in (the promise's continuation runs first), while routes are quiet.
-        setImmediate(() => warmDecoders(this.watchDecoder()));
+        setImmediate(() => warmDecoders(watchDecoderOf(this.client.constructor as grpc.ServiceClientConstructor)));
       });
     });
   }
@@ -713,6 +708,7 @@ function apiClient(api: grpc.GrpcObject): grpc.ServiceClientConstructor {
   return (api.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
 }
 
+/** How the route watch's replies are decoded (protobufjs, through proto-loader). */
 function watchDecoderOf(client: grpc.ServiceClientConstructor): (bytes: Buffer) => unknown {
   return client.service.WatchEvent.responseDeserialize;
 }

@@ -126,24 +126,29 @@ function answerNs(neigh: NeighTable, buf: Buffer, off: number, len: number): boo
 }
 
 /**
- * Where the target address of the Neighbor Solicitation at buf[off, off+len)
- * is in `buf`, or -1 when the frame is none a neighbour answers (not an NS,
- * a duplicate address detection probe, a multicast target).
+ * Parses the IPv6 frame at buf[off, off+len) as a Neighbor Discovery message into `out` (its IPv6
+ * header into ip6): false unless it is ICMPv6 with hop limit 255 (RFC 4861 section 7.1.1) and a
+ * well-formed ND message.
  */
-export function solicitation(buf: Buffer, off: number, len: number, out: NdRepr = nd): number {
+function parseNdFrame(buf: Buffer, off: number, len: number, out: NdRepr): boolean {
   const ip = off + ETH_HEADER_LEN;
   if (
     parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
     ip6.nextHeader !== NextHeader.ICMPv6 ||
     ip6.hopLimit !== ND_HOP_LIMIT
   )
-    return -1;
+    return false;
   const icmp = ip + IPV6_HEADER_LEN;
-  if (
-    parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, out) !== ParseError.None ||
-    out.type !== Icmpv6Type.NeighborSolicitation
-  )
-    return -1;
+  return parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, out) === ParseError.None;
+}
+
+/**
+ * Where the target address of the Neighbor Solicitation at buf[off, off+len)
+ * is in `buf`, or -1 when the frame is none a neighbour answers (not an NS,
+ * a duplicate address detection probe, a multicast target).
+ */
+export function solicitation(buf: Buffer, off: number, len: number, out: NdRepr = nd): number {
+  if (!parseNdFrame(buf, off, len, out) || out.type !== Icmpv6Type.NeighborSolicitation) return -1;
   let unspecified = true;
   for (let i = 0; i < 16; i++) if (buf[ip6.src + i] !== 0) unspecified = false;
   if (unspecified || buf[out.target] === 0xff) return -1; // a DAD probe, or a multicast target
@@ -197,16 +202,7 @@ function announced(buf: Buffer, off: number, len: number, fromTap: boolean): num
     writeV4Mapped(arp.senderIp, snoopedIp);
     return arp.senderMac;
   }
-  if (type !== EtherType.IPv6) return -1;
-  const ip = off + ETH_HEADER_LEN;
-  if (
-    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
-    ip6.nextHeader !== NextHeader.ICMPv6 ||
-    ip6.hopLimit !== ND_HOP_LIMIT
-  )
-    return -1;
-  const icmp = ip + IPV6_HEADER_LEN;
-  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return -1;
+  if (type !== EtherType.IPv6 || !parseNdFrame(buf, off, len, nd)) return -1;
   if (!fromTap && (nd.type !== Icmpv6Type.NeighborAdvertisement || nd.flags & NA_SOLICITED)) return -1;
   const at = nd.type === Icmpv6Type.NeighborSolicitation ? ip6.src : nd.target;
   if (buf[at] === 0xff || buf.subarray(at, at + 16).every((x) => x === 0)) return -1; // multicast, or a DAD probe's ::
@@ -272,16 +268,7 @@ export function selfAnnouncement(buf: Buffer, off: number, len: number): Answere
     const announces = arp.op === ArpOp.Request || arp.op === ArpOp.Reply;
     return announces && (arp.senderIp === 0 || arp.senderIp === arp.targetIp) ? Answered.Arp : Answered.No;
   }
-  const ip = off + ETH_HEADER_LEN;
-  if (
-    type !== EtherType.IPv6 ||
-    parseIpv6(buf, ip, off + len, ip6) !== ParseError.None ||
-    ip6.nextHeader !== NextHeader.ICMPv6 ||
-    ip6.hopLimit !== ND_HOP_LIMIT
-  )
-    return Answered.No;
-  const icmp = ip + IPV6_HEADER_LEN;
-  if (parseNd(buf, icmp, icmp + ip6.payloadLen, ip6.src, ip6.dst, nd) !== ParseError.None) return Answered.No;
+  if (type !== EtherType.IPv6 || !parseNdFrame(buf, off, len, nd)) return Answered.No;
   if (nd.type === Icmpv6Type.NeighborAdvertisement) return nd.flags & NA_SOLICITED ? Answered.No : Answered.Nd;
   if (nd.type !== Icmpv6Type.NeighborSolicitation) return Answered.No;
   // A DAD probe comes from ::; Linux also counts an NS from an address to itself.

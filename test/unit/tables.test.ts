@@ -188,20 +188,31 @@ describe('the responder, on frames from the TAP', () => {
     expect(fromTap(net, arpRequest('c0a86401', 'c0a86402')).sent).toBe(1);
   });
 
-  /** An NS (with its target) or NA (with flags) from `src` to `dst`, hop limit 255, checksummed. */
-  const ndFrame = (type: number, src: string, dst: string, target: string, flags = 0) => {
-    const f = Buffer.alloc(14 + 40 + 24);
-    Buffer.from('333300000001' + ASKER + '86dd', 'hex').copy(f, 0);
+  /**
+   * An NS (with its target) or NA (with flags) from `src` to `dst`, to the MAC `dst` maps to, hop limit
+   * 255, checksummed; `lla`: a source link-layer address option with that MAC.
+   */
+  const ndFrame = (type: number, src: string, dst: string, target: string, flags = 0, lla?: string) => {
+    const icmpLen = 24 + (lla === undefined ? 0 : 8);
+    const f = Buffer.alloc(14 + 40 + icmpLen);
+    const to = ip(dst);
+    const dstMac = to[0] === 0xff ? '3333' + Buffer.from(to.subarray(12)).toString('hex') : '02000000aa02';
+    Buffer.from(dstMac + ASKER + '86dd', 'hex').copy(f, 0);
     f[14] = 0x60;
-    f.writeUInt16BE(24, 18);
+    f.writeUInt16BE(icmpLen, 18);
     f[20] = 58;
     f[21] = 255;
     ip(src).forEach((x, i) => (f[22 + i] = x));
-    ip(dst).forEach((x, i) => (f[38 + i] = x));
+    to.forEach((x, i) => (f[38 + i] = x));
     f[54] = type;
     f[58] = flags;
     ip(target).forEach((x, i) => (f[62 + i] = x));
-    f.writeUInt16BE(checksum(f, 54, 24, pseudoHeaderSum6(f, 22, 38, 58, 24)), 56);
+    if (lla !== undefined) {
+      f[78] = 1;
+      f[79] = 1;
+      Buffer.from(lla, 'hex').copy(f, 80);
+    }
+    f.writeUInt16BE(checksum(f, 54, icmpLen, pseudoHeaderSum6(f, 22, 38, 58, icmpLen)), 56);
     return f;
   };
 
@@ -237,20 +248,7 @@ describe('the responder, on frames from the TAP', () => {
   it('answers a neighbour solicitation with a solicited, override advertisement whose checksum verifies', () => {
     const { net } = network();
     net.setNeigh(ip('fd00::2'), NEIGH_MAC, 'vtepctl', 0);
-    const ns = Buffer.alloc(14 + 40 + 32);
-    Buffer.from('3333ff000002' + ASKER + '86dd', 'hex').copy(ns, 0);
-    ns[14] = 0x60;
-    ns.writeUInt16BE(32, 18);
-    ns[20] = 58;
-    ns[21] = 255;
-    ip('fd00::1').forEach((x, i) => (ns[22 + i] = x));
-    Buffer.from('ff0200000000000000000001ff000002', 'hex').copy(ns, 38);
-    ns[54] = Icmpv6Type.NeighborSolicitation;
-    ip('fd00::2').forEach((x, i) => (ns[62 + i] = x));
-    ns[78] = 1;
-    ns[79] = 1;
-    Buffer.from(ASKER, 'hex').copy(ns, 80);
-    ns.writeUInt16BE(checksum(ns, 54, 32, pseudoHeaderSum6(ns, 22, 38, 58, 32)), 56);
+    const ns = ndFrame(Icmpv6Type.NeighborSolicitation, 'fd00::1', 'ff02::1:ff00:2', 'fd00::2', 0, ASKER);
     const { sent, answer } = fromTap(net, ns);
     expect(sent).toBe(0);
     const a = answer!;
