@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema } from '../src/config/schema.ts';
 import { VERBS } from '../src/control/registry.ts';
+import { fieldsOf } from '../src/control/requests.ts';
 import type { Verb } from '../src/control/verb.ts';
 import { configPage, vtepctlPage, vtepdPage } from './gen-man.ts';
 import { jsonSchema, rows, typeOf, type Row } from './schema-rows.ts';
@@ -50,7 +51,7 @@ export function configReference(): { markdown: string; jsonSchema: string } {
 }
 
 function verbSection(v: Verb): string[] {
-  const request = jsonSchema(z.strictObject(v.fields));
+  const request = jsonSchema(z.strictObject(fieldsOf(v)));
   const fields = Object.entries(request.properties ?? {});
   const access = {
     read: 'anyone who can connect',
@@ -83,7 +84,7 @@ function verbSection(v: Verb): string[] {
 export function requestTable(): string {
   const lines = ['| request | reply `data` |', '|---|---|'];
   for (const v of VERBS) {
-    const j = jsonSchema(z.strictObject(v.fields));
+    const j = jsonSchema(z.strictObject(fieldsOf(v)));
     const required = j.required ?? [];
     const fields = Object.entries(j.properties ?? {}).map(([k, f]) => {
       const t = f.enum !== undefined ? f.enum.map((x) => JSON.stringify(x)).join('|') : typeOf(f);

@@ -8,6 +8,7 @@ import { USAGE as VTEPD_USAGE } from '../src/cli/vtepd-usage.ts';
 import { FLAG_OF_PATH } from '../src/config/flags.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../src/control/sockets.ts';
 import { VERBS } from '../src/control/registry.ts';
+import { fieldsOf } from '../src/control/requests.ts';
 import { VERSION } from '../src/host/version.ts';
 import { jsonSchema, rows, type Row } from './schema-rows.ts';
 
@@ -119,7 +120,7 @@ export function vtepdPage(schema: z.ZodType): string {
 /** vtepctl(8): every verb of the registry, then batches, exit status and files. */
 export function vtepctlPage(): string {
   const commands = VERBS.flatMap((v) => {
-    const fields = Object.entries(v.fields)
+    const fields = Object.entries(fieldsOf(v))
       .map(([k, f]) => [k, (f as z.ZodType).description ?? ''] as const)
       .filter(([, d]) => d !== '');
     const more = fields.length > 0 ? ` Request fields: ${fields.map(([k, d]) => `${k}: ${d}`).join('; ')}.` : '';

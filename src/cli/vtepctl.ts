@@ -2,13 +2,19 @@
 // Exit codes: 0 done, 1 no daemon answered (or it failed to do what it
 // could have), 2 a bad command line or a request the daemon refused as asked
 // (unknown network, a malformed or impossible address...). The commands are
-// the verbs of the registry (src/control/registry.ts); every request is
-// checked with the daemon's own schema before it is sent.
+// the verbs of the registry (src/control/registry.ts). The daemon checks
+// every request; vtepctl checks one with the daemon's own schemas
+// (src/control/requests.ts) when that says more: the lines of a batch before
+// any is sent, and a command the daemon refused or that found no daemon, so
+// that a mistake is named as typed (`MAC: expected ...`, exit 2). A command
+// that succeeds never loads the schemas: zod and building them were a sixth
+// of its time.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RefusedReply, request } from '../control/client.ts';
 import type { Request } from '../control/protocol.ts';
 import type * as Registry from '../control/registry.ts';
+import type * as Requests from '../control/requests.ts';
 import { UsageError } from '../control/usage-error.ts';
 import type { CliArgs, Flags, Verb } from '../control/verb.ts';
 import { DEFAULT_SOCKET, SERVICE_SOCKET } from '../control/sockets.ts';
@@ -87,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(versionLine('vtepctl') + '\n');
     return 0;
   }
-  // The verbs and their schemas (zod), loaded once the command line asks for one: --version needs none.
+  // The verbs, loaded once the command line asks for one: --version needs none.
   registry = await import('../control/registry.ts');
   if (values.help) {
     process.stdout.write(registry.usage() + '\n');
@@ -98,12 +104,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (batch !== undefined) {
       const global = values;
+      const requests = await import('../control/requests.ts');
       const lines = readBatch(batchText(batch), (words) => {
         const { values: own, positionals: cmd } = readArgs(words);
         if (own.socket !== undefined) throw new UsageError('--socket goes on the command line, not in a batch');
         const flags = { ...global, ...own };
         const { verb, request } = requestOf(cmd, flags);
-        return { verb, request, flags };
+        return { verb, request: check(requests, verb, request), flags };
       });
       return await runBatch(socket, batch, lines, force);
     }
@@ -124,8 +131,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * What the build's code cache (bin/launch.js) holds compiled beyond the bundle's loading: the verbs, their
- * schemas and the checking of one command, which nearly every run of vtepctl goes through.
+ * What the build's code cache (bin/launch.js) holds compiled beyond the bundle's loading: the verbs and
+ * the reading of one command, which nearly every run of vtepctl goes through. Not the schemas: they are
+ * half of the bundle, and a cache holding them would cost every run their loading.
  */
 export async function codeCacheWarmUp(): Promise<void> {
   registry = await import('../control/registry.ts');
@@ -134,14 +142,22 @@ export async function codeCacheWarmUp(): Promise<void> {
 
 async function run(socket: string, words: string[], flags: Flags): Promise<number> {
   const { verb, request: req, cli } = requestOf(words, flags);
-  if (verb.client !== undefined) return verb.client(socket, cli, req);
-  const data = await request<unknown>(socket, req as Request, verb.replyTimeoutMs);
+  if (verb.client !== undefined) return verb.client(socket, cli, await checked(verb, req));
+  let data: unknown;
+  try {
+    data = await request<unknown>(socket, req as Request, verb.replyTimeoutMs);
+  } catch (e) {
+    // A mistake in what was typed is said as typed (a UsageError), whatever the daemon answered, and
+    // when none answered.
+    await checked(verb, req);
+    throw e;
+  }
   const text = verb.print !== undefined ? verb.print(data, flags) : flags.json ? JSON.stringify(data, null, 2) : '';
   if (text) process.stdout.write(text + '\n');
   return 0;
 }
 
-/** The verb the words name and its request, checked with the daemon's schema (throws a UsageError). */
+/** The verb the words name and its request, as the verb reads its command line (throws a UsageError). */
 function requestOf(words: string[], flags: Flags): { verb: Verb; request: Record<string, unknown>; cli: CliArgs } {
   const { verbOfWords, commandList } = registry!;
   const found = verbOfWords(words);
@@ -155,13 +171,19 @@ function requestOf(words: string[], flags: Flags): { verb: Verb; request: Record
   }
   const { verb, rest } = found;
   const cli: CliArgs = { args: rest, flags };
-  return { verb, request: check(verb, { cmd: verb.cmd, ...(verb.fromCli?.(cli) ?? {}) }), cli };
+  const request: Record<string, unknown> = { cmd: verb.cmd, ...(verb.fromCli?.(cli) ?? {}) };
+  for (const k of Object.keys(request)) if (request[k] === undefined) delete request[k];
+  return { verb, request, cli };
+}
+
+/** The request, checked with the daemon's schemas (loaded at the first call): see check. */
+async function checked(verb: Verb, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return check(await import('../control/requests.ts'), verb, raw);
 }
 
 /** The request, checked with the daemon's schema: a mistake is a usage error naming the argument or flag typed. */
-function check(verb: Verb, raw: Record<string, unknown>): Record<string, unknown> {
-  for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
-  const r = verb.schema.safeParse(raw);
+function check(requests: typeof Requests, verb: Verb, raw: Record<string, unknown>): Record<string, unknown> {
+  const r = requests.schemaOf(verb).safeParse(raw);
   if (r.success) return raw;
   const i = r.error.issues[0];
   const field = String(i.path[0] ?? '');

@@ -1,7 +1,10 @@
-// The fields requests are made of, checked where they enter (vtepctl before
-// it sends, the daemon when it reads) and turned into the values the switch
-// works with: a MAC as a number, an address as 16 bytes.
+// The fields requests are made of, checked where they enter (the daemon when
+// it reads a request; vtepctl when it checks one itself) and turned into the
+// values the switch works with: a MAC as a number, an address as 16 bytes.
+// The verbs make their requests of this kit (`fields: (kit) => ...`), zod
+// included, at the first check (requests.ts).
 import { z } from 'zod';
+import { parsePrefix } from '../route/prefix.ts';
 import { isUnicastIp, parseIp } from '../wire/ip-address.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
 
@@ -61,3 +64,24 @@ export const positiveInt = z
   .int({ error: 'expected a positive integer' })
   .positive({ error: 'expected a positive integer' })
   .describe('a positive integer');
+
+export const vrfName = z
+  .string({ error: 'expected a VRF name' })
+  .min(1, { error: 'expected a VRF name' })
+  .describe('a VRF name; may be left out when there is one VRF');
+
+const PREFIX = 'expected a prefix such as 192.168.30.0/24 or fd00:30::/64';
+/** An IPv4 or IPv6 prefix, parsed. */
+export const prefix = z
+  .string({ error: PREFIX })
+  .transform((s, ctx) => {
+    const p = parsePrefix(s);
+    if (p === undefined) {
+      ctx.addIssue({ code: 'custom', message: PREFIX });
+      return z.NEVER;
+    }
+    return p;
+  })
+  .describe('an IPv4 or IPv6 prefix, such as 192.168.30.0/24 or fd00:30::/64');
+
+export { z };

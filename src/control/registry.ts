@@ -1,7 +1,7 @@
 // Every control verb, in the order vtepctl's help lists them. Dispatch, the
-// privilege check, vtepctl's usage and unknown-command message, and the
-// reference in docs/ all read this list: a new verb is one file of
-// src/control/verbs/ and one line here.
+// privilege check, the requests' schemas (requests.ts), vtepctl's usage and
+// unknown-command message, and the reference in docs/ all read this list: a
+// new verb is one file of src/control/verbs/ and one line here.
 import type { Verb } from './verb.ts';
 import { fdbAdd, fdbDel, fdbFlush, fdbReplace, fdbShow } from './verbs/fdb.ts';
 import { remoteAdd, remoteDel, remoteShow } from './verbs/remote.ts';
@@ -49,21 +49,6 @@ const byName = new Map<string, Verb>(VERBS.flatMap((v) => v.names.map((n) => [n,
 /** The verb a request names, if any. */
 export function verbNamed(cmd: unknown): Verb | undefined {
   return typeof cmd === 'string' ? byName.get(cmd) : undefined;
-}
-
-/** Validates one request with its verb's schema; the error is one line naming what is wrong. */
-export function parseRequest(
-  raw: unknown,
-): { ok: true; verb: Verb; request: Record<string, unknown> & { cmd: string } } | { ok: false; error: string } {
-  const verb = verbNamed((raw as { cmd?: unknown } | null)?.cmd);
-  if (verb === undefined || typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { ok: false, error: `unknown command; the commands are: ${COMMANDS.join(', ')}` };
-  }
-  const r = verb.schema.safeParse(raw);
-  if (r.success) return { ok: true, verb, request: r.data as Record<string, unknown> & { cmd: string } };
-  const i = r.error.issues[0];
-  const where = i.path.length > 0 ? `${i.path.join('.')}: ` : '';
-  return { ok: false, error: `${where}${i.message}` };
 }
 
 /** The verb vtepctl's words name, and the words after them; undefined when none does. */

@@ -22,7 +22,7 @@ import {
   type StreamSink,
   type Streaming,
 } from './protocol.ts';
-import { parseRequest } from './registry.ts';
+import { parseRequest } from './requests.ts';
 import type { Verb } from './verb.ts';
 
 export type Handler = (

@@ -9,9 +9,12 @@
 // (registry.ts), so a verb cannot be half added.
 //
 // This module and the verbs import nothing heavy at run time: vtepctl loads
-// them too.
-import { z } from 'zod';
+// them too. Not zod either: a verb's fields are a function of the field kit
+// (fields.ts, with zod), called where requests are checked (requests.ts), which
+// vtepctl loads only when it checks a request itself.
+import type { z } from 'zod';
 import type { DaemonView } from './daemon-view.ts';
+import type * as FieldKit from './fields.ts';
 import type { Reply, Streaming } from './protocol.ts';
 
 /**
@@ -78,8 +81,8 @@ export interface VerbSpec<F extends z.ZodRawShape, Out> {
   /** One line: what it does (vtepctl --help, the reference). */
   summary: string;
   access: Access;
-  /** The request's fields besides `cmd`. */
-  fields: F;
+  /** The request's fields besides `cmd`, made of the field kit (fields.ts and zod). */
+  fields: (kit: typeof FieldKit) => F;
   /** How vtepctl names a field typed as an argument rather than a flag (`mac: 'MAC'`); others are --FIELD. */
   cliNames?: Readonly<Record<string, string>>;
   /** A check across fields: a message when the request cannot be right. */
@@ -100,37 +103,17 @@ export interface VerbSpec<F extends z.ZodRawShape, Out> {
   replyTimeoutMs?: number;
 }
 
-/** A registered verb: its spec and the request schema made of it. */
+/** A registered verb: its spec, the names a request may give it, and whether it is privileged. */
 export interface Verb extends VerbSpec<z.ZodRawShape, unknown> {
-  readonly schema: z.ZodType;
   readonly names: readonly string[];
   /** Whether a read-only client is refused it. */
   readonly privileged: boolean;
 }
 
 export function defineVerb<F extends z.ZodRawShape, Out>(spec: VerbSpec<F, Out>): Verb {
-  const names = [spec.cmd, ...(spec.aliases ?? [])];
-  let schema: z.ZodType | undefined;
   return {
     ...(spec as unknown as VerbSpec<z.ZodRawShape, unknown>),
-    names,
-    // Made at its first use: a zod schema costs a fraction of a millisecond to build, and vtepctl
-    // loads every verb to run one (a fifth of `vtepctl fdb show` went to building the other 24).
-    get schema() {
-      return (schema ??= requestSchema(spec, names));
-    },
+    names: [spec.cmd, ...(spec.aliases ?? [])],
     privileged: spec.access !== 'read',
   };
-}
-
-/** The request's schema: `cmd` one of the verb's names, its fields, and its check across them. */
-function requestSchema<F extends z.ZodRawShape, Out>(spec: VerbSpec<F, Out>, names: string[]): z.ZodType {
-  const cmd = names.length === 1 ? z.literal(spec.cmd) : z.literal(names as [string, ...string[]]);
-  const schema = z.strictObject({ cmd, ...spec.fields });
-  const check = spec.check;
-  if (check === undefined) return schema;
-  return schema.superRefine((req, ctx) => {
-    const problem = check(req as z.output<z.ZodObject<F>>);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  });
 }

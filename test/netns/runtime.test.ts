@@ -210,6 +210,20 @@ describe('runtime control of remotes and the FDB', () => {
         'blue',
       );
       expect(r.code).toBe(1);
+      // A mistake is named as typed when no daemon answers too (vtepctl checks it itself then).
+      const typo = await vtepctl(
+        '--socket',
+        join(lab.dir, 'none.sock'),
+        'fdb',
+        'add',
+        'zz:00',
+        'dst',
+        lab.underlay(2),
+        '--network',
+        'blue',
+      );
+      expect(typo.code).toBe(2);
+      expect(typo.stderr).toMatch(/MAC: expected a unicast MAC/);
     }));
 });
 

@@ -70,3 +70,29 @@ describe('vtepctl -batch lines', () => {
     expect(both.stderr).toMatch(/-batch takes its commands from -: none on the command line/);
   });
 });
+
+describe("vtepctl's start", () => {
+  it('reads and sends a command with the verbs alone: zod comes only with the request checker', async () => {
+    const { build } = await import('esbuild');
+    const entries = ['src/cli/vtepctl.ts', 'src/control/registry.ts']; // vtepctl imports the registry for every command
+    const r = await build({
+      entryPoints: entries.map((e) => join(ROOT, e)),
+      bundle: true,
+      write: false,
+      outdir: '/nonexistent',
+      metafile: true,
+      platform: 'node',
+      format: 'esm',
+      logLevel: 'silent',
+      external: ['@grpc/grpc-js', '@grpc/proto-loader', 'pino', 'prom-client'],
+    });
+    // What loading them evaluates: their static imports, and theirs (dynamic ones wait for their use).
+    const loaded = new Set(entries);
+    for (const m of loaded)
+      for (const i of r.metafile.inputs[m]?.imports ?? []) if (i.kind === 'import-statement') loaded.add(i.path);
+    expect(loaded).toContain('src/control/verbs/fdb.ts');
+    expect([...loaded].filter((m) => m.includes('node_modules/zod/') || m === 'src/control/fields.ts')).toEqual([]);
+    // The checker is there, for a batch and for a command the daemon refuses.
+    expect(Object.keys(r.metafile.inputs)).toContain('src/control/requests.ts');
+  });
+});

@@ -3,7 +3,7 @@
 // answers byte by byte; snooping; and control requests checked at the boundary.
 import { describe, expect, it } from 'vitest';
 import { Batch } from '../../src/datapath/batch.ts';
-import { parseRequest } from '../../src/control/registry.ts';
+import { parseRequest } from '../../src/control/requests.ts';
 import { NetworkCounter as N } from '../../src/switch/counters.ts';
 import type { SwitchEvents } from '../../src/switch/events.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';

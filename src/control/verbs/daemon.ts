@@ -10,7 +10,7 @@ export const reload = defineVerb({
   usage: '',
   summary: 're-read the config file and apply the difference',
   access: 'change',
-  fields: {},
+  fields: () => ({}),
   reply: '`{ changes: [ "one line per change" ] }`',
   handle: (d) => ({ ok: true, data: { changes: d.reload() } }),
   fromCli: (cli) => (expectArgs(cli, 0, 'reload'), {}),
@@ -25,7 +25,7 @@ export const upgrade = defineVerb({
   usage: '[--json]',
   summary: 'hand over to the vtepd on disk: TAPs, sockets and tables, no packet lost',
   access: 'change',
-  fields: {},
+  fields: () => ({}),
   reply: '`{ pid, previous }` once the new vtepd forwards (this daemon then exits)',
   // The daemon gives its successor 30 s to start and 30 s to take over before it answers.
   replyTimeoutMs: UPGRADE_START_MS + UPGRADE_TAKEOVER_MS + 5000,

@@ -1,8 +1,6 @@
 // BGP EVPN: `vtepctl evpn show`, `vtepctl evpn routes`.
-import { z } from 'zod';
 import type { EvpnRouteRow, EvpnStatus } from '../../evpn/speaker.ts';
 import { networkOf } from '../daemon-view.ts';
-import { networkName } from '../fields.ts';
 import { formatEvpn, formatEvpnRoutes } from '../format.ts';
 import { defineVerb, RefusedError } from '../verb.ts';
 import { expectArgs, flagNumber, json } from './cli.ts';
@@ -17,7 +15,7 @@ export const evpnShow = defineVerb({
   usage: '[--json]',
   summary: 'BGP EVPN: sessions, routes advertised and received per network',
   access: 'read',
-  fields: {},
+  fields: () => ({}),
   reply: 'as `vtepctl evpn show --json`',
   handle(d) {
     if (d.evpn === undefined) throw new RefusedError(NO_EVPN);
@@ -34,13 +32,13 @@ export const evpnRoutes = defineVerb({
   usage: '[--network NAME] [--type 2|3] [--json]',
   summary: 'the EVPN routes of each network: those vtepd advertises, and those it received and installed',
   access: 'read',
-  fields: {
+  fields: ({ networkName, z }) => ({
     network: networkName.optional(),
     type: z
       .union([z.literal(2), z.literal(3)], { error: 'expected 2 (MAC/IP) or 3 (inclusive multicast)' })
       .optional()
       .describe('only routes of this type: 2 (MAC/IP) or 3 (inclusive multicast)'),
-  },
+  }),
   reply: '`[ { network, direction, type, rd, mac?, ip?, vtep, vni, seq?, rts, installed } ]`',
   handle(d, req) {
     if (d.evpn === undefined) throw new RefusedError(NO_EVPN);

@@ -1,11 +1,9 @@
 // The forwarding database: `vtepctl fdb show|add|replace|del|flush`.
-import { z } from 'zod';
 import { eachFdbRow, infos } from '../../observe/report.ts';
 import { TableError } from '../../switch/table-error.ts';
 import { formatIp } from '../../wire/ip-address.ts';
 import { formatMac } from '../../wire/mac.ts';
 import { networkOf, remoteAddress, theNetwork } from '../daemon-view.ts';
-import { networkName, unicastIp, unicastMac } from '../fields.ts';
 import { formatFdb } from '../format.ts';
 import { lazyRows, type FdbRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
@@ -20,7 +18,7 @@ export const fdbShow = defineVerb({
   usage: '[--network NAME] [--json]',
   summary: 'the MAC table: MAC, network, local or dst IP, static or dynamic, age in seconds, origin',
   access: 'read',
-  fields: { network: networkName.optional() },
+  fields: ({ networkName }) => ({ network: networkName.optional() }),
   reply: '`[ { mac, network, remote, static, age, origin } ]`',
   handle(d, req) {
     networkOf(d, req.network);
@@ -41,7 +39,7 @@ function given(replace: boolean) {
       ? 'the same, or move it'
       : 'a MAC behind a remote VTEP, for good (never ages, not moved by learning)',
     access: 'change',
-    fields: { network: networkName, mac: unicastMac, dst: unicastIp },
+    fields: ({ networkName, unicastIp, unicastMac }) => ({ network: networkName, mac: unicastMac, dst: unicastIp }),
     cliNames: { mac: 'MAC', dst: 'IP' },
     reply: replace ? '`{}`' : '`{}`; refused if the MAC has a given entry, or is behind the local TAP',
     handle(d, req) {
@@ -80,7 +78,7 @@ export const fdbDel = defineVerb({
   usage: 'MAC --network NAME',
   summary: "remove a MAC's entry, learned or given",
   access: 'change',
-  fields: { network: networkName, mac: unicastMac },
+  fields: ({ networkName, unicastMac }) => ({ network: networkName, mac: unicastMac }),
   cliNames: { mac: 'MAC' },
   reply: '`{}`; refused if the MAC has no entry',
   handle(d, req) {
@@ -109,14 +107,14 @@ export const fdbFlush = defineVerb({
   usage: '[--network NAME] [--dynamic | --static] [--remote IP]',
   summary: 'remove learned entries, given ones, or both, in one network or all, behind one VTEP or everywhere',
   access: 'change',
-  fields: {
+  fields: ({ networkName, unicastIp, z }) => ({
     network: networkName.optional(),
     which: z
       .enum(['all', 'dynamic', 'static'], { error: 'expected all, dynamic or static' })
       .default('all')
       .describe('learned entries, given ones, or both'),
     remote: unicastIp.optional().describe('only the entries behind this VTEP'),
-  },
+  }),
   reply: '`{ flushed }`',
   async handle(d, req) {
     const only = networkOf(d, req.network);

@@ -3,7 +3,6 @@ import { eachNeighRow, infos } from '../../observe/report.ts';
 import { formatIp, ipv4Of, isV4Mapped, parseIp, sameIp } from '../../wire/ip-address.ts';
 import { formatMac } from '../../wire/mac.ts';
 import { networkOf, theNetwork, type DaemonView, type RunningView } from '../daemon-view.ts';
-import { networkName, unicastIp, unicastMac } from '../fields.ts';
 import { formatNeigh } from '../format.ts';
 import { lazyRows, type NeighRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
@@ -36,7 +35,7 @@ export const neighAdd = defineVerb({
   usage: 'IP MAC --network NAME',
   summary: 'an address the ARP/ND responder answers for',
   access: 'change',
-  fields: { network: networkName, ip: unicastIp, mac: unicastMac },
+  fields: ({ networkName, unicastIp, unicastMac }) => ({ network: networkName, ip: unicastIp, mac: unicastMac }),
   cliNames: { ip: 'IP', mac: 'MAC' },
   reply: '`{}`',
   handle(d, req) {
@@ -67,7 +66,7 @@ export const neighDel = defineVerb({
   usage: 'IP --network NAME',
   summary: 'forget an address',
   access: 'change',
-  fields: { network: networkName, ip: unicastIp },
+  fields: ({ networkName, unicastIp }) => ({ network: networkName, ip: unicastIp }),
   cliNames: { ip: 'IP' },
   reply: '`{}`',
   handle(d, req) {
@@ -94,7 +93,7 @@ export const neighShow = defineVerb({
   usage: '[--network NAME] [--json]',
   summary: 'the neighbour table: address, MAC, network, origin, age',
   access: 'read',
-  fields: { network: networkName.optional() },
+  fields: ({ networkName }) => ({ network: networkName.optional() }),
   reply:
     '`[ { ip, mac, network, origin, age, state? } ]` (`mac` null and `state` resolving or failed while the gateway asks)',
   handle(d, req) {

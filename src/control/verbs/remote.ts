@@ -1,10 +1,8 @@
 // Remote VTEPs: `vtepctl remote add|del|show`.
-import { z } from 'zod';
 import { infos, remoteRows } from '../../observe/report.ts';
 import { Hold } from '../../switch/hold.ts';
 import { formatIp } from '../../wire/ip-address.ts';
 import { networkOf, remoteAddress, theNetwork } from '../daemon-view.ts';
-import { networkName, unicastIp } from '../fields.ts';
 import { formatRemotes } from '../format.ts';
 import type { RemoteRow } from '../protocol.ts';
 import { defineVerb, RefusedError } from '../verb.ts';
@@ -17,14 +15,14 @@ export const remoteAdd = defineVerb({
   usage: 'IP --network NAME [--no-flood]',
   summary: 'a VTEP on the flood list (with --no-flood: a sender only)',
   access: 'change',
-  fields: {
+  fields: ({ networkName, unicastIp, z }) => ({
     network: networkName,
     ip: unicastIp,
     flood: z
       .boolean({ error: 'expected true or false' })
       .default(true)
       .describe('whether it receives floods (false: --no-flood, accepted as a sender only)'),
-  },
+  }),
   cliNames: { ip: 'IP' },
   reply: '`{}` (`flood: false`: a sender only)',
   handle(d, req) {
@@ -61,7 +59,7 @@ export const remoteDel = defineVerb({
   usage: 'IP --network NAME',
   summary: 'a VTEP and every MAC behind it',
   access: 'change',
-  fields: { network: networkName, ip: unicastIp },
+  fields: ({ networkName, unicastIp }) => ({ network: networkName, ip: unicastIp }),
   cliNames: { ip: 'IP' },
   reply: '`{}`',
   handle(d, req) {
@@ -89,7 +87,7 @@ export const remoteShow = defineVerb({
   usage: '[--network NAME] [--json]',
   summary: 'remote VTEPs, flood or not, where from, counters',
   access: 'read',
-  fields: { network: networkName.optional() },
+  fields: ({ networkName }) => ({ network: networkName.optional() }),
   reply:
     '`[ { remote, network, flood, origins, macs, rx-packets, rx-bytes, tx-packets, tx-bytes, pmtu, pmtu-learned } ]`',
   handle(d, req) {

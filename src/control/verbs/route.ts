@@ -1,34 +1,15 @@
 // Routing between networks: `vtepctl route show|add|del`, `vtepctl dvr-mac show|add|del`.
-import { z } from 'zod';
 import { routeRows } from '../../observe/report.ts';
-import { formatPrefix, parsePrefix } from '../../route/prefix.ts';
+import { formatPrefix } from '../../route/prefix.ts';
 import type { Vrf } from '../../route/vrf.ts';
 import { TableError } from '../../switch/table-error.ts';
 import { formatIp, isV4Mapped } from '../../wire/ip-address.ts';
 import { formatMac } from '../../wire/mac.ts';
 import type { DaemonView } from '../daemon-view.ts';
-import { unicastIp, unicastMac } from '../fields.ts';
 import { formatRoutes } from '../format.ts';
 import type { DvrMacRow, RouteRow } from '../protocol.ts';
 import { defineVerb, RefusedError, UsageError } from '../verb.ts';
 import { expectArgs, json } from './cli.ts';
-
-const vrfName = z
-  .string({ error: 'expected a VRF name' })
-  .min(1, { error: 'expected a VRF name' })
-  .describe('a VRF name; may be left out when there is one VRF');
-const PREFIX = 'expected a prefix such as 192.168.30.0/24 or fd00:30::/64';
-const prefix = z
-  .string({ error: PREFIX })
-  .transform((s, ctx) => {
-    const p = parsePrefix(s);
-    if (p === undefined) {
-      ctx.addIssue({ code: 'custom', message: PREFIX });
-      return z.NEVER;
-    }
-    return p;
-  })
-  .describe('an IPv4 or IPv6 prefix, such as 192.168.30.0/24 or fd00:30::/64');
 
 /** The VRF a request names; without a name, the only one there is. */
 function vrfOf(d: DaemonView, name: string | undefined): Vrf {
@@ -53,7 +34,7 @@ export const routeShow = defineVerb({
   usage: '[--vrf NAME] [--json]',
   summary: 'the routing tables: prefix, next hop, network, origin, VRF',
   access: 'read',
-  fields: { vrf: vrfName.optional() },
+  fields: ({ vrfName }) => ({ vrf: vrfName.optional() }),
   example: {},
   reply: '`[ { vrf, prefix, via, network, origin, active } ]`',
   handle(d, req) {
@@ -70,7 +51,7 @@ export const routeAdd = defineVerb({
   usage: 'PREFIX via IP --vrf NAME',
   summary: 'a static route: packets to PREFIX go to the neighbour IP',
   access: 'change',
-  fields: { vrf: vrfName.optional(), prefix, via: unicastIp },
+  fields: ({ prefix, unicastIp, vrfName }) => ({ vrf: vrfName.optional(), prefix, via: unicastIp }),
   cliNames: { prefix: 'PREFIX', via: 'IP' },
   example: { vrf: 'tenant1', prefix: '192.168.30.0/24', via: '192.168.10.254' },
   reply: '`{}`; refused when the next hop is on no connected subnet of the VRF',
@@ -104,7 +85,7 @@ export const routeDel = defineVerb({
   usage: 'PREFIX --vrf NAME',
   summary: 'remove a static route (of the config or vtepctl)',
   access: 'change',
-  fields: { vrf: vrfName.optional(), prefix },
+  fields: ({ prefix, vrfName }) => ({ vrf: vrfName.optional(), prefix }),
   cliNames: { prefix: 'PREFIX' },
   example: { vrf: 'tenant1', prefix: '0.0.0.0/0' },
   reply: '`{}`; refused for a connected subnet or a route EVPN gave',
@@ -133,7 +114,7 @@ export const dvrMacShow = defineVerb({
   usage: '[--json]',
   summary: "DVR MACs: this host's, and the other hosts' (never learned, written back to the gateway MAC)",
   access: 'read',
-  fields: {},
+  fields: () => ({}),
   example: {},
   reply: '`[ { mac, host: this|other, origin } ]`',
   handle(d) {
@@ -155,7 +136,7 @@ export const dvrMacAdd = defineVerb({
   usage: 'MAC',
   summary: "another host's DVR MAC",
   access: 'change',
-  fields: { mac: unicastMac },
+  fields: ({ unicastMac }) => ({ mac: unicastMac }),
   cliNames: { mac: 'MAC' },
   example: { mac: 'fa:16:3f:00:00:02' },
   reply: '`{}`',
@@ -180,7 +161,7 @@ export const dvrMacDel = defineVerb({
   usage: 'MAC',
   summary: "forget another host's DVR MAC",
   access: 'change',
-  fields: { mac: unicastMac },
+  fields: ({ unicastMac }) => ({ mac: unicastMac }),
   cliNames: { mac: 'MAC' },
   example: { mac: 'fa:16:3f:00:00:09' },
   reply: '`{}`',

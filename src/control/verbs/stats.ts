@@ -12,7 +12,7 @@ export const stats = defineVerb({
   usage: '[--json]',
   summary: 'counters per network and remote VTEP, drops by reason',
   access: 'read',
-  fields: {},
+  fields: () => ({}),
   reply: 'as `vtepctl stats --json`',
   handle: (d) => ({
     ok: true,

@@ -1,13 +1,11 @@
 // The two streams: `vtepctl capture` (packets as the daemon reads and writes
 // them) and `vtepctl monitor` (changes to the tables as they happen).
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { z } from 'zod';
 import type { CapturedPacket } from '../../observe/capture.ts';
 import { formatEvent, type MonitorEvent } from '../../observe/monitor.ts';
 import { emitPcapHeader, emitPcapRecord, LINKTYPE_ETHERNET } from '../../wire/pcap.ts';
 import { streamRequest } from '../client.ts';
 import { networkOf } from '../daemon-view.ts';
-import { networkName, positiveInt } from '../fields.ts';
 import { CAPTURE_SIDES, type Request } from '../protocol.ts';
 import { defineVerb, UsageError } from '../verb.ts';
 import { expectArgs, flagNumber } from './cli.ts';
@@ -19,14 +17,14 @@ export const capture = defineVerb({
   usage: '[--network NAME] [--side tap|tunnel|both] [--count N] [-w FILE]',
   summary: 'TAP frames and tunnel packets: a pcap file with -w, else a line each',
   access: 'traffic',
-  fields: {
+  fields: ({ networkName, positiveInt, z }) => ({
     network: networkName.optional(),
     side: z
       .enum(CAPTURE_SIDES, { error: 'expected tap, tunnel or both' })
       .default('both')
       .describe('what to copy: TAP frames, tunnel packets, or both'),
     count: positiveInt.optional().describe('stop after this many packets'),
-  },
+  }),
   reply:
     'a stream: `{ "ok": true, "data": { "capturing": true } }`, then `{ "packet": { time, network, side, dir, ' +
     'data (base64) } }` per packet, then `{ "end": true, "dropped" }`',
@@ -97,7 +95,7 @@ export const monitor = defineVerb({
   usage: '[--network NAME] [--json] [--no-timestamp]',
   summary: 'changes to the tables and BGP sessions as they happen, each after its time (Ctrl-C to stop)',
   access: 'read',
-  fields: { network: networkName.optional() },
+  fields: ({ networkName }) => ({ network: networkName.optional() }),
   reply:
     'a stream: `{ "ok": true, "data": { "monitoring": true } }`, then one event a line (as `vtepctl monitor ' +
     '--json`), until the client hangs up',
