@@ -8,10 +8,27 @@ import { parsePrefix } from '../route/prefix.ts';
 import { isUnicastIp, parseIp } from '../wire/ip-address.ts';
 import { isGroupMac, parseMac, type Mac } from '../wire/mac.ts';
 
-export const networkName = z
-  .string({ error: 'expected a network name' })
-  .min(1, { error: 'expected a network name' })
-  .describe("a network's name, as the config names it");
+/** A name that must not be empty: `expected` is the error, `meaning` what the reference says of it. */
+function nameField(expected: string, meaning: string) {
+  return z.string({ error: expected }).min(1, { error: expected }).describe(meaning);
+}
+
+/** Text read by `parse` into the value the switch works with; `expected` is the error when it cannot be. */
+function parsedField<T>(expected: string, parse: (s: string) => T | undefined, meaning: string) {
+  return z
+    .string({ error: expected })
+    .transform((s, ctx): T => {
+      const v = parse(s);
+      if (v === undefined) {
+        ctx.addIssue({ code: 'custom', message: expected });
+        return z.NEVER;
+      }
+      return v;
+    })
+    .describe(meaning);
+}
+
+export const networkName = nameField('expected a network name', "a network's name, as the config names it");
 
 const MAC = 'expected a unicast MAC address such as 52:54:00:12:34:56';
 /** A host's MAC: not a group address. */
@@ -33,31 +50,17 @@ export const unicastMac = z
   .describe('a unicast MAC address, such as 52:54:00:12:34:56 (not 00:00:00:00:00:00)');
 
 /** Any MAC, group addresses too (a traced frame's destination). */
-export const anyMac = z
-  .string({ error: 'expected a MAC address' })
-  .transform((s, ctx): Mac => {
-    const m = parseMac(s);
-    if (m === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'expected a MAC address' });
-      return z.NEVER;
-    }
-    return m;
-  })
-  .describe('a MAC address, group addresses too');
+export const anyMac = parsedField('expected a MAC address', parseMac, 'a MAC address, group addresses too');
 
-const IP = 'expected a unicast IPv4 or IPv6 address';
 /** A unicast IPv4 or IPv6 address, as 16 bytes (IPv4 mapped). */
-export const unicastIp = z
-  .string({ error: IP })
-  .transform((s, ctx): Uint8Array => {
+export const unicastIp = parsedField(
+  'expected a unicast IPv4 or IPv6 address',
+  (s): Uint8Array | undefined => {
     const b = parseIp(s);
-    if (b === undefined || !isUnicastIp(b)) {
-      ctx.addIssue({ code: 'custom', message: IP });
-      return z.NEVER;
-    }
-    return b;
-  })
-  .describe('a unicast IPv4 or IPv6 address');
+    return b !== undefined && isUnicastIp(b) ? b : undefined;
+  },
+  'a unicast IPv4 or IPv6 address',
+);
 
 export const positiveInt = z
   .number({ error: 'expected a positive integer' })
@@ -65,23 +68,13 @@ export const positiveInt = z
   .positive({ error: 'expected a positive integer' })
   .describe('a positive integer');
 
-export const vrfName = z
-  .string({ error: 'expected a VRF name' })
-  .min(1, { error: 'expected a VRF name' })
-  .describe('a VRF name; may be left out when there is one VRF');
+export const vrfName = nameField('expected a VRF name', 'a VRF name; may be left out when there is one VRF');
 
-const PREFIX = 'expected a prefix such as 192.168.30.0/24 or fd00:30::/64';
 /** An IPv4 or IPv6 prefix, parsed. */
-export const prefix = z
-  .string({ error: PREFIX })
-  .transform((s, ctx) => {
-    const p = parsePrefix(s);
-    if (p === undefined) {
-      ctx.addIssue({ code: 'custom', message: PREFIX });
-      return z.NEVER;
-    }
-    return p;
-  })
-  .describe('an IPv4 or IPv6 prefix, such as 192.168.30.0/24 or fd00:30::/64');
+export const prefix = parsedField(
+  'expected a prefix such as 192.168.30.0/24 or fd00:30::/64',
+  parsePrefix,
+  'an IPv4 or IPv6 prefix, such as 192.168.30.0/24 or fd00:30::/64',
+);
 
 export { z };
