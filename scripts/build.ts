@@ -61,7 +61,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: true,
-  external: ['@grpc/grpc-js', '@grpc/proto-loader', 'pino', 'prom-client'],
+  external: ['@grpc/grpc-js', 'protobufjs', 'pino', 'prom-client'],
   plugins: [zodEnglishOnly],
   // What the sources find beside them through import.meta.url (package.json, the status page) is found
   // from the bundle's own path.

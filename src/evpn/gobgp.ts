@@ -5,8 +5,8 @@
 // one already running (`evpn.gobgp`).
 //
 // The API's .proto files are loaded at run time from the Debian package
-// golang-github-osrg-gobgp-dev; protobufjs's Any support (json: true) packs
-// and unpacks the typed attributes as { '@type': ..., fields }.
+// golang-github-osrg-gobgp-dev (gobgp-api.ts); the typed attributes are
+// packed and unpacked as { '@type': ..., fields }.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,8 +14,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../observe/log.ts';
+import { loadGobgpApi, type GobgpApi } from './gobgp-api.ts';
 import { GOBGP_API_DIR } from './values.ts';
 import { warmDecoders } from './warm-decoders.ts';
 
@@ -116,22 +116,16 @@ const WATCH_REGISTERED_MAX_MS = 3000;
 
 export const apiType = (name: string): string => `type.googleapis.com/apipb.${name}`;
 
-function loadApi(): grpc.GrpcObject {
+let loaded: GobgpApi | undefined;
+
+/** GoBGP's API, read once per process. */
+function loadApi(): GobgpApi {
   if (!existsSync(join(GOBGP_API_DIR, 'gobgp.proto'))) {
     throw new Error(
       `GoBGP's API is not installed (${GOBGP_API_DIR}): install the Debian package golang-github-osrg-gobgp-dev`,
     );
   }
-  const def = protoLoader.loadSync(['gobgp.proto', 'attribute.proto', 'capability.proto'], {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-    json: true,
-    includeDirs: [GOBGP_API_DIR],
-  });
-  return grpc.loadPackageDefinition(def);
+  return (loaded ??= loadGobgpApi(GOBGP_API_DIR));
 }
 
 /** A TCP port nobody listens on, for the API of a gobgpd of our own. */
@@ -653,7 +647,7 @@ export class Gobgp {
       stream.on('end', () => {
         resolve(out);
         // Once the snapshot is taken in (the promise's continuation runs first), while routes are quiet.
-        setImmediate(() => warmDecoders(watchDecoderOf(this.client.constructor as grpc.ServiceClientConstructor)));
+        setImmediate(() => warmDecoders(loadApi().decodeWatchEvent));
       });
     });
   }
@@ -704,22 +698,13 @@ export class Gobgp {
   }
 }
 
-function apiClient(api: grpc.GrpcObject): grpc.ServiceClientConstructor {
-  return (api.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
-}
-
-/** How the route watch's replies are decoded (protobufjs, through proto-loader). */
-function watchDecoderOf(client: grpc.ServiceClientConstructor): (bytes: Buffer) => unknown {
-  return client.service.WatchEvent.responseDeserialize;
-}
-
 /** WatchEvent's reply decoder of GoBGP's installed API, as vtepd's client uses it (for tests). */
 export function loadWatchDecoder(): (bytes: Buffer) => unknown {
-  return watchDecoderOf(apiClient(loadApi()));
+  return loadApi().decodeWatchEvent;
 }
 
-function newClient(api: grpc.GrpcObject, address: string): Client {
-  const Ctor = apiClient(api);
+function newClient(api: GobgpApi, address: string): Client {
+  const Ctor = api.Client;
   return new Ctor(address, grpc.credentials.createInsecure(), {
     // A gobgpd just started listens some 100 ms later; gRPC's first reconnect after a refused connection
     // waits a second by default, which a start of vtepd asking early (ready) then paid in full.

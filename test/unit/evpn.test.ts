@@ -7,7 +7,15 @@ import { describe, expect, it } from 'vitest';
 import type { EvpnConfig } from '../../src/config/config.ts';
 import { EventHub } from '../../src/observe/monitor.ts';
 import { Logger } from '../../src/observe/log.ts';
-import { loadWatchDecoder, routeCounts, type ApiPath, type PeerStatus } from '../../src/evpn/gobgp.ts';
+import {
+  apiType,
+  EVPN_FAMILY,
+  loadWatchDecoder,
+  routeCounts,
+  type ApiPath,
+  type PeerStatus,
+} from '../../src/evpn/gobgp.ts';
+import { loadGobgpApi } from '../../src/evpn/gobgp-api.ts';
 import { watchEventSample } from '../../src/evpn/warm-decoders.ts';
 import {
   droppedUpdateLine,
@@ -22,7 +30,12 @@ import { Router } from '../../src/route/router.ts';
 import { Vrf } from '../../src/route/vrf.ts';
 import { RibFollower } from '../../src/evpn/follow.ts';
 import { EvpnSpeaker, MAX_MOVES, type BgpEngine } from '../../src/evpn/speaker.ts';
-import { defaultRouteDistinguisher, defaultRouteTarget, parseRouteValue } from '../../src/evpn/values.ts';
+import {
+  defaultRouteDistinguisher,
+  defaultRouteTarget,
+  GOBGP_API_DIR,
+  parseRouteValue,
+} from '../../src/evpn/values.ts';
 import { LOCAL_PORT } from '../../src/switch/fdb.ts';
 import { Network } from '../../src/switch/network.ts';
 import { VxlanTunnel } from '../../src/tunnel/vxlan.ts';
@@ -714,6 +727,88 @@ describe("GoBGP's decoders, written before the first route needs them", () => {
     const communities = paths[1].pattrs.find((a) => name(a) === 'ExtendedCommunitiesAttribute')!.communities!;
     for (const c of ['MacMobilityExtended', 'RouterMacExtended', 'EncapExtended', 'TwoOctetAsSpecificExtended'])
       expect(communities.map(name)).toContain(c);
+  });
+});
+
+describe("GoBGP's routes, decoded lean (the route watch and ListPath)", () => {
+  const api = loadGobgpApi(GOBGP_API_DIR);
+  const service = api.Client.service;
+  const mac = parseMac('02:00:00:00:99:01')!;
+  /** A path as gobgpd sends it: the route also inside MP_REACH_NLRI, attributes vtepd does not read beside. */
+  const asSent = (path: ApiPath, extra: object = {}) => ({
+    ...path,
+    pattrs: [
+      { '@type': apiType('MpReachNLRIAttribute'), family: EVPN_FAMILY, next_hops: ['10.0.0.5'], nlris: [path.nlri] },
+      ...path.pattrs,
+      { '@type': apiType('AsPathAttribute'), segments: [{ type: 2, numbers: [65005] }] },
+      { '@type': apiType('LocalPrefAttribute'), local_pref: 100 },
+    ],
+    neighbor_ip: '10.0.0.1',
+    ...extra,
+  });
+  const watched = (paths: object[]) =>
+    api.decodeWatchEvent(service.WatchEvent.responseSerialize({ table: { paths } }) as Buffer).table!.paths;
+
+  it('a MAC/IP route reads as it was sent; attributes vtepd does not read stay as their type alone', () => {
+    const path = macIpPath('10.0.0.5:100', mac, '192.168.100.250', '10.0.0.5', ['65000:100'], 100, 3, false);
+    const [p] = watched([asSent(path)]);
+    expect(readPath(p)).toEqual({
+      kind: 'macip',
+      rd: '10.0.0.5:100',
+      mac,
+      ip: '192.168.100.250',
+      vtep: '10.0.0.5',
+      rts: ['65000:100'],
+      vni: 100,
+      seq: 3,
+      sticky: false,
+    });
+    expect(p.family).toEqual(EVPN_FAMILY);
+    expect(p.is_withdraw).toBe(false);
+    expect(p.neighbor_ip).toBe('10.0.0.1');
+    expect(p.pattrs.map((a) => a['@type'])).toEqual([
+      apiType('MpReachNLRIAttribute'),
+      apiType('OriginAttribute'),
+      apiType('NextHopAttribute'),
+      apiType('ExtendedCommunitiesAttribute'),
+      apiType('AsPathAttribute'),
+      apiType('LocalPrefAttribute'),
+    ]);
+    expect(p.pattrs[4]).toEqual({ '@type': apiType('AsPathAttribute') });
+    // The UPDATE's own copy of the route is not unpacked again.
+    expect(p.pattrs[0].nlris).toEqual([{ '@type': apiType('EVPNMACIPAdvertisementRoute') }]);
+  });
+
+  it('a withdrawn type-3 route reads with its PMSI tunnel, and says it is withdrawn', () => {
+    const [p] = watched([asSent(imetPath('10.0.0.5:100', '10.0.0.5', ['65000:100'], 100), { is_withdraw: true })]);
+    expect(p.is_withdraw).toBe(true);
+    expect(readPath(p)).toEqual({ kind: 'imet', rd: '10.0.0.5:100', vtep: '10.0.0.5', rts: ['65000:100'], vni: 100 });
+  });
+
+  it('a peer event comes whole, its type by name', () => {
+    const ev = api.decodeWatchEvent(
+      service.WatchEvent.responseSerialize({
+        peer: { type: 'END_OF_INIT', peer: { state: { neighbor_address: '10.0.0.1' } } },
+      }) as Buffer,
+    );
+    expect(ev.table).toBeUndefined();
+    expect(ev.peer).toMatchObject({ type: 'END_OF_INIT', peer: { state: { neighbor_address: '10.0.0.1' } } });
+  });
+
+  it("ListPath's destinations come lean too, each path with whether it is the best", () => {
+    const path = macIpPath('10.0.0.5:100', mac, undefined, '10.0.0.5', ['65000:100'], 100, 0, false);
+    const reply = api.decodeListPath(
+      service.ListPath.responseSerialize({
+        destination: { prefix: '[type:macadv]', paths: [asSent(path, { best: true }), asSent(path, { best: false })] },
+      }) as Buffer,
+    );
+    expect(reply.destination!.paths.map((p) => p.best)).toEqual([true, false]);
+    expect(readPath(reply.destination!.paths[0])).toMatchObject({
+      kind: 'macip',
+      mac,
+      ip: undefined,
+      vtep: '10.0.0.5',
+    });
   });
 });
 
