@@ -458,6 +458,8 @@ describe('vtepd in a BGP EVPN fabric with FRR and the kernel', () => {
       const config = args[args.indexOf('-f') + 1];
       expect(config).toMatch(/\/vtepd-gobgp-\d+-[0-9a-f]+\.toml$/);
       expect(existsSync(config), `${config} left after gobgpd read it`).toBe(false);
+      // One thread runs its Go code: a leaf's BGP has no parallel work to spread over the cores.
+      expect(readFileSync(`/proc/${first}/environ`, 'utf8').split('\0')).toContain('GOMAXPROCS=1');
       process.kill(first!, 'SIGKILL');
       // The route reflector drops h4's routes at once (its session reset), then has them again.
       expect(
