@@ -280,6 +280,12 @@ export class Network {
   // ---------------------------------------------------------------- neighbours
 
   setNeigh(ip: Uint8Array, mac: Mac, origin: Exclude<NeighOrigin, SnoopedOrigin>, now: number): void {
+    // The same entry again (EVPN settles a MAC at each of its routes' changes, a config reloaded): nothing told.
+    const old = this.neigh.get(ip);
+    if (old !== undefined && old.mac === mac && old.origin === origin) {
+      old.seen = now;
+      return;
+    }
     this.neigh.set(ip, mac, origin, now);
     if (this.events.active) this.events.neigh(this, 'added', this.neigh.get(ip)!);
   }

@@ -55,6 +55,18 @@ function network(): { net: Network; events: string[] } {
 }
 
 describe('table operations', () => {
+  it('a given neighbour set again as it is tells nobody; a new MAC or origin for it is told', () => {
+    const { net, events } = network();
+    net.setNeigh(ip('192.168.100.7'), A, 'evpn', 0);
+    net.setNeigh(ip('192.168.100.7'), A, 'evpn', 5);
+    expect(events).toEqual(['neigh added 192.168.100.7']);
+    expect(net.neigh.get(ip('192.168.100.7'))?.seen).toBe(5);
+    net.setNeigh(ip('192.168.100.7'), B, 'evpn', 6);
+    net.setNeigh(ip('192.168.100.7'), B, 'vtepctl', 7);
+    expect(events).toEqual(['neigh added 192.168.100.7', 'neigh added 192.168.100.7', 'neigh added 192.168.100.7']);
+    expect(net.neigh.get(ip('192.168.100.7'))).toMatchObject({ mac: B, origin: 'vtepctl' });
+  });
+
   it('a given entry brings its remote and holds it; the remote goes with the last entry, and the MACs learned behind it too', () => {
     const { net, events } = network();
     net.setStatic(A, ip('10.0.0.5'), 'vtepctl', 0);
