@@ -152,11 +152,10 @@ class LeanDecoder {
         safi: this.safi.valuesById[family.safi] ?? String(family.safi),
       },
       nlri: p.nlri === null ? { '@type': '' } : this.unpack(p.nlri, true),
-      pattrs: p.pattrs.map((a) =>
-        READ.has(shortName(a.type_url))
-          ? this.unpack(a, !NLRI_CARRIERS.has(shortName(a.type_url)))
-          : { '@type': a.type_url },
-      ),
+      pattrs: p.pattrs.map((a) => {
+        const name = anyTypeName(a.type_url);
+        return READ.has(name) ? this.unpack(a, !NLRI_CARRIERS.has(name)) : { '@type': a.type_url };
+      }),
       is_withdraw: p.is_withdraw,
       best: p.best,
       neighbor_ip: p.neighbor_ip,
@@ -193,6 +192,7 @@ class LeanDecoder {
   }
 }
 
-function shortName(url: string): string {
+/** The message an Any's type URL names: type.googleapis.com/apipb.NextHopAttribute is NextHopAttribute. */
+export function anyTypeName(url: string): string {
   return url.slice(url.lastIndexOf('.') + 1);
 }

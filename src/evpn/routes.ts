@@ -17,6 +17,7 @@
 // use them for VXLAN (not shifted like MPLS labels).
 import { parseIpv4Address } from '../wire/ipv4.ts';
 import { formatMac, parseMac, type Mac } from '../wire/mac.ts';
+import { anyTypeName } from './gobgp-api.ts';
 import { apiType, EVPN_FAMILY, type Any, type ApiPath } from './gobgp.ts';
 import { parseRouteValue } from './values.ts';
 
@@ -216,7 +217,7 @@ export function prefixPath(
 }
 
 function typeOf(a: Any | undefined): string {
-  return (a?.['@type'] ?? '').split('.').pop() ?? '';
+  return anyTypeName(a?.['@type'] ?? '');
 }
 
 function formatRd(a: Any): string | undefined {
